@@ -1,0 +1,59 @@
+# Thin wrapper over CMake. `make` builds, `make demo` runs the demo,
+# `make test` installs the test dependencies if missing and runs every test
+# (plain, ASan+UBSan, TSan, scenarios), `make bench` runs the benchmarks.
+
+CMAKE ?= cmake
+JOBS ?= 2
+BUILD ?= build
+CMAKE_FLAGS ?=
+
+.PHONY: all demo test test-plain test-asan test-tsan deps bench install clean
+
+all:
+	$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF $(CMAKE_FLAGS)
+	$(CMAKE) --build $(BUILD) -j$(JOBS)
+
+demo: all
+	./$(BUILD)/tools/vmplace demo
+
+# Debian packages the tests need; installed only when missing.
+TEST_PACKAGES = cmake gcc make pkg-config libcriterion-dev
+deps:
+	@missing=""; \
+	for p in $(TEST_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+define run_suite
+	$(CMAKE) -S . -B $(1) -DCMAKE_BUILD_TYPE=$(2) -DVMP_BUILD_BENCH=OFF $(3) $(CMAKE_FLAGS)
+	$(CMAKE) --build $(1) -j$(JOBS)
+	cd $(1) && ctest --output-on-failure -j$(JOBS)
+endef
+
+test: deps
+	$(MAKE) test-plain test-asan test-tsan
+
+test-plain:
+	$(call run_suite,build-test,RelWithDebInfo,)
+
+test-asan:
+	$(call run_suite,build-asan,Debug,-DVMP_SANITIZE="address;undefined")
+
+test-tsan:
+	$(call run_suite,build-tsan,RelWithDebInfo,-DVMP_SANITIZE=thread)
+
+bench:
+	$(CMAKE) -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DVMP_BUILD_BENCH=ON $(CMAKE_FLAGS)
+	$(CMAKE) --build build-bench -j$(JOBS) --target vmplace_bench
+	./build-bench/bench/vmplace_bench $(BENCH_ARGS)
+
+install: all
+	$(CMAKE) --install $(BUILD)
+
+clean:
+	rm -rf $(BUILD) build-test build-asan build-tsan build-bench

@@ -1,0 +1,327 @@
+/*
+ * vmplace — race-free control of a program's own address space.
+ *
+ * A program reserves one range of address space (a *region*), splits it
+ * into *placeholders*, and replaces each placeholder with private memory or
+ * with a *view* of a memory object or file. At no moment is any part of the
+ * region free for another thread's allocation to land in: the library never
+ * gives an address back to the system and re-asks for it.
+ *
+ * This header is the authoritative documentation of the library.
+ *
+ * Units and alignment
+ *   Every offset and size passed to a region operation is in bytes, relative
+ *   to the region's base, and must be a multiple of vmp_page_size(). Object
+ *   offsets (vmp_map) are in bytes and must be page multiples as well.
+ *
+ * Errors
+ *   Every function that can fail returns 0 on success or a negative error
+ *   code. Codes VMP_E* (below) are the library's own; any other negative
+ *   value is an operating-system error that kept its native code
+ *   (-errno on POSIX, -GetLastError() on Windows): test it with
+ *   vmp_err_is_os() and get the native value with vmp_err_os_code().
+ *   There is no global "last error". Arguments are checked in this order,
+ *   and the first error that applies is returned:
+ *     1. VMP_EINVAL   null pointer, zero size, unknown flag or protection
+ *     2. VMP_EALIGN   an address, size or offset that is not a page multiple
+ *     3. VMP_ERANGE   the range is not entirely inside the region (also on
+ *                     arithmetic overflow)
+ *     4. VMP_ESTATE   a span overlapping the range is of a kind the
+ *                     operation does not take
+ *     5. VMP_EEXTENT  the kinds are right but the boundaries are not
+ *     6. VMP_EBOUNDS  a view would reach past the end of its object or file
+ *        VMP_EACCES   the protection asks for more than the object allows
+ *     7. VMP_ENOMEM   no address space, memory or kernel mapping slots;
+ *        or an OS error with its native code.
+ *
+ * Failure leaves no trace
+ *   A call that returns an error has changed nothing: not the spans, not the
+ *   bytes, not the mappings the kernel holds. A call that needs several
+ *   system calls undoes those that succeeded before it returns.
+ *
+ * Never outside the region
+ *   The library places fixed mappings only inside regions it reserved and
+ *   still owns. Other mappings of the process are never touched.
+ *
+ * Thread safety
+ *   All calls on one region may come from many threads at once; each is
+ *   atomic with respect to the others (one lock per region). Reading and
+ *   writing the mapped memory is the caller's business. vmp_release() must
+ *   not race with other calls on the same region. Memory objects may be
+ *   used from many threads; vmp_mem_close() must not race with other calls
+ *   on the same object handle.
+ */
+#ifndef VMPLACE_H
+#define VMPLACE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32) && !defined(VMP_STATIC)
+#  ifdef VMP_BUILDING
+#    define VMP_API __declspec(dllexport)
+#  else
+#    define VMP_API __declspec(dllimport)
+#  endif
+#elif defined(__GNUC__) && defined(VMP_BUILDING)
+#  define VMP_API __attribute__((visibility("default")))
+#else
+#  define VMP_API
+#endif
+
+#define VMP_VERSION_MAJOR 0
+#define VMP_VERSION_MINOR 1
+#define VMP_VERSION_PATCH 0
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+/* ------------------------------------------------------------------ */
+
+/* X(name, value, message). The values sit far below any errno (< 4096)
+ * and any Windows system error code (< 16000), so a negated OS code can
+ * never be mistaken for one of them. */
+#define VMP_ERRNO_MAP(X)                                                     \
+  X(EINVAL, -30001, "invalid argument")                                      \
+  X(EALIGN, -30002, "address, size or offset is not a multiple of the page") \
+  X(ERANGE, -30003, "range is not inside the region")                        \
+  X(ESTATE, -30004, "a span in the range is of the wrong kind")              \
+  X(EEXTENT, -30005, "range does not match the span boundaries")             \
+  X(EBOUNDS, -30006, "view reaches past the end of its object")              \
+  X(EACCES, -30007, "protection exceeds what the object allows")             \
+  X(ENOMEM, -30008, "out of address space, memory or mapping slots")         \
+  X(ENOTSUP, -30009, "not supported by this backend or system")
+
+typedef enum vmp_errno {
+#define VMP__ERR_ENUM(name, value, msg) VMP_##name = value,
+  VMP_ERRNO_MAP(VMP__ERR_ENUM)
+#undef VMP__ERR_ENUM
+  VMP__ERR_MIN = -30009
+} vmp_errno;
+
+/* A static, human-readable message for any code this library returns,
+ * including OS errors ("No such file or directory"). Never NULL. */
+VMP_API const char *vmp_strerror(int err);
+
+/* The code's name: "EINVAL", "EBOUNDS", ... for the library's own codes;
+ * for an OS error the native name where the system knows one ("ENOENT"),
+ * else "OS_ERROR". "OK" for 0. Never NULL. */
+VMP_API const char *vmp_err_name(int err);
+
+/* Nonzero when err is an operating-system error with a native code. */
+VMP_API int vmp_err_is_os(int err);
+
+/* The native code of an OS error (errno, or GetLastError() on Windows),
+ * 0 when err is not an OS error. */
+VMP_API int vmp_err_os_code(int err);
+
+/* ------------------------------------------------------------------ */
+/* System facts                                                        */
+/* ------------------------------------------------------------------ */
+
+/* The page size in bytes: the unit of every address, size and offset.
+ * Constant for the life of the process. Thread-safe. */
+VMP_API size_t vmp_page_size(void);
+
+/* The alignment in bytes that every region base has at least (the page on
+ * POSIX, 64 KiB on Windows). Thread-safe. */
+VMP_API size_t vmp_granularity(void);
+
+/* The name of the backend compiled in: "linux", "posix" or "windows". */
+VMP_API const char *vmp_backend_name(void);
+
+/* ------------------------------------------------------------------ */
+/* Protections                                                         */
+/* ------------------------------------------------------------------ */
+
+/* A protection is one of VMP_PROT_NONE, VMP_PROT_READ, VMP_PROT_RW,
+ * optionally ORed with VMP_PROT_EXEC when it includes VMP_PROT_READ.
+ * Write without read, execute alone, or any other bit is VMP_EINVAL. */
+#define VMP_PROT_NONE 0
+#define VMP_PROT_READ 1
+#define VMP_PROT_WRITE 2
+#define VMP_PROT_RW (VMP_PROT_READ | VMP_PROT_WRITE)
+#define VMP_PROT_EXEC 4
+
+/* ------------------------------------------------------------------ */
+/* Memory objects                                                      */
+/* ------------------------------------------------------------------ */
+
+/* A memory object is what views map: anonymous shared memory or a file.
+ * Two views of one object at the same offset see the same bytes.
+ *
+ * Ownership: the handle returned by a constructor is the caller's, and is
+ * given back with vmp_mem_close(). Each view holds its own reference, so
+ * views stay valid (and vmp_query() keeps naming the object) after the
+ * handle is closed; the object's bookkeeping is freed when the last view
+ * of it is unmapped. */
+typedef struct vmp_mem vmp_mem;
+
+/* Flags for vmp_mem_open() and vmp_mem_adopt(). */
+#define VMP_MEM_READ 0x1  /* views may read */
+#define VMP_MEM_WRITE 0x2 /* views may write (shared) */
+#define VMP_MEM_RW (VMP_MEM_READ | VMP_MEM_WRITE)
+
+/* Creates anonymous shared memory of `size` bytes (a page multiple),
+ * zero-filled, readable and writable. Nothing named is left behind, even
+ * if the process crashes: Linux uses memfd_create (close-on-exec); if that
+ * is refused, shm_open with the name removed at once; else an unlinked
+ * temporary file in $TMPDIR (or /tmp). `flags` must be 0.
+ * Errors: VMP_EINVAL (out NULL, size 0, flags), VMP_EALIGN (size), VMP_ENOMEM,
+ * OS errors (for example -EMFILE). */
+VMP_API int vmp_mem_create(uint64_t size, unsigned flags, vmp_mem **out);
+
+/* Opens the regular file at `path` as a memory object, read-only
+ * (VMP_MEM_READ) or read-write (VMP_MEM_RW). The file is not created and
+ * not resized. Errors: VMP_EINVAL (NULL, bad flags, not a regular file),
+ * OS errors from open (-ENOENT, -EACCES, ... with their native codes). */
+VMP_API int vmp_mem_open(const char *path, unsigned flags, vmp_mem **out);
+
+/* Adopts an open file descriptor (POSIX) or section/file HANDLE cast to
+ * intptr_t (Windows). On success the object owns it and closes it in
+ * vmp_mem_close(); on failure the caller keeps it. What views may do is
+ * read from how it was opened (O_ACCMODE), intersected with `flags`
+ * (0 means "what the descriptor allows").
+ * Errors: VMP_EINVAL (negative fd, bad flags, not a regular file or shared
+ * memory), VMP_EACCES (flags ask for more than the descriptor allows),
+ * OS errors. */
+VMP_API int vmp_mem_adopt(intptr_t fd, unsigned flags, vmp_mem **out);
+
+/* The object's current size in bytes, asked of the system (a file may
+ * have been changed by someone else). Errors: VMP_EINVAL, OS errors. */
+VMP_API int vmp_mem_size(vmp_mem *mem, uint64_t *size_out);
+
+/* Grows the object to `new_size` bytes (new bytes read as zero). Shrinking
+ * is refused with VMP_EINVAL, because views past the new end would fault.
+ * Errors: VMP_EINVAL (NULL, new_size smaller than the current size),
+ * VMP_EACCES (read-only object), VMP_ENOMEM, OS errors (-EPERM when the
+ * object is sealed, -ENOSPC, ...). */
+VMP_API int vmp_mem_grow(vmp_mem *mem, uint64_t new_size);
+
+/* The native descriptor (fd) or HANDLE, still owned by the object: to pass
+ * it to another process (SCM_RIGHTS, inheritance). -1 on NULL. */
+VMP_API intptr_t vmp_mem_fd(const vmp_mem *mem);
+
+/* The flags the object was opened with (VMP_MEM_READ, VMP_MEM_RW). */
+VMP_API unsigned vmp_mem_flags(const vmp_mem *mem);
+
+/* Gives the caller's handle back. Views of the object stay valid. NULL is
+ * accepted and ignored. Returns 0, or an OS error from closing the
+ * descriptor (the handle is gone either way). */
+VMP_API int vmp_mem_close(vmp_mem *mem);
+
+/* ------------------------------------------------------------------ */
+/* Regions                                                             */
+/* ------------------------------------------------------------------ */
+
+typedef struct vmp_region vmp_region;
+
+typedef enum vmp_kind {
+  VMP_PLACEHOLDER = 0, /* reserved, inaccessible, costs no memory */
+  VMP_PRIVATE = 1,     /* private anonymous memory */
+  VMP_VIEW = 2         /* a window onto a memory object */
+} vmp_kind;
+
+/* The name of a kind: "placeholder", "private", "view". */
+VMP_API const char *vmp_kind_name(vmp_kind kind);
+
+/* Reserves `size` bytes of address space as one placeholder. `alignment`
+ * is 0 (any page-aligned base; at least vmp_granularity()) or a power of
+ * two that is at least the page size; the base is a multiple of it.
+ * Costs no memory; on Linux one kernel mapping (PROT_NONE, MAP_NORESERVE).
+ * Errors: VMP_EINVAL (out NULL, size 0, bad alignment), VMP_EALIGN (size),
+ * VMP_ERANGE (size + alignment overflows), VMP_ENOMEM. */
+VMP_API int vmp_reserve(size_t size, size_t alignment, vmp_region **out);
+
+/* Unmaps everything in the region and gives its address range back.
+ * Views drop their references to their objects. NULL is ignored (0).
+ * Must not race with any other call on the region. */
+VMP_API int vmp_release(vmp_region *region);
+
+/* The region's base address and size in bytes. */
+VMP_API void *vmp_base(const vmp_region *region);
+VMP_API size_t vmp_size(const vmp_region *region);
+
+/* Splits the placeholder that holds [off, off+size) so that this range
+ * becomes a placeholder of its own (2 or 3 placeholders result). No system
+ * call on POSIX. Errors: VMP_EINVAL, VMP_EALIGN, VMP_ERANGE, VMP_ESTATE
+ * (not a placeholder), VMP_EEXTENT (not inside one placeholder, or the
+ * whole of it), VMP_ENOMEM (bookkeeping). */
+VMP_API int vmp_split(vmp_region *region, size_t off, size_t size);
+
+/* Merges the placeholders covering [off, off+size) into one. The range
+ * must start at a span's start, end at a span's end and cover at least two
+ * spans, all placeholders. No system call on POSIX.
+ * Errors: VMP_EINVAL, VMP_EALIGN, VMP_ERANGE, VMP_ESTATE, VMP_EEXTENT. */
+VMP_API int vmp_coalesce(vmp_region *region, size_t off, size_t size);
+
+/* Replaces exactly one whole placeholder with private anonymous memory,
+ * zero-filled, with protection `prot`.
+ * Errors: VMP_EINVAL, VMP_EALIGN, VMP_ERANGE, VMP_ESTATE, VMP_EEXTENT,
+ * VMP_ENOMEM, OS errors. */
+VMP_API int vmp_commit(vmp_region *region, size_t off, size_t size, int prot);
+
+/* Replaces exactly one whole placeholder with a view of `mem` starting at
+ * byte `mem_off` (a page multiple). The view takes a reference to `mem`.
+ * Errors: VMP_EINVAL, VMP_EALIGN (off, size or mem_off), VMP_ERANGE,
+ * VMP_ESTATE, VMP_EEXTENT, VMP_EBOUNDS (mem_off + size beyond the object's
+ * current size), VMP_EACCES (write asked of a read-only object),
+ * VMP_ENOMEM, OS errors. */
+VMP_API int vmp_map(vmp_region *region, size_t off, size_t size, vmp_mem *mem,
+                    uint64_t mem_off, int prot);
+
+/* Turns [off, off+size) back into a placeholder of the same extent. The
+ * range must lie inside one private or view span; a view is unmapped only
+ * whole, private memory in any page range (private pieces stay on either
+ * side). The new placeholder is not merged with neighbouring placeholders.
+ * Errors: VMP_EINVAL, VMP_EALIGN, VMP_ERANGE, VMP_ESTATE, VMP_EEXTENT,
+ * VMP_ENOMEM, OS errors. */
+VMP_API int vmp_unmap(vmp_region *region, size_t off, size_t size);
+
+/* Changes the protection of the pages [off, off+size), which must lie in
+ * one private or view span. The span stays whole.
+ * Errors: VMP_EINVAL, VMP_EALIGN, VMP_ERANGE, VMP_ESTATE, VMP_EEXTENT,
+ * VMP_EACCES (write on a view of a read-only object), VMP_ENOMEM, OS
+ * errors. */
+VMP_API int vmp_protect(vmp_region *region, size_t off, size_t size, int prot);
+
+/* Gives the memory behind the private pages [off, off+size) back to the
+ * system; they read as zero afterwards. The range must lie in one private
+ * span. Errors: VMP_EINVAL, VMP_EALIGN, VMP_ERANGE, VMP_ESTATE,
+ * VMP_EEXTENT, OS errors. */
+VMP_API int vmp_discard(vmp_region *region, size_t off, size_t size);
+
+/* What vmp_query() reports. Offsets are bytes from the region's base. */
+typedef struct vmp_span_info {
+  void *start;         /* address of the span's first byte */
+  size_t offset;       /* span start, relative to the region */
+  size_t size;         /* span size in bytes */
+  vmp_kind kind;
+  int prot;            /* protection of the page holding the address */
+  vmp_mem *mem;        /* view: its object (valid while the view is); else NULL */
+  uint64_t mem_offset; /* view: object offset of the span's first byte */
+} vmp_span_info;
+
+/* Describes the span holding `addr` (any address inside the region, not
+ * necessarily aligned). Errors: VMP_EINVAL (NULL), VMP_ERANGE. */
+VMP_API int vmp_query(vmp_region *region, const void *addr, vmp_span_info *info);
+
+/* The number of spans in the region. */
+VMP_API size_t vmp_span_count(vmp_region *region);
+
+/* Calls fn for every span in address order, under the region's lock (fn
+ * must not call into the same region). Stops early and returns fn's value
+ * when it returns nonzero; 0 otherwise. info->prot is the protection of
+ * the span's first page. Errors: VMP_EINVAL. */
+VMP_API int vmp_foreach_span(vmp_region *region,
+                             int (*fn)(const vmp_span_info *info, void *arg),
+                             void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VMPLACE_H */

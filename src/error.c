@@ -1,0 +1,70 @@
+#include "internal.h"
+
+/* OS errors are -native with native in [1, 29999]: errno values stay below
+ * 4096 and Windows system error codes below 16000. */
+#define VMP__OS_ERROR_LIMIT 30000
+
+int vmp_err_is_os(int err) { return err < 0 && err > -VMP__OS_ERROR_LIMIT; }
+
+int vmp_err_os_code(int err) { return vmp_err_is_os(err) ? -err : 0; }
+
+const char *vmp_strerror(int err) {
+  switch (err) {
+    case 0:
+      return "success";
+#define VMP__ERR_MESSAGE(name, value, msg) \
+  case VMP_##name:                         \
+    return msg;
+      VMP_ERRNO_MAP(VMP__ERR_MESSAGE)
+#undef VMP__ERR_MESSAGE
+    default:
+      break;
+  }
+  if (vmp_err_is_os(err)) return vmp__os_error_message(-err);
+  return "unknown error";
+}
+
+const char *vmp_err_name(int err) {
+  switch (err) {
+    case 0:
+      return "OK";
+#define VMP__ERR_NAME(name, value, msg) \
+  case VMP_##name:                      \
+    return #name;
+      VMP_ERRNO_MAP(VMP__ERR_NAME)
+#undef VMP__ERR_NAME
+    default:
+      break;
+  }
+  if (vmp_err_is_os(err)) return vmp__os_error_name(-err);
+  return "UNKNOWN";
+}
+
+size_t vmp_page_size(void) { return vmp__os_caps_get()->page_size; }
+size_t vmp_granularity(void) { return vmp__os_caps_get()->granularity; }
+const char *vmp_backend_name(void) { return vmp__os_caps_get()->name; }
+
+int vmp__prot_valid(int prot) {
+  switch (prot) {
+    case VMP_PROT_NONE:
+    case VMP_PROT_READ:
+    case VMP_PROT_RW:
+    case VMP_PROT_READ | VMP_PROT_EXEC:
+    case VMP_PROT_RW | VMP_PROT_EXEC:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+const char *vmp_kind_name(vmp_kind kind) {
+  switch (kind) {
+    case VMP_PLACEHOLDER:
+      return "placeholder";
+    case VMP_PRIVATE:
+      return "private";
+    case VMP_VIEW:
+      return "view";
+  }
+  return "unknown";
+}

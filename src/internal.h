@@ -1,0 +1,31 @@
+/* What the core's files share. */
+#ifndef VMP_INTERNAL_H
+#define VMP_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "os/os.h"
+#include "vmplace.h"
+
+struct vmp_mem {
+  atomic_size_t refs;          /* the caller's handle + one per view */
+  vmp__os_handle handle;       /* closed when the caller's handle goes */
+  unsigned flags;              /* VMP_MEM_READ, VMP_MEM_WRITE */
+  unsigned traits;             /* VMP__OBJ_* */
+  _Atomic uint64_t size_floor; /* a size the object is known to have reached;
+                                  a lower bound only when it cannot shrink */
+};
+
+void vmp__mem_ref(vmp_mem *mem);
+void vmp__mem_unref(vmp_mem *mem);
+
+/* Steps 6 of the argument order for a view of [offset, offset+size) of mem
+ * with protection prot: VMP_EBOUNDS, VMP_EACCES, or an OS error while
+ * asking the object's size. */
+int vmp__mem_check_view(vmp_mem *mem, uint64_t offset, uint64_t size, int prot);
+
+/* Whether prot is one of the protections the header allows. */
+int vmp__prot_valid(int prot);
+
+#endif

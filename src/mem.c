@@ -1,0 +1,121 @@
+/* Memory objects: anonymous shared memory, files and adopted descriptors. */
+#include "alloc.h"
+#include "internal.h"
+
+static int new_mem(vmp_mem **out) {
+  vmp_mem *mem = vmp__calloc(1, sizeof *mem);
+  if (!mem) return VMP_ENOMEM;
+  atomic_init(&mem->refs, 1);
+  atomic_init(&mem->size_floor, 0);
+  mem->handle = -1;
+  *out = mem;
+  return 0;
+}
+
+int vmp_mem_create(uint64_t size, unsigned flags, vmp_mem **out) {
+  if (!out || size == 0 || flags != 0) return VMP_EINVAL;
+  if (size % vmp_page_size()) return VMP_EALIGN;
+  vmp_mem *mem;
+  int err = new_mem(&mem);
+  if (err) return err;
+  err = vmp__os_object_create(size, &mem->handle, &mem->traits);
+  if (err) {
+    vmp__free(mem);
+    return err;
+  }
+  mem->flags = VMP_MEM_RW;
+  atomic_store(&mem->size_floor, size);
+  *out = mem;
+  return 0;
+}
+
+static int valid_open_flags(unsigned flags) {
+  return flags == VMP_MEM_READ || flags == VMP_MEM_RW;
+}
+
+int vmp_mem_open(const char *path, unsigned flags, vmp_mem **out) {
+  if (!path || !out || !valid_open_flags(flags)) return VMP_EINVAL;
+  vmp_mem *mem;
+  int err = new_mem(&mem);
+  if (err) return err;
+  err = vmp__os_object_open(path, flags == VMP_MEM_RW, &mem->handle, &mem->traits);
+  if (err) {
+    vmp__free(mem);
+    return err;
+  }
+  mem->flags = flags;
+  *out = mem;
+  return 0;
+}
+
+int vmp_mem_adopt(intptr_t fd, unsigned flags, vmp_mem **out) {
+  if (!out || fd < 0 || (flags != 0 && !valid_open_flags(flags))) return VMP_EINVAL;
+  int writable = 0;
+  unsigned traits = 0;
+  int err = vmp__os_object_inspect(fd, &writable, &traits);
+  if (err) return err;
+  if ((flags & VMP_MEM_WRITE) && !writable) return VMP_EACCES;
+  vmp_mem *mem;
+  err = new_mem(&mem);
+  if (err) return err;
+  mem->handle = fd;
+  mem->traits = traits;
+  mem->flags = flags ? flags : (writable ? VMP_MEM_RW : VMP_MEM_READ);
+  *out = mem;
+  return 0;
+}
+
+int vmp_mem_size(vmp_mem *mem, uint64_t *size_out) {
+  if (!mem || !size_out) return VMP_EINVAL;
+  return vmp__os_object_size(mem->handle, size_out);
+}
+
+int vmp_mem_grow(vmp_mem *mem, uint64_t new_size) {
+  if (!mem) return VMP_EINVAL;
+  if (!(mem->flags & VMP_MEM_WRITE)) return VMP_EACCES;
+  uint64_t current;
+  int err = vmp__os_object_size(mem->handle, &current);
+  if (err) return err;
+  if (new_size < current) return VMP_EINVAL;
+  if (new_size == current) return 0;
+  err = vmp__os_object_grow(mem->handle, new_size);
+  if (!err) atomic_store(&mem->size_floor, new_size);
+  return err;
+}
+
+intptr_t vmp_mem_fd(const vmp_mem *mem) { return mem ? mem->handle : -1; }
+
+unsigned vmp_mem_flags(const vmp_mem *mem) { return mem ? mem->flags : 0; }
+
+int vmp_mem_close(vmp_mem *mem) {
+  if (!mem) return 0;
+  int err = vmp__os_object_close(mem->handle);
+  mem->handle = -1;
+  vmp__mem_unref(mem);
+  return err;
+}
+
+void vmp__mem_ref(vmp_mem *mem) {
+  atomic_fetch_add_explicit(&mem->refs, 1, memory_order_relaxed);
+}
+
+void vmp__mem_unref(vmp_mem *mem) {
+  if (atomic_fetch_sub_explicit(&mem->refs, 1, memory_order_acq_rel) == 1) vmp__free(mem);
+}
+
+int vmp__mem_check_view(vmp_mem *mem, uint64_t offset, uint64_t size, int prot) {
+  if (offset > UINT64_MAX - size) return VMP_EBOUNDS;
+  uint64_t end = offset + size;
+  /* An object that can never shrink is at least as large as it ever was:
+   * no need to ask the system when the view fits below that. */
+  int known_fit = (mem->traits & VMP__OBJ_NO_SHRINK) && end <= atomic_load(&mem->size_floor);
+  if (!known_fit) {
+    uint64_t current;
+    int err = vmp__os_object_size(mem->handle, &current);
+    if (err) return err;
+    if (end > current) return VMP_EBOUNDS;
+    if (mem->traits & VMP__OBJ_NO_SHRINK) atomic_store(&mem->size_floor, current);
+  }
+  if ((prot & VMP_PROT_WRITE) && !(mem->flags & VMP_MEM_WRITE)) return VMP_EACCES;
+  return 0;
+}

@@ -1,0 +1,129 @@
+/*
+ * The operating-system contract: everything the core asks of the system.
+ *
+ * One backend implements it (src/os/linux.c + unix.c, src/os/posix.c +
+ * unix.c, src/os/windows.c); exactly one is linked. The core has no
+ * platform conditionals; everything that differs lives behind this header.
+ *
+ * Rules every backend keeps
+ *   - Return 0 or a negative code: VMP_ENOMEM for "no memory, address space
+ *     or mapping slots", VMP_ENOTSUP for a capability the system lacks, or
+ *     -native for any other OS error (errno; GetLastError() on Windows).
+ *     Translation happens here, never in the core.
+ *   - Never place a fixed mapping outside a range that vmp__os_reserve()
+ *     returned and vmp__os_release() has not yet given back. The core only
+ *     passes ranges inside its regions.
+ *   - Each replacing call works on a range the core has already checked:
+ *     commit and map receive exactly one whole placeholder; unmap_view one
+ *     whole view; unmap_private a range inside one private span; protect a
+ *     range inside one private or view span; discard inside one private span.
+ *   - A failing call leaves the range as it found it: a backend whose
+ *     replacing call can leave a hole (a failed MAP_FIXED on old kernels)
+ *     puts the placeholder back before returning. Multi-call operations
+ *     undo their own earlier steps.
+ *   - Thread-safe: the core serialises calls per region, but different
+ *     regions call in parallel.
+ *   - Every system call goes through a replaceable table, so that tests can
+ *     make any one of them fail (see src/testing.h).
+ */
+#ifndef VMP_OS_H
+#define VMP_OS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* What the backend can do, probed once at first use and then constant. */
+typedef struct vmp__os_caps {
+  const char *name;            /* "linux", "posix", "windows" */
+  size_t page_size;            /* unit of every address and size */
+  size_t granularity;          /* minimum alignment of a region's base */
+  int placeholders_in_kernel;  /* split and coalesce are system calls */
+  int anon_seals;              /* anonymous objects can be sealed (memfd) */
+} vmp__os_caps;
+
+/* Never NULL. The first call probes; later calls return the same data. */
+const vmp__os_caps *vmp__os_caps_get(void);
+
+/* ---- memory objects -------------------------------------------------- */
+
+/* Native handle of a memory object: an fd on POSIX, a HANDLE on Windows. */
+typedef intptr_t vmp__os_handle;
+
+/* Traits reported by the backend for an object it created or adopted. */
+#define VMP__OBJ_NO_SHRINK 0x1 /* the size can never go down (sealed) */
+
+/* Anonymous shared memory of `size` bytes, zero-filled, read-write.
+ * Nothing named survives the call, even if the process dies during it. */
+int vmp__os_object_create(uint64_t size, vmp__os_handle *out, unsigned *traits);
+
+/* Opens a regular file; `writable` selects read-write. Not created. */
+int vmp__os_object_open(const char *path, int writable, vmp__os_handle *out,
+                        unsigned *traits);
+
+/* Inspects a handle offered for adoption: whether views may write (from
+ * how it was opened) and the traits. VMP_EINVAL if it cannot be mapped. */
+int vmp__os_object_inspect(vmp__os_handle h, int *writable, unsigned *traits);
+
+int vmp__os_object_size(vmp__os_handle h, uint64_t *size);
+int vmp__os_object_grow(vmp__os_handle h, uint64_t new_size);
+int vmp__os_object_close(vmp__os_handle h);
+
+/* ---- address space ----------------------------------------------------- */
+
+/* Reserves [base, base+size) inaccessible and uncharged, base a multiple of
+ * `alignment` (a power of two >= granularity). */
+int vmp__os_reserve(size_t size, size_t alignment, void **base);
+
+/* Gives a whole reservation back, whatever it holds. */
+int vmp__os_release(void *base, size_t size);
+
+/* Splits placeholder [ph, ph+ph_size) so that [addr, addr+size) is a
+ * placeholder of its own. No-op where placeholders are bookkeeping only. */
+int vmp__os_split(void *ph, size_t ph_size, void *addr, size_t size);
+
+/* Merges the adjacent placeholders covering [addr, addr+size). */
+int vmp__os_coalesce(void *addr, size_t size);
+
+/* Replaces the placeholder [addr, addr+size) with private zeroed memory. */
+int vmp__os_commit(void *addr, size_t size, int prot);
+
+/* Replaces the placeholder [addr, addr+size) with a shared view of h. */
+int vmp__os_map(void *addr, size_t size, vmp__os_handle h, uint64_t offset,
+                int prot);
+
+/* Turns the whole view [addr, addr+size) back into a placeholder. */
+int vmp__os_unmap_view(void *addr, size_t size);
+
+/* Turns [addr, addr+size), inside the private span [span, span+span_size),
+ * back into a placeholder. */
+int vmp__os_unmap_private(void *span, size_t span_size, void *addr,
+                          size_t size);
+
+int vmp__os_protect(void *addr, size_t size, int prot);
+
+/* Private pages [addr, addr+size), all currently with protection `prot`,
+ * read as zero afterwards; their memory goes back to the system. */
+int vmp__os_discard(void *addr, size_t size, int prot);
+
+/* ---- locks --------------------------------------------------------------- */
+
+/* Storage for the backend's mutex (pthread_mutex_t, SRWLOCK). */
+typedef union vmp__os_lock {
+  void *align_pointer;
+  long double align_float;
+  unsigned char bytes[64];
+} vmp__os_lock;
+
+int vmp__os_lock_init(vmp__os_lock *l);
+void vmp__os_lock_destroy(vmp__os_lock *l);
+void vmp__os_lock_acquire(vmp__os_lock *l);
+void vmp__os_lock_release(vmp__os_lock *l);
+
+/* ---- errors ------------------------------------------------------------------ */
+
+/* Message and name of a native error code (positive errno or Windows
+ * error). Never NULL; the name is NULL-free ("OS_ERROR" if unknown). */
+const char *vmp__os_error_message(int native);
+const char *vmp__os_error_name(int native);
+
+#endif

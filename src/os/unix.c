@@ -1,0 +1,369 @@
+/*
+ * The OS contract on POSIX systems: mmap over the library's own PROT_NONE
+ * reservation, mprotect, shared memory and files. Shared by the Linux and
+ * the generic POSIX backends; what differs is in linux.c / posix.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "unix.h"
+#include "vmplace.h"
+
+#define UNIX_SYSCALLS(X)                                   \
+  X(mmap, void *, (void *, size_t, int, int, int, off_t))  \
+  X(munmap, int, (void *, size_t))                         \
+  X(mprotect, int, (void *, size_t, int))                  \
+  X(open, int, (const char *, int, ...))                   \
+  X(close, int, (int))                                     \
+  X(fstat, int, (int, struct stat *))                      \
+  X(ftruncate, int, (int, off_t))                          \
+  X(fcntl, int, (int, int, ...))                           \
+  X(shm_open, int, (const char *, int, mode_t))            \
+  X(shm_unlink, int, (const char *))                       \
+  X(mkstemp, int, (char *))                                \
+  X(unlink, int, (const char *))
+
+VMP__DEFINE_SYSCALLS(UNIX_SYSCALLS, unix_syscalls)
+#define SYS(name) VMP__SYSCALL(unix_syscalls, name)
+
+static const vmp__syscall_table *const all_syscalls[] = {
+    &unix_syscalls, &vmp__unix_backend_syscalls, NULL};
+
+int vmp__testing_syscall_set(const char *name, vmp__syscall_fn fn) {
+  return vmp__syscalls_set(all_syscalls, name, fn);
+}
+vmp__syscall_fn vmp__testing_syscall_default(const char *name) {
+  return vmp__syscalls_default(all_syscalls, name);
+}
+const char *vmp__testing_syscall_next(const char *name) {
+  return vmp__syscalls_next(all_syscalls, name);
+}
+
+/* ---- capabilities --------------------------------------------------------- */
+
+static vmp__os_caps caps;
+static pthread_once_t caps_once = PTHREAD_ONCE_INIT;
+
+static void probe_caps(void) {
+  long page = sysconf(_SC_PAGESIZE);
+  caps.name = vmp__unix_backend_name;
+  caps.page_size = page > 0 ? (size_t)page : 4096;
+  caps.granularity = caps.page_size;
+  caps.placeholders_in_kernel = 0;
+  caps.anon_seals = vmp__unix_anon_seals;
+}
+
+const vmp__os_caps *vmp__os_caps_get(void) {
+  pthread_once(&caps_once, probe_caps);
+  return &caps;
+}
+
+/* ---- errors ------------------------------------------------------------------ */
+
+int vmp__unix_error(int errnum) {
+  if (errnum == ENOMEM) return VMP_ENOMEM;
+  return errnum > 0 ? -errnum : -EIO;
+}
+
+#define UNIX_ERRNO_NAMES(X)                                                   \
+  X(EPERM) X(ENOENT) X(ESRCH) X(EINTR) X(EIO) X(ENXIO) X(E2BIG) X(ENOEXEC)     \
+  X(EBADF) X(ECHILD) X(EAGAIN) X(ENOMEM) X(EACCES) X(EFAULT) X(EBUSY)          \
+  X(EEXIST) X(EXDEV) X(ENODEV) X(ENOTDIR) X(EISDIR) X(EINVAL) X(ENFILE)        \
+  X(EMFILE) X(ENOTTY) X(ETXTBSY) X(EFBIG) X(ENOSPC) X(ESPIPE) X(EROFS)         \
+  X(EMLINK) X(EPIPE) X(EDOM) X(ERANGE) X(EDEADLK) X(ENAMETOOLONG) X(ENOLCK)    \
+  X(ENOSYS) X(ENOTEMPTY) X(ELOOP) X(EOVERFLOW) X(ENOTSUP) X(ETIMEDOUT)         \
+  X(ECONNRESET) X(EDQUOT) X(ESTALE)
+
+const char *vmp__os_error_name(int native) {
+  switch (native) {
+#define UNIX_ERRNO_CASE(name) \
+  case name:                  \
+    return #name;
+    UNIX_ERRNO_NAMES(UNIX_ERRNO_CASE)
+#undef UNIX_ERRNO_CASE
+    default:
+      return "OS_ERROR";
+  }
+}
+
+const char *vmp__os_error_message(int native) {
+  /* strerror's text for a known errno is a static string; only unknown
+   * numbers get a per-thread buffer, which we avoid. */
+  if (strcmp(vmp__os_error_name(native), "OS_ERROR") == 0) return "unknown system error";
+  return strerror(native);
+}
+
+/* ---- locks --------------------------------------------------------------------- */
+
+_Static_assert(sizeof(pthread_mutex_t) <= sizeof(vmp__os_lock), "lock storage too small");
+
+int vmp__os_lock_init(vmp__os_lock *l) {
+  int rc = pthread_mutex_init((pthread_mutex_t *)l, NULL);
+  return rc ? vmp__unix_error(rc) : 0;
+}
+void vmp__os_lock_destroy(vmp__os_lock *l) { pthread_mutex_destroy((pthread_mutex_t *)l); }
+void vmp__os_lock_acquire(vmp__os_lock *l) { pthread_mutex_lock((pthread_mutex_t *)l); }
+void vmp__os_lock_release(vmp__os_lock *l) { pthread_mutex_unlock((pthread_mutex_t *)l); }
+
+/* ---- address space ------------------------------------------------------------------ */
+
+int vmp__unix_prot(int prot) {
+  int native = PROT_NONE;
+  if (prot & VMP_PROT_READ) native |= PROT_READ;
+  if (prot & VMP_PROT_WRITE) native |= PROT_WRITE;
+  if (prot & VMP_PROT_EXEC) native |= PROT_EXEC;
+  return native;
+}
+
+static int placeholder_mmap_flags(void) {
+  return MAP_PRIVATE | MAP_ANONYMOUS | vmp__unix_placeholder_flags;
+}
+
+int vmp__unix_placeholder(void *addr, size_t size) {
+  void *p = SYS(mmap)(addr, size, PROT_NONE, MAP_FIXED | placeholder_mmap_flags(), -1, 0);
+  return p == MAP_FAILED ? vmp__unix_error(errno) : 0;
+}
+
+int vmp__os_reserve(size_t size, size_t alignment, void **base) {
+  size_t page = vmp__os_caps_get()->page_size;
+  size_t slack = alignment > page ? alignment - page : 0;
+  if (size > SIZE_MAX - slack) return VMP_ENOMEM;
+  char *raw = SYS(mmap)(NULL, size + slack, PROT_NONE, placeholder_mmap_flags(), -1, 0);
+  if (raw == MAP_FAILED) return vmp__unix_error(errno);
+  if (slack == 0) {
+    *base = raw;
+    return 0;
+  }
+  /* Over-reserve, then give back the unaligned head and tail: the two
+   * trims only ever unmap what this call itself just mapped. */
+  char *aligned = (char *)(((uintptr_t)raw + alignment - 1) & ~(uintptr_t)(alignment - 1));
+  size_t head = (size_t)(aligned - raw), tail = slack - head;
+  int err;
+  if (head && SYS(munmap)(raw, head) != 0) {
+    err = vmp__unix_error(errno);
+    SYS(munmap)(raw, size + slack);
+    return err;
+  }
+  if (tail && SYS(munmap)(aligned + size, tail) != 0) {
+    err = vmp__unix_error(errno);
+    SYS(munmap)(aligned, size + tail);
+    return err;
+  }
+  *base = aligned;
+  return 0;
+}
+
+int vmp__os_release(void *base, size_t size) {
+  return SYS(munmap)(base, size) == 0 ? 0 : vmp__unix_error(errno);
+}
+
+/* Placeholders are bookkeeping here: one kernel mapping serves any number
+ * of them. */
+int vmp__os_split(void *ph, size_t ph_size, void *addr, size_t size) {
+  (void)ph, (void)ph_size, (void)addr, (void)size;
+  return 0;
+}
+int vmp__os_coalesce(void *addr, size_t size) {
+  (void)addr, (void)size;
+  return 0;
+}
+
+/* A failed MAP_FIXED may already have torn down what was there (Linux before
+ * 6.12 and other systems do), which would leave a hole anyone could map
+ * into: put the placeholder back. Over an intact placeholder this is a
+ * no-op in effect. */
+static int replace_placeholder(void *addr, size_t size, int prot, int flags, int fd,
+                               off_t offset) {
+  void *p = SYS(mmap)(addr, size, prot, MAP_FIXED | flags, fd, offset);
+  if (p != MAP_FAILED) return 0;
+  int err = vmp__unix_error(errno);
+  vmp__unix_placeholder(addr, size);
+  return err;
+}
+
+int vmp__os_commit(void *addr, size_t size, int prot) {
+  return replace_placeholder(addr, size, vmp__unix_prot(prot), MAP_PRIVATE | MAP_ANONYMOUS,
+                             -1, 0);
+}
+
+int vmp__os_map(void *addr, size_t size, vmp__os_handle h, uint64_t offset, int prot) {
+  if (offset > (uint64_t)LLONG_MAX) return VMP_EBOUNDS;
+  return replace_placeholder(addr, size, vmp__unix_prot(prot), MAP_SHARED, (int)h,
+                             (off_t)offset);
+}
+
+int vmp__os_unmap_view(void *addr, size_t size) { return vmp__unix_placeholder(addr, size); }
+
+int vmp__os_unmap_private(void *span, size_t span_size, void *addr, size_t size) {
+  (void)span, (void)span_size;
+  return vmp__unix_placeholder(addr, size);
+}
+
+int vmp__os_protect(void *addr, size_t size, int prot) {
+  return SYS(mprotect)(addr, size, vmp__unix_prot(prot)) == 0 ? 0 : vmp__unix_error(errno);
+}
+
+int vmp__os_discard(void *addr, size_t size, int prot) {
+  return vmp__unix_discard(addr, size, prot);
+}
+
+/* ---- memory objects ----------------------------------------------------------------- */
+
+void vmp__unix_close_quietly(int fd) {
+  int saved = errno;
+  SYS(close)(fd);
+  errno = saved;
+}
+#define close_quietly vmp__unix_close_quietly
+
+int vmp__unix_fcntl(int fd, int cmd, int arg) { return SYS(fcntl)(fd, cmd, arg); }
+int vmp__unix_open(const char *path, int flags, int mode) {
+  return SYS(open)(path, flags, (mode_t)mode);
+}
+
+int vmp__unix_size_new_object(int fd, uint64_t size) {
+  if (size > (uint64_t)LLONG_MAX) {
+    close_quietly(fd);
+    return VMP_ENOMEM;
+  }
+  if (SYS(ftruncate)(fd, (off_t)size) != 0) {
+    int err = vmp__unix_error(errno);
+    close_quietly(fd);
+    return err;
+  }
+  return fd;
+}
+
+static int set_cloexec(int fd) {
+  int flags = SYS(fcntl)(fd, F_GETFD);
+  if (flags < 0 || SYS(fcntl)(fd, F_SETFD, flags | FD_CLOEXEC) < 0) {
+    int err = vmp__unix_error(errno);
+    close_quietly(fd);
+    return err;
+  }
+  return fd;
+}
+
+static void unique_suffix(char *buf, size_t len) {
+  static _Atomic unsigned long counter;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  unsigned long n = atomic_fetch_add(&counter, 1);
+  snprintf(buf, len, "%ld-%lu-%lx", (long)getpid(), n,
+           (unsigned long)ts.tv_nsec ^ ((unsigned long)ts.tv_sec << 20));
+}
+
+/* shm_open with the name removed at once: the name exists for two system
+ * calls, and only under an unguessable, exclusive name. */
+static int anon_shm(uint64_t size) {
+  char name[96], suffix[64];
+  unique_suffix(suffix, sizeof suffix);
+  snprintf(name, sizeof name, "/vmplace-%s", suffix);
+  int fd = SYS(shm_open)(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+  if (fd < 0) return errno == EEXIST ? vmp__unix_error(errno) : VMP_ENOTSUP;
+  SYS(shm_unlink)(name);
+  fd = set_cloexec(fd);
+  return fd < 0 ? fd : vmp__unix_size_new_object(fd, size);
+}
+
+static const char *temp_dir(void) {
+  const char *dir = getenv("TMPDIR");
+  return (dir && *dir) ? dir : "/tmp";
+}
+
+static int anon_temp_file(uint64_t size, unsigned *traits) {
+  const char *dir = temp_dir();
+  int fd = vmp__unix_anon_unnamed_file(dir, size, traits);
+  if (fd != VMP_ENOTSUP) return fd;
+  char path[PATH_MAX];
+  if (snprintf(path, sizeof path, "%s/vmplace-XXXXXX", dir) >= (int)sizeof path)
+    return -ENAMETOOLONG;
+  fd = SYS(mkstemp)(path);
+  if (fd < 0) return vmp__unix_error(errno);
+  SYS(unlink)(path);
+  fd = set_cloexec(fd);
+  return fd < 0 ? fd : vmp__unix_size_new_object(fd, size);
+}
+
+/* Each fallback is remembered once it has been refused, so later objects
+ * go straight to what works. */
+static _Atomic int anon_method; /* 0 backend's own, 1 shm, 2 temporary file */
+
+int vmp__os_object_create(uint64_t size, vmp__os_handle *out, unsigned *traits) {
+  int method = atomic_load_explicit(&anon_method, memory_order_relaxed);
+  int fd = VMP_ENOTSUP;
+  *traits = 0;
+  if (method == 0) {
+    fd = vmp__unix_anon_create(size, traits);
+    if (fd == VMP_ENOTSUP) atomic_store(&anon_method, method = 1);
+  }
+  if (method == 1) {
+    fd = anon_shm(size);
+    if (fd == VMP_ENOTSUP) atomic_store(&anon_method, method = 2);
+  }
+  if (method == 2) fd = anon_temp_file(size, traits);
+  if (fd < 0) return fd;
+  *out = fd;
+  return 0;
+}
+
+static int check_mappable(int fd, unsigned *traits) {
+  struct stat st;
+  if (SYS(fstat)(fd, &st) != 0) return vmp__unix_error(errno);
+  if (!S_ISREG(st.st_mode)) return VMP_EINVAL;
+  *traits = vmp__unix_sealed_traits(fd);
+  return 0;
+}
+
+int vmp__os_object_open(const char *path, int writable, vmp__os_handle *out,
+                        unsigned *traits) {
+  int fd = SYS(open)(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return vmp__unix_error(errno);
+  int err = check_mappable(fd, traits);
+  if (err) {
+    close_quietly(fd);
+    return err;
+  }
+  *out = fd;
+  return 0;
+}
+
+int vmp__os_object_inspect(vmp__os_handle h, int *writable, unsigned *traits) {
+  if (h < 0 || h > INT_MAX) return VMP_EINVAL;
+  int flags = SYS(fcntl)((int)h, F_GETFL);
+  if (flags < 0) return errno == EBADF ? VMP_EINVAL : vmp__unix_error(errno);
+  if ((flags & O_ACCMODE) == O_WRONLY) return VMP_EACCES;
+  int err = check_mappable((int)h, traits);
+  if (err) return err;
+  *writable = (flags & O_ACCMODE) == O_RDWR;
+  return 0;
+}
+
+int vmp__os_object_size(vmp__os_handle h, uint64_t *size) {
+  struct stat st;
+  if (SYS(fstat)((int)h, &st) != 0) return vmp__unix_error(errno);
+  *size = st.st_size > 0 ? (uint64_t)st.st_size : 0;
+  return 0;
+}
+
+int vmp__os_object_grow(vmp__os_handle h, uint64_t new_size) {
+  if (new_size > (uint64_t)LLONG_MAX) return VMP_ENOMEM;
+  return SYS(ftruncate)((int)h, (off_t)new_size) == 0 ? 0 : vmp__unix_error(errno);
+}
+
+int vmp__os_object_close(vmp__os_handle h) {
+  /* After close() fails with EINTR on Linux the descriptor is gone anyway:
+   * never retry, it could close someone else's new descriptor. */
+  if (SYS(close)((int)h) == 0 || errno == EINTR) return 0;
+  return vmp__unix_error(errno);
+}

@@ -1,0 +1,62 @@
+/*
+ * The seam between the shared POSIX code (unix.c) and the two POSIX-family
+ * backends (linux.c, posix.c). unix.c implements the whole OS contract with
+ * POSIX calls; a backend file supplies the few pieces that differ.
+ */
+#ifndef VMP_OS_UNIX_H
+#define VMP_OS_UNIX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "os.h"
+#include "syscalls.h"
+
+/* ---- supplied by the backend file ---- */
+
+extern const char vmp__unix_backend_name[];
+/* The backend's own system calls (beyond unix.c's), for the testing hooks. */
+extern const vmp__syscall_table vmp__unix_backend_syscalls;
+/* Extra mmap flags for placeholders (MAP_NORESERVE where it means something).
+ * The same flags for every placeholder, so neighbours merge into one kernel
+ * mapping. */
+extern const int vmp__unix_placeholder_flags;
+/* Whether anonymous objects can be sealed (reported in the caps). */
+extern const int vmp__unix_anon_seals;
+
+/* Creates anonymous shared memory the backend's best way. Returns the fd,
+ * VMP_ENOTSUP to make unix.c fall back to shm_open and then a temporary
+ * file, or another negative error that is final. */
+int vmp__unix_anon_create(uint64_t size, unsigned *traits);
+
+/* A second chance before the portable temporary file: a file with no name
+ * at all (O_TMPFILE). Same returns as vmp__unix_anon_create. */
+int vmp__unix_anon_unnamed_file(const char *dir, uint64_t size, unsigned *traits);
+
+/* VMP__OBJ_NO_SHRINK when the fd can never shrink, else 0. */
+unsigned vmp__unix_sealed_traits(int fd);
+
+/* Private pages [addr, addr+size), all with protection prot, read as zero
+ * afterwards and their memory goes back to the system. */
+int vmp__unix_discard(void *addr, size_t size, int prot);
+
+/* ---- supplied by unix.c to the backend file ---- */
+
+/* -errno as a library code (ENOMEM becomes VMP_ENOMEM). */
+int vmp__unix_error(int errnum);
+
+/* A placeholder over [addr, addr+size), which the region owns. */
+int vmp__unix_placeholder(void *addr, size_t size);
+
+/* Native protection bits for a library protection. */
+int vmp__unix_prot(int prot);
+
+/* fcntl and open through unix.c's table (F_ADD_SEALS, O_TMPFILE, ...). */
+int vmp__unix_fcntl(int fd, int cmd, int arg);
+int vmp__unix_open(const char *path, int flags, int mode);
+void vmp__unix_close_quietly(int fd);
+
+/* Sizes a fresh anonymous object; on failure closes it. Returns fd or error. */
+int vmp__unix_size_new_object(int fd, uint64_t size);
+
+#endif

@@ -1,0 +1,451 @@
+/*
+ * Regions: the rules of SPEC.md section 2 over the span set, with the
+ * system calls delegated to the OS backend.
+ *
+ * Every operation has the same shape: check the arguments in the
+ * documented order (no lock needed up to the range check), take the
+ * region's lock, check kinds and extent against the spans, reserve the
+ * bookkeeping it will need (the only step that can fail for lack of
+ * memory), make the system calls (undoing them on failure), and only then
+ * edit the spans, which can no longer fail. So a failing call leaves the
+ * spans, the bytes and the kernel's mappings as they were.
+ *
+ * Protection is a property of pages. A span whose pages all share one
+ * protection keeps it in span->prot; once a protect call covers only part
+ * of a span, the span is marked `mixed` and its pages' protections live in
+ * the region's prot map: runs {start, pages, prot} that cover exactly the
+ * pages of mixed spans and never cross a span boundary.
+ */
+#include <string.h>
+
+#include "alloc.h"
+#include "internal.h"
+#include "spans.h"
+
+struct vmp_region {
+  vmp__os_lock lock;
+  char *base;
+  size_t size;
+  size_t page_mask;
+  unsigned page_shift;
+  vmp__spans spans;
+  vmp__spans prots;
+};
+
+/* The pages an operation applies to, after the range check. */
+typedef struct page_range {
+  size_t first;
+  size_t count;
+} page_range;
+
+#define KIND_BIT(kind) (1u << (kind))
+
+/* The spans overlapping a range, as found by scan_kinds(). */
+typedef struct overlap {
+  vmp__span *span; /* the first (valid until the span set changes) */
+  size_t spans;    /* how many overlap */
+} overlap;
+
+static char *page_addr(const vmp_region *r, size_t page) {
+  return r->base + (page << r->page_shift);
+}
+
+static size_t page_bytes(const vmp_region *r, size_t pages) { return pages << r->page_shift; }
+
+static size_t span_end(const vmp__span *s) { return s->start + s->pages; }
+
+static int is_whole(const vmp__span *s, page_range pr) {
+  return s->start == pr.first && s->pages == pr.count;
+}
+
+/* Steps 2 and 3 of the argument order. */
+static int check_range(const vmp_region *r, size_t off, size_t size, page_range *pr) {
+  if ((off | size) & r->page_mask) return VMP_EALIGN;
+  if (off > r->size || size > r->size - off) return VMP_ERANGE;
+  pr->first = off >> r->page_shift;
+  pr->count = size >> r->page_shift;
+  return 0;
+}
+
+/* Step 4: every span overlapping the range must be of an allowed kind. */
+static int scan_kinds(vmp_region *r, page_range pr, unsigned allowed, overlap *o) {
+  vmp__spans_cursor at;
+  vmp__span *s = vmp__spans_find(&r->spans, pr.first, &at);
+  size_t end = pr.first + pr.count;
+  o->span = s;
+  o->spans = 0;
+  for (;;) {
+    o->spans++;
+    if (!(allowed & KIND_BIT(s->kind))) return VMP_ESTATE;
+    if (span_end(s) >= end) return 0;
+    s = vmp__spans_step(&r->spans, &at, 1);
+  }
+}
+
+/* ---- the prot map ------------------------------------------------------------------ */
+
+/* Makes `page` the start of a run, if a run covers it. One insert. */
+static void prot_cut(vmp_region *r, size_t page) {
+  vmp__span *run = vmp__spans_find(&r->prots, page, NULL);
+  if (!run || run->start == page || span_end(run) <= page) return;
+  vmp__span tail = *run;
+  tail.start = page;
+  tail.pages = span_end(run) - page;
+  run->pages = page - run->start;
+  vmp__spans_insert(&r->prots, &tail);
+}
+
+/* Removes the runs of [first, first+count). Two inserts. */
+static void prot_clear(vmp_region *r, size_t first, size_t count) {
+  prot_cut(r, first);
+  prot_cut(r, first + count);
+  vmp__spans_remove_range(&r->prots, first, first + count - 1);
+}
+
+/* Three inserts. */
+static void prot_assign(vmp_region *r, size_t first, size_t count, int prot) {
+  prot_clear(r, first, count);
+  vmp__span run = {.start = first, .pages = count, .prot = (uint8_t)prot};
+  vmp__spans_insert(&r->prots, &run);
+}
+
+static int prot_of_page(vmp_region *r, const vmp__span *s, size_t page) {
+  if (!s->mixed) return s->prot;
+  return vmp__spans_find(&r->prots, page, NULL)->prot;
+}
+
+/* Calls fn over [first, first+count) of span s, one call per stretch of
+ * pages that share a protection, stopping at the first error. */
+static int for_each_prot_run(vmp_region *r, const vmp__span *s, size_t first, size_t count,
+                             int (*fn)(void *addr, size_t size, int prot)) {
+  if (!s->mixed) return fn(page_addr(r, first), page_bytes(r, count), s->prot);
+  size_t end = first + count;
+  vmp__spans_cursor at;
+  vmp__span *run = vmp__spans_find(&r->prots, first, &at);
+  for (; run && run->start < end; run = vmp__spans_step(&r->prots, &at, 1)) {
+    size_t lo = run->start > first ? run->start : first;
+    size_t hi = span_end(run) < end ? span_end(run) : end;
+    int err = fn(page_addr(r, lo), page_bytes(r, hi - lo), run->prot);
+    if (err) return err;
+  }
+  return 0;
+}
+
+/* ---- span surgery -------------------------------------------------------------------- */
+
+/* Makes [first, first+count), inside span s, a span of its own with s's
+ * attributes, and returns it. Two inserts. */
+static vmp__span *isolate(vmp_region *r, vmp__span *s, size_t first, size_t count) {
+  vmp__span proto = *s;
+  size_t end = first + count, s_end = span_end(s);
+  if (first > s->start) {
+    s->pages = first - s->start;
+    proto.start = first;
+    proto.pages = s_end - first;
+    vmp__spans_insert(&r->spans, &proto);
+  }
+  if (end < s_end) {
+    vmp__span *piece = vmp__spans_find(&r->spans, first, NULL);
+    piece->pages = count;
+    proto.start = end;
+    proto.pages = s_end - end;
+    vmp__spans_insert(&r->spans, &proto);
+  }
+  return vmp__spans_find(&r->spans, first, NULL);
+}
+
+static void become_placeholder(vmp_region *r, vmp__span *s) {
+  if (s->mixed) prot_clear(r, s->start, s->pages);
+  s->kind = VMP_PLACEHOLDER;
+  s->prot = VMP_PROT_NONE;
+  s->mixed = 0;
+  s->mem = NULL;
+  s->mem_page = 0;
+}
+
+/* ---- regions ------------------------------------------------------------------------- */
+
+static unsigned log2_of(size_t power_of_two) {
+  unsigned shift = 0;
+  while (((size_t)1 << shift) < power_of_two) shift++;
+  return shift;
+}
+
+int vmp_reserve(size_t size, size_t alignment, vmp_region **out) {
+  const vmp__os_caps *caps = vmp__os_caps_get();
+  size_t page = caps->page_size;
+  if (!out || size == 0) return VMP_EINVAL;
+  if (alignment != 0 && ((alignment & (alignment - 1)) != 0 || alignment < page))
+    return VMP_EINVAL;
+  if (size & (page - 1)) return VMP_EALIGN;
+  if (alignment < caps->granularity) alignment = caps->granularity;
+
+  vmp_region *r = vmp__calloc(1, sizeof *r);
+  if (!r) return VMP_ENOMEM;
+  r->size = size;
+  r->page_mask = page - 1;
+  r->page_shift = log2_of(page);
+  vmp__spans_init(&r->spans);
+  vmp__spans_init(&r->prots);
+  vmp__span whole = {.start = 0, .pages = size >> r->page_shift, .kind = VMP_PLACEHOLDER};
+  int err = vmp__spans_insert(&r->spans, &whole);
+  if (err) goto fail_spans;
+  err = vmp__os_lock_init(&r->lock);
+  if (err) goto fail_spans;
+  void *base;
+  err = vmp__os_reserve(size, alignment, &base);
+  if (err) goto fail_lock;
+  r->base = base;
+  *out = r;
+  return 0;
+
+fail_lock:
+  vmp__os_lock_destroy(&r->lock);
+fail_spans:
+  vmp__spans_destroy(&r->spans);
+  vmp__free(r);
+  return err;
+}
+
+int vmp_release(vmp_region *r) {
+  if (!r) return 0;
+  int err = vmp__os_release(r->base, r->size);
+  if (err) return err;
+  vmp__spans_cursor at;
+  for (vmp__span *s = vmp__spans_first(&r->spans, &at); s; s = vmp__spans_step(&r->spans, &at, 1))
+    if (s->mem) vmp__mem_unref(s->mem);
+  vmp__spans_destroy(&r->spans);
+  vmp__spans_destroy(&r->prots);
+  vmp__os_lock_destroy(&r->lock);
+  vmp__free(r);
+  return 0;
+}
+
+void *vmp_base(const vmp_region *r) { return r ? r->base : NULL; }
+size_t vmp_size(const vmp_region *r) { return r ? r->size : 0; }
+
+int vmp_split(vmp_region *r, size_t off, size_t size) {
+  if (!r || size == 0) return VMP_EINVAL;
+  page_range pr;
+  int err = check_range(r, off, size, &pr);
+  if (err) return err;
+  vmp__os_lock_acquire(&r->lock);
+  overlap o;
+  err = scan_kinds(r, pr, KIND_BIT(VMP_PLACEHOLDER), &o);
+  if (!err && (o.spans != 1 || o.span->pages == pr.count)) err = VMP_EEXTENT;
+  if (!err) err = vmp__spans_reserve(&r->spans, 2);
+  if (!err)
+    err = vmp__os_split(page_addr(r, o.span->start), page_bytes(r, o.span->pages),
+                        page_addr(r, pr.first), size);
+  if (!err) isolate(r, o.span, pr.first, pr.count);
+  vmp__os_lock_release(&r->lock);
+  return err;
+}
+
+int vmp_coalesce(vmp_region *r, size_t off, size_t size) {
+  if (!r || size == 0) return VMP_EINVAL;
+  page_range pr;
+  int err = check_range(r, off, size, &pr);
+  if (err) return err;
+  vmp__os_lock_acquire(&r->lock);
+  overlap o;
+  err = scan_kinds(r, pr, KIND_BIT(VMP_PLACEHOLDER), &o);
+  if (!err) {
+    vmp__span *last = vmp__spans_find(&r->spans, pr.first + pr.count - 1, NULL);
+    if (o.spans < 2 || o.span->start != pr.first || span_end(last) != pr.first + pr.count)
+      err = VMP_EEXTENT;
+  }
+  if (!err) err = vmp__os_coalesce(page_addr(r, pr.first), size);
+  if (!err) {
+    o.span->pages = pr.count;
+    vmp__spans_remove_range(&r->spans, pr.first + 1, pr.first + pr.count - 1);
+  }
+  vmp__os_lock_release(&r->lock);
+  return err;
+}
+
+/* Steps 4 and 5 for commit and map: exactly one whole placeholder. */
+static int find_whole_placeholder(vmp_region *r, page_range pr, vmp__span **out) {
+  overlap o;
+  int err = scan_kinds(r, pr, KIND_BIT(VMP_PLACEHOLDER), &o);
+  if (err) return err;
+  if (o.spans != 1 || !is_whole(o.span, pr)) return VMP_EEXTENT;
+  *out = o.span;
+  return 0;
+}
+
+int vmp_commit(vmp_region *r, size_t off, size_t size, int prot) {
+  if (!r || size == 0 || !vmp__prot_valid(prot)) return VMP_EINVAL;
+  page_range pr;
+  int err = check_range(r, off, size, &pr);
+  if (err) return err;
+  vmp__os_lock_acquire(&r->lock);
+  vmp__span *s = NULL;
+  err = find_whole_placeholder(r, pr, &s);
+  if (!err) err = vmp__os_commit(page_addr(r, pr.first), size, prot);
+  if (!err) {
+    s->kind = VMP_PRIVATE;
+    s->prot = (uint8_t)prot;
+  }
+  vmp__os_lock_release(&r->lock);
+  return err;
+}
+
+int vmp_map(vmp_region *r, size_t off, size_t size, vmp_mem *mem, uint64_t mem_off, int prot) {
+  if (!r || !mem || size == 0 || !vmp__prot_valid(prot)) return VMP_EINVAL;
+  if (mem_off & r->page_mask) return VMP_EALIGN;
+  page_range pr;
+  int err = check_range(r, off, size, &pr);
+  if (err) return err;
+  vmp__os_lock_acquire(&r->lock);
+  vmp__span *s = NULL;
+  err = find_whole_placeholder(r, pr, &s);
+  if (!err) err = vmp__mem_check_view(mem, mem_off, size, prot);
+  if (!err) err = vmp__os_map(page_addr(r, pr.first), size, mem->handle, mem_off, prot);
+  if (!err) {
+    vmp__mem_ref(mem);
+    s->kind = VMP_VIEW;
+    s->prot = (uint8_t)prot;
+    s->mem = mem;
+    s->mem_page = mem_off >> r->page_shift;
+  }
+  vmp__os_lock_release(&r->lock);
+  return err;
+}
+
+/* Steps 4 and 5 for unmap, protect and discard: inside one span of an
+ * allowed kind. */
+static int find_containing_span(vmp_region *r, page_range pr, unsigned allowed,
+                                vmp__span **out) {
+  overlap o;
+  int err = scan_kinds(r, pr, allowed, &o);
+  if (err) return err;
+  if (o.spans != 1) return VMP_EEXTENT;
+  *out = o.span;
+  return 0;
+}
+
+int vmp_unmap(vmp_region *r, size_t off, size_t size) {
+  if (!r || size == 0) return VMP_EINVAL;
+  page_range pr;
+  int err = check_range(r, off, size, &pr);
+  if (err) return err;
+  vmp__os_lock_acquire(&r->lock);
+  vmp__span *s = NULL;
+  vmp_mem *released = NULL;
+  err = find_containing_span(r, pr, KIND_BIT(VMP_PRIVATE) | KIND_BIT(VMP_VIEW), &s);
+  if (!err && s->kind == VMP_VIEW && !is_whole(s, pr)) err = VMP_EEXTENT;
+  if (!err) err = vmp__spans_reserve(&r->spans, 2);
+  if (!err && s->mixed) err = vmp__spans_reserve(&r->prots, 2);
+  if (!err) {
+    void *addr = page_addr(r, pr.first);
+    if (s->kind == VMP_VIEW)
+      err = vmp__os_unmap_view(addr, size);
+    else
+      err = vmp__os_unmap_private(page_addr(r, s->start), page_bytes(r, s->pages), addr, size);
+  }
+  if (!err) {
+    released = s->mem;
+    become_placeholder(r, isolate(r, s, pr.first, pr.count));
+  }
+  vmp__os_lock_release(&r->lock);
+  if (released) vmp__mem_unref(released);
+  return err;
+}
+
+static int protect_run(void *addr, size_t size, int prot) {
+  return vmp__os_protect(addr, size, prot);
+}
+
+int vmp_protect(vmp_region *r, size_t off, size_t size, int prot) {
+  if (!r || size == 0 || !vmp__prot_valid(prot)) return VMP_EINVAL;
+  page_range pr;
+  int err = check_range(r, off, size, &pr);
+  if (err) return err;
+  vmp__os_lock_acquire(&r->lock);
+  vmp__span *s = NULL;
+  err = find_containing_span(r, pr, KIND_BIT(VMP_PRIVATE) | KIND_BIT(VMP_VIEW), &s);
+  if (!err && s->kind == VMP_VIEW && (prot & VMP_PROT_WRITE) && !(s->mem->flags & VMP_MEM_WRITE))
+    err = VMP_EACCES;
+  int whole = !err && is_whole(s, pr);
+  /* Going from uniform to mixed adds the span's own run, then assigns. */
+  if (!err && !whole) err = vmp__spans_reserve(&r->prots, 4);
+  if (!err) {
+    err = vmp__os_protect(page_addr(r, pr.first), size, prot);
+    /* mprotect can fail half-way through (out of mapping slots): put the
+     * pages it may have changed back as they were. */
+    if (err) for_each_prot_run(r, s, pr.first, pr.count, protect_run);
+  }
+  if (!err && whole) {
+    if (s->mixed) prot_clear(r, s->start, s->pages);
+    s->mixed = 0;
+    s->prot = (uint8_t)prot;
+  } else if (!err) {
+    if (!s->mixed) {
+      vmp__span run = {.start = s->start, .pages = s->pages, .prot = s->prot};
+      vmp__spans_insert(&r->prots, &run);
+      s->mixed = 1;
+    }
+    prot_assign(r, pr.first, pr.count, prot);
+  }
+  vmp__os_lock_release(&r->lock);
+  return err;
+}
+
+int vmp_discard(vmp_region *r, size_t off, size_t size) {
+  if (!r || size == 0) return VMP_EINVAL;
+  page_range pr;
+  int err = check_range(r, off, size, &pr);
+  if (err) return err;
+  vmp__os_lock_acquire(&r->lock);
+  vmp__span *s = NULL;
+  err = find_containing_span(r, pr, KIND_BIT(VMP_PRIVATE), &s);
+  if (!err) err = for_each_prot_run(r, s, pr.first, pr.count, vmp__os_discard);
+  vmp__os_lock_release(&r->lock);
+  return err;
+}
+
+static void describe(vmp_region *r, const vmp__span *s, size_t page, vmp_span_info *info) {
+  info->start = page_addr(r, s->start);
+  info->offset = page_bytes(r, s->start);
+  info->size = page_bytes(r, s->pages);
+  info->kind = (vmp_kind)s->kind;
+  info->prot = prot_of_page(r, s, page);
+  info->mem = s->mem;
+  info->mem_offset = (uint64_t)s->mem_page << r->page_shift;
+}
+
+int vmp_query(vmp_region *r, const void *addr, vmp_span_info *info) {
+  if (!r || !info) return VMP_EINVAL;
+  uintptr_t a = (uintptr_t)addr, base = (uintptr_t)r->base;
+  if (a < base || a - base >= r->size) return VMP_ERANGE;
+  size_t page = (size_t)(a - base) >> r->page_shift;
+  vmp__os_lock_acquire(&r->lock);
+  describe(r, vmp__spans_find(&r->spans, page, NULL), page, info);
+  vmp__os_lock_release(&r->lock);
+  return 0;
+}
+
+size_t vmp_span_count(vmp_region *r) {
+  if (!r) return 0;
+  vmp__os_lock_acquire(&r->lock);
+  size_t n = vmp__spans_count(&r->spans);
+  vmp__os_lock_release(&r->lock);
+  return n;
+}
+
+int vmp_foreach_span(vmp_region *r, int (*fn)(const vmp_span_info *info, void *arg),
+                     void *arg) {
+  if (!r || !fn) return VMP_EINVAL;
+  int rc = 0;
+  vmp__os_lock_acquire(&r->lock);
+  vmp__spans_cursor at;
+  for (vmp__span *s = vmp__spans_first(&r->spans, &at); s && rc == 0;
+       s = vmp__spans_step(&r->spans, &at, 1)) {
+    vmp_span_info info;
+    describe(r, s, s->start, &info);
+    rc = fn(&info, arg);
+  }
+  vmp__os_lock_release(&r->lock);
+  return rc;
+}

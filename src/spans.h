@@ -1,0 +1,88 @@
+/*
+ * The ordered span set of a region: a B+ tree keyed by a span's first page.
+ *
+ * Contract
+ *   - Keys are page indices relative to the region. The tree does not know
+ *     that spans tile the region; it only keeps entries ordered by `start`
+ *     and finds the entry with the greatest start <= a page.
+ *   - find, insert and remove are O(log n); stepping to a neighbour is O(1)
+ *     amortised. A tree of 10^6 entries costs about 40 bytes an entry.
+ *   - Nothing here fails after vmp__spans_reserve() succeeded: a caller
+ *     that must leave no trace reserves first, then makes its system
+ *     calls, then edits the tree. vmp__spans_reserve(t, k) guarantees that
+ *     the next k inserts allocate nothing that could fail.
+ *   - Pointers returned by find/first/step stay valid until the next
+ *     insert or remove on the same tree; an entry's fields other than
+ *     `start` may be edited through them in place.
+ *   - Not thread-safe: the region's lock protects it.
+ */
+#ifndef VMP_SPANS_H
+#define VMP_SPANS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct vmp_mem;
+
+typedef struct vmp__span {
+  size_t start;         /* first page, relative to the region */
+  size_t pages;         /* length in pages */
+  struct vmp_mem *mem;  /* a view's object (one reference held), else NULL */
+  uint64_t mem_page;    /* a view's object offset in pages */
+  uint8_t kind;         /* vmp_kind */
+  uint8_t prot;         /* protection when uniform */
+  uint8_t mixed;        /* protection varies by page: see the region's prot map */
+} vmp__span;
+
+struct vmp__spans_node;
+
+typedef struct vmp__spans {
+  struct vmp__spans_node *root;
+  size_t count;                  /* entries */
+  unsigned height;               /* 0 when empty, 1 when the root is a leaf */
+  struct vmp__spans_node *spare; /* nodes kept by vmp__spans_reserve() */
+  size_t spare_count;
+} vmp__spans;
+
+/* A position in the tree, for walking neighbours. */
+typedef struct vmp__spans_cursor {
+  struct vmp__spans_node *leaf;
+  unsigned index;
+} vmp__spans_cursor;
+
+void vmp__spans_init(vmp__spans *t);
+/* Frees every node (entries are not looked at). */
+void vmp__spans_destroy(vmp__spans *t);
+
+static inline size_t vmp__spans_count(const vmp__spans *t) { return t->count; }
+
+/* The entry with the greatest start <= page, or NULL if there is none.
+ * `at` (may be NULL) receives its position. */
+vmp__span *vmp__spans_find(vmp__spans *t, size_t page, vmp__spans_cursor *at);
+
+/* The first entry (NULL when empty). */
+vmp__span *vmp__spans_first(vmp__spans *t, vmp__spans_cursor *at);
+
+/* Moves `at` to the next (dir > 0) or previous (dir < 0) entry and returns
+ * it, or returns NULL (leaving `at` unchanged) at either end. */
+vmp__span *vmp__spans_step(vmp__spans *t, vmp__spans_cursor *at, int dir);
+
+/* Makes sure the next `inserts` calls of vmp__spans_insert() cannot fail.
+ * Returns 0 or VMP_ENOMEM. Extra nodes are kept for later and freed by
+ * destroy. */
+int vmp__spans_reserve(vmp__spans *t, size_t inserts);
+
+/* Inserts a copy of *s; s->start must not be a key already. Never fails
+ * when reserve() covered it; returns VMP_ENOMEM otherwise if memory runs
+ * out (tree unchanged). */
+int vmp__spans_insert(vmp__spans *t, const vmp__span *s);
+
+/* Removes the entry whose start is exactly `start` (it must exist). Never
+ * fails. */
+void vmp__spans_remove(vmp__spans *t, size_t start);
+
+/* Removes every entry with start in [first, last], in O(log n + k).
+ * Never fails. */
+void vmp__spans_remove_range(vmp__spans *t, size_t first, size_t last);
+
+#endif
