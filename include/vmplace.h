@@ -291,7 +291,9 @@ VMP_API int vmp_protect(vmp_region *region, size_t off, size_t size, int prot);
 /* Gives the memory behind the private pages [off, off+size) back to the
  * system; they read as zero afterwards. The range must lie in one private
  * span. Errors: VMP_EINVAL, VMP_EALIGN, VMP_ERANGE, VMP_ESTATE,
- * VMP_EEXTENT, OS errors. */
+ * VMP_EEXTENT, OS errors; VMP_ENOTSUP on the generic POSIX backend when the
+ * range holds pages of different protections (POSIX has no call that
+ * discards them in one step, and two steps could not be undone). */
 VMP_API int vmp_discard(vmp_region *region, size_t off, size_t size);
 
 /* What vmp_query() reports. Offsets are bytes from the region's base. */

@@ -178,6 +178,7 @@ int vmp_reserve(size_t size, size_t alignment, vmp_region **out) {
   if (alignment != 0 && ((alignment & (alignment - 1)) != 0 || alignment < page))
     return VMP_EINVAL;
   if (size & (page - 1)) return VMP_EALIGN;
+  if (alignment != 0 && size > SIZE_MAX - alignment) return VMP_ERANGE;
   if (alignment < caps->granularity) alignment = caps->granularity;
 
   vmp_region *r = vmp__calloc(1, sizeof *r);
@@ -400,7 +401,11 @@ int vmp_discard(vmp_region *r, size_t off, size_t size) {
   vmp__os_lock_acquire(&r->lock);
   vmp__span *s = NULL;
   err = find_containing_span(r, pr, KIND_BIT(VMP_PRIVATE), &s);
-  if (!err) err = for_each_prot_run(r, s, pr.first, pr.count, vmp__os_discard);
+  /* One call for the whole range: a second one failing after the first
+   * had zeroed its pages could not be undone. */
+  if (!err)
+    err = vmp__os_discard(page_addr(r, pr.first), size,
+                          s->mixed ? VMP__PROT_MIXED : (int)s->prot);
   vmp__os_lock_release(&r->lock);
   return err;
 }

@@ -42,6 +42,11 @@ typedef struct vmp__spans {
   unsigned height;               /* 0 when empty, 1 when the root is a leaf */
   struct vmp__spans_node *spare; /* nodes kept by vmp__spans_reserve() */
   size_t spare_count;
+  /* The leaf the last descent reached and the keys it may hold, so that an
+   * operation next to the previous one (find, then insert) skips the
+   * descent. NULL after any change to the tree's shape. */
+  struct vmp__spans_node *hint;
+  size_t hint_first, hint_last;
 } vmp__spans;
 
 /* A position in the tree, for walking neighbours. */

@@ -101,8 +101,11 @@ int vmp__os_unmap_private(void *span, size_t span_size, void *addr,
 
 int vmp__os_protect(void *addr, size_t size, int prot);
 
-/* Private pages [addr, addr+size), all currently with protection `prot`,
- * read as zero afterwards; their memory goes back to the system. */
+/* Private pages [addr, addr+size) read as zero afterwards; their memory
+ * goes back to the system. `prot` is the pages' protection, or
+ * VMP__PROT_MIXED when they differ: a backend that needs to know it and
+ * cannot do the range in one step returns VMP_ENOTSUP for that. */
+#define VMP__PROT_MIXED (-1)
 int vmp__os_discard(void *addr, size_t size, int prot);
 
 /* ---- locks --------------------------------------------------------------- */

@@ -178,10 +178,9 @@ int vmp__os_coalesce(void *addr, size_t size) {
   return 0;
 }
 
-/* A failed MAP_FIXED may already have torn down what was there (Linux before
- * 6.12 and other systems do), which would leave a hole anyone could map
- * into: put the placeholder back. Over an intact placeholder this is a
- * no-op in effect. */
+/* POSIX lets a failed MAP_FIXED leave the old mapping torn down, and some
+ * kernels do: that would be a hole anyone could map into. Put the
+ * placeholder back; over an intact placeholder this changes nothing. */
 static int replace_placeholder(void *addr, size_t size, int prot, int flags, int fd,
                                off_t offset) {
   void *p = SYS(mmap)(addr, size, prot, MAP_FIXED | flags, fd, offset);
@@ -200,6 +199,12 @@ int vmp__os_map(void *addr, size_t size, vmp__os_handle h, uint64_t offset, int 
   if (offset > (uint64_t)LLONG_MAX) return VMP_EBOUNDS;
   return replace_placeholder(addr, size, vmp__unix_prot(prot), MAP_SHARED, (int)h,
                              (off_t)offset);
+}
+
+int vmp__unix_fresh_private(void *addr, size_t size, int prot) {
+  void *p = SYS(mmap)(addr, size, vmp__unix_prot(prot), MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS,
+                      -1, 0);
+  return p == MAP_FAILED ? vmp__unix_error(errno) : 0;
 }
 
 int vmp__os_unmap_view(void *addr, size_t size) { return vmp__unix_placeholder(addr, size); }
@@ -263,6 +268,17 @@ static void unique_suffix(char *buf, size_t len) {
            (unsigned long)ts.tv_nsec ^ ((unsigned long)ts.tv_sec << 20));
 }
 
+/* The name of an object we just created exclusively must go, or it would
+ * outlive the process: a failed removal is tried once more before the
+ * object is given up (and the error returned). */
+static int remove_name(int (*remove)(const char *), const char *name) {
+  if (remove(name) == 0) return 0;
+  int first_errno = errno;
+  if (remove(name) == 0 || errno == ENOENT) return 0;
+  errno = first_errno;
+  return -1;
+}
+
 /* shm_open with the name removed at once: the name exists for two system
  * calls, and only under an unguessable, exclusive name. */
 static int anon_shm(uint64_t size) {
@@ -271,7 +287,11 @@ static int anon_shm(uint64_t size) {
   snprintf(name, sizeof name, "/vmplace-%s", suffix);
   int fd = SYS(shm_open)(name, O_RDWR | O_CREAT | O_EXCL, 0600);
   if (fd < 0) return errno == EEXIST ? vmp__unix_error(errno) : VMP_ENOTSUP;
-  SYS(shm_unlink)(name);
+  if (remove_name(SYS(shm_unlink), name) != 0) {
+    int err = vmp__unix_error(errno);
+    close_quietly(fd);
+    return err;
+  }
   fd = set_cloexec(fd);
   return fd < 0 ? fd : vmp__unix_size_new_object(fd, size);
 }
@@ -290,7 +310,11 @@ static int anon_temp_file(uint64_t size, unsigned *traits) {
     return -ENAMETOOLONG;
   fd = SYS(mkstemp)(path);
   if (fd < 0) return vmp__unix_error(errno);
-  SYS(unlink)(path);
+  if (remove_name(SYS(unlink), path) != 0) {
+    int err = vmp__unix_error(errno);
+    close_quietly(fd);
+    return err;
+  }
   fd = set_cloexec(fd);
   return fd < 0 ? fd : vmp__unix_size_new_object(fd, size);
 }

@@ -56,6 +56,10 @@ int vmp__unix_fcntl(int fd, int cmd, int arg);
 int vmp__unix_open(const char *path, int flags, int mode);
 void vmp__unix_close_quietly(int fd);
 
+/* Replaces [addr, addr+size), inside a private span the region owns, with
+ * fresh zeroed private pages of protection prot (one mmap). */
+int vmp__unix_fresh_private(void *addr, size_t size, int prot);
+
 /* Sizes a fresh anonymous object; on failure closes it. Returns fd or error. */
 int vmp__unix_size_new_object(int fd, uint64_t size);
 

@@ -1,0 +1,159 @@
+/*
+ * commit_unmap_16p and map_unmap_view_16p: the cost of turning a placeholder
+ * into memory and back, against the two raw mmap calls that do the same on
+ * a range the benchmark reserved itself. No page is touched: this measures
+ * the mapping calls, not page faults.
+ */
+#include "bench.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <sys/mman.h>
+
+#include "vmplace.h"
+
+#define SLOT_PAGES 16
+/* The slot sits between two other placeholders, as it would in a real
+ * region, so the library's neighbour handling is part of what is timed. */
+#define REGION_PAGES (3 * SLOT_PAGES)
+
+typedef struct mapping_ctx {
+  vmp_region *region;
+  size_t off;  /* the slot, relative to the region */
+  size_t size; /* the slot's size in bytes */
+  vmp_mem *mem;
+  char *raw; /* baseline: the slot inside the benchmark's own reservation */
+  int fd;    /* baseline: the same object as `mem` */
+} mapping_ctx;
+
+static int placeholder_back(char *addr, size_t size) {
+  void *p = mmap(addr, size, PROT_NONE,
+                 MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? -errno : 0;
+}
+
+static int commit_unmap_vmp(void *arg, size_t iters, uint64_t *elapsed) {
+  mapping_ctx *c = arg;
+  uint64_t t0 = bench_now_ns();
+  for (size_t i = 0; i < iters; i++) {
+    int err = vmp_commit(c->region, c->off, c->size, VMP_PROT_RW);
+    if (err)
+      return err;
+    err = vmp_unmap(c->region, c->off, c->size);
+    if (err)
+      return err;
+  }
+  *elapsed = bench_now_ns() - t0;
+  return 0;
+}
+
+static int commit_unmap_raw(void *arg, size_t iters, uint64_t *elapsed) {
+  mapping_ctx *c = arg;
+  uint64_t t0 = bench_now_ns();
+  for (size_t i = 0; i < iters; i++) {
+    void *p = mmap(c->raw, c->size, PROT_READ | PROT_WRITE,
+                   MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+      return -errno;
+    int err = placeholder_back(c->raw, c->size);
+    if (err)
+      return err;
+  }
+  *elapsed = bench_now_ns() - t0;
+  return 0;
+}
+
+static int map_unmap_vmp(void *arg, size_t iters, uint64_t *elapsed) {
+  mapping_ctx *c = arg;
+  uint64_t t0 = bench_now_ns();
+  for (size_t i = 0; i < iters; i++) {
+    int err = vmp_map(c->region, c->off, c->size, c->mem, 0, VMP_PROT_RW);
+    if (err)
+      return err;
+    err = vmp_unmap(c->region, c->off, c->size);
+    if (err)
+      return err;
+  }
+  *elapsed = bench_now_ns() - t0;
+  return 0;
+}
+
+static int map_unmap_raw(void *arg, size_t iters, uint64_t *elapsed) {
+  mapping_ctx *c = arg;
+  uint64_t t0 = bench_now_ns();
+  for (size_t i = 0; i < iters; i++) {
+    void *p = mmap(c->raw, c->size, PROT_READ | PROT_WRITE,
+                   MAP_FIXED | MAP_SHARED, c->fd, 0);
+    if (p == MAP_FAILED)
+      return -errno;
+    int err = placeholder_back(c->raw, c->size);
+    if (err)
+      return err;
+  }
+  *elapsed = bench_now_ns() - t0;
+  return 0;
+}
+
+static int setup(mapping_ctx *c, char **raw_base) {
+  size_t page = vmp_page_size();
+  c->off = SLOT_PAGES * page;
+  c->size = SLOT_PAGES * page;
+  int err = vmp_reserve(REGION_PAGES * page, 0, &c->region);
+  if (err)
+    return bench_error("vmp_reserve", err);
+  err = vmp_split(c->region, c->off, c->size);
+  if (err)
+    return bench_error("vmp_split", err);
+  err = vmp_mem_create(c->size, 0, &c->mem);
+  if (err)
+    return bench_error("vmp_mem_create", err);
+  c->fd = (int)vmp_mem_fd(c->mem);
+  void *p = mmap(NULL, REGION_PAGES * page, PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED)
+    return bench_error("mmap (baseline reservation)", -errno);
+  *raw_base = p;
+  c->raw = *raw_base + c->off;
+  return 0;
+}
+
+static int run_pair(const bench_opts *opts, const char *name,
+                    bench_batch_fn vmp_fn, bench_batch_fn raw_fn, mapping_ctx *c) {
+  if (!bench_selected(opts, name))
+    return 0;
+  /* Many short batches rather than a few long ones: on a shared machine a
+   * busy phase then spoils a few samples on both sides instead of one side's
+   * whole figure, and the median drops them. */
+  size_t iters = opts->quick ? 200 : 2000;
+  bench_contender pair[2] = {
+      {vmp_fn, c, iters, 0.0},
+      {raw_fn, c, iters, 0.0},
+  };
+  int err = bench_interleave(pair, 2, opts->quick ? 3 : 21);
+  if (err)
+    return bench_error(name, err);
+  bench_line(name, pair[0].ns_per_op, pair[1].ns_per_op, "ns");
+  double ratio = pair[0].ns_per_op / pair[1].ns_per_op;
+  bench_bar(name, "ratio <= 1.10", ratio <= 1.10);
+  return 0;
+}
+
+int bench_mapping(const bench_opts *opts) {
+  if (!bench_selected(opts, "commit_unmap_16p") &&
+      !bench_selected(opts, "map_unmap_view_16p"))
+    return 0;
+  mapping_ctx c = {0};
+  char *raw_base = NULL;
+  int failed = setup(&c, &raw_base);
+  if (!failed)
+    failed = run_pair(opts, "commit_unmap_16p", commit_unmap_vmp,
+                      commit_unmap_raw, &c);
+  if (!failed)
+    failed = run_pair(opts, "map_unmap_view_16p", map_unmap_vmp, map_unmap_raw,
+                      &c);
+  if (raw_base)
+    munmap(raw_base, REGION_PAGES * vmp_page_size());
+  vmp_mem_close(c.mem);
+  vmp_release(c.region);
+  return failed;
+}

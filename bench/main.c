@@ -1,0 +1,59 @@
+/*
+ * vmplace_bench [--quick] [filter]
+ *
+ * Each comparison prints one line, `NAME: vmplace X UNIT, baseline Y UNIT,
+ * ratio R`, with the baseline measured in the same run; bars follow as
+ * comment lines. The exit status is non-zero only when an operation failed.
+ * See bench/README.md for what each line compares.
+ */
+#include "bench.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vmplace.h"
+
+int bench_selected(const bench_opts *opts, const char *name) {
+  return opts->filter == NULL || strstr(name, opts->filter) != NULL;
+}
+
+static void print_header(const bench_opts *opts) {
+  char date[64];
+  time_t now = time(NULL);
+  struct tm utc;
+  gmtime_r(&now, &utc);
+  strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S UTC", &utc);
+  printf("# vmplace_bench: backend %s, page %zu B, %ld CPUs, %s%s\n",
+         vmp_backend_name(), vmp_page_size(), sysconf(_SC_NPROCESSORS_ONLN),
+         date, opts->quick ? ", quick" : "");
+  fflush(stdout);
+}
+
+static int usage(void) {
+  fprintf(stderr, "usage: vmplace_bench [--quick] [filter]\n");
+  return 2;
+}
+
+int main(int argc, char **argv) {
+  bench_opts opts = {NULL, 0};
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--quick") == 0)
+      opts.quick = 1;
+    else if (argv[i][0] == '-')
+      return usage();
+    else if (opts.filter == NULL)
+      opts.filter = argv[i];
+    else
+      return usage();
+  }
+
+  print_header(&opts);
+  int failed = 0;
+  failed |= bench_mapping(&opts);
+  failed |= bench_split(&opts);
+  failed |= bench_contention(&opts);
+  bench_print_bars();
+  return failed;
+}

@@ -1,0 +1,45 @@
+/*
+ * The generic POSIX backend: unix.c with nothing beyond POSIX. This is what
+ * macOS and the BSDs get; on Linux it is built and tested with
+ * `cmake -DVMP_BACKEND=posix`.
+ *
+ * What it gives up against the Linux backend: anonymous objects come from
+ * shm_open (name removed at once) or an unlinked mkstemp file, so for two
+ * system calls a name exists and the object cannot be sealed against
+ * shrinking; placeholders are plain PROT_NONE mappings; discard maps fresh
+ * pages over the range instead of MADV_DONTNEED, because POSIX_MADV_DONTNEED
+ * is only advice and need not zero anything (so a range whose pages have
+ * different protections gives VMP_ENOTSUP).
+ */
+#include "unix.h"
+#include "vmplace.h"
+
+const char vmp__unix_backend_name[] = "posix";
+const int vmp__unix_placeholder_flags = 0;
+const int vmp__unix_anon_seals = 0;
+
+/* Every call this backend makes is one of unix.c's. */
+const vmp__syscall_table vmp__unix_backend_syscalls = {0, NULL, NULL, NULL};
+
+int vmp__unix_anon_create(uint64_t size, unsigned *traits) {
+  (void)size, (void)traits;
+  return VMP_ENOTSUP;
+}
+
+int vmp__unix_anon_unnamed_file(const char *dir, uint64_t size, unsigned *traits) {
+  (void)dir, (void)size, (void)traits;
+  return VMP_ENOTSUP;
+}
+
+unsigned vmp__unix_sealed_traits(int fd) {
+  (void)fd;
+  return 0;
+}
+
+/* Fresh pages come with one protection; pages of several would need one
+ * mapping call per protection, and a later call failing after an earlier
+ * one had zeroed its pages would leave a trace. */
+int vmp__unix_discard(void *addr, size_t size, int prot) {
+  if (prot == VMP__PROT_MIXED) return VMP_ENOTSUP;
+  return vmp__unix_fresh_private(addr, size, prot);
+}

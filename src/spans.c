@@ -1,0 +1,586 @@
+/*
+ * The span set as a B+ tree. Leaves hold the entries themselves, sorted,
+ * with their keys copied into a separate array so that searching a leaf
+ * reads a few cache lines of keys instead of every entry. Leaves are linked
+ * both ways for walking. Inner nodes route by separator keys:
+ * child[i] holds keys in [keys[i-1], keys[i]).
+ *
+ * Removing a leaf's first entry does not update the separators above it,
+ * so a leaf's first key may be greater than its lower bound; find() then
+ * takes the previous leaf's last entry, which is the answer because every
+ * key below that bound lives in earlier leaves.
+ *
+ * Every descent is a loop with an explicit path, and nodes freed by merges
+ * are kept on a short spare list, so a split/coalesce loop on a large tree
+ * neither recurses nor calls malloc. The tree remembers the leaf its last
+ * descent reached, with the key range that leaf covers; the region's
+ * operations come in pairs on one spot (find, then insert or remove), and
+ * the second skips the descent while the tree's shape is unchanged.
+ */
+#include "spans.h"
+
+#include <assert.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "vmplace.h"
+
+/* 32 keys are four cache lines; 32 entries of 40 bytes are 1280 bytes.
+ * Wider leaves make inserts move more bytes, narrower ones make the tree
+ * taller and the inner levels too big to stay cached; of 16, 24 and 32,
+ * 32 measured fastest at random positions in a 10^6-entry tree. */
+#define LEAF_CAP 32
+#define INNER_CAP 64
+/* Below these a node is merged with or borrows from a sibling. A quarter
+ * (not a half) leaves room between split and merge, so an insert/remove
+ * pair at one spot does not split and merge every time. */
+#define LEAF_MIN (LEAF_CAP / 4)
+#define INNER_MIN (INNER_CAP / 4)
+/* Non-root inner nodes keep at least INNER_MIN + 1 children, so 64-bit
+ * counts cannot need more levels than this. */
+#define MAX_HEIGHT 24
+/* Nodes freed by merges kept for reuse beyond any reservation. */
+#define SPARE_KEEP 16
+
+typedef struct vmp__spans_node spans_node;
+
+struct vmp__spans_node {
+  union {
+    struct {
+      size_t keys[LEAF_CAP]; /* keys[i] == entries[i].start */
+      unsigned count;
+      spans_node *prev, *next;
+      vmp__span entries[LEAF_CAP];
+    } leaf;
+    struct {
+      size_t keys[INNER_CAP];
+      unsigned count; /* keys; count + 1 children */
+      spans_node *child[INNER_CAP + 1];
+    } inner;
+    spans_node *next_spare;
+  } u;
+};
+
+#define LEAF(n) (&(n)->u.leaf)
+#define INNER(n) (&(n)->u.inner)
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)(p))
+#endif
+
+#define LEAF_BYTES sizeof(spans_node)
+#define INNER_BYTES (offsetof(spans_node, u.inner.child) + (INNER_CAP + 1) * sizeof(spans_node *))
+
+/* Asks for every cache line of a node at once: on a large tree the node
+ * is cold, and one memory latency for all of it beats one per probe of
+ * the binary search plus one for the entry or child it finds. */
+static inline void prefetch_node(const spans_node *n, size_t bytes) {
+  const char *p = (const char *)n;
+  for (size_t off = 0; off < bytes; off += 64) PREFETCH(p + off);
+}
+
+/* Number of keys <= key among keys[0..n), branch-free so that random
+ * positions do not pay a mispredict per probe. */
+static inline unsigned count_le(const size_t *keys, unsigned n, size_t key) {
+  if (n == 0) return 0;
+  const size_t *base = keys;
+  while (n > 1) {
+    unsigned half = n / 2;
+    base = (base[half] <= key) ? base + half : base;
+    n -= half;
+  }
+  return (unsigned)(base - keys) + (*base <= key);
+}
+
+/* ---- spare nodes ---------------------------------------------------------- */
+
+static spans_node *take_spare(vmp__spans *t) {
+  spans_node *n = t->spare;
+  assert(n);
+  t->spare = n->u.next_spare;
+  t->spare_count--;
+  return n;
+}
+
+static void release_node(vmp__spans *t, spans_node *n) {
+  if (t->spare_count >= SPARE_KEEP) {
+    vmp__free(n);
+    return;
+  }
+  n->u.next_spare = t->spare;
+  t->spare = n;
+  t->spare_count++;
+}
+
+static int ensure_spares(vmp__spans *t, size_t want) {
+  while (t->spare_count < want) {
+    spans_node *n = vmp__malloc(sizeof *n);
+    if (!n) return VMP_ENOMEM;
+    n->u.next_spare = t->spare;
+    t->spare = n;
+    t->spare_count++;
+  }
+  return 0;
+}
+
+/* ---- leaf and inner node edits --------------------------------------------- */
+
+static void leaf_insert_at(spans_node *n, unsigned pos, const vmp__span *s) {
+  unsigned tail = LEAF(n)->count - pos;
+  memmove(&LEAF(n)->keys[pos + 1], &LEAF(n)->keys[pos], tail * sizeof(size_t));
+  memmove(&LEAF(n)->entries[pos + 1], &LEAF(n)->entries[pos], tail * sizeof(vmp__span));
+  LEAF(n)->keys[pos] = s->start;
+  LEAF(n)->entries[pos] = *s;
+  LEAF(n)->count++;
+}
+
+static void leaf_remove_run(spans_node *n, unsigned from, unsigned to) {
+  unsigned tail = LEAF(n)->count - to;
+  memmove(&LEAF(n)->keys[from], &LEAF(n)->keys[to], tail * sizeof(size_t));
+  memmove(&LEAF(n)->entries[from], &LEAF(n)->entries[to], tail * sizeof(vmp__span));
+  LEAF(n)->count -= to - from;
+}
+
+/* Copies n entries from src[from..] to dst[at..] (distinct leaves). */
+static void leaf_copy(spans_node *dst, unsigned at, const spans_node *src, unsigned from,
+                      unsigned n) {
+  memcpy(&LEAF(dst)->keys[at], &LEAF(src)->keys[from], n * sizeof(size_t));
+  memcpy(&LEAF(dst)->entries[at], &LEAF(src)->entries[from], n * sizeof(vmp__span));
+}
+
+/* Inserts separator `key` at pos with `right` as the child after it. */
+static void inner_insert_at(spans_node *n, unsigned pos, size_t key, spans_node *right) {
+  unsigned count = INNER(n)->count;
+  memmove(&INNER(n)->keys[pos + 1], &INNER(n)->keys[pos], (count - pos) * sizeof(size_t));
+  memmove(&INNER(n)->child[pos + 2], &INNER(n)->child[pos + 1],
+          (count - pos) * sizeof(spans_node *));
+  INNER(n)->keys[pos] = key;
+  INNER(n)->child[pos + 1] = right;
+  INNER(n)->count = count + 1;
+}
+
+/* Removes separator pos and the child after it. */
+static void inner_remove_at(spans_node *n, unsigned pos) {
+  unsigned count = INNER(n)->count;
+  memmove(&INNER(n)->keys[pos], &INNER(n)->keys[pos + 1], (count - pos - 1) * sizeof(size_t));
+  memmove(&INNER(n)->child[pos + 1], &INNER(n)->child[pos + 2],
+          (count - pos - 1) * sizeof(spans_node *));
+  INNER(n)->count = count - 1;
+}
+
+/* ---- descent ------------------------------------------------------------------ */
+
+typedef struct spans_path {
+  spans_node *node[MAX_HEIGHT]; /* inner nodes from the root down */
+  unsigned slot[MAX_HEIGHT];    /* the child taken in each */
+  unsigned depth;               /* inner levels (height - 1) */
+} spans_path;
+
+/* The remembered leaf if key falls in its range, else NULL. */
+static inline spans_node *hinted_leaf(const vmp__spans *t, size_t key) {
+  spans_node *n = t->hint;
+  return n && key >= t->hint_first && key <= t->hint_last ? n : NULL;
+}
+
+/* Descends to the leaf whose range holds key, remembering it as the hint
+ * and, when path is not NULL, the inner nodes on the way. */
+static spans_node *descend(vmp__spans *t, size_t key, spans_path *path) {
+  spans_node *n = t->root;
+  unsigned depth = t->height - 1;
+  size_t first = 0, last = SIZE_MAX; /* the keys child i may hold, narrowed level by level */
+  for (unsigned d = 0; d < depth; d++) {
+    unsigned count = INNER(n)->count;
+    unsigned i = count_le(INNER(n)->keys, count, key);
+    if (i > 0) first = INNER(n)->keys[i - 1];
+    if (i < count) last = INNER(n)->keys[i] - 1;
+    if (path) {
+      path->node[d] = n;
+      path->slot[d] = i;
+    }
+    n = INNER(n)->child[i];
+    prefetch_node(n, d + 1 < depth ? INNER_BYTES : LEAF_BYTES);
+  }
+  if (path) path->depth = depth;
+  t->hint = n;
+  t->hint_first = first;
+  t->hint_last = last;
+  return n;
+}
+
+vmp__span *vmp__spans_find(vmp__spans *t, size_t page, vmp__spans_cursor *at) {
+  if (!t->root) return NULL;
+  spans_node *n = hinted_leaf(t, page);
+  if (!n) n = descend(t, page, NULL);
+  unsigned pos = count_le(LEAF(n)->keys, LEAF(n)->count, page);
+  if (pos == 0) {
+    /* page is below this leaf's first key but not below its lower bound. */
+    n = LEAF(n)->prev;
+    if (!n) return NULL;
+    pos = LEAF(n)->count;
+  }
+  if (at) {
+    at->leaf = n;
+    at->index = pos - 1;
+  }
+  return &LEAF(n)->entries[pos - 1];
+}
+
+vmp__span *vmp__spans_first(vmp__spans *t, vmp__spans_cursor *at) {
+  spans_node *n = t->root;
+  if (!n) return NULL;
+  for (unsigned d = t->height; d > 1; d--) n = INNER(n)->child[0];
+  if (at) {
+    at->leaf = n;
+    at->index = 0;
+  }
+  return &LEAF(n)->entries[0];
+}
+
+vmp__span *vmp__spans_step(vmp__spans *t, vmp__spans_cursor *at, int dir) {
+  (void)t;
+  spans_node *n = at->leaf;
+  unsigned i = at->index;
+  if (dir > 0) {
+    if (i + 1 < LEAF(n)->count) {
+      i++;
+    } else {
+      n = LEAF(n)->next;
+      if (!n) return NULL;
+      i = 0;
+    }
+  } else if (dir < 0) {
+    if (i > 0) {
+      i--;
+    } else {
+      n = LEAF(n)->prev;
+      if (!n) return NULL;
+      i = LEAF(n)->count - 1;
+    }
+  }
+  at->leaf = n;
+  at->index = i;
+  return &LEAF(n)->entries[i];
+}
+
+/* ---- insert -------------------------------------------------------------------- */
+
+int vmp__spans_reserve(vmp__spans *t, size_t inserts) {
+  if (inserts == 0) return 0;
+  if (t->height <= 1 && t->count + inserts <= LEAF_CAP)
+    return ensure_spares(t, t->root ? 0 : 1); /* no split can happen */
+  /* An insert at height h splits at most the leaf, h - 1 inner nodes and
+   * adds a root. The root gains at most one key an insert, so it splits
+   * at most once per INNER_CAP / 2 inserts, plus once now. */
+  size_t height = t->height ? t->height : 1;
+  size_t per_insert = height + 2 + inserts / (INNER_CAP / 2);
+  if (inserts > SIZE_MAX / per_insert) return VMP_ENOMEM;
+  return ensure_spares(t, inserts * per_insert);
+}
+
+/* Splits the full inner node n, into which (key, right) should go at pos,
+ * moving its upper half to the empty node `upper`. Returns the separator
+ * that now goes between them in the parent. */
+static size_t inner_split(spans_node *n, spans_node *upper, unsigned pos, size_t key,
+                          spans_node *right) {
+  const unsigned m = INNER_CAP / 2; /* keys left in n */
+  size_t up;
+  if (pos < m) {
+    up = INNER(n)->keys[m - 1];
+    memcpy(INNER(upper)->keys, &INNER(n)->keys[m], (INNER_CAP - m) * sizeof(size_t));
+    memcpy(INNER(upper)->child, &INNER(n)->child[m], (INNER_CAP - m + 1) * sizeof(spans_node *));
+    INNER(upper)->count = INNER_CAP - m;
+    INNER(n)->count = m - 1;
+    inner_insert_at(n, pos, key, right);
+  } else if (pos == m) {
+    up = key;
+    memcpy(INNER(upper)->keys, &INNER(n)->keys[m], (INNER_CAP - m) * sizeof(size_t));
+    INNER(upper)->child[0] = right;
+    memcpy(&INNER(upper)->child[1], &INNER(n)->child[m + 1],
+           (INNER_CAP - m) * sizeof(spans_node *));
+    INNER(upper)->count = INNER_CAP - m;
+    INNER(n)->count = m;
+  } else {
+    up = INNER(n)->keys[m];
+    memcpy(INNER(upper)->keys, &INNER(n)->keys[m + 1], (INNER_CAP - m - 1) * sizeof(size_t));
+    memcpy(INNER(upper)->child, &INNER(n)->child[m + 1], (INNER_CAP - m) * sizeof(spans_node *));
+    INNER(upper)->count = INNER_CAP - m - 1;
+    INNER(n)->count = m;
+    inner_insert_at(upper, pos - m - 1, key, right);
+  }
+  return up;
+}
+
+/* Splits the full leaf n, into which s should go at pos, moving entries
+ * to the empty leaf `upper` linked after it. */
+static void leaf_split(spans_node *n, spans_node *upper, unsigned pos, const vmp__span *s) {
+  /* Appending past the last leaf is how a region gets cut up front to
+   * back; keeping that leaf full instead of half full halves the memory. */
+  unsigned keep = (pos == LEAF_CAP && !LEAF(n)->next) ? LEAF_CAP : (LEAF_CAP + 1) / 2;
+  LEAF(upper)->prev = n;
+  LEAF(upper)->next = LEAF(n)->next;
+  if (LEAF(n)->next) LEAF(LEAF(n)->next)->prev = upper;
+  LEAF(n)->next = upper;
+  if (pos < keep) {
+    unsigned moved = LEAF_CAP - (keep - 1);
+    leaf_copy(upper, 0, n, keep - 1, moved);
+    LEAF(upper)->count = moved;
+    LEAF(n)->count = keep - 1;
+    leaf_insert_at(n, pos, s);
+  } else {
+    unsigned moved = LEAF_CAP - keep;
+    leaf_copy(upper, 0, n, keep, moved);
+    LEAF(upper)->count = moved;
+    LEAF(n)->count = keep;
+    leaf_insert_at(upper, pos - keep, s);
+  }
+}
+
+int vmp__spans_insert(vmp__spans *t, const vmp__span *s) {
+  if (!t->root) {
+    if (ensure_spares(t, 1)) return VMP_ENOMEM;
+    spans_node *leaf = take_spare(t);
+    LEAF(leaf)->count = 0;
+    LEAF(leaf)->prev = LEAF(leaf)->next = NULL;
+    t->root = leaf;
+    t->height = 1;
+  }
+  spans_node *leaf = hinted_leaf(t, s->start);
+  if (leaf && LEAF(leaf)->count < LEAF_CAP) {
+    unsigned pos = count_le(LEAF(leaf)->keys, LEAF(leaf)->count, s->start);
+    assert(pos == 0 || LEAF(leaf)->keys[pos - 1] != s->start);
+    leaf_insert_at(leaf, pos, s);
+    t->count++;
+    return 0;
+  }
+  spans_path path;
+  leaf = descend(t, s->start, &path);
+  unsigned pos = count_le(LEAF(leaf)->keys, LEAF(leaf)->count, s->start);
+  assert(pos == 0 || LEAF(leaf)->keys[pos - 1] != s->start);
+  if (LEAF(leaf)->count < LEAF_CAP) {
+    leaf_insert_at(leaf, pos, s);
+    t->count++;
+    return 0;
+  }
+
+  /* Take every node the split needs before changing anything. */
+  size_t need = 1;
+  unsigned d = path.depth;
+  while (d > 0 && INNER(path.node[d - 1])->count == INNER_CAP) {
+    need++;
+    d--;
+  }
+  if (d == 0) need++; /* a new root */
+  if (ensure_spares(t, need)) return VMP_ENOMEM;
+
+  t->hint = NULL;
+  spans_node *upper = take_spare(t);
+  leaf_split(leaf, upper, pos, s);
+  size_t up = LEAF(upper)->keys[0];
+  for (d = path.depth; d > 0; d--) {
+    spans_node *parent = path.node[d - 1];
+    unsigned slot = path.slot[d - 1];
+    if (INNER(parent)->count < INNER_CAP) {
+      inner_insert_at(parent, slot, up, upper);
+      t->count++;
+      return 0;
+    }
+    spans_node *sibling = take_spare(t);
+    up = inner_split(parent, sibling, slot, up, upper);
+    upper = sibling;
+  }
+  assert(t->height < MAX_HEIGHT);
+  spans_node *root = take_spare(t);
+  INNER(root)->count = 1;
+  INNER(root)->keys[0] = up;
+  INNER(root)->child[0] = t->root;
+  INNER(root)->child[1] = upper;
+  t->root = root;
+  t->height++;
+  t->count++;
+  return 0;
+}
+
+/* ---- remove -------------------------------------------------------------------- */
+
+/* Child `slot` of the inner node p is a leaf below LEAF_MIN: merges it with
+ * a neighbour or evens the two out. Returns 1 if p lost a separator. */
+static int fix_leaf(vmp__spans *t, spans_node *p, unsigned slot) {
+  unsigned j = slot > 0 ? slot - 1 : 0; /* the separator between left and right */
+  spans_node *left = INNER(p)->child[j];
+  spans_node *right = INNER(p)->child[j + 1];
+  unsigned nl = LEAF(left)->count, nr = LEAF(right)->count;
+  if (nl + nr <= LEAF_CAP) {
+    leaf_copy(left, nl, right, 0, nr);
+    LEAF(left)->count = nl + nr;
+    LEAF(left)->next = LEAF(right)->next;
+    if (LEAF(right)->next) LEAF(LEAF(right)->next)->prev = left;
+    inner_remove_at(p, j);
+    release_node(t, right);
+    return 1;
+  }
+  unsigned keep = (nl + nr) / 2;
+  if (nl > keep) {
+    unsigned moved = nl - keep;
+    memmove(&LEAF(right)->keys[moved], LEAF(right)->keys, nr * sizeof(size_t));
+    memmove(&LEAF(right)->entries[moved], LEAF(right)->entries, nr * sizeof(vmp__span));
+    leaf_copy(right, 0, left, keep, moved);
+    LEAF(right)->count = nr + moved;
+    LEAF(left)->count = keep;
+  } else {
+    unsigned moved = keep - nl;
+    leaf_copy(left, nl, right, 0, moved);
+    LEAF(left)->count = keep;
+    leaf_remove_run(right, 0, moved);
+  }
+  INNER(p)->keys[j] = LEAF(right)->keys[0];
+  return 0;
+}
+
+/* Child `slot` of p is an inner node below INNER_MIN; as fix_leaf. */
+static int fix_inner(vmp__spans *t, spans_node *p, unsigned slot) {
+  unsigned j = slot > 0 ? slot - 1 : 0;
+  spans_node *left = INNER(p)->child[j];
+  spans_node *right = INNER(p)->child[j + 1];
+  size_t sep = INNER(p)->keys[j];
+  unsigned nl = INNER(left)->count, nr = INNER(right)->count;
+  if (nl + 1 + nr <= INNER_CAP) {
+    INNER(left)->keys[nl] = sep;
+    memcpy(&INNER(left)->keys[nl + 1], INNER(right)->keys, nr * sizeof(size_t));
+    memcpy(&INNER(left)->child[nl + 1], INNER(right)->child, (nr + 1) * sizeof(spans_node *));
+    INNER(left)->count = nl + 1 + nr;
+    inner_remove_at(p, j);
+    release_node(t, right);
+    return 1;
+  }
+  /* Rotate through the parent's separator so both end up near half. */
+  unsigned keep = (nl + nr) / 2;
+  if (nl > keep) {
+    unsigned moved = nl - keep;
+    memmove(&INNER(right)->keys[moved], INNER(right)->keys, nr * sizeof(size_t));
+    memmove(&INNER(right)->child[moved], INNER(right)->child, (nr + 1) * sizeof(spans_node *));
+    INNER(right)->keys[moved - 1] = sep;
+    memcpy(INNER(right)->keys, &INNER(left)->keys[keep + 1], (moved - 1) * sizeof(size_t));
+    memcpy(INNER(right)->child, &INNER(left)->child[keep + 1], moved * sizeof(spans_node *));
+    INNER(p)->keys[j] = INNER(left)->keys[keep];
+    INNER(left)->count = keep;
+    INNER(right)->count = nr + moved;
+  } else {
+    unsigned moved = keep - nl;
+    INNER(left)->keys[nl] = sep;
+    memcpy(&INNER(left)->keys[nl + 1], INNER(right)->keys, (moved - 1) * sizeof(size_t));
+    memcpy(&INNER(left)->child[nl + 1], INNER(right)->child, moved * sizeof(spans_node *));
+    INNER(p)->keys[j] = INNER(right)->keys[moved - 1];
+    memmove(INNER(right)->keys, &INNER(right)->keys[moved], (nr - moved) * sizeof(size_t));
+    memmove(INNER(right)->child, &INNER(right)->child[moved],
+            (nr - moved + 1) * sizeof(spans_node *));
+    INNER(left)->count = keep;
+    INNER(right)->count = nr - moved;
+  }
+  return 0;
+}
+
+/* Restores the fill invariants after entries left `leaf`, found by `path`. */
+static void rebalance(vmp__spans *t, const spans_path *path, spans_node *leaf) {
+  if (path->depth == 0) {
+    if (LEAF(leaf)->count == 0) {
+      t->hint = NULL;
+      release_node(t, leaf);
+      t->root = NULL;
+      t->height = 0;
+    }
+    return;
+  }
+  if (LEAF(leaf)->count >= LEAF_MIN) return;
+  t->hint = NULL;
+  unsigned d = path->depth;
+  if (!fix_leaf(t, path->node[d - 1], path->slot[d - 1])) return;
+  for (d--; d > 0; d--) {
+    if (INNER(path->node[d])->count >= INNER_MIN) return;
+    if (!fix_inner(t, path->node[d - 1], path->slot[d - 1])) return;
+  }
+  spans_node *root = t->root;
+  if (INNER(root)->count == 0) {
+    t->root = INNER(root)->child[0];
+    t->height--;
+    release_node(t, root);
+  }
+}
+
+void vmp__spans_remove(vmp__spans *t, size_t start) {
+  if (!t->root) return;
+  spans_node *leaf = hinted_leaf(t, start);
+  if (leaf && LEAF(leaf)->count > (t->height == 1 ? 1 : LEAF_MIN)) {
+    /* Stays above the minimum: nothing to rebalance. */
+    unsigned pos = count_le(LEAF(leaf)->keys, LEAF(leaf)->count, start);
+    assert(pos > 0 && LEAF(leaf)->keys[pos - 1] == start);
+    if (pos == 0 || LEAF(leaf)->keys[pos - 1] != start) return;
+    leaf_remove_run(leaf, pos - 1, pos);
+    t->count--;
+    return;
+  }
+  spans_path path;
+  leaf = descend(t, start, &path);
+  unsigned pos = count_le(LEAF(leaf)->keys, LEAF(leaf)->count, start);
+  assert(pos > 0 && LEAF(leaf)->keys[pos - 1] == start);
+  if (pos == 0 || LEAF(leaf)->keys[pos - 1] != start) return;
+  leaf_remove_run(leaf, pos - 1, pos);
+  t->count--;
+  rebalance(t, &path, leaf);
+}
+
+void vmp__spans_remove_range(vmp__spans *t, size_t first, size_t last) {
+  if (first > last) return;
+  /* One leaf's run per round; each round but the last empties what is
+   * left of a leaf, so rounds cost O(height) for about LEAF_MIN entries. */
+  while (t->root) {
+    spans_path path;
+    spans_node *leaf = descend(t, first, &path);
+    unsigned from = first == 0 ? 0 : count_le(LEAF(leaf)->keys, LEAF(leaf)->count, first - 1);
+    if (from == LEAF(leaf)->count) {
+      spans_node *next = LEAF(leaf)->next;
+      if (!next || LEAF(next)->keys[0] > last) return;
+      leaf = descend(t, LEAF(next)->keys[0], &path);
+      from = 0;
+    }
+    unsigned to = count_le(LEAF(leaf)->keys, LEAF(leaf)->count, last);
+    if (to <= from) return;
+    int reached_end = to == LEAF(leaf)->count;
+    leaf_remove_run(leaf, from, to);
+    t->count -= to - from;
+    rebalance(t, &path, leaf);
+    if (!reached_end) return;
+  }
+}
+
+/* ---- life cycle ----------------------------------------------------------------- */
+
+void vmp__spans_init(vmp__spans *t) {
+  t->root = NULL;
+  t->count = 0;
+  t->height = 0;
+  t->spare = NULL;
+  t->spare_count = 0;
+  t->hint = NULL;
+  t->hint_first = t->hint_last = 0;
+}
+
+/* Recursion is bounded by the height (at most MAX_HEIGHT). */
+static void free_subtree(spans_node *n, unsigned height) {
+  if (height > 1)
+    for (unsigned i = 0; i <= INNER(n)->count; i++) free_subtree(INNER(n)->child[i], height - 1);
+  vmp__free(n);
+}
+
+void vmp__spans_destroy(vmp__spans *t) {
+  if (t->root) free_subtree(t->root, t->height);
+  while (t->spare) {
+    spans_node *n = t->spare;
+    t->spare = n->u.next_spare;
+    vmp__free(n);
+  }
+  vmp__spans_init(t);
+}

@@ -1,0 +1,119 @@
+/* Error codes: names, messages, and OS errors keeping their native code. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <string.h>
+
+#include "check.h"
+#include "vmplace.h"
+
+typedef struct code {
+  int value;
+  const char *name;
+  const char *message;
+} code;
+
+static const code library_codes[] = {
+#define CODE_ROW(name, value, msg) {value, #name, msg},
+    VMP_ERRNO_MAP(CODE_ROW)
+#undef CODE_ROW
+};
+
+Test(errors, every_library_code_has_its_name_and_message) {
+  size_t n = sizeof library_codes / sizeof *library_codes;
+  cr_assert_eq(n, 9, "the header lists %zu codes", n);
+  for (size_t i = 0; i < n; i++) {
+    const code *c = &library_codes[i];
+    cr_assert_lt(c->value, 0);
+    cr_assert_str_eq(vmp_err_name(c->value), c->name);
+    cr_assert_str_eq(vmp_strerror(c->value), c->message);
+    cr_assert_not(vmp_err_is_os(c->value), "%s counted as an OS error", c->name);
+    cr_assert_eq(vmp_err_os_code(c->value), 0);
+  }
+}
+
+Test(errors, names_the_spec_uses) {
+  cr_assert_str_eq(vmp_err_name(VMP_EINVAL), "EINVAL");
+  cr_assert_str_eq(vmp_err_name(VMP_EALIGN), "EALIGN");
+  cr_assert_str_eq(vmp_err_name(VMP_ERANGE), "ERANGE");
+  cr_assert_str_eq(vmp_err_name(VMP_ESTATE), "ESTATE");
+  cr_assert_str_eq(vmp_err_name(VMP_EEXTENT), "EEXTENT");
+  cr_assert_str_eq(vmp_err_name(VMP_EBOUNDS), "EBOUNDS");
+  cr_assert_str_eq(vmp_err_name(VMP_EACCES), "EACCES");
+  cr_assert_str_eq(vmp_err_name(VMP_ENOMEM), "ENOMEM");
+  cr_assert_str_eq(vmp_err_name(VMP_ENOTSUP), "ENOTSUP");
+}
+
+Test(errors, codes_are_distinct) {
+  size_t n = sizeof library_codes / sizeof *library_codes;
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = i + 1; j < n; j++) {
+      cr_assert_neq(library_codes[i].value, library_codes[j].value);
+      cr_assert_str_neq(vmp_strerror(library_codes[i].value),
+                        vmp_strerror(library_codes[j].value));
+    }
+}
+
+Test(errors, zero_is_ok) {
+  cr_assert_str_eq(vmp_err_name(0), "OK");
+  cr_assert_not_null(vmp_strerror(0));
+  cr_assert_not(vmp_err_is_os(0));
+  cr_assert_eq(vmp_err_os_code(0), 0);
+}
+
+Test(errors, os_errors_keep_native_code) {
+  static const int natives[] = {ENOENT, EACCES, EPERM, EMFILE, ENOSPC, EISDIR, EIO, ENOMEM};
+  for (size_t i = 0; i < sizeof natives / sizeof *natives; i++) {
+    int e = natives[i];
+    cr_assert(vmp_err_is_os(-e), "-%d is not an OS error", e);
+    cr_assert_eq(vmp_err_os_code(-e), e);
+    cr_assert_str_eq(vmp_strerror(-e), strerror(e), "message of errno %d", e);
+  }
+  cr_assert_str_eq(vmp_err_name(-ENOENT), "ENOENT");
+  cr_assert_str_eq(vmp_err_name(-EACCES), "EACCES");
+  cr_assert_str_eq(vmp_err_name(-EISDIR), "EISDIR");
+  cr_assert_str_eq(vmp_err_name(-EMFILE), "EMFILE");
+}
+
+Test(errors, never_null) {
+  static const int odd[] = {1, 42, 4096, -4095, -29999, -30000, -30010, -99999, -2147483647 - 1,
+                            2147483647};
+  for (size_t i = 0; i < sizeof odd / sizeof *odd; i++) {
+    cr_assert_not_null(vmp_strerror(odd[i]), "vmp_strerror(%d)", odd[i]);
+    cr_assert_not_null(vmp_err_name(odd[i]), "vmp_err_name(%d)", odd[i]);
+    cr_assert_gt(strlen(vmp_strerror(odd[i])), 0);
+  }
+  /* An errno the system has no name for in the library's table. */
+  cr_assert_not_null(vmp_err_name(-4000));
+  cr_assert_not_null(vmp_strerror(-4000));
+}
+
+Test(errors, positive_and_library_values_are_not_os_errors) {
+  cr_assert_not(vmp_err_is_os(5));
+  cr_assert_eq(vmp_err_os_code(5), 0);
+  cr_assert_not(vmp_err_is_os(VMP__ERR_MIN));
+  cr_assert_not(vmp_err_is_os(-30000 - 50));
+}
+
+Test(errors, a_real_os_error_from_the_library) {
+  vmp_mem *m = NULL;
+  int rc = vmp_mem_open("/nonexistent/vmplace/for/sure", VMP_MEM_READ, &m);
+  cr_assert(vmp_err_is_os(rc), "opening a missing file gave %s", vmp_err_name(rc));
+  cr_assert_eq(vmp_err_os_code(rc), ENOENT);
+  cr_assert_eq(rc, -ENOENT);
+  cr_assert_str_eq(vmp_err_name(rc), "ENOENT");
+}
+
+Test(errors, system_facts) {
+  size_t page = vmp_page_size();
+  cr_assert_gt(page, 0);
+  cr_assert_eq(page & (page - 1), 0, "page size %zu is not a power of two", page);
+  cr_assert_geq(vmp_granularity(), page);
+  const char *backend = vmp_backend_name();
+  cr_assert(strcmp(backend, "linux") == 0 || strcmp(backend, "posix") == 0 ||
+                strcmp(backend, "windows") == 0,
+            "backend \"%s\"", backend);
+  cr_assert_str_eq(vmp_kind_name(VMP_PLACEHOLDER), "placeholder");
+  cr_assert_str_eq(vmp_kind_name(VMP_PRIVATE), "private");
+  cr_assert_str_eq(vmp_kind_name(VMP_VIEW), "view");
+}

@@ -1,0 +1,270 @@
+/* Memory objects: create, open, adopt, size, grow, close, and what the
+ * system sees of them. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "vmplace.h"
+
+static char path[512];
+
+static void make_file(void) { cr_assert_eq(vmpt_temp_file(4 * PG, 0x3c, path, sizeof path), 0); }
+static void remove_file(void) { vmpt_temp_file_remove(path); }
+
+Test(mem, create_arguments) {
+  vmp_mem *m;
+  CHECK_RC(vmp_mem_create(PG, 0, NULL), VMP_EINVAL);
+  CHECK_RC(vmp_mem_create(0, 0, &m), VMP_EINVAL);
+  CHECK_RC(vmp_mem_create(PG, 1, &m), VMP_EINVAL);
+  CHECK_RC(vmp_mem_create(100, 1, &m), VMP_EINVAL); /* EINVAL before EALIGN */
+  CHECK_RC(vmp_mem_create(PG + 100, 0, &m), VMP_EALIGN);
+}
+
+Test(mem, create_is_anonymous_zeroed_rw) {
+  size_t shm_n, tmp_n;
+  uint64_t shm = vmpt_dir_fingerprint("/dev/shm", &shm_n);
+  uint64_t tmp = vmpt_dir_fingerprint(vmpt_tmpdir(), &tmp_n);
+  vmp_mem *m;
+  uint64_t size;
+  CHECK_OK(vmp_mem_create(4 * PG, 0, &m));
+  /* Nothing named exists while the object lives, not only after. */
+  cr_assert_eq(vmpt_dir_fingerprint("/dev/shm", NULL), shm, "a name appeared in /dev/shm");
+  cr_assert_eq(vmpt_dir_fingerprint(vmpt_tmpdir(), NULL), tmp, "a name appeared in $TMPDIR");
+  CHECK_OK(vmp_mem_size(m, &size));
+  cr_assert_eq(size, 4 * PG);
+  cr_assert_eq(vmp_mem_flags(m), VMP_MEM_RW);
+  int fd = (int)vmp_mem_fd(m);
+  cr_assert_geq(fd, 0);
+  int fdflags = fcntl(fd, F_GETFD);
+  cr_assert(fdflags >= 0 && (fdflags & FD_CLOEXEC), "the descriptor is not close-on-exec");
+  struct stat st;
+  cr_assert_eq(fstat(fd, &st), 0);
+  cr_assert(S_ISREG(st.st_mode));
+  cr_assert_eq(st.st_nlink, 0, "the object has a name (%lu links)", (unsigned long)st.st_nlink);
+  unsigned char buf[64];
+  cr_assert_eq(pread(fd, buf, sizeof buf, 2 * (off_t)PG), (ssize_t)sizeof buf);
+  for (size_t i = 0; i < sizeof buf; i++) cr_assert_eq(buf[i], 0);
+  CHECK_OK(vmp_mem_close(m));
+  cr_assert_eq(vmpt_dir_fingerprint("/dev/shm", NULL), shm);
+  cr_assert_eq(vmpt_dir_fingerprint(vmpt_tmpdir(), NULL), tmp);
+}
+
+Test(mem, fd_shared_with_a_second_mapping) {
+  vmp_mem *m;
+  vmp_region *r;
+  CHECK_OK(vmp_mem_create(4 * PG, 0, &m));
+  CHECK_OK(vmp_reserve(4 * PG, 0, &r));
+  CHECK_OK(vmp_map(r, 0, 4 * PG, m, 0, VMP_PROT_RW));
+  char *view = vmp_base(r);
+  /* Someone else (another process, after SCM_RIGHTS) maps the same fd. */
+  char *other = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, (int)vmp_mem_fd(m), 0);
+  cr_assert_neq(other, MAP_FAILED);
+  view[PG + 5] = 0x61;
+  cr_assert_eq(other[PG + 5], 0x61);
+  other[3 * PG] = 0x62;
+  cr_assert_eq(view[3 * PG], 0x62);
+  munmap(other, 4 * PG);
+  CHECK_MAPS(r);
+  CHECK_OK(vmp_release(r));
+  CHECK_OK(vmp_mem_close(m));
+}
+
+Test(mem, open_read_only_and_read_write, .init = make_file, .fini = remove_file) {
+  vmp_mem *ro, *rw;
+  vmp_region *r;
+  uint64_t size;
+  CHECK_OK(vmp_mem_open(path, VMP_MEM_READ, &ro));
+  CHECK_OK(vmp_mem_open(path, VMP_MEM_RW, &rw));
+  cr_assert_eq(vmp_mem_flags(ro), VMP_MEM_READ);
+  cr_assert_eq(vmp_mem_flags(rw), VMP_MEM_RW);
+  CHECK_OK(vmp_mem_size(ro, &size));
+  cr_assert_eq(size, 4 * PG);
+  CHECK_OK(vmp_reserve(8 * PG, 0, &r));
+  CHECK_OK(vmp_split(r, 0, 4 * PG));
+  CHECK_RC(vmp_map(r, 0, 4 * PG, ro, 0, VMP_PROT_RW), VMP_EACCES);
+  CHECK_OK(vmp_map(r, 0, 4 * PG, ro, 0, VMP_PROT_READ));
+  CHECK_OK(vmp_map(r, 4 * PG, 4 * PG, rw, 0, VMP_PROT_RW));
+  char *b = vmp_base(r);
+  cr_assert_eq(b[0], 0x3c);
+  cr_assert_eq(b[4 * PG + 7], 0x3c);
+  b[4 * PG + 7] = 0x1d;
+  cr_assert_eq(b[7], 0x1d, "two views of one file disagree");
+  CHECK_MAPS(r);
+  CHECK_OK(vmp_release(r));
+  CHECK_OK(vmp_mem_close(ro));
+  CHECK_OK(vmp_mem_close(rw));
+  /* The write reached the file. */
+  int fd = open(path, O_RDONLY);
+  char c = 0;
+  cr_assert_eq(pread(fd, &c, 1, 7), 1);
+  close(fd);
+  cr_assert_eq(c, 0x1d);
+}
+
+Test(mem, open_arguments, .init = make_file, .fini = remove_file) {
+  vmp_mem *m;
+  CHECK_RC(vmp_mem_open(NULL, VMP_MEM_READ, &m), VMP_EINVAL);
+  CHECK_RC(vmp_mem_open(path, VMP_MEM_READ, NULL), VMP_EINVAL);
+  CHECK_RC(vmp_mem_open(path, 0, &m), VMP_EINVAL);
+  CHECK_RC(vmp_mem_open(path, VMP_MEM_WRITE, &m), VMP_EINVAL);
+  CHECK_RC(vmp_mem_open(path, 0x10 | VMP_MEM_READ, &m), VMP_EINVAL);
+}
+
+Test(mem, open_missing_file_is_enoent) {
+  vmp_mem *m;
+  size_t fds = vmpt_fd_count();
+  int rc = vmp_mem_open("/nonexistent-vmplace-dir/file", VMP_MEM_READ, &m);
+  cr_assert(vmp_err_is_os(rc), "gave %s", vmp_err_name(rc));
+  cr_assert_eq(vmp_err_os_code(rc), ENOENT);
+  cr_assert_eq(vmpt_fd_count(), fds);
+}
+
+/* A directory is not a regular file: read-only opens it and is refused by
+ * the library; read-write is refused by the system with EISDIR. */
+Test(mem, open_directory) {
+  vmp_mem *m;
+  size_t fds = vmpt_fd_count();
+  CHECK_RC(vmp_mem_open(vmpt_tmpdir(), VMP_MEM_READ, &m), VMP_EINVAL);
+  int rc = vmp_mem_open(vmpt_tmpdir(), VMP_MEM_RW, &m);
+  cr_assert(vmp_err_is_os(rc), "gave %s", vmp_err_name(rc));
+  cr_assert_eq(vmp_err_os_code(rc), EISDIR);
+  cr_assert_eq(vmpt_fd_count(), fds, "a refused open leaked its descriptor");
+}
+
+/* Root reads anything, so a child process drops to an unprivileged user
+ * first; the parent stays root to clean up the file. */
+Test(mem, open_permission_denied_is_eacces, .init = make_file, .fini = remove_file) {
+  cr_assert_eq(chmod(path, 0600), 0);
+  pid_t child = fork();
+  cr_assert_geq(child, 0);
+  if (child == 0) {
+    vmp_mem *m;
+    if (geteuid() == 0) {
+      struct passwd *nobody = getpwnam("nobody");
+      uid_t uid = nobody ? nobody->pw_uid : 65534;
+      gid_t gid = nobody ? nobody->pw_gid : 65534;
+      if (setresgid(gid, gid, gid) || setresuid(uid, uid, uid)) _exit(3);
+    }
+    int fd = open(path, O_RDONLY);
+    if (fd >= 0) _exit(2); /* this user can read it: nothing to test */
+    int rc = vmp_mem_open(path, VMP_MEM_READ, &m);
+    _exit(rc == -EACCES && vmp_err_is_os(rc) && vmp_err_os_code(rc) == EACCES ? 0 : 1);
+  }
+  int status = 0;
+  cr_assert_eq(waitpid(child, &status, 0), child);
+  cr_assert(WIFEXITED(status), "the child died");
+  cr_assert_neq(WEXITSTATUS(status), 3, "could not become an unprivileged user");
+  cr_assert_neq(WEXITSTATUS(status), 2, "an unprivileged user could read a 0600 file");
+  cr_assert_eq(WEXITSTATUS(status), 0, "opening an unreadable file did not give -EACCES");
+}
+
+Test(mem, adopt, .init = make_file, .fini = remove_file) {
+  vmp_mem *m;
+  int ro = open(path, O_RDONLY | O_CLOEXEC);
+  int rw = open(path, O_RDWR | O_CLOEXEC);
+  int pipefd[2];
+  cr_assert(ro >= 0 && rw >= 0);
+  cr_assert_eq(pipe(pipefd), 0);
+  CHECK_RC(vmp_mem_adopt(-1, 0, &m), VMP_EINVAL);
+  CHECK_RC(vmp_mem_adopt(ro, 0, NULL), VMP_EINVAL);
+  CHECK_RC(vmp_mem_adopt(ro, 0x40, &m), VMP_EINVAL);
+  CHECK_RC(vmp_mem_adopt(pipefd[0], 0, &m), VMP_EINVAL);
+  CHECK_RC(vmp_mem_adopt(ro, VMP_MEM_RW, &m), VMP_EACCES);
+  /* On failure the caller keeps the descriptor. */
+  cr_assert_geq(fcntl(ro, F_GETFD), 0, "a refused adopt closed the descriptor");
+  cr_assert_geq(fcntl(pipefd[0], F_GETFD), 0);
+  close(pipefd[0]);
+  close(pipefd[1]);
+
+  CHECK_OK(vmp_mem_adopt(ro, 0, &m));
+  cr_assert_eq(vmp_mem_flags(m), VMP_MEM_READ);
+  cr_assert_eq(vmp_mem_fd(m), ro);
+  CHECK_OK(vmp_mem_close(m));
+  cr_assert_lt(fcntl(ro, F_GETFD), 0, "close did not close the adopted descriptor");
+
+  CHECK_OK(vmp_mem_adopt(rw, VMP_MEM_READ, &m));
+  cr_assert_eq(vmp_mem_flags(m), VMP_MEM_READ, "flags are not intersected");
+  vmp_region *r;
+  CHECK_OK(vmp_reserve(4 * PG, 0, &r));
+  CHECK_RC(vmp_map(r, 0, 4 * PG, m, 0, VMP_PROT_RW), VMP_EACCES);
+  CHECK_OK(vmp_map(r, 0, 4 * PG, m, 0, VMP_PROT_READ));
+  cr_assert_eq(((char *)vmp_base(r))[PG], 0x3c);
+  CHECK_MAPS(r);
+  CHECK_OK(vmp_release(r));
+  CHECK_OK(vmp_mem_close(m));
+}
+
+Test(mem, grow_never_shrinks) {
+  vmp_mem *m;
+  vmp_region *r;
+  uint64_t size;
+  CHECK_OK(vmp_mem_create(2 * PG, 0, &m));
+  CHECK_OK(vmp_reserve(8 * PG, 0, &r));
+  CHECK_OK(vmp_split(r, 0, 2 * PG));
+  CHECK_OK(vmp_map(r, 0, 2 * PG, m, 0, VMP_PROT_RW));
+  memset(vmp_base(r), 0x71, 2 * PG);
+  CHECK_RC(vmp_mem_grow(NULL, 4 * PG), VMP_EINVAL);
+  CHECK_RC(vmp_mem_grow(m, PG), VMP_EINVAL);
+  CHECK_OK(vmp_mem_size(m, &size));
+  cr_assert_eq(size, 2 * PG);
+  CHECK_RC(vmp_map(r, 2 * PG, 6 * PG, m, 0, VMP_PROT_RW), VMP_EBOUNDS);
+  CHECK_OK(vmp_mem_grow(m, 8 * PG));
+  CHECK_OK(vmp_mem_size(m, &size));
+  cr_assert_eq(size, 8 * PG);
+  CHECK_OK(vmp_mem_grow(m, 8 * PG)); /* same size: nothing to do */
+  CHECK_OK(vmp_map(r, 2 * PG, 6 * PG, m, 0, VMP_PROT_RW));
+  char *b = vmp_base(r);
+  cr_assert_eq(b[2 * PG + 1], 0x71, "old bytes lost");
+  for (size_t i = 4 * PG; i < 8 * PG; i += 97) cr_assert_eq(b[i], 0, "grown bytes are not zero");
+  CHECK_MAPS(r);
+  CHECK_OK(vmp_release(r));
+  CHECK_OK(vmp_mem_size(NULL, &size) == VMP_EINVAL ? 0 : -1);
+  CHECK_OK(vmp_mem_close(m));
+}
+
+Test(mem, grow_read_only_is_eacces, .init = make_file, .fini = remove_file) {
+  vmp_mem *m;
+  CHECK_OK(vmp_mem_open(path, VMP_MEM_READ, &m));
+  CHECK_RC(vmp_mem_grow(m, 8 * PG), VMP_EACCES);
+  CHECK_OK(vmp_mem_close(m));
+}
+
+Test(mem, close_while_views_alive) {
+  vmp_mem *m;
+  vmp_region *r;
+  vmp_span_info info;
+  CHECK_OK(vmp_mem_create(4 * PG, 0, &m));
+  CHECK_OK(vmp_reserve(8 * PG, 0, &r));
+  CHECK_OK(vmp_split(r, 0, 4 * PG));
+  CHECK_OK(vmp_map(r, 0, 4 * PG, m, 0, VMP_PROT_RW));
+  CHECK_OK(vmp_map(r, 4 * PG, 4 * PG, m, 0, VMP_PROT_RW));
+  char *b = vmp_base(r);
+  b[10] = 0x4e;
+  CHECK_OK(vmp_mem_close(m));
+  cr_assert_eq(b[4 * PG + 10], 0x4e, "views stopped sharing after close");
+  b[4 * PG + 11] = 0x4f;
+  cr_assert_eq(b[11], 0x4f);
+  CHECK_OK(vmp_query(r, b + PG, &info));
+  cr_assert_eq(info.kind, VMP_VIEW);
+  cr_assert_eq(info.mem, m, "query no longer names the object");
+  CHECK_OK(vmp_query(r, b + 5 * PG, &info));
+  cr_assert_eq(info.mem, m);
+  CHECK_MAPS(r);
+  CHECK_OK(vmp_unmap(r, 0, 4 * PG));
+  cr_assert_eq(b[4 * PG + 10], 0x4e);
+  CHECK_OK(vmp_release(r)); /* drops the last reference (ASan sees a leak otherwise) */
+}
+
+Test(mem, small_accessors) {
+  cr_assert_eq(vmp_mem_fd(NULL), -1);
+  cr_assert_eq(vmp_mem_flags(NULL), 0);
+  CHECK_OK(vmp_mem_close(NULL));
+}

@@ -1,0 +1,136 @@
+/* The checkers themselves must be able to fail: tamper behind the
+ * library's back and see each one notice. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <sys/mman.h>
+
+#include "check.h"
+#include "vmplace.h"
+
+static vmp_region *r;
+static vmp_mem *m;
+static char *b;
+
+/* [0,4) private rw, [4,8) view rw, [8,16) placeholder. */
+static void setup(void) {
+  CHECK_OK(vmp_reserve(16 * PG, 0, &r));
+  b = vmp_base(r);
+  CHECK_OK(vmp_split(r, 0, 4 * PG));
+  CHECK_OK(vmp_split(r, 4 * PG, 4 * PG));
+  CHECK_OK(vmp_commit(r, 0, 4 * PG, VMP_PROT_RW));
+  CHECK_OK(vmp_mem_create(8 * PG, 0, &m));
+  CHECK_OK(vmp_map(r, 4 * PG, 4 * PG, m, 2 * PG, VMP_PROT_RW));
+  vmpt_fill_pages(b, 8 * PG, 9);
+}
+
+static void teardown(void) {
+  CHECK_OK(vmp_release(r));
+  CHECK_OK(vmp_mem_close(m));
+}
+
+static int maps_ok(void) {
+  char why[1024];
+  return vmpt_maps_check_region(r, why, sizeof why) == 0;
+}
+
+Test(support, maps_check_sees_a_protection_change, .init = setup, .fini = teardown) {
+  cr_assert(maps_ok());
+  cr_assert_eq(mprotect(b + PG, PG, PROT_READ), 0);
+  cr_assert_not(maps_ok(), "a private page made read-only behind the library's back");
+  cr_assert_eq(mprotect(b + PG, PG, PROT_READ | PROT_WRITE), 0);
+  cr_assert(maps_ok());
+  cr_assert_eq(mprotect(b + 10 * PG, PG, PROT_READ), 0);
+  cr_assert_not(maps_ok(), "a readable placeholder page");
+  cr_assert_eq(mprotect(b + 10 * PG, PG, PROT_NONE), 0);
+  cr_assert(maps_ok());
+}
+
+Test(support, maps_check_sees_a_wrong_view, .init = setup, .fini = teardown) {
+  /* The same object at the wrong offset. */
+  void *p = mmap(b + 5 * PG, PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+                 (int)vmp_mem_fd(m), 0);
+  cr_assert_neq(p, MAP_FAILED);
+  cr_assert_not(maps_ok(), "a view page at the wrong object offset");
+  p = mmap(b + 5 * PG, PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, (int)vmp_mem_fd(m),
+           3 * (off_t)PG);
+  cr_assert_neq(p, MAP_FAILED);
+  cr_assert(maps_ok());
+  /* Private memory where a view should be. */
+  p = mmap(b + 6 * PG, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  cr_assert_neq(p, MAP_FAILED);
+  cr_assert_not(maps_ok(), "private memory inside a view");
+  p = mmap(b + 6 * PG, PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, (int)vmp_mem_fd(m),
+           4 * (off_t)PG);
+  cr_assert_neq(p, MAP_FAILED);
+  cr_assert(maps_ok());
+}
+
+Test(support, snapshot_sees_bytes_protection_and_spans, .init = setup, .fini = teardown) {
+  char why[4096];
+  vmpt_snapshot *before = vmpt_snapshot_take(r), *now;
+  cr_assert(before);
+
+  now = vmpt_snapshot_take(r);
+  cr_assert_eq(vmpt_snapshot_compare(before, now, why, sizeof why), 0, "%s", why);
+  vmpt_snapshot_free(now);
+
+  b[2 * PG + 100] ^= 1;
+  now = vmpt_snapshot_take(r);
+  cr_assert_neq(vmpt_snapshot_compare(before, now, why, sizeof why), 0, "a changed byte");
+  vmpt_snapshot_free(now);
+  b[2 * PG + 100] ^= 1;
+
+  /* Bytes of a page the program cannot read are compared too. */
+  CHECK_OK(vmp_protect(r, 3 * PG, PG, VMP_PROT_NONE));
+  vmpt_snapshot *hidden = vmpt_snapshot_take(r);
+  cr_assert_eq(mprotect(b + 3 * PG, PG, PROT_READ | PROT_WRITE), 0);
+  b[3 * PG] ^= 1;
+  cr_assert_eq(mprotect(b + 3 * PG, PG, PROT_NONE), 0);
+  now = vmpt_snapshot_take(r);
+  cr_assert_neq(vmpt_snapshot_compare(hidden, now, why, sizeof why), 0,
+                "a changed byte in a protection-none page");
+  vmpt_snapshot_free(now);
+  vmpt_snapshot_free(hidden);
+  CHECK_OK(vmp_protect(r, 3 * PG, PG, VMP_PROT_RW));
+  b[3 * PG] ^= 1;
+
+  cr_assert_eq(mprotect(b, PG, PROT_READ), 0);
+  now = vmpt_snapshot_take(r);
+  cr_assert_neq(vmpt_snapshot_compare(before, now, why, sizeof why), 0, "kernel protection");
+  vmpt_snapshot_free(now);
+  cr_assert_eq(mprotect(b, PG, PROT_READ | PROT_WRITE), 0);
+
+  CHECK_OK(vmp_split(r, 8 * PG, PG));
+  now = vmpt_snapshot_take(r);
+  cr_assert_neq(vmpt_snapshot_compare(before, now, why, sizeof why), 0, "an extra span");
+  vmpt_snapshot_free(now);
+  CHECK_OK(vmp_coalesce(r, 8 * PG, 8 * PG));
+
+  now = vmpt_snapshot_take(r);
+  cr_assert_eq(vmpt_snapshot_compare(before, now, why, sizeof why), 0, "%s", why);
+  vmpt_snapshot_free(now);
+  vmpt_snapshot_free(before);
+}
+
+Test(support, outside_check_sees_a_new_mapping, .init = setup, .fini = teardown) {
+  char why[1024];
+  vmpt_outside *o = vmpt_outside_take(b, 16 * PG);
+  cr_assert(o);
+  cr_assert_eq(vmpt_outside_compare(o, why, sizeof why), 0, "%s", why);
+  void *p = mmap(NULL, PG, PROT_READ, MAP_SHARED, (int)vmp_mem_fd(m), 0);
+  cr_assert_neq(p, MAP_FAILED);
+  cr_assert_neq(vmpt_outside_compare(o, why, sizeof why), 0, "a new shared mapping");
+  munmap(p, PG);
+  cr_assert_eq(vmpt_outside_compare(o, why, sizeof why), 0, "%s", why);
+  vmpt_outside_free(o);
+}
+
+Test(support, vma_count) {
+  CHECK_OK(vmp_reserve(8 * PG, 0, &r));
+  b = vmp_base(r);
+  cr_assert_eq(vmpt_maps_count_in(b, 8 * PG), 1);
+  CHECK_OK(vmp_split(r, 2 * PG, 2 * PG));
+  CHECK_OK(vmp_commit(r, 2 * PG, 2 * PG, VMP_PROT_RW));
+  cr_assert_eq(vmpt_maps_count_in(b, 8 * PG), 3);
+  CHECK_OK(vmp_release(r));
+}
