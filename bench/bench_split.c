@@ -5,7 +5,9 @@
  * grows with the span count: 10^5 and 10^6 are compared with 10^3 measured
  * in the same run. 10^3 itself is compared with what the kernel charges for
  * the same change to a mapping (mprotect of one page splits a VMA, the
- * reverse merges it).
+ * reverse merges it). Random positions in a tree far larger than the
+ * caches cost memory latency, so the 10^6 figure is also set against one
+ * dependent random load in a 64 MiB buffer (split_coalesce_1e6_vs_load).
  */
 #include "bench.h"
 
@@ -21,6 +23,8 @@ typedef struct split_ctx {
   char *raw;          /* kernel baseline: PROT_NONE range of 2N pages */
   int borrowed;       /* region belongs to another contender */
   uint32_t *pages;    /* the page to split off, drawn before timing */
+  size_t *chain;      /* load baseline: a random cycle through the buffer */
+  size_t chain_at;
   size_t count;
   size_t cursor;
 } split_ctx;
@@ -69,6 +73,46 @@ static int split_merge_kernel(void *arg, size_t iters, uint64_t *elapsed) {
   return 0;
 }
 
+/* One dependent load per operation, each to a random cache line of a
+ * buffer far larger than the caches: the price of a cache miss here. */
+static int dependent_loads(void *arg, size_t iters, uint64_t *elapsed) {
+  split_ctx *c = arg;
+  size_t at = c->chain_at;
+  uint64_t t0 = bench_now_ns();
+  for (size_t i = 0; i < iters; i++) at = c->chain[at];
+  *elapsed = bench_now_ns() - t0;
+  c->chain_at = at;
+  return 0;
+}
+
+#define LOAD_BUFFER_BYTES ((size_t)64 << 20)
+#define LINE_WORDS (64 / sizeof(size_t))
+
+/* A single cycle through every cache line of the buffer in random order
+ * (Sattolo's shuffle), so that no load can be predicted or prefetched. */
+static size_t *build_chain(void) {
+  size_t lines = LOAD_BUFFER_BYTES / 64;
+  size_t *buf = aligned_alloc(64, LOAD_BUFFER_BYTES);
+  uint32_t *order = malloc(lines * sizeof *order);
+  if (!buf || !order) {
+    free(buf);
+    free(order);
+    return NULL;
+  }
+  uint64_t rng = 0x10adu;
+  for (size_t i = 0; i < lines; i++) order[i] = (uint32_t)i;
+  for (size_t i = lines - 1; i > 0; i--) {
+    size_t j = (size_t)(bench_rng(&rng) % i);
+    uint32_t t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+  for (size_t i = 0; i < lines; i++)
+    buf[(size_t)order[i] * LINE_WORDS] = (size_t)order[(i + 1) % lines] * LINE_WORDS;
+  free(order);
+  return buf;
+}
+
 /* Reserves 2N pages and cuts them into N two-page placeholders. */
 static int build_region(size_t spans, vmp_region **out) {
   size_t page = vmp_page_size();
@@ -108,7 +152,7 @@ static uint32_t *draw_positions(size_t spans, size_t count, int sequential,
   return pages;
 }
 
-enum { VMP_1E3, VMP_1E5, VMP_1E6, KERNEL_1E3, VMP_1E6_SEQ, CONTENDERS };
+enum { VMP_1E3, VMP_1E5, VMP_1E6, KERNEL_1E3, VMP_1E6_SEQ, DRAM_LOAD, CONTENDERS };
 
 static const struct {
   const char *line;       /* the line this contender is the subject of */
@@ -120,20 +164,30 @@ static const struct {
     [VMP_1E6] = {"split_coalesce_1e6", 1000000, 0},
     [KERNEL_1E3] = {NULL, 1000, 0},
     [VMP_1E6_SEQ] = {"split_coalesce_1e6_sequential", 1000000, 1},
+    [DRAM_LOAD] = {NULL, 0, 0},
 };
 
-/* Which contenders each printed line needs: subject, then baseline. */
-static const int line_needs[][2] = {
-    {VMP_1E3, KERNEL_1E3},
-    {VMP_1E5, VMP_1E3},
-    {VMP_1E6, VMP_1E3},
-    {VMP_1E6_SEQ, VMP_1E6},
+/* Each printed line: its name, the subject and the baseline contender. */
+static const struct {
+  const char *name;
+  int needs[2];
+} lines[] = {
+    {"split_coalesce_1e3", {VMP_1E3, KERNEL_1E3}},
+    {"split_coalesce_1e5", {VMP_1E5, VMP_1E3}},
+    {"split_coalesce_1e6", {VMP_1E6, VMP_1E3}},
+    {"split_coalesce_1e6_sequential", {VMP_1E6_SEQ, VMP_1E6}},
+    {"split_coalesce_1e6_vs_load", {VMP_1E6, DRAM_LOAD}},
 };
-#define LINES (sizeof line_needs / sizeof line_needs[0])
+#define line_needs(l) lines[l].needs
+#define LINES (sizeof lines / sizeof lines[0])
 
 static int setup_contender(int which, size_t iters, int reps, split_ctx *all) {
   split_ctx *c = &all[which];
   size_t spans = contender_spec[which].spans;
+  if (which == DRAM_LOAD) {
+    c->chain = build_chain();
+    return c->chain ? 0 : bench_error("malloc", -ENOMEM);
+  }
   c->count = iters * (size_t)(reps + 1);
   c->pages = draw_positions(spans, c->count, contender_spec[which].sequential,
                             0x5eed0000u + (uint64_t)which);
@@ -162,9 +216,9 @@ int bench_split(const bench_opts *opts) {
   int printed[LINES] = {0};
   int any = 0;
   for (size_t l = 0; l < LINES; l++) {
-    if (bench_selected(opts, contender_spec[line_needs[l][0]].line)) {
+    if (bench_selected(opts, lines[l].name)) {
       printed[l] = 1;
-      needed[line_needs[l][0]] = needed[line_needs[l][1]] = 1;
+      needed[line_needs(l)[0]] = needed[line_needs(l)[1]] = 1;
       any = 1;
     }
   }
@@ -187,9 +241,10 @@ int bench_split(const bench_opts *opts) {
     size_t iters = w == KERNEL_1E3 ? (opts->quick ? 300 : 4000)
                                    : (opts->quick ? 1000 : 20000);
     failed = setup_contender(w, iters, reps, ctx);
-    run[used] = (bench_contender){
-        w == KERNEL_1E3 ? split_merge_kernel : split_coalesce_vmp, &ctx[w],
-        iters, 0.0};
+    bench_batch_fn fn = w == KERNEL_1E3  ? split_merge_kernel
+                        : w == DRAM_LOAD ? dependent_loads
+                                         : split_coalesce_vmp;
+    run[used] = (bench_contender){fn, &ctx[w], iters, 0.0};
     slot_of[w] = (int)used++;
   }
   if (!failed) {
@@ -200,10 +255,10 @@ int bench_split(const bench_opts *opts) {
   for (size_t l = 0; l < LINES && !failed; l++) {
     if (!printed[l])
       continue;
-    double subject = run[slot_of[line_needs[l][0]]].ns_per_op;
-    double baseline = run[slot_of[line_needs[l][1]]].ns_per_op;
-    bench_line(contender_spec[line_needs[l][0]].line, subject, baseline, "ns");
-    if (line_needs[l][0] == VMP_1E6) {
+    double subject = run[slot_of[line_needs(l)[0]]].ns_per_op;
+    double baseline = run[slot_of[line_needs(l)[1]]].ns_per_op;
+    bench_line(lines[l].name, subject, baseline, "ns");
+    if (line_needs(l)[0] == VMP_1E6 && line_needs(l)[1] == VMP_1E3) {
       bench_bar("split_coalesce_1e6", "ratio <= 2 and vmplace < 300 ns",
                 subject / baseline <= 2.0 && subject < 300.0);
     }
@@ -214,6 +269,7 @@ int bench_split(const bench_opts *opts) {
     if (!ctx[w].borrowed)
       vmp_release(ctx[w].region);
     free(ctx[w].pages);
+    free(ctx[w].chain);
   }
   return failed;
 }

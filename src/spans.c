@@ -37,6 +37,7 @@
  * (not a half) leaves room between split and merge, so an insert/remove
  * pair at one spot does not split and merge every time. */
 #define LEAF_MIN (LEAF_CAP / 4)
+#define APPEND_KEEP (LEAF_CAP * 3 / 4)
 #define INNER_MIN (INNER_CAP / 4)
 /* Non-root inner nodes keep at least INNER_MIN + 1 children, so 64-bit
  * counts cannot need more levels than this. */
@@ -318,8 +319,10 @@ static size_t inner_split(spans_node *n, spans_node *upper, unsigned pos, size_t
  * to the empty leaf `upper` linked after it. */
 static void leaf_split(spans_node *n, spans_node *upper, unsigned pos, const vmp__span *s) {
   /* Appending past the last leaf is how a region gets cut up front to
-   * back; keeping that leaf full instead of half full halves the memory. */
-  unsigned keep = (pos == LEAF_CAP && !LEAF(n)->next) ? LEAF_CAP : (LEAF_CAP + 1) / 2;
+   * back. Leaving that leaf three quarters full rather than half full saves
+   * memory; leaving it full would save more, but then the first split
+   * anywhere in the region later would have to split a leaf. */
+  unsigned keep = (pos == LEAF_CAP && !LEAF(n)->next) ? APPEND_KEEP : (LEAF_CAP + 1) / 2;
   LEAF(upper)->prev = n;
   LEAF(upper)->next = LEAF(n)->next;
   if (LEAF(n)->next) LEAF(LEAF(n)->next)->prev = upper;

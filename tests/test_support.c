@@ -3,6 +3,9 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <sys/mman.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "vmplace.h"
@@ -133,4 +136,27 @@ Test(support, vma_count) {
   CHECK_OK(vmp_commit(r, 2 * PG, 2 * PG, VMP_PROT_RW));
   cr_assert_eq(vmpt_maps_count_in(b, 8 * PG), 3);
   CHECK_OK(vmp_release(r));
+}
+
+/* The "nothing named left behind" check sees a name the library could have
+ * left in /dev/shm, and only such names. */
+Test(support, shm_fingerprint_sees_our_names_only) {
+  char ours[96], foreign[96];
+  snprintf(ours, sizeof ours, "/vmplace-%ld-test-leak", (long)getpid());
+  snprintf(foreign, sizeof foreign, "/vmpt-foreign-%ld", (long)getpid());
+  uint64_t before = vmpt_dir_fingerprint("/dev/shm", NULL);
+
+  int fd = shm_open(foreign, O_RDWR | O_CREAT | O_EXCL, 0600);
+  cr_assert_geq(fd, 0);
+  close(fd);
+  uint64_t with_foreign = vmpt_dir_fingerprint("/dev/shm", NULL);
+  shm_unlink(foreign);
+  cr_assert_eq(with_foreign, before, "a name no library of ours makes was counted");
+
+  fd = shm_open(ours, O_RDWR | O_CREAT | O_EXCL, 0600);
+  cr_assert_geq(fd, 0);
+  close(fd);
+  uint64_t with_ours = vmpt_dir_fingerprint("/dev/shm", NULL);
+  shm_unlink(ours);
+  cr_assert_neq(with_ours, before, "a leaked vmplace name went unnoticed");
 }

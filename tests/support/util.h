@@ -20,7 +20,8 @@ void vmpt_temp_file_remove(const char *path);
 size_t vmpt_fd_count(void);
 
 /* A fingerprint of the names in a directory (0 if it cannot be read), to
- * show that nothing named was left behind. */
+ * show that nothing named was left behind. In /dev/shm only the names this
+ * process's library could have made (vmplace-<pid>-...) count. */
 uint64_t vmpt_dir_fingerprint(const char *dir, size_t *entries);
 
 /* Removes the entries of `dir` whose names start with `prefix` (what a
