@@ -1,13 +1,14 @@
 # Thin wrapper over CMake. `make` builds, `make demo` runs the demo,
 # `make test` installs the test dependencies if missing and runs every test
-# (plain, ASan+UBSan, TSan, scenarios), `make bench` runs the benchmarks.
+# (plain, ASan+UBSan, TSan and the generic POSIX backend, each with the
+# scenarios), `make bench` runs the benchmarks.
 
 CMAKE ?= cmake
 JOBS ?= 2
 BUILD ?= build
 CMAKE_FLAGS ?=
 
-.PHONY: all demo test test-plain test-asan test-tsan deps bench install clean
+.PHONY: all demo test test-plain test-asan test-tsan test-posix deps bench install clean
 
 all:
 	$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF $(CMAKE_FLAGS)
@@ -36,7 +37,7 @@ define run_suite
 endef
 
 test: deps
-	$(MAKE) test-plain test-asan test-tsan
+	$(MAKE) test-plain test-asan test-tsan test-posix
 
 test-plain:
 	$(call run_suite,build-test,RelWithDebInfo,)
@@ -47,6 +48,10 @@ test-asan:
 test-tsan:
 	$(call run_suite,build-tsan,RelWithDebInfo,-DVMP_SANITIZE=thread)
 
+# The generic POSIX backend, built and tested on this system too.
+test-posix:
+	$(call run_suite,build-posix,RelWithDebInfo,-DVMP_BACKEND=posix)
+
 bench:
 	$(CMAKE) -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DVMP_BUILD_BENCH=ON $(CMAKE_FLAGS)
 	$(CMAKE) --build build-bench -j$(JOBS) --target vmplace_bench
@@ -56,4 +61,4 @@ install: all
 	$(CMAKE) --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) build-test build-asan build-tsan build-bench
+	rm -rf $(BUILD) build-test build-asan build-tsan build-posix build-bench

@@ -67,6 +67,18 @@ static int check_range(const vmp_region *r, size_t off, size_t size, page_range 
   return 0;
 }
 
+/* Steps 2 and 3, then the region's lock, held on success until leave(). */
+static int enter_range(vmp_region *r, size_t off, size_t size, page_range *pr) {
+  int err = check_range(r, off, size, pr);
+  if (!err) vmp__os_lock_acquire(&r->lock);
+  return err;
+}
+
+static int leave(vmp_region *r, int err) {
+  vmp__os_lock_release(&r->lock);
+  return err;
+}
+
 /* Step 4: every span overlapping the range must be of an allowed kind. */
 static int scan_kinds(vmp_region *r, page_range pr, unsigned allowed, overlap *o) {
   vmp__spans_cursor at;
@@ -102,16 +114,45 @@ static void prot_clear(vmp_region *r, size_t first, size_t count) {
   vmp__spans_remove_range(&r->prots, first, first + count - 1);
 }
 
-/* Three inserts. */
-static void prot_assign(vmp_region *r, size_t first, size_t count, int prot) {
+/* Gives pages [first, first+count) of the mixed span s protection prot,
+ * merging with neighbouring runs of the same protection inside s; a span
+ * left with one run is uniform again. Three inserts. */
+static void prot_assign(vmp_region *r, vmp__span *s, size_t first, size_t count, int prot) {
   prot_clear(r, first, count);
-  vmp__span run = {.start = first, .pages = count, .prot = (uint8_t)prot};
+  size_t lo = first, hi = first + count;
+  if (lo > s->start) {
+    vmp__span *left = vmp__spans_find(&r->prots, lo - 1, NULL);
+    if (left->prot == prot) {
+      lo = left->start;
+      vmp__spans_remove(&r->prots, lo);
+    }
+  }
+  if (hi < span_end(s)) {
+    vmp__span *right = vmp__spans_find(&r->prots, hi, NULL);
+    if (right->prot == prot) {
+      hi = span_end(right);
+      vmp__spans_remove(&r->prots, right->start);
+    }
+  }
+  if (lo == s->start && hi == span_end(s)) {
+    s->mixed = 0;
+    s->prot = (uint8_t)prot;
+    return;
+  }
+  vmp__span run = {.start = lo, .pages = hi - lo, .prot = (uint8_t)prot};
   vmp__spans_insert(&r->prots, &run);
 }
 
 static int prot_of_page(vmp_region *r, const vmp__span *s, size_t page) {
   if (!s->mixed) return s->prot;
   return vmp__spans_find(&r->prots, page, NULL)->prot;
+}
+
+/* The one protection of the pages pr of span s, or VMP__PROT_MIXED. */
+static int range_prot(vmp_region *r, const vmp__span *s, page_range pr) {
+  if (!s->mixed) return s->prot;
+  const vmp__span *run = vmp__spans_find(&r->prots, pr.first, NULL);
+  return span_end(run) >= pr.first + pr.count ? run->prot : VMP__PROT_MIXED;
 }
 
 /* Calls fn over [first, first+count) of span s, one call per stretch of
@@ -152,6 +193,17 @@ static vmp__span *isolate(vmp_region *r, vmp__span *s, size_t first, size_t coun
     vmp__spans_insert(&r->spans, &proto);
   }
   return vmp__spans_find(&r->spans, first, NULL);
+}
+
+/* A mixed span whose pages have come to share one protection is uniform
+ * again. */
+static void settle_protection(vmp_region *r, vmp__span *s) {
+  if (!s || !s->mixed) return;
+  vmp__span *run = vmp__spans_find(&r->prots, s->start, NULL);
+  if (run->start != s->start || span_end(run) != span_end(s)) return;
+  s->prot = run->prot;
+  s->mixed = 0;
+  vmp__spans_remove(&r->prots, s->start);
 }
 
 static void become_placeholder(vmp_region *r, vmp__span *s) {
@@ -228,9 +280,8 @@ size_t vmp_size(const vmp_region *r) { return r ? r->size : 0; }
 int vmp_split(vmp_region *r, size_t off, size_t size) {
   if (!r || size == 0) return VMP_EINVAL;
   page_range pr;
-  int err = check_range(r, off, size, &pr);
+  int err = enter_range(r, off, size, &pr);
   if (err) return err;
-  vmp__os_lock_acquire(&r->lock);
   overlap o;
   err = scan_kinds(r, pr, KIND_BIT(VMP_PLACEHOLDER), &o);
   if (!err && (o.spans != 1 || o.span->pages == pr.count)) err = VMP_EEXTENT;
@@ -239,16 +290,14 @@ int vmp_split(vmp_region *r, size_t off, size_t size) {
     err = vmp__os_split(page_addr(r, o.span->start), page_bytes(r, o.span->pages),
                         page_addr(r, pr.first), size);
   if (!err) isolate(r, o.span, pr.first, pr.count);
-  vmp__os_lock_release(&r->lock);
-  return err;
+  return leave(r, err);
 }
 
 int vmp_coalesce(vmp_region *r, size_t off, size_t size) {
   if (!r || size == 0) return VMP_EINVAL;
   page_range pr;
-  int err = check_range(r, off, size, &pr);
+  int err = enter_range(r, off, size, &pr);
   if (err) return err;
-  vmp__os_lock_acquire(&r->lock);
   overlap o;
   err = scan_kinds(r, pr, KIND_BIT(VMP_PLACEHOLDER), &o);
   if (!err) {
@@ -261,8 +310,7 @@ int vmp_coalesce(vmp_region *r, size_t off, size_t size) {
     o.span->pages = pr.count;
     vmp__spans_remove_range(&r->spans, pr.first + 1, pr.first + pr.count - 1);
   }
-  vmp__os_lock_release(&r->lock);
-  return err;
+  return leave(r, err);
 }
 
 /* Steps 4 and 5 for commit and map: exactly one whole placeholder. */
@@ -278,9 +326,8 @@ static int find_whole_placeholder(vmp_region *r, page_range pr, vmp__span **out)
 int vmp_commit(vmp_region *r, size_t off, size_t size, int prot) {
   if (!r || size == 0 || !vmp__prot_valid(prot)) return VMP_EINVAL;
   page_range pr;
-  int err = check_range(r, off, size, &pr);
+  int err = enter_range(r, off, size, &pr);
   if (err) return err;
-  vmp__os_lock_acquire(&r->lock);
   vmp__span *s = NULL;
   err = find_whole_placeholder(r, pr, &s);
   if (!err) err = vmp__os_commit(page_addr(r, pr.first), size, prot);
@@ -288,17 +335,15 @@ int vmp_commit(vmp_region *r, size_t off, size_t size, int prot) {
     s->kind = VMP_PRIVATE;
     s->prot = (uint8_t)prot;
   }
-  vmp__os_lock_release(&r->lock);
-  return err;
+  return leave(r, err);
 }
 
 int vmp_map(vmp_region *r, size_t off, size_t size, vmp_mem *mem, uint64_t mem_off, int prot) {
   if (!r || !mem || size == 0 || !vmp__prot_valid(prot)) return VMP_EINVAL;
   if (mem_off & r->page_mask) return VMP_EALIGN;
   page_range pr;
-  int err = check_range(r, off, size, &pr);
+  int err = enter_range(r, off, size, &pr);
   if (err) return err;
-  vmp__os_lock_acquire(&r->lock);
   vmp__span *s = NULL;
   err = find_whole_placeholder(r, pr, &s);
   if (!err) err = vmp__mem_check_view(mem, mem_off, size, prot);
@@ -310,8 +355,7 @@ int vmp_map(vmp_region *r, size_t off, size_t size, vmp_mem *mem, uint64_t mem_o
     s->mem = mem;
     s->mem_page = mem_off >> r->page_shift;
   }
-  vmp__os_lock_release(&r->lock);
-  return err;
+  return leave(r, err);
 }
 
 /* Steps 4 and 5 for unmap, protect and discard: inside one span of an
@@ -329,9 +373,8 @@ static int find_containing_span(vmp_region *r, page_range pr, unsigned allowed,
 int vmp_unmap(vmp_region *r, size_t off, size_t size) {
   if (!r || size == 0) return VMP_EINVAL;
   page_range pr;
-  int err = check_range(r, off, size, &pr);
+  int err = enter_range(r, off, size, &pr);
   if (err) return err;
-  vmp__os_lock_acquire(&r->lock);
   vmp__span *s = NULL;
   vmp_mem *released = NULL;
   err = find_containing_span(r, pr, KIND_BIT(VMP_PRIVATE) | KIND_BIT(VMP_VIEW), &s);
@@ -347,7 +390,11 @@ int vmp_unmap(vmp_region *r, size_t off, size_t size) {
   }
   if (!err) {
     released = s->mem;
+    size_t end = pr.first + pr.count;
     become_placeholder(r, isolate(r, s, pr.first, pr.count));
+    /* The private pieces on either side may now each have one protection. */
+    if (pr.first > 0) settle_protection(r, vmp__spans_find(&r->spans, pr.first - 1, NULL));
+    if (end < r->size >> r->page_shift) settle_protection(r, vmp__spans_find(&r->spans, end, NULL));
   }
   vmp__os_lock_release(&r->lock);
   if (released) vmp__mem_unref(released);
@@ -361,9 +408,8 @@ static int protect_run(void *addr, size_t size, int prot) {
 int vmp_protect(vmp_region *r, size_t off, size_t size, int prot) {
   if (!r || size == 0 || !vmp__prot_valid(prot)) return VMP_EINVAL;
   page_range pr;
-  int err = check_range(r, off, size, &pr);
+  int err = enter_range(r, off, size, &pr);
   if (err) return err;
-  vmp__os_lock_acquire(&r->lock);
   vmp__span *s = NULL;
   err = find_containing_span(r, pr, KIND_BIT(VMP_PRIVATE) | KIND_BIT(VMP_VIEW), &s);
   if (!err && s->kind == VMP_VIEW && (prot & VMP_PROT_WRITE) && !(s->mem->flags & VMP_MEM_WRITE))
@@ -387,27 +433,22 @@ int vmp_protect(vmp_region *r, size_t off, size_t size, int prot) {
       vmp__spans_insert(&r->prots, &run);
       s->mixed = 1;
     }
-    prot_assign(r, pr.first, pr.count, prot);
+    prot_assign(r, s, pr.first, pr.count, prot);
   }
-  vmp__os_lock_release(&r->lock);
-  return err;
+  return leave(r, err);
 }
 
 int vmp_discard(vmp_region *r, size_t off, size_t size) {
   if (!r || size == 0) return VMP_EINVAL;
   page_range pr;
-  int err = check_range(r, off, size, &pr);
+  int err = enter_range(r, off, size, &pr);
   if (err) return err;
-  vmp__os_lock_acquire(&r->lock);
   vmp__span *s = NULL;
   err = find_containing_span(r, pr, KIND_BIT(VMP_PRIVATE), &s);
   /* One call for the whole range: a second one failing after the first
    * had zeroed its pages could not be undone. */
-  if (!err)
-    err = vmp__os_discard(page_addr(r, pr.first), size,
-                          s->mixed ? VMP__PROT_MIXED : (int)s->prot);
-  vmp__os_lock_release(&r->lock);
-  return err;
+  if (!err) err = vmp__os_discard(page_addr(r, pr.first), size, range_prot(r, s, pr));
+  return leave(r, err);
 }
 
 static void describe(vmp_region *r, const vmp__span *s, size_t page, vmp_span_info *info) {

@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include "util.h"
 
+#include "vmplace.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -8,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+int vmpt_backend_discards_mixed(void) { return strcmp(vmp_backend_name(), "posix") != 0; }
 
 const char *vmpt_tmpdir(void) {
   const char *t = getenv("TMPDIR");

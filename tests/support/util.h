@@ -29,6 +29,11 @@ uint64_t vmpt_dir_fingerprint(const char *dir, size_t *entries);
  * Returns how many. */
 size_t vmpt_remove_names(const char *dir, const char *prefix);
 
+/* Whether vmp_discard takes a range whose pages have different
+ * protections on this backend (the generic POSIX one refuses it with
+ * VMP_ENOTSUP, as the header documents). */
+int vmpt_backend_discards_mixed(void);
+
 /* $TMPDIR or /tmp. */
 const char *vmpt_tmpdir(void);
 
