@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "maps.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,13 +31,6 @@
 static vmpt_vma vmas[MAX_VMAS];
 static char maps_text[MAPS_TEXT_MAX];
 
-static void say(char *why, size_t why_len, const char *fmt, ...) {
-  va_list ap;
-  if (!why || !why_len) return;
-  va_start(ap, fmt);
-  vsnprintf(why, why_len, fmt, ap);
-  va_end(ap);
-}
 
 static size_t slurp_maps(void) {
   int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
@@ -152,14 +146,14 @@ int vmpt_maps_check_region(vmp_region *region, char *why, size_t why_len) {
   int bad = 0;
 
   if (vmp_foreach_span(region, collect_span, &spans) != 0) {
-    say(why, why_len, "vmp_foreach_span failed");
+    vmpt_say(why, why_len, "vmp_foreach_span failed");
     free(spans.items);
     return 1;
   }
   page_prot = calloc(pages ? pages : 1, sizeof *page_prot);
   ids = calloc(spans.count ? spans.count : 1, sizeof *ids);
   if (!page_prot || !ids) {
-    say(why, why_len, "out of memory");
+    vmpt_say(why, why_len, "out of memory");
     bad = 1;
     goto done;
   }
@@ -169,7 +163,7 @@ int vmpt_maps_check_region(vmp_region *region, char *why, size_t why_len) {
     for (si = 0; si < spans.count && !bad; si++) {
       const vmp_span_info *s = &spans.items[si];
       if ((uintptr_t)s->start != expect || s->offset != expect - base || !s->size) {
-        say(why, why_len, "span %zu at %p (offset %zu, size %zu) does not tile the region", si,
+        vmpt_say(why, why_len, "span %zu at %p (offset %zu, size %zu) does not tile the region", si,
             s->start, s->offset, s->size);
         bad = 1;
       }
@@ -177,7 +171,7 @@ int vmpt_maps_check_region(vmp_region *region, char *why, size_t why_len) {
       if (s->kind == VMP_VIEW) ids[si] = identify(s->mem);
     }
     if (!bad && expect != base + size) {
-      say(why, why_len, "spans end at %#" PRIxPTR ", region ends at %#" PRIxPTR, expect,
+      vmpt_say(why, why_len, "spans end at %#" PRIxPTR ", region ends at %#" PRIxPTR, expect,
           base + size);
       bad = 1;
     }
@@ -186,7 +180,7 @@ int vmpt_maps_check_region(vmp_region *region, char *why, size_t why_len) {
     vmp_span_info info;
     int rc = vmp_query(region, (const char *)base + p * page, &info);
     if (rc) {
-      say(why, why_len, "vmp_query(page %zu) = %s", p, vmp_err_name(rc));
+      vmpt_say(why, why_len, "vmp_query(page %zu) = %s", p, vmp_err_name(rc));
       bad = 1;
     }
     page_prot[p] = info.prot;
@@ -203,7 +197,7 @@ int vmpt_maps_check_region(vmp_region *region, char *why, size_t why_len) {
       char want[5];
       while (vi < nv && v[vi].end <= addr) vi++;
       if (vi == nv || v[vi].start > addr) {
-        say(why, why_len, "page %zu (%s span at offset %zu) is not mapped at all", p,
+        vmpt_say(why, why_len, "page %zu (%s span at offset %zu) is not mapped at all", p,
             vmp_kind_name(s->kind), s->offset);
         bad = 1;
         break;
@@ -213,7 +207,7 @@ int vmpt_maps_check_region(vmp_region *region, char *why, size_t why_len) {
         case VMP_PLACEHOLDER:
           expected_perms(VMP_PROT_NONE, 'p', want);
           if (strcmp(m->perms, want) || m->inode != 0) {
-            say(why, why_len, "placeholder page %zu is mapped %s inode %" PRIu64 " (%s)", p,
+            vmpt_say(why, why_len, "placeholder page %zu is mapped %s inode %" PRIu64 " (%s)", p,
                 m->perms, m->inode, m->path);
             bad = 1;
           }
@@ -221,7 +215,7 @@ int vmpt_maps_check_region(vmp_region *region, char *why, size_t why_len) {
         case VMP_PRIVATE:
           expected_perms(page_prot[p], 'p', want);
           if (strcmp(m->perms, want) || m->inode != 0) {
-            say(why, why_len,
+            vmpt_say(why, why_len,
                 "private page %zu is mapped %s inode %" PRIu64 " (%s), expected %s anonymous", p,
                 m->perms, m->inode, m->path, want);
             bad = 1;
@@ -232,14 +226,14 @@ int vmpt_maps_check_region(vmp_region *region, char *why, size_t why_len) {
           uint64_t got_off = m->offset + (addr - m->start);
           expected_perms(page_prot[p], 's', want);
           if (strcmp(m->perms, want) || got_off != want_off) {
-            say(why, why_len,
+            vmpt_say(why, why_len,
                 "view page %zu is mapped %s at file offset %#" PRIx64 ", expected %s at %#" PRIx64,
                 p, m->perms, got_off, want, want_off);
             bad = 1;
           } else if (ids[si].known &&
                      (m->inode != (uint64_t)ids[si].ino || m->dev_major != major(ids[si].dev) ||
                       m->dev_minor != minor(ids[si].dev))) {
-            say(why, why_len,
+            vmpt_say(why, why_len,
                 "view page %zu maps inode %" PRIu64 " on %x:%x, the object is inode %" PRIu64
                 " on %x:%x",
                 p, m->inode, m->dev_major, m->dev_minor, (uint64_t)ids[si].ino,
@@ -249,7 +243,7 @@ int vmpt_maps_check_region(vmp_region *region, char *why, size_t why_len) {
           break;
         }
         default:
-          say(why, why_len, "span %zu has unknown kind %d", si, (int)s->kind);
+          vmpt_say(why, why_len, "span %zu has unknown kind %d", si, (int)s->kind);
           bad = 1;
       }
     }
@@ -339,12 +333,12 @@ int vmpt_outside_compare(const vmpt_outside *before, char *why, size_t why_len) 
   char **after;
   int bad = 0;
   if (!before) {
-    say(why, why_len, "no snapshot of the outside");
+    vmpt_say(why, why_len, "no snapshot of the outside");
     return 1;
   }
   after = outside_lines(before->lo, before->hi, &count);
   if (!after) {
-    say(why, why_len, "cannot read the maps");
+    vmpt_say(why, why_len, "cannot read the maps");
     return 1;
   }
   /* Both sorted: walk them together, report the first difference. */
@@ -354,10 +348,10 @@ int vmpt_outside_compare(const vmpt_outside *before, char *why, size_t why_len) 
       i++;
       j++;
     } else if (c < 0) {
-      say(why, why_len, "mapping outside the region vanished or changed: %s", before->lines[i]);
+      vmpt_say(why, why_len, "mapping outside the region vanished or changed: %s", before->lines[i]);
       bad = 1;
     } else {
-      say(why, why_len, "mapping outside the region appeared or changed: %s", after[j]);
+      vmpt_say(why, why_len, "mapping outside the region appeared or changed: %s", after[j]);
       bad = 1;
     }
   }

@@ -10,14 +10,8 @@
 #include <unistd.h>
 
 #include "maps.h"
+#include "util.h"
 
-static void say(char *why, size_t why_len, const char *fmt, ...) {
-  va_list ap;
-  if (!why || !why_len) return;
-  va_start(ap, fmt);
-  vsnprintf(why, why_len, fmt, ap);
-  va_end(ap);
-}
 
 static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n) {
   for (size_t i = 0; i < n; i++) {
@@ -91,17 +85,17 @@ static int same_span(const vmp_span_info *a, const vmp_span_info *b) {
 int vmpt_snapshot_compare(const vmpt_snapshot *a, const vmpt_snapshot *b, char *why,
                           size_t why_len) {
   if (a->base != b->base || a->size != b->size) {
-    say(why, why_len, "region moved or resized");
+    vmpt_say(why, why_len, "region moved or resized");
     return 1;
   }
   if (a->span_count != b->span_count || a->spans_listed != b->spans_listed) {
-    say(why, why_len, "span count %zu (listed %zu) became %zu (listed %zu)", a->span_count,
+    vmpt_say(why, why_len, "span count %zu (listed %zu) became %zu (listed %zu)", a->span_count,
         a->spans_listed, b->span_count, b->spans_listed);
     return 1;
   }
   for (size_t i = 0; i < a->spans_listed; i++) {
     if (!same_span(&a->spans[i], &b->spans[i])) {
-      say(why, why_len,
+      vmpt_say(why, why_len,
           "span %zu was %s offset %zu size %zu prot %d, became %s offset %zu size %zu prot %d", i,
           vmp_kind_name(a->spans[i].kind), a->spans[i].offset, a->spans[i].size, a->spans[i].prot,
           vmp_kind_name(b->spans[i].kind), b->spans[i].offset, b->spans[i].size,
@@ -111,16 +105,16 @@ int vmpt_snapshot_compare(const vmpt_snapshot *a, const vmpt_snapshot *b, char *
   }
   for (size_t p = 0; p < a->pages; p++) {
     if (a->page_prot[p] != b->page_prot[p]) {
-      say(why, why_len, "page %zu protection %d became %d", p, a->page_prot[p], b->page_prot[p]);
+      vmpt_say(why, why_len, "page %zu protection %d became %d", p, a->page_prot[p], b->page_prot[p]);
       return 1;
     }
     if (a->page_hash[p] != b->page_hash[p]) {
-      say(why, why_len, "page %zu contents changed", p);
+      vmpt_say(why, why_len, "page %zu contents changed", p);
       return 1;
     }
   }
   if (strcmp(a->maps, b->maps) != 0) {
-    say(why, why_len, "kernel mappings changed:\n--- before\n%s--- after\n%s", a->maps, b->maps);
+    vmpt_say(why, why_len, "kernel mappings changed:\n--- before\n%s--- after\n%s", a->maps, b->maps);
     return 1;
   }
   return 0;

@@ -6,10 +6,19 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+void vmpt_say(char *why, size_t why_len, const char *fmt, ...) {
+  va_list ap;
+  if (!why || !why_len) return;
+  va_start(ap, fmt);
+  vsnprintf(why, why_len, fmt, ap);
+  va_end(ap);
+}
 
 int vmpt_backend_discards_mixed(void) { return strcmp(vmp_backend_name(), "posix") != 0; }
 

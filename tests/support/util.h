@@ -29,6 +29,10 @@ uint64_t vmpt_dir_fingerprint(const char *dir, size_t *entries);
  * Returns how many. */
 size_t vmpt_remove_names(const char *dir, const char *prefix);
 
+/* Writes a formatted explanation into why (when there is room for one). */
+void vmpt_say(char *why, size_t why_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Whether vmp_discard takes a range whose pages have different
  * protections on this backend (the generic POSIX one refuses it with
  * VMP_ENOTSUP, as the header documents). */
