@@ -390,11 +390,14 @@ int vmp_unmap(vmp_region *r, size_t off, size_t size) {
   }
   if (!err) {
     released = s->mem;
-    size_t end = pr.first + pr.count;
+    int was_mixed = s->mixed;
+    size_t start = s->start, end = span_end(s);
     become_placeholder(r, isolate(r, s, pr.first, pr.count));
-    /* The private pieces on either side may now each have one protection. */
-    if (pr.first > 0) settle_protection(r, vmp__spans_find(&r->spans, pr.first - 1, NULL));
-    if (end < r->size >> r->page_shift) settle_protection(r, vmp__spans_find(&r->spans, end, NULL));
+    /* The private pieces left on either side may each have one protection. */
+    if (was_mixed && start < pr.first)
+      settle_protection(r, vmp__spans_find(&r->spans, start, NULL));
+    if (was_mixed && pr.first + pr.count < end)
+      settle_protection(r, vmp__spans_find(&r->spans, pr.first + pr.count, NULL));
   }
   vmp__os_lock_release(&r->lock);
   if (released) vmp__mem_unref(released);
