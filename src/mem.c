@@ -50,16 +50,16 @@ int vmp_mem_open(const char *path, unsigned flags, vmp_mem **out) {
 
 int vmp_mem_adopt(intptr_t fd, unsigned flags, vmp_mem **out) {
   if (!out || fd < 0 || (flags != 0 && !valid_open_flags(flags))) return VMP_EINVAL;
-  int writable = 0;
-  unsigned traits = 0;
-  int err = vmp__os_object_inspect(fd, &writable, &traits);
-  if (err) return err;
-  if ((flags & VMP_MEM_WRITE) && !writable) return VMP_EACCES;
   vmp_mem *mem;
-  err = new_mem(&mem);
+  int err = new_mem(&mem);
   if (err) return err;
-  mem->handle = fd;
-  mem->traits = traits;
+  int writable = 0;
+  err = vmp__os_object_adopt(fd, (flags & VMP_MEM_WRITE) != 0, &writable, &mem->traits,
+                             &mem->handle);
+  if (err) {
+    vmp__free(mem);
+    return err;
+  }
   mem->flags = flags ? flags : (writable ? VMP_MEM_RW : VMP_MEM_READ);
   *out = mem;
   return 0;
@@ -83,7 +83,9 @@ int vmp_mem_grow(vmp_mem *mem, uint64_t new_size) {
   return err;
 }
 
-intptr_t vmp_mem_fd(const vmp_mem *mem) { return mem ? mem->handle : -1; }
+intptr_t vmp_mem_fd(const vmp_mem *mem) {
+  return mem ? vmp__os_object_native(mem->handle) : -1;
+}
 
 unsigned vmp_mem_flags(const vmp_mem *mem) { return mem ? mem->flags : 0; }
 

@@ -51,8 +51,7 @@ static int check(demo *d, int ok, const char *what)
 static void show(demo *d, vmp_region *region)
 {
   vmp_cli_print_spans(stdout, region, "    ", object_name, d);
-  printf("    kernel (/proc/self/maps):\n");
-  vmp_cli_print_kernel_maps(stdout, region, "      ");
+  vmp_cli_print_kernel_maps(stdout, region, "    ");
 }
 
 static void print_bytes(const char *label, const unsigned char *p, size_t n)

@@ -21,8 +21,10 @@ const char *vmp_cli_prot_name(int prot);
 int vmp_cli_print_spans(FILE *out, vmp_region *region, const char *indent,
                         vmp_cli_mem_namer *namer, void *namer_arg);
 
-/* The lines of /proc/self/maps that overlap the region, or one line saying
- * that the file cannot be read. */
+/* The kernel's own view of the region: a line at `indent` naming where it
+ * comes from, then one line per mapping indented two more (kernel_view_posix.c: /proc/self/maps;
+ * kernel_view_windows.c: VirtualQuery), or one line saying it is
+ * unavailable. */
 void vmp_cli_print_kernel_maps(FILE *out, vmp_region *region, const char *indent);
 
 #endif

@@ -4,8 +4,8 @@
  * The scenario runner must turn "this page is inaccessible" into a failed
  * check instead of a crash, and must be able to assert that an access does
  * fault. Everything platform-specific about catching the fault lives behind
- * this interface (probe.c: POSIX signals; a Windows version would use
- * structured exception handling).
+ * this interface (probe_posix.c: signals; probe_windows.c: structured
+ * exception handling).
  */
 #ifndef VMPLACE_TOOLS_PROBE_H
 #define VMPLACE_TOOLS_PROBE_H

@@ -64,7 +64,12 @@ extern const interp_command interp_commands[];
 extern const size_t interp_command_count;
 
 #if defined(__GNUC__)
+#if defined(__MINGW32__)
+/* mingw's C99 printf (see __USE_MINGW_ANSI_STDIO) checks as gnu_printf. */
+#define INTERP_PRINTF(a, b) __attribute__((format(gnu_printf, a, b)))
+#else
 #define INTERP_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#endif
 #else
 #define INTERP_PRINTF(a, b)
 #endif

@@ -46,7 +46,8 @@ const vmp__os_caps *vmp__os_caps_get(void);
 
 /* ---- memory objects -------------------------------------------------- */
 
-/* Native handle of a memory object: an fd on POSIX, a HANDLE on Windows. */
+/* The backend's handle of a memory object: the fd itself on POSIX; on
+ * Windows a record holding the file and section HANDLEs. */
 typedef intptr_t vmp__os_handle;
 
 /* Traits reported by the backend for an object it created or adopted. */
@@ -60,9 +61,16 @@ int vmp__os_object_create(uint64_t size, vmp__os_handle *out, unsigned *traits);
 int vmp__os_object_open(const char *path, int writable, vmp__os_handle *out,
                         unsigned *traits);
 
-/* Inspects a handle offered for adoption: whether views may write (from
- * how it was opened) and the traits. VMP_EINVAL if it cannot be mapped. */
-int vmp__os_object_inspect(vmp__os_handle h, int *writable, unsigned *traits);
+/* Adopts a native descriptor or HANDLE offered by the caller: whether views
+ * may write (from how it was opened), the traits, and the backend's handle
+ * (which owns the native one from now on). VMP_EINVAL if it cannot be
+ * mapped, VMP_EACCES if want_write and it was not opened for writing; on
+ * any error the caller keeps the native handle and nothing was made. */
+int vmp__os_object_adopt(intptr_t native, int want_write, int *writable,
+                         unsigned *traits, vmp__os_handle *out);
+
+/* The native descriptor or HANDLE to share with another process. */
+intptr_t vmp__os_object_native(vmp__os_handle h);
 
 int vmp__os_object_size(vmp__os_handle h, uint64_t *size);
 int vmp__os_object_grow(vmp__os_handle h, uint64_t new_size);

@@ -362,16 +362,21 @@ int vmp__os_object_open(const char *path, int writable, vmp__os_handle *out,
   return 0;
 }
 
-int vmp__os_object_inspect(vmp__os_handle h, int *writable, unsigned *traits) {
-  if (h < 0 || h > INT_MAX) return VMP_EINVAL;
-  int flags = SYS(fcntl)((int)h, F_GETFL);
+int vmp__os_object_adopt(intptr_t native, int want_write, int *writable,
+                         unsigned *traits, vmp__os_handle *out) {
+  if (native < 0 || native > INT_MAX) return VMP_EINVAL;
+  int flags = SYS(fcntl)((int)native, F_GETFL);
   if (flags < 0) return errno == EBADF ? VMP_EINVAL : vmp__unix_error(errno);
   if ((flags & O_ACCMODE) == O_WRONLY) return VMP_EACCES;
-  int err = check_mappable((int)h, traits);
+  int err = check_mappable((int)native, traits);
   if (err) return err;
   *writable = (flags & O_ACCMODE) == O_RDWR;
+  if (want_write && !*writable) return VMP_EACCES;
+  *out = native;
   return 0;
 }
+
+intptr_t vmp__os_object_native(vmp__os_handle h) { return h; }
 
 int vmp__os_object_size(vmp__os_handle h, uint64_t *size) {
   struct stat st;

@@ -10,7 +10,7 @@ if(NOT VMPLACE OR NOT SCRIPT)
   message(FATAL_ERROR "VMPLACE and SCRIPT must be set")
 endif()
 
-execute_process(COMMAND ${VMPLACE} script ${SCRIPT}
+execute_process(COMMAND ${EMULATOR} ${VMPLACE} script ${SCRIPT}
   RESULT_VARIABLE status OUTPUT_VARIABLE output ERROR_VARIABLE errors)
 
 # Lines as list elements; ';' would split an element, so hide it.

@@ -4,7 +4,7 @@
 # ending the session before the last line.
 # Usage: cmake -DVMPLACE=path/to/vmplace -DINPUT=shell_input.txt -P shell_session.cmake
 
-execute_process(COMMAND ${VMPLACE} shell
+execute_process(COMMAND ${EMULATOR} ${VMPLACE} shell
   INPUT_FILE ${INPUT}
   RESULT_VARIABLE status OUTPUT_VARIABLE output ERROR_VARIABLE errors)
 

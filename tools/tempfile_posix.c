@@ -2,9 +2,6 @@
  * holds its own descriptor. */
 #include "tempfile.h"
 
-#if defined(_WIN32)
-#error "the Windows version (FILE_FLAG_DELETE_ON_CLOSE) belongs here"
-#else
 
 #include <errno.h>
 #include <stdio.h>
@@ -41,4 +38,3 @@ int vmp_cli_temp_file(uint64_t size, unsigned flags, vmp_mem **out)
   return rc;
 }
 
-#endif /* !_WIN32 */

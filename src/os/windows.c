@@ -1,0 +1,695 @@
+/*
+ * The Windows backend: virtual-memory placeholders (Windows 10 1803+).
+ *
+ * Placeholders stay bookkeeping here as on POSIX: split and coalesce make
+ * no system call. Right before a placeholder span is replaced, the backend
+ * makes the kernel's placeholders match it (splitting off the pieces
+ * around it with MEM_RELEASE|MEM_PRESERVE_PLACEHOLDER, merging several with
+ * MEM_COALESCE_PLACEHOLDERS), so the kernel only ever changes where the
+ * library replaces something, and a failed replacement is followed by the
+ * reverse steps.
+ *
+ * Windows cannot give part of a private allocation back as a placeholder.
+ * Unmapping private pages from the middle of one therefore decommits them:
+ * they become a "hole", inaccessible and costing no memory, like a
+ * placeholder. The backend records holes; a hole can take private memory
+ * again (MEM_COMMIT), and once every page of an allocation is a hole the
+ * allocation is turned back into a real placeholder. Mapping a view into a
+ * hole of an allocation that still has private pages is VMP_ENOTSUP, as is
+ * a placeholder span made of holes and real placeholders together.
+ *
+ * Views of sections start at multiples of the allocation granularity
+ * (64 KiB): other object offsets give VMP_ENOTSUP.
+ *
+ * VirtualAlloc2, MapViewOfFile3 and UnmapViewOfFile2 are looked up in
+ * kernelbase.dll at first use; where they are missing every address-space
+ * operation returns VMP_ENOTSUP (the old reserve-free-map loop is never
+ * used).
+ */
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h>
+
+#include <stdint.h>
+#include <string.h>
+
+#include "../alloc.h"
+#include "../spans.h"
+#include "os.h"
+#include "syscalls.h"
+#include "vmplace.h"
+
+#define PLACEHOLDER_RESERVE 0x00040000 /* MEM_RESERVE_PLACEHOLDER */
+#define PLACEHOLDER_REPLACE 0x00004000 /* MEM_REPLACE_PLACEHOLDER */
+#define PLACEHOLDER_PRESERVE 0x00000002 /* MEM_PRESERVE_PLACEHOLDER */
+#define PLACEHOLDER_COALESCE 0x00000001 /* MEM_COALESCE_PLACEHOLDERS */
+
+typedef PVOID(WINAPI *virtual_alloc2_fn)(HANDLE, PVOID, SIZE_T, ULONG, ULONG, void *, ULONG);
+typedef PVOID(WINAPI *map_view3_fn)(HANDLE, HANDLE, PVOID, ULONG64, SIZE_T, ULONG, ULONG,
+                                    void *, ULONG);
+typedef BOOL(WINAPI *unmap_view2_fn)(HANDLE, PVOID, ULONG);
+typedef LONG(WINAPI *nt_query_object_fn)(HANDLE, int, PVOID, ULONG, PULONG);
+typedef LONG(WINAPI *nt_query_section_fn)(HANDLE, int, PVOID, SIZE_T, PSIZE_T);
+
+static struct {
+  virtual_alloc2_fn virtual_alloc2;
+  map_view3_fn map_view3;
+  unmap_view2_fn unmap_view2;
+  nt_query_object_fn nt_query_object;
+  nt_query_section_fn nt_query_section;
+} loaded;
+
+/* The table's defaults for the calls found at run time. */
+static PVOID WINAPI run_time_VirtualAlloc2(HANDLE p, PVOID b, SIZE_T s, ULONG t, ULONG pr, void *e,
+                                  ULONG n) {
+  return loaded.virtual_alloc2(p, b, s, t, pr, e, n);
+}
+static PVOID WINAPI run_time_MapViewOfFile3(HANDLE f, HANDLE p, PVOID b, ULONG64 o, SIZE_T s, ULONG t,
+                                   ULONG pr, void *e, ULONG n) {
+  return loaded.map_view3(f, p, b, o, s, t, pr, e, n);
+}
+static BOOL WINAPI run_time_UnmapViewOfFile2(HANDLE p, PVOID b, ULONG f) {
+  return loaded.unmap_view2(p, b, f);
+}
+static LONG WINAPI run_time_NtQueryObject(HANDLE h, int c, PVOID i, ULONG l, PULONG r) {
+  return loaded.nt_query_object(h, c, i, l, r);
+}
+static LONG WINAPI run_time_NtQuerySection(HANDLE h, int c, PVOID i, SIZE_T l, PSIZE_T r) {
+  return loaded.nt_query_section(h, c, i, l, r);
+}
+
+#define WINDOWS_SYSCALLS(X)                                                                 \
+  X(VirtualAlloc2, run_time_VirtualAlloc2, PVOID,                                           \
+    (HANDLE, PVOID, SIZE_T, ULONG, ULONG, void *, ULONG))                                   \
+  X(MapViewOfFile3, run_time_MapViewOfFile3, PVOID,                                         \
+    (HANDLE, HANDLE, PVOID, ULONG64, SIZE_T, ULONG, ULONG, void *, ULONG))                  \
+  X(UnmapViewOfFile2, run_time_UnmapViewOfFile2, BOOL, (HANDLE, PVOID, ULONG))              \
+  X(VirtualAlloc, VirtualAlloc, LPVOID, (LPVOID, SIZE_T, DWORD, DWORD))                     \
+  X(VirtualFree, VirtualFree, BOOL, (LPVOID, SIZE_T, DWORD))                                \
+  X(VirtualProtect, VirtualProtect, BOOL, (LPVOID, SIZE_T, DWORD, PDWORD))                  \
+  X(VirtualQuery, VirtualQuery, SIZE_T, (LPCVOID, PMEMORY_BASIC_INFORMATION, SIZE_T))       \
+  X(CreateFileMappingW, CreateFileMappingW, HANDLE,                                         \
+    (HANDLE, LPSECURITY_ATTRIBUTES, DWORD, DWORD, DWORD, LPCWSTR))                          \
+  X(CreateFileW, CreateFileW, HANDLE,                                                       \
+    (LPCWSTR, DWORD, DWORD, LPSECURITY_ATTRIBUTES, DWORD, DWORD, HANDLE))                   \
+  X(GetFileSizeEx, GetFileSizeEx, BOOL, (HANDLE, PLARGE_INTEGER))                           \
+  X(SetFileInformationByHandle, SetFileInformationByHandle, BOOL,                           \
+    (HANDLE, FILE_INFO_BY_HANDLE_CLASS, LPVOID, DWORD))                                     \
+  X(GetFileType, GetFileType, DWORD, (HANDLE))                                              \
+  X(CloseHandle, CloseHandle, BOOL, (HANDLE))                                               \
+  X(NtQueryObject, run_time_NtQueryObject, LONG, (HANDLE, int, PVOID, ULONG, PULONG))       \
+  X(NtQuerySection, run_time_NtQuerySection, LONG, (HANDLE, int, PVOID, SIZE_T, PSIZE_T))
+
+VMP__DEFINE_SYSCALLS_WITH(WINDOWS_SYSCALLS, windows_syscalls)
+#define SYS(name) VMP__SYSCALL(windows_syscalls, name)
+
+static const vmp__syscall_table *const all_syscalls[] = {&windows_syscalls, NULL};
+
+int vmp__testing_syscall_set(const char *name, vmp__syscall_fn fn) {
+  return vmp__syscalls_set(all_syscalls, name, fn);
+}
+vmp__syscall_fn vmp__testing_syscall_default(const char *name) {
+  return vmp__syscalls_default(all_syscalls, name);
+}
+const char *vmp__testing_syscall_next(const char *name) {
+  return vmp__syscalls_next(all_syscalls, name);
+}
+
+/* ---- capabilities --------------------------------------------------------- */
+
+static vmp__os_caps caps;
+static int placeholders_available;
+static INIT_ONCE caps_once = INIT_ONCE_STATIC_INIT;
+
+static FARPROC find_function(const char *module, const char *name) {
+  HMODULE m = GetModuleHandleA(module);
+  return m ? GetProcAddress(m, name) : NULL;
+}
+
+static BOOL CALLBACK probe_caps(PINIT_ONCE once, PVOID param, PVOID *context) {
+  (void)once, (void)param, (void)context;
+  SYSTEM_INFO si;
+  GetSystemInfo(&si);
+  caps.name = "windows";
+  caps.page_size = si.dwPageSize;
+  caps.granularity = si.dwAllocationGranularity;
+  caps.placeholders_in_kernel = 1;
+  caps.anon_seals = 0;
+  /* Casting through void (*)(void) keeps -Wcast-function-type quiet. */
+  loaded.virtual_alloc2 =
+      (virtual_alloc2_fn)(void (*)(void))find_function("kernelbase.dll", "VirtualAlloc2");
+  loaded.map_view3 =
+      (map_view3_fn)(void (*)(void))find_function("kernelbase.dll", "MapViewOfFile3");
+  loaded.unmap_view2 =
+      (unmap_view2_fn)(void (*)(void))find_function("kernelbase.dll", "UnmapViewOfFile2");
+  loaded.nt_query_object =
+      (nt_query_object_fn)(void (*)(void))find_function("ntdll.dll", "NtQueryObject");
+  loaded.nt_query_section =
+      (nt_query_section_fn)(void (*)(void))find_function("ntdll.dll", "NtQuerySection");
+  placeholders_available = loaded.virtual_alloc2 && loaded.map_view3 && loaded.unmap_view2;
+  return TRUE;
+}
+
+const vmp__os_caps *vmp__os_caps_get(void) {
+  InitOnceExecuteOnce(&caps_once, probe_caps, NULL, NULL);
+  return &caps;
+}
+
+static int supported(void) {
+  vmp__os_caps_get();
+  return placeholders_available;
+}
+
+/* ---- errors ------------------------------------------------------------------ */
+
+static int win_error(DWORD code) {
+  switch (code) {
+    case ERROR_NOT_ENOUGH_MEMORY:
+    case ERROR_OUTOFMEMORY:
+    case ERROR_COMMITMENT_LIMIT:
+      return VMP_ENOMEM;
+    case 0:
+      return -(int)ERROR_GEN_FAILURE;
+    default:
+      return -(int)code;
+  }
+}
+
+static int last_error(void) { return win_error(GetLastError()); }
+
+#define WINDOWS_ERRORS(X)                                                          \
+  X(ERROR_FILE_NOT_FOUND, "The system cannot find the file specified")             \
+  X(ERROR_PATH_NOT_FOUND, "The system cannot find the path specified")             \
+  X(ERROR_TOO_MANY_OPEN_FILES, "Too many open files")                              \
+  X(ERROR_ACCESS_DENIED, "Access is denied")                                       \
+  X(ERROR_INVALID_HANDLE, "The handle is invalid")                                 \
+  X(ERROR_NOT_ENOUGH_MEMORY, "Not enough memory resources are available")          \
+  X(ERROR_OUTOFMEMORY, "Not enough storage is available")                          \
+  X(ERROR_GEN_FAILURE, "A device attached to the system is not functioning")       \
+  X(ERROR_SHARING_VIOLATION, "The file is being used by another process")          \
+  X(ERROR_NOT_SUPPORTED, "The request is not supported")                           \
+  X(ERROR_INVALID_PARAMETER, "The parameter is incorrect")                         \
+  X(ERROR_DISK_FULL, "There is not enough space on the disk")                      \
+  X(ERROR_FILE_INVALID, "The volume for a file has been externally altered")       \
+  X(ERROR_ALREADY_EXISTS, "The file already exists")                               \
+  X(ERROR_INVALID_ADDRESS, "Attempt to access invalid address")                    \
+  X(ERROR_MAPPED_ALIGNMENT, "The base address or the file offset is not aligned")  \
+  X(ERROR_COMMITMENT_LIMIT, "The paging file is too small")
+
+const char *vmp__os_error_name(int native) {
+  switch (native) {
+#define WINDOWS_ERROR_NAME(code, text) \
+  case code:                           \
+    return #code;
+    WINDOWS_ERRORS(WINDOWS_ERROR_NAME)
+#undef WINDOWS_ERROR_NAME
+    default:
+      return "OS_ERROR";
+  }
+}
+
+const char *vmp__os_error_message(int native) {
+  switch (native) {
+#define WINDOWS_ERROR_TEXT(code, text) \
+  case code:                           \
+    return text;
+    WINDOWS_ERRORS(WINDOWS_ERROR_TEXT)
+#undef WINDOWS_ERROR_TEXT
+    default:
+      return "system error";
+  }
+}
+
+/* ---- locks --------------------------------------------------------------------- */
+
+_Static_assert(sizeof(SRWLOCK) <= sizeof(vmp__os_lock), "lock storage too small");
+
+int vmp__os_lock_init(vmp__os_lock *l) {
+  InitializeSRWLock((SRWLOCK *)l);
+  return 0;
+}
+void vmp__os_lock_destroy(vmp__os_lock *l) { (void)l; }
+void vmp__os_lock_acquire(vmp__os_lock *l) { AcquireSRWLockExclusive((SRWLOCK *)l); }
+void vmp__os_lock_release(vmp__os_lock *l) { ReleaseSRWLockExclusive((SRWLOCK *)l); }
+
+/* ---- holes: decommitted pages of private allocations ---------------------- */
+
+/* Keyed by page number (address / page size); mem_page holds the page number
+ * of the allocation's base. One lock for the whole process: holes of
+ * different regions share the tree. */
+static vmp__spans holes;
+static SRWLOCK holes_lock = SRWLOCK_INIT;
+
+static size_t page_of(const void *p) { return (uintptr_t)p / caps.page_size; }
+
+/* Pages of [first, first+count) that are holes (holes_lock held). */
+static size_t hole_pages_in(size_t first, size_t count) {
+  size_t end = first + count, pages = 0;
+  vmp__spans_cursor at;
+  vmp__span *h = vmp__spans_find(&holes, first, &at);
+  if (!h) h = vmp__spans_first(&holes, &at);
+  for (; h && h->start < end; h = vmp__spans_step(&holes, &at, 1)) {
+    size_t lo = h->start > first ? h->start : first;
+    size_t hi = h->start + h->pages < end ? h->start + h->pages : end;
+    if (hi > lo) pages += hi - lo;
+  }
+  return pages;
+}
+
+/* Cuts a hole in two at `page` if one straddles it. One insert. */
+static void hole_cut(size_t page) {
+  vmp__span *h = vmp__spans_find(&holes, page, NULL);
+  if (!h || h->start == page || h->start + h->pages <= page) return;
+  vmp__span tail = *h;
+  tail.start = page;
+  tail.pages = h->start + h->pages - page;
+  h->pages = page - h->start;
+  vmp__spans_insert(&holes, &tail);
+}
+
+/* Forgets the holes of [first, first+count). Needs 2 inserts reserved. */
+static void holes_forget(size_t first, size_t count) {
+  if (vmp__spans_count(&holes) == 0) return;
+  hole_cut(first);
+  hole_cut(first + count);
+  vmp__spans_remove_range(&holes, first, first + count - 1);
+}
+
+/* ---- the kernel's view of an address ------------------------------------------ */
+
+typedef struct allocation {
+  char *base; /* AllocationBase */
+  char *end;  /* the first byte after it */
+} allocation;
+
+static int query(const void *addr, MEMORY_BASIC_INFORMATION *mbi) {
+  return SYS(VirtualQuery)(addr, mbi, sizeof *mbi) == sizeof *mbi ? 0 : last_error();
+}
+
+/* The allocation (placeholder, private allocation or view) holding addr. */
+static int allocation_at(const void *addr, allocation *out) {
+  MEMORY_BASIC_INFORMATION mbi;
+  int err = query(addr, &mbi);
+  if (err) return err;
+  out->base = mbi.AllocationBase;
+  char *p = (char *)mbi.BaseAddress + mbi.RegionSize;
+  for (;;) {
+    MEMORY_BASIC_INFORMATION next;
+    if (query(p, &next) || next.AllocationBase != out->base || next.State == MEM_FREE) break;
+    p = (char *)next.BaseAddress + next.RegionSize;
+  }
+  out->end = p;
+  return 0;
+}
+
+static BOOL split_placeholder(char *addr, size_t size) {
+  return SYS(VirtualFree)(addr, size, MEM_RELEASE | PLACEHOLDER_PRESERVE);
+}
+
+static BOOL merge_placeholders(char *addr, size_t size) {
+  return SYS(VirtualFree)(addr, size, MEM_RELEASE | PLACEHOLDER_COALESCE);
+}
+
+/* Kernel placeholders that exact_placeholder() cut, to merge back if the
+ * replacement that follows fails. */
+typedef struct cuts {
+  char *front_lo, *front_hi; /* the placeholder cut at the span's start */
+  char *back_lo, *back_hi;   /* the one cut at the span's end */
+} cuts;
+
+static void undo_cuts(const cuts *c) {
+  if (c->front_lo) merge_placeholders(c->front_lo, (size_t)(c->front_hi - c->front_lo));
+  if (c->back_lo && c->back_lo != c->front_lo)
+    merge_placeholders(c->back_lo, (size_t)(c->back_hi - c->back_lo));
+}
+
+/* Makes [addr, addr+size), which the core knows to be one placeholder span
+ * with no holes, exactly one kernel placeholder. Every address it looks at
+ * or cuts lies inside the span: never outside the region. */
+static int exact_placeholder(char *addr, size_t size, cuts *made) {
+  char *end = addr + size;
+  allocation first, last;
+  memset(made, 0, sizeof *made);
+  int err = allocation_at(addr, &first);
+  if (!err) err = allocation_at(end - 1, &last);
+  if (err) return err;
+  if (first.base < addr) {
+    if (!split_placeholder(addr, (size_t)(first.end - addr))) return last_error();
+    made->front_lo = first.base;
+    made->front_hi = first.end;
+    if (last.base == first.base) last.base = addr;
+  }
+  if (last.end > end) {
+    if (!split_placeholder(last.base, (size_t)(end - last.base))) {
+      err = last_error();
+      undo_cuts(made);
+      return err;
+    }
+    /* Within one placeholder, merging from its start undoes both cuts. */
+    made->back_lo = last.base == addr && made->front_lo ? made->front_lo : last.base;
+    made->back_hi = last.end;
+  }
+  /* Several placeholders under one span (the core coalesced them). */
+  if (last.base > addr && !merge_placeholders(addr, size)) {
+    err = last_error();
+    undo_cuts(made);
+    return err;
+  }
+  return 0;
+}
+
+/* ---- address space -------------------------------------------------------------- */
+
+int vmp__os_reserve(size_t size, size_t alignment, void **base) {
+  if (!supported()) return VMP_ENOTSUP;
+  size_t slack = alignment > caps.granularity ? alignment - caps.granularity : 0;
+  if (size > SIZE_MAX - slack) return VMP_ENOMEM;
+  char *raw = SYS(VirtualAlloc2)(NULL, NULL, size + slack, MEM_RESERVE | PLACEHOLDER_RESERVE,
+                                 PAGE_NOACCESS, NULL, 0);
+  if (!raw) return last_error();
+  char *aligned = (char *)(((uintptr_t)raw + alignment - 1) & ~(uintptr_t)(alignment - 1));
+  size_t head = (size_t)(aligned - raw), tail = slack - head;
+  int err = 0;
+  /* Cut the unaligned head and tail off as placeholders of their own and
+   * give only those back. */
+  if (head && !split_placeholder(raw, head)) err = last_error();
+  if (!err && head && !SYS(VirtualFree)(raw, 0, MEM_RELEASE)) err = last_error();
+  if (!err && tail && !split_placeholder(aligned + size, tail)) err = last_error();
+  if (!err && tail && !SYS(VirtualFree)(aligned + size, 0, MEM_RELEASE)) err = last_error();
+  if (err) {
+    /* Give back whatever part of the reservation is still ours. */
+    MEMORY_BASIC_INFORMATION mbi;
+    for (char *p = raw; p < raw + size + slack; p += mbi.RegionSize) {
+      if (query(p, &mbi)) break;
+      if (mbi.State != MEM_FREE) SYS(VirtualFree)(mbi.AllocationBase, 0, MEM_RELEASE);
+    }
+    return err;
+  }
+  *base = aligned;
+  return 0;
+}
+
+int vmp__os_release(void *base, size_t size) {
+  char *p = base, *end = (char *)base + size;
+  while (p < end) {
+    MEMORY_BASIC_INFORMATION mbi;
+    int err = query(p, &mbi);
+    if (err) return err;
+    allocation a;
+    err = allocation_at(p, &a);
+    if (err) return err;
+    BOOL ok = mbi.Type == MEM_MAPPED ? SYS(UnmapViewOfFile2)(GetCurrentProcess(), a.base, 0)
+                                     : SYS(VirtualFree)(a.base, 0, MEM_RELEASE);
+    if (!ok) return last_error();
+    p = a.end;
+  }
+  AcquireSRWLockExclusive(&holes_lock);
+  if (vmp__spans_reserve(&holes, 2) == 0) holes_forget(page_of(base), size / caps.page_size);
+  ReleaseSRWLockExclusive(&holes_lock);
+  return 0;
+}
+
+/* Placeholders are the core's bookkeeping until one is replaced. */
+int vmp__os_split(void *ph, size_t ph_size, void *addr, size_t size) {
+  (void)ph, (void)ph_size, (void)addr, (void)size;
+  return 0;
+}
+int vmp__os_coalesce(void *addr, size_t size) {
+  (void)addr, (void)size;
+  return 0;
+}
+
+static DWORD page_protection(int prot) {
+  int exec = prot & VMP_PROT_EXEC;
+  switch (prot & VMP_PROT_RW) {
+    case VMP_PROT_RW:
+      return exec ? PAGE_EXECUTE_READWRITE : PAGE_READWRITE;
+    case VMP_PROT_READ:
+      return exec ? PAGE_EXECUTE_READ : PAGE_READONLY;
+    default:
+      return PAGE_NOACCESS;
+  }
+}
+
+/* How many pages of [addr, addr+size) are holes (holes_lock held). */
+static size_t holes_of(char *addr, size_t size) {
+  return hole_pages_in(page_of(addr), size / caps.page_size);
+}
+
+int vmp__os_commit(void *addr, size_t size, int prot) {
+  if (!supported()) return VMP_ENOTSUP;
+  AcquireSRWLockExclusive(&holes_lock);
+  size_t in_holes = holes_of(addr, size);
+  int err = 0;
+  if (in_holes == size / caps.page_size) {
+    /* Decommitted pages of an allocation take memory again in place. */
+    allocation first, last;
+    err = allocation_at(addr, &first);
+    if (!err) err = allocation_at((char *)addr + size - 1, &last);
+    if (!err && first.base != last.base) err = VMP_ENOTSUP;
+    if (!err) err = vmp__spans_reserve(&holes, 2);
+    if (!err && !SYS(VirtualAlloc)(addr, size, MEM_COMMIT, page_protection(prot)))
+      err = last_error();
+    if (!err) holes_forget(page_of(addr), size / caps.page_size);
+  } else if (in_holes) {
+    err = VMP_ENOTSUP;
+  } else {
+    cuts made;
+    err = exact_placeholder(addr, size, &made);
+    if (!err && !SYS(VirtualAlloc2)(NULL, addr, size,
+                                    MEM_RESERVE | MEM_COMMIT | PLACEHOLDER_REPLACE,
+                                    page_protection(prot), NULL, 0)) {
+      err = last_error();
+      undo_cuts(&made);
+    }
+  }
+  ReleaseSRWLockExclusive(&holes_lock);
+  return err;
+}
+
+/* ---- memory objects ------------------------------------------------------------- */
+
+typedef struct win_object {
+  HANDLE file;    /* a regular file, or NULL */
+  HANDLE section; /* a section (anonymous or adopted), or NULL for files */
+  uint64_t size;  /* a section's fixed size */
+} win_object;
+
+static win_object *object_of(vmp__os_handle h) { return (win_object *)h; }
+
+static int new_object(win_object **out) {
+  win_object *o = vmp__calloc(1, sizeof *o);
+  if (!o) return VMP_ENOMEM;
+  *out = o;
+  return 0;
+}
+
+int vmp__os_object_create(uint64_t size, vmp__os_handle *out, unsigned *traits) {
+  win_object *o;
+  int err = new_object(&o);
+  if (err) return err;
+  o->section = SYS(CreateFileMappingW)(INVALID_HANDLE_VALUE, NULL, PAGE_EXECUTE_READWRITE,
+                                       (DWORD)(size >> 32), (DWORD)size, NULL);
+  if (!o->section) {
+    err = last_error();
+    vmp__free(o);
+    return err;
+  }
+  o->size = size;
+  *traits = VMP__OBJ_NO_SHRINK; /* a pagefile section never changes size */
+  *out = (vmp__os_handle)o;
+  return 0;
+}
+
+int vmp__os_object_open(const char *path, int writable, vmp__os_handle *out,
+                        unsigned *traits) {
+  WCHAR wide[MAX_PATH * 4];
+  if (!MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path, -1, wide,
+                           (int)(sizeof wide / sizeof wide[0])))
+    return last_error();
+  win_object *o;
+  int err = new_object(&o);
+  if (err) return err;
+  /* FILE_SHARE_DELETE: a caller may delete the file while views of it live. */
+  o->file = SYS(CreateFileW)(wide, GENERIC_READ | (writable ? GENERIC_WRITE : 0),
+                             FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+                             OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+  if (o->file == INVALID_HANDLE_VALUE) {
+    err = last_error();
+    vmp__free(o);
+    return err;
+  }
+  if (SYS(GetFileType)(o->file) != FILE_TYPE_DISK) {
+    SYS(CloseHandle)(o->file);
+    vmp__free(o);
+    return VMP_EINVAL;
+  }
+  *traits = 0;
+  *out = (vmp__os_handle)o;
+  return 0;
+}
+
+/* NtQueryObject's ObjectBasicInformation and NtQuerySection's
+ * SectionBasicInformation, as much of them as is read here. */
+typedef struct object_basic_info {
+  ULONG attributes;
+  ACCESS_MASK granted_access;
+  ULONG rest[10];
+} object_basic_info;
+typedef struct section_basic_info {
+  PVOID base;
+  ULONG attributes;
+  LARGE_INTEGER size;
+} section_basic_info;
+
+#define FILE_WRITE_ACCESS 0x0002 /* FILE_WRITE_DATA */
+#define SECTION_WRITE_ACCESS 0x0002 /* SECTION_MAP_WRITE */
+
+int vmp__os_object_adopt(intptr_t native, int want_write, int *writable, unsigned *traits,
+                         vmp__os_handle *out) {
+  HANDLE h = (HANDLE)native;
+  if (!h || h == INVALID_HANDLE_VALUE) return VMP_EINVAL;
+  if (!loaded.nt_query_object || !loaded.nt_query_section) {
+    vmp__os_caps_get();
+    if (!loaded.nt_query_object || !loaded.nt_query_section) return VMP_ENOTSUP;
+  }
+  object_basic_info info;
+  if (SYS(NtQueryObject)(h, 0, &info, sizeof info, NULL) < 0) return VMP_EINVAL;
+  int is_file = SYS(GetFileType)(h) == FILE_TYPE_DISK;
+  section_basic_info section = {0};
+  if (!is_file && SYS(NtQuerySection)(h, 0, &section, sizeof section, NULL) < 0)
+    return VMP_EINVAL;
+  *writable = (info.granted_access & (is_file ? FILE_WRITE_ACCESS : SECTION_WRITE_ACCESS)) != 0;
+  if (want_write && !*writable) return VMP_EACCES;
+  win_object *o;
+  int err = new_object(&o);
+  if (err) return err;
+  if (is_file) {
+    o->file = h;
+    *traits = 0;
+  } else {
+    o->section = h;
+    o->size = (uint64_t)section.size.QuadPart;
+    *traits = VMP__OBJ_NO_SHRINK;
+  }
+  *out = (vmp__os_handle)o;
+  return 0;
+}
+
+intptr_t vmp__os_object_native(vmp__os_handle h) {
+  win_object *o = object_of(h);
+  return (intptr_t)(o->file ? o->file : o->section);
+}
+
+int vmp__os_object_size(vmp__os_handle h, uint64_t *size) {
+  win_object *o = object_of(h);
+  if (!o->file) {
+    *size = o->size;
+    return 0;
+  }
+  LARGE_INTEGER li;
+  if (!SYS(GetFileSizeEx)(o->file, &li)) return last_error();
+  *size = (uint64_t)li.QuadPart;
+  return 0;
+}
+
+int vmp__os_object_grow(vmp__os_handle h, uint64_t new_size) {
+  win_object *o = object_of(h);
+  if (!o->file) return VMP_ENOTSUP; /* a section's size is fixed */
+  FILE_END_OF_FILE_INFO eof;
+  eof.EndOfFile.QuadPart = (LONGLONG)new_size;
+  if (!SYS(SetFileInformationByHandle)(o->file, FileEndOfFileInfo, &eof, sizeof eof))
+    return last_error();
+  return 0;
+}
+
+int vmp__os_object_close(vmp__os_handle h) {
+  win_object *o = object_of(h);
+  BOOL ok = SYS(CloseHandle)(o->file ? o->file : o->section);
+  int err = ok ? 0 : last_error();
+  vmp__free(o);
+  return err;
+}
+
+int vmp__os_map(void *addr, size_t size, vmp__os_handle h, uint64_t offset, int prot) {
+  if (!supported()) return VMP_ENOTSUP;
+  if (offset % caps.granularity) return VMP_ENOTSUP;
+  win_object *o = object_of(h);
+  AcquireSRWLockExclusive(&holes_lock);
+  int err = holes_of(addr, size) ? VMP_ENOTSUP : 0;
+  ReleaseSRWLockExclusive(&holes_lock);
+  if (err) return err;
+  HANDLE section = o->section;
+  if (!section) {
+    /* A file's section is made for each view, at the file's size now:
+     * a section cannot be made of an empty file, nor follow it as it grows. */
+    DWORD section_prot = (prot & VMP_PROT_WRITE) ? PAGE_READWRITE : PAGE_READONLY;
+    section = SYS(CreateFileMappingW)(o->file, NULL, section_prot, 0, 0, NULL);
+    if (!section) return last_error();
+  }
+  cuts made;
+  err = exact_placeholder(addr, size, &made);
+  if (!err && !SYS(MapViewOfFile3)(section, NULL, addr, offset, size, PLACEHOLDER_REPLACE,
+                                   page_protection(prot), NULL, 0)) {
+    err = last_error();
+    undo_cuts(&made);
+  }
+  /* The view keeps its section alive. */
+  if (section != o->section) SYS(CloseHandle)(section);
+  return err;
+}
+
+int vmp__os_unmap_view(void *addr, size_t size) {
+  (void)size;
+  if (!SYS(UnmapViewOfFile2)(GetCurrentProcess(), addr, PLACEHOLDER_PRESERVE))
+    return last_error();
+  return 0;
+}
+
+int vmp__os_unmap_private(void *span, size_t span_size, void *addr, size_t size) {
+  (void)span, (void)span_size;
+  allocation a;
+  int err = allocation_at(addr, &a);
+  if (err) return err;
+  char *lo = addr, *hi = lo + size;
+  if (lo == a.base && hi == a.end) {
+    if (!SYS(VirtualFree)(addr, size, MEM_RELEASE | PLACEHOLDER_PRESERVE)) return last_error();
+    return 0;
+  }
+  AcquireSRWLockExclusive(&holes_lock);
+  err = vmp__spans_reserve(&holes, 1);
+  if (!err && !SYS(VirtualFree)(addr, size, MEM_DECOMMIT)) err = last_error();
+  if (!err) {
+    vmp__span hole = {.start = page_of(addr),
+                      .pages = size / caps.page_size,
+                      .mem_page = page_of(a.base)};
+    vmp__spans_insert(&holes, &hole);
+    /* An allocation that is all holes is turned back into a placeholder;
+     * if that fails the holes stay, which is just as inaccessible. */
+    size_t pages = (size_t)(a.end - a.base) / caps.page_size;
+    if (hole_pages_in(page_of(a.base), pages) == pages &&
+        SYS(VirtualFree)(a.base, (size_t)(a.end - a.base), MEM_RELEASE | PLACEHOLDER_PRESERVE) &&
+        vmp__spans_reserve(&holes, 2) == 0)
+      holes_forget(page_of(a.base), pages);
+  }
+  ReleaseSRWLockExclusive(&holes_lock);
+  return err;
+}
+
+int vmp__os_protect(void *addr, size_t size, int prot) {
+  DWORD old;
+  if (!SYS(VirtualProtect)(addr, size, page_protection(prot), &old)) return last_error();
+  return 0;
+}
+
+/* Decommitting and committing again is the one way to get zeroed pages
+ * back in place; pages of several protections would need one commit per
+ * protection. */
+int vmp__os_discard(void *addr, size_t size, int prot) {
+  if (prot == VMP__PROT_MIXED) return VMP_ENOTSUP;
+  if (!SYS(VirtualFree)(addr, size, MEM_DECOMMIT)) return last_error();
+  if (SYS(VirtualAlloc)(addr, size, MEM_COMMIT, page_protection(prot))) return 0;
+  int err = last_error();
+  /* The pages are decommitted now; one more try before reporting it. */
+  if (SYS(VirtualAlloc)(addr, size, MEM_COMMIT, page_protection(prot))) return 0;
+  return err;
+}
