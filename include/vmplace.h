@@ -167,9 +167,11 @@ typedef struct vmp_mem vmp_mem;
 
 /* Creates anonymous shared memory of `size` bytes (a page multiple),
  * zero-filled, readable and writable. Nothing named is left behind, even
- * if the process crashes: Linux uses memfd_create (close-on-exec); if that
- * is refused, shm_open with the name removed at once; else an unlinked
- * temporary file in $TMPDIR (or /tmp). `flags` must be 0.
+ * if the process crashes: Linux uses memfd_create (close-on-exec), sealed
+ * against shrinking so no holder of the descriptor can make views fault;
+ * if that is refused, shm_open with the name removed at once; else an
+ * unlinked temporary file in $TMPDIR (or /tmp). Windows uses a
+ * pagefile-backed section. `flags` must be 0.
  * Errors: VMP_EINVAL (out NULL, size 0, flags), VMP_EALIGN (size), VMP_ENOMEM,
  * OS errors (for example -EMFILE). */
 VMP_API int vmp_mem_create(uint64_t size, unsigned flags, vmp_mem **out);
@@ -198,7 +200,8 @@ VMP_API int vmp_mem_size(vmp_mem *mem, uint64_t *size_out);
  * is refused with VMP_EINVAL, because views past the new end would fault.
  * Errors: VMP_EINVAL (NULL, new_size smaller than the current size),
  * VMP_EACCES (read-only object), VMP_ENOMEM, OS errors (-EPERM when the
- * object is sealed, -ENOSPC, ...). */
+ * object is sealed, -ENOSPC, ...); VMP_ENOTSUP on Windows for anonymous
+ * memory (a pagefile-backed section has a fixed size). */
 VMP_API int vmp_mem_grow(vmp_mem *mem, uint64_t new_size);
 
 /* The native descriptor (fd) or HANDLE, still owned by the object: to pass
@@ -238,7 +241,10 @@ VMP_API int vmp_reserve(size_t size, size_t alignment, vmp_region **out);
 
 /* Unmaps everything in the region and gives its address range back.
  * Views drop their references to their objects. NULL is ignored (0).
- * Must not race with any other call on the region. */
+ * Must not race with any other call on the region. On POSIX this is one
+ * system call. Windows gives a region back one allocation at a time: if
+ * one of those calls fails (twice), the error is returned and part of the
+ * region may already be gone; call vmp_release again to finish. */
 VMP_API int vmp_release(vmp_region *region);
 
 /* The region's base address and size in bytes. */
@@ -269,7 +275,8 @@ VMP_API int vmp_commit(vmp_region *region, size_t off, size_t size, int prot);
  * Errors: VMP_EINVAL, VMP_EALIGN (off, size or mem_off), VMP_ERANGE,
  * VMP_ESTATE, VMP_EEXTENT, VMP_EBOUNDS (mem_off + size beyond the object's
  * current size), VMP_EACCES (write asked of a read-only object),
- * VMP_ENOMEM, OS errors. */
+ * VMP_ENOMEM, OS errors; VMP_ENOTSUP on Windows when mem_off is not a
+ * multiple of vmp_granularity() (64 KiB), as Windows documents for views. */
 VMP_API int vmp_map(vmp_region *region, size_t off, size_t size, vmp_mem *mem,
                     uint64_t mem_off, int prot);
 
@@ -291,9 +298,12 @@ VMP_API int vmp_protect(vmp_region *region, size_t off, size_t size, int prot);
 /* Gives the memory behind the private pages [off, off+size) back to the
  * system; they read as zero afterwards. The range must lie in one private
  * span. Errors: VMP_EINVAL, VMP_EALIGN, VMP_ERANGE, VMP_ESTATE,
- * VMP_EEXTENT, OS errors; VMP_ENOTSUP on the generic POSIX backend when the
- * range holds pages of different protections (POSIX has no call that
- * discards them in one step, and two steps could not be undone). */
+ * VMP_EEXTENT, OS errors; VMP_ENOTSUP on the generic POSIX and Windows
+ * backends when the range holds pages of different protections (they
+ * discard by putting fresh pages of one protection in place, and two steps
+ * could not be undone). On Windows a discard is a decommit and a commit:
+ * if the commit fails twice the pages stay decommitted (they fault) and
+ * the error is returned. */
 VMP_API int vmp_discard(vmp_region *region, size_t off, size_t size);
 
 /* What vmp_query() reports. Offsets are bytes from the region's base. */

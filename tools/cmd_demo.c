@@ -1,6 +1,7 @@
 /* vmplace demo: the two examples the library was built for, written with
  * the public API only, printing the library's span table and the kernel's
  * mappings after each step. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -80,7 +81,7 @@ static void adjacent_views(demo *d)
   snprintf(what, sizeof what, "reserve %zu KiB (%zu pages)", 2 * view / 1024, 2 * view / d->page);
   if (!step(d, vmp_reserve(2 * view, 0, &region), what))
     return;
-  printf("    base %p\n", vmp_base(region));
+  printf("    base 0x%" PRIxPTR "\n", (uintptr_t)vmp_base(region));
   show(d, region);
 
   snprintf(what, sizeof what, "split into two placeholders of %zu pages", view / d->page);
@@ -128,7 +129,7 @@ static void ring_buffer(demo *d)
   snprintf(what, sizeof what, "reserve %zu KiB (%zu pages)", 2 * ring / 1024, 2 * ring / d->page);
   if (!step(d, vmp_reserve(2 * ring, 0, &region), what))
     return;
-  printf("    base %p\n", vmp_base(region));
+  printf("    base 0x%" PRIxPTR "\n", (uintptr_t)vmp_base(region));
   show(d, region);
   if (!step(d, vmp_split(region, 0, ring), "split into two placeholders"))
     goto out;

@@ -5,6 +5,7 @@
 #define WIN32_LEAN_AND_MEAN
 #include <windows.h>
 
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -35,16 +36,16 @@ void vmp_cli_print_kernel_maps(FILE *out, vmp_region *region, const char *indent
   while (p < end) {
     MEMORY_BASIC_INFORMATION mbi;
     if (VirtualQuery(p, &mbi, sizeof mbi) != sizeof mbi) {
-      fprintf(out, "%s  (VirtualQuery failed at %p: error %lu)\n", indent, (void *)p,
+      fprintf(out, "%s  (VirtualQuery failed at 0x%" PRIxPTR ": error %lu)\n", indent, (uintptr_t)p,
               (unsigned long)GetLastError());
       return;
     }
     char *next = (char *)mbi.BaseAddress + mbi.RegionSize;
     if (next > end)
       next = end;
-    fprintf(out, "%s  %p-%p %-7s %-7s protect 0x%03lx allocation %p\n", indent, (void *)p,
-            (void *)next, state_name(mbi.State), type_name(mbi.Type),
-            (unsigned long)mbi.Protect, mbi.AllocationBase);
+    fprintf(out, "%s  %" PRIxPTR "-%" PRIxPTR " %-7s %-7s protect 0x%03lx allocation %" PRIxPTR "\n",
+            indent, (uintptr_t)p, (uintptr_t)next, state_name(mbi.State), type_name(mbi.Type),
+            (unsigned long)mbi.Protect, (uintptr_t)mbi.AllocationBase);
     p = next;
   }
 }

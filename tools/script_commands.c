@@ -463,7 +463,7 @@ static void cmd_aligned(vmp_interp *in, char **args, int nargs, interp_check *ch
     char expected[96], text[32];
     snprintf(expected, sizeof expected, "a base that is a multiple of %s pages",
              amount_text(in, alignment, text, sizeof text));
-    interp_mismatch(chk, expected, "base %p", (void *)base);
+    interp_mismatch(chk, expected, "base 0x%" PRIxPTR, base);
   }
 }
 
@@ -476,7 +476,8 @@ static void cmd_show(vmp_interp *in, char **args, int nargs, interp_check *chk)
   if (region == NULL)
     return;
   size_t spans = vmp_span_count(region);
-  fprintf(in->out, "region %s: base %p, %zu pages, %zu span%s\n", args[0], vmp_base(region),
+  fprintf(in->out, "region %s: base 0x%" PRIxPTR ", %zu pages, %zu span%s\n", args[0],
+          (uintptr_t)vmp_base(region),
           vmp_size(region) / in->page, spans, spans == 1 ? "" : "s");
   int rc = vmp_cli_print_spans(in->out, region, "  ", interp_mem_name, in);
   if (rc != 0)

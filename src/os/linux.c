@@ -21,18 +21,11 @@ const char vmp__unix_backend_name[] = "linux";
 const int vmp__unix_placeholder_flags = MAP_NORESERVE;
 const int vmp__unix_anon_seals = 1;
 
-/* Refusals that mean "this way is not available here", as opposed to a
- * real failure (EMFILE, ENOMEM) that a fallback would only hide. */
-static int refused(int errnum) {
-  return errnum == ENOSYS || errnum == EPERM || errnum == EACCES || errnum == EINVAL ||
-         errnum == EOPNOTSUPP || errnum == EISDIR || errnum == ENOENT;
-}
-
 /* A memfd sealed against shrinking: no holder of the fd can truncate it
  * under a view and turn the view's pages into SIGBUS. */
 int vmp__unix_anon_create(uint64_t size, unsigned *traits) {
   int fd = SYS(memfd_create)("vmplace", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) return refused(errno) ? VMP_ENOTSUP : vmp__unix_error(errno);
+  if (fd < 0) return vmp__unix_refused(errno) ? VMP_ENOTSUP : vmp__unix_error(errno);
   fd = vmp__unix_size_new_object(fd, size);
   if (fd < 0) return fd;
   if (vmp__unix_fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) != 0) {
@@ -48,7 +41,7 @@ int vmp__unix_anon_create(uint64_t size, unsigned *traits) {
  * leaves nothing behind. */
 int vmp__unix_anon_unnamed_file(const char *dir, uint64_t size, unsigned *traits) {
   int fd = vmp__unix_open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-  if (fd < 0) return refused(errno) ? VMP_ENOTSUP : vmp__unix_error(errno);
+  if (fd < 0) return vmp__unix_refused(errno) ? VMP_ENOTSUP : vmp__unix_error(errno);
   *traits = 0;
   return vmp__unix_size_new_object(fd, size);
 }

@@ -70,6 +70,11 @@ const vmp__os_caps *vmp__os_caps_get(void) {
 
 /* ---- errors ------------------------------------------------------------------ */
 
+int vmp__unix_refused(int errnum) {
+  return errnum == ENOSYS || errnum == EPERM || errnum == EACCES || errnum == EINVAL ||
+         errnum == EOPNOTSUPP || errnum == EISDIR || errnum == ENOENT;
+}
+
 int vmp__unix_error(int errnum) {
   if (errnum == ENOMEM) return VMP_ENOMEM;
   return errnum > 0 ? -errnum : -EIO;
@@ -286,7 +291,7 @@ static int anon_shm(uint64_t size) {
   unique_suffix(suffix, sizeof suffix);
   snprintf(name, sizeof name, "/vmplace-%s", suffix);
   int fd = SYS(shm_open)(name, O_RDWR | O_CREAT | O_EXCL, 0600);
-  if (fd < 0) return errno == EEXIST ? vmp__unix_error(errno) : VMP_ENOTSUP;
+  if (fd < 0) return vmp__unix_refused(errno) ? VMP_ENOTSUP : vmp__unix_error(errno);
   if (remove_name(SYS(shm_unlink), name) != 0) {
     int err = vmp__unix_error(errno);
     close_quietly(fd);

@@ -42,6 +42,11 @@ int vmp__unix_discard(void *addr, size_t size, int prot);
 
 /* ---- supplied by unix.c to the backend file ---- */
 
+/* Whether an errno from creating an object means "this way is not
+ * available here" (a fallback may follow) rather than a real failure
+ * (EMFILE, ENOMEM, ENOSPC) that a fallback would only hide. */
+int vmp__unix_refused(int errnum);
+
 /* -errno as a library code (ENOMEM becomes VMP_ENOMEM). */
 int vmp__unix_error(int errnum);
 

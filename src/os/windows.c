@@ -9,17 +9,16 @@
  * library replaces something, and a failed replacement is followed by the
  * reverse steps.
  *
- * Windows cannot give part of a private allocation back as a placeholder.
- * Unmapping private pages from the middle of one therefore decommits them:
- * they become a "hole", inaccessible and costing no memory, like a
- * placeholder. The backend records holes; a hole can take private memory
- * again (MEM_COMMIT), and once every page of an allocation is a hole the
- * allocation is turned back into a real placeholder. Mapping a view into a
- * hole of an allocation that still has private pages is VMP_ENOTSUP, as is
- * a placeholder span made of holes and real placeholders together.
+ * Unmapping private pages uses MEM_RELEASE|MEM_PRESERVE_PLACEHOLDER on just
+ * those pages, which cuts the allocation in two or three and keeps the
+ * data of the rest (measured under Wine 10, see docs/wine-facts.md;
+ * Microsoft's documentation says nothing either way, and a system that
+ * refused would make vmp_unmap fail with its error, changing nothing).
  *
- * Views of sections start at multiples of the allocation granularity
- * (64 KiB): other object offsets give VMP_ENOTSUP.
+ * Microsoft documents that a view's section offset is a multiple of the
+ * allocation granularity (64 KiB); other object offsets give VMP_ENOTSUP
+ * on every Windows (Wine would map them), so programs behave the same on
+ * all of them.
  *
  * VirtualAlloc2, MapViewOfFile3 and UnmapViewOfFile2 are looked up in
  * kernelbase.dll at first use; where they are missing every address-space
@@ -33,7 +32,6 @@
 #include <string.h>
 
 #include "../alloc.h"
-#include "../spans.h"
 #include "os.h"
 #include "syscalls.h"
 #include "vmplace.h"
@@ -231,49 +229,6 @@ void vmp__os_lock_destroy(vmp__os_lock *l) { (void)l; }
 void vmp__os_lock_acquire(vmp__os_lock *l) { AcquireSRWLockExclusive((SRWLOCK *)l); }
 void vmp__os_lock_release(vmp__os_lock *l) { ReleaseSRWLockExclusive((SRWLOCK *)l); }
 
-/* ---- holes: decommitted pages of private allocations ---------------------- */
-
-/* Keyed by page number (address / page size); mem_page holds the page number
- * of the allocation's base. One lock for the whole process: holes of
- * different regions share the tree. */
-static vmp__spans holes;
-static SRWLOCK holes_lock = SRWLOCK_INIT;
-
-static size_t page_of(const void *p) { return (uintptr_t)p / caps.page_size; }
-
-/* Pages of [first, first+count) that are holes (holes_lock held). */
-static size_t hole_pages_in(size_t first, size_t count) {
-  size_t end = first + count, pages = 0;
-  vmp__spans_cursor at;
-  vmp__span *h = vmp__spans_find(&holes, first, &at);
-  if (!h) h = vmp__spans_first(&holes, &at);
-  for (; h && h->start < end; h = vmp__spans_step(&holes, &at, 1)) {
-    size_t lo = h->start > first ? h->start : first;
-    size_t hi = h->start + h->pages < end ? h->start + h->pages : end;
-    if (hi > lo) pages += hi - lo;
-  }
-  return pages;
-}
-
-/* Cuts a hole in two at `page` if one straddles it. One insert. */
-static void hole_cut(size_t page) {
-  vmp__span *h = vmp__spans_find(&holes, page, NULL);
-  if (!h || h->start == page || h->start + h->pages <= page) return;
-  vmp__span tail = *h;
-  tail.start = page;
-  tail.pages = h->start + h->pages - page;
-  h->pages = page - h->start;
-  vmp__spans_insert(&holes, &tail);
-}
-
-/* Forgets the holes of [first, first+count). Needs 2 inserts reserved. */
-static void holes_forget(size_t first, size_t count) {
-  if (vmp__spans_count(&holes) == 0) return;
-  hole_cut(first);
-  hole_cut(first + count);
-  vmp__spans_remove_range(&holes, first, first + count - 1);
-}
-
 /* ---- the kernel's view of an address ------------------------------------------ */
 
 typedef struct allocation {
@@ -322,8 +277,8 @@ static void undo_cuts(const cuts *c) {
     merge_placeholders(c->back_lo, (size_t)(c->back_hi - c->back_lo));
 }
 
-/* Makes [addr, addr+size), which the core knows to be one placeholder span
- * with no holes, exactly one kernel placeholder. Every address it looks at
+/* Makes [addr, addr+size), which the core knows to be one placeholder span,
+ * exactly one kernel placeholder. Every address it looks at
  * or cuts lies inside the span: never outside the region. */
 static int exact_placeholder(char *addr, size_t size, cuts *made) {
   char *end = addr + size;
@@ -365,7 +320,12 @@ int vmp__os_reserve(size_t size, size_t alignment, void **base) {
   if (size > SIZE_MAX - slack) return VMP_ENOMEM;
   char *raw = SYS(VirtualAlloc2)(NULL, NULL, size + slack, MEM_RESERVE | PLACEHOLDER_RESERVE,
                                  PAGE_NOACCESS, NULL, 0);
-  if (!raw) return last_error();
+  if (!raw) {
+    /* The arguments are valid (the core checked them): a size beyond the
+     * address space is what Windows calls an invalid parameter here. */
+    DWORD code = GetLastError();
+    return code == ERROR_INVALID_PARAMETER ? VMP_ENOMEM : win_error(code);
+  }
   char *aligned = (char *)(((uintptr_t)raw + alignment - 1) & ~(uintptr_t)(alignment - 1));
   size_t head = (size_t)(aligned - raw), tail = slack - head;
   int err = 0;
@@ -388,24 +348,61 @@ int vmp__os_reserve(size_t size, size_t alignment, void **base) {
   return 0;
 }
 
-int vmp__os_release(void *base, size_t size) {
-  char *p = base, *end = (char *)base + size;
-  while (p < end) {
-    MEMORY_BASIC_INFORMATION mbi;
-    int err = query(p, &mbi);
-    if (err) return err;
-    allocation a;
-    err = allocation_at(p, &a);
-    if (err) return err;
-    BOOL ok = mbi.Type == MEM_MAPPED ? SYS(UnmapViewOfFile2)(GetCurrentProcess(), a.base, 0)
-                                     : SYS(VirtualFree)(a.base, 0, MEM_RELEASE);
-    if (!ok) return last_error();
-    p = a.end;
+/* Gives one allocation of a region back: a view, a private allocation or a
+ * placeholder. A failure is tried once more, because the pieces already
+ * given back cannot be taken again. */
+static int release_allocation(const allocation *a, int is_view) {
+  for (int attempt = 0;; attempt++) {
+    BOOL ok = is_view ? SYS(UnmapViewOfFile2)(GetCurrentProcess(), a->base, 0)
+                      : SYS(VirtualFree)(a->base, 0, MEM_RELEASE);
+    if (ok) return 0;
+    if (attempt == 1) return last_error();
   }
-  AcquireSRWLockExclusive(&holes_lock);
-  if (vmp__spans_reserve(&holes, 2) == 0) holes_forget(page_of(base), size / caps.page_size);
-  ReleaseSRWLockExclusive(&holes_lock);
-  return 0;
+}
+
+/* Windows frees a region one allocation at a time. Everything that can
+ * fail without harm (finding the allocations, room for the list) happens
+ * before the first is given back; a free that fails is tried once more. If
+ * one still fails, the region is partly given back; calling release again
+ * gives back the rest (pieces already free are passed over). */
+int vmp__os_release(void *base, size_t size) {
+  size_t count = 0, room = 16;
+  allocation *list = vmp__malloc(room * sizeof *list);
+  int *views = vmp__malloc(room * sizeof *views);
+  int err = list && views ? 0 : VMP_ENOMEM;
+  for (char *p = base, *end = (char *)base + size; !err && p < end;) {
+    MEMORY_BASIC_INFORMATION mbi;
+    err = query(p, &mbi);
+    if (err) break;
+    if (mbi.State == MEM_FREE) {
+      p = (char *)mbi.BaseAddress + mbi.RegionSize;
+      continue;
+    }
+    if (count == room) {
+      allocation *bigger_list = vmp__malloc(2 * room * sizeof *list);
+      int *bigger_views = vmp__malloc(2 * room * sizeof *views);
+      if (!bigger_list || !bigger_views) {
+        vmp__free(bigger_list);
+        vmp__free(bigger_views);
+        err = VMP_ENOMEM;
+        break;
+      }
+      memcpy(bigger_list, list, count * sizeof *list);
+      memcpy(bigger_views, views, count * sizeof *views);
+      vmp__free(list);
+      vmp__free(views);
+      list = bigger_list;
+      views = bigger_views;
+      room *= 2;
+    }
+    err = allocation_at(p, &list[count]);
+    views[count] = mbi.Type == MEM_MAPPED;
+    if (!err) p = list[count++].end;
+  }
+  for (size_t i = 0; !err && i < count; i++) err = release_allocation(&list[i], views[i]);
+  vmp__free(list);
+  vmp__free(views);
+  return err;
 }
 
 /* Placeholders are the core's bookkeeping until one is replaced. */
@@ -430,39 +427,15 @@ static DWORD page_protection(int prot) {
   }
 }
 
-/* How many pages of [addr, addr+size) are holes (holes_lock held). */
-static size_t holes_of(char *addr, size_t size) {
-  return hole_pages_in(page_of(addr), size / caps.page_size);
-}
-
 int vmp__os_commit(void *addr, size_t size, int prot) {
   if (!supported()) return VMP_ENOTSUP;
-  AcquireSRWLockExclusive(&holes_lock);
-  size_t in_holes = holes_of(addr, size);
-  int err = 0;
-  if (in_holes == size / caps.page_size) {
-    /* Decommitted pages of an allocation take memory again in place. */
-    allocation first, last;
-    err = allocation_at(addr, &first);
-    if (!err) err = allocation_at((char *)addr + size - 1, &last);
-    if (!err && first.base != last.base) err = VMP_ENOTSUP;
-    if (!err) err = vmp__spans_reserve(&holes, 2);
-    if (!err && !SYS(VirtualAlloc)(addr, size, MEM_COMMIT, page_protection(prot)))
-      err = last_error();
-    if (!err) holes_forget(page_of(addr), size / caps.page_size);
-  } else if (in_holes) {
-    err = VMP_ENOTSUP;
-  } else {
-    cuts made;
-    err = exact_placeholder(addr, size, &made);
-    if (!err && !SYS(VirtualAlloc2)(NULL, addr, size,
-                                    MEM_RESERVE | MEM_COMMIT | PLACEHOLDER_REPLACE,
-                                    page_protection(prot), NULL, 0)) {
-      err = last_error();
-      undo_cuts(&made);
-    }
+  cuts made;
+  int err = exact_placeholder(addr, size, &made);
+  if (!err && !SYS(VirtualAlloc2)(NULL, addr, size, MEM_RESERVE | MEM_COMMIT | PLACEHOLDER_REPLACE,
+                                  page_protection(prot), NULL, 0)) {
+    err = last_error();
+    undo_cuts(&made);
   }
-  ReleaseSRWLockExclusive(&holes_lock);
   return err;
 }
 
@@ -472,6 +445,7 @@ typedef struct win_object {
   HANDLE file;    /* a regular file, or NULL */
   HANDLE section; /* a section (anonymous or adopted), or NULL for files */
   uint64_t size;  /* a section's fixed size */
+  int writable;   /* views may write */
 } win_object;
 
 static win_object *object_of(vmp__os_handle h) { return (win_object *)h; }
@@ -495,6 +469,7 @@ int vmp__os_object_create(uint64_t size, vmp__os_handle *out, unsigned *traits) 
     return err;
   }
   o->size = size;
+  o->writable = 1;
   *traits = VMP__OBJ_NO_SHRINK; /* a pagefile section never changes size */
   *out = (vmp__os_handle)o;
   return 0;
@@ -518,6 +493,7 @@ int vmp__os_object_open(const char *path, int writable, vmp__os_handle *out,
     vmp__free(o);
     return err;
   }
+  o->writable = writable;
   if (SYS(GetFileType)(o->file) != FILE_TYPE_DISK) {
     SYS(CloseHandle)(o->file);
     vmp__free(o);
@@ -563,6 +539,7 @@ int vmp__os_object_adopt(intptr_t native, int want_write, int *writable, unsigne
   win_object *o;
   int err = new_object(&o);
   if (err) return err;
+  o->writable = *writable;
   if (is_file) {
     o->file = h;
     *traits = 0;
@@ -614,23 +591,28 @@ int vmp__os_map(void *addr, size_t size, vmp__os_handle h, uint64_t offset, int 
   if (!supported()) return VMP_ENOTSUP;
   if (offset % caps.granularity) return VMP_ENOTSUP;
   win_object *o = object_of(h);
-  AcquireSRWLockExclusive(&holes_lock);
-  int err = holes_of(addr, size) ? VMP_ENOTSUP : 0;
-  ReleaseSRWLockExclusive(&holes_lock);
-  if (err) return err;
+  int err;
   HANDLE section = o->section;
   if (!section) {
     /* A file's section is made for each view, at the file's size now:
-     * a section cannot be made of an empty file, nor follow it as it grows. */
-    DWORD section_prot = (prot & VMP_PROT_WRITE) ? PAGE_READWRITE : PAGE_READONLY;
-    section = SYS(CreateFileMappingW)(o->file, NULL, section_prot, 0, 0, NULL);
+     * a section cannot be made of an empty file, nor follow it as it grows.
+     * It allows what the file allows, so the view's protection can later
+     * be raised as far as the object permits. */
+    section = SYS(CreateFileMappingW)(o->file, NULL, o->writable ? PAGE_READWRITE : PAGE_READONLY,
+                                      0, 0, NULL);
     if (!section) return last_error();
   }
+  /* A view's protection can later be changed only within what it was
+   * mapped with: map it with the most the object allows, then lower it. */
+  int most = (o->writable ? VMP_PROT_RW : VMP_PROT_READ) | (prot & VMP_PROT_EXEC);
   cuts made;
   err = exact_placeholder(addr, size, &made);
   if (!err && !SYS(MapViewOfFile3)(section, NULL, addr, offset, size, PLACEHOLDER_REPLACE,
-                                   page_protection(prot), NULL, 0)) {
+                                   page_protection(most), NULL, 0)) {
     err = last_error();
+    undo_cuts(&made);
+  } else if (!err && most != prot && (err = vmp__os_protect(addr, size, prot)) != 0) {
+    SYS(UnmapViewOfFile2)(GetCurrentProcess(), addr, PLACEHOLDER_PRESERVE);
     undo_cuts(&made);
   }
   /* The view keeps its section alive. */
@@ -647,32 +629,8 @@ int vmp__os_unmap_view(void *addr, size_t size) {
 
 int vmp__os_unmap_private(void *span, size_t span_size, void *addr, size_t size) {
   (void)span, (void)span_size;
-  allocation a;
-  int err = allocation_at(addr, &a);
-  if (err) return err;
-  char *lo = addr, *hi = lo + size;
-  if (lo == a.base && hi == a.end) {
-    if (!SYS(VirtualFree)(addr, size, MEM_RELEASE | PLACEHOLDER_PRESERVE)) return last_error();
-    return 0;
-  }
-  AcquireSRWLockExclusive(&holes_lock);
-  err = vmp__spans_reserve(&holes, 1);
-  if (!err && !SYS(VirtualFree)(addr, size, MEM_DECOMMIT)) err = last_error();
-  if (!err) {
-    vmp__span hole = {.start = page_of(addr),
-                      .pages = size / caps.page_size,
-                      .mem_page = page_of(a.base)};
-    vmp__spans_insert(&holes, &hole);
-    /* An allocation that is all holes is turned back into a placeholder;
-     * if that fails the holes stay, which is just as inaccessible. */
-    size_t pages = (size_t)(a.end - a.base) / caps.page_size;
-    if (hole_pages_in(page_of(a.base), pages) == pages &&
-        SYS(VirtualFree)(a.base, (size_t)(a.end - a.base), MEM_RELEASE | PLACEHOLDER_PRESERVE) &&
-        vmp__spans_reserve(&holes, 2) == 0)
-      holes_forget(page_of(a.base), pages);
-  }
-  ReleaseSRWLockExclusive(&holes_lock);
-  return err;
+  if (!SYS(VirtualFree)(addr, size, MEM_RELEASE | PLACEHOLDER_PRESERVE)) return last_error();
+  return 0;
 }
 
 int vmp__os_protect(void *addr, size_t size, int prot) {

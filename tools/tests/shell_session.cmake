@@ -7,6 +7,8 @@
 execute_process(COMMAND ${EMULATOR} ${VMPLACE} shell
   INPUT_FILE ${INPUT}
   RESULT_VARIABLE status OUTPUT_VARIABLE output ERROR_VARIABLE errors)
+# Windows' text-mode stdout ends lines with CR LF.
+string(REPLACE "\r" "" output "${output}")
 
 set(problems "")
 # Functions, not macros: a macro would re-read the backslashes in `regex`.

@@ -1,0 +1,340 @@
+/*
+ * "Failure leaves no trace" (SPEC section 2), on the backend under test.
+ *
+ * For each operation, and for n = 1, 2, ...: every entry of the library's
+ * system-call table is replaced by a wrapper that makes the n-th call
+ * fail; the operation runs on a freshly built region; when it fails, the
+ * spans, the bytes of every readable page and the kernel's view must be
+ * exactly as before. The loop ends when the operation succeeds without
+ * reaching the n-th call. The same is done with bookkeeping allocations
+ * (vmp__testing_alloc_fail_after).
+ *
+ * The region every case starts from (G = 64 KiB rounded up to the page):
+ *   [0,G)   private, read-write, filled
+ *   [G,2G)  view of an anonymous object at object offset G, read-write
+ *   [2G,3G) placeholder
+ *   [3G,4G) private, filled, read-only
+ *   [4G,5G) placeholder
+ *   [5G,8G) placeholder
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "support_check.h"
+#include "support_inject.h"
+#include "support_kernel.h"
+#include "support_util.h"
+#include "testing.h"
+#include "vmplace.h"
+
+#define P (util_page())
+#define G (util_grain())
+
+/* Far more calls than any operation makes: reaching it means the loop
+ * never ends. */
+#define MAX_STEPS 64
+
+typedef struct fixture {
+  vmp_region *r;      /* the region the case works on (NULL once released) */
+  vmp_mem *anon;      /* the object of the view at [G,2G) */
+  vmp_mem *file;      /* the case's file, opened read-write */
+  const char *path;   /* that file */
+  vmp_region *made;   /* what reserve made */
+  vmp_mem *made_mem;  /* what mem_create / mem_open made */
+} fixture;
+
+typedef struct fault_case {
+  const char *name;
+  void (*prepare)(fixture *f); /* extra steps before the operation, may be NULL */
+  int (*op)(fixture *f);
+  int checks_address_space;    /* compare the process's reservations too */
+} fault_case;
+
+static char file_path[600];
+
+static int build_fixture(fixture *f) {
+  memset(f, 0, sizeof *f);
+  f->path = file_path;
+  int rc = vmp_reserve(8 * G, 0, &f->r);
+  if (rc == 0) rc = vmp_mem_create(4 * G, 0, &f->anon);
+  if (rc == 0) rc = vmp_mem_open(file_path, VMP_MEM_RW, &f->file);
+  for (size_t i = 0; rc == 0 && i < 5; i++) rc = vmp_split(f->r, i * G, G);
+  if (rc == 0) rc = vmp_commit(f->r, 0, G, VMP_PROT_RW);
+  if (rc == 0) rc = vmp_map(f->r, G, G, f->anon, G, VMP_PROT_RW);
+  if (rc == 0) rc = vmp_commit(f->r, 3 * G, G, VMP_PROT_RW);
+  if (rc == 0) {
+    char *base = vmp_base(f->r);
+    util_fill(base, G, 1);
+    util_fill(base + G, G, 2);
+    util_fill(base + 3 * G, G, 3);
+    rc = vmp_protect(f->r, 3 * G, G, VMP_PROT_READ);
+  }
+  CHECK_RC(rc, 0);
+  return rc;
+}
+
+static void drop_fixture(fixture *f) {
+  if (f->made) CHECK_RC(vmp_release(f->made), 0);
+  if (f->made_mem) CHECK_RC(vmp_mem_close(f->made_mem), 0);
+  if (f->r) CHECK_RC(vmp_release(f->r), 0);
+  if (f->anon) CHECK_RC(vmp_mem_close(f->anon), 0);
+  if (f->file) CHECK_RC(vmp_mem_close(f->file), 0);
+  memset(f, 0, sizeof *f);
+}
+
+/* ---- the operations ------------------------------------------------------------ */
+
+static int op_reserve(fixture *f) { return vmp_reserve(4 * G, 0, &f->made); }
+static int op_reserve_aligned(fixture *f) { return vmp_reserve(4 * G, 16 * G, &f->made); }
+static int op_split(fixture *f) { return vmp_split(f->r, 6 * G, G); }
+static int op_coalesce(fixture *f) { return vmp_coalesce(f->r, 4 * G, 4 * G); }
+static int op_commit(fixture *f) { return vmp_commit(f->r, 2 * G, G, VMP_PROT_RW); }
+static int op_commit_wide(fixture *f) { return vmp_commit(f->r, 4 * G, 4 * G, VMP_PROT_RW); }
+static int op_map(fixture *f) { return vmp_map(f->r, 2 * G, G, f->anon, 2 * G, VMP_PROT_RW); }
+static int op_map_file(fixture *f) { return vmp_map(f->r, 4 * G, G, f->file, G, VMP_PROT_READ); }
+static int op_map_wide(fixture *f) { return vmp_map(f->r, 4 * G, 4 * G, f->anon, 0, VMP_PROT_RW); }
+static int op_unmap_view(fixture *f) { return vmp_unmap(f->r, G, G); }
+static int op_unmap_private(fixture *f) { return vmp_unmap(f->r, 0, G); }
+static int op_unmap_middle(fixture *f) { return vmp_unmap(f->r, P, 2 * P); }
+static int op_unmap_last_piece(fixture *f) { return vmp_unmap(f->r, P, P); }
+static int op_protect_whole(fixture *f) { return vmp_protect(f->r, 0, G, VMP_PROT_READ); }
+static int op_protect_partial(fixture *f) { return vmp_protect(f->r, P, 2 * P, VMP_PROT_NONE); }
+static int op_protect_view(fixture *f) { return vmp_protect(f->r, G, G, VMP_PROT_READ); }
+static int op_discard(fixture *f) { return vmp_discard(f->r, P, 2 * P); }
+static int op_discard_readonly(fixture *f) { return vmp_discard(f->r, 3 * G, G); }
+static int op_recommit_hole(fixture *f) { return vmp_commit(f->r, P, 2 * P, VMP_PROT_RW); }
+static int op_mem_create(fixture *f) { return vmp_mem_create(2 * G, 0, &f->made_mem); }
+static int op_mem_open(fixture *f) { return vmp_mem_open(f->path, VMP_MEM_READ, &f->made_mem); }
+static int op_release(fixture *f) {
+  int rc = vmp_release(f->r);
+  if (rc == 0) f->r = NULL;
+  return rc;
+}
+
+static int op_mem_grow(fixture *f) {
+  uint64_t size;
+  int rc = vmp_mem_size(f->file, &size);
+  return rc ? rc : vmp_mem_grow(f->file, size + G);
+}
+
+/* The kernel holds a placeholder of its own at [4G,5G) (Windows cuts them
+ * only when something replaces one), and the bookkeeping one span over
+ * [4G,8G): replacing it has to merge kernel placeholders first. */
+static void prepare_coalesced(fixture *f) {
+  CHECK_RC(vmp_commit(f->r, 4 * G, G, VMP_PROT_RW), 0);
+  CHECK_RC(vmp_unmap(f->r, 4 * G, G), 0);
+  CHECK_RC(vmp_coalesce(f->r, 4 * G, 4 * G), 0);
+}
+
+/* A hole [P,3P) in the private span at [0,G). */
+static void prepare_hole(fixture *f) { CHECK_RC(vmp_unmap(f->r, P, 2 * P), 0); }
+
+/* Only the page at P is left of the private allocation at [0,G): unmapping
+ * it turns the whole allocation back into a placeholder on Windows. */
+static void prepare_last_piece(fixture *f) {
+  CHECK_RC(vmp_unmap(f->r, 0, P), 0);
+  CHECK_RC(vmp_unmap(f->r, 2 * P, G - 2 * P), 0);
+}
+
+static const fault_case cases[] = {
+    {"reserve", NULL, op_reserve, 1},
+    {"reserve_aligned", NULL, op_reserve_aligned, 1},
+    {"split", NULL, op_split, 0},
+    {"coalesce", NULL, op_coalesce, 0},
+    {"commit", NULL, op_commit, 0},
+    {"commit_over_coalesced", prepare_coalesced, op_commit_wide, 0},
+    {"map", NULL, op_map, 0},
+    {"map_file", NULL, op_map_file, 0},
+    {"map_over_coalesced", prepare_coalesced, op_map_wide, 0},
+    {"unmap_view", NULL, op_unmap_view, 0},
+    {"unmap_private_whole", NULL, op_unmap_private, 0},
+    {"unmap_private_middle", NULL, op_unmap_middle, 0},
+    {"unmap_private_last_piece", prepare_last_piece, op_unmap_last_piece, 0},
+    {"commit_into_hole", prepare_hole, op_recommit_hole, 0},
+    {"protect_whole", NULL, op_protect_whole, 0},
+    {"protect_partial", NULL, op_protect_partial, 0},
+    {"protect_view", NULL, op_protect_view, 0},
+    {"discard", NULL, op_discard, 0},
+    {"discard_readonly", NULL, op_discard_readonly, 0},
+    {"mem_create", NULL, op_mem_create, 0},
+    {"mem_open", NULL, op_mem_open, 0},
+    {"mem_grow_file", NULL, op_mem_grow, 0},
+    {"release", NULL, op_release, 0},
+};
+#define CASE_COUNT (sizeof cases / sizeof cases[0])
+
+/* ---- the loop ---------------------------------------------------------------------- */
+
+typedef enum { BY_SYSCALL, BY_ALLOCATION } fault_kind;
+
+typedef struct observed {
+  region_state state;
+  int have_state;
+  kv_reservations reserved;
+  int have_reserved;
+  uint64_t file_size;
+} observed;
+
+static void observe(const fault_case *c, fixture *f, observed *o) {
+  memset(o, 0, sizeof *o);
+  if (f->r) o->have_state = state_take(f->r, &o->state) == 0;
+  if (c->checks_address_space) o->have_reserved = kv_reservations_take(&o->reserved) == 0;
+  if (f->file) vmp_mem_size(f->file, &o->file_size);
+}
+
+static void forget(observed *o) {
+  if (o->have_state) state_free(&o->state);
+  if (o->have_reserved) kv_reservations_free(&o->reserved);
+}
+
+/* One attempt with the n-th call (or allocation) failing. Returns 1 when
+ * the loop is done: the operation succeeded without meeting the failure. */
+static int attempt(const fault_case *c, fault_kind kind, long n) {
+  fixture f;
+  if (build_fixture(&f) != 0) {
+    drop_fixture(&f);
+    return 1;
+  }
+  if (c->prepare) c->prepare(&f);
+  observed before, after;
+  observe(c, &f, &before);
+
+  int rc, fired;
+  long calls = 0;
+  if (kind == BY_SYSCALL) {
+    const char *unknown = NULL;
+    int installed = inject_install(n, &unknown) == 0;
+    if (!CHECK(installed, "no wrapper for the system call \"%s\"", unknown ? unknown : "?")) {
+      forget(&before);
+      drop_fixture(&f);
+      return 1;
+    }
+    rc = c->op(&f);
+    calls = inject_calls();
+    fired = inject_fired();
+    inject_remove();
+  } else {
+    vmp__testing_alloc_fail_after(n);
+    rc = c->op(&f);
+    vmp__testing_alloc_fail_after(-1);
+    fired = rc == VMP_ENOMEM; /* allocation failures are not counted here */
+  }
+
+  char context[160];
+  snprintf(context, sizeof context, "%s with %s %ld failing (rc %s)", c->name,
+           kind == BY_SYSCALL ? "system call" : "allocation", n, vmp_err_name(rc));
+  int done = 0;
+  if (rc != 0) {
+    if (kind == BY_SYSCALL)
+      CHECK(fired, "%s: failed although no call was made to fail (%ld calls)", context, calls);
+    else
+      CHECK_RC(rc, VMP_ENOMEM);
+    observe(c, &f, &after);
+    if (before.have_state && after.have_state)
+      state_same(&before.state, &after.state, __FILE__, __LINE__, context);
+    CHECK(before.have_state == after.have_state, "%s: the region's state cannot be read", context);
+    if (before.have_reserved && after.have_reserved) {
+      uint64_t fresh = kv_reservations_new_bytes(&before.reserved, &after.reserved);
+      CHECK(fresh == 0, "%s: the process holds %llu newly reserved bytes", context,
+            (unsigned long long)fresh);
+    }
+    CHECK(before.file_size == after.file_size, "%s: the file's size changed", context);
+    CHECK(f.made == NULL && f.made_mem == NULL, "%s: a failed call handed out a handle",
+          context);
+    f.made = NULL;
+    f.made_mem = NULL;
+    forget(&after);
+    if (f.r) CHECK_KERNEL_AGREES(f.r);
+  } else {
+    if (f.r) CHECK_KERNEL_AGREES(f.r);
+    done = !fired || kind == BY_ALLOCATION;
+  }
+  forget(&before);
+  drop_fixture(&f);
+  return done;
+}
+
+static void run_case(const fault_case *c, fault_kind kind) {
+  long first = kind == BY_SYSCALL ? 1 : 0;
+  for (long n = first; n < first + MAX_STEPS; n++) {
+    int failures = check_failures();
+    if (attempt(c, kind, n)) {
+      if (getenv("VMPT_VERBOSE"))
+        check_note("%s: %ld %s failures injected", c->name, n - first,
+                   kind == BY_SYSCALL ? "system-call" : "allocation");
+      return;
+    }
+    /* One broken attempt says it; the following ones would repeat it. */
+    if (check_failures() > failures + 3) return;
+  }
+  CHECK(0, "%s: still failing after %d injected failures", c->name, MAX_STEPS);
+}
+
+static int make_file(void) {
+  if (file_path[0]) return 0;
+  return util_temp_file(file_path, sizeof file_path, 4 * G, 17);
+}
+
+static void run_all(fault_kind kind) {
+  if (!CHECK(make_file() == 0, "cannot create a temporary file")) return;
+  for (size_t i = 0; i < CASE_COUNT; i++) run_case(&cases[i], kind);
+}
+
+static void test_every_syscall_has_a_wrapper(void) {
+  size_t names = 0;
+  for (const char *name = vmp__testing_syscall_next(NULL); name;
+       name = vmp__testing_syscall_next(name)) {
+    names++;
+    CHECK(vmp__testing_syscall_default(name) != NULL, "no default for \"%s\"", name);
+  }
+  CHECK(names > 0, "the system-call table is empty");
+  const char *unknown = NULL;
+  int installed = inject_install(0, &unknown) == 0;
+  if (CHECK(installed, "no wrapper for \"%s\"", unknown ? unknown : "?")) inject_remove();
+  CHECK_RC(vmp__testing_syscall_set("no_such_call", NULL), VMP_EINVAL);
+}
+
+/* The wrappers really pass calls through: with no call made to fail, every
+ * operation still works (and was seen by the counter). */
+static void test_wrappers_pass_through(void) {
+  if (!CHECK(make_file() == 0, "cannot create a temporary file")) return;
+  for (size_t i = 0; i < CASE_COUNT; i++) {
+    fixture f;
+    if (build_fixture(&f) != 0) {
+      drop_fixture(&f);
+      return;
+    }
+    if (cases[i].prepare) cases[i].prepare(&f);
+    const char *unknown = NULL;
+    int installed = inject_install(0, &unknown) == 0;
+    if (!CHECK(installed, "no wrapper for \"%s\"", unknown ? unknown : "?")) {
+      drop_fixture(&f);
+      return;
+    }
+    int rc = cases[i].op(&f);
+    long calls = inject_calls();
+    inject_remove();
+    CHECK(rc == 0, "%s through the wrappers: %s", cases[i].name, vmp_err_name(rc));
+    if (f.r) CHECK_KERNEL_AGREES(f.r);
+    if (strcmp(cases[i].name, "commit") == 0)
+      CHECK(calls > 0, "commit made no system call the wrappers saw");
+    drop_fixture(&f);
+  }
+}
+
+static void test_syscall_failures_leave_no_trace(void) { run_all(BY_SYSCALL); }
+static void test_allocation_failures_leave_no_trace(void) { run_all(BY_ALLOCATION); }
+
+int main(int argc, char **argv) {
+  static const check_test tests[] = {
+      {"every_syscall_has_a_wrapper", test_every_syscall_has_a_wrapper},
+      {"wrappers_pass_through", test_wrappers_pass_through},
+      {"syscall_failures_leave_no_trace", test_syscall_failures_leave_no_trace},
+      {"allocation_failures_leave_no_trace", test_allocation_failures_leave_no_trace},
+  };
+  int status = check_run(tests, sizeof tests / sizeof tests[0], argc, argv);
+  if (file_path[0]) remove(file_path);
+  return status;
+}

@@ -1,0 +1,294 @@
+/* Both implementations of support_kernel.h; the system picks one. */
+#if defined(_WIN32)
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h>
+#endif
+
+#include "support_kernel.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int prepare(kv_snapshot *snap, const void *base, size_t size) {
+  snap->base = (char *)base;
+  snap->page_size = vmp_page_size();
+  snap->pages = size / snap->page_size;
+  snap->page = calloc(snap->pages ? snap->pages : 1, sizeof *snap->page);
+  return snap->page ? 0 : -1;
+}
+
+void kv_free(kv_snapshot *snap) {
+  free(snap->page);
+  snap->page = NULL;
+  snap->pages = 0;
+}
+
+/* Fills the pages of [lo, hi) that fall inside the snapshot. */
+static void fill(kv_snapshot *snap, uintptr_t lo, uintptr_t hi, kv_page value,
+                 int offset_advances) {
+  uintptr_t start = (uintptr_t)snap->base;
+  uintptr_t end = start + snap->pages * snap->page_size;
+  uintptr_t from = lo > start ? lo : start;
+  uintptr_t to = hi < end ? hi : end;
+  for (uintptr_t a = from; a < to; a += snap->page_size) {
+    kv_page p = value;
+    if (offset_advances) p.file_offset += a - lo;
+    snap->page[(a - start) / snap->page_size] = p;
+  }
+}
+
+#if defined(_WIN32)
+
+static unsigned char prot_of(DWORD protect) {
+  switch (protect & 0xff) {
+    case PAGE_READONLY:
+    case PAGE_WRITECOPY:
+      return VMP_PROT_READ;
+    case PAGE_READWRITE:
+      return VMP_PROT_RW;
+    case PAGE_EXECUTE_READ:
+    case PAGE_EXECUTE_WRITECOPY:
+      return VMP_PROT_READ | VMP_PROT_EXEC;
+    case PAGE_EXECUTE_READWRITE:
+      return VMP_PROT_RW | VMP_PROT_EXEC;
+    case PAGE_EXECUTE:
+      return VMP_PROT_EXEC;
+    default:
+      return VMP_PROT_NONE;
+  }
+}
+
+int kv_take(kv_snapshot *snap, const void *base, size_t size) {
+  if (prepare(snap, base, size)) return -1;
+  const char *p = base, *end = (const char *)base + size;
+  while (p < end) {
+    MEMORY_BASIC_INFORMATION mbi;
+    if (VirtualQuery(p, &mbi, sizeof mbi) != sizeof mbi) {
+      kv_free(snap);
+      return -1;
+    }
+    kv_page value = {0};
+    if (mbi.State == MEM_RESERVE) {
+      value.state = KV_RESERVED;
+    } else if (mbi.State == MEM_COMMIT) {
+      value.state = mbi.Type == MEM_PRIVATE ? KV_PRIVATE : KV_SHARED;
+      value.prot = prot_of(mbi.Protect);
+    }
+    /* The type is folded into the state, but a reserved range of a mapped
+     * view would differ from a placeholder: keep that visible. */
+    if (mbi.State == MEM_RESERVE && mbi.Type == MEM_MAPPED) value.ident = 1;
+    uintptr_t lo = (uintptr_t)mbi.BaseAddress;
+    fill(snap, lo, lo + mbi.RegionSize, value, 0);
+    p = (const char *)mbi.BaseAddress + mbi.RegionSize;
+  }
+  return 0;
+}
+
+static int add_range(kv_reservations *res, uintptr_t lo, uintptr_t hi);
+
+int kv_reservations_take(kv_reservations *res) {
+  SYSTEM_INFO si;
+  GetSystemInfo(&si);
+  memset(res, 0, sizeof *res);
+  const char *p = si.lpMinimumApplicationAddress;
+  while (p < (const char *)si.lpMaximumApplicationAddress) {
+    MEMORY_BASIC_INFORMATION mbi;
+    if (VirtualQuery(p, &mbi, sizeof mbi) != sizeof mbi) break;
+    /* Placeholders are reserved PAGE_NOACCESS; heaps reserve read-write. */
+    if (mbi.State == MEM_RESERVE && mbi.AllocationProtect == PAGE_NOACCESS &&
+        add_range(res, (uintptr_t)mbi.BaseAddress, (uintptr_t)mbi.BaseAddress + mbi.RegionSize)) {
+      kv_reservations_free(res);
+      return -1;
+    }
+    p = (const char *)mbi.BaseAddress + mbi.RegionSize;
+  }
+  return 0;
+}
+
+#else /* POSIX: /proc/self/maps */
+
+typedef struct maps_line {
+  uintptr_t lo, hi;
+  char perms[5];
+  uint64_t offset, inode;
+} maps_line;
+
+static int parse_line(const char *line, maps_line *m) {
+  unsigned long long lo, hi, off, inode;
+  char perms[8], dev[32];
+  if (sscanf(line, "%llx-%llx %7s %llx %31s %llu", &lo, &hi, perms, &off, dev, &inode) != 6)
+    return -1;
+  m->lo = (uintptr_t)lo;
+  m->hi = (uintptr_t)hi;
+  memcpy(m->perms, perms, 4);
+  m->perms[4] = 0;
+  m->offset = off;
+  m->inode = inode;
+  return 0;
+}
+
+static kv_page page_of_line(const maps_line *m) {
+  kv_page v = {0};
+  v.prot = (unsigned char)((m->perms[0] == 'r' ? VMP_PROT_READ : 0) |
+                           (m->perms[1] == 'w' ? VMP_PROT_WRITE : 0) |
+                           (m->perms[2] == 'x' ? VMP_PROT_EXEC : 0));
+  v.state = m->perms[3] == 's' ? KV_SHARED : KV_PRIVATE;
+  v.ident = m->inode;
+  v.file_offset = m->inode ? m->offset : 0;
+  return v;
+}
+
+int kv_take(kv_snapshot *snap, const void *base, size_t size) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  if (!f) return -1;
+  if (prepare(snap, base, size)) {
+    fclose(f);
+    return -1;
+  }
+  char line[512];
+  while (fgets(line, sizeof line, f)) {
+    maps_line m;
+    if (parse_line(line, &m) == 0) fill(snap, m.lo, m.hi, page_of_line(&m), m.inode != 0);
+    /* A path longer than the buffer: skip the rest of it. */
+    while (!strchr(line, '\n') && fgets(line, sizeof line, f)) {
+    }
+  }
+  fclose(f);
+  return 0;
+}
+
+static int add_range(kv_reservations *res, uintptr_t lo, uintptr_t hi);
+
+int kv_reservations_take(kv_reservations *res) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  if (!f) return -1;
+  memset(res, 0, sizeof *res);
+  char line[512];
+  int err = 0;
+  while (!err && fgets(line, sizeof line, f)) {
+    maps_line m;
+    if (parse_line(line, &m) == 0 && strcmp(m.perms, "---p") == 0 && m.inode == 0)
+      err = add_range(res, m.lo, m.hi);
+    while (!strchr(line, '\n') && fgets(line, sizeof line, f)) {
+    }
+  }
+  fclose(f);
+  if (err) kv_reservations_free(res);
+  return err;
+}
+
+#endif
+
+static int add_range(kv_reservations *res, uintptr_t lo, uintptr_t hi) {
+  if (res->count == res->capacity) {
+    size_t cap = res->capacity ? 2 * res->capacity : 256;
+    uintptr_t *nlo = realloc(res->lo, cap * sizeof *nlo);
+    if (!nlo) return -1;
+    res->lo = nlo;
+    uintptr_t *nhi = realloc(res->hi, cap * sizeof *nhi);
+    if (!nhi) return -1;
+    res->hi = nhi;
+    res->capacity = cap;
+  }
+  res->lo[res->count] = lo;
+  res->hi[res->count] = hi;
+  res->count++;
+  return 0;
+}
+
+void kv_reservations_free(kv_reservations *res) {
+  free(res->lo);
+  free(res->hi);
+  memset(res, 0, sizeof *res);
+}
+
+uint64_t kv_reservations_new_bytes(const kv_reservations *before, const kv_reservations *after) {
+  uint64_t fresh = 0;
+  size_t j = 0;
+  for (size_t i = 0; i < after->count; i++) {
+    uintptr_t lo = after->lo[i], hi = after->hi[i];
+    /* Both lists are in address order: walk the earlier ranges along. */
+    while (j < before->count && before->hi[j] <= lo) j++;
+    for (size_t k = j; k < before->count && lo < hi && before->lo[k] < hi; k++) {
+      if (before->lo[k] > lo) fresh += before->lo[k] - lo;
+      if (before->hi[k] > lo) lo = before->hi[k];
+    }
+    if (lo < hi) fresh += hi - lo;
+  }
+  return fresh;
+}
+
+size_t kv_first_difference(const kv_snapshot *a, const kv_snapshot *b) {
+  if (a->base != b->base || a->pages != b->pages) return 0;
+  for (size_t i = 0; i < a->pages; i++) {
+    const kv_page *x = &a->page[i], *y = &b->page[i];
+    if (x->state != y->state || x->prot != y->prot || x->ident != y->ident ||
+        x->file_offset != y->file_offset)
+      return i;
+  }
+  return (size_t)-1;
+}
+
+static const char *state_name(unsigned state) {
+  switch (state) {
+    case KV_FREE:
+      return "free";
+    case KV_RESERVED:
+      return "reserved";
+    case KV_PRIVATE:
+      return "private";
+    default:
+      return "shared";
+  }
+}
+
+const char *kv_describe(const kv_snapshot *snap, size_t i, char *buf, size_t len) {
+  const kv_page *p = &snap->page[i];
+  snprintf(buf, len, "page %zu: %s %c%c%c inode=%" PRIu64 " offset=%" PRIu64, i,
+           state_name(p->state), (p->prot & VMP_PROT_READ) ? 'r' : '-',
+           (p->prot & VMP_PROT_WRITE) ? 'w' : '-', (p->prot & VMP_PROT_EXEC) ? 'x' : '-',
+           p->ident, p->file_offset);
+  return buf;
+}
+
+int kv_accessible(const kv_snapshot *snap, size_t i) {
+  const kv_page *p = &snap->page[i];
+  return (p->state == KV_PRIVATE || p->state == KV_SHARED) && p->prot != VMP_PROT_NONE;
+}
+
+int kv_readable(const kv_snapshot *snap, size_t i) {
+  const kv_page *p = &snap->page[i];
+  return (p->state == KV_PRIVATE || p->state == KV_SHARED) && (p->prot & VMP_PROT_READ);
+}
+
+int kv_writable(const kv_snapshot *snap, size_t i) {
+  const kv_page *p = &snap->page[i];
+  return (p->state == KV_PRIVATE || p->state == KV_SHARED) && (p->prot & VMP_PROT_WRITE);
+}
+
+int kv_page_matches(const kv_snapshot *snap, size_t i, vmp_kind kind, int prot,
+                    uint64_t view_page_offset) {
+  const kv_page *p = &snap->page[i];
+  switch (kind) {
+    case VMP_PLACEHOLDER:
+#if defined(_WIN32)
+      return p->state == KV_RESERVED && p->ident == 0;
+#else
+      /* A PROT_NONE private anonymous mapping is all POSIX has. */
+      return p->state == KV_PRIVATE && p->prot == VMP_PROT_NONE && p->ident == 0;
+#endif
+    case VMP_PRIVATE:
+      return p->state == KV_PRIVATE && p->prot == prot && p->ident == 0;
+    case VMP_VIEW:
+#if defined(_WIN32)
+      (void)view_page_offset;
+      return p->state == KV_SHARED && p->prot == prot;
+#else
+      return p->state == KV_SHARED && p->prot == prot && p->ident != 0 &&
+             p->file_offset == view_page_offset;
+#endif
+  }
+  return 0;
+}

@@ -1,0 +1,78 @@
+/*
+ * The kernel's own view of a range of addresses, page by page, to check
+ * the library's bookkeeping against what the system really holds.
+ *
+ * Windows: VirtualQuery (state, type, protection). The allocation base is
+ * deliberately not recorded: the Windows backend cuts kernel placeholders
+ * lazily, so where their seams lie is not part of the contract.
+ * Linux/POSIX: /proc/self/maps (protection, shared/private, inode, file
+ * offset). Where /proc is missing, kv_take() fails and callers skip the
+ * kernel checks.
+ */
+#ifndef VMPT_SUPPORT_KERNEL_H
+#define VMPT_SUPPORT_KERNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmplace.h"
+
+/* What a page is, as far as the kernel says. */
+typedef enum kv_state {
+  KV_FREE = 0,     /* nothing mapped or reserved */
+  KV_RESERVED,     /* Windows: MEM_RESERVE (placeholder, or decommitted hole) */
+  KV_PRIVATE,      /* committed private memory (on Linux also PROT_NONE placeholders) */
+  KV_SHARED        /* a shared view of a section, memfd, shm or file */
+} kv_state;
+
+typedef struct kv_page {
+  unsigned char state;   /* kv_state */
+  unsigned char prot;    /* VMP_PROT_* bits the kernel grants */
+  uint64_t ident;        /* Linux: inode of the mapping; 0 elsewhere */
+  uint64_t file_offset;  /* Linux: object offset of this page; 0 elsewhere */
+} kv_page;
+
+typedef struct kv_snapshot {
+  char *base;
+  size_t page_size;
+  size_t pages;
+  kv_page *page; /* one entry per page */
+} kv_snapshot;
+
+/* Records [base, base+size); returns 0, or -1 when the system cannot say. */
+int kv_take(kv_snapshot *snap, const void *base, size_t size);
+void kv_free(kv_snapshot *snap);
+
+/* The first page index where two snapshots of the same range differ, or
+ * (size_t)-1 when they agree. */
+size_t kv_first_difference(const kv_snapshot *a, const kv_snapshot *b);
+
+/* Describes page i into buf (for messages). */
+const char *kv_describe(const kv_snapshot *snap, size_t i, char *buf, size_t len);
+
+/* Whether page i can be touched at all / read / written without a fault. */
+int kv_accessible(const kv_snapshot *snap, size_t i);
+int kv_readable(const kv_snapshot *snap, size_t i);
+int kv_writable(const kv_snapshot *snap, size_t i);
+
+/* Whether page i is what the library says it is: kind, protection and, for
+ * views, the object offset of the page (checked where the kernel shows it). */
+int kv_page_matches(const kv_snapshot *snap, size_t i, vmp_kind kind, int prot,
+                    uint64_t view_page_offset);
+
+/* The process's inaccessible reservations (Linux: private anonymous
+ * PROT_NONE mappings; Windows: reserved ranges allocated PAGE_NOACCESS),
+ * in address order. The system never places a new mapping over an old one,
+ * so bytes reserved afterwards that no earlier range covers were reserved
+ * in between; ranges only ever shrink by other causes (an allocator
+ * committing part of its reserve), which this comparison ignores. */
+typedef struct kv_reservations {
+  size_t count, capacity;
+  uintptr_t *lo, *hi;
+} kv_reservations;
+int kv_reservations_take(kv_reservations *res);
+void kv_reservations_free(kv_reservations *res);
+/* Bytes of `after` that no range of `before` covers. */
+uint64_t kv_reservations_new_bytes(const kv_reservations *before, const kv_reservations *after);
+
+#endif

@@ -1,0 +1,247 @@
+#if defined(_WIN32)
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h>
+#endif
+
+#include "support_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "support_check.h"
+
+size_t util_page(void) { return vmp_page_size(); }
+
+size_t util_grain(void) {
+  size_t page = vmp_page_size(), grain = 65536;
+  return grain < page ? page : (grain + page - 1) / page * page;
+}
+
+int util_backend_is(const char *name) { return strcmp(vmp_backend_name(), name) == 0; }
+
+unsigned char util_pattern(unsigned seed, size_t i) {
+  return (unsigned char)(seed * 31u + (unsigned)(i / vmp_page_size()) * 7u + 1u);
+}
+
+void util_fill(void *p, size_t size, unsigned seed) {
+  unsigned char *b = p;
+  for (size_t i = 0; i < size; i++) b[i] = util_pattern(seed, i);
+}
+
+size_t util_find_mismatch(const void *p, size_t size, unsigned seed) {
+  const unsigned char *b = p;
+  for (size_t i = 0; i < size; i++)
+    if (b[i] != util_pattern(seed, i)) return i;
+  return (size_t)-1;
+}
+
+int util_all_bytes(const void *p, size_t size, unsigned char value) {
+  const unsigned char *b = p;
+  for (size_t i = 0; i < size; i++)
+    if (b[i] != value) return 0;
+  return 1;
+}
+
+const char *util_temp_directory(char *buf, size_t len) {
+#if defined(_WIN32)
+  DWORD n = GetTempPathA((DWORD)len, buf);
+  if (n == 0 || n >= len) return ".\\";
+  return buf;
+#else
+  const char *dir = getenv("TMPDIR");
+  (void)buf, (void)len;
+  return dir && *dir ? dir : "/tmp";
+#endif
+}
+
+int util_temp_file(char *path, size_t len, size_t size, unsigned seed) {
+  static unsigned counter;
+  char dir[512];
+  const char *d = util_temp_directory(dir, sizeof dir);
+  size_t dlen = strlen(d);
+  const char *sep = dlen && (d[dlen - 1] == '/' || d[dlen - 1] == '\\') ? "" : "/";
+  /* Unique enough for one test process at a time per directory: time,
+   * clock, a counter and a stack address. */
+  unsigned long tag = (unsigned long)time(NULL) ^ ((unsigned long)clock() << 8) ^
+                      (unsigned long)(uintptr_t)&counter;
+  int n = snprintf(path, len, "%s%svmpt-%lx-%u.bin", d, sep, tag, counter++);
+  if (n < 0 || (size_t)n >= len) return -1;
+  FILE *f = fopen(path, "wb");
+  if (!f) return -1;
+  unsigned char *buf = malloc(size ? size : 1);
+  if (!buf) {
+    fclose(f);
+    remove(path);
+    return -1;
+  }
+  util_fill(buf, size, seed);
+  size_t wrote = fwrite(buf, 1, size, f);
+  free(buf);
+  if (fclose(f) != 0 || wrote != size) {
+    remove(path);
+    return -1;
+  }
+  return 0;
+}
+
+int util_read_file(const char *path, size_t offset, void *buf, size_t size) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return -1;
+  int ok = fseek(f, (long)offset, SEEK_SET) == 0 && fread(buf, 1, size, f) == size;
+  fclose(f);
+  return ok ? 0 : -1;
+}
+
+/* ---- region state ---------------------------------------------------------- */
+
+typedef struct span_collector {
+  region_state *s;
+  int overflow;
+} span_collector;
+
+static int collect_span(const vmp_span_info *info, void *arg) {
+  span_collector *c = arg;
+  if (c->s->span_count == UTIL_MAX_SPANS) {
+    c->overflow = 1;
+    return 1;
+  }
+  c->s->spans[c->s->span_count++] = *info;
+  return 0;
+}
+
+int state_take(vmp_region *r, region_state *s) {
+  memset(s, 0, sizeof *s);
+  span_collector c = {s, 0};
+  if (vmp_foreach_span(r, collect_span, &c) != 0 && c.overflow) return -1;
+  size_t page = util_page(), pages = vmp_size(r) / page;
+  char *base = vmp_base(r);
+  s->pages = pages;
+  s->have_kernel = kv_take(&s->kernel, base, vmp_size(r)) == 0;
+  s->bytes = malloc(vmp_size(r));
+  s->readable = calloc(pages, 1);
+  if (!s->bytes || !s->readable) {
+    state_free(s);
+    return -1;
+  }
+  for (size_t i = 0; i < pages; i++) {
+    int readable;
+    if (s->have_kernel) {
+      readable = kv_readable(&s->kernel, i);
+    } else {
+      vmp_span_info info;
+      readable = vmp_query(r, base + i * page, &info) == 0 && info.kind != VMP_PLACEHOLDER &&
+                 (info.prot & VMP_PROT_READ);
+    }
+    s->readable[i] = (unsigned char)readable;
+    if (readable) memcpy(s->bytes + i * page, base + i * page, page);
+  }
+  return 0;
+}
+
+void state_free(region_state *s) {
+  if (s->have_kernel) kv_free(&s->kernel);
+  free(s->bytes);
+  free(s->readable);
+  s->bytes = s->readable = NULL;
+  s->have_kernel = 0;
+}
+
+static int same_span(const vmp_span_info *a, const vmp_span_info *b) {
+  return a->start == b->start && a->offset == b->offset && a->size == b->size &&
+         a->kind == b->kind && a->prot == b->prot && a->mem == b->mem &&
+         a->mem_offset == b->mem_offset;
+}
+
+int state_same(const region_state *a, const region_state *b, const char *file, int line,
+               const char *context) {
+  int same = 1;
+  if (a->span_count != b->span_count) {
+    check_failf(file, line, "%s: %zu spans before, %zu after", context, a->span_count,
+                b->span_count);
+    same = 0;
+  } else {
+    for (size_t i = 0; i < a->span_count; i++) {
+      if (same_span(&a->spans[i], &b->spans[i])) continue;
+      check_failf(file, line,
+                  "%s: span %zu was %s at %zu+%zu prot %d, now %s at %zu+%zu prot %d", context,
+                  i, vmp_kind_name(a->spans[i].kind), a->spans[i].offset, a->spans[i].size,
+                  a->spans[i].prot, vmp_kind_name(b->spans[i].kind), b->spans[i].offset,
+                  b->spans[i].size, b->spans[i].prot);
+      same = 0;
+      break;
+    }
+  }
+  if (a->have_kernel && b->have_kernel) {
+    size_t i = kv_first_difference(&a->kernel, &b->kernel);
+    if (i != (size_t)-1) {
+      char x[160], y[160];
+      check_failf(file, line, "%s: kernel view changed: before %s, after %s", context,
+                  kv_describe(&a->kernel, i, x, sizeof x), kv_describe(&b->kernel, i, y, sizeof y));
+      same = 0;
+    }
+  }
+  size_t page = util_page(), pages = a->pages < b->pages ? a->pages : b->pages;
+  for (size_t i = 0; i < pages; i++) {
+    if (a->readable[i] != b->readable[i]) {
+      check_failf(file, line, "%s: page %zu was %sreadable, is %sreadable now", context, i,
+                  a->readable[i] ? "" : "not ", b->readable[i] ? "" : "not ");
+      same = 0;
+      break;
+    }
+    if (a->readable[i] && memcmp(a->bytes + i * page, b->bytes + i * page, page) != 0) {
+      check_failf(file, line, "%s: the bytes of page %zu changed", context, i);
+      same = 0;
+      break;
+    }
+  }
+  return same;
+}
+
+int util_kernel_agrees(vmp_region *r, const char *file, int line) {
+  kv_snapshot snap;
+  char *base = vmp_base(r);
+  size_t page = util_page();
+  if (kv_take(&snap, base, vmp_size(r)) != 0) return 1; /* the system cannot tell */
+  int agrees = 1;
+  for (size_t i = 0; i < snap.pages && agrees; i++) {
+    vmp_span_info info;
+    char *addr = base + i * page;
+    if (vmp_query(r, addr, &info) != 0) {
+      check_failf(file, line, "vmp_query(page %zu) failed", i);
+      agrees = 0;
+      break;
+    }
+    uint64_t view_offset = info.mem_offset + (uint64_t)(addr - (char *)info.start);
+    if (!kv_page_matches(&snap, i, info.kind, info.prot, view_offset)) {
+      char buf[160];
+      check_failf(file, line,
+                  "kernel disagrees with vmp_query at page %zu: library says %s prot %d "
+                  "(span %zu+%zu), kernel says %s",
+                  i, vmp_kind_name(info.kind), info.prot, info.offset / page, info.size / page,
+                  kv_describe(&snap, i, buf, sizeof buf));
+      agrees = 0;
+    }
+  }
+  kv_free(&snap);
+  return agrees;
+}
+
+int util_span_is(vmp_region *r, size_t off, vmp_kind kind, size_t start, size_t size,
+                 const char *file, int line) {
+  vmp_span_info info;
+  int rc = vmp_query(r, (char *)vmp_base(r) + off, &info);
+  if (rc != 0) {
+    check_failf(file, line, "vmp_query(offset %zu) = %s", off, vmp_err_name(rc));
+    return 0;
+  }
+  if (info.kind != kind || info.offset != start || info.size != size ||
+      info.start != (char *)vmp_base(r) + start) {
+    check_failf(file, line, "span at %zu: expected %s %zu+%zu, got %s %zu+%zu", off,
+                vmp_kind_name(kind), start, size, vmp_kind_name(info.kind), info.offset,
+                info.size);
+    return 0;
+  }
+  return 1;
+}

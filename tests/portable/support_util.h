@@ -1,0 +1,72 @@
+/*
+ * Helpers shared by the portable suites: sizes that work on every backend,
+ * temporary files made with the C library, and a region's complete state
+ * (spans, bytes, the kernel's view) to compare before and after a call.
+ */
+#ifndef VMPT_SUPPORT_UTIL_H
+#define VMPT_SUPPORT_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "support_kernel.h"
+#include "vmplace.h"
+
+/* The page, and 64 KiB rounded up to the page: object offsets and sizes
+ * in shared tests are multiples of it so that they work on Windows too. */
+size_t util_page(void);
+size_t util_grain(void);
+
+/* Nonzero when the backend under test is `name` ("linux", "posix", "windows"). */
+int util_backend_is(const char *name);
+
+/* The byte that util_fill() writes at byte i of a buffer with this seed:
+ * one value per page, so misplaced pages show. */
+unsigned char util_pattern(unsigned seed, size_t i);
+void util_fill(void *p, size_t size, unsigned seed);
+/* Index of the first byte that differs from the pattern, or (size_t)-1. */
+size_t util_find_mismatch(const void *p, size_t size, unsigned seed);
+/* Whether every byte is `value`. */
+int util_all_bytes(const void *p, size_t size, unsigned char value);
+
+/* The system's temporary directory (GetTempPathA, $TMPDIR or /tmp). */
+const char *util_temp_directory(char *buf, size_t len);
+
+/* Creates a file of `size` bytes holding util_fill(seed) with fopen and
+ * fwrite, in the system's temporary directory; its path goes to path. */
+int util_temp_file(char *path, size_t len, size_t size, unsigned seed);
+/* Reads `size` bytes at `offset` of a file with the C library. */
+int util_read_file(const char *path, size_t offset, void *buf, size_t size);
+
+/* Everything a failed call must leave as it was. */
+#define UTIL_MAX_SPANS 64
+typedef struct region_state {
+  size_t pages;
+  size_t span_count;
+  vmp_span_info spans[UTIL_MAX_SPANS];
+  int have_kernel;
+  kv_snapshot kernel;
+  unsigned char *bytes;    /* a copy of every readable page */
+  unsigned char *readable; /* per page: the copy holds it */
+} region_state;
+
+int state_take(vmp_region *r, region_state *s);
+void state_free(region_state *s);
+
+/* Reports (as check failures at file:line) every way b differs from a;
+ * returns nonzero when they are the same. */
+int state_same(const region_state *a, const region_state *b, const char *file, int line,
+               const char *context);
+
+/* Checks every page of the region: the kernel's view agrees with
+ * vmp_query() (kind, protection, object offset). Reports at file:line. */
+int util_kernel_agrees(vmp_region *r, const char *file, int line);
+#define CHECK_KERNEL_AGREES(r) util_kernel_agrees((r), __FILE__, __LINE__)
+
+/* The span holding region offset off (kind, start, size), via vmp_query. */
+int util_span_is(vmp_region *r, size_t off, vmp_kind kind, size_t start, size_t size,
+                 const char *file, int line);
+#define CHECK_SPAN(r, off, kind, start, size) \
+  util_span_is((r), (off), (kind), (start), (size), __FILE__, __LINE__)
+
+#endif
