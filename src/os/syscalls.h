@@ -57,12 +57,8 @@ typedef struct vmp__syscall_table {
 /* Calls through the table: VMP__SYSCALL(table, mmap)(addr, len, ...). */
 #define VMP__SYSCALL(table, name) ((vmp__sys_##name##_fn)table##_current[VMP__SYS_##name])
 
-/* The testing hooks over a backend's tables (NULL-terminated array). */
-int vmp__syscalls_set(const vmp__syscall_table *const *tables, const char *name,
-                      vmp__syscall_fn fn);
-vmp__syscall_fn vmp__syscalls_default(const vmp__syscall_table *const *tables,
-                                      const char *name);
-const char *vmp__syscalls_next(const vmp__syscall_table *const *tables,
-                               const char *name);
+/* Every table of the backend linked in, NULL-terminated: the testing hooks
+ * of src/testing.h (implemented once, in syscalls.c) work over these. */
+extern const vmp__syscall_table *const vmp__os_syscall_tables[];
 
 #endif

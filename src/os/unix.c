@@ -36,18 +36,8 @@
 VMP__DEFINE_SYSCALLS(UNIX_SYSCALLS, unix_syscalls)
 #define SYS(name) VMP__SYSCALL(unix_syscalls, name)
 
-static const vmp__syscall_table *const all_syscalls[] = {
-    &unix_syscalls, &vmp__unix_backend_syscalls, NULL};
-
-int vmp__testing_syscall_set(const char *name, vmp__syscall_fn fn) {
-  return vmp__syscalls_set(all_syscalls, name, fn);
-}
-vmp__syscall_fn vmp__testing_syscall_default(const char *name) {
-  return vmp__syscalls_default(all_syscalls, name);
-}
-const char *vmp__testing_syscall_next(const char *name) {
-  return vmp__syscalls_next(all_syscalls, name);
-}
+const vmp__syscall_table *const vmp__os_syscall_tables[] = {&unix_syscalls,
+                                                             &vmp__unix_backend_syscalls, NULL};
 
 /* ---- capabilities --------------------------------------------------------- */
 

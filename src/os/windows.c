@@ -100,17 +100,7 @@ static LONG WINAPI run_time_NtQuerySection(HANDLE h, int c, PVOID i, SIZE_T l, P
 VMP__DEFINE_SYSCALLS_WITH(WINDOWS_SYSCALLS, windows_syscalls)
 #define SYS(name) VMP__SYSCALL(windows_syscalls, name)
 
-static const vmp__syscall_table *const all_syscalls[] = {&windows_syscalls, NULL};
-
-int vmp__testing_syscall_set(const char *name, vmp__syscall_fn fn) {
-  return vmp__syscalls_set(all_syscalls, name, fn);
-}
-vmp__syscall_fn vmp__testing_syscall_default(const char *name) {
-  return vmp__syscalls_default(all_syscalls, name);
-}
-const char *vmp__testing_syscall_next(const char *name) {
-  return vmp__syscalls_next(all_syscalls, name);
-}
+const vmp__syscall_table *const vmp__os_syscall_tables[] = {&windows_syscalls, NULL};
 
 /* ---- capabilities --------------------------------------------------------- */
 
