@@ -272,9 +272,12 @@ VMP_API int vmp_commit(vmp_region *region, size_t off, size_t size, int prot);
 
 /* Replaces exactly one whole placeholder with a view of `mem` starting at
  * byte `mem_off` (a page multiple). The view takes a reference to `mem`.
+ * A view may cover the page that holds the object's last byte; the rest of
+ * that page reads as zeros (and writes there do not reach a file).
  * Errors: VMP_EINVAL, VMP_EALIGN (off, size or mem_off), VMP_ERANGE,
- * VMP_ESTATE, VMP_EEXTENT, VMP_EBOUNDS (mem_off + size beyond the object's
- * current size), VMP_EACCES (write asked of a read-only object),
+ * VMP_ESTATE, VMP_EEXTENT, VMP_EBOUNDS (mem_off + size past the page that
+ * holds the object's last byte, at its current size), VMP_EACCES (write
+ * asked of a read-only object),
  * VMP_ENOMEM, OS errors; VMP_ENOTSUP on Windows when mem_off is not a
  * multiple of vmp_granularity() (64 KiB), as Windows documents for views. */
 VMP_API int vmp_map(vmp_region *region, size_t off, size_t size, vmp_mem *mem,
@@ -331,6 +334,91 @@ VMP_API size_t vmp_span_count(vmp_region *region);
 VMP_API int vmp_foreach_span(vmp_region *region,
                              int (*fn)(const vmp_span_info *info, void *arg),
                              void *arg);
+
+/* ------------------------------------------------------------------ */
+/* Contiguous multi-file views                                          */
+/* ------------------------------------------------------------------ */
+
+/* Several files, or ranges of files, mapped back to back in one region and
+ * read as one buffer, with room reserved after them so that more segments
+ * can be appended later without moving the base (a segmented log, a file
+ * cut into parts, images loaded into one address range). Built from the
+ * region operations above, so it inherits their guarantees: one
+ * reservation, never racy, failure leaves no trace.
+ *
+ * Page rule: every segment's file offset must be a multiple of the page
+ * (of vmp_granularity() on Windows, where views start at 64 KiB offsets),
+ * and every segment but the last must have a length that is a multiple of
+ * the page; otherwise VMP_EALIGN, and *bad_segment (when not NULL) names
+ * the segment. The last segment may end anywhere: the rest of its last
+ * page reads as zeros, and vmp_mview_length() is the exact byte count.
+ *
+ * A file that shrinks after it was mapped makes access past its new end
+ * fault (SIGBUS on POSIX, an access violation on Windows), on every system;
+ * vmp_mview_check() reports whether any segment has shrunk.
+ *
+ * Thread safety: append, check, locate and the accessors may be called
+ * from several threads at once; close must not race with anything. */
+typedef struct vmp_mview vmp_mview;
+
+/* One segment: a file by path, or by descriptor/HANDLE (path NULL), and the
+ * byte range [offset, offset+length) of it (length 0: to the end of the
+ * file, as large as it is when the segment is mapped). A descriptor stays
+ * the caller's: the view keeps its own reference to the file. */
+typedef struct vmp_segment {
+  const char *path;
+  intptr_t fd;
+  uint64_t offset;
+  uint64_t length;
+} vmp_segment;
+
+/* Flags for vmp_mview_open(). */
+#define VMP_MVIEW_WRITE 0x1 /* map the files read-write and shared */
+
+/* Maps the `count` segments back to back in a new region of at least
+ * `capacity` bytes (0: just enough for the segments), read-only unless
+ * flags has VMP_MVIEW_WRITE. The region is one reservation; the room after
+ * the segments stays placeholder until vmp_mview_append() fills it.
+ * Errors: VMP_EINVAL (out NULL, segments NULL with count > 0, unknown flag,
+ * a segment with neither path nor fd, a path that is not a regular file),
+ * VMP_EALIGN (the page rule), VMP_EBOUNDS (a range past the end of its
+ * file), VMP_EACCES (VMP_MVIEW_WRITE on a file or descriptor opened
+ * read-only), VMP_ERANGE (capacity smaller than the segments), VMP_ENOMEM,
+ * OS errors (-ENOENT, -EACCES, ... for a file that cannot be opened).
+ * On error *bad_segment names the segment at fault, or is (size_t)-1 when
+ * none is. Nothing is left mapped or open. */
+VMP_API int vmp_mview_open(const vmp_segment *segments, size_t count, uint64_t capacity,
+                           unsigned flags, vmp_mview **out, size_t *bad_segment);
+
+/* Maps one more segment right after the last, in the reserved room,
+ * without moving the base. The page rule applies as if it were the new last
+ * segment, and the old last segment must now have a length that is a
+ * multiple of the page (else VMP_EALIGN). Errors as vmp_mview_open, and
+ * VMP_ERANGE when the segment does not fit in the capacity (an error, never
+ * a move). On error nothing changed. */
+VMP_API int vmp_mview_append(vmp_mview *view, const vmp_segment *segment);
+
+/* The first byte; the exact number of bytes of all segments; the bytes
+ * reserved in all (the most the view can ever hold); the segment count. */
+VMP_API void *vmp_mview_base(const vmp_mview *view);
+VMP_API uint64_t vmp_mview_length(const vmp_mview *view);
+VMP_API uint64_t vmp_mview_capacity(const vmp_mview *view);
+VMP_API size_t vmp_mview_segments(const vmp_mview *view);
+
+/* Which segment byte `offset` of the view comes from, and its offset in
+ * that segment's file. Errors: VMP_EINVAL (NULL), VMP_ERANGE (offset at or
+ * past vmp_mview_length()). */
+VMP_API int vmp_mview_locate(const vmp_mview *view, uint64_t offset, size_t *segment,
+                             uint64_t *file_offset);
+
+/* Checks every segment's file against the range it was mapped with.
+ * Returns 0 when none has shrunk; VMP_EBOUNDS when one has (*segment, when
+ * not NULL, names the first such); OS errors from asking a file's size. */
+VMP_API int vmp_mview_check(const vmp_mview *view, size_t *segment);
+
+/* Unmaps everything, closes the files and gives the address range back.
+ * NULL is ignored. Returns 0 or the error of vmp_release (see there). */
+VMP_API int vmp_mview_close(vmp_mview *view);
 
 #ifdef __cplusplus
 }

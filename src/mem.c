@@ -105,6 +105,13 @@ void vmp__mem_unref(vmp_mem *mem) {
   if (atomic_fetch_sub_explicit(&mem->refs, 1, memory_order_acq_rel) == 1) vmp__free(mem);
 }
 
+/* The end of the page holding an object's last byte: a view may cover that
+ * whole page (past the end of the object it reads as zeros). */
+static uint64_t page_end(uint64_t size) {
+  uint64_t mask = vmp_page_size() - 1;
+  return size > UINT64_MAX - mask ? UINT64_MAX & ~mask : (size + mask) & ~mask;
+}
+
 int vmp__mem_check_view(vmp_mem *mem, uint64_t offset, uint64_t size, int prot) {
   if (offset > UINT64_MAX - size) return VMP_EBOUNDS;
   uint64_t end = offset + size;
@@ -115,7 +122,7 @@ int vmp__mem_check_view(vmp_mem *mem, uint64_t offset, uint64_t size, int prot) 
     uint64_t current;
     int err = vmp__os_object_size(mem->handle, &current);
     if (err) return err;
-    if (end > current) return VMP_EBOUNDS;
+    if (end > page_end(current)) return VMP_EBOUNDS;
     if (mem->traits & VMP__OBJ_NO_SHRINK) atomic_store(&mem->size_floor, current);
   }
   if ((prot & VMP_PROT_WRITE) && !(mem->flags & VMP_MEM_WRITE)) return VMP_EACCES;

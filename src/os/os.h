@@ -72,6 +72,13 @@ int vmp__os_object_adopt(intptr_t native, int want_write, int *writable,
 /* The native descriptor or HANDLE to share with another process. */
 intptr_t vmp__os_object_native(vmp__os_handle h);
 
+/* A second native descriptor or HANDLE for the same open file or object
+ * (close-on-exec / not inherited), for a caller that keeps its own. */
+int vmp__os_native_dup(intptr_t native, intptr_t *out);
+
+/* Closes a native descriptor or HANDLE that no object owns. */
+void vmp__os_native_close(intptr_t native);
+
 int vmp__os_object_size(vmp__os_handle h, uint64_t *size);
 int vmp__os_object_grow(vmp__os_handle h, uint64_t new_size);
 int vmp__os_object_close(vmp__os_handle h);

@@ -373,6 +373,16 @@ int vmp__os_object_adopt(intptr_t native, int want_write, int *writable,
 
 intptr_t vmp__os_object_native(vmp__os_handle h) { return h; }
 
+int vmp__os_native_dup(intptr_t native, intptr_t *out) {
+  if (native < 0 || native > INT_MAX) return VMP_EINVAL;
+  int fd = SYS(fcntl)((int)native, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) return errno == EBADF ? VMP_EINVAL : vmp__unix_error(errno);
+  *out = fd;
+  return 0;
+}
+
+void vmp__os_native_close(intptr_t native) { close_quietly((int)native); }
+
 int vmp__os_object_size(vmp__os_handle h, uint64_t *size) {
   struct stat st;
   if (SYS(fstat)((int)h, &st) != 0) return vmp__unix_error(errno);

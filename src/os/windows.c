@@ -94,6 +94,8 @@ static LONG WINAPI run_time_NtQuerySection(HANDLE h, int c, PVOID i, SIZE_T l, P
     (HANDLE, FILE_INFO_BY_HANDLE_CLASS, LPVOID, DWORD))                                     \
   X(GetFileType, GetFileType, DWORD, (HANDLE))                                              \
   X(CloseHandle, CloseHandle, BOOL, (HANDLE))                                               \
+  X(DuplicateHandle, DuplicateHandle, BOOL,                                                 \
+    (HANDLE, HANDLE, HANDLE, LPHANDLE, DWORD, BOOL, DWORD))                                 \
   X(NtQueryObject, run_time_NtQueryObject, LONG, (HANDLE, int, PVOID, ULONG, PULONG))       \
   X(NtQuerySection, run_time_NtQuerySection, LONG, (HANDLE, int, PVOID, SIZE_T, PSIZE_T))
 
@@ -546,6 +548,19 @@ intptr_t vmp__os_object_native(vmp__os_handle h) {
   win_object *o = object_of(h);
   return (intptr_t)(o->file ? o->file : o->section);
 }
+
+int vmp__os_native_dup(intptr_t native, intptr_t *out) {
+  HANDLE copy, self = GetCurrentProcess();
+  if (!native || (HANDLE)native == INVALID_HANDLE_VALUE) return VMP_EINVAL;
+  if (!SYS(DuplicateHandle)(self, (HANDLE)native, self, &copy, 0, FALSE, DUPLICATE_SAME_ACCESS)) {
+    DWORD code = GetLastError();
+    return code == ERROR_INVALID_HANDLE ? VMP_EINVAL : win_error(code);
+  }
+  *out = (intptr_t)copy;
+  return 0;
+}
+
+void vmp__os_native_close(intptr_t native) { SYS(CloseHandle)((HANDLE)native); }
 
 int vmp__os_object_size(vmp__os_handle h, uint64_t *size) {
   win_object *o = object_of(h);

@@ -33,14 +33,15 @@ typedef BOOL(WINAPI *file_size_fn)(HANDLE, PLARGE_INTEGER);
 typedef BOOL(WINAPI *set_info_fn)(HANDLE, FILE_INFO_BY_HANDLE_CLASS, LPVOID, DWORD);
 typedef DWORD(WINAPI *file_type_fn)(HANDLE);
 typedef BOOL(WINAPI *close_fn)(HANDLE);
+typedef BOOL(WINAPI *duplicate_fn)(HANDLE, HANDLE, HANDLE, LPHANDLE, DWORD, BOOL, DWORD);
 typedef LONG(WINAPI *query_object_fn)(HANDLE, int, PVOID, ULONG, PULONG);
 typedef LONG(WINAPI *query_section_fn)(HANDLE, int, PVOID, SIZE_T, PSIZE_T);
 
 static vmp__syscall_fn real_VirtualAlloc2, real_MapViewOfFile3, real_UnmapViewOfFile2,
     real_VirtualAlloc, real_VirtualFree, real_VirtualProtect, real_VirtualQuery,
     real_CreateFileMappingW, real_CreateFileW, real_GetFileSizeEx,
-    real_SetFileInformationByHandle, real_GetFileType, real_CloseHandle, real_NtQueryObject,
-    real_NtQuerySection;
+    real_SetFileInformationByHandle, real_GetFileType, real_CloseHandle, real_DuplicateHandle,
+    real_NtQueryObject, real_NtQuerySection;
 
 static PVOID WINAPI w_VirtualAlloc2(HANDLE p, PVOID b, SIZE_T s, ULONG t, ULONG pr, void *e,
                                     ULONG n) {
@@ -99,6 +100,11 @@ static BOOL WINAPI w_CloseHandle(HANDLE h) {
   FAIL_WITH(FALSE, ERROR_ACCESS_DENIED);
   return ((close_fn)real_CloseHandle)(h);
 }
+static BOOL WINAPI w_DuplicateHandle(HANDLE sp, HANDLE h, HANDLE tp, LPHANDLE out, DWORD a,
+                                     BOOL inherit, DWORD o) {
+  FAIL_WITH(FALSE, ERROR_NOT_ENOUGH_MEMORY);
+  return ((duplicate_fn)real_DuplicateHandle)(sp, h, tp, out, a, inherit, o);
+}
 static LONG WINAPI w_NtQueryObject(HANDLE h, int c, PVOID i, ULONG n, PULONG r) {
   FAIL_WITH(STATUS_NO_MEMORY_VALUE, ERROR_NOT_ENOUGH_MEMORY);
   return ((query_object_fn)real_NtQueryObject)(h, c, i, n, r);
@@ -117,7 +123,8 @@ static const inject_wrapper wrappers[] = {
     WRAPPER(VirtualQuery),       WRAPPER(CreateFileMappingW),
     WRAPPER(CreateFileW),        WRAPPER(GetFileSizeEx),
     WRAPPER(SetFileInformationByHandle), WRAPPER(GetFileType),
-    WRAPPER(CloseHandle),        WRAPPER(NtQueryObject),
+    WRAPPER(CloseHandle),        WRAPPER(DuplicateHandle),
+    WRAPPER(NtQueryObject),
     WRAPPER(NtQuerySection),
 };
 
