@@ -607,12 +607,26 @@ int vmp__os_map(void *addr, size_t size, vmp__os_handle h, uint64_t offset, int 
                                       0, 0, NULL);
     if (!section) return last_error();
   }
+  /* A file's section ends at the file's last byte; a view that covers the
+   * rest of that last page asks for the bytes up to the end of the file,
+   * and the system maps the whole page (zeros past the end). */
+  size_t view_bytes = size;
+  if (o->file) {
+    uint64_t file_size;
+    err = vmp__os_object_size(h, &file_size);
+    if (!err && file_size <= offset) err = VMP_EBOUNDS; /* shrunk since the core looked */
+    if (err) {
+      SYS(CloseHandle)(section);
+      return err;
+    }
+    if (offset + size > file_size) view_bytes = (size_t)(file_size - offset);
+  }
   /* A view's protection can later be changed only within what it was
    * mapped with: map it with the most the object allows, then lower it. */
   int most = (o->writable ? VMP_PROT_RW : VMP_PROT_READ) | (prot & VMP_PROT_EXEC);
   cuts made;
   err = exact_placeholder(addr, size, &made);
-  if (!err && !SYS(MapViewOfFile3)(section, NULL, addr, offset, size, PLACEHOLDER_REPLACE,
+  if (!err && !SYS(MapViewOfFile3)(section, NULL, addr, offset, view_bytes, PLACEHOLDER_REPLACE,
                                    page_protection(most), NULL, 0)) {
     err = last_error();
     undo_cuts(&made);
