@@ -70,5 +70,6 @@ int bench_error(const char *what, int err);
 int bench_mapping(const bench_opts *opts);
 int bench_split(const bench_opts *opts);
 int bench_contention(const bench_opts *opts);
+int bench_mview(const bench_opts *opts);
 
 #endif

@@ -54,6 +54,7 @@ int main(int argc, char **argv) {
   failed |= bench_mapping(&opts);
   failed |= bench_split(&opts);
   failed |= bench_contention(&opts);
+  failed |= bench_mview(&opts);
   bench_print_bars();
   return failed;
 }

@@ -350,8 +350,10 @@ VMP_API int vmp_foreach_span(vmp_region *region,
  * (of vmp_granularity() on Windows, where views start at 64 KiB offsets),
  * and every segment but the last must have a length that is a multiple of
  * the page; otherwise VMP_EALIGN, and *bad_segment (when not NULL) names
- * the segment. The last segment may end anywhere: the rest of its last
- * page reads as zeros, and vmp_mview_length() is the exact byte count.
+ * the segment. The last segment may end anywhere, and vmp_mview_length()
+ * is the exact byte count; the rest of its last page shows the file's
+ * following bytes, or zeros past the end of the file (a file mapping cannot
+ * hide part of a page).
  *
  * A file that shrinks after it was mapped makes access past its new end
  * fault (SIGBUS on POSIX, an access violation on Windows), on every system;
@@ -361,10 +363,11 @@ VMP_API int vmp_foreach_span(vmp_region *region,
  * from several threads at once; close must not race with anything. */
 typedef struct vmp_mview vmp_mview;
 
-/* One segment: a file by path, or by descriptor/HANDLE (path NULL), and the
- * byte range [offset, offset+length) of it (length 0: to the end of the
- * file, as large as it is when the segment is mapped). A descriptor stays
- * the caller's: the view keeps its own reference to the file. */
+/* One segment: a file by path, or, when path is NULL, by descriptor/HANDLE
+ * fd (so a zeroed struct means descriptor 0), and the byte range
+ * [offset, offset+length) of it (length 0: to the end of the file, as large
+ * as it is when the segment is mapped). A descriptor stays the caller's:
+ * the view keeps its own reference to the file. */
 typedef struct vmp_segment {
   const char *path;
   intptr_t fd;
@@ -376,9 +379,15 @@ typedef struct vmp_segment {
 #define VMP_MVIEW_WRITE 0x1 /* map the files read-write and shared */
 
 /* Maps the `count` segments back to back in a new region of at least
- * `capacity` bytes (0: just enough for the segments), read-only unless
- * flags has VMP_MVIEW_WRITE. The region is one reservation; the room after
- * the segments stays placeholder until vmp_mview_append() fills it.
+ * `capacity` bytes (0: just enough for the segments, and at least
+ * vmp_granularity() so that a view opened empty can be appended to),
+ * read-only unless flags has VMP_MVIEW_WRITE. The region is one
+ * reservation; the room after the segments stays placeholder until
+ * vmp_mview_append() fills it. Arguments are checked in this order: every
+ * segment's VMP_EINVAL, then every segment's offset and (known) length for
+ * VMP_EALIGN, then segment by segment what needs the file (opening it, a
+ * "to the end" length that turns out odd, VMP_EBOUNDS), then the capacity
+ * (VMP_ERANGE, naming the first segment that does not fit).
  * Errors: VMP_EINVAL (out NULL, segments NULL with count > 0, unknown flag,
  * a segment with neither path nor fd, a path that is not a regular file),
  * VMP_EALIGN (the page rule), VMP_EBOUNDS (a range past the end of its

@@ -18,6 +18,7 @@ static const subcommand subcommands[] = {
      vmp_cli_script},
     {"shell", "", "the scenario language, interactively from stdin", vmp_cli_shell},
     {"demo", "", "two views side by side, and a mirrored ring buffer", vmp_cli_demo},
+    {"cat", "FILE...", "the files' bytes on stdout, through one contiguous view", vmp_cli_cat},
 };
 
 static void usage(FILE *out)

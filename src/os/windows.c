@@ -498,10 +498,10 @@ int vmp__os_object_open(const char *path, int writable, vmp__os_handle *out,
 
 /* NtQueryObject's ObjectBasicInformation and NtQuerySection's
  * SectionBasicInformation, as much of them as is read here. */
-typedef struct object_basic_info {
+typedef struct object_basic_info { /* 56 bytes: a shorter buffer is refused */
   ULONG attributes;
   ACCESS_MASK granted_access;
-  ULONG rest[10];
+  ULONG rest[12];
 } object_basic_info;
 typedef struct section_basic_info {
   PVOID base;

@@ -1,0 +1,327 @@
+/* vmplace cat FILE...: the files' bytes, one after another, on stdout.
+ *
+ * The files are mapped back to back as one contiguous vmp_mview and written
+ * straight from that mapping with a few large write() calls: no buffer of
+ * our own, no copy but the kernel's.
+ *
+ * Every file is checked before the first byte goes out, so a bad argument
+ * never leaves half an output behind. Because the view's page rule says
+ * that only the last segment may end mid-page, every file but the last must
+ * have a size that is a multiple of the page (an empty file is one).
+ *
+ * Exit status: 0 all written; 1 a file cannot be used (named on stderr,
+ * nothing written); 2 usage; 3 writing failed. A reader that goes away (a
+ * closed pipe) is not an error worth a message: as with cat, SIGPIPE keeps
+ * its default action and ends the process (status 141 in a shell); when
+ * SIGPIPE is ignored, the EPIPE from write() makes the exit status 141 too,
+ * without a message, so both cases look the same to a caller.
+ */
+#if !defined(_WIN32) && !defined(_FILE_OFFSET_BITS)
+#  define _FILE_OFFSET_BITS 64 /* st_size of files past 2 GiB on 32-bit systems */
+#endif
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+
+#ifdef _WIN32
+#  include <fcntl.h>
+#  include <io.h>
+#  include <windows.h>
+#else
+#  include <sys/mman.h>
+#  include <unistd.h>
+#endif
+
+#include "commands.h"
+#include "vmplace.h"
+
+enum {
+  CAT_OK = 0,
+  CAT_BAD_FILE = 1,
+  CAT_USAGE = 2,
+  CAT_WRITE_FAILED = 3,
+  CAT_READER_GONE = 128 + 13 /* what a shell reports for a death by SIGPIPE */
+};
+
+/* Large enough that the system call overhead vanishes, small enough that the
+ * progress line moves and a write to a pipe is not one enormous request. */
+#define WRITE_CHUNK ((size_t)4 << 20)
+#define PROGRESS_MIN_BYTES ((uint64_t)64 << 20)
+#define PROGRESS_INTERVAL 0.1 /* seconds */
+
+/* ---- the few calls that differ between POSIX and Windows ---------------- */
+
+#ifdef _WIN32
+typedef struct _stat64 file_status;
+static int status_of(const char *path, file_status *st)
+{
+  return _stat64(path, st);
+}
+#  define IS_DIRECTORY(m) (((m) & _S_IFMT) == _S_IFDIR)
+#  define IS_REGULAR(m) (((m) & _S_IFMT) == _S_IFREG)
+
+static long write_some(const void *p, size_t n)
+{
+  return _write(1, p, (unsigned)n);
+}
+static int is_terminal(int fd)
+{
+  return _isatty(fd);
+}
+static void prepare_output(const void *base, uint64_t length)
+{
+  (void)base;
+  (void)length;
+  _setmode(1, _O_BINARY); /* no CR inserted before each LF */
+}
+static double now_seconds(void)
+{
+  return (double)GetTickCount64() / 1e3;
+}
+#else
+typedef struct stat file_status;
+static int status_of(const char *path, file_status *st)
+{
+  return stat(path, st);
+}
+#  define IS_DIRECTORY(m) S_ISDIR(m)
+#  define IS_REGULAR(m) S_ISREG(m)
+
+static long write_some(const void *p, size_t n)
+{
+  return (long)write(1, p, n);
+}
+static int is_terminal(int fd)
+{
+  return isatty(fd);
+}
+static void prepare_output(const void *base, uint64_t length)
+{
+  /* Only a hint for read-ahead; the output is the same without it. */
+  if (length > 0)
+    (void)posix_madvise((void *)base, (size_t)length, POSIX_MADV_SEQUENTIAL);
+}
+static double now_seconds(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+#endif
+
+/* ---- checks --------------------------------------------------------------- */
+
+static void complain(const char *path, const char *why)
+{
+  fprintf(stderr, "vmplace cat: %s: %s\n", path, why);
+}
+
+/* Checks what the library's own error would say less precisely (a directory
+ * and a fifo are both "not a regular file" to it), and the page rule, whose
+ * message is clearer with the numbers in it. Returns whether the file can
+ * be used and its size. */
+static int check_file(const char *path, int is_last, size_t page, uint64_t *size)
+{
+  file_status st;
+  if (status_of(path, &st) != 0) {
+    complain(path, strerror(errno));
+    return 0;
+  }
+  if (IS_DIRECTORY(st.st_mode)) {
+    complain(path, "is a directory");
+    return 0;
+  }
+  if (!IS_REGULAR(st.st_mode)) {
+    complain(path, "not a regular file (only regular files can be mapped)");
+    return 0;
+  }
+  *size = (uint64_t)st.st_size;
+  if (!is_last && *size % page != 0) {
+    fprintf(stderr,
+            "vmplace cat: %s: size %" PRIu64 " is not a multiple of the page (%zu bytes); "
+            "only the last file may end mid-page\n",
+            path, *size, page);
+    return 0;
+  }
+  return 1;
+}
+
+/* ---- progress ------------------------------------------------------------- */
+
+typedef struct progress {
+  int enabled;
+  uint64_t total;
+  double started, shown_at;
+  int width; /* of the line on screen, to erase it */
+} progress;
+
+static void progress_show(progress *pg, uint64_t done, double now)
+{
+  const double mib = 1024.0 * 1024.0;
+  double elapsed = now - pg->started;
+  double rate = elapsed > 0 ? (double)done / mib / elapsed : 0.0;
+  int n = fprintf(stderr, "\r%.1f / %.1f MiB  %.0f MiB/s ", (double)done / mib,
+                  (double)pg->total / mib, rate);
+  /* The new line may be shorter than the last: blank out the rest. */
+  if (n - 1 < pg->width)
+    fprintf(stderr, "%*s", pg->width - (n - 1), "");
+  if (n - 1 > pg->width)
+    pg->width = n - 1;
+  fflush(stderr);
+  pg->shown_at = now;
+}
+
+/* A progress line only where a person watches stderr and the data does not
+ * go to the same screen (there it would be mixed into the output). */
+static void progress_start(progress *pg, uint64_t total)
+{
+  memset(pg, 0, sizeof *pg);
+  pg->total = total;
+  pg->enabled = total >= PROGRESS_MIN_BYTES && is_terminal(2) && !is_terminal(1);
+  if (!pg->enabled)
+    return;
+  pg->started = now_seconds();
+  progress_show(pg, 0, pg->started); /* at once: a large job says so */
+}
+
+static void progress_update(progress *pg, uint64_t done)
+{
+  if (!pg->enabled)
+    return;
+  double now = now_seconds();
+  if (now - pg->shown_at >= PROGRESS_INTERVAL)
+    progress_show(pg, done, now);
+}
+
+static void progress_erase(progress *pg)
+{
+  if (!pg->enabled)
+    return;
+  fprintf(stderr, "\r%*s\r", pg->width, "");
+  fflush(stderr);
+}
+
+/* ---- output --------------------------------------------------------------- */
+
+/* Returns 0 or the errno of the write that failed. */
+static int write_all(const unsigned char *p, uint64_t length, progress *pg)
+{
+  uint64_t done = 0;
+  while (done < length) {
+    uint64_t left = length - done;
+    size_t chunk = left < WRITE_CHUNK ? (size_t)left : WRITE_CHUNK;
+    long n = write_some(p + done, chunk);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return errno;
+    }
+    if (n == 0)
+      return EIO; /* a device that takes nothing would loop forever */
+    done += (uint64_t)n;
+    progress_update(pg, done);
+  }
+  return 0;
+}
+
+static int usage(void)
+{
+  fputs("usage: vmplace cat FILE...\n"
+        "Writes the files one after another to stdout, through one contiguous\n"
+        "view of them. Every file but the last must be a whole number of pages.\n",
+        stderr);
+  return CAT_USAGE;
+}
+
+/* Opens the view; on failure names the file at fault. */
+static int open_view(char **paths, const uint64_t *sizes, size_t count, vmp_mview **view)
+{
+  vmp_segment *segments = calloc(count, sizeof *segments);
+  if (segments == NULL) {
+    fputs("vmplace cat: out of memory\n", stderr);
+    return CAT_BAD_FILE;
+  }
+  for (size_t i = 0; i < count; i++) {
+    segments[i].path = paths[i];
+    segments[i].fd = -1;
+    segments[i].offset = 0;
+    /* The size just checked, not "to the end": what was checked is what is
+     * mapped, even if a file grows meanwhile. An empty file gives 0, which
+     * means "to the end" and is 0 bytes as well. */
+    segments[i].length = sizes[i];
+  }
+  size_t bad = (size_t)-1;
+  int err = vmp_mview_open(segments, count, 0, 0, view, &bad);
+  free(segments);
+  if (err == 0)
+    return CAT_OK;
+  if (bad < count) {
+    const char *why = vmp_strerror(err);
+    if (err == VMP_EBOUNDS)
+      why = "shorter than when it was checked (changed meanwhile?)";
+    else if (err == VMP_EALIGN)
+      why = "size is not a multiple of the page; only the last file may end mid-page";
+    complain(paths[bad], why);
+  } else {
+    fprintf(stderr, "vmplace cat: cannot map the files: %s (%s)\n", vmp_strerror(err),
+            vmp_err_name(err));
+  }
+  return CAT_BAD_FILE;
+}
+
+int vmp_cli_cat(int argc, char **argv)
+{
+  int first = 1;
+  if (first < argc && strcmp(argv[first], "--") == 0)
+    first++;
+  else
+    for (int i = 1; i < argc; i++)
+      if (argv[i][0] == '-' && argv[i][1] != '\0') {
+        if (strcmp(argv[i], "--help") != 0 && strcmp(argv[i], "-h") != 0)
+          fprintf(stderr, "vmplace cat: unknown option '%s' (use -- before a file "
+                          "named like an option)\n", argv[i]);
+        return usage();
+      }
+  if (first >= argc)
+    return usage();
+
+  char **paths = argv + first;
+  size_t count = (size_t)(argc - first);
+  uint64_t *sizes = calloc(count, sizeof *sizes);
+  if (sizes == NULL) {
+    fputs("vmplace cat: out of memory\n", stderr);
+    return CAT_BAD_FILE;
+  }
+  size_t page = vmp_page_size();
+  int usable = 1;
+  for (size_t i = 0; i < count; i++)
+    usable &= check_file(paths[i], i + 1 == count, page, &sizes[i]);
+  vmp_mview *view = NULL;
+  int status = usable ? open_view(paths, sizes, count, &view) : CAT_BAD_FILE;
+  free(sizes);
+  if (status != CAT_OK)
+    return status;
+
+  const unsigned char *base = vmp_mview_base(view);
+  uint64_t length = vmp_mview_length(view);
+  prepare_output(base, length);
+  progress pg;
+  progress_start(&pg, length);
+  int err = write_all(base, length, &pg);
+  progress_erase(&pg);
+  vmp_mview_close(view);
+
+  if (err == EPIPE)
+    return CAT_READER_GONE;
+  if (err != 0) {
+    fprintf(stderr, "vmplace cat: write error: %s\n", strerror(err));
+    return CAT_WRITE_FAILED;
+  }
+  return CAT_OK;
+}

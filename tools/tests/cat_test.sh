@@ -1,0 +1,160 @@
+#!/bin/sh
+# `vmplace cat` against coreutils cat, on random files made here, then every
+# refusal: each must exit non-zero, name the file on stderr and write
+# nothing at all to stdout. Also: a closed pipe ends it without a hang, and
+# the progress line appears only on a terminal and is erased.
+#
+# Usage: cat_test.sh path/to/vmplace SCRATCH_DIR   (SCRATCH_DIR is recreated)
+set -u
+
+VMPLACE=$1
+DIR=$2
+rm -rf "$DIR" && mkdir -p "$DIR" || exit 1
+cd "$DIR" || exit 1
+PAGE=$(getconf PAGESIZE)
+failures=0
+
+fail() {
+  echo "FAIL: $*"
+  failures=$((failures + 1))
+}
+
+# random_file NAME BYTES
+random_file() {
+  head -c "$2" /dev/urandom >"$1" || exit 1
+}
+
+# same CASE FILE...: vmplace cat and cat give identical bytes, exit 0.
+same() {
+  name=$1
+  shift
+  cat "$@" >expected.out
+  "$VMPLACE" cat "$@" >got.out 2>got.err
+  status=$?
+  if [ $status -ne 0 ]; then
+    fail "$name: exit status $status: $(cat got.err)"
+  elif ! cmp -s expected.out got.out; then
+    fail "$name: output differs from cat ($(wc -c <got.out) vs $(wc -c <expected.out) bytes)"
+  elif [ -s got.err ]; then
+    fail "$name: unexpected stderr: $(cat got.err)"
+  fi
+}
+
+# refused CASE STATUS NAMED FILE...: exit STATUS, stderr names NAMED,
+# stdout empty.
+refused() {
+  name=$1 want=$2 named=$3
+  shift 3
+  "$VMPLACE" cat "$@" >got.out 2>got.err
+  status=$?
+  if [ $status -ne "$want" ]; then
+    fail "$name: exit status $status, expected $want"
+  fi
+  if [ -s got.out ]; then
+    fail "$name: wrote $(wc -c <got.out) bytes to stdout"
+  fi
+  if ! grep -qF -- "$named" got.err; then
+    fail "$name: stderr does not name '$named': $(cat got.err)"
+  fi
+}
+
+: >empty
+random_file odd 12345
+random_file p3 $((3 * PAGE))
+random_file p5 $((5 * PAGE))
+random_file tail 7777
+random_file big1 $((3 * 1024 * 1024))
+random_file big2 $((3 * 1024 * 1024))
+random_file bigtail $((1024 * 1024 + 17))
+i=0
+many=""
+while [ $i -lt 49 ]; do
+  random_file "m$i" $(((i % 3 + 1) * PAGE))
+  many="$many m$i"
+  i=$((i + 1))
+done
+random_file mlast 999
+
+same "single odd file" odd
+same "single page-multiple file" p3
+same "single empty file" empty
+same "only empty files" empty empty empty
+same "empty files anywhere, odd last" empty p3 empty p5 empty tail
+same "empty last file" p3 p5 empty
+same "same file twice" p3 p3 odd
+# shellcheck disable=SC2086 # the names are word-split on purpose
+same "50 files" $many mlast
+same "several MiB" big1 big2 bigtail
+same "file named like an option, after --" -- p3 odd
+
+refused "missing file" 1 no-such-file p3 no-such-file odd
+refused "missing last file" 1 gone-too p3 gone-too
+mkdir adir
+refused "directory named" 1 "adir: is a directory" p3 adir odd
+refused "non-last odd size" 1 "odd: size 12345" p3 odd tail
+refused "non-last odd size, reported with the page" 1 "multiple of the page" odd p3
+refused "not a regular file" 1 "/dev/null" p3 /dev/null
+if [ "$(id -u)" != 0 ]; then
+  random_file secret "$PAGE"
+  chmod 000 secret
+  refused "unreadable file" 1 secret p3 secret odd
+else
+  echo "note: running as root, the unreadable-file case is skipped"
+fi
+refused "no file at all" 2 "usage: vmplace cat"
+refused "unknown option" 2 "unknown option '-x'" -x p3
+
+# A write error: exit 3 and a message.
+if [ -w /dev/full ]; then
+  "$VMPLACE" cat p3 odd >/dev/full 2>got.err
+  status=$?
+  [ $status -eq 3 ] || fail "write error: exit status $status, expected 3"
+  grep -q "write error" got.err || fail "write error: no message: $(cat got.err)"
+fi
+
+# A reader that goes away: the default SIGPIPE ends the process (141 in a
+# shell); with SIGPIPE ignored, write's EPIPE gives 141 and no message.
+for mode in default ignored; do
+  rm -f pipe.status pipe.err
+  if [ $mode = ignored ]; then
+    (trap '' PIPE; "$VMPLACE" cat big1 big2 bigtail 2>pipe.err; echo $? >pipe.status) | head -c 1 >/dev/null
+  else
+    ("$VMPLACE" cat big1 big2 bigtail 2>pipe.err; echo $? >pipe.status) | head -c 1 >/dev/null
+  fi
+  status=$(cat pipe.status 2>/dev/null)
+  if [ "$status" != 141 ]; then
+    fail "closed pipe ($mode SIGPIPE): exit status '$status', expected 141"
+  fi
+  if [ -s pipe.err ]; then
+    fail "closed pipe ($mode SIGPIPE): unexpected message: $(cat pipe.err)"
+  fi
+done
+
+# The progress line needs stderr on a terminal: script(1) gives one. A
+# sparse 64 MiB file costs neither disk nor much time.
+if command -v script >/dev/null 2>&1 && command -v truncate >/dev/null 2>&1; then
+  truncate -s 64M sparse
+  script -qec "'$VMPLACE' cat sparse odd >tty.out" /dev/null </dev/null >tty.screen 2>&1
+  status=$?
+  if [ $status -ne 0 ]; then
+    fail "progress: exit status $status: $(cat tty.screen)"
+  else
+    cat sparse odd | cmp -s - tty.out || fail "progress: output differs from cat"
+    grep -q "/ 64.0 MiB" tty.screen || fail "progress: no progress line on the terminal: $(cat tty.screen)"
+    # Erased: the screen ends with a carriage return after blanks.
+    tail -c 1 tty.screen | od -An -c | grep -q '\\r' || fail "progress: line not erased at the end"
+  fi
+  # Not on a pipe, even for a large input.
+  "$VMPLACE" cat sparse 2>quiet.err | cmp -s - sparse || fail "large file through a pipe differs"
+  [ -s quiet.err ] && fail "progress shown although stderr is not a terminal: $(cat quiet.err)"
+  rm -f sparse
+else
+  echo "note: script(1) or truncate missing, the progress case is skipped"
+fi
+
+if [ $failures -ne 0 ]; then
+  echo "$failures case(s) failed (files kept in $DIR)"
+  exit 1
+fi
+cd .. && rm -rf "$DIR"
+echo "vmplace cat: all cases passed"
