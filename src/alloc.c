@@ -32,3 +32,7 @@ void vmp__free(void *p) { free(p); }
 void vmp__testing_alloc_fail_after(long n) {
   atomic_store_explicit(&allocs_until_failure, n, memory_order_relaxed);
 }
+
+int vmp__testing_alloc_disarm(void) {
+  return atomic_exchange_explicit(&allocs_until_failure, -1, memory_order_relaxed) < 0;
+}

@@ -32,4 +32,8 @@ const char *vmp__testing_syscall_next(const char *name);
 
 void vmp__testing_alloc_fail_after(long n);
 
+/* Turns an armed allocation failure off; returns nonzero if it had been
+ * made (the armed allocation was reached), 0 if it was still pending. */
+int vmp__testing_alloc_disarm(void);
+
 #endif

@@ -164,21 +164,6 @@ static void uninstall(void) {
     cr_assert_eq(vmp__testing_syscall_set(name, NULL), 0);
 }
 
-/* Whether a pending allocation failure set by vmp__testing_alloc_fail_after
- * has fired: if it has not, one of the next `n + 1` allocations fails. */
-static int alloc_failure_fired(long n) {
-  int fired = 1;
-  for (long i = 0; i <= n; i++) {
-    void *p = vmp__malloc(1);
-    if (!p) {
-      fired = 0;
-      break;
-    }
-    vmp__free(p);
-  }
-  vmp__testing_alloc_fail_after(-1);
-  return fired;
-}
 
 /* ---- the fixture: a region holding every kind of span --------------------- */
 
@@ -400,7 +385,7 @@ static void inject_allocations(operation op, const char *name) {
     world_take(&before, &f);
     vmp__testing_alloc_fail_after(n);
     int rc = op(&f);
-    int fired = alloc_failure_fired(n);
+    int fired = vmp__testing_alloc_disarm();
     snprintf(what, sizeof what, "%s with allocation %ld failing", name, n + 1);
     check_no_names(&before, what);
     if (rc != 0) {
