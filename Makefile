@@ -8,7 +8,7 @@ JOBS ?= 2
 BUILD ?= build
 CMAKE_FLAGS ?=
 
-.PHONY: all demo test test-plain test-asan test-tsan test-posix deps bench install clean
+.PHONY: all demo test test-plain test-asan test-tsan test-posix deps bench bench-deps install clean
 
 all:
 	$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF $(CMAKE_FLAGS)
@@ -64,7 +64,21 @@ test-posix:
 test-windows:
 	tools/wine-test run
 
-bench:
+# mbuffer is the baseline of pipe_vs_mbuffer; without it that line is skipped.
+BENCH_PACKAGES = mbuffer
+bench-deps:
+	@missing=""; \
+	for p in $(BENCH_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  { $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; } || \
+	    echo "bench-deps: could not install$$missing (pipe_vs_mbuffer will be skipped)"; \
+	fi
+
+bench: bench-deps
 	$(CMAKE) -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DVMP_BUILD_BENCH=ON $(CMAKE_FLAGS)
 	$(CMAKE) --build build-bench -j$(JOBS) --target vmplace_bench
 	./build-bench/bench/vmplace_bench $(BENCH_ARGS)

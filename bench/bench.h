@@ -71,5 +71,6 @@ int bench_mapping(const bench_opts *opts);
 int bench_split(const bench_opts *opts);
 int bench_contention(const bench_opts *opts);
 int bench_mview(const bench_opts *opts);
+int bench_ring(const bench_opts *opts);
 
 #endif

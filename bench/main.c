@@ -55,6 +55,7 @@ int main(int argc, char **argv) {
   failed |= bench_split(&opts);
   failed |= bench_contention(&opts);
   failed |= bench_mview(&opts);
+  failed |= bench_ring(&opts);
   bench_print_bars();
   return failed;
 }

@@ -93,13 +93,16 @@ extern "C" {
   X(EBOUNDS, -30006, "view reaches past the end of its object")              \
   X(EACCES, -30007, "protection exceeds what the object allows")             \
   X(ENOMEM, -30008, "out of address space, memory or mapping slots")         \
-  X(ENOTSUP, -30009, "not supported by this backend or system")
+  X(ENOTSUP, -30009, "not supported by this backend or system")             \
+  X(ETIMEDOUT, -30010, "timed out")                                          \
+  X(ESHUTDOWN, -30011, "the ring was shut down")                             \
+  X(EPEER, -30012, "the peer's shared ring is not valid")
 
 typedef enum vmp_errno {
 #define VMP__ERR_ENUM(name, value, msg) VMP_##name = value,
   VMP_ERRNO_MAP(VMP__ERR_ENUM)
 #undef VMP__ERR_ENUM
-  VMP__ERR_MIN = -30009
+  VMP__ERR_MIN = -30012
 } vmp_errno;
 
 /* A static, human-readable message for any code this library returns,
@@ -428,6 +431,114 @@ VMP_API int vmp_mview_check(const vmp_mview *view, size_t *segment);
 /* Unmaps everything, closes the files and gives the address range back.
  * NULL is ignored. Returns 0 or the error of vmp_release (see there). */
 VMP_API int vmp_mview_close(vmp_mview *view);
+
+/* ------------------------------------------------------------------ */
+/* Mirrored ring buffers                                                */
+/* ------------------------------------------------------------------ */
+
+/* One memory object mapped twice, back to back, so that any run of up to
+ * the ring's capacity starting anywhere in it is contiguous in memory:
+ * writers and readers never split a copy or a parse at the wrap. Built from
+ * the region operations (one reservation, guard placeholders on both
+ * sides, two views of the data and one of a control page), so it inherits
+ * their guarantees. The memory comes from vmp_mem_create(): nothing named
+ * is left behind, in a container or after a crash.
+ *
+ * On top sits a single-producer / single-consumer byte queue: one thread
+ * (or process) writes, one reads. Head and tail are 64-bit byte counts in a
+ * control page next to the data, on separate cache lines, published with
+ * release and read with acquire ordering; each side caches the other's.
+ * Everything read from shared memory is checked (a peer process may be
+ * hostile or broken): an impossible index gives VMP_EPEER, never an access
+ * outside the ring.
+ *
+ * Across processes: vmp_ring_fd() gives the descriptor (pass it over a UNIX
+ * socket with SCM_RIGHTS, or let a child inherit it) and vmp_ring_attach()
+ * maps it in the other process. On Linux the object is sealed against
+ * shrinking and growing before anyone else can see it, and attach refuses
+ * an object that is not, so no peer can make the other side fault.
+ *
+ * Thread safety: one producer and one consumer at a time, which may be
+ * different threads or processes; vmp_ring_shutdown may be called from
+ * anywhere; vmp_ring_close must not race with anything on that handle. */
+typedef struct vmp_ring vmp_ring;
+
+/* Flags for vmp_ring_create() and vmp_ring_attach(). */
+#define VMP_RING_HUGE_PAGES 0x1 /* back the data with huge pages (Linux): VMP_ENOTSUP
+                                   when the system has none free */
+#define VMP_RING_NO_INHERIT 0x2 /* a child made by fork() does not get the mapping
+                                   (Linux MADV_DONTFORK; by default it does, and
+                                   shares the ring with its parent) */
+
+/* Creates a ring whose capacity is `size` bytes rounded up to
+ * vmp_granularity() (or the huge page size); vmp_ring_capacity() reports
+ * it. Errors: VMP_EINVAL (out NULL, size 0, unknown flag), VMP_ENOTSUP
+ * (huge pages unavailable, VMP_RING_NO_INHERIT where fork inheritance
+ * cannot be turned off), VMP_ENOMEM, OS errors. Nothing is left behind on
+ * error. */
+VMP_API int vmp_ring_create(size_t size, unsigned flags, vmp_ring **out);
+
+/* Maps the ring another process created from its descriptor (which stays
+ * the caller's: the ring keeps its own copy). Checks, before trusting
+ * anything: the object's size seals (Linux), its size, the control page's
+ * magic, version and capacity. The shared head and tail are checked on each
+ * side's first call and on every call after (VMP_EPEER there).
+ * VMP_RING_HUGE_PAGES must match how the ring was made. Errors: VMP_EINVAL,
+ * VMP_EPEER (any of those checks failing), VMP_EACCES (a descriptor opened
+ * read-only), VMP_ENOTSUP, VMP_ENOMEM, OS errors. */
+VMP_API int vmp_ring_attach(intptr_t fd, unsigned flags, vmp_ring **out);
+
+/* The descriptor (POSIX) or section HANDLE (Windows) to give a peer; still
+ * owned by the ring. */
+VMP_API intptr_t vmp_ring_fd(const vmp_ring *ring);
+
+/* The capacity in bytes, and the first byte of the data (the mirror of
+ * byte i is at i + capacity). */
+VMP_API size_t vmp_ring_capacity(const vmp_ring *ring);
+VMP_API void *vmp_ring_data(const vmp_ring *ring);
+
+/* Producer side. *ptr receives where to write, *len how many bytes may be
+ * written there, contiguously (all the free space). Returns 0, or VMP_EPEER
+ * when the consumer's published index is impossible, or VMP_ESHUTDOWN. */
+VMP_API int vmp_ring_write_begin(vmp_ring *ring, void **ptr, size_t *len);
+/* Publishes n bytes written at the pointer write_begin gave. VMP_EINVAL if
+ * n is more than it offered; what it offered may be committed in several
+ * calls. */
+VMP_API int vmp_ring_write_commit(vmp_ring *ring, size_t n);
+
+/* Consumer side, the same way round: *ptr, *len cover every byte written
+ * and not yet released, contiguously. Returns 0, VMP_EPEER or
+ * VMP_ESHUTDOWN (only once the ring is both shut down and empty). */
+VMP_API int vmp_ring_read_begin(vmp_ring *ring, const void **ptr, size_t *len);
+/* Releases the first n bytes read_begin offered (in one call or several).
+ * VMP_EINVAL if more. */
+VMP_API int vmp_ring_read_release(vmp_ring *ring, size_t n);
+
+/* Copies: as many bytes as fit (write) or are there (read), up to n, in
+ * one memcpy each. Return the count (0 when full or empty) or a negative
+ * error as the begin functions. */
+VMP_API ptrdiff_t vmp_ring_write(vmp_ring *ring, const void *src, size_t n);
+VMP_API ptrdiff_t vmp_ring_read(vmp_ring *ring, void *dst, size_t n);
+
+/* Sleep (no spinning beyond a short start) until at least `want` bytes can
+ * be written (wait_write) or read (wait_read), the timeout passes
+ * (VMP_ETIMEDOUT; timeout_ns < 0 waits forever, 0 only checks) or the ring
+ * is shut down (VMP_ESHUTDOWN; for wait_read only once it is empty).
+ * Once the ring is shut down, wait_read returns 0 while any bytes are left,
+ * even fewer than `want`: they are all there will ever be.
+ * `want` larger than the capacity is VMP_EINVAL. Linux waits on a futex in
+ * the shared control page, so it works across processes; other systems
+ * poll with a backoff that sleeps (at most ~1 ms between looks). */
+VMP_API int vmp_ring_wait_write(vmp_ring *ring, size_t want, int64_t timeout_ns);
+VMP_API int vmp_ring_wait_read(vmp_ring *ring, size_t want, int64_t timeout_ns);
+
+/* Marks the ring shut down (for both sides, in every process) and wakes
+ * every waiter. Writing after it gives VMP_ESHUTDOWN; reading drains what
+ * is left first. */
+VMP_API void vmp_ring_shutdown(vmp_ring *ring);
+
+/* Unmaps the ring and closes this process's handle. NULL is ignored. */
+VMP_API int vmp_ring_close(vmp_ring *ring);
 
 #ifdef __cplusplus
 }

@@ -20,6 +20,10 @@ struct vmp_mem {
 void vmp__mem_ref(vmp_mem *mem);
 void vmp__mem_unref(vmp_mem *mem);
 
+/* Anonymous shared memory backed by huge pages, for rings (size a multiple
+ * of the huge page size); otherwise as vmp_mem_create. */
+int vmp__mem_create_huge(uint64_t size, vmp_mem **out);
+
 /* Steps 6 of the argument order for a view of [offset, offset+size) of mem
  * with protection prot: VMP_EBOUNDS, VMP_EACCES, or an OS error while
  * asking the object's size. */

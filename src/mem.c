@@ -29,6 +29,23 @@ int vmp_mem_create(uint64_t size, unsigned flags, vmp_mem **out) {
   return 0;
 }
 
+/* For rings with VMP_RING_HUGE_PAGES: vmp_mem_create over huge pages
+ * (size a multiple of the huge page size). */
+int vmp__mem_create_huge(uint64_t size, vmp_mem **out) {
+  vmp_mem *mem;
+  int err = new_mem(&mem);
+  if (err) return err;
+  err = vmp__os_object_create_huge(size, &mem->handle, &mem->traits);
+  if (err) {
+    vmp__free(mem);
+    return err;
+  }
+  mem->flags = VMP_MEM_RW;
+  atomic_store(&mem->size_floor, size);
+  *out = mem;
+  return 0;
+}
+
 static int valid_open_flags(unsigned flags) {
   return flags == VMP_MEM_READ || flags == VMP_MEM_RW;
 }

@@ -10,6 +10,9 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -57,7 +60,9 @@ static int should_fail(void) {
   X(mkstemp, int, (char *tmpl), (tmpl), -1)                                                  \
   X(mkostemp, int, (char *tmpl, int flags), (tmpl, flags), -1)                               \
   X(unlink, int, (const char *path), (path), -1)                                             \
-  X(posix_fallocate, int, (int fd, off_t o, off_t l), (fd, o, l), -1)
+  X(posix_fallocate, int, (int fd, off_t o, off_t l), (fd, o, l), -1)                       \
+  X(futex, long, (_Atomic uint32_t * w, int op, uint32_t v, const struct timespec *t),         \
+    (w, op, v, t), -1)
 
 #define DECLARE_WRAPPER(name, ret, params, args, failure) \
   typedef ret(*real_##name##_fn) params;                  \

@@ -19,6 +19,8 @@ static const subcommand subcommands[] = {
     {"shell", "", "the scenario language, interactively from stdin", vmp_cli_shell},
     {"demo", "", "two views side by side, and a mirrored ring buffer", vmp_cli_demo},
     {"cat", "FILE...", "the files' bytes on stdout, through one contiguous view", vmp_cli_cat},
+    {"pipe", "[-m N] [-q]", "stdin to stdout through a mirrored ring of N bytes (16M)",
+     vmp_cli_pipe},
 };
 
 static void usage(FILE *out)

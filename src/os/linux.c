@@ -4,15 +4,27 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "unix.h"
 #include "vmplace.h"
 
+/* glibc has no futex(); this is the table's default for the entry. */
+static long futex(_Atomic uint32_t *word, int op, uint32_t value, const struct timespec *timeout) {
+  return syscall(SYS_futex, word, op, value, timeout, NULL, 0);
+}
+
 #define LINUX_SYSCALLS(X)                            \
   X(memfd_create, int, (const char *, unsigned int)) \
-  X(madvise, int, (void *, size_t, int))
+  X(madvise, int, (void *, size_t, int))             \
+  X(futex, long, (_Atomic uint32_t *, int, uint32_t, const struct timespec *))
 
 VMP__DEFINE_SYSCALLS(LINUX_SYSCALLS, vmp__unix_backend_syscalls)
 #define SYS(name) VMP__SYSCALL(vmp__unix_backend_syscalls, name)
@@ -55,3 +67,66 @@ int vmp__unix_discard(void *addr, size_t size, int prot) {
   (void)prot;
   return SYS(madvise)(addr, size, MADV_DONTNEED) == 0 ? 0 : vmp__unix_error(errno);
 }
+
+/* ---- rings: seals, huge pages, fork, futex ---------------------------------------- */
+
+int vmp__os_object_seal_size(vmp__os_handle h) {
+  if (vmp__unix_fcntl((int)h, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) == 0) return 0;
+  return errno == EINVAL || errno == EPERM ? VMP_ENOTSUP : vmp__unix_error(errno);
+}
+
+/* Linux has seals: an object without them (or one that cannot carry them)
+ * is unsealed, and a peer holding it could truncate it under our views. */
+int vmp__os_object_size_sealed(vmp__os_handle h) {
+  int seals = vmp__unix_fcntl((int)h, F_GET_SEALS, 0);
+  if (seals < 0) return errno == EINVAL ? 0 : vmp__unix_error(errno);
+  return (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) == (F_SEAL_SHRINK | F_SEAL_GROW);
+}
+
+/* /proc/meminfo says how large a huge page is and how many are free: with
+ * none free, mapping a huge-page object would fail later with SIGBUS or
+ * ENOMEM, so the answer is "not supported" now. */
+int vmp__os_huge_page_size(uint64_t bytes, size_t *size) {
+  FILE *f = fopen("/proc/meminfo", "r");
+  if (!f) return VMP_ENOTSUP;
+  char line[128];
+  unsigned long long free_pages = 0, kib = 0;
+  while (fgets(line, sizeof line, f)) {
+    sscanf(line, "HugePages_Free: %llu", &free_pages);
+    sscanf(line, "Hugepagesize: %llu kB", &kib);
+  }
+  fclose(f);
+  if (kib == 0 || free_pages == 0 || free_pages * kib * 1024 < bytes) return VMP_ENOTSUP;
+  *size = (size_t)(kib * 1024);
+  return 0;
+}
+
+int vmp__os_object_create_huge(uint64_t size, vmp__os_handle *out, unsigned *traits) {
+  int fd = SYS(memfd_create)("vmplace", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB);
+  if (fd < 0) return vmp__unix_refused(errno) ? VMP_ENOTSUP : vmp__unix_error(errno);
+  fd = vmp__unix_size_new_object(fd, size);
+  if (fd < 0) return fd;
+  *traits = 0;
+  *out = fd;
+  return 0;
+}
+
+int vmp__os_no_inherit(void *addr, size_t size) {
+  return SYS(madvise)(addr, size, MADV_DONTFORK) == 0 ? 0 : vmp__unix_error(errno);
+}
+
+/* A shared (not FUTEX_PRIVATE) futex, so a waiter in one process is woken
+ * by a commit in another that maps the same control page. */
+int vmp__os_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns) {
+  struct timespec ts, *limit = NULL;
+  if (timeout_ns >= 0) {
+    ts.tv_sec = (time_t)(timeout_ns / 1000000000);
+    ts.tv_nsec = (long)(timeout_ns % 1000000000);
+    limit = &ts;
+  }
+  if (SYS(futex)(word, FUTEX_WAIT, expected, limit) == 0) return 0;
+  if (errno == ETIMEDOUT) return VMP_ETIMEDOUT;
+  return 0; /* EAGAIN (the word changed), EINTR: the caller looks again */
+}
+
+void vmp__os_wake_all(_Atomic uint32_t *word) { SYS(futex)(word, FUTEX_WAKE, INT_MAX, NULL); }

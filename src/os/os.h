@@ -29,6 +29,7 @@
 #ifndef VMP_OS_H
 #define VMP_OS_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -122,6 +123,42 @@ int vmp__os_protect(void *addr, size_t size, int prot);
  * cannot do the range in one step returns VMP_ENOTSUP for that. */
 #define VMP__PROT_MIXED (-1)
 int vmp__os_discard(void *addr, size_t size, int prot);
+
+/* ---- for rings: seals, huge pages, fork, waiting ------------------------ */
+
+/* Seals an anonymous object against any change of its size, for good.
+ * VMP_ENOTSUP where objects cannot be sealed. */
+int vmp__os_object_seal_size(vmp__os_handle h);
+
+/* 1 when the object's size is sealed against shrinking and growing, 0 when
+ * it is not, VMP_ENOTSUP where the system has no seals at all. */
+int vmp__os_object_size_sealed(vmp__os_handle h);
+
+/* The huge page size, when at least `bytes` of huge pages are free now;
+ * VMP_ENOTSUP otherwise (none configured, none free, no such thing). */
+int vmp__os_huge_page_size(uint64_t bytes, size_t *size);
+
+/* Anonymous shared memory backed by huge pages (size a multiple of the
+ * huge page size), otherwise as vmp__os_object_create. */
+int vmp__os_object_create_huge(uint64_t size, vmp__os_handle *out, unsigned *traits);
+
+/* Keeps [addr, addr+size) out of children made by fork(). VMP_ENOTSUP where
+ * that cannot be done; 0 where processes are never forked (Windows). */
+int vmp__os_no_inherit(void *addr, size_t size);
+
+/* Sleeps while *word == expected: until vmp__os_wake_all on the same word
+ * (from any process that maps it), a spurious wake-up, or timeout_ns
+ * (< 0: no limit). Returns 0, or VMP_ETIMEDOUT. Linux uses a futex (shared,
+ * so it works across processes); elsewhere it polls with a sleeping
+ * backoff. */
+int vmp__os_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns);
+void vmp__os_wake_all(_Atomic uint32_t *word);
+
+/* Nanoseconds on a clock that never goes back (for timeouts). */
+int64_t vmp__os_monotonic_ns(void);
+
+/* Tells the CPU this thread is spinning (x86 PAUSE, Arm YIELD). */
+void vmp__os_cpu_relax(void);
 
 /* ---- locks --------------------------------------------------------------- */
 

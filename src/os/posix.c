@@ -43,3 +43,37 @@ int vmp__unix_discard(void *addr, size_t size, int prot) {
   if (prot == VMP__PROT_MIXED) return VMP_ENOTSUP;
   return vmp__unix_fresh_private(addr, size, prot);
 }
+
+/* ---- rings: what plain POSIX lacks ---------------------------------------------- */
+
+int vmp__os_object_seal_size(vmp__os_handle h) {
+  (void)h;
+  return VMP_ENOTSUP;
+}
+
+int vmp__os_object_size_sealed(vmp__os_handle h) {
+  (void)h;
+  return VMP_ENOTSUP;
+}
+
+int vmp__os_huge_page_size(uint64_t bytes, size_t *size) {
+  (void)bytes, (void)size;
+  return VMP_ENOTSUP;
+}
+
+int vmp__os_object_create_huge(uint64_t size, vmp__os_handle *out, unsigned *traits) {
+  (void)size, (void)out, (void)traits;
+  return VMP_ENOTSUP;
+}
+
+int vmp__os_no_inherit(void *addr, size_t size) {
+  (void)addr, (void)size;
+  return VMP_ENOTSUP;
+}
+
+int vmp__os_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns) {
+  return vmp__unix_poll_wait(word, expected, timeout_ns);
+}
+
+/* Pollers look by themselves. */
+void vmp__os_wake_all(_Atomic uint32_t *word) { (void)word; }

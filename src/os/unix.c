@@ -401,3 +401,33 @@ int vmp__os_object_close(vmp__os_handle h) {
   if (SYS(close)((int)h) == 0 || errno == EINTR) return 0;
   return vmp__unix_error(errno);
 }
+
+/* ---- waiting without a futex ---------------------------------------------------- */
+
+int64_t vmp__os_monotonic_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int vmp__unix_poll_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns) {
+  int64_t deadline = timeout_ns < 0 ? INT64_MAX : vmp__os_monotonic_ns() + timeout_ns;
+  int64_t pause_ns = 1000;
+  while (atomic_load_explicit(word, memory_order_acquire) == expected) {
+    int64_t now = vmp__os_monotonic_ns();
+    if (now >= deadline) return VMP_ETIMEDOUT;
+    int64_t nap = pause_ns < deadline - now ? pause_ns : deadline - now;
+    struct timespec ts = {(time_t)(nap / 1000000000), (long)(nap % 1000000000)};
+    nanosleep(&ts, NULL);
+    if (pause_ns < 1000000) pause_ns *= 2;
+  }
+  return 0;
+}
+
+void vmp__os_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}

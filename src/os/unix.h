@@ -40,6 +40,16 @@ unsigned vmp__unix_sealed_traits(int fd);
  * afterwards and their memory goes back to the system. */
 int vmp__unix_discard(void *addr, size_t size, int prot);
 
+/* The ring primitives of os.h that differ between Linux and plain POSIX
+ * (seals, huge pages, MADV_DONTFORK, futex) are the backend file's own:
+ * vmp__os_object_seal_size, vmp__os_object_size_sealed,
+ * vmp__os_huge_page_size, vmp__os_object_create_huge, vmp__os_no_inherit,
+ * vmp__os_wait, vmp__os_wake_all. */
+
+/* A sleeping poll for vmp__os_wait where the system has nothing better:
+ * looks at *word with a backoff from 1 us up to 1 ms. */
+int vmp__unix_poll_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns);
+
 /* ---- supplied by unix.c to the backend file ---- */
 
 /* Whether an errno from creating an object means "this way is not

@@ -522,10 +522,11 @@ int vmp__os_object_adopt(intptr_t native, int want_write, int *writable, unsigne
   }
   object_basic_info info;
   if (SYS(NtQueryObject)(h, 0, &info, sizeof info, NULL) < 0) return VMP_EINVAL;
-  int is_file = SYS(GetFileType)(h) == FILE_TYPE_DISK;
+  /* A section answers NtQuerySection; ask that first, because GetFileType
+   * calls a section a disk file under Wine. */
   section_basic_info section = {0};
-  if (!is_file && SYS(NtQuerySection)(h, 0, &section, sizeof section, NULL) < 0)
-    return VMP_EINVAL;
+  int is_file = SYS(NtQuerySection)(h, 0, &section, sizeof section, NULL) < 0;
+  if (is_file && SYS(GetFileType)(h) != FILE_TYPE_DISK) return VMP_EINVAL;
   *writable = (info.granted_access & (is_file ? FILE_WRITE_ACCESS : SECTION_WRITE_ACCESS)) != 0;
   if (want_write && !*writable) return VMP_EACCES;
   win_object *o;
@@ -670,3 +671,57 @@ int vmp__os_discard(void *addr, size_t size, int prot) {
   if (SYS(VirtualAlloc)(addr, size, MEM_COMMIT, page_protection(prot))) return 0;
   return err;
 }
+
+/* ---- rings ------------------------------------------------------------------------ */
+
+/* A section's size is fixed when it is created: sealed by nature. A file
+ * object is not. */
+int vmp__os_object_seal_size(vmp__os_handle h) { return object_of(h)->file ? VMP_ENOTSUP : 0; }
+
+int vmp__os_object_size_sealed(vmp__os_handle h) { return object_of(h)->file ? 0 : 1; }
+
+/* Large pages need a privilege (SeLockMemoryPrivilege) and physically
+ * contiguous memory; not offered. */
+int vmp__os_huge_page_size(uint64_t bytes, size_t *size) {
+  (void)bytes, (void)size;
+  return VMP_ENOTSUP;
+}
+
+int vmp__os_object_create_huge(uint64_t size, vmp__os_handle *out, unsigned *traits) {
+  (void)size, (void)out, (void)traits;
+  return VMP_ENOTSUP;
+}
+
+/* Windows has no fork: nothing is ever inherited that way. */
+int vmp__os_no_inherit(void *addr, size_t size) {
+  (void)addr, (void)size;
+  return 0;
+}
+
+/* WaitOnAddress only wakes threads of one process; a ring may be shared
+ * between processes, so waiting polls with a sleeping backoff. */
+int vmp__os_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns) {
+  ULONGLONG start = GetTickCount64();
+  DWORD pause_ms = 0;
+  unsigned spins = 0;
+  while (atomic_load_explicit(word, memory_order_acquire) == expected) {
+    if (timeout_ns >= 0 && (int64_t)(GetTickCount64() - start) * 1000000 >= timeout_ns)
+      return VMP_ETIMEDOUT;
+    /* Sleep(0) yields; after a few, sleep a millisecond at a time. */
+    Sleep(pause_ms);
+    if (++spins > 64) pause_ms = 1;
+  }
+  return 0;
+}
+
+void vmp__os_wake_all(_Atomic uint32_t *word) { (void)word; }
+
+int64_t vmp__os_monotonic_ns(void) {
+  static LARGE_INTEGER frequency; /* constant after boot: racing writers agree */
+  LARGE_INTEGER now;
+  if (frequency.QuadPart == 0) QueryPerformanceFrequency(&frequency);
+  QueryPerformanceCounter(&now);
+  return (int64_t)((double)now.QuadPart * 1e9 / (double)frequency.QuadPart);
+}
+
+void vmp__os_cpu_relax(void) { YieldProcessor(); }

@@ -5,6 +5,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -33,10 +36,11 @@ typedef int (*shm_open_fn)(const char *, int, mode_t);
 typedef int (*path_fn)(const char *);
 typedef int (*mkstemp_fn)(char *);
 typedef int (*memfd_fn)(const char *, unsigned int);
+typedef long (*futex_fn)(_Atomic uint32_t *, int, uint32_t, const struct timespec *);
 
 static vmp__syscall_fn real_mmap, real_munmap, real_mprotect, real_open, real_close, real_fstat,
     real_ftruncate, real_fcntl, real_shm_open, real_shm_unlink, real_mkstemp, real_unlink,
-    real_memfd_create, real_madvise;
+    real_memfd_create, real_madvise, real_futex;
 
 static void *w_mmap(void *a, size_t n, int prot, int flags, int fd, off_t off) {
   FAIL_WITH(MAP_FAILED, ENOMEM);
@@ -49,6 +53,10 @@ static int w_munmap(void *a, size_t n) {
 static int w_mprotect(void *a, size_t n, int prot) {
   FAIL_WITH(-1, ENOMEM);
   return ((addr_len_int_fn)real_mprotect)(a, n, prot);
+}
+static long w_futex(_Atomic uint32_t *w, int op, uint32_t v, const struct timespec *t) {
+  FAIL_WITH(-1, EINTR);
+  return ((futex_fn)real_futex)(w, op, v, t);
 }
 static int w_madvise(void *a, size_t n, int advice) {
   FAIL_WITH(-1, ENOMEM);
@@ -127,7 +135,7 @@ static const inject_wrapper wrappers[] = {
     WRAPPER(mmap),      WRAPPER(munmap),     WRAPPER(mprotect), WRAPPER(madvise),
     WRAPPER(open),      WRAPPER(close),      WRAPPER(fstat),    WRAPPER(ftruncate),
     WRAPPER(fcntl),     WRAPPER(shm_open),   WRAPPER(shm_unlink), WRAPPER(mkstemp),
-    WRAPPER(unlink),    WRAPPER(memfd_create),
+    WRAPPER(unlink),    WRAPPER(memfd_create), WRAPPER(futex),
 };
 
 const inject_wrapper *inject_platform_wrappers(size_t *count) {

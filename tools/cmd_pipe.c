@@ -1,0 +1,404 @@
+/* vmplace pipe [-m SIZE] [-q]: a large buffer between stdin and stdout.
+ *
+ * Both ends work on one vmp_ring. A reader thread read()s from stdin
+ * straight into the free space the ring offers and publishes what arrived;
+ * the main thread write()s what the ring holds straight to stdout. Because
+ * the ring is mirrored, the space and the data it offers are always one
+ * contiguous block, so neither side ever splits a system call at the wrap
+ * and no byte is copied by us: the kernel copies into the ring and out of it.
+ * A slow producer or a slow consumer only fills or drains the buffer; each
+ * side sleeps in the ring's wait calls when it has nothing to do.
+ *
+ * End of input: the reader publishes its last bytes and shuts the ring
+ * down; the writer drains what is left and finishes. A failed write stops
+ * the reader at once (the ring is shut down, and a reader waiting for input
+ * is woken through a pipe it polls along with stdin), so a closed output
+ * never leaves the tool waiting on input. Short reads and writes only move
+ * the indexes by what was transferred; EINTR, and EAGAIN from a
+ * non-blocking descriptor, are waited out and retried.
+ *
+ * Exit status: 0 everything read was written; 1 reading stdin failed
+ * (what was read before is still written); 2 usage; 3 writing stdout
+ * failed; 4 the ring or the thread could not be set up, or the ring
+ * reported an error (and, on Windows, where this command does not exist:
+ * "not available on this system"). A reader that goes away is handled as
+ * by cat and `vmplace cat`: SIGPIPE keeps its default action and ends the
+ * process (141 in a shell); when SIGPIPE is ignored, the EPIPE from write()
+ * gives status 141 too, without a message.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+enum {
+  PIPE_OK = 0,
+  PIPE_READ_FAILED = 1,
+  PIPE_USAGE = 2,
+  PIPE_WRITE_FAILED = 3,
+  PIPE_SETUP_FAILED = 4,
+  PIPE_READER_GONE = 128 + 13 /* what a shell reports for a death by SIGPIPE */
+};
+
+#ifdef _WIN32
+
+/* The tool's Windows build has no POSIX threads; rather than a second
+ * implementation nobody runs, the command says so. */
+int vmp_cli_pipe(int argc, char **argv)
+{
+  (void)argc;
+  (void)argv;
+  fputs("vmplace pipe: not available on this system\n", stderr);
+  return PIPE_SETUP_FAILED;
+}
+
+#else
+
+#  include <errno.h>
+#  include <poll.h>
+#  include <pthread.h>
+#  include <stdatomic.h>
+#  include <stdint.h>
+#  include <stdlib.h>
+#  include <time.h>
+#  include <unistd.h>
+
+#  include "vmplace.h"
+
+#  define DEFAULT_SIZE ((size_t)16 << 20)
+/* The largest single read() or write(): big enough that system calls cost
+ * nothing, small enough that space is handed back to the other side often
+ * (a write to a pipe returns only once the whole request went through). */
+#  define MAX_CHUNK ((size_t)1 << 20)
+#  define PROGRESS_INTERVAL_NS 250000000 /* at most 4 updates a second */
+
+typedef struct pipe_job {
+  vmp_ring *ring;
+  size_t chunk;      /* the largest single read() or write() */
+  size_t low_water;  /* a full ring: the reader sleeps until this much is free */
+  int stop_fd;       /* readable once the reader must stop */
+  int read_errno;    /* reader: the error that stopped it, or 0 */
+  int ring_err;      /* reader: a ring error (never VMP_ESHUTDOWN), or 0 */
+  _Atomic uint64_t bytes_in; /* for the progress line's fill level only */
+} pipe_job;
+
+/* ---- options -------------------------------------------------------------- */
+
+static int usage(void)
+{
+  fputs("usage: vmplace pipe [-m SIZE] [-q]\n"
+        "Copies stdin to stdout through a buffer of SIZE bytes (default 16M;\n"
+        "suffixes k, M, G are powers of 1024), so a bursty producer and a slow\n"
+        "consumer do not wait for each other. -q: no progress line (shown only\n"
+        "when stderr is a terminal and stdout is not).\n"
+        "Exit status: 0 done, 1 read error, 2 usage, 3 write error, 4 setup or\n"
+        "buffer error, 141 the output was closed.\n",
+        stderr);
+  return PIPE_USAGE;
+}
+
+/* "16M" -> 16 MiB. Returns 0 for anything malformed, zero or too large. */
+static size_t parse_size(const char *text)
+{
+  char *end;
+  errno = 0;
+  unsigned long long value = strtoull(text, &end, 10);
+  if (end == text || errno != 0 || text[0] == '-')
+    return 0;
+  unsigned shift = 0;
+  switch (*end) {
+  case '\0': break;
+  case 'k': case 'K': shift = 10; break;
+  case 'm': case 'M': shift = 20; break;
+  case 'g': case 'G': shift = 30; break;
+  default: return 0;
+  }
+  if (*end != '\0' && end[1] != '\0')
+    return 0;
+  if (value == 0 || value > (SIZE_MAX >> shift))
+    return 0;
+  return (size_t)value << shift;
+}
+
+/* ---- progress --------------------------------------------------------------- */
+
+typedef struct progress {
+  int enabled;
+  uint64_t started_ns, shown_ns;
+  int width; /* of the line on screen, to erase it */
+} progress;
+
+static uint64_t now_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void progress_show(progress *pg, uint64_t out, double fill, uint64_t now)
+{
+  const double mib = 1024.0 * 1024.0;
+  double elapsed = (double)(now - pg->started_ns) / 1e9;
+  double rate = elapsed > 0 ? (double)out / mib / elapsed : 0.0;
+  int n = fprintf(stderr, "\r%.1f MiB  %.0f MiB/s  buffer %.0f%% ", (double)out / mib, rate,
+                  100.0 * fill);
+  /* The new line may be shorter than the last: blank out the rest. */
+  if (n - 1 < pg->width)
+    fprintf(stderr, "%*s", pg->width - (n - 1), "");
+  if (n - 1 > pg->width)
+    pg->width = n - 1;
+  fflush(stderr);
+  pg->shown_ns = now;
+}
+
+static void progress_update(progress *pg, pipe_job *job, uint64_t out, int force)
+{
+  if (!pg->enabled)
+    return;
+  uint64_t now = now_ns();
+  if (!force && now - pg->shown_ns < PROGRESS_INTERVAL_NS)
+    return;
+  uint64_t in = atomic_load_explicit(&job->bytes_in, memory_order_relaxed);
+  double fill = in > out ? (double)(in - out) / (double)vmp_ring_capacity(job->ring) : 0.0;
+  progress_show(pg, out, fill > 1.0 ? 1.0 : fill, now);
+}
+
+static void progress_erase(progress *pg)
+{
+  if (!pg->enabled)
+    return;
+  fprintf(stderr, "\r%*s\r", pg->width, "");
+  fflush(stderr);
+}
+
+/* ---- the two sides ------------------------------------------------------------ */
+
+/* Waits until stdin has something (data, end of input or an error, which
+ * read() then reports) or the reader is told to stop; returns 0 to stop. */
+static int input_ready(pipe_job *job)
+{
+  for (;;) {
+    struct pollfd fds[2] = {{0, POLLIN, 0}, {job->stop_fd, POLLIN, 0}};
+    int n = poll(fds, 2, -1);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return 1; /* let read() say what is wrong */
+    return fds[1].revents == 0;
+  }
+}
+
+/* stdin -> ring. */
+static void *reader_main(void *arg)
+{
+  pipe_job *job = arg;
+  for (;;) {
+    void *space;
+    size_t room;
+    int err = vmp_ring_write_begin(job->ring, &space, &room);
+    if (err == 0 && room == 0) {
+      err = vmp_ring_wait_write(job->ring, job->low_water, -1);
+      if (err == 0)
+        continue;
+    }
+    if (err != 0) {
+      if (err != VMP_ESHUTDOWN) /* shut down: the writer has given up */
+        job->ring_err = err;
+      break;
+    }
+    size_t want = room < job->chunk ? room : job->chunk;
+    /* Not blocked in read() on an input that may never come: the writer
+     * must be able to stop us when the output goes away. */
+    if (!input_ready(job))
+      break;
+    ssize_t got = read(0, space, want);
+    int read_errno = errno;
+    if (got > 0) {
+      err = vmp_ring_write_commit(job->ring, (size_t)got);
+      if (err != 0) {
+        job->ring_err = err;
+        break;
+      }
+      atomic_fetch_add_explicit(&job->bytes_in, (uint64_t)got, memory_order_relaxed);
+      continue;
+    }
+    if (got == 0)
+      break; /* end of input */
+    if (read_errno == EINTR || read_errno == EAGAIN || read_errno == EWOULDBLOCK)
+      continue; /* a non-blocking stdin: poll again */
+    job->read_errno = read_errno;
+    break;
+  }
+  vmp_ring_shutdown(job->ring); /* the writer drains what is left */
+  return NULL;
+}
+
+typedef struct writer_result {
+  int write_errno; /* or 0 */
+  int ring_err;    /* or 0 */
+} writer_result;
+
+/* ring -> stdout, until the ring is shut down and empty or a write fails. */
+static writer_result write_out(pipe_job *job, progress *pg)
+{
+  writer_result res = {0, 0};
+  uint64_t out = 0;
+  /* Only a progress line needs the writer to wake up while nothing comes. */
+  int64_t idle_timeout = pg->enabled ? PROGRESS_INTERVAL_NS : -1;
+  for (;;) {
+    const void *data;
+    size_t avail;
+    int err = vmp_ring_read_begin(job->ring, &data, &avail);
+    if (err == 0 && avail == 0) {
+      err = vmp_ring_wait_read(job->ring, 1, idle_timeout);
+      if (err == 0 || err == VMP_ETIMEDOUT) {
+        progress_update(pg, job, out, 0);
+        continue;
+      }
+    }
+    if (err == VMP_ESHUTDOWN)
+      break; /* shut down and empty: everything went out */
+    if (err != 0) {
+      res.ring_err = err;
+      break;
+    }
+    size_t n = avail < job->chunk ? avail : job->chunk;
+    ssize_t put = write(1, data, n);
+    if (put < 0 && errno == EINTR)
+      continue;
+    if (put < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      struct pollfd out_ready = {1, POLLOUT, 0}; /* a non-blocking stdout */
+      (void)poll(&out_ready, 1, -1);
+      continue;
+    }
+    if (put <= 0) {
+      res.write_errno = put < 0 ? errno : EIO; /* taking nothing would loop forever */
+      break;
+    }
+    err = vmp_ring_read_release(job->ring, (size_t)put);
+    if (err != 0) {
+      res.ring_err = err;
+      break;
+    }
+    out += (uint64_t)put;
+    progress_update(pg, job, out, 0);
+  }
+  progress_update(pg, job, out, 1);
+  return res;
+}
+
+/* ---- the command ---------------------------------------------------------------- */
+
+static int parse_options(int argc, char **argv, size_t *size, int *quiet)
+{
+  *size = DEFAULT_SIZE;
+  *quiet = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *arg = argv[i];
+    if (strcmp(arg, "-q") == 0) {
+      *quiet = 1;
+    } else if (strncmp(arg, "-m", 2) == 0) {
+      const char *value = arg[2] != '\0' ? arg + 2 : (i + 1 < argc ? argv[++i] : NULL);
+      if (value == NULL) {
+        fputs("vmplace pipe: -m needs a size\n", stderr);
+        return -1;
+      }
+      *size = parse_size(value);
+      if (*size == 0) {
+        fprintf(stderr, "vmplace pipe: bad size '%s' (a positive number, with k, M or G)\n",
+                value);
+        return -1;
+      }
+    } else {
+      if (strcmp(arg, "--help") != 0 && strcmp(arg, "-h") != 0)
+        fprintf(stderr, "vmplace pipe: unknown argument '%s'\n", arg);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+int vmp_cli_pipe(int argc, char **argv)
+{
+  size_t size;
+  int quiet;
+  if (parse_options(argc, argv, &size, &quiet) != 0)
+    return usage();
+
+  pipe_job job;
+  memset(&job, 0, sizeof job);
+  atomic_init(&job.bytes_in, 0);
+  int err = vmp_ring_create(size, 0, &job.ring);
+  if (err != 0) {
+    fprintf(stderr, "vmplace pipe: cannot create a ring of %zu bytes: %s (%s)\n", size,
+            vmp_strerror(err), vmp_err_name(err));
+    return PIPE_SETUP_FAILED;
+  }
+  size_t capacity = vmp_ring_capacity(job.ring);
+  job.chunk = capacity / 4 < MAX_CHUNK ? capacity / 4 : MAX_CHUNK;
+  if (job.chunk == 0)
+    job.chunk = capacity;
+  job.low_water = job.chunk < ((size_t)64 << 10) ? job.chunk : ((size_t)64 << 10);
+
+  int stop[2];
+  if (pipe(stop) != 0) {
+    fprintf(stderr, "vmplace pipe: cannot make a pipe: %s\n", strerror(errno));
+    vmp_ring_close(job.ring);
+    return PIPE_SETUP_FAILED;
+  }
+  job.stop_fd = stop[0];
+  pthread_t reader;
+  int terr = pthread_create(&reader, NULL, reader_main, &job);
+  if (terr != 0) {
+    fprintf(stderr, "vmplace pipe: cannot start the reader thread: %s\n", strerror(terr));
+    close(stop[0]);
+    close(stop[1]);
+    vmp_ring_close(job.ring);
+    return PIPE_SETUP_FAILED;
+  }
+
+  /* A progress line only where a person watches stderr and the data does
+   * not go to the same screen (there it would be mixed into the output). */
+  progress pg;
+  memset(&pg, 0, sizeof pg);
+  pg.enabled = !quiet && isatty(2) && !isatty(1);
+  if (pg.enabled) {
+    pg.started_ns = now_ns();
+    progress_show(&pg, 0, 0.0, pg.started_ns);
+  }
+
+  writer_result res = write_out(&job, &pg);
+  if (res.write_errno != 0 || res.ring_err != 0) {
+    /* Stop the reader wherever it is: in a ring wait (the shutdown wakes
+     * it) or waiting for input that may never come (the stop pipe). */
+    vmp_ring_shutdown(job.ring);
+    close(stop[1]); /* the reader's poll sees the end of the stop pipe */
+    stop[1] = -1;
+  }
+  pthread_join(reader, NULL);
+  close(stop[0]);
+  if (stop[1] >= 0)
+    close(stop[1]);
+  progress_erase(&pg);
+  vmp_ring_close(job.ring);
+
+  if (res.write_errno == EPIPE)
+    return PIPE_READER_GONE;
+  if (res.write_errno != 0) {
+    fprintf(stderr, "vmplace pipe: write error: %s\n", strerror(res.write_errno));
+    return PIPE_WRITE_FAILED;
+  }
+  int ring_err = res.ring_err != 0 ? res.ring_err : job.ring_err;
+  if (ring_err != 0) {
+    fprintf(stderr, "vmplace pipe: the ring failed: %s (%s)\n", vmp_strerror(ring_err),
+            vmp_err_name(ring_err));
+    return PIPE_SETUP_FAILED;
+  }
+  if (job.read_errno != 0) {
+    fprintf(stderr, "vmplace pipe: read error: %s\n", strerror(job.read_errno));
+    return PIPE_READ_FAILED;
+  }
+  return PIPE_OK;
+}
+
+#endif
