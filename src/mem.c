@@ -12,13 +12,13 @@ static int new_mem(vmp_mem **out) {
   return 0;
 }
 
-int vmp_mem_create(uint64_t size, unsigned flags, vmp_mem **out) {
-  if (!out || size == 0 || flags != 0) return VMP_EINVAL;
-  if (size % vmp_page_size()) return VMP_EALIGN;
+/* Anonymous shared memory the backend's way: ordinary or huge pages. */
+static int create_anonymous(uint64_t size, int huge, vmp_mem **out) {
   vmp_mem *mem;
   int err = new_mem(&mem);
   if (err) return err;
-  err = vmp__os_object_create(size, &mem->handle, &mem->traits);
+  err = huge ? vmp__os_object_create_huge(size, &mem->handle, &mem->traits)
+             : vmp__os_object_create(size, &mem->handle, &mem->traits);
   if (err) {
     vmp__free(mem);
     return err;
@@ -29,22 +29,15 @@ int vmp_mem_create(uint64_t size, unsigned flags, vmp_mem **out) {
   return 0;
 }
 
+int vmp_mem_create(uint64_t size, unsigned flags, vmp_mem **out) {
+  if (!out || size == 0 || flags != 0) return VMP_EINVAL;
+  if (size % vmp_page_size()) return VMP_EALIGN;
+  return create_anonymous(size, 0, out);
+}
+
 /* For rings with VMP_RING_HUGE_PAGES: vmp_mem_create over huge pages
  * (size a multiple of the huge page size). */
-int vmp__mem_create_huge(uint64_t size, vmp_mem **out) {
-  vmp_mem *mem;
-  int err = new_mem(&mem);
-  if (err) return err;
-  err = vmp__os_object_create_huge(size, &mem->handle, &mem->traits);
-  if (err) {
-    vmp__free(mem);
-    return err;
-  }
-  mem->flags = VMP_MEM_RW;
-  atomic_store(&mem->size_floor, size);
-  *out = mem;
-  return 0;
-}
+int vmp__mem_create_huge(uint64_t size, vmp_mem **out) { return create_anonymous(size, 1, out); }
 
 static int valid_open_flags(unsigned flags) {
   return flags == VMP_MEM_READ || flags == VMP_MEM_RW;
