@@ -281,6 +281,39 @@ Test(ring, one_thread_against_a_model) {
   CHECK_OK(vmp_ring_close(r));
 }
 
+/* Millions of small messages through a one-unit ring, so that it wraps
+ * constantly: each is written whole (one memcpy through the mirror) when it
+ * fits and read back in pieces of random sizes, every byte checked against
+ * where it sits in the stream. */
+Test(ring, two_million_messages_wrap_byte_for_byte) {
+  vmp_ring *r;
+  CHECK_OK(vmp_ring_create(1, 0, &r));
+  size_t cap = vmp_ring_capacity(r);
+  unsigned char msg[256], out[512];
+  uint64_t written = 0, read = 0, seed = 0xfeed, messages = 0;
+  while (messages < 2000000) {
+    size_t len = 1 + (size_t)(rng_next(&seed) % 255);
+    if (cap - (size_t)(written - read) >= len) {
+      for (size_t i = 0; i < len; i++) msg[i] = stream_byte(written + i);
+      cr_assert_eq(vmp_ring_write(r, msg, len), (ptrdiff_t)len);
+      written += len;
+      messages++;
+    }
+    if (rng_next(&seed) % 2 || cap - (size_t)(written - read) < 256) {
+      size_t want = 1 + (size_t)(rng_next(&seed) % sizeof out);
+      ptrdiff_t got = vmp_ring_read(r, out, want);
+      size_t there = (size_t)(written - read);
+      cr_assert_eq(got, (ptrdiff_t)(want < there ? want : there));
+      for (ptrdiff_t i = 0; i < got; i++)
+        if (out[i] != stream_byte(read + (uint64_t)i))
+          cr_assert_fail("byte %llu is wrong", (unsigned long long)(read + (uint64_t)i));
+      read += (uint64_t)got;
+    }
+  }
+  cr_assert_gt(written, 40 * (uint64_t)cap, "the ring wrapped too few times");
+  CHECK_OK(vmp_ring_close(r));
+}
+
 /* Both sides ask for at most half the ring at a time: a producer waiting
  * for w bytes of space and a consumer waiting for r bytes of data would
  * otherwise wait for each other whenever r > used > capacity - w. */
