@@ -592,29 +592,9 @@ Test(mview, kernel_maps_agree, .fini = remove_files) {
 /* ---- failure at every step -------------------------------------------------------- */
 
 
-typedef enum failure { SYSCALL, ALLOCATION } failure;
-
-/* Arms the n-th failure (n from 1). */
-static void arm(failure kind, long n) {
-  if (kind == ALLOCATION) {
-    vmp__testing_alloc_fail_after(n - 1);
-    return;
-  }
-  const char *unknown = NULL;
-  cr_assert_eq(inject_install(n, &unknown), 0, "no injection wrapper for \"%s\"", unknown);
-}
-
-/* Disarms; whether the failure was made. */
-static int disarm(failure kind) {
-  if (kind == ALLOCATION) return vmp__testing_alloc_disarm();
-  int fired = inject_fired();
-  inject_remove();
-  return fired;
-}
-
 #define MAX_STEPS 300
 
-static void open_fails_cleanly(failure kind) {
+static void open_fails_cleanly(inject_kind kind) {
   const char *a = make_file(2 * PG, 1), *b = make_file(3 * PG, 2), *c = make_file(PG + 50, 3);
   int fb = open_file(b, O_RDONLY);
   vmp_segment segs[] = {{a, -1, 0, 0}, {NULL, fb, PG, 2 * PG}, {c, -1, 0, 0}};
@@ -626,16 +606,17 @@ static void open_fails_cleanly(failure kind) {
     cr_assert(before);
     vmp_mview *v = NULL;
     size_t bad = 77;
-    arm(kind, n);
+    const char *missing = inject_arm(kind, n);
+    cr_assert(!missing, "no injection wrapper for \"%s\"", missing);
     int rc = vmp_mview_open(segs, 3, 16 * PG, 0, &v, &bad);
-    int fired = disarm(kind);
+    int fired = inject_disarm(kind);
     if (rc == 0) {
       check_contents(v, segs, 3);
       CHECK_OK(vmp_mview_close(v));
     } else {
       failures++;
       cr_assert(fired, "open failed with %s with no failure injected", vmp_err_name(rc));
-      if (kind == ALLOCATION) cr_assert_eq(rc, VMP_ENOMEM, "got %s", vmp_err_name(rc));
+      if (kind == INJECT_ALLOCATION) cr_assert_eq(rc, VMP_ENOMEM, "got %s", vmp_err_name(rc));
       cr_assert(bad < 3 || bad == NONE, "bad segment %zu", bad);
       cr_assert_eq(vmpt_fd_count(), fds, "step %ld failing (%s) left a descriptor open", n,
                    vmp_err_name(rc));
@@ -646,19 +627,19 @@ static void open_fails_cleanly(failure kind) {
     vmpt_outside_free(before);
     if (!fired) break;
   }
-  cr_assert_gt(failures, kind == SYSCALL ? 3 : 1, "only %d steps could fail", failures);
+  cr_assert_gt(failures, kind == INJECT_SYSCALL ? 3 : 1, "only %d steps could fail", failures);
   close(fb);
 }
 
 Test(mview_faults, open_with_each_system_call_failing, .fini = remove_files) {
-  open_fails_cleanly(SYSCALL);
+  open_fails_cleanly(INJECT_SYSCALL);
 }
 
 Test(mview_faults, open_with_each_allocation_failing, .fini = remove_files) {
-  open_fails_cleanly(ALLOCATION);
+  open_fails_cleanly(INJECT_ALLOCATION);
 }
 
-static void append_fails_cleanly(failure kind) {
+static void append_fails_cleanly(inject_kind kind) {
   const char *a = make_file(2 * PG, 1), *b = make_file(3 * PG, 2), *c = make_file(3 * PG, 3);
   int fb = open_file(b, O_RDONLY);
   vmp_segment first = {a, -1, 0, 0}, by_fd = {NULL, fb, PG, 2 * PG}, other = {c, -1, 0, 0};
@@ -671,16 +652,17 @@ static void append_fails_cleanly(failure kind) {
     size_t fds = vmpt_fd_count();
     vmpt_outside *before = vmpt_outside_take(vmp_mview_base(v), (size_t)vmp_mview_capacity(v));
     cr_assert(before);
-    arm(kind, n);
+    const char *missing = inject_arm(kind, n);
+    cr_assert(!missing, "no injection wrapper for \"%s\"", missing);
     int rc = vmp_mview_append(v, &by_fd);
-    int fired = disarm(kind);
+    int fired = inject_disarm(kind);
     if (rc == 0) {
       vmp_segment both[] = {first, by_fd};
       check_contents(v, both, 2);
     } else {
       failures++;
       cr_assert(fired, "append failed with %s with no failure injected", vmp_err_name(rc));
-      if (kind == ALLOCATION) cr_assert_eq(rc, VMP_ENOMEM, "got %s", vmp_err_name(rc));
+      if (kind == INJECT_ALLOCATION) cr_assert_eq(rc, VMP_ENOMEM, "got %s", vmp_err_name(rc));
       char *now = view_maps(v);
       cr_assert_str_eq(now, maps, "step %ld failing (%s) changed the view's mappings", n,
                        vmp_err_name(rc));
@@ -708,11 +690,11 @@ static void append_fails_cleanly(failure kind) {
 }
 
 Test(mview_faults, append_with_each_system_call_failing, .fini = remove_files) {
-  append_fails_cleanly(SYSCALL);
+  append_fails_cleanly(INJECT_SYSCALL);
 }
 
 Test(mview_faults, append_with_each_allocation_failing, .fini = remove_files) {
-  append_fails_cleanly(ALLOCATION);
+  append_fails_cleanly(INJECT_ALLOCATION);
 }
 
 /* ---- threads ---------------------------------------------------------------------- */

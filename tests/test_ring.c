@@ -996,28 +996,10 @@ Test(ring, no_inherit_keeps_the_ring_from_a_forked_child) {
 
 /* ---- failure at every step ------------------------------------------------------------- */
 
-typedef enum failure { SYSCALL, ALLOCATION } failure;
-
-static void arm(failure kind, long n) {
-  if (kind == ALLOCATION) {
-    vmp__testing_alloc_fail_after(n - 1);
-    return;
-  }
-  const char *unknown = NULL;
-  cr_assert_eq(inject_install(n, &unknown), 0, "no injection wrapper for \"%s\"", unknown);
-}
-
-static int disarm(failure kind) {
-  if (kind == ALLOCATION) return vmp__testing_alloc_disarm();
-  int fired = inject_fired();
-  inject_remove();
-  return fired;
-}
-
 #define MAX_STEPS 200
 
 /* create (attach_to < 0) or attach to that fd, with each step failing. */
-static void fails_cleanly(failure kind, int attach_to, unsigned flags) {
+static void fails_cleanly(inject_kind kind, int attach_to, unsigned flags) {
   int failures = 0;
   for (long n = 1;; n++) {
     cr_assert_lt(n, MAX_STEPS, "still failing after %d steps", MAX_STEPS);
@@ -1025,17 +1007,18 @@ static void fails_cleanly(failure kind, int attach_to, unsigned flags) {
     vmpt_outside *before = vmpt_outside_take(NULL, 0);
     cr_assert(before);
     vmp_ring *r = NULL;
-    arm(kind, n);
+    const char *missing = inject_arm(kind, n);
+    cr_assert(!missing, "no injection wrapper for \"%s\"", missing);
     int rc = attach_to < 0 ? vmp_ring_create(3 * G(), flags, &r)
                            : vmp_ring_attach(attach_to, flags, &r);
-    int fired = disarm(kind);
+    int fired = inject_disarm(kind);
     if (rc == 0) {
       cr_assert_eq(vmp_ring_write(r, "ok", 2), 2);
       CHECK_OK(vmp_ring_close(r));
     } else {
       failures++;
       cr_assert(fired, "failed with %s with no failure injected", vmp_err_name(rc));
-      if (kind == ALLOCATION) cr_assert_eq(rc, VMP_ENOMEM, "got %s", vmp_err_name(rc));
+      if (kind == INJECT_ALLOCATION) cr_assert_eq(rc, VMP_ENOMEM, "got %s", vmp_err_name(rc));
       cr_assert_eq(vmpt_fd_count(), fds, "step %ld failing (%s) left a descriptor open", n,
                    vmp_err_name(rc));
       char why[4096];
@@ -1045,7 +1028,7 @@ static void fails_cleanly(failure kind, int attach_to, unsigned flags) {
     vmpt_outside_free(before);
     if (!fired) break;
   }
-  cr_assert_gt(failures, kind == SYSCALL ? 4 : 1, "only %d steps could fail", failures);
+  cr_assert_gt(failures, kind == INJECT_SYSCALL ? 4 : 1, "only %d steps could fail", failures);
   if (attach_to >= 0)
     cr_assert_eq(fcntl(attach_to, F_GETFD), FD_CLOEXEC, "the caller's descriptor was closed");
 }
@@ -1055,23 +1038,23 @@ static unsigned no_inherit_if_possible(void) {
 }
 
 Test(ring_faults, create_with_each_system_call_failing) {
-  fails_cleanly(SYSCALL, -1, 0);
-  fails_cleanly(SYSCALL, -1, no_inherit_if_possible());
+  fails_cleanly(INJECT_SYSCALL, -1, 0);
+  fails_cleanly(INJECT_SYSCALL, -1, no_inherit_if_possible());
 }
 
-Test(ring_faults, create_with_each_allocation_failing) { fails_cleanly(ALLOCATION, -1, 0); }
+Test(ring_faults, create_with_each_allocation_failing) { fails_cleanly(INJECT_ALLOCATION, -1, 0); }
 
 Test(ring_faults, attach_with_each_system_call_failing) {
   vmp_ring *r;
   CHECK_OK(vmp_ring_create(3 * G(), 0, &r));
-  fails_cleanly(SYSCALL, (int)vmp_ring_fd(r), 0);
-  fails_cleanly(SYSCALL, (int)vmp_ring_fd(r), no_inherit_if_possible());
+  fails_cleanly(INJECT_SYSCALL, (int)vmp_ring_fd(r), 0);
+  fails_cleanly(INJECT_SYSCALL, (int)vmp_ring_fd(r), no_inherit_if_possible());
   CHECK_OK(vmp_ring_close(r));
 }
 
 Test(ring_faults, attach_with_each_allocation_failing) {
   vmp_ring *r;
   CHECK_OK(vmp_ring_create(3 * G(), 0, &r));
-  fails_cleanly(ALLOCATION, (int)vmp_ring_fd(r), 0);
+  fails_cleanly(INJECT_ALLOCATION, (int)vmp_ring_fd(r), 0);
   CHECK_OK(vmp_ring_close(r));
 }

@@ -475,29 +475,7 @@ out:
 
 #define MAX_STEPS 200
 
-typedef enum failure { SYSCALL, ALLOCATION } failure;
-
-static int arm(failure kind, long n) {
-  if (kind == ALLOCATION) {
-    vmp__testing_alloc_fail_after(n - 1);
-    return 1;
-  }
-  const char *unknown = NULL;
-  return CHECK(inject_install(n, &unknown) == 0, "no injection wrapper for %s",
-               unknown ? unknown : "?");
-}
-
-/* Whether the armed failure happened. */
-static int disarm(failure kind) {
-  if (kind == SYSCALL) {
-    int fired = inject_fired();
-    inject_remove();
-    return fired;
-  }
-  return vmp__testing_alloc_disarm();
-}
-
-static void open_fails_cleanly(failure kind) {
+static void open_fails_cleanly(inject_kind kind) {
   const char *a = make_file(G, 1), *b = make_file(2 * G, 2), *c = make_file(G + 7, 3);
   if (!a || !b || !c) goto out;
   intptr_t fb = adopt_works(b) ? open_native(b, 0) : -1;
@@ -508,11 +486,12 @@ static void open_fails_cleanly(failure kind) {
     kv_reservations res_before, res_after;
     int have_res = kv_reservations_take(&res_before) == 0;
     long handles = open_handles();
-    if (!arm(kind, n)) break;
+    const char *missing = inject_arm(kind, n);
+    if (!CHECK(!missing, "no injection wrapper for %s", missing ? missing : "")) break;
     vmp_mview *v = NULL;
     size_t bad = 77;
     int rc = vmp_mview_open(segs, 3, 4 * G, 0, &v, &bad);
-    int fired = disarm(kind);
+    int fired = inject_disarm(kind);
     if (rc == 0) {
       view_shows(v, G, b, G, G);
       CHECK_RC(vmp_mview_close(v), 0);
@@ -537,7 +516,7 @@ out:
   remove_files();
 }
 
-static void append_fails_cleanly(failure kind) {
+static void append_fails_cleanly(inject_kind kind) {
   const char *a = make_file(G, 1), *b = make_file(2 * G, 2), *c = make_file(3 * G, 3);
   if (!a || !b || !c) goto out;
   intptr_t fb = adopt_works(b) ? open_native(b, 0) : -1;
@@ -553,12 +532,13 @@ static void append_fails_cleanly(failure kind) {
     kv_snapshot before, after;
     int have_kernel = kv_take(&before, base, capacity) == 0;
     long handles = open_handles();
-    if (!arm(kind, n)) {
+    const char *missing = inject_arm(kind, n);
+    if (!CHECK(!missing, "no injection wrapper for %s", missing ? missing : "")) {
       vmp_mview_close(v);
       break;
     }
     int rc = vmp_mview_append(v, &by_fd);
-    int fired = disarm(kind);
+    int fired = inject_disarm(kind);
     if (rc == 0) {
       view_shows(v, G, b, G, G);
     } else {
@@ -590,10 +570,10 @@ out:
   remove_files();
 }
 
-static void test_open_with_each_system_call_failing(void) { open_fails_cleanly(SYSCALL); }
-static void test_open_with_each_allocation_failing(void) { open_fails_cleanly(ALLOCATION); }
-static void test_append_with_each_system_call_failing(void) { append_fails_cleanly(SYSCALL); }
-static void test_append_with_each_allocation_failing(void) { append_fails_cleanly(ALLOCATION); }
+static void test_open_with_each_system_call_failing(void) { open_fails_cleanly(INJECT_SYSCALL); }
+static void test_open_with_each_allocation_failing(void) { open_fails_cleanly(INJECT_ALLOCATION); }
+static void test_append_with_each_system_call_failing(void) { append_fails_cleanly(INJECT_SYSCALL); }
+static void test_append_with_each_allocation_failing(void) { append_fails_cleanly(INJECT_ALLOCATION); }
 
 int main(int argc, char **argv) {
   static const check_test tests[] = {

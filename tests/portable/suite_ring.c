@@ -428,45 +428,25 @@ static void test_flags_per_backend(void) {
 
 #define MAX_STEPS 200
 
-typedef enum failure { SYSCALL, ALLOCATION } failure;
-
-static int arm(failure kind, long n) {
-  if (kind == ALLOCATION) {
-    vmp__testing_alloc_fail_after(n - 1);
-    return 1;
-  }
-  const char *unknown = NULL;
-  return CHECK(inject_install(n, &unknown) == 0, "no injection wrapper for %s",
-               unknown ? unknown : "?");
-}
-
-static int disarm(failure kind) {
-  if (kind == SYSCALL) {
-    int fired = inject_fired();
-    inject_remove();
-    return fired;
-  }
-  return vmp__testing_alloc_disarm();
-}
-
 /* create (from == NULL) or attach to from's descriptor, each step failing. */
-static void fails_cleanly(failure kind, vmp_ring *from) {
+static void fails_cleanly(inject_kind kind, vmp_ring *from) {
   int failures = 0;
   for (long n = 1; n < MAX_STEPS; n++) {
     kv_reservations res_before, res_after;
     int have_res = kv_reservations_take(&res_before) == 0;
     long handles = open_handles();
-    if (!arm(kind, n)) break;
+    const char *missing = inject_arm(kind, n);
+    if (!CHECK(!missing, "no injection wrapper for %s", missing ? missing : "")) break;
     vmp_ring *r = NULL;
     int rc = from ? vmp_ring_attach(vmp_ring_fd(from), 0, &r) : vmp_ring_create(2 * U, 0, &r);
-    int fired = disarm(kind);
+    int fired = inject_disarm(kind);
     if (rc == 0) {
       CHECK(vmp_ring_write(r, "ok", 2) == 2, "the ring made does not work");
       CHECK_RC(vmp_ring_close(r), 0);
     } else {
       failures++;
       CHECK(fired, "failed with %s with nothing injected", vmp_err_name(rc));
-      if (kind == ALLOCATION) CHECK_RC(rc, VMP_ENOMEM);
+      if (kind == INJECT_ALLOCATION) CHECK_RC(rc, VMP_ENOMEM);
       CHECK(open_handles() == handles, "step %ld failing (%s) left %ld handles open", n,
             vmp_err_name(rc), open_handles() - handles);
       if (have_res && kv_reservations_take(&res_after) == 0) {
@@ -481,14 +461,14 @@ static void fails_cleanly(failure kind, vmp_ring *from) {
   CHECK(failures > 1, "only %d steps could fail", failures);
 }
 
-static void test_create_with_each_system_call_failing(void) { fails_cleanly(SYSCALL, NULL); }
-static void test_create_with_each_allocation_failing(void) { fails_cleanly(ALLOCATION, NULL); }
+static void test_create_with_each_system_call_failing(void) { fails_cleanly(INJECT_SYSCALL, NULL); }
+static void test_create_with_each_allocation_failing(void) { fails_cleanly(INJECT_ALLOCATION, NULL); }
 
 static void test_attach_with_each_failure(void) {
   vmp_ring *r;
   if (!CHECK_RC(vmp_ring_create(2 * U, 0, &r), 0)) return;
-  fails_cleanly(SYSCALL, r);
-  fails_cleanly(ALLOCATION, r);
+  fails_cleanly(INJECT_SYSCALL, r);
+  fails_cleanly(INJECT_ALLOCATION, r);
   CHECK(vmp_ring_write(r, "still", 5) == 5, "the creator's ring broke");
   CHECK_RC(vmp_ring_close(r), 0);
 }

@@ -49,3 +49,19 @@ void inject_remove(void) {
 
 long inject_calls(void) { return calls_seen; }
 int inject_fired(void) { return fired; }
+
+const char *inject_arm(inject_kind kind, long n) {
+  if (kind == INJECT_ALLOCATION) {
+    vmp__testing_alloc_fail_after(n - 1);
+    return NULL;
+  }
+  const char *unknown = NULL;
+  return inject_install(n, &unknown) == 0 ? NULL : (unknown ? unknown : "?");
+}
+
+int inject_disarm(inject_kind kind) {
+  if (kind == INJECT_ALLOCATION) return vmp__testing_alloc_disarm();
+  int made = inject_fired();
+  inject_remove();
+  return made;
+}

@@ -24,6 +24,17 @@ void inject_remove(void);
 long inject_calls(void);
 int inject_fired(void);
 
+/* The two kinds of failure the fault tests make, one step at a time: the
+ * n-th system call, or the n-th bookkeeping allocation. */
+typedef enum inject_kind { INJECT_SYSCALL, INJECT_ALLOCATION } inject_kind;
+
+/* Arms the n-th failure of that kind (n from 1). Returns NULL, or the name
+ * of a table entry with no wrapper (then nothing is armed). */
+const char *inject_arm(inject_kind kind, long n);
+
+/* Disarms; nonzero when the armed failure was made. */
+int inject_disarm(inject_kind kind);
+
 /* ---- between the common part and the platform wrappers ---- */
 
 typedef struct inject_wrapper {
