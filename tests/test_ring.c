@@ -24,6 +24,7 @@
 
 #include "check.h"
 #include "portable/support_inject.h"
+#include "portable/support_stream.h"
 #include "testing.h"
 #include "vmplace.h"
 
@@ -39,40 +40,14 @@ static size_t G(void) { return vmp_granularity(); }
 
 static int backend_is(const char *name) { return strcmp(vmp_backend_name(), name) == 0; }
 
-/* ---- a reference stream ------------------------------------------------------------ */
-
-/* Byte k of the stream every producer writes: no short period, so a byte
- * from the wrong place (a lap behind, or off by a page) shows. */
-static unsigned char stream_byte(uint64_t k) {
-  uint64_t x = k * 0x9E3779B97F4A7C15ull;
-  return (unsigned char)((x >> 56) ^ (k >> 12));
-}
-
-static uint64_t rng_next(uint64_t *s) {
-  uint64_t x = *s;
-  x ^= x << 13;
-  x ^= x >> 7;
-  x ^= x << 17;
-  return *s = x;
-}
+/* ---- sizes ------------------------------------------------------------------------- */
 
 /* A size in [1, max], small ones more often. */
 static size_t random_size(uint64_t *s, size_t max) {
-  uint64_t r = rng_next(s);
+  uint64_t r = stream_rng(s);
   size_t limit = (r & 3) == 0 ? max : (r & 3) == 1 ? 64 : (r & 3) == 2 ? 4096 : 1000;
   if (limit > max) limit = max;
   return 1 + (size_t)((r >> 8) % limit);
-}
-
-static void fill_stream(unsigned char *p, size_t n, uint64_t at) {
-  for (size_t i = 0; i < n; i++) p[i] = stream_byte(at + i);
-}
-
-/* Index of the first byte that is not the stream's, or (size_t)-1. */
-static size_t stream_mismatch(const unsigned char *p, size_t n, uint64_t at) {
-  for (size_t i = 0; i < n; i++)
-    if (p[i] != stream_byte(at + i)) return i;
-  return (size_t)-1;
 }
 
 static int64_t now_ns(void) {
@@ -142,7 +117,7 @@ Test(ring, the_second_copy_mirrors_the_first) {
   CHECK_OK(vmp_ring_create(2 * G(), 0, &r));
   size_t cap = vmp_ring_capacity(r);
   unsigned char *d = vmp_ring_data(r);
-  fill_stream(d, cap, 7);
+  stream_fill(d, cap, 7);
   cr_assert_eq(stream_mismatch(d + cap, cap, 7), (size_t)-1, "the mirror does not show the data");
   d[2 * cap - 1] = 0x5a; /* and writes through the mirror land in the data */
   cr_assert_eq(d[cap - 1], 0x5a);
@@ -161,7 +136,7 @@ Test(ring, the_second_copy_mirrors_the_first) {
   CHECK_OK(vmp_ring_write_begin(r, &w, &len));
   cr_assert_eq(len, cap);
   cr_assert_eq((unsigned char *)w, d + skip);
-  fill_stream(w, 300, pos);
+  stream_fill(w, 300, pos);
   CHECK_OK(vmp_ring_write_commit(r, 300));
   CHECK_OK(vmp_ring_read_begin(r, &rd, &len));
   cr_assert_eq(len, 300);
@@ -237,7 +212,7 @@ Test(ring, one_thread_against_a_model) {
   unsigned char *buf = malloc(cap);
   cr_assert(buf);
   while (read < (6u << 20)) {
-    uint64_t choice = rng_next(&seed) % 4;
+    uint64_t choice = stream_rng(&seed) % 4;
     size_t used = (size_t)(written - read);
     if (choice == 0) { /* write in place */
       void *w;
@@ -245,7 +220,7 @@ Test(ring, one_thread_against_a_model) {
       CHECK_OK(vmp_ring_write_begin(r, &w, &len));
       cr_assert_eq(len, cap - used, "write_begin offers %zu, the model says %zu", len, cap - used);
       size_t n = len ? random_size(&seed, len) : 0;
-      fill_stream(w, n, written);
+      stream_fill(w, n, written);
       CHECK_OK(vmp_ring_write_commit(r, n));
       written += n;
     } else if (choice == 1) { /* read in place */
@@ -261,7 +236,7 @@ Test(ring, one_thread_against_a_model) {
       read += n;
     } else if (choice == 2) { /* copy in */
       size_t n = random_size(&seed, cap);
-      fill_stream(buf, n, written);
+      stream_fill(buf, n, written);
       ptrdiff_t got = vmp_ring_write(r, buf, n);
       size_t expect = n < cap - used ? n : cap - used;
       cr_assert_eq(got, (ptrdiff_t)expect, "write took %td, the model says %zu", got, expect);
@@ -292,15 +267,15 @@ Test(ring, two_million_messages_wrap_byte_for_byte) {
   unsigned char msg[256], out[512];
   uint64_t written = 0, read = 0, seed = 0xfeed, messages = 0;
   while (messages < 2000000) {
-    size_t len = 1 + (size_t)(rng_next(&seed) % 255);
+    size_t len = 1 + (size_t)(stream_rng(&seed) % 255);
     if (cap - (size_t)(written - read) >= len) {
       for (size_t i = 0; i < len; i++) msg[i] = stream_byte(written + i);
       cr_assert_eq(vmp_ring_write(r, msg, len), (ptrdiff_t)len);
       written += len;
       messages++;
     }
-    if (rng_next(&seed) % 2 || cap - (size_t)(written - read) < 256) {
-      size_t want = 1 + (size_t)(rng_next(&seed) % sizeof out);
+    if (stream_rng(&seed) % 2 || cap - (size_t)(written - read) < 256) {
+      size_t want = 1 + (size_t)(stream_rng(&seed) % sizeof out);
       ptrdiff_t got = vmp_ring_read(r, out, want);
       size_t there = (size_t)(written - read);
       cr_assert_eq(got, (ptrdiff_t)(want < there ? want : there));
@@ -339,7 +314,7 @@ static void *producer_main(void *arg) {
       break;
     }
     if (p->copies) {
-      fill_stream(buf, want, written);
+      stream_fill(buf, want, written);
       ptrdiff_t got = vmp_ring_write(p->ring, buf, want);
       if (got != (ptrdiff_t)want) p->err = got < 0 ? (int)got : -1;
     } else {
@@ -350,7 +325,7 @@ static void *producer_main(void *arg) {
         p->err = -2; /* the wait promised this much */
         break;
       }
-      fill_stream(w, want, written);
+      stream_fill(w, want, written);
       p->err = vmp_ring_write_commit(p->ring, want);
     }
     written += want;
@@ -586,7 +561,7 @@ static int child_produce(int sock) {
     void *w;
     size_t len;
     if (vmp_ring_write_begin(r, &w, &len) != 0 || len < n) return 13;
-    fill_stream(w, n, written);
+    stream_fill(w, n, written);
     for (size_t i = 0; i < n; i++) sum = sum * 31 + ((unsigned char *)w)[i];
     if (vmp_ring_write_commit(r, n) != 0) return 14;
     written += n;
@@ -660,9 +635,9 @@ static uint64_t peek64(unsigned char *ctl, size_t at) {
 
 /* A value the peer might write: anything, or near the real one. */
 static uint64_t scribble(uint64_t *seed, uint64_t near, size_t cap) {
-  uint64_t r = rng_next(seed);
+  uint64_t r = stream_rng(seed);
   switch (r % 6) {
-  case 0: return rng_next(seed);
+  case 0: return stream_rng(seed);
   case 1: return near + 1 + (r >> 8) % 4;
   case 2: return near - 1 - (r >> 8) % 4;
   case 3: return near + cap + (r >> 8) % 3;
@@ -766,11 +741,11 @@ Test(ring_hostile, random_scribbles_never_fault) {
     unsigned char *ctl = map_control(r, &whole, &whole_size);
     int pb = 0, cb = 0;
     for (int step = 0; step < 40; step++) {
-      uint64_t which = rng_next(&seed) % 4;
+      uint64_t which = stream_rng(&seed) % 4;
       if (which == 0) poke64(ctl, CTL_HEAD, scribble(&seed, peek64(ctl, CTL_HEAD), cap));
       if (which == 1) poke64(ctl, CTL_TAIL, scribble(&seed, peek64(ctl, CTL_TAIL), cap));
       /* The header is read once, at attach: changing it later does nothing. */
-      if (which == 2) poke64(ctl, CTL_CAPACITY, rng_next(&seed));
+      if (which == 2) poke64(ctl, CTL_CAPACITY, stream_rng(&seed));
       hammer(r, &pb, &cb);
     }
     broken_producers += pb;

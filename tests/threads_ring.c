@@ -16,21 +16,9 @@
 #include <string.h>
 
 #include "vmplace.h"
+#include "portable/support_stream.h"
 
 #define TOTAL (4u << 20)
-
-static unsigned char stream_byte(uint64_t k) {
-  uint64_t x = (k + 1) * 0x9E3779B97F4A7C15ull;
-  return (unsigned char)((x >> 56) ^ (k >> 10));
-}
-
-static uint64_t rng_next(uint64_t *s) {
-  uint64_t x = *s;
-  x ^= x << 13;
-  x ^= x >> 7;
-  x ^= x << 17;
-  return *s = x;
-}
 
 typedef struct side {
   vmp_ring *ring;
@@ -51,7 +39,7 @@ static void *produce(void *arg) {
   unsigned char *buf = malloc(cap);
   if (!buf) FAIL(s, "out of memory");
   while (s->bytes < TOTAL) {
-    uint64_t r = rng_next(&s->seed);
+    uint64_t r = stream_rng(&s->seed);
     size_t n = 1 + (size_t)((r >> 8) % (r & 1 ? 64 : cap / 2));
     if (n > TOTAL - s->bytes) n = (size_t)(TOTAL - s->bytes);
     /* A timed wait now and then: it may time out, then the next try waits. */
@@ -88,7 +76,7 @@ static void *consume(void *arg) {
   unsigned char *buf = malloc(cap);
   if (!buf) FAIL(s, "out of memory");
   for (;;) {
-    uint64_t r = rng_next(&s->seed);
+    uint64_t r = stream_rng(&s->seed);
     size_t want = 1 + (size_t)((r >> 8) % (r & 1 ? 64 : cap / 2));
     int rc = vmp_ring_wait_read(s->ring, want, (r & 6) == 0 ? 100000 : -1);
     if (rc == VMP_ETIMEDOUT) continue;

@@ -28,6 +28,7 @@
 #include "support_check.h"
 #include "support_inject.h"
 #include "support_kernel.h"
+#include "support_stream.h"
 #include "support_util.h"
 #include "testing.h"
 #include "vmplace.h"
@@ -36,34 +37,11 @@
 
 /* ---- helpers ----------------------------------------------------------------------- */
 
-static unsigned char stream_byte(uint64_t k) {
-  uint64_t x = (k + 3) * 0x9E3779B97F4A7C15ull;
-  return (unsigned char)((x >> 56) ^ (k >> 12));
-}
-
-static uint64_t rng_next(uint64_t *s) {
-  uint64_t x = *s;
-  x ^= x << 13;
-  x ^= x >> 7;
-  x ^= x << 17;
-  return *s = x;
-}
-
 static size_t random_size(uint64_t *s, size_t max) {
-  uint64_t r = rng_next(s);
+  uint64_t r = stream_rng(s);
   size_t limit = (r & 1) ? max : 100;
   if (limit > max) limit = max;
   return 1 + (size_t)((r >> 8) % limit);
-}
-
-static void fill_stream(unsigned char *p, size_t n, uint64_t at) {
-  for (size_t i = 0; i < n; i++) p[i] = stream_byte(at + i);
-}
-
-static size_t stream_mismatch(const unsigned char *p, size_t n, uint64_t at) {
-  for (size_t i = 0; i < n; i++)
-    if (p[i] != stream_byte(at + i)) return i;
-  return (size_t)-1;
 }
 
 static long open_handles(void) {
@@ -168,7 +146,7 @@ static void test_mirror(void) {
   if (!CHECK_RC(vmp_ring_create(2 * U, 0, &r), 0)) return;
   size_t cap = vmp_ring_capacity(r);
   unsigned char *d = vmp_ring_data(r);
-  fill_stream(d, cap, 5);
+  stream_fill(d, cap, 5);
   CHECK(stream_mismatch(d + cap, cap, 5) == (size_t)-1, "the mirror does not show the data");
   d[cap + 17] = 0xa5;
   CHECK(d[17] == 0xa5, "a write through the mirror did not reach the data");
@@ -183,7 +161,7 @@ static void test_mirror(void) {
   CHECK_RC(vmp_ring_write_begin(r, &w, &len), 0);
   CHECK(len == cap && (unsigned char *)w == d + cap - 50, "write_begin: %zu bytes at %td", len,
         (unsigned char *)w - d);
-  fill_stream(w, 200, 1000);
+  stream_fill(w, 200, 1000);
   CHECK_RC(vmp_ring_write_commit(r, 200), 0);
   CHECK_RC(vmp_ring_read_begin(r, &p, &len), 0);
   CHECK(len == 200 && stream_mismatch(p, 200, 1000) == (size_t)-1, "read back across the seam");
@@ -200,7 +178,7 @@ static void test_model_one_thread(void) {
   unsigned char *buf = malloc(cap);
   uint64_t written = 0, read = 0, seed = 77;
   while (buf && read < (2u << 20) && !check_failures()) {
-    uint64_t choice = rng_next(&seed) % 4;
+    uint64_t choice = stream_rng(&seed) % 4;
     size_t used = (size_t)(written - read);
     if (choice == 0) {
       void *w;
@@ -208,7 +186,7 @@ static void test_model_one_thread(void) {
       CHECK_RC(vmp_ring_write_begin(r, &w, &len), 0);
       CHECK(len == cap - used, "write_begin offers %zu, the model %zu", len, cap - used);
       size_t n = len ? random_size(&seed, len) : 0;
-      fill_stream(w, n, written);
+      stream_fill(w, n, written);
       CHECK_RC(vmp_ring_write_commit(r, n), 0);
       written += n;
     } else if (choice == 1) {
@@ -223,7 +201,7 @@ static void test_model_one_thread(void) {
       read += n;
     } else if (choice == 2) {
       size_t n = random_size(&seed, cap), expect = n < cap - used ? n : cap - used;
-      fill_stream(buf, n, written);
+      stream_fill(buf, n, written);
       ptrdiff_t got = vmp_ring_write(r, buf, n);
       CHECK(got == (ptrdiff_t)expect, "write took %td, the model %zu", got, expect);
       written += expect;
@@ -264,7 +242,7 @@ static void produce(void *arg) {
       w->rc = -1;
       break;
     }
-    fill_stream(p, n, w->bytes);
+    stream_fill(p, n, w->bytes);
     w->rc = vmp_ring_write_commit(w->ring, n);
     w->bytes += n;
   }
