@@ -400,7 +400,7 @@ static int produce_messages_vmp(message_ctx *c) {
     void *p;
     size_t room;
     int err;
-    while ((err = vmp_ring_write_begin(c->vmp, &p, &room)) == 0 && room < need)
+    while ((err = vmp_ring_write_begin(c->vmp, VMP_RING_ALL, &p, &room)) == 0 && room < need)
       if ((err = vmp_ring_wait_write(c->vmp, need, -1)) != 0)
         break;
     if (err)
@@ -420,7 +420,7 @@ static int consume_messages_vmp(message_ctx *c) {
     uint32_t len = 0;
     int err;
     for (;;) {
-      if ((err = vmp_ring_read_begin(c->vmp, (const void **)&p, &there)) != 0)
+      if ((err = vmp_ring_read_begin(c->vmp, VMP_RING_ALL, (const void **)&p, &there)) != 0)
         return err;
       if (there >= HEADER_BYTES) {
         memcpy(&len, p, HEADER_BYTES);

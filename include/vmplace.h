@@ -448,6 +448,9 @@ VMP_API int vmp_mview_close(vmp_mview *view);
  * (or process) writes, one reads. Head and tail are 64-bit byte counts in a
  * control page next to the data, on separate cache lines, published with
  * release and read with acquire ordering; each side caches the other's.
+ * They count modulo the largest multiple of the capacity below 2^64, so a
+ * position in the data is the same for both sides however long the ring
+ * runs (attach refuses counters outside that range).
  * Everything read from shared memory is checked (a peer process may be
  * hostile or broken): an impossible index gives VMP_EPEER, never an access
  * outside the ring.
@@ -455,8 +458,9 @@ VMP_API int vmp_mview_close(vmp_mview *view);
  * Across processes: vmp_ring_fd() gives the descriptor (pass it over a UNIX
  * socket with SCM_RIGHTS, or let a child inherit it) and vmp_ring_attach()
  * maps it in the other process. On Linux the object is sealed against
- * shrinking and growing before anyone else can see it, and attach refuses
- * an object that is not, so no peer can make the other side fault.
+ * shrinking before anyone else can see it, and attach refuses an object
+ * that is not, so no peer can make the other side fault (one that grows it
+ * only makes its size disagree with the header: VMP_EPEER).
  *
  * Thread safety: one producer and one consumer at a time, which may be
  * different threads or processes; vmp_ring_shutdown may be called from
@@ -489,7 +493,9 @@ VMP_API int vmp_ring_create(size_t size, unsigned flags, vmp_ring **out);
 VMP_API int vmp_ring_attach(intptr_t fd, unsigned flags, vmp_ring **out);
 
 /* The descriptor (POSIX) or section HANDLE (Windows) to give a peer; still
- * owned by the ring. */
+ * owned by the ring. The first call writes the ring's header (what attach
+ * checks) into the shared control page, so a ring that is never shared
+ * never touches it for that. Thread-safe. */
 VMP_API intptr_t vmp_ring_fd(const vmp_ring *ring);
 
 /* The capacity in bytes, and the first byte of the data (the mirror of
@@ -497,19 +503,30 @@ VMP_API intptr_t vmp_ring_fd(const vmp_ring *ring);
 VMP_API size_t vmp_ring_capacity(const vmp_ring *ring);
 VMP_API void *vmp_ring_data(const vmp_ring *ring);
 
-/* Producer side. *ptr receives where to write, *len how many bytes may be
- * written there, contiguously (all the free space). Returns 0, or VMP_EPEER
- * when the consumer's published index is impossible, or VMP_ESHUTDOWN. */
-VMP_API int vmp_ring_write_begin(vmp_ring *ring, void **ptr, size_t *len);
+/* Asks the begin calls below to look at the other side's index every time,
+ * offering all the space or data there is right now. */
+#define VMP_RING_ALL ((size_t)-1)
+
+/* Producer side: *ptr receives where to write, *len how many bytes may be
+ * written there, contiguously. The ring caches what it last saw of the
+ * consumer, and looks at the consumer's index again (one cache miss across
+ * cores) only when the cached free space is less than `want` bytes (0 counts
+ * as 1); so *len may be less than `want` (even 0: the ring is full), or
+ * more. VMP_RING_ALL looks every time. Returns 0, VMP_EINVAL (NULL, want
+ * larger than the capacity and not VMP_RING_ALL), VMP_EPEER when the
+ * consumer's published index is impossible, or VMP_ESHUTDOWN. */
+VMP_API int vmp_ring_write_begin(vmp_ring *ring, size_t want, void **ptr, size_t *len);
 /* Publishes n bytes written at the pointer write_begin gave. VMP_EINVAL if
  * n is more than it offered; what it offered may be committed in several
  * calls. */
 VMP_API int vmp_ring_write_commit(vmp_ring *ring, size_t n);
 
-/* Consumer side, the same way round: *ptr, *len cover every byte written
- * and not yet released, contiguously. Returns 0, VMP_EPEER or
- * VMP_ESHUTDOWN (only once the ring is both shut down and empty). */
-VMP_API int vmp_ring_read_begin(vmp_ring *ring, const void **ptr, size_t *len);
+/* Consumer side, the same way round: *ptr, *len cover bytes written and not
+ * yet released, contiguously; the producer's index is looked at again only
+ * when fewer than `want` bytes are known (VMP_RING_ALL: every time).
+ * Returns 0, VMP_EINVAL, VMP_EPEER or VMP_ESHUTDOWN (only once the ring is
+ * both shut down and empty). */
+VMP_API int vmp_ring_read_begin(vmp_ring *ring, size_t want, const void **ptr, size_t *len);
 /* Releases the first n bytes read_begin offered (in one call or several).
  * VMP_EINVAL if more. */
 VMP_API int vmp_ring_read_release(vmp_ring *ring, size_t n);
@@ -520,7 +537,7 @@ VMP_API int vmp_ring_read_release(vmp_ring *ring, size_t n);
 VMP_API ptrdiff_t vmp_ring_write(vmp_ring *ring, const void *src, size_t n);
 VMP_API ptrdiff_t vmp_ring_read(vmp_ring *ring, void *dst, size_t n);
 
-/* Sleep (no spinning beyond a short start) until at least `want` bytes can
+/* Spin briefly, then sleep, until at least `want` bytes can
  * be written (wait_write) or read (wait_read), the timeout passes
  * (VMP_ETIMEDOUT; timeout_ns < 0 waits forever, 0 only checks) or the ring
  * is shut down (VMP_ESHUTDOWN; for wait_read only once it is empty).
@@ -528,7 +545,12 @@ VMP_API ptrdiff_t vmp_ring_read(vmp_ring *ring, void *dst, size_t n);
  * even fewer than `want`: they are all there will ever be.
  * `want` larger than the capacity is VMP_EINVAL. Linux waits on a futex in
  * the shared control page, so it works across processes; other systems
- * poll with a backoff that sleeps (at most ~1 ms between looks). */
+ * poll with a backoff that sleeps (at most ~1 ms between looks).
+ * Commits and releases never make a system call unless the other side
+ * sleeps, and on Linux they need no fence either: a side about to sleep
+ * issues membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) instead, which every
+ * process using a ring registers for once. Where that is not available
+ * every commit and release is followed by a full fence. */
 VMP_API int vmp_ring_wait_write(vmp_ring *ring, size_t want, int64_t timeout_ns);
 VMP_API int vmp_ring_wait_read(vmp_ring *ring, size_t want, int64_t timeout_ns);
 

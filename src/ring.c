@@ -2,15 +2,15 @@
  * Mirrored ring buffers: one memory object mapped twice back to back, with
  * a single-producer / single-consumer byte queue on top.
  *
- * The object holds the data, bytes [0, C), and after it one control unit U
- * (the allocation granularity, since Windows maps views only at 64 KiB
- * object offsets, or the huge page size), of which the first page holds
- * `control`. The region is laid out as
+ * The object is [control unit U][data C] (src/ring_layout.h), where U is
+ * the allocation granularity or the huge page size. The region is laid out
+ * as
  *
- *   [guard U][control view U of object C][data C at 0][mirror C at 0][guard U]
+ *   [guard U][control U + data C: object 0..U+C][mirror C: object U..U+C][guard U]
  *
- * built from one reservation, split and mapped piece by piece; any failure
- * releases the region, which undoes every earlier step.
+ * so the whole ring is two mappings. It is built from one reservation,
+ * split and mapped piece by piece; any failure releases the region, which
+ * undoes every earlier step.
  *
  * The control page is shared with a peer that may be broken or hostile, so
  * nothing read from it is trusted. Each side keeps its own index privately
@@ -20,52 +20,39 @@
  * are computed from the private, checked values only, so no value in the
  * page can steer an access outside the two data views.
  *
- * Sleeping: the producer bumps data_seq after a commit, the consumer
- * space_seq after a release, and waiters sleep on those words. To keep
- * commit and release free of system calls, a waiter raises a `sleeping`
- * flag and the other side bumps and wakes only when it sees it. The flag
- * and the indexes are stored and loaded sequentially consistent (no
- * fences: ThreadSanitizer does not model them), so either the waiter sees
- * the new index or the other side sees the flag: no wake-up is lost.
+ * Publishing and sleeping. The producer stores head with release ordering
+ * after a commit, the consumer tail after a release, and each then looks at
+ * the other side's `sleeping` flag: when it is set, it bumps that side's
+ * sequence word and wakes it. A side about to sleep raises its flag and
+ * looks at the index once more. The two sides form a store-then-load
+ * handshake (Dekker's), which needs a full barrier on both sides or a wake-up
+ * can be lost. The sleeper pays for it: before its last look it issues the
+ * system's asymmetric barrier (Linux membarrier), which puts a full barrier
+ * into every running thread of every process registered for it, so the
+ * publisher needs none. Where the system has no such barrier (or this
+ * process could not register), every publish is followed by a full fence
+ * instead; the creator's choice is written in the header, and an attaching
+ * process that cannot follow it sleeps in bounded slices (see
+ * choose_publishing()).
  */
 #include <stdatomic.h>
 #include <string.h>
-#include <time.h>
 
 #include "alloc.h"
 #include "internal.h"
+#include "ring_layout.h"
 #include "ring_tuning.h"
 
-#define MAGIC "vmpring\1"
-#define MAGIC_BYTES 8
-#define VERSION 1
-#define CACHE_LINE 64
 #define ALL_FLAGS (VMP_RING_HUGE_PAGES | VMP_RING_NO_INHERIT)
+/* The longest sleep of a side that cannot rely on being woken. */
+#define BOUNDED_SLEEP_NS 1000000
 
 /* A peer in another process reads and writes these fields with atomics of
  * its own: they must be lock-free to mean anything across processes. */
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
                "rings need lock-free 32- and 64-bit atomics");
 
-/* Written once by the creator before the descriptor is shared; read by
- * attach only as a copy. */
-typedef struct header {
-  unsigned char magic[MAGIC_BYTES];
-  uint32_t version;
-  uint32_t unused;
-  uint64_t capacity;
-} header;
-
-typedef struct control {
-  header header;
-  _Alignas(CACHE_LINE) _Atomic uint64_t head; /* bytes ever written; the producer's */
-  _Alignas(CACHE_LINE) _Atomic uint64_t tail; /* bytes ever read; the consumer's */
-  _Alignas(CACHE_LINE) _Atomic uint32_t data_seq; /* bumped for a sleeping consumer */
-  _Atomic uint32_t consumer_sleeping;
-  _Alignas(CACHE_LINE) _Atomic uint32_t space_seq; /* bumped for a sleeping producer */
-  _Atomic uint32_t producer_sleeping;
-  _Alignas(CACHE_LINE) _Atomic uint32_t shutdown;
-} control;
+typedef vmp__ring_control control;
 
 /* A side has not looked at the shared indexes yet (an attached ring does
  * not know which side it will be), is running, or is broken for good with
@@ -76,13 +63,20 @@ typedef struct control {
 /* Each side's private state, on its own cache lines (padding rather than
  * _Alignas: the ring comes from malloc, which does not align to 64). */
 typedef struct side {
-  char pad_before[CACHE_LINE];
-  uint64_t own;     /* our index: head for the producer, tail for the consumer */
-  uint64_t seen;    /* the other side's index as last read and checked */
-  size_t offered;   /* bytes a begin call offered that no commit/release took */
-  int state;        /* SIDE_UNSTARTED, SIDE_RUNNING or an error */
-  char pad_after[CACHE_LINE];
+  char pad_before[VMP__RING_LINE];
+  uint64_t own;   /* our counter: head for the producer, tail for the consumer */
+  uint64_t seen;  /* the other side's counter as last read and checked */
+  size_t pos;     /* own % capacity, kept as own moves */
+  size_t offered; /* bytes a begin call offered that no commit/release took */
+  int state;      /* SIDE_UNSTARTED, SIDE_RUNNING or an error */
+  char pad_after[VMP__RING_LINE];
 } side;
+
+/* The header's state in this process: written when the descriptor is first
+ * handed out, since only a peer that attaches reads it. */
+#define HEADER_UNWRITTEN 0
+#define HEADER_WRITING 1
+#define HEADER_WRITTEN 2
 
 struct vmp_ring {
   vmp_region *region;
@@ -90,9 +84,26 @@ struct vmp_ring {
   control *ctl;
   unsigned char *data;
   size_t capacity;
+  uint64_t modulus;     /* vmp__ring_modulus(capacity) */
+  uint32_t header_flags; /* VMP__RING_LIGHT_PUBLISH: how the creator publishes */
+  int fence_publish;    /* a full fence after each publish */
+  int bounded_sleep;    /* a wake-up may be missed: never sleep long */
+  _Atomic int header_state;
   side producer;
   side consumer;
 };
+
+/* ---- counters ------------------------------------------------------------------ */
+
+/* Counters live in [0, modulus); distances are taken modulo it. */
+static uint64_t advance(const vmp_ring *ring, uint64_t counter, size_t n) {
+  uint64_t room = ring->modulus - counter;
+  return n >= room ? n - room : counter + n;
+}
+
+static uint64_t distance(const vmp_ring *ring, uint64_t later, uint64_t earlier) {
+  return later >= earlier ? later - earlier : ring->modulus - earlier + later;
+}
 
 /* ---- building ------------------------------------------------------------------ */
 
@@ -110,18 +121,20 @@ static int region_bytes(size_t capacity, size_t unit, size_t *out) {
 }
 
 /* Magic, version and capacity, copied out of the shared page once. */
-static int check_header(const control *ctl, size_t capacity) {
-  header h;
+static int read_header(const control *ctl, size_t capacity, uint32_t *flags) {
+  vmp__ring_header h;
   memcpy(&h, &ctl->header, sizeof h);
-  if (memcmp(h.magic, MAGIC, MAGIC_BYTES) != 0) return VMP_EPEER;
-  if (h.version != VERSION || h.capacity != capacity) return VMP_EPEER;
+  if (memcmp(h.magic, VMP__RING_MAGIC, VMP__RING_MAGIC_BYTES) != 0) return VMP_EPEER;
+  if (h.version != VMP__RING_VERSION || h.capacity != capacity) return VMP_EPEER;
+  if (h.flags & ~VMP__RING_LIGHT_PUBLISH) return VMP_EPEER;
+  *flags = h.flags;
   return 0;
 }
 
 /* Reserves the region and maps it as the layout above says; the ring's
- * mem and capacity must be set. Attaching, the header is read through the
- * control view (of an object whose size was already checked) before the
- * data is mapped at all. */
+ * mem and capacity must be set. Attaching, the header is read (through a
+ * view of an object whose size was already checked) before the mirror is
+ * mapped. */
 static int map_layout(vmp_ring *ring, size_t unit, unsigned flags, int attaching) {
   size_t cap = ring->capacity, total;
   int err = region_bytes(cap, unit, &total);
@@ -129,14 +142,13 @@ static int map_layout(vmp_ring *ring, size_t unit, unsigned flags, int attaching
   vmp_region *region;
   err = vmp_reserve(total, (flags & VMP_RING_HUGE_PAGES) ? unit : 0, &region);
   if (err) return err;
-  size_t ctl_at = unit, data_at = 2 * unit, mirror_at = data_at + cap;
-  control *ctl = (control *)((char *)vmp_base(region) + ctl_at);
-  if (!(err = vmp_split(region, ctl_at, unit)) && !(err = vmp_split(region, data_at, cap)) &&
+  size_t front_at = unit, mirror_at = 2 * unit + cap;
+  control *ctl = (control *)((char *)vmp_base(region) + front_at);
+  if (!(err = vmp_split(region, front_at, unit + cap)) &&
       !(err = vmp_split(region, mirror_at, cap)) &&
-      !(err = vmp_map(region, ctl_at, unit, ring->mem, cap, VMP_PROT_RW)) &&
-      !(err = attaching ? check_header(ctl, cap) : 0) &&
-      !(err = vmp_map(region, data_at, cap, ring->mem, 0, VMP_PROT_RW)) &&
-      !(err = vmp_map(region, mirror_at, cap, ring->mem, 0, VMP_PROT_RW)) &&
+      !(err = vmp_map(region, front_at, unit + cap, ring->mem, 0, VMP_PROT_RW)) &&
+      !(err = attaching ? read_header(ctl, cap, &ring->header_flags) : 0) &&
+      !(err = vmp_map(region, mirror_at, cap, ring->mem, unit, VMP_PROT_RW)) &&
       (flags & VMP_RING_NO_INHERIT))
     err = vmp__os_no_inherit(vmp_base(region), total);
   if (err) {
@@ -145,7 +157,7 @@ static int map_layout(vmp_ring *ring, size_t unit, unsigned flags, int attaching
   }
   ring->region = region;
   ring->ctl = ctl;
-  ring->data = (unsigned char *)vmp_base(region) + data_at;
+  ring->data = (unsigned char *)ctl + unit;
   return 0;
 }
 
@@ -162,14 +174,20 @@ static int unit_for(unsigned flags, uint64_t bytes, size_t *unit) {
 
 static void init_side(side *s, int state) {
   s->own = s->seen = 0;
+  s->pos = 0;
   s->offered = 0;
   s->state = state;
 }
 
-static void write_header(control *ctl, size_t capacity) {
-  header h = {{0}, VERSION, 0, capacity};
-  memcpy(h.magic, MAGIC, MAGIC_BYTES);
-  memcpy(&ctl->header, &h, sizeof h);
+/* How this process publishes and sleeps, from how the creator publishes:
+ * with fences, so do we; without, and we could register for the
+ * asymmetric barrier too, neither do we; without, and we could not, we
+ * fence (which is never wrong) but may miss a wake-up from the creator,
+ * so we sleep in bounded slices. */
+static void choose_publishing(vmp_ring *ring, int barrier_ready) {
+  int light = (ring->header_flags & VMP__RING_LIGHT_PUBLISH) != 0;
+  ring->fence_publish = !(light && barrier_ready);
+  ring->bounded_sleep = light && !barrier_ready;
 }
 
 int vmp_ring_create(size_t size, unsigned flags, vmp_ring **out) {
@@ -179,7 +197,7 @@ int vmp_ring_create(size_t size, unsigned flags, vmp_ring **out) {
   if (!err) err = round_up(size, unit, &capacity);
   if (!err && capacity > SIZE_MAX - unit) err = VMP_ENOMEM;
   if (err) return err;
-  size_t bytes = capacity + unit; /* the data, then the control unit */
+  size_t bytes = unit + capacity; /* the control unit, then the data */
   /* Now that the whole size is known, are that many huge pages free? */
   if (flags & VMP_RING_HUGE_PAGES) {
     size_t again;
@@ -191,18 +209,23 @@ int vmp_ring_create(size_t size, unsigned flags, vmp_ring **out) {
   vmp_ring *ring = vmp__calloc(1, sizeof *ring);
   if (!ring) return VMP_ENOMEM;
   ring->capacity = capacity;
+  ring->modulus = vmp__ring_modulus(capacity);
   if (flags & VMP_RING_HUGE_PAGES)
     err = vmp__mem_create_huge(bytes, &ring->mem);
   else
     err = vmp_mem_create(bytes, 0, &ring->mem);
   if (err) goto fail_ring;
   /* Before anyone else can see the object: no peer can then shrink it
-   * under our views (or grow it, which attach would take as its size). */
-  err = vmp__os_object_seal_size(ring->mem->handle);
-  if (err && err != VMP_ENOTSUP) goto fail_mem;
+   * under our views. Ordinary anonymous objects come sealed already. */
+  if (!(ring->mem->traits & VMP__OBJ_NO_SHRINK)) {
+    err = vmp__os_object_seal_size(ring->mem->handle);
+    if (err && err != VMP_ENOTSUP) goto fail_mem;
+  }
   err = map_layout(ring, unit, flags, 0);
   if (err) goto fail_mem;
-  write_header(ring->ctl, capacity);
+  ring->header_flags = vmp__os_remote_barrier_ready() ? VMP__RING_LIGHT_PUBLISH : 0;
+  choose_publishing(ring, 1);
+  atomic_init(&ring->header_state, HEADER_UNWRITTEN);
   init_side(&ring->producer, SIDE_RUNNING);
   init_side(&ring->consumer, SIDE_RUNNING);
   *out = ring;
@@ -225,9 +248,10 @@ static int adopt_copy(intptr_t fd, vmp_mem **mem) {
   return err;
 }
 
-/* The object's size must be sealed where the system has seals: otherwise
- * the peer could shrink it and make our views fault. Then its size must
- * be a whole number of units, data plus control. */
+/* The object must be sealed against shrinking where the system has seals:
+ * otherwise the peer could shrink it and make our views fault. Then its
+ * size must be a whole number of units, control plus data. (A peer that
+ * grows it only makes the size disagree with the header: VMP_EPEER.) */
 static int check_object(vmp_mem *mem, size_t unit, size_t *capacity) {
   int sealed = vmp__os_object_size_sealed(mem->handle);
   if (sealed == 0) return VMP_EPEER;
@@ -251,8 +275,14 @@ int vmp_ring_attach(intptr_t fd, unsigned flags, vmp_ring **out) {
   err = adopt_copy(fd, &ring->mem);
   if (err) goto fail_ring;
   err = check_object(ring->mem, unit, &ring->capacity);
-  if (!err) err = map_layout(ring, unit, flags, 1);
+  if (!err) {
+    ring->modulus = vmp__ring_modulus(ring->capacity);
+    err = map_layout(ring, unit, flags, 1);
+  }
   if (err) goto fail_mem;
+  choose_publishing(ring, vmp__os_remote_barrier_ready());
+  /* The header was there: passing the descriptor on needs no write. */
+  atomic_init(&ring->header_state, HEADER_WRITTEN);
   /* Which side this process will be is not known yet: each side reads the
    * shared indexes when it first runs. */
   init_side(&ring->producer, SIDE_UNSTARTED);
@@ -267,7 +297,30 @@ fail_ring:
   return err;
 }
 
-intptr_t vmp_ring_fd(const vmp_ring *ring) { return ring ? vmp_mem_fd(ring->mem) : -1; }
+/* The header, written once before the descriptor first leaves: a ring that
+ * is never shared never touches its control page for it. Callers racing
+ * here wait for the one that writes. */
+static void publish_header(vmp_ring *ring) {
+  int state = HEADER_UNWRITTEN;
+  if (atomic_compare_exchange_strong_explicit(&ring->header_state, &state, HEADER_WRITING,
+                                              memory_order_acquire, memory_order_acquire)) {
+    vmp__ring_header h = {{0}, VMP__RING_VERSION, ring->header_flags, ring->capacity};
+    memcpy(h.magic, VMP__RING_MAGIC, VMP__RING_MAGIC_BYTES);
+    memcpy(&ring->ctl->header, &h, sizeof h);
+    atomic_store_explicit(&ring->header_state, HEADER_WRITTEN, memory_order_release);
+    return;
+  }
+  while (atomic_load_explicit(&ring->header_state, memory_order_acquire) != HEADER_WRITTEN)
+    vmp__os_cpu_relax();
+}
+
+intptr_t vmp_ring_fd(const vmp_ring *ring) {
+  if (!ring) return -1;
+  /* The handle is const to the caller; the header is shared state that
+   * the ring owns and writes once. */
+  publish_header((vmp_ring *)ring);
+  return vmp_mem_fd(ring->mem);
+}
 
 size_t vmp_ring_capacity(const vmp_ring *ring) { return ring ? ring->capacity : 0; }
 
@@ -294,42 +347,41 @@ static int broken(side *s) {
   return VMP_EPEER;
 }
 
-/* A side's first look at the page: our own index is read once, then the
+/* A side's first look at the page: our own counter is read once, then the
  * other's, which must be possible against it. Only the other side moves
  * meanwhile, and only within what the check allows (a consumer cannot pass
  * the head we hold still; a producer cannot run more than the capacity
  * ahead of the tail we hold still), so the two reads are consistent. */
-static int start_producer(vmp_ring *ring) {
-  side *p = &ring->producer;
-  if (p->state != SIDE_UNSTARTED) return p->state;
-  uint64_t head = atomic_load_explicit(&ring->ctl->head, memory_order_relaxed);
-  uint64_t tail = atomic_load_explicit(&ring->ctl->tail, memory_order_acquire);
-  if (head - tail > ring->capacity) return broken(p);
-  p->own = head;
-  p->seen = tail;
-  p->state = SIDE_RUNNING;
+static int start_side(vmp_ring *ring, side *s, _Atomic uint64_t *own, _Atomic uint64_t *other,
+                      int producing) {
+  if (s->state != SIDE_UNSTARTED) return s->state;
+  uint64_t mine = atomic_load_explicit(own, memory_order_relaxed);
+  uint64_t theirs = atomic_load_explicit(other, memory_order_acquire);
+  if (mine >= ring->modulus || theirs >= ring->modulus) return broken(s);
+  uint64_t used = producing ? distance(ring, mine, theirs) : distance(ring, theirs, mine);
+  if (used > ring->capacity) return broken(s);
+  s->own = mine;
+  s->seen = theirs;
+  s->pos = (size_t)(mine % ring->capacity);
+  s->state = SIDE_RUNNING;
   return 0;
+}
+
+static int start_producer(vmp_ring *ring) {
+  return start_side(ring, &ring->producer, &ring->ctl->head, &ring->ctl->tail, 1);
 }
 
 static int start_consumer(vmp_ring *ring) {
-  side *c = &ring->consumer;
-  if (c->state != SIDE_UNSTARTED) return c->state;
-  uint64_t tail = atomic_load_explicit(&ring->ctl->tail, memory_order_relaxed);
-  uint64_t head = atomic_load_explicit(&ring->ctl->head, memory_order_acquire);
-  if (head - tail > ring->capacity) return broken(c);
-  c->own = tail;
-  c->seen = head;
-  c->state = SIDE_RUNNING;
-  return 0;
+  return start_side(ring, &ring->consumer, &ring->ctl->tail, &ring->ctl->head, 0);
 }
 
 /* The consumer's tail never goes back and never passes our head: it lies
- * in [seen, own]. All index arithmetic is modulo 2^64 (a peer may start
- * the counters anywhere), so distances are compared, never values. */
+ * in [seen, own]. */
 static int refresh_tail(vmp_ring *ring) {
   side *p = &ring->producer;
-  uint64_t tail = atomic_load_explicit(&ring->ctl->tail, memory_order_seq_cst);
-  if (p->own - tail > p->own - p->seen) return broken(p);
+  uint64_t tail = atomic_load_explicit(&ring->ctl->tail, memory_order_acquire);
+  if (tail >= ring->modulus || distance(ring, p->own, tail) > distance(ring, p->own, p->seen))
+    return broken(p);
   p->seen = tail;
   return 0;
 }
@@ -338,39 +390,50 @@ static int refresh_tail(vmp_ring *ring) {
  * capacity ahead of our tail: it lies in [seen, own + capacity]. */
 static int refresh_head(vmp_ring *ring) {
   side *c = &ring->consumer;
-  uint64_t head = atomic_load_explicit(&ring->ctl->head, memory_order_seq_cst);
-  uint64_t ahead = head - c->own;
-  if (ahead < c->seen - c->own || ahead > ring->capacity) return broken(c);
+  uint64_t head = atomic_load_explicit(&ring->ctl->head, memory_order_acquire);
+  if (head >= ring->modulus) return broken(c);
+  uint64_t ahead = distance(ring, head, c->own);
+  if (ahead < distance(ring, c->seen, c->own) || ahead > ring->capacity) return broken(c);
   c->seen = head;
   return 0;
 }
 
 static size_t free_bytes(const vmp_ring *ring) {
-  return ring->capacity - (size_t)(ring->producer.own - ring->producer.seen);
+  return ring->capacity - (size_t)distance(ring, ring->producer.own, ring->producer.seen);
 }
 
 static size_t used_bytes(const vmp_ring *ring) {
-  return (size_t)(ring->consumer.seen - ring->consumer.own);
+  return (size_t)distance(ring, ring->consumer.seen, ring->consumer.own);
 }
 
-/* Tells a sleeping peer that `seq`'s condition may have changed. */
-static void nudge(_Atomic uint32_t *sleeping, _Atomic uint32_t *seq) {
-  if (atomic_load_explicit(sleeping, memory_order_seq_cst)) {
+/* Moves our counter on by n, stores it for the other side, and wakes the
+ * other side if it sleeps. Without a fence here, the store may still sit
+ * in this CPU's store buffer when `sleeping` is read; the sleeper's
+ * asymmetric barrier flushes it (see the top of the file). */
+static void publish(vmp_ring *ring, side *s, _Atomic uint64_t *index, size_t n,
+                    _Atomic uint32_t *sleeping, _Atomic uint32_t *seq) {
+  s->own = advance(ring, s->own, n);
+  s->pos += n;
+  if (s->pos >= ring->capacity) s->pos -= ring->capacity;
+  atomic_store_explicit(index, s->own, memory_order_release);
+  if (ring->fence_publish)
+    atomic_thread_fence(memory_order_seq_cst);
+  else
+    atomic_signal_fence(memory_order_seq_cst);
+  if (atomic_load_explicit(sleeping, memory_order_relaxed)) {
     atomic_fetch_add_explicit(seq, 1, memory_order_release);
     vmp__os_wake_all(seq);
   }
 }
 
 static void publish_head(vmp_ring *ring, size_t n) {
-  ring->producer.own += n;
-  atomic_store_explicit(&ring->ctl->head, ring->producer.own, memory_order_seq_cst);
-  nudge(&ring->ctl->consumer_sleeping, &ring->ctl->data_seq);
+  publish(ring, &ring->producer, &ring->ctl->head, n, &ring->ctl->consumer_sleeping,
+          &ring->ctl->data_seq);
 }
 
 static void publish_tail(vmp_ring *ring, size_t n) {
-  ring->consumer.own += n;
-  atomic_store_explicit(&ring->ctl->tail, ring->consumer.own, memory_order_seq_cst);
-  nudge(&ring->ctl->producer_sleeping, &ring->ctl->space_seq);
+  publish(ring, &ring->consumer, &ring->ctl->tail, n, &ring->ctl->producer_sleeping,
+          &ring->ctl->space_seq);
 }
 
 /* ---- producer ------------------------------------------------------------------- */
@@ -389,13 +452,14 @@ static int producer_space(vmp_ring *ring, size_t want, size_t *space) {
   return 0;
 }
 
-int vmp_ring_write_begin(vmp_ring *ring, void **ptr, size_t *len) {
-  if (!ring || !ptr || !len) return VMP_EINVAL;
+int vmp_ring_write_begin(vmp_ring *ring, size_t want, void **ptr, size_t *len) {
+  if (!ring || !ptr || !len || (want > ring->capacity && want != VMP_RING_ALL))
+    return VMP_EINVAL;
   size_t space;
-  int err = producer_space(ring, SIZE_MAX, &space); /* all the free space */
+  int err = producer_space(ring, want ? want : 1, &space);
   if (err) return err;
   ring->producer.offered = space;
-  *ptr = ring->data + ring->producer.own % ring->capacity;
+  *ptr = ring->data + ring->producer.pos;
   *len = space;
   return 0;
 }
@@ -418,7 +482,7 @@ ptrdiff_t vmp_ring_write(vmp_ring *ring, const void *src, size_t n) {
   if (err) return err;
   size_t count = n < space ? n : space;
   if (count == 0) return 0;
-  memcpy(ring->data + ring->producer.own % ring->capacity, src, count);
+  memcpy(ring->data + ring->producer.pos, src, count);
   ring->producer.offered = 0;
   publish_head(ring, count);
   return (ptrdiff_t)count;
@@ -443,13 +507,14 @@ static int consumer_data(vmp_ring *ring, size_t want, size_t *there) {
   return 0;
 }
 
-int vmp_ring_read_begin(vmp_ring *ring, const void **ptr, size_t *len) {
-  if (!ring || !ptr || !len) return VMP_EINVAL;
+int vmp_ring_read_begin(vmp_ring *ring, size_t want, const void **ptr, size_t *len) {
+  if (!ring || !ptr || !len || (want > ring->capacity && want != VMP_RING_ALL))
+    return VMP_EINVAL;
   size_t there;
-  int err = consumer_data(ring, SIZE_MAX, &there);
+  int err = consumer_data(ring, want ? want : 1, &there);
   if (err) return err;
   ring->consumer.offered = there;
-  *ptr = ring->data + ring->consumer.own % ring->capacity;
+  *ptr = ring->data + ring->consumer.pos;
   *len = there;
   return 0;
 }
@@ -472,7 +537,7 @@ ptrdiff_t vmp_ring_read(vmp_ring *ring, void *dst, size_t n) {
   if (err) return err;
   size_t count = n < there ? n : there;
   if (count == 0) return 0;
-  memcpy(dst, ring->data + ring->consumer.own % ring->capacity, count);
+  memcpy(dst, ring->data + ring->consumer.pos, count);
   ring->consumer.offered = 0;
   publish_tail(ring, count);
   return (ptrdiff_t)count;
@@ -521,6 +586,17 @@ static int consumer_probe(vmp_ring *ring, size_t want) {
   return err ? err : 1;
 }
 
+/* The sleeper's half of the handshake: our flag is up before the last
+ * look, and that look comes after a full barrier in the publisher too.
+ * Returns whether a wake-up is now certain to come (else sleep briefly). */
+static int sleeper_barrier(const vmp_ring *ring) {
+  if (ring->fence_publish) {
+    atomic_thread_fence(memory_order_seq_cst);
+    return !ring->bounded_sleep;
+  }
+  return vmp__os_remote_barrier() == 0;
+}
+
 static int wait_for(vmp_ring *ring, probe_fn probe, size_t want, _Atomic uint32_t *seq,
                     _Atomic uint32_t *sleeping, int64_t timeout_ns) {
   for (int spin = 0; timeout_ns != 0 && spin < VMP__RING_SPIN_PROBES; spin++) {
@@ -535,7 +611,8 @@ static int wait_for(vmp_ring *ring, probe_fn probe, size_t want, _Atomic uint32_
     int64_t left = deadline_left(&d);
     if (left == 0) return VMP_ETIMEDOUT;
     uint32_t seen = atomic_load_explicit(seq, memory_order_acquire);
-    atomic_store_explicit(sleeping, 1, memory_order_seq_cst);
+    atomic_store_explicit(sleeping, 1, memory_order_relaxed);
+    if (!sleeper_barrier(ring) && (left < 0 || left > BOUNDED_SLEEP_NS)) left = BOUNDED_SLEEP_NS;
     ready = probe(ring, want);
     if (!ready) vmp__os_wait(seq, seen, left); /* woken, timed out or spurious: look again */
     atomic_store_explicit(sleeping, 0, memory_order_relaxed);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "vmplace.h"
 #include "portable/support_stream.h"
@@ -53,7 +54,7 @@ static void *produce(void *arg) {
     } else {
       void *w;
       size_t len;
-      rc = vmp_ring_write_begin(s->ring, &w, &len);
+      rc = vmp_ring_write_begin(s->ring, VMP_RING_ALL, &w, &len);
       if (rc || len < n) FAIL(s, "write_begin: %s, %zu bytes for %zu", vmp_err_name(rc), len, n);
       unsigned char *p = w;
       for (size_t i = 0; i < n; i++) p[i] = stream_byte(s->bytes + i);
@@ -92,7 +93,7 @@ static void *consume(void *arg) {
       n = (size_t)got;
     } else {
       const void *q;
-      rc = vmp_ring_read_begin(s->ring, &q, &n);
+      rc = vmp_ring_read_begin(s->ring, VMP_RING_ALL, &q, &n);
       if (rc) FAIL(s, "read_begin: %s", vmp_err_name(rc));
       if (n == 0) FAIL(s, "read_begin offered nothing after the wait");
       p = q;
@@ -142,8 +143,76 @@ static int run(const char *name, int attached) {
   return failed != 0;
 }
 
+/* ---- the sleep handshake ----------------------------------------------------------
+ *
+ * Ping-pong over two rings, where the answering side now and then takes
+ * longer than the waiting side spins, so the waiter goes to sleep and must
+ * be woken by the very next publish. A lost wake-up shows as a wait that
+ * times out although the byte was sent long before. */
+
+#define ROUNDS 20000
+#define LOST_AFTER_NS (2ll * 1000000000)
+
+typedef struct pingpong {
+  vmp_ring *ask, *answer;
+  char error[256];
+} pingpong;
+
+static void nap_us(long us) {
+  struct timespec ts = {0, us * 1000};
+  nanosleep(&ts, NULL);
+}
+
+static void *answer(void *arg) {
+  pingpong *pp = arg;
+  uint64_t seed = 0x5eed;
+  for (int i = 0; i < ROUNDS; i++) {
+    unsigned char b;
+    int rc = vmp_ring_wait_read(pp->ask, 1, LOST_AFTER_NS);
+    if (rc) FAIL(pp, "round %d: wait_read: %s (a lost wake-up?)", i, vmp_err_name(rc));
+    if (vmp_ring_read(pp->ask, &b, 1) != 1 || b != (unsigned char)i) FAIL(pp, "round %d: bad byte", i);
+    /* Longer than the asker spins: it is asleep when the answer comes. */
+    if ((stream_rng(&seed) & 7) == 0) nap_us(200);
+    if (vmp_ring_write(pp->answer, &b, 1) != 1) FAIL(pp, "round %d: write", i);
+  }
+  return NULL;
+}
+
+static int handshake(const char *name) {
+  pingpong pp = {NULL, NULL, ""};
+  if (vmp_ring_create(1, 0, &pp.ask) || vmp_ring_create(1, 0, &pp.answer)) {
+    fprintf(stderr, "%s: vmp_ring_create failed\n", name);
+    return 1;
+  }
+  pthread_t t;
+  if (pthread_create(&t, NULL, answer, &pp)) exit(1);
+  uint64_t seed = 0xabc;
+  int failed = 0;
+  for (int i = 0; i < ROUNDS && !failed; i++) {
+    unsigned char b = (unsigned char)i, back;
+    if ((stream_rng(&seed) & 7) == 0) nap_us(200); /* and the answerer sleeps too */
+    if (vmp_ring_write(pp.ask, &b, 1) != 1) {
+      failed = fprintf(stderr, "%s: round %d: write\n", name, i);
+      break;
+    }
+    int rc = vmp_ring_wait_read(pp.answer, 1, LOST_AFTER_NS);
+    if (rc) failed = fprintf(stderr, "%s: round %d: wait_read: %s (a lost wake-up?)\n", name, i,
+                             vmp_err_name(rc));
+    else if (vmp_ring_read(pp.answer, &back, 1) != 1 || back != b)
+      failed = fprintf(stderr, "%s: round %d: bad answer\n", name, i);
+  }
+  if (failed) vmp_ring_shutdown(pp.ask);
+  pthread_join(t, NULL);
+  if (pp.error[0]) failed = fprintf(stderr, "%s: answerer: %s\n", name, pp.error);
+  vmp_ring_close(pp.ask);
+  vmp_ring_close(pp.answer);
+  if (!failed) printf("threads_ring: %s: %d round trips ok\n", name, ROUNDS);
+  return failed != 0;
+}
+
 int main(void) {
   int failed = run("one handle", 0);
   failed |= run("attached handle", 1);
+  failed |= handshake("sleep handshake");
   return failed;
 }

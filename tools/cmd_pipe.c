@@ -195,7 +195,7 @@ static void *reader_main(void *arg)
   for (;;) {
     void *space;
     size_t room;
-    int err = vmp_ring_write_begin(job->ring, &space, &room);
+    int err = vmp_ring_write_begin(job->ring, VMP_RING_ALL, &space, &room);
     if (err == 0 && room == 0) {
       err = vmp_ring_wait_write(job->ring, job->low_water, -1);
       if (err == 0)
@@ -248,7 +248,7 @@ static writer_result write_out(pipe_job *job, progress *pg)
   for (;;) {
     const void *data;
     size_t avail;
-    int err = vmp_ring_read_begin(job->ring, &data, &avail);
+    int err = vmp_ring_read_begin(job->ring, VMP_RING_ALL, &data, &avail);
     if (err == 0 && avail == 0) {
       err = vmp_ring_wait_read(job->ring, 1, idle_timeout);
       if (err == 0 || err == VMP_ETIMEDOUT) {

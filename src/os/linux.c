@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -21,10 +23,16 @@ static long futex(_Atomic uint32_t *word, int op, uint32_t value, const struct t
   return syscall(SYS_futex, word, op, value, timeout, NULL, 0);
 }
 
+/* Nor membarrier(). */
+static int membarrier(int cmd, unsigned int flags, int cpu_id) {
+  return (int)syscall(SYS_membarrier, cmd, flags, cpu_id);
+}
+
 #define LINUX_SYSCALLS(X)                            \
   X(memfd_create, int, (const char *, unsigned int)) \
   X(madvise, int, (void *, size_t, int))             \
-  X(futex, long, (_Atomic uint32_t *, int, uint32_t, const struct timespec *))
+  X(futex, long, (_Atomic uint32_t *, int, uint32_t, const struct timespec *)) \
+  X(membarrier, int, (int, unsigned int, int))
 
 VMP__DEFINE_SYSCALLS(LINUX_SYSCALLS, vmp__unix_backend_syscalls)
 #define SYS(name) VMP__SYSCALL(vmp__unix_backend_syscalls, name)
@@ -75,12 +83,12 @@ int vmp__os_object_seal_size(vmp__os_handle h) {
   return errno == EINVAL || errno == EPERM ? VMP_ENOTSUP : vmp__unix_error(errno);
 }
 
-/* Linux has seals: an object without them (or one that cannot carry them)
- * is unsealed, and a peer holding it could truncate it under our views. */
+/* Linux has seals: an object without the shrink seal (or one that cannot
+ * carry seals) could be truncated under our views by a peer holding it. */
 int vmp__os_object_size_sealed(vmp__os_handle h) {
   int seals = vmp__unix_fcntl((int)h, F_GET_SEALS, 0);
   if (seals < 0) return errno == EINVAL ? 0 : vmp__unix_error(errno);
-  return (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) == (F_SEAL_SHRINK | F_SEAL_GROW);
+  return (seals & F_SEAL_SHRINK) != 0;
 }
 
 /* /proc/meminfo says how large a huge page is and how many are free: with
@@ -130,3 +138,21 @@ int vmp__os_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns) 
 }
 
 void vmp__os_wake_all(_Atomic uint32_t *word) { SYS(futex)(word, FUTEX_WAKE, INT_MAX, NULL); }
+
+/* MEMBARRIER_CMD_GLOBAL_EXPEDITED reaches every process registered for it,
+ * so a ring's two processes need not know each other. Registering can fail
+ * (before 4.16, or a seccomp filter): then the answer is no, for good. */
+static _Atomic int remote_barrier_state; /* 0 unknown, 1 ready, -1 not available */
+
+int vmp__os_remote_barrier_ready(void) {
+  int state = atomic_load_explicit(&remote_barrier_state, memory_order_acquire);
+  if (state == 0) {
+    state = SYS(membarrier)(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0 ? 1 : -1;
+    atomic_store_explicit(&remote_barrier_state, state, memory_order_release);
+  }
+  return state > 0;
+}
+
+int vmp__os_remote_barrier(void) {
+  return SYS(membarrier)(MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0 ? 0 : vmp__unix_error(errno);
+}

@@ -130,9 +130,23 @@ int vmp__os_discard(void *addr, size_t size, int prot);
  * VMP_ENOTSUP where objects cannot be sealed. */
 int vmp__os_object_seal_size(vmp__os_handle h);
 
-/* 1 when the object's size is sealed against shrinking and growing, 0 when
- * it is not, VMP_ENOTSUP where the system has no seals at all. */
+/* 1 when the object's size is sealed against shrinking (so views of it can
+ * never fault), 0 when it is not, VMP_ENOTSUP where the system has no
+ * seals at all. */
 int vmp__os_object_size_sealed(vmp__os_handle h);
+
+/* An asymmetric barrier, for the rings' sleep handshake: after
+ * vmp__os_remote_barrier() returns, every thread of every process that
+ * vmp__os_remote_barrier_ready() said yes in has executed a full memory
+ * barrier, so those threads may publish with plain release stores.
+ * _ready registers this process on its first call and remembers the answer
+ * (registration survives fork): 1 when the barrier is available, 0 when it
+ * is not (no such system call, refused by a sandbox, or a system that has
+ * none), in which case publishers must fence. The barrier itself returns 0,
+ * or an error when it could not be made (then a wake-up may be missed, and
+ * the caller must not sleep long). */
+int vmp__os_remote_barrier_ready(void);
+int vmp__os_remote_barrier(void);
 
 /* The huge page size, when at least `bytes` of huge pages are free now;
  * VMP_ENOTSUP otherwise (none configured, none free, no such thing). */

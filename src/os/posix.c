@@ -77,3 +77,7 @@ int vmp__os_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns) 
 
 /* Pollers look by themselves. */
 void vmp__os_wake_all(_Atomic uint32_t *word) { (void)word; }
+
+/* POSIX has no asymmetric barrier: publishers fence. */
+int vmp__os_remote_barrier_ready(void) { return 0; }
+int vmp__os_remote_barrier(void) { return VMP_ENOTSUP; }

@@ -725,3 +725,8 @@ int64_t vmp__os_monotonic_ns(void) {
 }
 
 void vmp__os_cpu_relax(void) { YieldProcessor(); }
+
+/* FlushProcessWriteBuffers reaches only this process's threads, and a ring
+ * may be shared between processes: publishers fence. */
+int vmp__os_remote_barrier_ready(void) { return 0; }
+int vmp__os_remote_barrier(void) { return VMP_ENOTSUP; }

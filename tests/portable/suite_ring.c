@@ -154,16 +154,16 @@ static void test_mirror(void) {
   void *w;
   const void *p;
   size_t len;
-  CHECK_RC(vmp_ring_write_begin(r, &w, &len), 0);
+  CHECK_RC(vmp_ring_write_begin(r, VMP_RING_ALL, &w, &len), 0);
   CHECK_RC(vmp_ring_write_commit(r, cap - 50), 0);
-  CHECK_RC(vmp_ring_read_begin(r, &p, &len), 0);
+  CHECK_RC(vmp_ring_read_begin(r, VMP_RING_ALL, &p, &len), 0);
   CHECK_RC(vmp_ring_read_release(r, cap - 50), 0);
-  CHECK_RC(vmp_ring_write_begin(r, &w, &len), 0);
+  CHECK_RC(vmp_ring_write_begin(r, VMP_RING_ALL, &w, &len), 0);
   CHECK(len == cap && (unsigned char *)w == d + cap - 50, "write_begin: %zu bytes at %td", len,
         (unsigned char *)w - d);
   stream_fill(w, 200, 1000);
   CHECK_RC(vmp_ring_write_commit(r, 200), 0);
-  CHECK_RC(vmp_ring_read_begin(r, &p, &len), 0);
+  CHECK_RC(vmp_ring_read_begin(r, VMP_RING_ALL, &p, &len), 0);
   CHECK(len == 200 && stream_mismatch(p, 200, 1000) == (size_t)-1, "read back across the seam");
   CHECK(stream_mismatch(d, 150, 1050) == (size_t)-1, "the bytes past the seam are not at the start");
   CHECK_RC(vmp_ring_close(r), 0);
@@ -183,7 +183,7 @@ static void test_model_one_thread(void) {
     if (choice == 0) {
       void *w;
       size_t len;
-      CHECK_RC(vmp_ring_write_begin(r, &w, &len), 0);
+      CHECK_RC(vmp_ring_write_begin(r, VMP_RING_ALL, &w, &len), 0);
       CHECK(len == cap - used, "write_begin offers %zu, the model %zu", len, cap - used);
       size_t n = len ? random_size(&seed, len) : 0;
       stream_fill(w, n, written);
@@ -192,7 +192,7 @@ static void test_model_one_thread(void) {
     } else if (choice == 1) {
       const void *p;
       size_t len;
-      CHECK_RC(vmp_ring_read_begin(r, &p, &len), 0);
+      CHECK_RC(vmp_ring_read_begin(r, VMP_RING_ALL, &p, &len), 0);
       CHECK(len == used, "read_begin offers %zu, the model %zu", len, used);
       size_t n = len ? random_size(&seed, len) : 0;
       CHECK(stream_mismatch(p, n, read) == (size_t)-1, "wrong byte near %llu",
@@ -237,7 +237,7 @@ static void produce(void *arg) {
     if ((w->rc = vmp_ring_wait_write(w->ring, n, -1)) != 0) break;
     void *p;
     size_t len;
-    if ((w->rc = vmp_ring_write_begin(w->ring, &p, &len)) != 0) break;
+    if ((w->rc = vmp_ring_write_begin(w->ring, VMP_RING_ALL, &p, &len)) != 0) break;
     if (len < n) {
       w->rc = -1;
       break;
@@ -260,7 +260,7 @@ static void consume(void *arg) {
     if ((w->rc = rc) != 0) break;
     const void *p;
     size_t len;
-    if ((w->rc = vmp_ring_read_begin(w->ring, &p, &len)) != 0) break;
+    if ((w->rc = vmp_ring_read_begin(w->ring, VMP_RING_ALL, &p, &len)) != 0) break;
     size_t bad = stream_mismatch(p, len, w->bytes);
     if (bad != (size_t)-1) {
       w->wrong_at = w->bytes + bad;
@@ -341,7 +341,7 @@ out:
   if (!CHECK_RC(vmp_ring_create(U, 0, &r), 0)) return;
   void *w;
   size_t len;
-  CHECK_RC(vmp_ring_write_begin(r, &w, &len), 0);
+  CHECK_RC(vmp_ring_write_begin(r, VMP_RING_ALL, &w, &len), 0);
   CHECK_RC(vmp_ring_write_commit(r, len), 0);
   blocked c = {r, 0, 1};
   if (CHECK(thread_start(&t, block, &c), "cannot start a thread")) {
@@ -353,10 +353,10 @@ out:
   }
   /* The reader still drains what is there, then sees the shutdown. */
   const void *p;
-  CHECK_RC(vmp_ring_read_begin(r, &p, &len), 0);
+  CHECK_RC(vmp_ring_read_begin(r, VMP_RING_ALL, &p, &len), 0);
   CHECK(len == vmp_ring_capacity(r), "%zu bytes left", len);
   CHECK_RC(vmp_ring_read_release(r, len), 0);
-  CHECK_RC(vmp_ring_read_begin(r, &p, &len), VMP_ESHUTDOWN);
+  CHECK_RC(vmp_ring_read_begin(r, VMP_RING_ALL, &p, &len), VMP_ESHUTDOWN);
   CHECK_RC(vmp_ring_close(r), 0);
 }
 

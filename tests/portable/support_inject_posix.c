@@ -37,10 +37,11 @@ typedef int (*path_fn)(const char *);
 typedef int (*mkstemp_fn)(char *);
 typedef int (*memfd_fn)(const char *, unsigned int);
 typedef long (*futex_fn)(_Atomic uint32_t *, int, uint32_t, const struct timespec *);
+typedef int (*membarrier_fn)(int, unsigned int, int);
 
 static vmp__syscall_fn real_mmap, real_munmap, real_mprotect, real_open, real_close, real_fstat,
     real_ftruncate, real_fcntl, real_shm_open, real_shm_unlink, real_mkstemp, real_unlink,
-    real_memfd_create, real_madvise, real_futex;
+    real_memfd_create, real_madvise, real_futex, real_membarrier;
 
 static void *w_mmap(void *a, size_t n, int prot, int flags, int fd, off_t off) {
   FAIL_WITH(MAP_FAILED, ENOMEM);
@@ -57,6 +58,10 @@ static int w_mprotect(void *a, size_t n, int prot) {
 static long w_futex(_Atomic uint32_t *w, int op, uint32_t v, const struct timespec *t) {
   FAIL_WITH(-1, EINTR);
   return ((futex_fn)real_futex)(w, op, v, t);
+}
+static int w_membarrier(int cmd, unsigned int flags, int cpu) {
+  FAIL_WITH(-1, EPERM);
+  return ((membarrier_fn)real_membarrier)(cmd, flags, cpu);
 }
 static int w_madvise(void *a, size_t n, int advice) {
   FAIL_WITH(-1, ENOMEM);
@@ -136,6 +141,7 @@ static const inject_wrapper wrappers[] = {
     WRAPPER(open),      WRAPPER(close),      WRAPPER(fstat),    WRAPPER(ftruncate),
     WRAPPER(fcntl),     WRAPPER(shm_open),   WRAPPER(shm_unlink), WRAPPER(mkstemp),
     WRAPPER(unlink),    WRAPPER(memfd_create), WRAPPER(futex),
+    WRAPPER(membarrier),
 };
 
 const inject_wrapper *inject_platform_wrappers(size_t *count) {

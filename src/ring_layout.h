@@ -1,0 +1,73 @@
+/*
+ * The shared part of a mirrored ring: what lies in its memory object, and
+ * so what a peer process sees and may scribble on. Private to the library
+ * and its tests (a test that plays a hostile peer includes this instead of
+ * hard-coding offsets).
+ *
+ * The object is [control unit][data capacity]: the control unit (one
+ * allocation unit, or one huge page) holds vmp__ring_control at its start,
+ * and the data follows. The region maps the control unit and the data as
+ * one view and the data once more right after it (the mirror), so the
+ * data's mirror is at data + capacity.
+ *
+ * Counters. head and tail count bytes modulo vmp__ring_modulus(capacity),
+ * the largest multiple of the capacity that fits in 64 bits: a position in
+ * the data is always counter % capacity, the same for both sides, however
+ * far the counters have run (with plain 2^64 wrap-around that would jump
+ * at the wrap when the capacity is not a power of two).
+ */
+#ifndef VMP_RING_LAYOUT_H
+#define VMP_RING_LAYOUT_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VMP__RING_MAGIC "vmpring\1"
+#define VMP__RING_MAGIC_BYTES 8
+#define VMP__RING_VERSION 2
+#define VMP__RING_LINE 64
+
+/* Header flags. */
+/* Publishing an index needs no fence: a side about to sleep issues the
+ * system's asymmetric barrier instead (Linux membarrier), and every
+ * process attached to the ring has registered for it. */
+#define VMP__RING_LIGHT_PUBLISH 0x1u
+
+/* Written by the creator before the descriptor is first handed out; read by
+ * attach only as a copy. */
+typedef struct vmp__ring_header {
+  unsigned char magic[VMP__RING_MAGIC_BYTES];
+  uint32_t version;
+  uint32_t flags;
+  uint64_t capacity;
+} vmp__ring_header;
+
+typedef struct vmp__ring_control {
+  vmp__ring_header header;
+  _Alignas(VMP__RING_LINE) _Atomic uint64_t head; /* bytes written; the producer's */
+  _Alignas(VMP__RING_LINE) _Atomic uint64_t tail; /* bytes read; the consumer's */
+  _Alignas(VMP__RING_LINE) _Atomic uint32_t data_seq; /* bumped for a sleeping consumer */
+  _Atomic uint32_t consumer_sleeping;
+  _Alignas(VMP__RING_LINE) _Atomic uint32_t space_seq; /* bumped for a sleeping producer */
+  _Atomic uint32_t producer_sleeping;
+  _Alignas(VMP__RING_LINE) _Atomic uint32_t shutdown;
+} vmp__ring_control;
+
+/* Where the control page's fields are, for peers written in another way. */
+#define VMP__RING_OFFSET_MAGIC 0
+#define VMP__RING_OFFSET_VERSION 8
+#define VMP__RING_OFFSET_FLAGS 12
+#define VMP__RING_OFFSET_CAPACITY 16
+#define VMP__RING_OFFSET_HEAD 64
+#define VMP__RING_OFFSET_TAIL 128
+
+_Static_assert(offsetof(vmp__ring_control, head) == VMP__RING_OFFSET_HEAD, "layout");
+_Static_assert(offsetof(vmp__ring_control, tail) == VMP__RING_OFFSET_TAIL, "layout");
+
+/* The counters' modulus for a capacity (> 0). */
+static inline uint64_t vmp__ring_modulus(uint64_t capacity) {
+  return UINT64_MAX / capacity * capacity;
+}
+
+#endif
