@@ -64,7 +64,8 @@ test-posix:
 test-windows:
 	tools/wine-test run
 
-# mbuffer is the baseline of pipe_vs_mbuffer; without it that line is skipped.
+# mbuffer is the baseline of pipe_vs_mbuffer, g++ and libboost-dev that of
+# ring_vs_boost_*; without them those lines are skipped.
 BENCH_PACKAGES = mbuffer libboost-dev g++
 bench-deps:
 	@missing=""; \

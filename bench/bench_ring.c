@@ -977,8 +977,8 @@ int bench_ring(const bench_opts *opts) {
          PRODUCER_CPU, CONSUMER_CPU, e.reps);
   fflush(stdout);
 
-  failed |= run_size(&e, "8B", 8, 4u << 20, 1, 0, 0);
-  failed |= run_size(&e, "64B", 64, 16u << 20, 1, 1, 0);
+  failed |= run_size(&e, "8B", 8, 8u << 20, 1, 0, 0);
+  failed |= run_size(&e, "64B", 64, 32u << 20, 1, 1, 0);
   failed |= run_size(&e, "1KiB", 1024, 64u << 20, 0, 0, 0);
   failed |= run_size(&e, "16KiB", MAX_MESSAGE, 128u << 20, 0, 1, 1);
   failed |= run_records(&e);
