@@ -64,8 +64,9 @@ test-posix:
 test-windows:
 	tools/wine-test run
 
-# mbuffer is the baseline of pipe_vs_mbuffer; without it that line is skipped.
-BENCH_PACKAGES = mbuffer
+# mbuffer is the baseline of pipe_vs_mbuffer, g++ and libboost-dev that of
+# ring_vs_boost_*; without them those lines are skipped.
+BENCH_PACKAGES = mbuffer libboost-dev g++
 bench-deps:
 	@missing=""; \
 	for p in $(BENCH_PACKAGES); do \
@@ -75,7 +76,7 @@ bench-deps:
 	  echo "installing:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  { $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; } || \
-	    echo "bench-deps: could not install$$missing (pipe_vs_mbuffer will be skipped)"; \
+	    echo "bench-deps: could not install$$missing (pipe_vs_mbuffer or ring_vs_boost_* will be skipped)"; \
 	fi
 
 bench: bench-deps

@@ -38,6 +38,11 @@ typedef struct bench_contender {
  * the first error (the remaining batches are not run). */
 int bench_interleave(bench_contender *contenders, size_t count, int reps);
 
+/* After bench_interleave(): the median over its repetitions of the time
+ * per operation of contender a divided by that of contender b in the same
+ * repetition, so that a slow phase of the machine cancels out. */
+double bench_round_ratio(size_t a, size_t b);
+
 /* Median of v[0..n) (reorders v). */
 double bench_median(double *v, size_t n);
 
@@ -51,6 +56,11 @@ uint64_t bench_rng(uint64_t *state);
  * digits each. */
 void bench_line(const char *name, double vmplace, double baseline,
                 const char *unit);
+
+/* As bench_line(), with the ratio given by the caller (a median of
+ * per-round ratios is not the ratio of the median figures). */
+void bench_line_ratio(const char *name, double vmplace, double baseline, double ratio,
+                      const char *unit);
 
 /* For counts: exact integers, and the ratio given by the caller (X/Y is not
  * defined when both are 0). */

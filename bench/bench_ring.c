@@ -1,13 +1,19 @@
 /*
- * The ring lines: a vmp_ring (mirrored, so every copy and every parse is one
- * contiguous block) against a classic ring tuned the same way that splits
- * at the wrap (classic_ring.c), against pipe(2), against memcpy as the
- * ceiling; messages that must be parsed whole; two processes; creation;
- * and `vmplace pipe` against mbuffer. See bench/README.md for each line.
+ * The ring lines: a vmp_ring against rings nobody on this project designed,
+ * measured in the same run: a hand-written memfd mirrored ring
+ * (handwritten_ring.c, the way a user writes one) and
+ * boost::lockfree::spsc_queue (boost_ring.cpp); pipe(2) and memcpy as
+ * reference points; records parsed in place; a ping-pong; creation; and
+ * `vmplace pipe` against mbuffer. See bench/README.md for each line.
+ *
+ * The producer and the consumer are pinned to CPUs 0 and 1, the contenders
+ * take turns round by round (the first one rotating), and a line gives the
+ * median of the per-round ratios: on a shared machine only a ratio taken
+ * within one round means anything.
  *
  * Every byte a consumer receives is checked: the first and last 8 bytes of
  * every message and the whole of every 64th (all of them in the warm-up
- * batch) against the source, and every parsed message's checksum. A broken
+ * batch) against the source, and every parsed record's checksum. A broken
  * ring stops the benchmark with an error.
  */
 #include "bench.h"
@@ -15,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,16 +30,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "classic_ring.h"
+#include "handwritten_ring.h"
 #include "vmplace.h"
+#ifdef VMP_BENCH_BOOST
+#include "boost_ring.h"
+#endif
 
-#define RING_BYTES ((size_t)1 << 20)
-#define MESSAGE_RING_BYTES ((size_t)64 << 10)
+#define RING_BYTES ((size_t)64 << 10)
 #define SOURCE_BYTES ((size_t)4 << 20)
 #define CYCLE 1024            /* messages before sizes and offsets repeat */
 #define MAX_MESSAGE (16 << 10)
 #define FULL_CHECK_EVERY 64   /* messages; the others: first and last 8 bytes */
 #define HEADER_BYTES 4
+#define PRODUCER_CPU 0
+#define CONSUMER_CPU 1
 
 /* ---- what is sent ----------------------------------------------------------- */
 
@@ -44,8 +55,8 @@ typedef struct workload {
   uint64_t cycle_bytes;
 } workload;
 
-/* The "parse" of the message workload, shared by every contender: a
- * checksum of 8-byte words, each mixed with its position. */
+/* The "parse" of the records, shared by every contender: a checksum of
+ * 8-byte words, each mixed with its position. */
 __attribute__((noinline)) static uint64_t checksum(const unsigned char *p, size_t n) {
   uint64_t a = 0, b = 0, c = 0, d = 0, w[4];
   size_t i = 0;
@@ -85,17 +96,89 @@ static void fatal(const char *what, int err) {
   exit(1); /* a peer may be blocked forever on the other end */
 }
 
+/* Both sides of every two-thread line on their own CPU, the same two for
+ * every contender. Where that is refused (fewer CPUs), they float. */
+static void pin_self(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  (void)pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+/* What the outside rings' users do when full or empty: spin politely. */
+static inline void relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __asm__ volatile("pause");
+#elif defined(__aarch64__)
+  __asm__ volatile("yield");
+#endif
+}
+
+/* Runs producer(arg) on PRODUCER_CPU and consumer(arg) on CONSUMER_CPU and
+ * returns the nanoseconds until both have finished. */
+typedef struct side {
+  void *(*fn)(void *);
+  void *arg;
+  int cpu;
+} side;
+
+static void *pinned_start(void *p) {
+  side *s = p;
+  pin_self(s->cpu);
+  return s->fn(s->arg);
+}
+
+static int run_pinned(void *(*producer)(void *), void *(*consumer)(void *), void *arg,
+                      uint64_t *elapsed) {
+  side sides[2] = {{consumer, arg, CONSUMER_CPU}, {producer, arg, PRODUCER_CPU}};
+  pthread_t threads[2];
+  uint64_t t0 = bench_now_ns();
+  for (int i = 0; i < 2; i++) {
+    int err = pthread_create(&threads[i], NULL, pinned_start, &sides[i]);
+    if (err) {
+      if (i == 1)
+        fatal("starting the producer thread", -err); /* the consumer waits forever */
+      return -err;
+    }
+  }
+  pthread_join(threads[0], NULL);
+  pthread_join(threads[1], NULL);
+  *elapsed = bench_now_ns() - t0;
+  return 0;
+}
+
 /* ---- the transports ---------------------------------------------------------- */
 
-enum { VIA_VMP, VIA_CLASSIC, VIA_PIPE };
+enum { VIA_VMP, VIA_HW, VIA_BOOST, VIA_PIPE, VIA_VMP_INPLACE, VIA_HW_INPLACE };
 
 typedef struct transport {
   int kind;
   vmp_ring *vmp;
-  classic_ring *classic;
+  hw_ring *hw;
+  void *boost; /* boost_ring, when built */
   int rfd, wfd;
 } transport;
 
+static ptrdiff_t boost_push(void *q, const void *p, size_t n) {
+#ifdef VMP_BENCH_BOOST
+  return (ptrdiff_t)boost_ring_push(q, p, n);
+#else
+  (void)q, (void)p, (void)n;
+  return -ENOSYS;
+#endif
+}
+
+static ptrdiff_t boost_pop(void *q, void *p, size_t n) {
+#ifdef VMP_BENCH_BOOST
+  return (ptrdiff_t)boost_ring_pop(q, p, n);
+#else
+  (void)q, (void)p, (void)n;
+  return -ENOSYS;
+#endif
+}
+
+/* A user of vmp_ring: try, and wait for the bytes still missing when the
+ * ring is full. The others spin. */
 static int send_bytes(transport *t, const unsigned char *p, size_t n) {
   while (n > 0) {
     ptrdiff_t put;
@@ -104,10 +187,14 @@ static int send_bytes(transport *t, const unsigned char *p, size_t n) {
       put = vmp_ring_write(t->vmp, p, n);
       if (put == 0)
         err = vmp_ring_wait_write(t->vmp, n, -1);
-    } else if (t->kind == VIA_CLASSIC) {
-      put = classic_write(t->classic, p, n);
+    } else if (t->kind == VIA_HW) {
+      put = (ptrdiff_t)hw_ring_write(t->hw, p, n);
       if (put == 0)
-        err = classic_wait_write(t->classic, n);
+        relax();
+    } else if (t->kind == VIA_BOOST) {
+      put = boost_push(t->boost, p, n);
+      if (put == 0)
+        relax();
     } else {
       put = write(t->wfd, p, n);
       if (put < 0 && errno == EINTR)
@@ -133,10 +220,14 @@ static int receive_bytes(transport *t, unsigned char *p, size_t n) {
       got = vmp_ring_read(t->vmp, p, n);
       if (got == 0)
         err = vmp_ring_wait_read(t->vmp, n, -1);
-    } else if (t->kind == VIA_CLASSIC) {
-      got = classic_read(t->classic, p, n);
+    } else if (t->kind == VIA_HW) {
+      got = (ptrdiff_t)hw_ring_read(t->hw, p, n);
       if (got == 0)
-        err = classic_wait_read(t->classic, n);
+        relax();
+    } else if (t->kind == VIA_BOOST) {
+      got = boost_pop(t->boost, p, n);
+      if (got == 0)
+        relax();
     } else {
       got = read(t->rfd, p, n);
       if (got < 0 && errno == EINTR)
@@ -156,33 +247,85 @@ static int receive_bytes(transport *t, unsigned char *p, size_t n) {
   return 0;
 }
 
+/* In place, one whole message: the space for it (send) or the message
+ * itself (receive), then commit / release. */
+static int send_in_place(transport *t, const unsigned char *p, size_t n) {
+  if (t->kind == VIA_VMP_INPLACE) {
+    void *at;
+    size_t room;
+    int err;
+    while ((err = vmp_ring_write_begin(t->vmp, n, &at, &room)) == 0 && room < n)
+      if ((err = vmp_ring_wait_write(t->vmp, n, -1)) != 0)
+        return err;
+    if (err)
+      return err;
+    memcpy(at, p, n);
+    return vmp_ring_write_commit(t->vmp, n);
+  }
+  size_t room;
+  void *at;
+  while (at = hw_ring_write_begin(t->hw, n, &room), room < n)
+    relax();
+  memcpy(at, p, n);
+  hw_ring_write_commit(t->hw, n);
+  return 0;
+}
+
+static int receive_in_place(transport *t, size_t n, const unsigned char **msg) {
+  size_t there;
+  if (t->kind == VIA_VMP_INPLACE) {
+    int err;
+    while ((err = vmp_ring_read_begin(t->vmp, n, (const void **)msg, &there)) == 0 && there < n)
+      if ((err = vmp_ring_wait_read(t->vmp, n, -1)) != 0)
+        return err;
+    return err;
+  }
+  while (*msg = hw_ring_read_begin(t->hw, n, &there), there < n)
+    relax();
+  return 0;
+}
+
+static int release_in_place(transport *t, size_t n) {
+  if (t->kind == VIA_VMP_INPLACE)
+    return vmp_ring_read_release(t->vmp, n);
+  hw_ring_read_release(t->hw, n);
+  return 0;
+}
+
+static int in_place(const transport *t) {
+  return t->kind == VIA_VMP_INPLACE || t->kind == VIA_HW_INPLACE;
+}
+
 static int produce_stream(transport *t, const workload *w, uint64_t messages) {
   for (uint64_t i = 0; i < messages; i++) {
     size_t k = i % CYCLE;
-    int err = send_bytes(t, w->src + w->offsets[k], w->sizes[k]);
+    const unsigned char *p = w->src + w->offsets[k];
+    int err = in_place(t) ? send_in_place(t, p, w->sizes[k]) : send_bytes(t, p, w->sizes[k]);
     if (err)
       return err;
   }
   return 0;
 }
 
-/* Receives every message; checks each one's ends, and the whole of some.
- * Returns 0, an error, or -EIO after naming the first wrong message. */
+/* Receives every message (into dst, or looks at it in place); checks each
+ * one's ends, and the whole of some. Returns 0, an error, or -EIO after
+ * naming the first wrong message. */
 static int consume_stream(transport *t, const workload *w, uint64_t messages,
                           unsigned char *dst, int check_all) {
   uint64_t wrong = 0;
   for (uint64_t i = 0; i < messages; i++) {
     size_t k = i % CYCLE, n = w->sizes[k];
-    int err = receive_bytes(t, dst, n);
+    const unsigned char *msg = dst;
+    int err = in_place(t) ? receive_in_place(t, n, &msg) : receive_bytes(t, dst, n);
     if (err)
       return err;
-    if (wrong)
-      continue; /* drain, so the producer finishes */
     const unsigned char *want = w->src + w->offsets[k];
     size_t edge = n < 8 ? n : 8;
-    if (memcmp(dst, want, edge) != 0 || memcmp(dst + n - edge, want + n - edge, edge) != 0 ||
-        ((check_all || i % FULL_CHECK_EVERY == 0) && memcmp(dst, want, n) != 0))
-      wrong = i + 1;
+    if (!wrong && (memcmp(msg, want, edge) != 0 || memcmp(msg + n - edge, want + n - edge, edge) != 0 ||
+                   ((check_all || i % FULL_CHECK_EVERY == 0) && memcmp(msg, want, n) != 0)))
+      wrong = i + 1; /* go on draining, so the producer finishes */
+    if (in_place(t) && (err = release_in_place(t, n)) != 0)
+      return err;
   }
   if (wrong) {
     fprintf(stderr, "vmplace_bench: ring: message %llu arrived with the wrong bytes\n",
@@ -200,34 +343,32 @@ typedef struct stream_ctx {
   uint64_t messages;
   unsigned char *dst;
   int batches; /* the first (the warm-up) checks every byte */
-  int err;     /* the consumer's */
 } stream_ctx;
 
-/* A consumer that stops early leaves the producer waiting for space
- * forever: any error ends the whole benchmark from here. */
-static void *consumer_thread(void *arg) {
+/* A side that stops early leaves the other waiting forever: any error ends
+ * the whole benchmark from here. */
+static void *stream_consumer(void *arg) {
   stream_ctx *c = arg;
-  c->err = consume_stream(&c->t, c->w, c->messages, c->dst, c->batches == 0);
-  if (c->err)
-    fatal("ring consumer", c->err);
+  int err = consume_stream(&c->t, c->w, c->messages, c->dst, c->batches == 0);
+  if (err)
+    fatal("ring consumer", err);
+  return NULL;
+}
+
+static void *stream_producer(void *arg) {
+  stream_ctx *c = arg;
+  int err = produce_stream(&c->t, c->w, c->messages);
+  if (err)
+    fatal("ring producer", err);
   return NULL;
 }
 
 static int stream_batch(void *arg, size_t iters, uint64_t *elapsed) {
   stream_ctx *c = arg;
   (void)iters;
-  pthread_t consumer;
-  uint64_t t0 = bench_now_ns();
-  int err = pthread_create(&consumer, NULL, consumer_thread, c);
-  if (err)
-    return -err;
-  err = produce_stream(&c->t, c->w, c->messages);
-  if (err)
-    fatal("ring producer", err);
-  pthread_join(consumer, NULL);
-  *elapsed = bench_now_ns() - t0;
+  int err = run_pinned(stream_producer, stream_consumer, c, elapsed);
   c->batches++;
-  return c->err;
+  return err;
 }
 
 /* The ceiling: the same blocks copied by one thread, from the same places
@@ -253,39 +394,44 @@ static int open_pipe(transport *t) {
     return -errno;
   /* As large as the rings, where the system allows it. */
   (void)fcntl(fds[1], F_SETPIPE_SZ, (int)RING_BYTES);
-  t->kind = VIA_PIPE;
   t->rfd = fds[0];
   t->wfd = fds[1];
   return 0;
 }
 
-/* ---- one group of contenders moving the same workload ----------------------------- */
+/* ---- one group of contenders moving the same messages ----------------------------- */
+
+#define GROUP_MAX 8
 
 typedef struct group {
-  stream_ctx ctx[4];
-  bench_contender c[4];
+  stream_ctx ctx[GROUP_MAX];
+  bench_contender c[GROUP_MAX];
   size_t count;
 } group;
 
-static int add_stream(group *g, int kind, const workload *w, uint64_t bytes, unsigned char *dst,
-                      vmp_ring *vr, classic_ring *cr, bench_batch_fn run) {
+typedef struct ring_env {
+  const bench_opts *opts;
+  const unsigned char *src;
+  unsigned char *dst;
+  vmp_ring *vmp;
+  hw_ring *hw;
+  void *boost; /* NULL when not built */
+  int reps;
+} ring_env;
+
+/* Returns the contender's index, or -1 after an error. */
+static int add_stream(group *g, ring_env *e, int kind, const workload *w, uint64_t bytes,
+                      bench_batch_fn run) {
   stream_ctx *c = &g->ctx[g->count];
   memset(c, 0, sizeof *c);
-  c->t.kind = kind;
-  c->t.vmp = vr;
-  c->t.classic = cr;
-  c->t.rfd = c->t.wfd = -1;
-  if (kind == VIA_PIPE) {
-    int err = open_pipe(&c->t);
-    if (err)
-      return err;
-  }
+  c->t = (transport){kind, e->vmp, e->hw, e->boost, -1, -1};
+  if (kind == VIA_PIPE && open_pipe(&c->t) != 0)
+    return -1;
   c->w = w;
   c->messages = cycles_for(w, bytes) * CYCLE;
-  c->dst = dst;
+  c->dst = e->dst;
   g->c[g->count] = (bench_contender){run, c, (size_t)(cycles_for(w, bytes) * w->cycle_bytes), 0};
-  g->count++;
-  return 0;
+  return (int)g->count++;
 }
 
 static void close_group(group *g) {
@@ -296,432 +442,286 @@ static void close_group(group *g) {
     }
 }
 
-static double gbps(const bench_contender *c) {
-  return 1.0 / c->ns_per_op; /* bytes per ns */
+/* A rate line: vmplace's contender a against baseline b; the figures are
+ * the medians, the ratio the median of the rounds' ratios. */
+static double rate_line(const char *name, const group *g, int a, int b, const char *unit) {
+  double scale = unit[0] == 'M' ? 1e3 : 1.0; /* bytes per ns is GB/s */
+  double ratio = bench_round_ratio((size_t)b, (size_t)a); /* time b / time a */
+  bench_line_ratio(name, scale / g->c[a].ns_per_op, scale / g->c[b].ns_per_op, ratio, unit);
+  return ratio;
 }
 
-typedef struct ring_env {
-  const bench_opts *opts;
-  const unsigned char *src;
-  unsigned char *dst;
-  vmp_ring *vmp;
-  classic_ring *classic;
-  int reps;
-} ring_env;
+static void bar_at_least(const char *name, double ratio, double bar) {
+  char cond[32];
+  snprintf(cond, sizeof cond, "ratio >= %.1f", bar);
+  bench_bar(name, cond, ratio >= bar);
+}
 
-/* ring_<label>, plus against a pipe and memcpy when asked. */
-static int run_size(ring_env *e, const char *label, uint32_t min_size, uint32_t max_size,
-                    int with_pipe, int with_memcpy) {
-  char name[64], pipe_name[64], memcpy_name[64];
-  snprintf(name, sizeof name, "ring_%s", label);
+/* All the lines of one message size: against the hand-written ring and
+ * boost with the copy API, in place (8 B and 64 B), against a pipe and
+ * memcpy (where asked). */
+static int run_size(ring_env *e, const char *label, uint32_t size, uint64_t bytes,
+                    int with_inplace, int with_pipe, int with_memcpy) {
+  char hw_name[64], boost_name[64], inplace_name[64], pipe_name[64], memcpy_name[64];
+  snprintf(hw_name, sizeof hw_name, "ring_vs_handwritten_%s", label);
+  snprintf(boost_name, sizeof boost_name, "ring_vs_boost_%s", label);
+  snprintf(inplace_name, sizeof inplace_name, "ring_inplace_vs_handwritten_%s", label);
   snprintf(pipe_name, sizeof pipe_name, "ring_vs_pipe_%s", label);
   snprintf(memcpy_name, sizeof memcpy_name, "ring_vs_memcpy_%s", label);
-  int want_ring = bench_selected(e->opts, name);
+  int want_hw = bench_selected(e->opts, hw_name);
+  int want_boost = bench_selected(e->opts, boost_name);
+  with_inplace = with_inplace && bench_selected(e->opts, inplace_name);
   with_pipe = with_pipe && bench_selected(e->opts, pipe_name);
   with_memcpy = with_memcpy && bench_selected(e->opts, memcpy_name);
-  if (!want_ring && !with_pipe && !with_memcpy)
+  if (!want_hw && !want_boost && !with_inplace && !with_pipe && !with_memcpy)
     return 0;
+  if (want_boost && e->boost == NULL) {
+#ifdef VMP_BENCH_NO_BOOST
+    printf("# %s: skipped (%s)\n", boost_name, VMP_BENCH_NO_BOOST);
+#endif
+    want_boost = 0;
+  }
 
   static workload w;
-  make_workload(&w, e->src, min_size, max_size, 0x72696e67u + min_size);
-  int quick = e->opts->quick;
-  /* Batches of tens of milliseconds at the rates seen here. */
-  uint64_t bytes = quick                  ? (4u << 20)
-                   : min_size < 1024      ? (16u << 20)
-                   : max_size < MAX_MESSAGE ? (64u << 20)
-                                          : (256u << 20);
-  /* A pipe pays two system calls per small message: fewer of them. */
-  uint64_t pipe_bytes = min_size < 1024 ? bytes / 8 : bytes;
+  make_workload(&w, e->src, size, size, 0x72696e67u + size);
+  if (e->opts->quick)
+    bytes = bytes < (256u << 10) ? bytes : (256u << 10);
   group g = {0};
-  int err = add_stream(&g, VIA_VMP, &w, bytes, e->dst, e->vmp, NULL, stream_batch);
-  if (!err)
-    err = add_stream(&g, VIA_CLASSIC, &w, bytes, e->dst, NULL, e->classic, stream_batch);
-  size_t pipe_at = g.count, memcpy_at = 0;
-  if (!err && with_pipe)
-    err = add_stream(&g, VIA_PIPE, &w, pipe_bytes, e->dst, NULL, NULL, stream_batch);
-  if (!err && with_memcpy) {
-    memcpy_at = g.count;
-    err = add_stream(&g, VIA_VMP, &w, bytes, e->dst, NULL, NULL, memcpy_batch);
-  }
+  int vmp = add_stream(&g, e, VIA_VMP, &w, bytes, stream_batch);
+  int hw = add_stream(&g, e, VIA_HW, &w, bytes, stream_batch);
+  int boost = want_boost ? add_stream(&g, e, VIA_BOOST, &w, bytes, stream_batch) : 0;
+  int vmp_in = with_inplace ? add_stream(&g, e, VIA_VMP_INPLACE, &w, bytes, stream_batch) : 0;
+  int hw_in = with_inplace ? add_stream(&g, e, VIA_HW_INPLACE, &w, bytes, stream_batch) : 0;
+  /* A pipe pays two system calls per small message: fewer of them. */
+  int pipe_at = with_pipe ? add_stream(&g, e, VIA_PIPE, &w, size < 1024 ? bytes / 8 : bytes,
+                                       stream_batch)
+                          : 0;
+  int memcpy_at = with_memcpy ? add_stream(&g, e, VIA_VMP, &w, bytes, memcpy_batch) : 0;
+  int err = (vmp | hw | boost | vmp_in | hw_in | pipe_at | memcpy_at) < 0 ? -errno : 0;
   if (!err)
     err = bench_interleave(g.c, g.count, e->reps);
   close_group(&g);
   if (err)
-    return bench_error(name, err);
+    return bench_error(hw_name, err);
 
-  double ring = gbps(&g.c[0]), classic = gbps(&g.c[1]);
-  if (want_ring) {
-    bench_line(name, ring, classic, "GB/s");
-    bench_bar(name, "ratio >= 1.0", ring / classic >= 1.0);
-  }
-  if (with_pipe) {
-    double pipe_rate = gbps(&g.c[pipe_at]);
-    double bar = min_size < 1024 ? 10.0 : 4.0;
-    char cond[32];
-    snprintf(cond, sizeof cond, "ratio >= %.0f", bar);
-    bench_line(pipe_name, ring, pipe_rate, "GB/s");
-    bench_bar(pipe_name, cond, ring / pipe_rate >= bar);
-  }
-  if (with_memcpy) {
-    double copy = gbps(&g.c[memcpy_at]);
-    bench_line(memcpy_name, ring, copy, "GB/s");
-    bench_bar(memcpy_name, "ratio >= 0.4", ring / copy >= 0.4);
-  }
+  const char *unit = size < 1024 ? "MB/s" : "GB/s";
+  if (want_hw)
+    bar_at_least(hw_name, rate_line(hw_name, &g, vmp, hw, unit), 1.0);
+  if (want_boost)
+    bar_at_least(boost_name, rate_line(boost_name, &g, vmp, boost, unit), 1.0);
+  if (with_inplace)
+    bar_at_least(inplace_name, rate_line(inplace_name, &g, vmp_in, hw_in, unit), 1.0);
+  if (with_pipe)
+    bar_at_least(pipe_name, rate_line(pipe_name, &g, vmp, pipe_at, unit), size < 1024 ? 10 : 4);
+  if (with_memcpy)
+    bar_at_least(memcpy_name, rate_line(memcpy_name, &g, vmp, memcpy_at, unit), 0.4);
   return 0;
 }
 
-/* ---- messages parsed whole ------------------------------------------------------------ */
+/* ---- records parsed in place ------------------------------------------------------------ */
 
-typedef struct message_ctx {
-  int kind; /* VIA_VMP or VIA_CLASSIC */
+typedef struct record_ctx {
+  int kind; /* VIA_VMP or VIA_HW */
   vmp_ring *vmp;
-  classic_ring *classic;
+  hw_ring *hw;
   const workload *w;
-  uint64_t messages;
-  unsigned char *scratch; /* the classic consumer's copy of a straddling message */
-  int err;
-} message_ctx;
+  uint64_t records;
+} record_ctx;
 
-static int check_message(const workload *w, uint64_t i, uint32_t len, const unsigned char *payload) {
+static int check_record(const workload *w, uint64_t i, uint32_t len, const unsigned char *payload) {
   size_t k = (size_t)(i % CYCLE);
   if (len == w->sizes[k] && checksum(payload, len) == w->sums[k])
     return 0;
-  fprintf(stderr, "vmplace_bench: ring_contiguous_messages: message %llu is wrong "
-                  "(length %u, expected %u)\n",
+  fprintf(stderr, "vmplace_bench: ring records: record %llu is wrong (length %u, expected %u)\n",
           (unsigned long long)i, len, w->sizes[k]);
   return -EIO;
 }
 
-static int produce_messages_vmp(message_ctx *c) {
-  for (uint64_t i = 0; i < c->messages; i++) {
+/* Space for a whole record, contiguous: both rings are mirrored. */
+static int record_space(record_ctx *c, size_t need, unsigned char **at) {
+  size_t room;
+  if (c->kind == VIA_HW) {
+    while (*at = hw_ring_write_begin(c->hw, need, &room), room < need)
+      relax();
+    return 0;
+  }
+  int err;
+  while ((err = vmp_ring_write_begin(c->vmp, need, (void **)at, &room)) == 0 && room < need)
+    if ((err = vmp_ring_wait_write(c->vmp, need, -1)) != 0)
+      return err;
+  return err;
+}
+
+/* At least `need` readable bytes in place. */
+static int record_bytes(record_ctx *c, size_t need, const unsigned char **at) {
+  size_t there;
+  if (c->kind == VIA_HW) {
+    while (*at = hw_ring_read_begin(c->hw, need, &there), there < need)
+      relax();
+    return 0;
+  }
+  int err;
+  while ((err = vmp_ring_read_begin(c->vmp, need, (const void **)at, &there)) == 0 && there < need)
+    if ((err = vmp_ring_wait_read(c->vmp, need, -1)) != 0)
+      return err;
+  return err;
+}
+
+static void *record_producer(void *arg) {
+  record_ctx *c = arg;
+  for (uint64_t i = 0; i < c->records; i++) {
     size_t k = i % CYCLE;
     uint32_t len = c->w->sizes[k];
     size_t need = HEADER_BYTES + len;
-    void *p;
-    size_t room;
-    int err;
-    while ((err = vmp_ring_write_begin(c->vmp, VMP_RING_ALL, &p, &room)) == 0 && room < need)
-      if ((err = vmp_ring_wait_write(c->vmp, need, -1)) != 0)
-        break;
+    unsigned char *p;
+    int err = record_space(c, need, &p);
     if (err)
-      return err;
+      fatal("ring records producer", err);
     memcpy(p, &len, HEADER_BYTES);
-    memcpy((unsigned char *)p + HEADER_BYTES, c->w->src + c->w->offsets[k], len);
-    if ((err = vmp_ring_write_commit(c->vmp, need)) != 0)
-      return err;
+    memcpy(p + HEADER_BYTES, c->w->src + c->w->offsets[k], len);
+    if (c->kind == VIA_HW)
+      hw_ring_write_commit(c->hw, need);
+    else if ((err = vmp_ring_write_commit(c->vmp, need)) != 0)
+      fatal("ring records producer", err);
   }
-  return 0;
-}
-
-static int consume_messages_vmp(message_ctx *c) {
-  for (uint64_t i = 0; i < c->messages; i++) {
-    const unsigned char *p;
-    size_t there, need = HEADER_BYTES;
-    uint32_t len = 0;
-    int err;
-    for (;;) {
-      if ((err = vmp_ring_read_begin(c->vmp, VMP_RING_ALL, (const void **)&p, &there)) != 0)
-        return err;
-      if (there >= HEADER_BYTES) {
-        memcpy(&len, p, HEADER_BYTES);
-        if (len > MAX_MESSAGE)
-          return check_message(c->w, i, len, p);
-        need = HEADER_BYTES + len;
-        if (there >= need)
-          break;
-      }
-      if ((err = vmp_ring_wait_read(c->vmp, need, -1)) != 0)
-        return err;
-    }
-    if ((err = check_message(c->w, i, len, p + HEADER_BYTES)) != 0)
-      return err;
-    if ((err = vmp_ring_read_release(c->vmp, need)) != 0)
-      return err;
-  }
-  return 0;
-}
-
-/* Copies len bytes to logical position `at` of the two-piece space. */
-static void put_split(unsigned char *first, size_t first_len, unsigned char *second, size_t at,
-                      const void *src, size_t len) {
-  const unsigned char *s = src;
-  if (at < first_len) {
-    size_t n = first_len - at < len ? first_len - at : len;
-    memcpy(first + at, s, n);
-    s += n;
-    len -= n;
-    at = first_len;
-  }
-  if (len)
-    memcpy(second + (at - first_len), s, len);
-}
-
-static void get_split(const unsigned char *first, size_t first_len, const unsigned char *second,
-                      size_t at, void *dst, size_t len) {
-  unsigned char *d = dst;
-  if (at < first_len) {
-    size_t n = first_len - at < len ? first_len - at : len;
-    memcpy(d, first + at, n);
-    d += n;
-    len -= n;
-    at = first_len;
-  }
-  if (len)
-    memcpy(d, second + (at - first_len), len);
-}
-
-static int produce_messages_classic(message_ctx *c) {
-  for (uint64_t i = 0; i < c->messages; i++) {
-    size_t k = i % CYCLE;
-    uint32_t len = c->w->sizes[k];
-    size_t need = HEADER_BYTES + len;
-    unsigned char *first, *second;
-    size_t first_len, room;
-    int err;
-    while ((err = classic_write_begin(c->classic, &first, &first_len, &second, &room)) == 0 &&
-           room < need)
-      if ((err = classic_wait_write(c->classic, need)) != 0)
-        break;
-    if (err)
-      return err;
-    put_split(first, first_len, second, 0, &len, HEADER_BYTES);
-    put_split(first, first_len, second, HEADER_BYTES, c->w->src + c->w->offsets[k], len);
-    classic_write_commit(c->classic, need);
-  }
-  return 0;
-}
-
-static int consume_messages_classic(message_ctx *c) {
-  for (uint64_t i = 0; i < c->messages; i++) {
-    const unsigned char *first, *second;
-    size_t first_len, there, need = HEADER_BYTES;
-    uint32_t len = 0;
-    int err;
-    for (;;) {
-      if ((err = classic_read_begin(c->classic, &first, &first_len, &second, &there)) != 0)
-        return err;
-      if (there >= HEADER_BYTES) {
-        get_split(first, first_len, second, 0, &len, HEADER_BYTES);
-        if (len > MAX_MESSAGE)
-          return check_message(c->w, i, len, first);
-        need = HEADER_BYTES + len;
-        if (there >= need)
-          break;
-      }
-      if ((err = classic_wait_read(c->classic, need)) != 0)
-        return err;
-    }
-    const unsigned char *payload;
-    if (need <= first_len)
-      payload = first + HEADER_BYTES; /* in place, before the wrap */
-    else if (HEADER_BYTES >= first_len)
-      payload = second + (HEADER_BYTES - first_len); /* in place, after it */
-    else {
-      get_split(first, first_len, second, HEADER_BYTES, c->scratch, len); /* straddles */
-      payload = c->scratch;
-    }
-    if ((err = check_message(c->w, i, len, payload)) != 0)
-      return err;
-    classic_read_release(c->classic, need);
-  }
-  return 0;
-}
-
-static void *message_consumer(void *arg) {
-  message_ctx *c = arg;
-  c->err = c->kind == VIA_VMP ? consume_messages_vmp(c) : consume_messages_classic(c);
-  if (c->err)
-    fatal("ring_contiguous_messages consumer", c->err); /* as consumer_thread */
   return NULL;
 }
 
-static int message_batch(void *arg, size_t iters, uint64_t *elapsed) {
-  message_ctx *c = arg;
-  (void)iters;
-  pthread_t consumer;
-  uint64_t t0 = bench_now_ns();
-  int err = pthread_create(&consumer, NULL, message_consumer, c);
-  if (err)
-    return -err;
-  err = c->kind == VIA_VMP ? produce_messages_vmp(c) : produce_messages_classic(c);
-  if (err)
-    fatal("ring_contiguous_messages producer", err);
-  pthread_join(consumer, NULL);
-  *elapsed = bench_now_ns() - t0;
-  return 0;
+/* Reads the length, then parses the payload where it lies. */
+static void *record_consumer(void *arg) {
+  record_ctx *c = arg;
+  for (uint64_t i = 0; i < c->records; i++) {
+    const unsigned char *p;
+    uint32_t len;
+    int err = record_bytes(c, HEADER_BYTES, &p);
+    if (!err) {
+      memcpy(&len, p, HEADER_BYTES);
+      err = len > MAX_MESSAGE ? check_record(c->w, i, len, p) : 0;
+    }
+    if (!err)
+      err = record_bytes(c, HEADER_BYTES + (size_t)len, &p);
+    if (!err)
+      err = check_record(c->w, i, len, p + HEADER_BYTES);
+    if (err)
+      fatal("ring records consumer", err);
+    if (c->kind == VIA_HW)
+      hw_ring_read_release(c->hw, HEADER_BYTES + (size_t)len);
+    else if ((err = vmp_ring_read_release(c->vmp, HEADER_BYTES + (size_t)len)) != 0)
+      fatal("ring records consumer", err);
+  }
+  return NULL;
 }
 
-static int run_messages(ring_env *e) {
-  const char *name = "ring_contiguous_messages";
+static int record_batch(void *arg, size_t iters, uint64_t *elapsed) {
+  (void)iters;
+  return run_pinned(record_producer, record_consumer, arg, elapsed);
+}
+
+static int run_records(ring_env *e) {
+  const char *name = "ring_vs_handwritten_records_rand_1_16KiB";
   if (!bench_selected(e->opts, name))
     return 0;
   static workload w;
   make_workload(&w, e->src, 1024, MAX_MESSAGE, 0x6d736773u);
-  vmp_ring *vr = NULL;
-  classic_ring *cr = NULL;
-  unsigned char *scratch = malloc(MAX_MESSAGE);
-  int err = scratch ? vmp_ring_create(MESSAGE_RING_BYTES, 0, &vr) : -ENOMEM;
-  if (!err && vmp_ring_capacity(vr) != MESSAGE_RING_BYTES)
-    err = -EINVAL; /* the two rings must be the same size */
+  uint64_t bytes = e->opts->quick ? (1u << 20) : (128u << 20);
+  uint64_t records = cycles_for(&w, bytes) * CYCLE;
+  size_t moved = (size_t)(cycles_for(&w, bytes) * w.cycle_bytes);
+  record_ctx ctx[2] = {{VIA_VMP, e->vmp, NULL, &w, records}, {VIA_HW, NULL, e->hw, &w, records}};
+  group g = {0};
+  g.count = 2;
+  g.c[0] = (bench_contender){record_batch, &ctx[0], moved, 0};
+  g.c[1] = (bench_contender){record_batch, &ctx[1], moved, 0};
+  int err = bench_interleave(g.c, 2, e->reps);
+  if (err)
+    return bench_error(name, err);
+  bar_at_least(name, rate_line(name, &g, 0, 1, "GB/s"), 1.1);
+  return 0;
+}
+
+/* ---- ping-pong ------------------------------------------------------------------------ */
+
+/* Two rings, one each way: the pinger sends a 64-byte message and waits
+ * for it to come back; the ponger sends back what it receives. */
+typedef struct pingpong_ctx {
+  transport there, back;
+  const workload *w;
+  uint64_t trips;
+  unsigned char ping_buf[64], pong_buf[64];
+} pingpong_ctx;
+
+static void *pinger(void *arg) {
+  pingpong_ctx *c = arg;
+  for (uint64_t i = 0; i < c->trips; i++) {
+    const unsigned char *msg = c->w->src + c->w->offsets[i % CYCLE];
+    int err = send_bytes(&c->there, msg, 64);
+    if (!err)
+      err = receive_bytes(&c->back, c->ping_buf, 64);
+    if (!err && memcmp(c->ping_buf, msg, 64) != 0)
+      err = -EIO;
+    if (err)
+      fatal("ring_pingpong_64B", err);
+  }
+  return NULL;
+}
+
+static void *ponger(void *arg) {
+  pingpong_ctx *c = arg;
+  for (uint64_t i = 0; i < c->trips; i++) {
+    int err = receive_bytes(&c->there, c->pong_buf, 64);
+    if (!err)
+      err = send_bytes(&c->back, c->pong_buf, 64);
+    if (err)
+      fatal("ring_pingpong_64B", err);
+  }
+  return NULL;
+}
+
+static int pingpong_batch(void *arg, size_t iters, uint64_t *elapsed) {
+  (void)iters;
+  return run_pinned(pinger, ponger, arg, elapsed);
+}
+
+static int run_pingpong(ring_env *e) {
+  const char *name = "ring_pingpong_64B";
+  if (!bench_selected(e->opts, name))
+    return 0;
+  static workload w;
+  make_workload(&w, e->src, 64, 64, 0x70696e67u);
+  vmp_ring *vmp_back = NULL;
+  hw_ring *hw_back = NULL;
+  int err = vmp_ring_create(RING_BYTES, 0, &vmp_back);
   if (!err)
-    err = classic_create(MESSAGE_RING_BYTES, &cr);
+    err = hw_ring_create(RING_BYTES, &hw_back);
   int failed = 0;
   if (err) {
-    failed = bench_error("creating the 64 KiB rings", err);
+    failed = bench_error("creating the ping-pong rings", err);
     goto out;
   }
-  uint64_t bytes = e->opts->quick ? (4u << 20) : (256u << 20);
-  uint64_t messages = cycles_for(&w, bytes) * CYCLE;
-  size_t moved = (size_t)(cycles_for(&w, bytes) * w.cycle_bytes);
-  message_ctx ctx[2] = {{VIA_VMP, vr, NULL, &w, messages, scratch, 0},
-                        {VIA_CLASSIC, NULL, cr, &w, messages, scratch, 0}};
-  bench_contender c[2] = {{message_batch, &ctx[0], moved, 0}, {message_batch, &ctx[1], moved, 0}};
+  uint64_t trips = e->opts->quick ? 1000 : 20000;
+  static pingpong_ctx ctx[2];
+  ctx[0] = (pingpong_ctx){{VIA_VMP, e->vmp, NULL, NULL, -1, -1},
+                          {VIA_VMP, vmp_back, NULL, NULL, -1, -1}, &w, trips, {0}, {0}};
+  ctx[1] = (pingpong_ctx){{VIA_HW, NULL, e->hw, NULL, -1, -1},
+                          {VIA_HW, NULL, hw_back, NULL, -1, -1}, &w, trips, {0}, {0}};
+  bench_contender c[2] = {{pingpong_batch, &ctx[0], (size_t)trips, 0},
+                          {pingpong_batch, &ctx[1], (size_t)trips, 0}};
   err = bench_interleave(c, 2, e->reps);
   if (err) {
     failed = bench_error(name, err);
     goto out;
   }
-  bench_line(name, gbps(&c[0]), gbps(&c[1]), "GB/s");
-  bench_bar(name, "ratio >= 1.2", gbps(&c[0]) / gbps(&c[1]) >= 1.2);
+  double ratio = bench_round_ratio(0, 1);
+  bench_line_ratio(name, c[0].ns_per_op / 1e3, c[1].ns_per_op / 1e3, ratio, "us");
+  bench_bar(name, "ratio <= 1.0", ratio <= 1.0);
 out:
-  vmp_ring_close(vr);
-  classic_destroy(cr);
-  free(scratch);
+  vmp_ring_close(vmp_back);
+  hw_ring_destroy(hw_back);
   return failed;
-}
-
-/* ---- two processes ------------------------------------------------------------------- */
-
-typedef struct process_ctx {
-  transport t; /* the producer's side, in this process */
-  const workload *w;
-  uint64_t messages;
-  pid_t child;
-  int command_fd; /* to the child: a message count; closed: stop */
-  int result_fd;  /* from the child: its consumer's result */
-} process_ctx;
-
-/* The consumer process: for vmp_ring, its own handle attached from the
- * descriptor; for the classic ring, the shared mapping it inherited. */
-__attribute__((noreturn)) static void consumer_process(process_ctx *c, int command_fd,
-                                                       int result_fd) {
-  transport t = c->t;
-  if (t.kind == VIA_VMP) {
-    int err = vmp_ring_attach(vmp_ring_fd(c->t.vmp), 0, &t.vmp);
-    if (err) {
-      bench_error("vmp_ring_attach in the child", err);
-      _exit(1);
-    }
-  }
-  unsigned char *dst = malloc(MAX_MESSAGE);
-  uint64_t messages;
-  int batches = 0;
-  while (dst && read(command_fd, &messages, sizeof messages) == (ssize_t)sizeof messages) {
-    int32_t err = consume_stream(&t, c->w, messages, dst, batches++ == 0);
-    if (err && err != -EIO) {
-      /* Stopped early (wrong bytes are drained first): the producer would
-       * wait for space forever. */
-      bench_error("ring_two_processes consumer", err);
-      kill(getppid(), SIGTERM);
-      _exit(1);
-    }
-    if (write(result_fd, &err, sizeof err) != (ssize_t)sizeof err)
-      break;
-  }
-  _exit(0);
-}
-
-/* `others`: the consumers started before, whose pipe ends the new child
- * must not keep open (the first could then never see its end of input). */
-static int start_consumer_process(process_ctx *c, const process_ctx *others, int count) {
-  int command[2], result[2];
-  if (pipe(command) != 0)
-    return -errno;
-  if (pipe(result) != 0) {
-    close(command[0]);
-    close(command[1]);
-    return -errno;
-  }
-  fflush(NULL);
-  c->child = fork();
-  if (c->child < 0) {
-    int err = -errno;
-    close(command[0]), close(command[1]), close(result[0]), close(result[1]);
-    return err;
-  }
-  if (c->child == 0) {
-    close(command[1]);
-    close(result[0]);
-    for (int i = 0; i < count; i++)
-      close(others[i].command_fd), close(others[i].result_fd);
-    consumer_process(c, command[0], result[1]);
-  }
-  close(command[0]);
-  close(result[1]);
-  c->command_fd = command[1];
-  c->result_fd = result[0];
-  return 0;
-}
-
-static void stop_consumer_process(process_ctx *c) {
-  if (c->child <= 0)
-    return;
-  close(c->command_fd);
-  close(c->result_fd);
-  waitpid(c->child, NULL, 0);
-  c->child = 0;
-}
-
-static int process_batch(void *arg, size_t iters, uint64_t *elapsed) {
-  process_ctx *c = arg;
-  (void)iters;
-  int32_t result = -EIO;
-  uint64_t t0 = bench_now_ns();
-  if (write(c->command_fd, &c->messages, sizeof c->messages) != (ssize_t)sizeof c->messages)
-    return -EPIPE;
-  int err = produce_stream(&c->t, c->w, c->messages);
-  if (err)
-    fatal("ring_two_processes producer", err);
-  if (read(c->result_fd, &result, sizeof result) != (ssize_t)sizeof result)
-    fatal("ring_two_processes: the consumer process died", -EPIPE);
-  *elapsed = bench_now_ns() - t0;
-  return result;
-}
-
-static int run_processes(ring_env *e) {
-  const char *name = "ring_two_processes_16KiB";
-  if (!bench_selected(e->opts, name))
-    return 0;
-  static workload w;
-  make_workload(&w, e->src, MAX_MESSAGE, MAX_MESSAGE, 0x70726f63u);
-  uint64_t bytes = e->opts->quick ? (4u << 20) : (256u << 20);
-  uint64_t messages = cycles_for(&w, bytes) * CYCLE;
-  size_t moved = (size_t)(cycles_for(&w, bytes) * w.cycle_bytes);
-  process_ctx ctx[2];
-  memset(ctx, 0, sizeof ctx);
-  ctx[0].t = (transport){VIA_VMP, e->vmp, NULL, -1, -1};
-  ctx[1].t = (transport){VIA_CLASSIC, NULL, e->classic, -1, -1};
-  int err = 0;
-  for (int i = 0; i < 2 && !err; i++) {
-    ctx[i].w = &w;
-    ctx[i].messages = messages;
-    err = start_consumer_process(&ctx[i], ctx, i);
-  }
-  bench_contender c[2] = {{process_batch, &ctx[0], moved, 0}, {process_batch, &ctx[1], moved, 0}};
-  if (!err)
-    err = bench_interleave(c, 2, e->reps);
-  stop_consumer_process(&ctx[0]);
-  stop_consumer_process(&ctx[1]);
-  if (err)
-    return bench_error(name, err);
-  bench_line(name, gbps(&c[0]), gbps(&c[1]), "GB/s");
-  bench_bar(name, "ratio >= 1.0", gbps(&c[0]) / gbps(&c[1]) >= 1.0);
-  return 0;
 }
 
 /* ---- creating and destroying ------------------------------------------------------------ */
 
-static int create_ring_batch(void *arg, size_t iters, uint64_t *elapsed) {
+static int create_vmp_batch(void *arg, size_t iters, uint64_t *elapsed) {
   (void)arg;
   uint64_t t0 = bench_now_ns();
   for (size_t i = 0; i < iters; i++) {
@@ -736,15 +736,15 @@ static int create_ring_batch(void *arg, size_t iters, uint64_t *elapsed) {
   return 0;
 }
 
-static int create_mmap_batch(void *arg, size_t iters, uint64_t *elapsed) {
+static int create_hw_batch(void *arg, size_t iters, uint64_t *elapsed) {
   (void)arg;
   uint64_t t0 = bench_now_ns();
   for (size_t i = 0; i < iters; i++) {
-    void *p = mmap(NULL, RING_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-      return -errno;
-    if (munmap(p, RING_BYTES) != 0)
-      return -errno;
+    hw_ring *r;
+    int err = hw_ring_create(RING_BYTES, &r);
+    if (err)
+      return err;
+    hw_ring_destroy(r);
   }
   *elapsed = bench_now_ns() - t0;
   return 0;
@@ -754,12 +754,14 @@ static int run_create(ring_env *e) {
   const char *name = "ring_create_destroy";
   if (!bench_selected(e->opts, name))
     return 0;
-  size_t iters = e->opts->quick ? 20 : 200;
-  bench_contender c[2] = {{create_ring_batch, NULL, iters, 0}, {create_mmap_batch, NULL, iters, 0}};
+  size_t iters = e->opts->quick ? 20 : 300;
+  bench_contender c[2] = {{create_vmp_batch, NULL, iters, 0}, {create_hw_batch, NULL, iters, 0}};
   int err = bench_interleave(c, 2, e->opts->quick ? 3 : 11);
   if (err)
     return bench_error(name, err);
-  bench_line(name, c[0].ns_per_op / 1e3, c[1].ns_per_op / 1e3, "us");
+  double ratio = bench_round_ratio(0, 1);
+  bench_line_ratio(name, c[0].ns_per_op / 1e3, c[1].ns_per_op / 1e3, ratio, "us");
+  bench_bar(name, "ratio <= 1.5", ratio <= 1.5);
   return 0;
 }
 
@@ -931,9 +933,11 @@ static int run_mbuffer(ring_env *e) {
 
 static int any_selected(const bench_opts *opts) {
   static const char *const names[] = {
-      "ring_64B", "ring_1KiB", "ring_16KiB", "ring_rand_1_16KiB", "ring_vs_pipe_64B",
-      "ring_vs_pipe_16KiB", "ring_vs_memcpy_16KiB", "ring_contiguous_messages",
-      "ring_two_processes_16KiB", "ring_create_destroy"};
+      "ring_vs_handwritten_8B", "ring_vs_handwritten_64B", "ring_vs_handwritten_1KiB",
+      "ring_vs_handwritten_16KiB", "ring_vs_handwritten_records_rand_1_16KiB",
+      "ring_vs_boost_8B", "ring_vs_boost_64B", "ring_vs_boost_1KiB", "ring_vs_boost_16KiB",
+      "ring_inplace_vs_handwritten_8B", "ring_inplace_vs_handwritten_64B", "ring_vs_pipe_64B",
+      "ring_vs_pipe_16KiB", "ring_vs_memcpy_16KiB", "ring_pingpong_64B", "ring_create_destroy"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (bench_selected(opts, names[i]))
       return 1;
@@ -945,15 +949,19 @@ int bench_ring(const bench_opts *opts) {
     return 0;
   /* A closed pipe must be an error from write(), not the end of the bench. */
   signal(SIGPIPE, SIG_IGN);
-  ring_env e = {opts, NULL, NULL, NULL, NULL, opts->quick ? 3 : 11};
+  ring_env e = {opts, NULL, NULL, NULL, NULL, NULL, opts->quick ? 3 : 7};
   unsigned char *src = malloc(SOURCE_BYTES);
   e.dst = malloc(MAX_MESSAGE);
   int failed = 0;
   int err = src && e.dst ? vmp_ring_create(RING_BYTES, 0, &e.vmp) : -ENOMEM;
   if (!err && vmp_ring_capacity(e.vmp) != RING_BYTES)
-    err = -EINVAL; /* the two rings must be the same size */
+    err = -EINVAL; /* the rings must be the same size */
   if (!err)
-    err = classic_create(RING_BYTES, &e.classic);
+    err = hw_ring_create(RING_BYTES, &e.hw);
+#ifdef VMP_BENCH_BOOST
+  if (!err)
+    err = boost_ring_create(RING_BYTES, (boost_ring **)&e.boost);
+#endif
   if (err) {
     failed = bench_error("creating the rings", err);
     goto out;
@@ -964,20 +972,26 @@ int bench_ring(const bench_opts *opts) {
     memcpy(src + i, &v, 8);
   }
   e.src = src;
-  printf("# ring: 1 MiB rings (64 KiB for the messages), two threads unless said\n");
+  printf("# ring: 64 KiB rings, producer on CPU %d and consumer on CPU %d, %d rounds, "
+         "median of per-round ratios\n",
+         PRODUCER_CPU, CONSUMER_CPU, e.reps);
   fflush(stdout);
 
-  failed |= run_size(&e, "64B", 64, 64, 1, 0);
-  failed |= run_size(&e, "1KiB", 1024, 1024, 0, 0);
-  failed |= run_size(&e, "16KiB", MAX_MESSAGE, MAX_MESSAGE, 1, 1);
-  failed |= run_size(&e, "rand_1_16KiB", 1024, MAX_MESSAGE, 0, 0);
-  failed |= run_messages(&e);
-  failed |= run_processes(&e);
+  failed |= run_size(&e, "8B", 8, 8u << 20, 1, 0, 0);
+  failed |= run_size(&e, "64B", 64, 32u << 20, 1, 1, 0);
+  failed |= run_size(&e, "1KiB", 1024, 64u << 20, 0, 0, 0);
+  failed |= run_size(&e, "16KiB", MAX_MESSAGE, 128u << 20, 0, 1, 1);
+  failed |= run_records(&e);
+  failed |= run_pingpong(&e);
   failed |= run_create(&e);
   failed |= run_mbuffer(&e);
 out:
   vmp_ring_close(e.vmp);
-  classic_destroy(e.classic);
+  hw_ring_destroy(e.hw);
+#ifdef VMP_BENCH_BOOST
+  if (e.boost)
+    boost_ring_destroy(e.boost);
+#endif
   free(src);
   free(e.dst);
   return failed;

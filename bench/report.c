@@ -50,6 +50,14 @@ void bench_line(const char *name, double vmplace, double baseline,
   print_line(name, v, b, vmplace / baseline, unit);
 }
 
+void bench_line_ratio(const char *name, double vmplace, double baseline, double ratio,
+                      const char *unit) {
+  char v[32], b[32];
+  format3(v, sizeof v, vmplace);
+  format3(b, sizeof b, baseline);
+  print_line(name, v, b, ratio, unit);
+}
+
 void bench_line_counts(const char *name, unsigned long vmplace,
                        unsigned long baseline, double ratio, const char *unit) {
   char v[32], b[32];
@@ -58,7 +66,7 @@ void bench_line_counts(const char *name, unsigned long vmplace,
   print_line(name, v, b, ratio, unit);
 }
 
-#define MAX_BARS 16
+#define MAX_BARS 64
 
 static struct {
   char text[160];

@@ -35,8 +35,10 @@ uint64_t bench_rng(uint64_t *state) {
 #define MAX_REPS 64
 #define MAX_CONTENDERS 8
 
+static double samples[MAX_CONTENDERS][MAX_REPS];
+static int last_reps;
+
 int bench_interleave(bench_contender *contenders, size_t count, int reps) {
-  static double samples[MAX_CONTENDERS][MAX_REPS];
   if (count > MAX_CONTENDERS || reps < 1 || reps > MAX_REPS)
     return -22; /* -EINVAL: a bug in the benchmark itself */
 
@@ -55,7 +57,18 @@ int bench_interleave(bench_contender *contenders, size_t count, int reps) {
       samples[c][rep] = (double)elapsed / (double)contenders[c].iters;
     }
   }
-  for (size_t c = 0; c < count; c++)
-    contenders[c].ns_per_op = bench_median(samples[c], (size_t)reps);
+  last_reps = reps;
+  static double sorted[MAX_REPS];
+  for (size_t c = 0; c < count; c++) {
+    memcpy(sorted, samples[c], sizeof(double) * (size_t)reps);
+    contenders[c].ns_per_op = bench_median(sorted, (size_t)reps);
+  }
   return 0;
+}
+
+double bench_round_ratio(size_t a, size_t b) {
+  double ratios[MAX_REPS];
+  for (int rep = 0; rep < last_reps; rep++)
+    ratios[rep] = samples[a][rep] / samples[b][rep];
+  return bench_median(ratios, (size_t)last_reps);
 }

@@ -41,9 +41,13 @@
 #include "alloc.h"
 #include "internal.h"
 #include "ring_layout.h"
-#include "ring_tuning.h"
 
 #define ALL_FLAGS (VMP_RING_HUGE_PAGES | VMP_RING_NO_INHERIT)
+/* How many times a waiting side looks again (with a CPU pause between
+ * looks, some tens of microseconds in all) before it goes to sleep. With
+ * the other side on another CPU the data usually arrives within that, and
+ * a futex wait and wake per message would cost far more than the copy. */
+#define SPIN_PROBES 2000
 /* The longest sleep of a side that cannot rely on being woken. */
 #define BOUNDED_SLEEP_NS 1000000
 
@@ -599,7 +603,7 @@ static int sleeper_barrier(const vmp_ring *ring) {
 
 static int wait_for(vmp_ring *ring, probe_fn probe, size_t want, _Atomic uint32_t *seq,
                     _Atomic uint32_t *sleeping, int64_t timeout_ns) {
-  for (int spin = 0; timeout_ns != 0 && spin < VMP__RING_SPIN_PROBES; spin++) {
+  for (int spin = 0; timeout_ns != 0 && spin < SPIN_PROBES; spin++) {
     int ready = probe(ring, want);
     if (ready) return ready > 0 ? 0 : ready;
     vmp__os_cpu_relax();
