@@ -2,7 +2,8 @@
  *
  * The files are mapped back to back as one contiguous vmp_mview and written
  * straight from that mapping with a few large write() calls: no buffer of
- * our own, no copy but the kernel's.
+ * our own, no copy but the kernel's (and on Linux, into a pipe, not even
+ * that: the view's pages are spliced into the pipe).
  *
  * Every file is checked before the first byte goes out, so a bad argument
  * never leaves half an output behind. Because the view's page rule says
@@ -16,6 +17,9 @@
  * SIGPIPE is ignored, the EPIPE from write() makes the exit status 141 too,
  * without a message, so both cases look the same to a caller.
  */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#  define _GNU_SOURCE /* vmsplice, F_SETPIPE_SZ */
+#endif
 #if !defined(_WIN32) && !defined(_FILE_OFFSET_BITS)
 #  define _FILE_OFFSET_BITS 64 /* st_size of files past 2 GiB on 32-bit systems */
 #endif
@@ -34,7 +38,9 @@
 #  include <io.h>
 #  include <windows.h>
 #else
+#  include <fcntl.h>
 #  include <sys/mman.h>
+#  include <sys/uio.h>
 #  include <unistd.h>
 #endif
 
@@ -80,6 +86,7 @@ static void prepare_output(const void *base, uint64_t length)
   (void)length;
   _setmode(1, _O_BINARY); /* no CR inserted before each LF */
 }
+static void finish_output(void) {}
 static double now_seconds(void)
 {
   return (double)GetTickCount64() / 1e3;
@@ -93,10 +100,93 @@ static int status_of(const char *path, file_status *st)
 #  define IS_DIRECTORY(m) S_ISDIR(m)
 #  define IS_REGULAR(m) S_ISREG(m)
 
+#  ifdef __linux__
+#    ifndef MADV_POPULATE_READ
+#      define MADV_POPULATE_READ 22 /* Linux 5.14 */
+#    endif
+/* Into a pipe, vmsplice() hands the reader the page-cache pages behind the
+ * view themselves: no copy at all on our side (cat copies twice). The pages
+ * are only read, and the view never writes, so what the reader gets is
+ * what the files hold, as with write(). Into anything else (a file), the
+ * pages go through a pipe of our own (vmsplice in, splice out), so the
+ * kernel copies them through its own addresses: touching every page of the
+ * view from user space costs a fault or a trap per page on some machines,
+ * which a write() from the view would. Refused (an old kernel, an output
+ * splice does not support): write() from then on. */
+static int output_is_pipe;
+static int relay[2] = {-1, -1};
+
+static void relay_close(void)
+{
+  if (relay[0] >= 0) {
+    close(relay[0]);
+    close(relay[1]);
+  }
+  relay[0] = relay[1] = -1;
+}
+
+/* Bytes moved, -1 with errno, or -2 when splicing is refused here (the
+ * relay is then closed and nothing was written). */
+static long relay_some(const void *p, size_t n)
+{
+  struct iovec iov = {(void *)p, n};
+  ssize_t in = vmsplice(relay[1], &iov, 1, 0);
+  if (in < 0) {
+    if (errno != EINVAL && errno != ENOSYS)
+      return -1;
+    relay_close();
+    return -2;
+  }
+  size_t moved = 0;
+  while (moved < (size_t)in) {
+    ssize_t out = splice(relay[0], NULL, 1, NULL, (size_t)in - moved, SPLICE_F_MOVE);
+    if (out < 0 && errno == EINTR)
+      continue;
+    if (out < 0 && moved == 0 && errno == EINVAL) {
+      relay_close(); /* the output takes no splice: drop what the relay holds */
+      return -2;
+    }
+    if (out <= 0)
+      return out < 0 ? -1 : (errno = EIO, -1);
+    moved += (size_t)out;
+  }
+  return (long)moved;
+}
+
+static long write_some(const void *p, size_t n)
+{
+  if (output_is_pipe) {
+    struct iovec iov = {(void *)p, n};
+    ssize_t put = vmsplice(1, &iov, 1, 0);
+    if (put >= 0 || (errno != EINVAL && errno != ENOSYS && errno != EBADF))
+      return (long)put;
+    output_is_pipe = 0;
+  }
+  if (relay[0] >= 0) {
+    long put = relay_some(p, n);
+    if (put != -2)
+      return put;
+  }
+  /* The kernel's copy out of the view would otherwise take a page fault
+   * every few pages; populating the chunk first maps it in one call.
+   * Refused (old kernel) or failed (a file shrank: write() then reports
+   * it), the write below still does the right thing. */
+  uintptr_t page = (uintptr_t)vmp_page_size();
+  uintptr_t lo = (uintptr_t)p & ~(page - 1);
+  (void)madvise((void *)lo, n + ((uintptr_t)p - lo), MADV_POPULATE_READ);
+  return (long)write(1, p, n);
+}
+static void finish_output(void)
+{
+  relay_close();
+}
+#  else
 static long write_some(const void *p, size_t n)
 {
   return (long)write(1, p, n);
 }
+static void finish_output(void) {}
+#  endif
 static int is_terminal(int fd)
 {
   return isatty(fd);
@@ -106,6 +196,17 @@ static void prepare_output(const void *base, uint64_t length)
   /* Only a hint for read-ahead; the output is the same without it. */
   if (length > 0)
     (void)posix_madvise((void *)base, (size_t)length, POSIX_MADV_SEQUENTIAL);
+#  ifdef __linux__
+  struct stat st;
+  output_is_pipe = fstat(1, &st) == 0 && S_ISFIFO(st.st_mode);
+  if (!output_is_pipe && pipe2(relay, O_CLOEXEC) != 0)
+    relay[0] = relay[1] = -1;
+  /* Pages go into a pipe a pipe-full at a time: ask for large ones (up to
+   * /proc/sys/fs/pipe-max-size; refused, nothing changes). */
+  int widen = output_is_pipe ? 1 : relay[1];
+  if (widen >= 0 && fcntl(widen, F_GETPIPE_SZ) < (1 << 20))
+    (void)fcntl(widen, F_SETPIPE_SZ, 1 << 20);
+#  endif
 }
 static double now_seconds(void)
 {
@@ -315,6 +416,7 @@ int vmp_cli_cat(int argc, char **argv)
   progress_start(&pg, length);
   int err = write_all(base, length, &pg);
   progress_erase(&pg);
+  finish_output();
   vmp_mview_close(view);
 
   if (err == EPIPE)
