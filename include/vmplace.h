@@ -423,6 +423,23 @@ VMP_API size_t vmp_mview_segments(const vmp_mview *view);
 VMP_API int vmp_mview_locate(const vmp_mview *view, uint64_t offset, size_t *segment,
                              uint64_t *file_offset);
 
+/* What vmp_mview_describe() reports about one segment. */
+typedef struct vmp_mview_segment_info {
+  intptr_t fd;          /* its file's descriptor (POSIX) or HANDLE (Windows),
+                           still the view's: valid until vmp_mview_close() */
+  uint64_t file_offset; /* where the segment starts in its file */
+  uint64_t length;      /* its bytes */
+  uint64_t view_offset; /* where it starts in the view */
+} vmp_mview_segment_info;
+
+/* Describes segment `segment` (0 is the first), for a caller that hands a
+ * segment's bytes to the system by descriptor (sendfile, splice,
+ * copy_file_range) rather than through the mapping. The descriptor must
+ * not be closed, and its file position is the caller's to use. Errors:
+ * VMP_EINVAL (NULL), VMP_ERANGE (no such segment). Thread-safe. */
+VMP_API int vmp_mview_describe(const vmp_mview *view, size_t segment,
+                               vmp_mview_segment_info *info);
+
 /* Checks every segment's file against the range it was mapped with.
  * Returns 0 when none has shrunk; VMP_EBOUNDS when one has (*segment, when
  * not NULL, names the first such); OS errors from asking a file's size. */

@@ -320,6 +320,23 @@ int vmp_mview_locate(const vmp_mview *v, uint64_t offset, size_t *segment_out,
   return err;
 }
 
+int vmp_mview_describe(const vmp_mview *v, size_t index, vmp_mview_segment_info *info) {
+  if (!v || !info) return VMP_EINVAL;
+  int err = 0;
+  vmp__os_lock_acquire(lock_of(v));
+  if (index >= v->count) {
+    err = VMP_ERANGE;
+  } else {
+    const segment *seg = &v->segments[index];
+    info->fd = vmp_mem_fd(seg->mem);
+    info->file_offset = seg->file_offset;
+    info->length = seg->length;
+    info->view_offset = seg->start;
+  }
+  vmp__os_lock_release(lock_of(v));
+  return err;
+}
+
 int vmp_mview_check(const vmp_mview *v, size_t *segment_out) {
   if (!v) return VMP_EINVAL;
   int err = 0;

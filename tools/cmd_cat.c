@@ -308,16 +308,68 @@ static void progress_erase(progress *pg)
   fflush(stderr);
 }
 
+/* ---- copying by descriptor --------------------------------------------------- */
+
+#if defined(__linux__)
+/* Into a file, copy_file_range() copies from the segment's own descriptor
+ * (the one the view checked and mapped) inside the kernel, page cache to
+ * page cache, with no page of the view touched at all. `copied` is how
+ * much of the segment went out that way; the rest is written from the
+ * view (refused: another file system, an O_APPEND output, an old kernel;
+ * copy_file_range is then not tried again). Returns 0 or an errno. */
+static int copy_by_descriptor = 1;
+
+static int copy_segment(const vmp_mview_segment_info *seg, uint64_t *copied, uint64_t *done,
+                        progress *pg)
+{
+  if (output_is_pipe || !copy_by_descriptor)
+    return 0;
+  loff_t at = (loff_t)seg->file_offset;
+  while (*copied < seg->length) {
+    uint64_t left = seg->length - *copied;
+    size_t chunk = left < WRITE_CHUNK ? (size_t)left : WRITE_CHUNK;
+    ssize_t n = copy_file_range((int)seg->fd, &at, 1, NULL, chunk, 0);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0 && *copied == 0 && *done == 0 &&
+        (n == 0 || errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EBADF ||
+         errno == EOPNOTSUPP)) {
+      copy_by_descriptor = 0;
+      return 0;
+    }
+    if (n < 0 && *copied == 0 && (errno == EXDEV || errno == EOPNOTSUPP || errno == ENOSYS))
+      return 0; /* this file only: from the view */
+    if (n < 0)
+      return errno;
+    if (n == 0)
+      return EIO; /* the file ended early: it shrank since it was checked */
+    *copied += (uint64_t)n;
+    *done += (uint64_t)n;
+    progress_update(pg, *done);
+  }
+  return 0;
+}
+#else
+static int copy_segment(const vmp_mview_segment_info *seg, uint64_t *copied, uint64_t *done,
+                        progress *pg)
+{
+  (void)seg, (void)copied, (void)done, (void)pg;
+  return 0;
+}
+#endif
+
 /* ---- output --------------------------------------------------------------- */
 
-/* Returns 0 or the errno of the write that failed. */
-static int write_all(const unsigned char *p, uint64_t length, progress *pg)
+/* Writes [from, from+length) of the view; `done` counts the bytes of the
+ * whole output so far. Returns 0 or the errno of the write that failed. */
+static int write_range(const unsigned char *base, uint64_t from, uint64_t length, uint64_t *done,
+                       progress *pg)
 {
-  uint64_t done = 0;
-  while (done < length) {
-    uint64_t left = length - done;
+  uint64_t end = from + length;
+  while (from < end) {
+    uint64_t left = end - from;
     size_t chunk = left < WRITE_CHUNK ? (size_t)left : WRITE_CHUNK;
-    long n = write_some(p + done, chunk);
+    long n = write_some(base + from, chunk);
     if (n < 0) {
       if (errno == EINTR)
         continue;
@@ -325,8 +377,31 @@ static int write_all(const unsigned char *p, uint64_t length, progress *pg)
     }
     if (n == 0)
       return EIO; /* a device that takes nothing would loop forever */
-    done += (uint64_t)n;
-    progress_update(pg, done);
+    from += (uint64_t)n;
+    *done += (uint64_t)n;
+    progress_update(pg, *done);
+  }
+  return 0;
+}
+
+/* Segment by segment: by descriptor where the system copies files into
+ * the output by itself, else from the view. */
+static int write_all(vmp_mview *view, progress *pg)
+{
+  const unsigned char *base = vmp_mview_base(view);
+  uint64_t done = 0;
+  for (size_t i = 0; i < vmp_mview_segments(view); i++) {
+    vmp_mview_segment_info seg;
+    int err = vmp_mview_describe(view, i, &seg);
+    if (err != 0)
+      return EIO;
+    uint64_t copied = 0;
+    err = copy_segment(&seg, &copied, &done, pg);
+    if (err != 0)
+      return err;
+    err = write_range(base, seg.view_offset + copied, seg.length - copied, &done, pg);
+    if (err != 0)
+      return err;
   }
   return 0;
 }
@@ -409,12 +484,11 @@ int vmp_cli_cat(int argc, char **argv)
   if (status != CAT_OK)
     return status;
 
-  const unsigned char *base = vmp_mview_base(view);
   uint64_t length = vmp_mview_length(view);
-  prepare_output(base, length);
+  prepare_output(vmp_mview_base(view), length);
   progress pg;
   progress_start(&pg, length);
-  int err = write_all(base, length, &pg);
+  int err = write_all(view, &pg);
   progress_erase(&pg);
   finish_output();
   vmp_mview_close(view);
