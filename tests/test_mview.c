@@ -495,6 +495,38 @@ Test(mview, locate_at_the_boundaries, .fini = remove_files) {
   CHECK_OK(vmp_mview_close(v));
 }
 
+/* describe gives each segment's range and a descriptor of the very file the
+ * view mapped: reading through it gives the view's bytes. */
+Test(mview, describe_names_each_segment_and_its_file, .fini = remove_files) {
+  const char *a = make_file(4 * PG, 1), *b = make_file(3 * PG + 5, 2);
+  vmp_segment segs[] = {{a, -1, PG, 2 * PG}, {b, -1, 0, PG}, {b, -1, PG, 0}};
+  vmp_mview *v;
+  CHECK_OK(vmp_mview_open(segs, 3, 0, 0, &v, NULL));
+  const unsigned char *base = base_of(v);
+  uint64_t want_start[] = {0, 2 * PG, 3 * PG}, want_len[] = {2 * PG, PG, 2 * PG + 5};
+  for (size_t i = 0; i < 3; i++) {
+    vmp_mview_segment_info info;
+    CHECK_OK(vmp_mview_describe(v, i, &info));
+    cr_assert_eq(info.view_offset, want_start[i], "segment %zu starts at %llu", i,
+                 (unsigned long long)info.view_offset);
+    cr_assert_eq(info.length, want_len[i], "segment %zu is %llu bytes", i,
+                 (unsigned long long)info.length);
+    cr_assert_eq(info.file_offset, segs[i].offset, "segment %zu", i);
+    unsigned char *buf = malloc((size_t)info.length);
+    cr_assert(buf);
+    cr_assert_eq(pread((int)info.fd, buf, (size_t)info.length, (off_t)info.file_offset),
+                 (ssize_t)info.length, "segment %zu: reading its descriptor", i);
+    cr_assert_eq(memcmp(buf, base + info.view_offset, (size_t)info.length), 0,
+                 "segment %zu: the descriptor is not the mapped file", i);
+    free(buf);
+  }
+  vmp_mview_segment_info info;
+  CHECK_RC(vmp_mview_describe(v, 3, &info), VMP_ERANGE);
+  CHECK_RC(vmp_mview_describe(v, 0, NULL), VMP_EINVAL);
+  CHECK_RC(vmp_mview_describe(NULL, 0, &info), VMP_EINVAL);
+  CHECK_OK(vmp_mview_close(v));
+}
+
 /* ---- check and shrinking files ---------------------------------------------------- */
 
 Test(mview, check_reports_the_first_shrunk_file, .fini = remove_files) {
