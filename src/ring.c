@@ -30,8 +30,8 @@
  * system's asymmetric barrier (Linux membarrier), which puts a full barrier
  * into every running thread of every process registered for it, so the
  * publisher needs none. Where the system has no such barrier (or this
- * process could not register), every publish is followed by a full fence
- * instead; the creator's choice is written in the header, and an attaching
+ * process could not register), both sides make their flag and index
+ * operations sequentially consistent instead (a full barrier each); the creator's choice is written in the header, and an attaching
  * process that cannot follow it sleeps in bounded slices (see
  * choose_publishing()).
  */
@@ -383,7 +383,7 @@ static int start_consumer(vmp_ring *ring) {
  * in [seen, own]. */
 static int refresh_tail(vmp_ring *ring) {
   side *p = &ring->producer;
-  uint64_t tail = atomic_load_explicit(&ring->ctl->tail, memory_order_acquire);
+  uint64_t tail = atomic_load_explicit(&ring->ctl->tail, memory_order_seq_cst);
   if (tail >= ring->modulus || distance(ring, p->own, tail) > distance(ring, p->own, p->seen))
     return broken(p);
   p->seen = tail;
@@ -394,7 +394,7 @@ static int refresh_tail(vmp_ring *ring) {
  * capacity ahead of our tail: it lies in [seen, own + capacity]. */
 static int refresh_head(vmp_ring *ring) {
   side *c = &ring->consumer;
-  uint64_t head = atomic_load_explicit(&ring->ctl->head, memory_order_acquire);
+  uint64_t head = atomic_load_explicit(&ring->ctl->head, memory_order_seq_cst);
   if (head >= ring->modulus) return broken(c);
   uint64_t ahead = distance(ring, head, c->own);
   if (ahead < distance(ring, c->seen, c->own) || ahead > ring->capacity) return broken(c);
@@ -419,12 +419,15 @@ static void publish(vmp_ring *ring, side *s, _Atomic uint64_t *index, size_t n,
   s->own = advance(ring, s->own, n);
   s->pos += n;
   if (s->pos >= ring->capacity) s->pos -= ring->capacity;
-  atomic_store_explicit(index, s->own, memory_order_release);
-  if (ring->fence_publish)
-    atomic_thread_fence(memory_order_seq_cst);
-  else
-    atomic_signal_fence(memory_order_seq_cst);
-  if (atomic_load_explicit(sleeping, memory_order_relaxed)) {
+  /* The fencing mode orders store and load by making both sequentially
+   * consistent (an xchg on x86); ThreadSanitizer does not take fences. */
+  if (ring->fence_publish) {
+    atomic_store_explicit(index, s->own, memory_order_seq_cst);
+  } else {
+    atomic_store_explicit(index, s->own, memory_order_release);
+    atomic_signal_fence(memory_order_seq_cst); /* only the compiler keeps them in order */
+  }
+  if (atomic_load_explicit(sleeping, memory_order_seq_cst)) {
     atomic_fetch_add_explicit(seq, 1, memory_order_release);
     vmp__os_wake_all(seq);
   }
@@ -590,14 +593,17 @@ static int consumer_probe(vmp_ring *ring, size_t want) {
   return err ? err : 1;
 }
 
-/* The sleeper's half of the handshake: our flag is up before the last
- * look, and that look comes after a full barrier in the publisher too.
- * Returns whether a wake-up is now certain to come (else sleep briefly). */
-static int sleeper_barrier(const vmp_ring *ring) {
+/* The sleeper's half of the handshake: its flag is up, ordered before its
+ * last look at the other side's index, and that look is ordered after the
+ * publisher's store too (sequentially consistent operations on both sides,
+ * or the asymmetric barrier). Returns whether a wake-up is now certain to
+ * come (else the sleep must be short). */
+static int raise_flag(const vmp_ring *ring, _Atomic uint32_t *sleeping) {
   if (ring->fence_publish) {
-    atomic_thread_fence(memory_order_seq_cst);
+    atomic_store_explicit(sleeping, 1, memory_order_seq_cst);
     return !ring->bounded_sleep;
   }
+  atomic_store_explicit(sleeping, 1, memory_order_relaxed);
   return vmp__os_remote_barrier() == 0;
 }
 
@@ -615,8 +621,7 @@ static int wait_for(vmp_ring *ring, probe_fn probe, size_t want, _Atomic uint32_
     int64_t left = deadline_left(&d);
     if (left == 0) return VMP_ETIMEDOUT;
     uint32_t seen = atomic_load_explicit(seq, memory_order_acquire);
-    atomic_store_explicit(sleeping, 1, memory_order_relaxed);
-    if (!sleeper_barrier(ring) && (left < 0 || left > BOUNDED_SLEEP_NS)) left = BOUNDED_SLEEP_NS;
+    if (!raise_flag(ring, sleeping) && (left < 0 || left > BOUNDED_SLEEP_NS)) left = BOUNDED_SLEEP_NS;
     ready = probe(ring, want);
     if (!ready) vmp__os_wait(seq, seen, left); /* woken, timed out or spurious: look again */
     atomic_store_explicit(sleeping, 0, memory_order_relaxed);
