@@ -3,9 +3,9 @@
  * a single-producer / single-consumer byte queue on top.
  *
  * The object holds the data, bytes [0, C), and after it one control unit U
- * (the allocation granularity, since Windows maps views only at 64 KiB
- * object offsets, or the huge page size), of which the first page holds
- * `control`. The region is laid out as
+ * (the unit of view object offsets, which is the page wherever views map
+ * at page offsets, Windows included; or the huge page size), of which the
+ * first page holds `control`. The region is laid out as
  *
  *   [guard U][control view U of object C][data C at 0][mirror C at 0][guard U]
  *
@@ -149,12 +149,13 @@ static int map_layout(vmp_ring *ring, size_t unit, unsigned flags, int attaching
   return 0;
 }
 
-/* The unit everything is counted in: the allocation granularity, or the
- * huge page size when huge pages are asked for and at least `bytes` of
- * them are free (0 asks only whether the system has any). */
+/* The unit everything is counted in: the smallest step of a view's object
+ * offset (the control unit is mapped at offset C), or the huge page size
+ * when huge pages are asked for and at least `bytes` of them are free (0
+ * asks only whether the system has any). */
 static int unit_for(unsigned flags, uint64_t bytes, size_t *unit) {
   if (!(flags & VMP_RING_HUGE_PAGES)) {
-    *unit = vmp_granularity();
+    *unit = vmp__os_caps_get()->view_offset_unit;
     return 0;
   }
   return vmp__os_huge_page_size(bytes, unit);
