@@ -310,8 +310,11 @@ VMP_API int vmp_protect(vmp_region *region, size_t off, size_t size, int prot);
  * Errors: VMP_EINVAL, VMP_EALIGN, VMP_ERANGE, VMP_ESTATE, VMP_EEXTENT,
  * VMP_ENOMEM, OS errors.
  * A discard cannot be undone, so it is the one call whose failure may
- * leave a trace, and exactly this one: the pages were being discarded, in
- * address order one run of equal protection at a time, so some of them
+ * leave a trace, and exactly this one. The Linux backend discards the
+ * whole range in one step, which fails having changed nothing. The generic
+ * POSIX and Windows backends put fresh pages in place, which come with one
+ * protection, so over pages of several protections they go in address
+ * order one run of equal protection at a time: after a failure some pages
  * (from `off` up to the failing run, and possibly part of that run) may
  * read as zero already while the rest keep their bytes. Every page keeps
  * its protection and the spans are unchanged, so calling it again finishes

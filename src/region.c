@@ -148,6 +148,13 @@ static int prot_of_page(vmp_region *r, const vmp__span *s, size_t page) {
   return vmp__spans_find(&r->prots, page, NULL)->prot;
 }
 
+/* The one protection of the pages pr of span s, or VMP__PROT_MIXED. */
+static int range_prot(vmp_region *r, const vmp__span *s, page_range pr) {
+  if (!s->mixed) return s->prot;
+  const vmp__span *run = vmp__spans_find(&r->prots, pr.first, NULL);
+  return span_end(run) >= pr.first + pr.count ? run->prot : VMP__PROT_MIXED;
+}
+
 /* Calls fn over [first, first+count) of span s, one call per stretch of
  * pages that share a protection, stopping at the first error. */
 static int for_each_prot_run(vmp_region *r, const vmp__span *s, size_t first, size_t count,
@@ -441,12 +448,15 @@ int vmp_discard(vmp_region *r, size_t off, size_t size) {
   if (err) return err;
   vmp__span *s = NULL;
   err = find_containing_span(r, pr, KIND_BIT(VMP_PRIVATE), &s);
-  /* One call per run of one protection, so that every backend can put
-   * fresh pages of the right protection in place. Discarding is not
-   * undoable, so a run failing after earlier ones were zeroed returns the
-   * error with those zeroed: the contract in vmplace.h allows exactly
-   * that, and every page's protection is still its own. */
-  if (!err) err = for_each_prot_run(r, s, pr.first, pr.count, vmp__os_discard);
+  /* One call for the whole range where the backend can (a failure then
+   * zeroes nothing); else one per run of one protection, so that fresh
+   * pages get each run's own. A run failing after earlier ones were
+   * zeroed cannot be undone: the contract in vmplace.h allows exactly
+   * that, and every page still has its protection. */
+  int prot = err ? 0 : range_prot(r, s, pr);
+  if (!err) err = vmp__os_discard(page_addr(r, pr.first), size, prot);
+  if (err == VMP_ENOTSUP && prot == VMP__PROT_MIXED)
+    err = for_each_prot_run(r, s, pr.first, pr.count, vmp__os_discard);
   return leave(r, err);
 }
 

@@ -121,15 +121,19 @@ int vmp__os_unmap_private(void *span, size_t span_size, void *addr,
 
 int vmp__os_protect(void *addr, size_t size, int prot);
 
-/* Private pages [addr, addr+size), which all have protection `prot`, read
- * as zero afterwards and keep that protection; their memory goes back to
- * the system. The core calls it once per run of one protection, in address
- * order, and stops at the first error. Unlike the other calls, a failure
- * may have zeroed some of the pages (earlier runs, or part of the failing
- * one); it must leave every page with its protection, and the spans are
- * not touched. The one exception is Windows, which decommits and commits
- * again: when the commit fails twice (the system's commit limit reached
- * in between), those pages stay decommitted and fault. */
+/* Private pages [addr, addr+size) read as zero afterwards and keep their
+ * protections; their memory goes back to the system. `prot` is the pages'
+ * one protection, or VMP__PROT_MIXED when they differ. A backend that
+ * cannot do mixed pages in one step returns VMP_ENOTSUP for
+ * VMP__PROT_MIXED having touched nothing, and the core then calls it once
+ * per run of one protection, in address order, stopping at the first
+ * error. Unlike the other calls, a failure of such a run may leave pages
+ * zeroed (earlier runs, or part of the failing one); it must leave every
+ * page with its protection, and the spans are not touched. The one
+ * exception is Windows, which decommits and commits again: when the
+ * commit fails twice (the system's commit limit reached in between),
+ * those pages stay decommitted and fault. */
+#define VMP__PROT_MIXED (-1)
 int vmp__os_discard(void *addr, size_t size, int prot);
 
 /* ---- for rings: seals, huge pages, fork, waiting ------------------------ */

@@ -698,9 +698,10 @@ int vmp__os_protect(void *addr, size_t size, int prot) {
 }
 
 /* Decommitting and committing again is the one way to get zeroed pages
- * back in place; the core asks once per run of one protection, so the
- * commit can give the run its own. */
+ * back in place. A commit gives one protection: pages of several are left
+ * to the core, which asks again run by run. */
 int vmp__os_discard(void *addr, size_t size, int prot) {
+  if (prot == VMP__PROT_MIXED) return VMP_ENOTSUP;
   if (!SYS(VirtualFree)(addr, size, MEM_DECOMMIT)) return last_error();
   if (SYS(VirtualAlloc)(addr, size, MEM_COMMIT, page_protection(prot))) return 0;
   int err = last_error();

@@ -396,6 +396,9 @@ static void test_mixed_discard_failure_keeps_protections(void) {
               content < 0 ? "neither its bytes nor zero" : "zero outside the range");
         zeroed += content == 1;
       }
+      /* Linux does the range in one step: a failure zeroes nothing. */
+      if (util_backend_is("linux"))
+        CHECK(zeroed == 0, "%s: %d pages zeroed by a failed one-step discard", context, zeroed);
       if (zeroed) zeroed_before_failure = 1;
       /* Protections are as they were, so discarding again finishes it. */
       for (size_t i = 0; i < MIXED_PAGES; i++)
@@ -405,16 +408,19 @@ static void test_mixed_discard_failure_keeps_protections(void) {
           CHECK(page_content(r, i) == 1, "%s: page %zu not zero after the second discard",
                 context, i);
     }
+    if (rc == 0)
+      /* Done, or the backend made up for the failure (Windows tries a
+       * commit twice): the range is discarded all the same. */
+      for (size_t i = 0; i < MIXED_PAGES; i++)
+        CHECK(page_content(r, i) == (i >= 1 && i < 6), "%s: page %zu after success", context, i);
     CHECK_RC(vmp_release(r), 0);
-    if (rc == 0) {
-      CHECK(!fired, "a discard succeeded over an injected failure");
-      break;
-    }
+    if (rc == 0 && !fired) break;
   }
   CHECK(n < MAX_STEPS, "the discard still fails after %d injected failures", MAX_STEPS);
-  /* Five runs, one at a time: some failure came after a run had been
-   * zeroed, which is the case this test is about. */
-  CHECK(zeroed_before_failure, "no failure was injected between two runs (%ld tried)", n);
+  /* Elsewhere five runs, one at a time: some failure came after a run had
+   * been zeroed, which is the case this test is about. */
+  if (!util_backend_is("linux"))
+    CHECK(zeroed_before_failure, "no failure was injected between two runs (%ld tried)", n);
 }
 
 static void test_syscall_failures_leave_no_trace(void) { run_all(BY_SYSCALL); }
