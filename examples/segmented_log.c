@@ -42,9 +42,9 @@
 
 #include <vmplace.h>
 
-/* A multiple of the page on every system (4 KiB, 16 KiB and 64 KiB pages)
- * and of Windows' 64 KiB view granularity: only the log's last segment may
- * end mid-page, and only the last is ever short. */
+/* A multiple of the page on every system (4 KiB, 16 KiB and 64 KiB pages):
+ * only the log's last segment may end mid-page, and only the last is ever
+ * short. */
 #define SEGMENT_SIZE (64u * 1024u)
 #define MAX_SEGMENTS 64u
 #define RECORD_COUNT 3000u

@@ -281,8 +281,11 @@ VMP_API int vmp_commit(vmp_region *region, size_t off, size_t size, int prot);
  * VMP_ESTATE, VMP_EEXTENT, VMP_EBOUNDS (mem_off + size past the page that
  * holds the object's last byte, at its current size), VMP_EACCES (write
  * asked of a read-only object),
- * VMP_ENOMEM, OS errors; VMP_ENOTSUP on Windows when mem_off is not a
- * multiple of vmp_granularity() (64 KiB), as Windows documents for views. */
+ * VMP_ENOMEM, OS errors. Any page-aligned mem_off maps on every backend,
+ * Windows included (a view replacing a placeholder is not held to 64 KiB
+ * offsets); only a Windows system found, by a probe at first use, to
+ * refuse such offsets returns VMP_ENOTSUP for a mem_off that is not a
+ * multiple of vmp_granularity(). */
 VMP_API int vmp_map(vmp_region *region, size_t off, size_t size, vmp_mem *mem,
                     uint64_t mem_off, int prot);
 
@@ -302,14 +305,23 @@ VMP_API int vmp_unmap(vmp_region *region, size_t off, size_t size);
 VMP_API int vmp_protect(vmp_region *region, size_t off, size_t size, int prot);
 
 /* Gives the memory behind the private pages [off, off+size) back to the
- * system; they read as zero afterwards. The range must lie in one private
- * span. Errors: VMP_EINVAL, VMP_EALIGN, VMP_ERANGE, VMP_ESTATE,
- * VMP_EEXTENT, OS errors; VMP_ENOTSUP on the generic POSIX and Windows
- * backends when the range holds pages of different protections (they
- * discard by putting fresh pages of one protection in place, and two steps
- * could not be undone). On Windows a discard is a decommit and a commit:
- * if the commit fails twice the pages stay decommitted (they fault) and
- * the error is returned. */
+ * system; they read as zero afterwards and keep their protections, which
+ * may differ from page to page. The range must lie in one private span.
+ * Errors: VMP_EINVAL, VMP_EALIGN, VMP_ERANGE, VMP_ESTATE, VMP_EEXTENT,
+ * VMP_ENOMEM, OS errors.
+ * A discard cannot be undone, so it is the one call whose failure may
+ * leave a trace, and exactly this one. The Linux backend discards the
+ * whole range in one step, which fails having changed nothing. The generic
+ * POSIX and Windows backends put fresh pages in place, which come with one
+ * protection, so over pages of several protections they go in address
+ * order one run of equal protection at a time: after a failure some pages
+ * (from `off` up to the failing run, and possibly part of that run) may
+ * read as zero already while the rest keep their bytes. Every page keeps
+ * its protection and the spans are unchanged, so calling it again finishes
+ * the job. The one exception is Windows, where a run is decommitted and
+ * committed again: if the commit fails twice (the system's commit limit
+ * reached in between), that run's pages stay decommitted (they fault)
+ * until a later discard of them succeeds. */
 VMP_API int vmp_discard(vmp_region *region, size_t off, size_t size);
 
 /* What vmp_query() reports. Offsets are bytes from the region's base. */
@@ -350,8 +362,9 @@ VMP_API int vmp_foreach_span(vmp_region *region,
  * reservation, never racy, failure leaves no trace.
  *
  * Page rule: every segment's file offset must be a multiple of the page
- * (of vmp_granularity() on Windows, where views start at 64 KiB offsets),
- * and every segment but the last must have a length that is a multiple of
+ * (on every backend; only a Windows system that refuses views at page
+ * offsets, see vmp_map, asks for multiples of vmp_granularity()), and
+ * every segment but the last must have a length that is a multiple of
  * the page; otherwise VMP_EALIGN, and *bad_segment (when not NULL) names
  * the segment. The last segment may end anywhere, and vmp_mview_length()
  * is the exact byte count; the rest of its last page shows the file's
@@ -491,9 +504,11 @@ typedef struct vmp_ring vmp_ring;
                                    (Linux MADV_DONTFORK; by default it does, and
                                    shares the ring with its parent) */
 
-/* Creates a ring whose capacity is `size` bytes rounded up to
- * vmp_granularity() (or the huge page size); vmp_ring_capacity() reports
- * it. Errors: VMP_EINVAL (out NULL, size 0, unknown flag), VMP_ENOTSUP
+/* Creates a ring whose capacity is `size` bytes rounded up to the page
+ * (or the huge page size; on a Windows system that refuses views at page
+ * offsets, see vmp_map, to vmp_granularity()); vmp_ring_capacity()
+ * reports it. The object is one such unit larger, for the control block.
+ * Errors: VMP_EINVAL (out NULL, size 0, unknown flag), VMP_ENOTSUP
  * (huge pages unavailable, VMP_RING_NO_INHERIT where fork inheritance
  * cannot be turned off), VMP_ENOMEM, OS errors. Nothing is left behind on
  * error. */

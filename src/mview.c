@@ -58,11 +58,11 @@ static uint64_t page_round_up(uint64_t bytes) {
 static int check_names_file(const vmp_segment *s) { return s->path || s->fd >= 0 ? 0 : VMP_EINVAL; }
 
 /* Step 2 for what is known before the file is opened. Views of a file
- * start at multiples of vmp_granularity() (the page on POSIX, 64 KiB on
- * Windows, where the system maps nothing else); a length of 0 is checked
+ * start at multiples of the page (of more only on a system that maps
+ * nothing else, which the backend finds out); a length of 0 is checked
  * once it is resolved. */
 static int check_alignment(const vmp_segment *s, int is_last) {
-  if (s->offset % vmp_granularity()) return VMP_EALIGN;
+  if (s->offset % vmp__os_caps_get()->view_offset_unit) return VMP_EALIGN;
   if (!is_last && s->length % vmp_page_size()) return VMP_EALIGN;
   return 0;
 }

@@ -448,9 +448,15 @@ int vmp_discard(vmp_region *r, size_t off, size_t size) {
   if (err) return err;
   vmp__span *s = NULL;
   err = find_containing_span(r, pr, KIND_BIT(VMP_PRIVATE), &s);
-  /* One call for the whole range: a second one failing after the first
-   * had zeroed its pages could not be undone. */
-  if (!err) err = vmp__os_discard(page_addr(r, pr.first), size, range_prot(r, s, pr));
+  /* One call for the whole range where the backend can (a failure then
+   * zeroes nothing); else one per run of one protection, so that fresh
+   * pages get each run's own. A run failing after earlier ones were
+   * zeroed cannot be undone: the contract in vmplace.h allows exactly
+   * that, and every page still has its protection. */
+  int prot = err ? 0 : range_prot(r, s, pr);
+  if (!err) err = vmp__os_discard(page_addr(r, pr.first), size, prot);
+  if (err == VMP_ENOTSUP && prot == VMP__PROT_MIXED)
+    err = for_each_prot_run(r, s, pr.first, pr.count, vmp__os_discard);
   return leave(r, err);
 }
 

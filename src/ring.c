@@ -3,8 +3,9 @@
  * a single-producer / single-consumer byte queue on top.
  *
  * The object is [control unit U][data C] (src/ring_layout.h), where U is
- * the allocation granularity or the huge page size. The region is laid out
- * as
+ * the unit of view object offsets (the page wherever views map at page
+ * offsets, Windows included) or the huge page size. The region is laid
+ * out as
  *
  *   [guard U][control U + data C: object 0..U+C][mirror C: object U..U+C][guard U]
  *
@@ -165,12 +166,13 @@ static int map_layout(vmp_ring *ring, size_t unit, unsigned flags, int attaching
   return 0;
 }
 
-/* The unit everything is counted in: the allocation granularity, or the
- * huge page size when huge pages are asked for and at least `bytes` of
- * them are free (0 asks only whether the system has any). */
+/* The unit everything is counted in: the smallest step of a view's object
+ * offset (the control unit is mapped at offset C), or the huge page size
+ * when huge pages are asked for and at least `bytes` of them are free (0
+ * asks only whether the system has any). */
 static int unit_for(unsigned flags, uint64_t bytes, size_t *unit) {
   if (!(flags & VMP_RING_HUGE_PAGES)) {
-    *unit = vmp_granularity();
+    *unit = vmp__os_caps_get()->view_offset_unit;
     return 0;
   }
   return vmp__os_huge_page_size(bytes, unit);

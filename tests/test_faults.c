@@ -351,7 +351,7 @@ typedef int (*operation)(fixture *);
 
 static void inject_syscalls(operation op, const char *name, int err) {
   if (op == op_discard_mixed && !vmpt_backend_discards_mixed())
-    cr_skip_test("this backend refuses mixed-protection discard (tested in test_regions)");
+    cr_skip_test("this backend discards mixed protections run by run (tests/portable/suite_faults.c)");
   for (long n = 1;; n++) {
     fixture f;
     world before;
@@ -381,7 +381,7 @@ static void inject_syscalls(operation op, const char *name, int err) {
 
 static void inject_allocations(operation op, const char *name) {
   if (op == op_discard_mixed && !vmpt_backend_discards_mixed())
-    cr_skip_test("this backend refuses mixed-protection discard (tested in test_regions)");
+    cr_skip_test("this backend discards mixed protections run by run (tests/portable/suite_faults.c)");
   for (long n = 0;; n++) {
     fixture f;
     world before;

@@ -17,7 +17,8 @@
  *     commit and map receive exactly one whole placeholder; unmap_view one
  *     whole view; unmap_private a range inside one private span; protect a
  *     range inside one private or view span; discard inside one private span.
- *   - A failing call leaves the range as it found it: a backend whose
+ *   - A failing call leaves the range as it found it (discard, which
+ *     cannot be undone, says below what it may leave): a backend whose
  *     replacing call can leave a hole (a failed MAP_FIXED on old kernels)
  *     puts the placeholder back before returning. Multi-call operations
  *     undo their own earlier steps.
@@ -38,6 +39,9 @@ typedef struct vmp__os_caps {
   const char *name;            /* "linux", "posix", "windows" */
   size_t page_size;            /* unit of every address and size */
   size_t granularity;          /* minimum alignment of a region's base */
+  size_t view_offset_unit;     /* a view's object offset is a multiple of it:
+                                  the page, or more where the system maps
+                                  nothing else (probed on Windows) */
   int placeholders_in_kernel;  /* split and coalesce are system calls */
   int anon_seals;              /* anonymous objects can be sealed (memfd) */
 } vmp__os_caps;
@@ -117,10 +121,18 @@ int vmp__os_unmap_private(void *span, size_t span_size, void *addr,
 
 int vmp__os_protect(void *addr, size_t size, int prot);
 
-/* Private pages [addr, addr+size) read as zero afterwards; their memory
- * goes back to the system. `prot` is the pages' protection, or
- * VMP__PROT_MIXED when they differ: a backend that needs to know it and
- * cannot do the range in one step returns VMP_ENOTSUP for that. */
+/* Private pages [addr, addr+size) read as zero afterwards and keep their
+ * protections; their memory goes back to the system. `prot` is the pages'
+ * one protection, or VMP__PROT_MIXED when they differ. A backend that
+ * cannot do mixed pages in one step returns VMP_ENOTSUP for
+ * VMP__PROT_MIXED having touched nothing, and the core then calls it once
+ * per run of one protection, in address order, stopping at the first
+ * error. Unlike the other calls, a failure of such a run may leave pages
+ * zeroed (earlier runs, or part of the failing one); it must leave every
+ * page with its protection, and the spans are not touched. The one
+ * exception is Windows, which decommits and commits again: when the
+ * commit fails twice (the system's commit limit reached in between),
+ * those pages stay decommitted and fault. */
 #define VMP__PROT_MIXED (-1)
 int vmp__os_discard(void *addr, size_t size, int prot);
 

@@ -8,8 +8,8 @@
  * system calls a name exists and the object cannot be sealed against
  * shrinking; placeholders are plain PROT_NONE mappings; discard maps fresh
  * pages over the range instead of MADV_DONTNEED, because POSIX_MADV_DONTNEED
- * is only advice and need not zero anything (so a range whose pages have
- * different protections gives VMP_ENOTSUP).
+ * is only advice and need not zero anything (over pages of several
+ * protections the core asks once per run, so fresh pages get each run's own).
  */
 #include "unix.h"
 #include "vmplace.h"
@@ -36,9 +36,8 @@ unsigned vmp__unix_sealed_traits(int fd) {
   return 0;
 }
 
-/* Fresh pages come with one protection; pages of several would need one
- * mapping call per protection, and a later call failing after an earlier
- * one had zeroed its pages would leave a trace. */
+/* Fresh pages come with one protection: pages of several are left to the
+ * core, which asks again run by run. */
 int vmp__unix_discard(void *addr, size_t size, int prot) {
   if (prot == VMP__PROT_MIXED) return VMP_ENOTSUP;
   return vmp__unix_fresh_private(addr, size, prot);

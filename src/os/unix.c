@@ -49,6 +49,7 @@ static void probe_caps(void) {
   caps.name = vmp__unix_backend_name;
   caps.page_size = page > 0 ? (size_t)page : 4096;
   caps.granularity = caps.page_size;
+  caps.view_offset_unit = caps.page_size;
   caps.placeholders_in_kernel = 0;
   caps.anon_seals = vmp__unix_anon_seals;
 }

@@ -15,10 +15,14 @@
  * Microsoft's documentation says nothing either way, and a system that
  * refused would make vmp_unmap fail with its error, changing nothing).
  *
- * Microsoft documents that a view's section offset is a multiple of the
- * allocation granularity (64 KiB); other object offsets give VMP_ENOTSUP
- * on every Windows (Wine would map them), so programs behave the same on
- * all of them.
+ * A view's section offset need only be a multiple of the page: Microsoft's
+ * MapViewOfFile3 page lifts the 64 KiB rule for offset and address when a
+ * placeholder is replaced, and Wine 10 maps page offsets (docs/
+ * wine-facts.md). A system that still refused would be found out once, at
+ * the first use, by mapping one page at section offset one page into a
+ * placeholder; there the offset unit is the allocation granularity and
+ * other offsets give VMP_ENOTSUP, which is what a refusal at map time
+ * gives too.
  *
  * VirtualAlloc2, MapViewOfFile3 and UnmapViewOfFile2 are looked up in
  * kernelbase.dll at first use; where they are missing every address-space
@@ -115,6 +119,36 @@ static FARPROC find_function(const char *module, const char *name) {
   return m ? GetProcAddress(m, name) : NULL;
 }
 
+/* Whether the system maps a view at a section offset of one page into a
+ * placeholder. Made with the functions themselves, not the table, so that
+ * a test's injected failures cannot change the answer. Only a refusal of
+ * the offset itself says no: a probe that cannot even start (no memory
+ * for the section or the placeholder) says yes, and a refusal would then
+ * come back from vmp_map as VMP_ENOTSUP all the same. */
+static int page_offsets_map(void) {
+  if (!placeholders_available) return 1;
+  size_t page = caps.page_size;
+  HANDLE section =
+      CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE, 0, (DWORD)(2 * page), NULL);
+  if (!section) return 1;
+  int maps = 1;
+  void *ph = loaded.virtual_alloc2(NULL, NULL, page, MEM_RESERVE | PLACEHOLDER_RESERVE,
+                                   PAGE_NOACCESS, NULL, 0);
+  if (ph) {
+    void *view = loaded.map_view3(section, NULL, ph, page, page, PLACEHOLDER_REPLACE,
+                                  PAGE_READONLY, NULL, 0);
+    if (view) {
+      UnmapViewOfFile(view);
+    } else {
+      DWORD code = GetLastError();
+      maps = code != ERROR_MAPPED_ALIGNMENT && code != ERROR_INVALID_PARAMETER;
+      VirtualFree(ph, 0, MEM_RELEASE);
+    }
+  }
+  CloseHandle(section);
+  return maps;
+}
+
 static BOOL CALLBACK probe_caps(PINIT_ONCE once, PVOID param, PVOID *context) {
   (void)once, (void)param, (void)context;
   SYSTEM_INFO si;
@@ -136,6 +170,7 @@ static BOOL CALLBACK probe_caps(PINIT_ONCE once, PVOID param, PVOID *context) {
   loaded.nt_query_section =
       (nt_query_section_fn)(void (*)(void))find_function("ntdll.dll", "NtQuerySection");
   placeholders_available = loaded.virtual_alloc2 && loaded.map_view3 && loaded.unmap_view2;
+  caps.view_offset_unit = page_offsets_map() ? caps.page_size : caps.granularity;
   return TRUE;
 }
 
@@ -595,7 +630,7 @@ int vmp__os_object_close(vmp__os_handle h) {
 
 int vmp__os_map(void *addr, size_t size, vmp__os_handle h, uint64_t offset, int prot) {
   if (!supported()) return VMP_ENOTSUP;
-  if (offset % caps.granularity) return VMP_ENOTSUP;
+  if (offset % caps.view_offset_unit) return VMP_ENOTSUP;
   win_object *o = object_of(h);
   int err;
   HANDLE section = o->section;
@@ -629,7 +664,10 @@ int vmp__os_map(void *addr, size_t size, vmp__os_handle h, uint64_t offset, int 
   err = exact_placeholder(addr, size, &made);
   if (!err && !SYS(MapViewOfFile3)(section, NULL, addr, offset, view_bytes, PLACEHOLDER_REPLACE,
                                    page_protection(most), NULL, 0)) {
-    err = last_error();
+    DWORD code = GetLastError();
+    /* The offset is refused, not the memory: a capability the system lacks. */
+    err = code == ERROR_MAPPED_ALIGNMENT && offset % caps.granularity ? VMP_ENOTSUP
+                                                                       : win_error(code);
     undo_cuts(&made);
   } else if (!err && most != prot && (err = vmp__os_protect(addr, size, prot)) != 0) {
     SYS(UnmapViewOfFile2)(GetCurrentProcess(), addr, PLACEHOLDER_PRESERVE);
@@ -660,8 +698,8 @@ int vmp__os_protect(void *addr, size_t size, int prot) {
 }
 
 /* Decommitting and committing again is the one way to get zeroed pages
- * back in place; pages of several protections would need one commit per
- * protection. */
+ * back in place. A commit gives one protection: pages of several are left
+ * to the core, which asks again run by run. */
 int vmp__os_discard(void *addr, size_t size, int prot) {
   if (prot == VMP__PROT_MIXED) return VMP_ENOTSUP;
   if (!SYS(VirtualFree)(addr, size, MEM_DECOMMIT)) return last_error();
