@@ -70,6 +70,10 @@ int vmp__os_object_open(const char *path, int writable, vmp__os_handle *out,
 int vmp__os_object_adopt(intptr_t native, int want_write, int *writable,
                          unsigned *traits, vmp__os_handle *out);
 
+/* Undoes a successful vmp__os_object_adopt: the backend's handle goes, the
+ * native one is not closed (the caller keeps it). */
+void vmp__os_object_forget(vmp__os_handle h);
+
 /* The native descriptor or HANDLE to share with another process. */
 intptr_t vmp__os_object_native(vmp__os_handle h);
 

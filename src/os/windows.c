@@ -545,6 +545,8 @@ int vmp__os_object_adopt(intptr_t native, int want_write, int *writable, unsigne
   return 0;
 }
 
+void vmp__os_object_forget(vmp__os_handle h) { vmp__free(object_of(h)); }
+
 intptr_t vmp__os_object_native(vmp__os_handle h) {
   win_object *o = object_of(h);
   return (intptr_t)(o->file ? o->file : o->section);
