@@ -109,9 +109,14 @@ typedef enum vmp_errno {
  * including OS errors ("No such file or directory"). Never NULL. */
 VMP_API const char *vmp_strerror(int err);
 
-/* The code's name: "EINVAL", "EBOUNDS", ... for the library's own codes;
- * for an OS error the native name where the system knows one ("ENOENT"),
- * else "OS_ERROR". "OK" for 0. Never NULL. */
+/* The code's name, unique to the code: "EINVAL", "EACCES", ... for the
+ * library's own codes (exactly the VMP_ name without "VMP_"); for an OS
+ * error "OS:" and the native name ("OS:ENOENT", "OS:EACCES" for -EACCES,
+ * "OS:ERROR_ACCESS_DENIED" on Windows), or "OS:" and the native number
+ * when the library knows no name ("OS:4000"). So "EACCES" is always
+ * VMP_EACCES, never the system's permission error. "OK" for 0, "UNKNOWN"
+ * for any other value. Never NULL; a static string, except the "OS:"
+ * number form, which stays valid until the calling thread's next call. */
 VMP_API const char *vmp_err_name(int err);
 
 /* Nonzero when err is an operating-system error with a native code. */

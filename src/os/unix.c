@@ -86,18 +86,18 @@ const char *vmp__os_error_name(int native) {
   switch (native) {
 #define UNIX_ERRNO_CASE(name) \
   case name:                  \
-    return #name;
+    return VMP__OS_ERROR_PREFIX #name;
     UNIX_ERRNO_NAMES(UNIX_ERRNO_CASE)
 #undef UNIX_ERRNO_CASE
     default:
-      return "OS_ERROR";
+      return NULL;
   }
 }
 
 const char *vmp__os_error_message(int native) {
   /* strerror's text for a known errno is a static string; only unknown
    * numbers get a per-thread buffer, which we avoid. */
-  if (strcmp(vmp__os_error_name(native), "OS_ERROR") == 0) return "unknown system error";
+  if (!vmp__os_error_name(native)) return "unknown system error";
   return strerror(native);
 }
 

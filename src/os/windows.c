@@ -189,11 +189,11 @@ const char *vmp__os_error_name(int native) {
   switch (native) {
 #define WINDOWS_ERROR_NAME(code, text) \
   case code:                           \
-    return #code;
+    return VMP__OS_ERROR_PREFIX #code;
     WINDOWS_ERRORS(WINDOWS_ERROR_NAME)
 #undef WINDOWS_ERROR_NAME
     default:
-      return "OS_ERROR";
+      return NULL;
   }
 }
 
