@@ -109,9 +109,14 @@ typedef enum vmp_errno {
  * including OS errors ("No such file or directory"). Never NULL. */
 VMP_API const char *vmp_strerror(int err);
 
-/* The code's name: "EINVAL", "EBOUNDS", ... for the library's own codes;
- * for an OS error the native name where the system knows one ("ENOENT"),
- * else "OS_ERROR". "OK" for 0. Never NULL. */
+/* The code's name, unique to the code: "EINVAL", "EACCES", ... for the
+ * library's own codes (exactly the VMP_ name without "VMP_"); for an OS
+ * error "OS:" and the native name ("OS:ENOENT", "OS:EACCES" for -EACCES,
+ * "OS:ERROR_ACCESS_DENIED" on Windows), or "OS:" and the native number
+ * when the library knows no name ("OS:4000"). So "EACCES" is always
+ * VMP_EACCES, never the system's permission error. "OK" for 0, "UNKNOWN"
+ * for any other value. Never NULL; a static string, except the "OS:"
+ * number form, which stays valid until the calling thread's next call. */
 VMP_API const char *vmp_err_name(int err);
 
 /* Nonzero when err is an operating-system error with a native code. */
@@ -176,13 +181,21 @@ typedef struct vmp_mem vmp_mem;
  * unlinked temporary file in $TMPDIR (or /tmp). Windows uses a
  * pagefile-backed section. `flags` must be 0.
  * Errors: VMP_EINVAL (out NULL, size 0, flags), VMP_EALIGN (size), VMP_ENOMEM,
- * OS errors (for example -EMFILE). */
+ * OS errors (for example -EMFILE; -EFBIG on POSIX when size exceeds the
+ * soft RLIMIT_FSIZE, checked before any resize so that no SIGXFSZ is
+ * raised: signal dispositions are never changed). */
 VMP_API int vmp_mem_create(uint64_t size, unsigned flags, vmp_mem **out);
 
 /* Opens the regular file at `path` as a memory object, read-only
  * (VMP_MEM_READ) or read-write (VMP_MEM_RW). The file is not created and
- * not resized. Errors: VMP_EINVAL (NULL, bad flags, not a regular file),
- * OS errors from open (-ENOENT, -EACCES, ... with their native codes). */
+ * not resized. Anything else (directory, FIFO, device, socket; on Windows
+ * a \\.\ pipe or device path) is refused from its type before it is
+ * opened, so the call never blocks and opening has no side effect; the
+ * descriptor is opened non-blocking and checked again, in case the path
+ * changed in between (a regular file's descriptor is then set back to
+ * blocking). Errors: VMP_EINVAL (NULL, bad flags, not a regular file, in
+ * either mode), OS errors from open (-ENOENT, -EACCES, ... with their
+ * native codes). */
 VMP_API int vmp_mem_open(const char *path, unsigned flags, vmp_mem **out);
 
 /* Adopts an open file descriptor (POSIX) or section/file HANDLE cast to
@@ -190,9 +203,10 @@ VMP_API int vmp_mem_open(const char *path, unsigned flags, vmp_mem **out);
  * vmp_mem_close(); on failure the caller keeps it. What views may do is
  * read from how it was opened (O_ACCMODE), intersected with `flags`
  * (0 means "what the descriptor allows").
- * Errors: VMP_EINVAL (negative fd, bad flags, not a regular file or shared
- * memory), VMP_EACCES (flags ask for more than the descriptor allows),
- * OS errors. */
+ * Errors, in this order: VMP_EINVAL (negative fd, bad flags, not a
+ * regular file or shared memory: a pipe, directory, socket), VMP_EACCES
+ * (flags ask for more than the descriptor allows), VMP_ENOMEM (the
+ * bookkeeping, allocated only once the descriptor passed), OS errors. */
 VMP_API int vmp_mem_adopt(intptr_t fd, unsigned flags, vmp_mem **out);
 
 /* The object's current size in bytes, asked of the system (a file may
@@ -201,9 +215,11 @@ VMP_API int vmp_mem_size(vmp_mem *mem, uint64_t *size_out);
 
 /* Grows the object to `new_size` bytes (new bytes read as zero). Shrinking
  * is refused with VMP_EINVAL, because views past the new end would fault.
- * Errors: VMP_EINVAL (NULL, new_size smaller than the current size),
- * VMP_EACCES (read-only object), VMP_ENOMEM, OS errors (-EPERM when the
- * object is sealed, -ENOSPC, ...); VMP_ENOTSUP on Windows for anonymous
+ * Errors, in this order: VMP_EINVAL (NULL, closed handle, new_size smaller
+ * than the current size, even on a read-only object), VMP_EACCES
+ * (read-only object), VMP_ENOMEM, OS errors (-EPERM when the object is
+ * sealed, -ENOSPC, -EFBIG past the soft RLIMIT_FSIZE on POSIX, refused
+ * before any SIGXFSZ, ...); VMP_ENOTSUP on Windows for anonymous
  * memory (a pagefile-backed section has a fixed size). */
 VMP_API int vmp_mem_grow(vmp_mem *mem, uint64_t new_size);
 
@@ -216,7 +232,17 @@ VMP_API unsigned vmp_mem_flags(const vmp_mem *mem);
 
 /* Gives the caller's handle back. Views of the object stay valid. NULL is
  * accepted and ignored. Returns 0, or an OS error from closing the
- * descriptor (the handle is gone either way). */
+ * descriptor (the handle is gone either way).
+ *
+ * Misuse the library detects: a handle already closed but still alive
+ * through views is refused with VMP_EINVAL by this and every vmp_mem_*
+ * function and by vmp_map (vmp_mem_fd gives -1, vmp_mem_flags 0); a second
+ * close never closes the descriptor again. Undefined: any use of a handle
+ * after its last reference is gone (closed, and its last view unmapped):
+ * the memory was freed, and while its check word is cleared on free and
+ * caught as VMP_EINVAL as long as the memory is not reused, that cannot
+ * be relied on. Closing a handle while another thread uses it is a race
+ * (see Threads). */
 VMP_API int vmp_mem_close(vmp_mem *mem);
 
 /* ------------------------------------------------------------------ */
@@ -277,7 +303,7 @@ VMP_API int vmp_commit(vmp_region *region, size_t off, size_t size, int prot);
  * byte `mem_off` (a page multiple). The view takes a reference to `mem`.
  * A view may cover the page that holds the object's last byte; the rest of
  * that page reads as zeros (and writes there do not reach a file).
- * Errors: VMP_EINVAL, VMP_EALIGN (off, size or mem_off), VMP_ERANGE,
+ * Errors: VMP_EINVAL (also for a closed mem), VMP_EALIGN (off, size or mem_off), VMP_ERANGE,
  * VMP_ESTATE, VMP_EEXTENT, VMP_EBOUNDS (mem_off + size past the page that
  * holds the object's last byte, at its current size), VMP_EACCES (write
  * asked of a read-only object),

@@ -1,3 +1,5 @@
+#include <stdio.h>
+
 #include "internal.h"
 
 /* OS errors are -native with native in [1, 29999]: errno values stay below
@@ -36,8 +38,15 @@ const char *vmp_err_name(int err) {
     default:
       break;
   }
-  if (vmp_err_is_os(err)) return vmp__os_error_name(-err);
-  return "UNKNOWN";
+  if (!vmp_err_is_os(err)) return "UNKNOWN";
+  const char *known = vmp__os_error_name(-err);
+  if (known) return known;
+  /* A native code the backend has no name for is spelled by number, so
+   * two different codes never share a name. Per thread, because the
+   * spelling of one call must survive another thread's call. */
+  static _Thread_local char unnamed[16];
+  snprintf(unnamed, sizeof unnamed, VMP__OS_ERROR_PREFIX "%d", -err);
+  return unnamed;
 }
 
 size_t vmp_page_size(void) { return vmp__os_caps_get()->page_size; }

@@ -8,7 +8,13 @@
 #include "os/os.h"
 #include "vmplace.h"
 
+/* What a live struct vmp_mem holds in `magic`; cleared when it is freed,
+ * so a stale handle whose memory was not reused yet is caught. */
+#define VMP__MEM_MAGIC 0x766d706du /* "vmpm" */
+
 struct vmp_mem {
+  uint32_t magic;              /* VMP__MEM_MAGIC while allocated */
+  atomic_int closed;           /* the caller's handle was given back */
   atomic_size_t refs;          /* the caller's handle + one per view */
   vmp__os_handle handle;       /* closed when the caller's handle goes */
   unsigned flags;              /* VMP_MEM_READ, VMP_MEM_WRITE */
@@ -18,6 +24,10 @@ struct vmp_mem {
 };
 
 void vmp__mem_ref(vmp_mem *mem);
+
+/* Whether mem is a handle its caller still holds: not NULL, not freed as
+ * far as can be told, not closed. */
+int vmp__mem_usable(const vmp_mem *mem);
 void vmp__mem_unref(vmp_mem *mem);
 
 /* Anonymous shared memory backed by huge pages, for rings (size a multiple

@@ -5,6 +5,8 @@
 static int new_mem(vmp_mem **out) {
   vmp_mem *mem = vmp__calloc(1, sizeof *mem);
   if (!mem) return VMP_ENOMEM;
+  mem->magic = VMP__MEM_MAGIC;
+  atomic_init(&mem->closed, 0);
   atomic_init(&mem->refs, 1);
   atomic_init(&mem->size_floor, 0);
   mem->handle = -1;
@@ -60,33 +62,44 @@ int vmp_mem_open(const char *path, unsigned flags, vmp_mem **out) {
 
 int vmp_mem_adopt(intptr_t fd, unsigned flags, vmp_mem **out) {
   if (!out || fd < 0 || (flags != 0 && !valid_open_flags(flags))) return VMP_EINVAL;
-  vmp_mem *mem;
-  int err = new_mem(&mem);
-  if (err) return err;
+  /* The descriptor is judged before anything is allocated: VMP_EINVAL and
+   * VMP_EACCES come before VMP_ENOMEM. */
   int writable = 0;
-  err = vmp__os_object_adopt(fd, (flags & VMP_MEM_WRITE) != 0, &writable, &mem->traits,
-                             &mem->handle);
+  unsigned traits = 0;
+  vmp__os_handle handle;
+  int err = vmp__os_object_adopt(fd, (flags & VMP_MEM_WRITE) != 0, &writable, &traits, &handle);
+  if (err) return err;
+  vmp_mem *mem;
+  err = new_mem(&mem);
   if (err) {
-    vmp__free(mem);
+    vmp__os_object_forget(handle);
     return err;
   }
+  mem->handle = handle;
+  mem->traits = traits;
   mem->flags = flags ? flags : (writable ? VMP_MEM_RW : VMP_MEM_READ);
   *out = mem;
   return 0;
 }
 
+int vmp__mem_usable(const vmp_mem *mem) {
+  return mem && mem->magic == VMP__MEM_MAGIC && !atomic_load(&mem->closed);
+}
+
 int vmp_mem_size(vmp_mem *mem, uint64_t *size_out) {
-  if (!mem || !size_out) return VMP_EINVAL;
+  if (!vmp__mem_usable(mem) || !size_out) return VMP_EINVAL;
   return vmp__os_object_size(mem->handle, size_out);
 }
 
 int vmp_mem_grow(vmp_mem *mem, uint64_t new_size) {
-  if (!mem) return VMP_EINVAL;
-  if (!(mem->flags & VMP_MEM_WRITE)) return VMP_EACCES;
+  if (!vmp__mem_usable(mem)) return VMP_EINVAL;
   uint64_t current;
   int err = vmp__os_object_size(mem->handle, &current);
   if (err) return err;
+  /* SPEC order: a shrink is VMP_EINVAL (step 1) even on a read-only
+   * object, whose VMP_EACCES is step 6. */
   if (new_size < current) return VMP_EINVAL;
+  if (!(mem->flags & VMP_MEM_WRITE)) return VMP_EACCES;
   if (new_size == current) return 0;
   err = vmp__os_object_grow(mem->handle, new_size);
   if (!err) atomic_store(&mem->size_floor, new_size);
@@ -94,13 +107,19 @@ int vmp_mem_grow(vmp_mem *mem, uint64_t new_size) {
 }
 
 intptr_t vmp_mem_fd(const vmp_mem *mem) {
-  return mem ? vmp__os_object_native(mem->handle) : -1;
+  return vmp__mem_usable(mem) ? vmp__os_object_native(mem->handle) : -1;
 }
 
-unsigned vmp_mem_flags(const vmp_mem *mem) { return mem ? mem->flags : 0; }
+unsigned vmp_mem_flags(const vmp_mem *mem) { return vmp__mem_usable(mem) ? mem->flags : 0; }
 
 int vmp_mem_close(vmp_mem *mem) {
   if (!mem) return 0;
+  if (mem->magic != VMP__MEM_MAGIC) return VMP_EINVAL;
+  /* Only the first close gives the descriptor back: a second one, on a
+   * struct kept alive by views, must not close a descriptor number that
+   * may by now belong to someone else. */
+  int was_closed = 0;
+  if (!atomic_compare_exchange_strong(&mem->closed, &was_closed, 1)) return VMP_EINVAL;
   int err = vmp__os_object_close(mem->handle);
   mem->handle = -1;
   vmp__mem_unref(mem);
@@ -112,7 +131,10 @@ void vmp__mem_ref(vmp_mem *mem) {
 }
 
 void vmp__mem_unref(vmp_mem *mem) {
-  if (atomic_fetch_sub_explicit(&mem->refs, 1, memory_order_acq_rel) == 1) vmp__free(mem);
+  if (atomic_fetch_sub_explicit(&mem->refs, 1, memory_order_acq_rel) == 1) {
+    mem->magic = 0;
+    vmp__free(mem);
+  }
 }
 
 /* The end of the page holding an object's last byte: a view may cover that

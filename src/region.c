@@ -339,7 +339,7 @@ int vmp_commit(vmp_region *r, size_t off, size_t size, int prot) {
 }
 
 int vmp_map(vmp_region *r, size_t off, size_t size, vmp_mem *mem, uint64_t mem_off, int prot) {
-  if (!r || !mem || size == 0 || !vmp__prot_valid(prot)) return VMP_EINVAL;
+  if (!r || !vmp__mem_usable(mem) || size == 0 || !vmp__prot_valid(prot)) return VMP_EINVAL;
   if (mem_off & r->page_mask) return VMP_EALIGN;
   page_range pr;
   int err = enter_range(r, off, size, &pr);

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "check.h"
@@ -69,10 +70,35 @@ Test(errors, os_errors_keep_native_code) {
     cr_assert_eq(vmp_err_os_code(-e), e);
     cr_assert_str_eq(vmp_strerror(-e), strerror(e), "message of errno %d", e);
   }
-  cr_assert_str_eq(vmp_err_name(-ENOENT), "ENOENT");
-  cr_assert_str_eq(vmp_err_name(-EACCES), "EACCES");
-  cr_assert_str_eq(vmp_err_name(-EISDIR), "EISDIR");
-  cr_assert_str_eq(vmp_err_name(-EMFILE), "EMFILE");
+  cr_assert_str_eq(vmp_err_name(-ENOENT), "OS:ENOENT");
+  cr_assert_str_eq(vmp_err_name(-EACCES), "OS:EACCES");
+  cr_assert_str_eq(vmp_err_name(-EISDIR), "OS:EISDIR");
+  cr_assert_str_eq(vmp_err_name(-EMFILE), "OS:EMFILE");
+  cr_assert_str_eq(vmp_err_name(-4000), "OS:4000");
+}
+
+/* Every code has a name no other code has: a library code and the OS
+ * error of the same spelling (VMP_EACCES and -EACCES, ...) included. */
+Test(errors, names_are_pairwise_distinct) {
+  enum { LIBRARY = sizeof library_codes / sizeof *library_codes };
+  static const int natives[] = {EPERM,  ENOENT,   EIO,      EBADF,   EAGAIN,    ENOMEM,
+                                EACCES, EFAULT,   EBUSY,    EEXIST,  EISDIR,    EINVAL,
+                                EMFILE, EFBIG,    ENOSPC,   ERANGE,  ENOSYS,    ENOTSUP,
+                                ETIMEDOUT, EOVERFLOW, 3999, 4000};
+  enum { OS = sizeof natives / sizeof *natives };
+  char names[LIBRARY + OS + 1][64];
+  size_t n = 0;
+  snprintf(names[n++], sizeof names[0], "%s", vmp_err_name(0));
+  for (size_t i = 0; i < LIBRARY; i++)
+    snprintf(names[n++], sizeof names[0], "%s", vmp_err_name(library_codes[i].value));
+  for (size_t i = 0; i < OS; i++) {
+    const char *name = vmp_err_name(-natives[i]);
+    cr_assert_eq(strncmp(name, "OS:", 3), 0, "errno %d is named %s", natives[i], name);
+    snprintf(names[n++], sizeof names[0], "%s", name);
+  }
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = i + 1; j < n; j++)
+      cr_assert_str_neq(names[i], names[j], "two codes are both named %s", names[i]);
 }
 
 Test(errors, never_null) {
@@ -101,7 +127,7 @@ Test(errors, a_real_os_error_from_the_library) {
   cr_assert(vmp_err_is_os(rc), "opening a missing file gave %s", vmp_err_name(rc));
   cr_assert_eq(vmp_err_os_code(rc), ENOENT);
   cr_assert_eq(rc, -ENOENT);
-  cr_assert_str_eq(vmp_err_name(rc), "ENOENT");
+  cr_assert_str_eq(vmp_err_name(rc), "OS:ENOENT");
 }
 
 Test(errors, system_facts) {

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -53,6 +54,8 @@ static int should_fail(void) {
   X(mprotect, int, (void *a, size_t l, int p), (a, l, p), -1)                                \
   X(madvise, int, (void *a, size_t l, int advice), (a, l, advice), -1)                       \
   X(fstat, int, (int fd, struct stat *st), (fd, st), -1)                                     \
+  X(stat, int, (const char *path, struct stat *st), (path, st), -1)                        \
+  X(getrlimit, int, (int resource, struct rlimit *lim), (resource, lim), -1)                 \
   X(ftruncate, int, (int fd, off_t len), (fd, len), -1)                                      \
   X(memfd_create, int, (const char *name, unsigned int flags), (name, flags), -1)            \
   X(shm_open, int, (const char *name, int flags, mode_t mode), (name, flags, mode), -1)      \

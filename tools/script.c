@@ -222,12 +222,23 @@ static int split_words(char *text, char **words, int max)
   }
 }
 
-/* "ok", or an error name as vmp_err_name() spells it: E followed by
- * capitals and digits, or OS_ERROR. */
+/* "ok", or an error name as vmp_err_name() spells it: a library code is E
+ * followed by capitals and digits ("EACCES" is VMP_EACCES and nothing
+ * else); an OS error is "OS:" and its native name or number ("OS:EACCES",
+ * "OS:ERROR_ACCESS_DENIED", "OS:4000"). */
 static int valid_result_name(const char *word)
 {
-  if (strcmp(word, "ok") == 0 || strcmp(word, "OK") == 0 || strcmp(word, "OS_ERROR") == 0)
+  if (strcmp(word, "ok") == 0 || strcmp(word, "OK") == 0)
     return 1;
+  if (strncmp(word, "OS:", 3) == 0) {
+    const char *p = word + 3;
+    if (*p == '\0')
+      return 0;
+    for (; *p != '\0'; p++)
+      if (!isupper((unsigned char)*p) && !isdigit((unsigned char)*p) && *p != '_')
+        return 0;
+    return 1;
+  }
   if (word[0] != 'E' || word[1] == '\0')
     return 0;
   for (const char *p = word + 1; *p != '\0'; p++)
@@ -266,7 +277,7 @@ static void run_text(vmp_interp *in, char *text, interp_check *chk, int *counted
     int n = split_words(expect_text + 2, rest, 2);
     if (n != 1 || !valid_result_name(rest[0])) {
       const char *what = n == 0 ? "nothing" : n < 0 ? "several words" : rest[0];
-      interp_parse_error(chk, "one result after => (ok or an error name such as ESTATE)",
+      interp_parse_error(chk, "one result after => (ok or an error name such as ESTATE or OS:ENOENT)",
                          n == 1 ? "'%s'" : "%s", what);
       return;
     }
@@ -428,6 +439,9 @@ void vmp_interp_print_help(FILE *out)
     fprintf(out, "  %-32s %s\n", interp_commands[i].usage, interp_commands[i].summary);
   fputs("Any check may end with '=> RESULT': ok or an error name (EINVAL, EALIGN, ERANGE,\n"
         "ESTATE, EEXTENT, EBOUNDS, EACCES, ENOMEM); none means '=> ok'. '#' starts a comment.\n"
+        "A bare name is the library's own code only: '=> EACCES' is a rule violation\n"
+        "(VMP_EACCES). An OS error is written with OS: and its native name, or its number\n"
+        "if it has none: '=> OS:EACCES', '=> OS:ENOENT', '=> OS:ERROR_ACCESS_DENIED'.\n"
         "PROT is none, r or rw (rx, rwx add execute; w, x ask for invalid ones).\n",
         out);
 }

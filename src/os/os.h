@@ -74,6 +74,10 @@ int vmp__os_object_open(const char *path, int writable, vmp__os_handle *out,
 int vmp__os_object_adopt(intptr_t native, int want_write, int *writable,
                          unsigned *traits, vmp__os_handle *out);
 
+/* Undoes a successful vmp__os_object_adopt: the backend's handle goes, the
+ * native one is not closed (the caller keeps it). */
+void vmp__os_object_forget(vmp__os_handle h);
+
 /* The native descriptor or HANDLE to share with another process. */
 intptr_t vmp__os_object_native(vmp__os_handle h);
 
@@ -202,8 +206,16 @@ void vmp__os_lock_release(vmp__os_lock *l);
 
 /* ---- errors ------------------------------------------------------------------ */
 
+/* What vmp_err_name() puts before a native error's name, so that no OS
+ * error is spelled like a library code. A string literal: the backends'
+ * tables write VMP__OS_ERROR_PREFIX #name (stringized where the name is a
+ * macro parameter, before errno.h expands it to its number). */
+#define VMP__OS_ERROR_PREFIX "OS:"
+
 /* Message and name of a native error code (positive errno or Windows
- * error). Never NULL; the name is NULL-free ("OS_ERROR" if unknown). */
+ * error). The message is never NULL; the name is VMP__OS_ERROR_PREFIX
+ * and the system's name, or NULL when the backend knows none (error.c then
+ * spells the number). */
 const char *vmp__os_error_message(int native);
 const char *vmp__os_error_name(int native);
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +27,8 @@
   X(open, int, (const char *, int, ...))                   \
   X(close, int, (int))                                     \
   X(fstat, int, (int, struct stat *))                      \
+  X(stat, int, (const char *, struct stat *))              \
+  X(getrlimit, int, (int, struct rlimit *))                \
   X(ftruncate, int, (int, off_t))                          \
   X(fcntl, int, (int, int, ...))                           \
   X(shm_open, int, (const char *, int, mode_t))            \
@@ -84,18 +87,18 @@ const char *vmp__os_error_name(int native) {
   switch (native) {
 #define UNIX_ERRNO_CASE(name) \
   case name:                  \
-    return #name;
+    return VMP__OS_ERROR_PREFIX #name;
     UNIX_ERRNO_NAMES(UNIX_ERRNO_CASE)
 #undef UNIX_ERRNO_CASE
     default:
-      return "OS_ERROR";
+      return NULL;
   }
 }
 
 const char *vmp__os_error_message(int native) {
   /* strerror's text for a known errno is a static string; only unknown
    * numbers get a per-thread buffer, which we avoid. */
-  if (strcmp(vmp__os_error_name(native), "OS_ERROR") == 0) return "unknown system error";
+  if (!vmp__os_error_name(native)) return "unknown system error";
   return strerror(native);
 }
 
@@ -232,13 +235,29 @@ int vmp__unix_open(const char *path, int flags, int mode) {
   return SYS(open)(path, flags, (mode_t)mode);
 }
 
+/* A size past RLIMIT_FSIZE would make ftruncate raise SIGXFSZ, whose
+ * default action kills the caller: the library refuses it beforehand
+ * (-EFBIG, what ftruncate returns when the signal is ignored) instead of
+ * touching the process's signal dispositions. */
+static int check_size_limit(uint64_t size) {
+  struct rlimit lim;
+  if (SYS(getrlimit)(RLIMIT_FSIZE, &lim) != 0) return vmp__unix_error(errno);
+  if (lim.rlim_cur != RLIM_INFINITY && size > (uint64_t)lim.rlim_cur) return -EFBIG;
+  return 0;
+}
+
 int vmp__unix_size_new_object(int fd, uint64_t size) {
   if (size > (uint64_t)LLONG_MAX) {
     close_quietly(fd);
     return VMP_ENOMEM;
   }
+  int err = check_size_limit(size);
+  if (err) {
+    close_quietly(fd);
+    return err;
+  }
   if (SYS(ftruncate)(fd, (off_t)size) != 0) {
-    int err = vmp__unix_error(errno);
+    err = vmp__unix_error(errno);
     close_quietly(fd);
     return err;
   }
@@ -345,11 +364,25 @@ static int check_mappable(int fd, unsigned *traits) {
   return 0;
 }
 
+/* Opening a FIFO blocks until a peer appears, and opening a device can
+ * act on it (a tape rewinds, a terminal hangs up): anything but a regular
+ * file is refused by stat before it is opened. The open itself is
+ * O_NONBLOCK in case the path was swapped for such a file in between; the
+ * fstat that follows then refuses it. */
 int vmp__os_object_open(const char *path, int writable, vmp__os_handle *out,
                         unsigned *traits) {
-  int fd = SYS(open)(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0) return vmp__unix_error(errno);
+  struct stat st;
+  if (SYS(stat)(path, &st) != 0) return vmp__unix_error(errno);
+  if (!S_ISREG(st.st_mode)) return VMP_EINVAL;
+  int fd = SYS(open)(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) return errno == EISDIR ? VMP_EINVAL : vmp__unix_error(errno);
   int err = check_mappable(fd, traits);
+  if (!err) {
+    /* Back to blocking, as a regular file's descriptor is expected to be
+     * by whoever it is handed to (vmp_mem_fd). */
+    int flags = SYS(fcntl)(fd, F_GETFL);
+    if (flags < 0 || SYS(fcntl)(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) err = vmp__unix_error(errno);
+  }
   if (err) {
     close_quietly(fd);
     return err;
@@ -374,6 +407,8 @@ int vmp__os_object_adopt(intptr_t native, int want_write, int *writable,
 
 intptr_t vmp__os_object_native(vmp__os_handle h) { return h; }
 
+void vmp__os_object_forget(vmp__os_handle h) { (void)h; }
+
 int vmp__os_native_dup(intptr_t native, intptr_t *out) {
   if (native < 0 || native > INT_MAX) return VMP_EINVAL;
   int fd = SYS(fcntl)((int)native, F_DUPFD_CLOEXEC, 0);
@@ -393,6 +428,8 @@ int vmp__os_object_size(vmp__os_handle h, uint64_t *size) {
 
 int vmp__os_object_grow(vmp__os_handle h, uint64_t new_size) {
   if (new_size > (uint64_t)LLONG_MAX) return VMP_ENOMEM;
+  int err = check_size_limit(new_size);
+  if (err) return err;
   return SYS(ftruncate)((int)h, (off_t)new_size) == 0 ? 0 : vmp__unix_error(errno);
 }
 

@@ -224,11 +224,11 @@ const char *vmp__os_error_name(int native) {
   switch (native) {
 #define WINDOWS_ERROR_NAME(code, text) \
   case code:                           \
-    return #code;
+    return VMP__OS_ERROR_PREFIX #code;
     WINDOWS_ERRORS(WINDOWS_ERROR_NAME)
 #undef WINDOWS_ERROR_NAME
     default:
-      return "OS_ERROR";
+      return NULL;
   }
 }
 
@@ -502,12 +502,38 @@ int vmp__os_object_create(uint64_t size, vmp__os_handle *out, unsigned *traits) 
   return 0;
 }
 
+static int is_separator(WCHAR c) { return c == L'\\' || c == L'/'; }
+
+/* \\.\ and \\?\ paths name pipes and devices as well as files; only the
+ * forms that lead to a volume or a share (\\?\C:\..., \\?\UNC\...) can
+ * name a file. */
+static int is_device_path(const WCHAR *p) {
+  if (!is_separator(p[0]) || !is_separator(p[1]) || (p[2] != L'.' && p[2] != L'?') ||
+      !is_separator(p[3]))
+    return 0;
+  const WCHAR *rest = p + 4;
+  int letter = (rest[0] >= L'A' && rest[0] <= L'Z') || (rest[0] >= L'a' && rest[0] <= L'z');
+  if (letter && rest[1] == L':' && (rest[2] == 0 || is_separator(rest[2]))) return 0;
+  int unc = (rest[0] == L'U' || rest[0] == L'u') && (rest[1] == L'N' || rest[1] == L'n') &&
+            (rest[2] == L'C' || rest[2] == L'c') && is_separator(rest[3]);
+  return !unc;
+}
+
+/* CreateFileW on a named pipe connects to its server (taking its one
+ * instance, or waiting for it), and on some devices it acts or waits:
+ * pipes, devices and directories are refused from the name before
+ * anything is opened. GetFileType after the open stays the last word, for
+ * the reserved DOS names (NUL, CON, ...), which open at once. */
 int vmp__os_object_open(const char *path, int writable, vmp__os_handle *out,
                         unsigned *traits) {
   WCHAR wide[MAX_PATH * 4];
   if (!MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path, -1, wide,
                            (int)(sizeof wide / sizeof wide[0])))
     return last_error();
+  if (is_device_path(wide)) return VMP_EINVAL;
+  DWORD attributes = GetFileAttributesW(wide);
+  if (attributes != INVALID_FILE_ATTRIBUTES && (attributes & FILE_ATTRIBUTE_DIRECTORY))
+    return VMP_EINVAL;
   win_object *o;
   int err = new_object(&o);
   if (err) return err;
@@ -579,6 +605,8 @@ int vmp__os_object_adopt(intptr_t native, int want_write, int *writable, unsigne
   *out = (vmp__os_handle)o;
   return 0;
 }
+
+void vmp__os_object_forget(vmp__os_handle h) { vmp__free(object_of(h)); }
 
 intptr_t vmp__os_object_native(vmp__os_handle h) {
   win_object *o = object_of(h);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <time.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,6 +32,8 @@ typedef int (*open_fn)(const char *, int, ...);
 typedef int (*int_fn)(int);
 typedef int (*fstat_fn)(int, struct stat *);
 typedef int (*ftruncate_fn)(int, off_t);
+typedef int (*stat_fn)(const char *, struct stat *);
+typedef int (*getrlimit_fn)(int, struct rlimit *);
 typedef int (*fcntl_fn)(int, int, ...);
 typedef int (*shm_open_fn)(const char *, int, mode_t);
 typedef int (*path_fn)(const char *);
@@ -41,7 +44,7 @@ typedef int (*membarrier_fn)(int, unsigned int, int);
 
 static vmp__syscall_fn real_mmap, real_munmap, real_mprotect, real_open, real_close, real_fstat,
     real_ftruncate, real_fcntl, real_shm_open, real_shm_unlink, real_mkstemp, real_unlink,
-    real_memfd_create, real_madvise, real_futex, real_membarrier;
+    real_memfd_create, real_madvise, real_futex, real_membarrier, real_stat, real_getrlimit;
 
 static void *w_mmap(void *a, size_t n, int prot, int flags, int fd, off_t off) {
   FAIL_WITH(MAP_FAILED, ENOMEM);
@@ -90,6 +93,14 @@ static int w_close(int fd) {
 static int w_fstat(int fd, struct stat *st) {
   FAIL_WITH(-1, EIO);
   return ((fstat_fn)real_fstat)(fd, st);
+}
+static int w_stat(const char *path, struct stat *st) {
+  FAIL_WITH(-1, EIO);
+  return ((stat_fn)real_stat)(path, st);
+}
+static int w_getrlimit(int resource, struct rlimit *lim) {
+  FAIL_WITH(-1, EFAULT);
+  return ((getrlimit_fn)real_getrlimit)(resource, lim);
 }
 static int w_ftruncate(int fd, off_t size) {
   FAIL_WITH(-1, ENOSPC);
@@ -141,7 +152,7 @@ static const inject_wrapper wrappers[] = {
     WRAPPER(open),      WRAPPER(close),      WRAPPER(fstat),    WRAPPER(ftruncate),
     WRAPPER(fcntl),     WRAPPER(shm_open),   WRAPPER(shm_unlink), WRAPPER(mkstemp),
     WRAPPER(unlink),    WRAPPER(memfd_create), WRAPPER(futex),
-    WRAPPER(membarrier),
+    WRAPPER(membarrier), WRAPPER(stat),       WRAPPER(getrlimit),
 };
 
 const inject_wrapper *inject_platform_wrappers(size_t *count) {
