@@ -82,5 +82,7 @@ int bench_split(const bench_opts *opts);
 int bench_contention(const bench_opts *opts);
 int bench_mview(const bench_opts *opts);
 int bench_ring(const bench_opts *opts);
+/* The vmplace tool's pipe and cat against dd, mbuffer and coreutils cat. */
+int bench_tools(const bench_opts *opts);
 
 #endif

@@ -3,8 +3,9 @@
  * measured in the same run: a hand-written memfd mirrored ring
  * (handwritten_ring.c, the way a user writes one) and
  * boost::lockfree::spsc_queue (boost_ring.cpp); pipe(2) and memcpy as
- * reference points; records parsed in place; a ping-pong; creation; and
- * `vmplace pipe` against mbuffer. See bench/README.md for each line.
+ * reference points; records parsed in place; a ping-pong; and creation.
+ * (`vmplace pipe` against dd and mbuffer is in bench_tools.c.) See
+ * bench/README.md for each line.
  *
  * The producer and the consumer are pinned to CPUs 0 and 1, the contenders
  * take turns round by round (the first one rotating), and a line gives the
@@ -27,7 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "handwritten_ring.h"
@@ -765,170 +765,6 @@ static int run_create(ring_env *e) {
   return 0;
 }
 
-/* ---- vmplace pipe against mbuffer ----------------------------------------------------------- */
-
-#define STREAM_BLOCK ((size_t)1 << 20)
-
-typedef struct stream_run {
-  const char *const *argv; /* the buffer program between generator and sink */
-  const uint64_t *pattern; /* STREAM_BLOCK bytes, repeated */
-  uint64_t bytes;
-  unsigned char *buffer;
-} stream_run;
-
-/* Writes `bytes` of the repeated pattern to fd 1, then exits. */
-__attribute__((noreturn)) static void generator(const stream_run *s) {
-  uint64_t left = s->bytes;
-  const unsigned char *p = (const unsigned char *)s->pattern;
-  while (left > 0) {
-    size_t n = left < STREAM_BLOCK ? (size_t)left : STREAM_BLOCK;
-    size_t done = 0;
-    while (done < n) {
-      ssize_t w = write(1, p + done, n - done);
-      if (w < 0 && errno == EINTR)
-        continue;
-      if (w <= 0)
-        _exit(1);
-      done += (size_t)w;
-    }
-    left -= n;
-  }
-  _exit(0);
-}
-
-static int wait_ok(pid_t pid) {
-  int status;
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR)
-      return -errno;
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -ECHILD;
-}
-
-/* generator | buffer program | this process as the sink, which counts the
- * bytes and checks one aligned word of every read against the pattern. */
-static int stream_batch_processes(void *arg, size_t iters, uint64_t *elapsed) {
-  stream_run *s = arg;
-  (void)iters;
-  int in[2], out[2];
-  if (pipe(in) != 0)
-    return -errno;
-  if (pipe(out) != 0) {
-    close(in[0]), close(in[1]);
-    return -errno;
-  }
-  fflush(NULL);
-  uint64_t t0 = bench_now_ns();
-  pid_t gen = fork();
-  if (gen == 0) {
-    dup2(in[1], 1);
-    close(in[0]), close(in[1]), close(out[0]), close(out[1]);
-    generator(s);
-  }
-  pid_t mid = gen > 0 ? fork() : -1;
-  if (mid == 0) {
-    dup2(in[0], 0);
-    dup2(out[1], 1);
-    int null = open("/dev/null", O_WRONLY);
-    if (null >= 0)
-      dup2(null, 2);
-    close(in[0]), close(in[1]), close(out[0]), close(out[1]);
-    execvp(s->argv[0], (char *const *)s->argv);
-    _exit(127);
-  }
-  close(in[0]), close(in[1]), close(out[1]);
-  int err = gen < 0 || mid < 0 ? -EAGAIN : 0;
-  uint64_t got = 0;
-  size_t pattern_words = STREAM_BLOCK / 8;
-  while (!err) {
-    ssize_t n = read(out[0], s->buffer, STREAM_BLOCK);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      err = -errno;
-    if (n <= 0)
-      break;
-    uint64_t word = (got + 7) / 8; /* the first whole word in this piece */
-    if (word * 8 + 8 <= got + (uint64_t)n) {
-      uint64_t v;
-      memcpy(&v, s->buffer + (word * 8 - got), 8);
-      if (v != s->pattern[word % pattern_words])
-        err = -EIO;
-    }
-    got += (uint64_t)n;
-  }
-  close(out[0]);
-  int gen_err = gen > 0 ? wait_ok(gen) : 0;
-  int mid_err = mid > 0 ? wait_ok(mid) : 0;
-  *elapsed = bench_now_ns() - t0;
-  if (err == -EIO || (!err && got != s->bytes)) {
-    fprintf(stderr, "vmplace_bench: pipe_vs_mbuffer: %s delivered wrong bytes (%llu of %llu)\n",
-            s->argv[0], (unsigned long long)got, (unsigned long long)s->bytes);
-    return -EIO;
-  }
-  if (!err && (gen_err || mid_err))
-    fprintf(stderr, "vmplace_bench: pipe_vs_mbuffer: %s or the generator failed\n", s->argv[0]);
-  return err ? err : gen_err ? gen_err : mid_err;
-}
-
-static int on_path(const char *program) {
-  const char *path = getenv("PATH");
-  char full[4096];
-  while (path && *path) {
-    size_t len = strcspn(path, ":");
-    snprintf(full, sizeof full, "%.*s/%s", (int)len, path, program);
-    if (len > 0 && access(full, X_OK) == 0)
-      return 1;
-    path += len + (path[len] == ':');
-  }
-  return 0;
-}
-
-/* The line is also part of the ring group: `vmplace_bench ring` runs it. */
-static int mbuffer_selected(const bench_opts *opts) {
-  return bench_selected(opts, "pipe_vs_mbuffer") || bench_selected(opts, "ring");
-}
-
-static int run_mbuffer(ring_env *e) {
-  const char *name = "pipe_vs_mbuffer";
-  if (!mbuffer_selected(e->opts))
-    return 0;
-#ifndef VMP_BENCH_TOOL
-  printf("# %s: skipped (vmplace_bench was built without the vmplace tool)\n", name);
-  return 0;
-#else
-  if (!on_path("mbuffer")) {
-    printf("# %s: skipped (mbuffer is not installed)\n", name);
-    return 0;
-  }
-  static const char *const tool_argv[] = {VMP_BENCH_TOOL, "pipe", "-q", "-m", "16M", NULL};
-  static const char *const mbuffer_argv[] = {"mbuffer", "-q", "-m", "16M", NULL};
-  uint64_t *pattern = malloc(STREAM_BLOCK);
-  unsigned char *buffers = malloc(2 * STREAM_BLOCK);
-  if (pattern == NULL || buffers == NULL) {
-    free(pattern);
-    free(buffers);
-    return bench_error(name, -ENOMEM);
-  }
-  uint64_t seed = 0x6d627566u;
-  for (size_t i = 0; i < STREAM_BLOCK / 8; i++)
-    pattern[i] = bench_rng(&seed);
-  uint64_t bytes = e->opts->quick ? ((uint64_t)64 << 20) : ((uint64_t)1 << 30);
-  stream_run runs[2] = {{tool_argv, pattern, bytes, buffers},
-                        {mbuffer_argv, pattern, bytes, buffers + STREAM_BLOCK}};
-  bench_contender c[2] = {{stream_batch_processes, &runs[0], (size_t)bytes, 0},
-                          {stream_batch_processes, &runs[1], (size_t)bytes, 0}};
-  int err = bench_interleave(c, 2, 3);
-  free(pattern);
-  free(buffers);
-  if (err)
-    return bench_error(name, err);
-  double tool = 1e3 / c[0].ns_per_op, mbuffer = 1e3 / c[1].ns_per_op; /* MB/s */
-  bench_line(name, tool, mbuffer, "MB/s");
-  bench_bar(name, "ratio >= 1.0", tool / mbuffer >= 1.0);
-  return 0;
-#endif
-}
-
 /* ---- all of them -------------------------------------------------------------------------------- */
 
 static int any_selected(const bench_opts *opts) {
@@ -941,7 +777,7 @@ static int any_selected(const bench_opts *opts) {
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (bench_selected(opts, names[i]))
       return 1;
-  return mbuffer_selected(opts);
+  return 0;
 }
 
 int bench_ring(const bench_opts *opts) {
@@ -984,7 +820,6 @@ int bench_ring(const bench_opts *opts) {
   failed |= run_records(&e);
   failed |= run_pingpong(&e);
   failed |= run_create(&e);
-  failed |= run_mbuffer(&e);
 out:
   vmp_ring_close(e.vmp);
   hw_ring_destroy(e.hw);
