@@ -80,8 +80,24 @@ int vmp_cli_pipe(int argc, char **argv)
 #  define MAX_CHUNK ((size_t)1 << 20)
 #  define PROGRESS_INTERVAL_NS 250000000 /* at most 4 updates a second */
 
+/* The ring starts this small (or at -m, if smaller) and grows fourfold each
+ * time it fills up, to at most -m: while the output keeps up, the data
+ * goes round a ring that stays in the caches and whose pages were touched
+ * once, as dd's buffer does; only a burst the output cannot take makes it
+ * as large as the user allowed. */
+#  define FIRST_SIZE ((size_t)1 << 20)
+#  define GROWTH 4
+#  define MAX_RINGS 32
+
 typedef struct pipe_job {
-  vmp_ring *ring;
+  vmp_ring *ring;    /* the writer's ring (the reader's may be newer) */
+  /* The rings the reader went on to, in order: the writer takes the next
+   * one each time it has drained its ring and found it shut down. Each is
+   * GROWTH times the last, so few are ever needed. */
+  vmp_ring *chain[MAX_RINGS];
+  _Atomic size_t chained; /* entries the reader has filled */
+  size_t taken;           /* entries the writer has taken */
+  size_t max_size;   /* -m */
   size_t chunk;      /* the largest single read() or write() */
   size_t low_water;  /* a full ring: the reader sleeps until this much is free */
   int stop_fd;       /* readable once the reader must stop */
@@ -95,9 +111,10 @@ typedef struct pipe_job {
 static int usage(void)
 {
   fputs("usage: vmplace pipe [-m SIZE] [-q]\n"
-        "Copies stdin to stdout through a buffer of SIZE bytes (default 16M;\n"
+        "Copies stdin to stdout through a buffer of up to SIZE bytes (default 16M;\n"
         "suffixes k, M, G are powers of 1024), so a bursty producer and a slow\n"
-        "consumer do not wait for each other. -q: no progress line (shown only\n"
+        "consumer do not wait for each other. The buffer starts at 1M and grows\n"
+        "only while it is full. -q: no progress line (shown only\n"
         "when stderr is a terminal and stdout is not).\n"
         "Exit status: 0 done, 1 read error, 2 usage, 3 write error, 4 setup or\n"
         "buffer error, 141 the output was closed.\n",
@@ -197,18 +214,45 @@ static int input_ready(pipe_job *job)
   }
 }
 
+/* A larger ring for the reader, handed to the writer behind the old one:
+ * the old ring is shut down, so the writer drains it, then moves on. All
+ * of them may be alive at once while the output is stalled, at most 4/3 of
+ * -m in all. On failure (out of memory) the reader keeps the full ring and
+ * waits. */
+static vmp_ring *grow(pipe_job *job, vmp_ring *ring)
+{
+  size_t capacity = vmp_ring_capacity(ring);
+  size_t chained = atomic_load_explicit(&job->chained, memory_order_relaxed);
+  if (capacity >= job->max_size || chained == MAX_RINGS)
+    return ring;
+  size_t size = capacity > job->max_size / GROWTH ? job->max_size : capacity * GROWTH;
+  vmp_ring *bigger;
+  if (vmp_ring_create(size, 0, &bigger) != 0)
+    return ring;
+  job->chain[chained] = bigger;
+  atomic_store_explicit(&job->chained, chained + 1, memory_order_release);
+  vmp_ring_shutdown(ring);
+  return bigger;
+}
+
 /* stdin -> ring. The reader blocks in read() itself (a poll() first would
  * double the system calls); if the output fails meanwhile, the command
  * exits without waiting for it (see vmp_cli_pipe). */
 static void *reader_main(void *arg)
 {
   pipe_job *job = arg;
+  vmp_ring *ring = job->ring;
   for (;;) {
     void *space;
     size_t room;
-    int err = vmp_ring_write_begin(job->ring, job->low_water, &space, &room);
+    int err = vmp_ring_write_begin(ring, job->low_water, &space, &room);
     if (err == 0 && room == 0) {
-      err = vmp_ring_wait_write(job->ring, job->low_water, -1);
+      vmp_ring *bigger = grow(job, ring);
+      if (bigger != ring) {
+        ring = bigger;
+        continue;
+      }
+      err = vmp_ring_wait_write(ring, job->low_water, -1);
       if (err == 0)
         continue;
     }
@@ -221,7 +265,7 @@ static void *reader_main(void *arg)
     ssize_t got = read(0, space, want);
     int read_errno = errno;
     if (got > 0) {
-      err = vmp_ring_write_commit(job->ring, (size_t)got);
+      err = vmp_ring_write_commit(ring, (size_t)got);
       if (err != 0) {
         job->ring_err = err;
         break;
@@ -241,7 +285,7 @@ static void *reader_main(void *arg)
     job->read_errno = read_errno;
     break;
   }
-  vmp_ring_shutdown(job->ring); /* the writer drains what is left */
+  vmp_ring_shutdown(ring); /* the writer drains what is left */
   return NULL;
 }
 
@@ -268,8 +312,14 @@ static writer_result write_out(pipe_job *job, progress *pg)
         continue;
       }
     }
-    if (err == VMP_ESHUTDOWN)
-      break; /* shut down and empty: everything went out */
+    if (err == VMP_ESHUTDOWN) {
+      /* Drained: the end, or the reader went on in a larger ring. */
+      if (job->taken == atomic_load_explicit(&job->chained, memory_order_acquire))
+        break; /* everything went out */
+      vmp_ring_close(job->ring);
+      job->ring = job->chain[job->taken++];
+      continue;
+    }
     if (err != 0) {
       res.ring_err = err;
       break;
@@ -357,7 +407,17 @@ int vmp_cli_pipe(int argc, char **argv)
   pipe_job job;
   memset(&job, 0, sizeof job);
   atomic_init(&job.bytes_in, 0);
-  int err = vmp_ring_create(size, 0, &job.ring);
+  atomic_init(&job.chained, 0);
+  job.max_size = size;
+  /* The ring may grow to `size`: is there address space for that? */
+  size_t page = vmp_page_size();
+  size_t largest = size > (SIZE_MAX - page) / 2 ? 0 : (2 * size + page - 1) / page * page;
+  vmp_region *room;
+  int err = largest ? vmp_reserve(largest, 0, &room) : VMP_ENOMEM;
+  if (err == 0) {
+    vmp_release(room);
+    err = vmp_ring_create(size < FIRST_SIZE ? size : FIRST_SIZE, 0, &job.ring);
+  }
   if (err != 0) {
     fprintf(stderr, "vmplace pipe: cannot create a ring of %zu bytes: %s (%s)\n", size,
             vmp_strerror(err), vmp_err_name(err));

@@ -74,6 +74,17 @@ same "3 MB, quiet" in.3M -q -m 1m
 }
 cmp -s in.3M slow.out || fail "slow consumer: output differs: $(cat slow.err)"
 
+# ---- a stalled consumer: the ring grows to -m and takes the whole input ----------
+# The ring starts at 1 MiB and grows while it is full, up to -m. The
+# producer must finish long before the consumer wakes: 12 MB can only wait
+# in a ring that grew past 1 MiB, and every byte must come out in order.
+head -c 12000000 /dev/urandom >in.12M || exit 1
+{ cat in.12M; date +%s%N >grow.produced; } | "$VMPLACE" pipe -q -m 16M 2>grow.err |
+  { sleep 1; date +%s%N >grow.consumed; cat >grow.out; }
+cmp -s in.12M grow.out || fail "growing ring: output differs: $(cat grow.err)"
+[ "$(cat grow.produced)" -lt "$(cat grow.consumed)" ] ||
+  fail "growing ring: the producer waited for the consumer (the ring did not grow)"
+
 # ---- a bursty producer: bursts of odd sizes with pauses, in small blocks ---------
 {
   for part in 0 1 2 3 4 5 6 7 8 9; do
