@@ -290,6 +290,14 @@ VMP_API int vmp_map(vmp_region *region, size_t off, size_t size, vmp_mem *mem,
  * range must lie inside one private or view span; a view is unmapped only
  * whole, private memory in any page range (private pieces stay on either
  * side). The new placeholder is not merged with neighbouring placeholders.
+ * On failure nothing changed: the view, or the private pages with their
+ * data, are still in place. POSIX lets a failed mmap(MAP_FIXED) remove the
+ * old mapping first, and that is never left as a hole in the region: a
+ * view is then mapped again as it was (same object range, same
+ * protections) and the error returned; private data so destroyed cannot
+ * be brought back, so the unmap is completed and the call succeeds. Only
+ * if the system fails that second step too is an error returned over
+ * unmapped pages.
  * Errors: VMP_EINVAL, VMP_EALIGN, VMP_ERANGE, VMP_ESTATE, VMP_EEXTENT,
  * VMP_ENOMEM, OS errors. */
 VMP_API int vmp_unmap(vmp_region *region, size_t off, size_t size);
@@ -309,7 +317,11 @@ VMP_API int vmp_protect(vmp_region *region, size_t off, size_t size, int prot);
  * discard by putting fresh pages of one protection in place, and two steps
  * could not be undone). On Windows a discard is a decommit and a commit:
  * if the commit fails twice the pages stay decommitted (they fault) and
- * the error is returned. */
+ * the error is returned. On the generic POSIX backend a failed mmap that
+ * removed the pages first is followed by one more: fresh zero pages of the
+ * same protection, and the call succeeds (the pages were being discarded);
+ * if that fails too, PROT_NONE pages fill the range (no hole; they fault)
+ * and the error is returned. */
 VMP_API int vmp_discard(vmp_region *region, size_t off, size_t size);
 
 /* What vmp_query() reports. Offsets are bytes from the region's base. */

@@ -52,6 +52,7 @@ static int should_fail(void) {
   X(munmap, int, (void *a, size_t l), (a, l), -1)                                            \
   X(mprotect, int, (void *a, size_t l, int p), (a, l, p), -1)                                \
   X(madvise, int, (void *a, size_t l, int advice), (a, l, advice), -1)                       \
+  X(msync, int, (void *a, size_t l, int flags), (a, l, flags), -1)                           \
   X(fstat, int, (int fd, struct stat *st), (fd, st), -1)                                     \
   X(ftruncate, int, (int fd, off_t len), (fd, len), -1)                                      \
   X(memfd_create, int, (const char *name, unsigned int flags), (name, flags), -1)            \

@@ -1,0 +1,130 @@
+/*
+ * Destructive MAP_FIXED failures: POSIX lets a failed mmap(MAP_FIXED)
+ * tear the old mapping down first. unmap and discard must then leave no
+ * hole in the kernel's map inside the region (any thread's mmap could
+ * land there), and the bookkeeping must say what the kernel holds. The
+ * injector's destructive mode unmaps the range before the failure.
+ */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "check.h"
+#include "portable/support_inject.h"
+#include "vmplace.h"
+
+static size_t page;
+
+static void arm_destructive(void) {
+  inject_destructive_mmap(1);
+  cr_assert_null(inject_arm(INJECT_SYSCALL, 1));
+}
+
+static int disarm(void) {
+  int fired = inject_disarm(INJECT_SYSCALL);
+  inject_destructive_mmap(0);
+  return fired;
+}
+
+static vmp_region *region_of(size_t pages) {
+  page = vmp_page_size();
+  vmp_region *r = NULL;
+  CHECK_OK(vmp_reserve(pages * page, 0, &r));
+  return r;
+}
+
+static void check_kind(vmp_region *r, size_t off, vmp_kind kind) {
+  vmp_span_info info;
+  CHECK_OK(vmp_query(r, (char *)vmp_base(r) + off, &info));
+  cr_assert_eq(info.kind, kind, "span at %zu is kind %d, expected %d", off, info.kind, kind);
+}
+
+static void view_destroyed(int mixed) {
+  vmp_region *r = region_of(16);
+  vmp_mem *m = NULL;
+  CHECK_OK(vmp_mem_create(8 * page, 0, &m));
+  CHECK_OK(vmp_split(r, 4 * page, 4 * page));
+  CHECK_OK(vmp_map(r, 4 * page, 4 * page, m, 2 * page, VMP_PROT_READ | VMP_PROT_WRITE));
+  char *view = (char *)vmp_base(r) + 4 * page;
+  vmpt_fill_pages(view, 4 * page, 7);
+  if (mixed) CHECK_OK(vmp_protect(r, 5 * page, page, VMP_PROT_READ));
+
+  arm_destructive();
+  int rc = vmp_unmap(r, 4 * page, 4 * page);
+  cr_assert(disarm(), "the injected failure was not made");
+
+  /* The view is mapped again exactly: same object pages, same protections. */
+  cr_assert_lt(rc, 0, "unmap succeeded: %s", vmp_err_name(rc));
+  check_kind(r, 4 * page, VMP_VIEW);
+  CHECK_MAPS(r);
+  char *expect = malloc(4 * page);
+  vmpt_fill_pages(expect, 4 * page, 7);
+  cr_assert_eq(memcmp(view, expect, 4 * page), 0, "the view shows other bytes");
+  free(expect);
+
+  CHECK_OK(vmp_unmap(r, 4 * page, 4 * page));
+  CHECK_MAPS(r);
+  CHECK_OK(vmp_mem_close(m));
+  CHECK_OK(vmp_release(r));
+}
+
+Test(holes, destroyed_view_is_mapped_again) { view_destroyed(0); }
+Test(holes, destroyed_mixed_view_gets_its_protections_back) { view_destroyed(1); }
+
+/* The private pages are gone: the unmap is completed and succeeds. */
+Test(holes, destroyed_private_pages_complete_the_unmap) {
+  vmp_region *r = region_of(16);
+  CHECK_OK(vmp_split(r, 0, 8 * page));
+  CHECK_OK(vmp_commit(r, 0, 8 * page, VMP_PROT_READ | VMP_PROT_WRITE));
+  CHECK_OK(vmp_protect(r, 6 * page, page, VMP_PROT_READ));
+  arm_destructive();
+  int rc = vmp_unmap(r, 2 * page, 3 * page);
+  cr_assert(disarm(), "the injected failure was not made");
+  CHECK_RC(rc, 0);
+  check_kind(r, 0, VMP_PRIVATE);
+  check_kind(r, 2 * page, VMP_PLACEHOLDER);
+  check_kind(r, 5 * page, VMP_PRIVATE);
+  CHECK_MAPS(r);
+  CHECK_OK(vmp_release(r));
+}
+
+/* A refusal that destroys nothing leaves the private pages and their data. */
+Test(holes, refused_private_unmap_keeps_the_data) {
+  vmp_region *r = region_of(8);
+  CHECK_OK(vmp_split(r, 0, 4 * page));
+  CHECK_OK(vmp_commit(r, 0, 4 * page, VMP_PROT_READ | VMP_PROT_WRITE));
+  char *p = vmp_base(r);
+  memset(p, 0x5a, 4 * page);
+  cr_assert_null(inject_arm(INJECT_SYSCALL, 1));
+  int rc = vmp_unmap(r, page, page);
+  cr_assert(disarm());
+  cr_assert_lt(rc, 0);
+  check_kind(r, page, VMP_PRIVATE);
+  CHECK_MAPS(r);
+  for (size_t i = 0; i < 4 * page; i++) cr_assert_eq(p[i], 0x5a, "byte %zu changed", i);
+  CHECK_OK(vmp_release(r));
+}
+
+/* The generic POSIX backend discards by mapping fresh pages: after a
+ * destructive failure the pages are mapped fresh (zero, as discard
+ * promised) and the call succeeds. Linux discards with madvise, which
+ * fails without destroying anything: the data stays. */
+Test(holes, destroyed_discard_leaves_zero_pages_not_a_hole) {
+  vmp_region *r = region_of(8);
+  CHECK_OK(vmp_split(r, 0, 4 * page));
+  CHECK_OK(vmp_commit(r, 0, 4 * page, VMP_PROT_READ | VMP_PROT_WRITE));
+  unsigned char *p = vmp_base(r);
+  memset(p, 0x5a, 4 * page);
+  arm_destructive();
+  int rc = vmp_discard(r, page, 2 * page);
+  cr_assert(disarm());
+  CHECK_MAPS(r);
+  check_kind(r, page, VMP_PRIVATE);
+  int want = strcmp(vmp_backend_name(), "posix") == 0 ? 0 : 0x5a;
+  if (want == 0) CHECK_RC(rc, 0);
+  else cr_assert_lt(rc, 0);
+  for (size_t i = page; i < 3 * page; i++) cr_assert_eq(p[i], want, "byte %zu is %d", i, p[i]);
+  cr_assert_eq(p[0], 0x5a);
+  cr_assert_eq(p[3 * page], 0x5a);
+  p[page] = 1; /* still writable */
+  CHECK_OK(vmp_release(r));
+}
