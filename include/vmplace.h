@@ -303,7 +303,12 @@ VMP_API int vmp_map(vmp_region *region, size_t off, size_t size, vmp_mem *mem,
 VMP_API int vmp_unmap(vmp_region *region, size_t off, size_t size);
 
 /* Changes the protection of the pages [off, off+size), which must lie in
- * one private or view span. The span stays whole.
+ * one private or view span. The span stays whole. A failure part-way (out
+ * of kernel mapping slots: VMP_ENOMEM) puts every page's protection back;
+ * "no trace" then covers spans, protections and data. A kernel that cuts
+ * its mapping before finding the limit may keep that cut (one more line in
+ * /proc/self/maps, same protections): undoing it would need the free slot
+ * the kernel just refused. Linux 6.18 (tested) leaves no cut.
  * Errors: VMP_EINVAL, VMP_EALIGN, VMP_ERANGE, VMP_ESTATE, VMP_EEXTENT,
  * VMP_EACCES (write on a view of a read-only object), VMP_ENOMEM, OS
  * errors. */

@@ -5,8 +5,13 @@
  * land there), and the bookkeeping must say what the kernel holds. The
  * injector's destructive mode unmaps the range before the failure.
  */
+#define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "portable/support_inject.h"
@@ -127,4 +132,54 @@ Test(holes, destroyed_discard_leaves_zero_pages_not_a_hole) {
   cr_assert_eq(p[3 * page], 0x5a);
   p[page] = 1; /* still writable */
   CHECK_OK(vmp_release(r));
+}
+
+/* At the kernel's mapping limit a protect inside a span fails part-way:
+ * the first cut of the VMA is made, the second is refused. The call must
+ * report VMP_ENOMEM with every page's protection and data as before and
+ * (on this kernel, which checks before cutting) the same number of
+ * mappings over the region; the header states what a kernel that cuts
+ * first may leave. Real, not
+ * injected: a forked child fills its mapping table up to one free slot. */
+static int child_protect_at_the_limit(void) {
+  vmp_region *r = region_of(16);
+  if (vmp_split(r, 4 * page, 8 * page) || vmp_commit(r, 4 * page, 8 * page, VMP_PROT_READ | VMP_PROT_WRITE))
+    return 10;
+  unsigned char *p = (unsigned char *)vmp_base(r) + 4 * page;
+  memset(p, 0x33, 8 * page);
+  /* Alternating protections keep neighbouring fillers from merging. */
+  void *last = NULL;
+  for (long n = 0;; n++) {
+    void *m = mmap(NULL, page, (n & 1) ? PROT_READ : PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) {
+      if (errno != ENOMEM) return 11;
+      break;
+    }
+    last = m;
+  }
+  if (!last || munmap(last, page) != 0) return 12; /* one slot free */
+  size_t before = vmpt_maps_count_in(vmp_base(r), 16 * page);
+  int rc = vmp_protect(r, 6 * page, 2 * page, VMP_PROT_READ);
+  if (rc != VMP_ENOMEM) return 13;
+  /* No allocation from here on: there is no slot for the allocator. */
+  if (vmpt_maps_count_in(vmp_base(r), 16 * page) != before) return 17;
+  char why[4096];
+  if (vmpt_maps_check_region(r, why, sizeof why) != 0) return 14;
+  for (size_t i = 0; i < 8 * page; i++)
+    if (p[i] != 0x33) return 15;
+  p[2 * page] = 1; /* still writable */
+  vmp_span_info info;
+  if (vmp_query(r, p + 2 * page, &info) || info.prot != (VMP_PROT_READ | VMP_PROT_WRITE)) return 16;
+  return 0;
+}
+
+Test(holes, protect_at_the_mapping_limit_restores_protections) {
+  page = vmp_page_size();
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) _exit(child_protect_at_the_limit());
+  int status = 0;
+  cr_assert_eq(waitpid(pid, &status, 0), pid);
+  cr_assert(WIFEXITED(status), "child died (signal %d)", WTERMSIG(status));
+  cr_assert_eq(WEXITSTATUS(status), 0, "child failed at step %d", WEXITSTATUS(status));
 }
