@@ -1,5 +1,5 @@
 /*
- * Regions: the rules of SPEC.md section 2 over the span set, with the
+ * Regions: the rules of docs/contract.md section 2 over the span set, with the
  * system calls delegated to the OS backend.
  *
  * Every operation has the same shape: check the arguments in the
