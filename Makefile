@@ -8,20 +8,24 @@ JOBS ?= 2
 BUILD ?= build
 CMAKE_FLAGS ?=
 
-.PHONY: all demo test test-plain test-asan test-tsan test-posix deps bench bench-deps install clean
+.PHONY: all demo test test-plain test-asan test-tsan test-posix deps build-deps bench bench-deps install clean
 
 all:
 	$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF $(CMAKE_FLAGS)
 	$(CMAKE) --build $(BUILD) -j$(JOBS)
 
-demo: all
+demo: build-deps
+	$(MAKE) all
 	./$(BUILD)/tools/vmplace demo
 
-# Debian packages the tests need; installed only when missing.
-TEST_PACKAGES = cmake gcc make pkg-config libcriterion-dev
-deps:
+# Debian packages a build needs, and the tests on top; installed only when
+# missing, so that `make demo` and `make test` work on a bare machine.
+BUILD_PACKAGES = cmake gcc make pkg-config
+TEST_PACKAGES = $(BUILD_PACKAGES) libcriterion-dev
+
+define install_missing
 	@missing=""; \
-	for p in $(TEST_PACKAGES); do \
+	for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -29,6 +33,13 @@ deps:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
+endef
+
+build-deps:
+	$(call install_missing,$(BUILD_PACKAGES))
+
+deps:
+	$(call install_missing,$(TEST_PACKAGES))
 
 define run_suite
 	$(CMAKE) -S . -B $(1) -DCMAKE_BUILD_TYPE=$(2) -DVMP_BUILD_BENCH=OFF $(3) $(CMAKE_FLAGS)

@@ -319,12 +319,25 @@ VMP_API int vmp_map(vmp_region *region, size_t off, size_t size, vmp_mem *mem,
  * range must lie inside one private or view span; a view is unmapped only
  * whole, private memory in any page range (private pieces stay on either
  * side). The new placeholder is not merged with neighbouring placeholders.
+ * On failure nothing changed: the view, or the private pages with their
+ * data, are still in place. POSIX lets a failed mmap(MAP_FIXED) remove the
+ * old mapping first, and that is never left as a hole in the region: a
+ * view is then mapped again as it was (same object range, same
+ * protections) and the error returned; private data so destroyed cannot
+ * be brought back, so the unmap is completed and the call succeeds. Only
+ * if the system fails that second step too is an error returned over
+ * unmapped pages.
  * Errors: VMP_EINVAL, VMP_EALIGN, VMP_ERANGE, VMP_ESTATE, VMP_EEXTENT,
  * VMP_ENOMEM, OS errors. */
 VMP_API int vmp_unmap(vmp_region *region, size_t off, size_t size);
 
 /* Changes the protection of the pages [off, off+size), which must lie in
- * one private or view span. The span stays whole.
+ * one private or view span. The span stays whole. A failure part-way (out
+ * of kernel mapping slots: VMP_ENOMEM) puts every page's protection back;
+ * "no trace" then covers spans, protections and data. A kernel that cuts
+ * its mapping before finding the limit may keep that cut (one more line in
+ * /proc/self/maps, same protections): undoing it would need the free slot
+ * the kernel just refused. Linux 6.18 (tested) leaves no cut.
  * Errors: VMP_EINVAL, VMP_EALIGN, VMP_ERANGE, VMP_ESTATE, VMP_EEXTENT,
  * VMP_EACCES (write on a view of a read-only object), VMP_ENOMEM, OS
  * errors. */
@@ -347,7 +360,11 @@ VMP_API int vmp_protect(vmp_region *region, size_t off, size_t size, int prot);
  * the job. The one exception is Windows, where a run is decommitted and
  * committed again: if the commit fails twice (the system's commit limit
  * reached in between), that run's pages stay decommitted (they fault)
- * until a later discard of them succeeds. */
+ * until a later discard of them succeeds. On the generic POSIX backend a
+ * failed mmap that removed the pages first is followed by one more: fresh
+ * zero pages of the same protection, and the run succeeds (its pages were
+ * being discarded); if that fails too, PROT_NONE pages fill the run (no
+ * hole; they fault) and the error is returned. */
 VMP_API int vmp_discard(vmp_region *region, size_t off, size_t size);
 
 /* What vmp_query() reports. Offsets are bytes from the region's base. */

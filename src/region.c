@@ -1,5 +1,5 @@
 /*
- * Regions: the rules of SPEC.md section 2 over the span set, with the
+ * Regions: the rules of docs/contract.md section 2 over the span set, with the
  * system calls delegated to the OS backend.
  *
  * Every operation has the same shape: check the arguments in the
@@ -370,6 +370,10 @@ static int find_containing_span(vmp_region *r, page_range pr, unsigned allowed,
   return 0;
 }
 
+static int protect_run(void *addr, size_t size, int prot) {
+  return vmp__os_protect(addr, size, prot);
+}
+
 int vmp_unmap(vmp_region *r, size_t off, size_t size) {
   if (!r || size == 0) return VMP_EINVAL;
   page_range pr;
@@ -383,9 +387,12 @@ int vmp_unmap(vmp_region *r, size_t off, size_t size) {
   if (!err && s->mixed) err = vmp__spans_reserve(&r->prots, 2);
   if (!err) {
     void *addr = page_addr(r, pr.first);
-    if (s->kind == VMP_VIEW)
-      err = vmp__os_unmap_view(addr, size);
-    else
+    if (s->kind == VMP_VIEW) {
+      err = vmp__os_unmap_view(addr, size, s->mem->handle, (uint64_t)s->mem_page << r->page_shift,
+                               prot_of_page(r, s, s->start));
+      /* A view the backend had to map again has one protection throughout. */
+      if (err && s->mixed) for_each_prot_run(r, s, s->start, s->pages, protect_run);
+    } else
       err = vmp__os_unmap_private(page_addr(r, s->start), page_bytes(r, s->pages), addr, size);
   }
   if (!err) {
@@ -402,10 +409,6 @@ int vmp_unmap(vmp_region *r, size_t off, size_t size) {
   vmp__os_lock_release(&r->lock);
   if (released) vmp__mem_unref(released);
   return err;
-}
-
-static int protect_run(void *addr, size_t size, int prot) {
-  return vmp__os_protect(addr, size, prot);
 }
 
 int vmp_protect(vmp_region *r, size_t off, size_t size, int prot) {

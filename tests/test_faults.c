@@ -1,5 +1,5 @@
 /*
- * Failure leaves no trace (SPEC section 2). For every operation and for
+ * Failure leaves no trace (docs/contract.md section 2). For every operation and for
  * n = 1, 2, 3, ...: make the n-th system call the library makes fail (every
  * entry of the syscall table is replaced by a counting wrapper), run the
  * operation, and when it fails prove that the spans, the bytes, the
@@ -53,6 +53,7 @@ static int should_fail(void) {
   X(munmap, int, (void *a, size_t l), (a, l), -1)                                            \
   X(mprotect, int, (void *a, size_t l, int p), (a, l, p), -1)                                \
   X(madvise, int, (void *a, size_t l, int advice), (a, l, advice), -1)                       \
+  X(msync, int, (void *a, size_t l, int flags), (a, l, flags), -1)                           \
   X(fstat, int, (int fd, struct stat *st), (fd, st), -1)                                     \
   X(stat, int, (const char *path, struct stat *st), (path, st), -1)                        \
   X(getrlimit, int, (int resource, struct rlimit *lim), (resource, lim), -1)                 \
@@ -483,7 +484,7 @@ Test(faults, os_error_keeps_native_code) {
   fixture_teardown(&f);
 }
 
-/* SPEC: split and coalesce make no system call at all. */
+/* docs/contract.md: split and coalesce make no system call at all. */
 Test(faults, split_and_coalesce_make_no_system_call) {
   fixture f;
   fixture_setup(&f);

@@ -1,5 +1,5 @@
 /* Many spans: the bookkeeping scales, and adjacent placeholders cost one
- * kernel mapping however many spans there are (SPEC: Economy). */
+ * kernel mapping however many spans there are (docs/contract.md: Economy). */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 

@@ -1,5 +1,5 @@
 /*
- * SPEC section 2, operation by operation: every rule, every error in the
+ * docs/contract.md section 2, operation by operation: every rule, every error in the
  * documented order, and after every successful call the kernel's mappings
  * agree with the bookkeeping.
  */

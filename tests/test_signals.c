@@ -1,4 +1,4 @@
-/* What is inaccessible really faults (SPEC: placeholder, any access
+/* What is inaccessible really faults (docs/contract.md: placeholder, any access
  * faults). Each test expects SIGSEGV in its own process. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>

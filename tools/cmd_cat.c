@@ -227,6 +227,17 @@ static void complain(const char *path, const char *why)
  * and a fifo are both "not a regular file" to it), and the page rule, whose
  * message is clearer with the numbers in it. Returns whether the file can
  * be used and its size. */
+/* Whether a file that reports size 0 yields a byte when read. */
+static int has_content(const char *path)
+{
+  FILE *f = fopen(path, "rb");
+  if (f == NULL)
+    return 0;
+  int c = fgetc(f);
+  fclose(f);
+  return c != EOF;
+}
+
 static int check_file(const char *path, int is_last, size_t page, uint64_t *size)
 {
   file_status st;
@@ -243,6 +254,12 @@ static int check_file(const char *path, int is_last, size_t page, uint64_t *size
     return 0;
   }
   *size = (uint64_t)st.st_size;
+  if (*size == 0 && has_content(path)) {
+    /* /proc and /sys files report size 0: mapping them maps nothing. */
+    complain(path, "reports size 0 but has content (a /proc or /sys file?); such files "
+                   "cannot be mapped, use cat(1)");
+    return 0;
+  }
   if (!is_last && *size % page != 0) {
     fprintf(stderr,
             "vmplace cat: %s: size %" PRIu64 " is not a multiple of the page (%zu bytes); "
@@ -406,13 +423,16 @@ static int write_all(vmp_mview *view, progress *pg)
   return 0;
 }
 
-static int usage(void)
+/* --help is an answer (stdout, status 0); a wrong command line is not. */
+static int usage(FILE *out, int status)
 {
   fputs("usage: vmplace cat FILE...\n"
         "Writes the files one after another to stdout, through one contiguous\n"
-        "view of them. Every file but the last must be a whole number of pages.\n",
-        stderr);
-  return CAT_USAGE;
+        "view of them. Every file but the last must be a whole number of pages\n"
+        "(vmplace --version shows the page size). Only regular files: not '-'\n"
+        "(standard input cannot be mapped), pipes, devices or /proc files.\n",
+        out);
+  return status;
 }
 
 /* Opens the view; on failure names the file at fault. */
@@ -458,14 +478,21 @@ int vmp_cli_cat(int argc, char **argv)
     first++;
   else
     for (int i = 1; i < argc; i++)
-      if (argv[i][0] == '-' && argv[i][1] != '\0') {
-        if (strcmp(argv[i], "--help") != 0 && strcmp(argv[i], "-h") != 0)
-          fprintf(stderr, "vmplace cat: unknown option '%s' (use -- before a file "
-                          "named like an option)\n", argv[i]);
-        return usage();
+      if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+        return usage(stdout, CAT_OK);
+      else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+        fprintf(stderr, "vmplace cat: unknown option '%s' (use -- before a file "
+                        "named like an option)\n", argv[i]);
+        return usage(stderr, CAT_USAGE);
       }
   if (first >= argc)
-    return usage();
+    return usage(stderr, CAT_USAGE);
+  for (int i = first; i < argc; i++)
+    if (strcmp(argv[i], "-") == 0) {
+      fputs("vmplace cat: '-': standard input cannot be mapped; give regular files "
+            "(or use ./- for a file named '-')\n", stderr);
+      return CAT_USAGE;
+    }
 
   char **paths = argv + first;
   size_t count = (size_t)(argc - first);

@@ -108,7 +108,7 @@ typedef struct pipe_job {
 
 /* ---- options -------------------------------------------------------------- */
 
-static int usage(void)
+static int usage(FILE *out, int status)
 {
   fputs("usage: vmplace pipe [-m SIZE] [-q]\n"
         "Copies stdin to stdout through a buffer of up to SIZE bytes (default 16M;\n"
@@ -118,8 +118,8 @@ static int usage(void)
         "when stderr is a terminal and stdout is not).\n"
         "Exit status: 0 done, 1 read error, 2 usage, 3 write error, 4 setup or\n"
         "buffer error, 141 the output was closed.\n",
-        stderr);
-  return PIPE_USAGE;
+        out);
+  return status;
 }
 
 /* "16M" -> 16 MiB. Returns 0 for anything malformed, zero or too large. */
@@ -388,9 +388,10 @@ static int parse_options(int argc, char **argv, size_t *size, int *quiet)
                 value);
         return -1;
       }
+    } else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+      return 1;
     } else {
-      if (strcmp(arg, "--help") != 0 && strcmp(arg, "-h") != 0)
-        fprintf(stderr, "vmplace pipe: unknown argument '%s'\n", arg);
+      fprintf(stderr, "vmplace pipe: unknown argument '%s'\n", arg);
       return -1;
     }
   }
@@ -401,8 +402,11 @@ int vmp_cli_pipe(int argc, char **argv)
 {
   size_t size;
   int quiet;
-  if (parse_options(argc, argv, &size, &quiet) != 0)
-    return usage();
+  int parsed = parse_options(argc, argv, &size, &quiet);
+  if (parsed > 0)
+    return usage(stdout, 0);
+  if (parsed < 0)
+    return usage(stderr, PIPE_USAGE);
 
   pipe_job job;
   memset(&job, 0, sizeof job);

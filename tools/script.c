@@ -371,6 +371,10 @@ int vmp_interp_line(vmp_interp *in, const char *where, unsigned long lineno, con
       in->failed++;
     else
       in->passed++;
+    /* A person at the shell sees that the command was done; scripts stay
+     * quiet on success so their output is only the failures. */
+    if (!failed && in->mode == VMP_INTERP_SHELL)
+      fprintf(in->out, "%s\n", chk.rc == 0 ? "ok" : vmp_err_name(chk.rc));
   }
   return in->quit;
 }

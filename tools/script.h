@@ -1,5 +1,5 @@
 /*
- * The scenario-script interpreter (SPEC.md section 3), shared by
+ * The scenario-script interpreter (docs/contract.md section 3), shared by
  * `vmplace script` and `vmplace shell`. It is fed one line at a time; each
  * command is one check, counted as passed or failed, and a failure is
  * printed as "WHERE:LINE: expected X, got Y". Names of regions and objects

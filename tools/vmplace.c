@@ -33,8 +33,10 @@ static void usage(FILE *out)
   }
   fputs("  help             this text (also --help)\n"
         "  --version        print the version and the backend\n\n"
-        "Scenario scripts are described in SPEC.md section 3; 'vmplace shell' then 'help'\n"
-        "lists their commands.\n",
+        "Scenario scripts and the shell count in pages (vmplace --version shows the\n"
+        "page size); the library's API counts in bytes. The scenario language and\n"
+        "the behaviour contract are in docs/contract.md; 'vmplace shell' then 'help'\n"
+        "lists the commands.\n",
         out);
 }
 

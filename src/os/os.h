@@ -115,11 +115,20 @@ int vmp__os_commit(void *addr, size_t size, int prot);
 int vmp__os_map(void *addr, size_t size, vmp__os_handle h, uint64_t offset,
                 int prot);
 
-/* Turns the whole view [addr, addr+size) back into a placeholder. */
-int vmp__os_unmap_view(void *addr, size_t size);
+/* Turns the whole view [addr, addr+size), a view of h at `offset` made
+ * with protection prot, back into a placeholder. Returns 0 with the
+ * placeholder in place, or an error with the view in place again: where
+ * the system may tear the view down and then fail, the backend maps h at
+ * offset with prot again (the core then puts back any other protections
+ * of a mixed view), or, failing that, completes the unmap and returns 0.
+ * Never a hole, short of both steps failing. */
+int vmp__os_unmap_view(void *addr, size_t size, vmp__os_handle h, uint64_t offset, int prot);
 
 /* Turns [addr, addr+size), inside the private span [span, span+span_size),
- * back into a placeholder. */
+ * back into a placeholder. Returns 0 with the placeholder in place, or an
+ * error with the pages intact. Where the system may destroy the pages and
+ * then fail, their data is lost: the backend completes the unmap and
+ * returns 0; only if that fails too is an error returned over a hole. */
 int vmp__os_unmap_private(void *span, size_t span_size, void *addr,
                           size_t size);
 
@@ -138,6 +147,8 @@ int vmp__os_protect(void *addr, size_t size, int prot);
  * commit fails twice (the system's commit limit reached in between),
  * those pages stay decommitted and fault. */
 #define VMP__PROT_MIXED (-1)
+/* A discard that fails must leave the pages mapped (with their data, or
+ * zeroed: they were being discarded) and never a hole. */
 int vmp__os_discard(void *addr, size_t size, int prot);
 
 /* ---- for rings: seals, huge pages, fork, waiting ------------------------ */

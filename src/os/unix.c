@@ -24,6 +24,7 @@
   X(mmap, void *, (void *, size_t, int, int, int, off_t))  \
   X(munmap, int, (void *, size_t))                         \
   X(mprotect, int, (void *, size_t, int))                  \
+  X(msync, int, (void *, size_t, int))                     \
   X(open, int, (const char *, int, ...))                   \
   X(close, int, (int))                                     \
   X(fstat, int, (int, struct stat *))                      \
@@ -200,17 +201,51 @@ int vmp__os_map(void *addr, size_t size, vmp__os_handle h, uint64_t offset, int 
                              (off_t)offset);
 }
 
-int vmp__unix_fresh_private(void *addr, size_t size, int prot) {
-  void *p = SYS(mmap)(addr, size, vmp__unix_prot(prot), MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS,
-                      -1, 0);
-  return p == MAP_FAILED ? vmp__unix_error(errno) : 0;
+/* Whether every page of [addr, addr+size) still has a mapping: msync
+ * reports ENOMEM for a range with unmapped pages (POSIX), and MS_ASYNC
+ * writes nothing back. Used only after a failed MAP_FIXED, to tell a
+ * refusal (old mapping intact) from a destructive failure (a hole). */
+static int still_mapped(void *addr, size_t size) {
+  return SYS(msync)(addr, size, MS_ASYNC) == 0 || errno != ENOMEM;
 }
 
-int vmp__os_unmap_view(void *addr, size_t size) { return vmp__unix_placeholder(addr, size); }
+/* Discard asked for zero pages: after a destructive failure one more try
+ * gives exactly that, so the call succeeds. If that fails as well, a
+ * placeholder at least closes the hole (the pages then fault until the
+ * span is unmapped; the error is reported). */
+int vmp__unix_fresh_private(void *addr, size_t size, int prot) {
+  int native = vmp__unix_prot(prot), flags = MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS;
+  if (SYS(mmap)(addr, size, native, flags, -1, 0) != MAP_FAILED) return 0;
+  int err = vmp__unix_error(errno);
+  if (still_mapped(addr, size)) return err;
+  if (SYS(mmap)(addr, size, native, flags, -1, 0) != MAP_FAILED) return 0;
+  vmp__unix_placeholder(addr, size);
+  return err;
+}
 
+/* A refused placeholder mmap leaves the view as it was. A destructive one
+ * is undone by mapping the same object range again (shared pages: the
+ * content is the object's, nothing is lost); if even that fails, the
+ * unmap is completed instead so that no hole remains, and it succeeds. */
+int vmp__os_unmap_view(void *addr, size_t size, vmp__os_handle h, uint64_t offset, int prot) {
+  int err = vmp__unix_placeholder(addr, size);
+  if (!err || still_mapped(addr, size)) return err;
+  if (SYS(mmap)(addr, size, vmp__unix_prot(prot), MAP_FIXED | MAP_SHARED, (int)h,
+                (off_t)offset) != MAP_FAILED)
+    return err;
+  return vmp__unix_placeholder(addr, size) == 0 ? 0 : err;
+}
+
+/* Private data destroyed by a failed placeholder mmap cannot be brought
+ * back, so the unmap is completed: a second try succeeds where the first
+ * only failed after tearing the pages down, and then the call reports
+ * what it promised. Only if that fails too does an error come back over a
+ * hole (vmp_unmap documents it). */
 int vmp__os_unmap_private(void *span, size_t span_size, void *addr, size_t size) {
   (void)span, (void)span_size;
-  return vmp__unix_placeholder(addr, size);
+  int err = vmp__unix_placeholder(addr, size);
+  if (!err || still_mapped(addr, size)) return err;
+  return vmp__unix_placeholder(addr, size) == 0 ? 0 : err;
 }
 
 int vmp__os_protect(void *addr, size_t size, int prot) {

@@ -706,8 +706,10 @@ int vmp__os_map(void *addr, size_t size, vmp__os_handle h, uint64_t offset, int 
   return err;
 }
 
-int vmp__os_unmap_view(void *addr, size_t size) {
-  (void)size;
+/* UnmapViewOfFile2 either unmaps or changes nothing: the view needs no
+ * restoring. */
+int vmp__os_unmap_view(void *addr, size_t size, vmp__os_handle h, uint64_t offset, int prot) {
+  (void)size, (void)h, (void)offset, (void)prot;
   if (!SYS(UnmapViewOfFile2)(GetCurrentProcess(), addr, PLACEHOLDER_PRESERVE))
     return last_error();
   return 0;

@@ -1,5 +1,5 @@
 /*
- * The rules of SPEC section 2 through the public API, on whatever backend
+ * The rules of docs/contract.md section 2 through the public API, on whatever backend
  * is compiled in: argument checks in their documented order, the effect of
  * each operation on spans and bytes, and after each successful operation
  * the kernel's own view agreeing with vmp_query() page by page.

@@ -1,5 +1,5 @@
 /*
- * "Failure leaves no trace" (SPEC section 2), on the backend under test.
+ * "Failure leaves no trace" (docs/contract.md section 2), on the backend under test.
  *
  * For each operation, and for n = 1, 2, ...: every entry of the library's
  * system-call table is replaced by a wrapper that makes the n-th call

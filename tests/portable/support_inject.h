@@ -35,6 +35,10 @@ const char *inject_arm(inject_kind kind, long n);
 /* Disarms; nonzero when the armed failure was made. */
 int inject_disarm(inject_kind kind);
 
+/* POSIX only: while on, a failing mmap with MAP_FIXED first unmaps its
+ * range, as POSIX allows a failed MAP_FIXED to do (a destructive failure). */
+void inject_destructive_mmap(int on);
+
 /* ---- between the common part and the platform wrappers ---- */
 
 typedef struct inject_wrapper {

@@ -44,15 +44,28 @@ typedef int (*membarrier_fn)(int, unsigned int, int);
 
 static vmp__syscall_fn real_mmap, real_munmap, real_mprotect, real_open, real_close, real_fstat,
     real_ftruncate, real_fcntl, real_shm_open, real_shm_unlink, real_mkstemp, real_unlink,
-    real_memfd_create, real_madvise, real_futex, real_membarrier, real_stat, real_getrlimit;
+    real_memfd_create, real_madvise, real_futex, real_membarrier, real_stat, real_getrlimit,
+    real_msync;
+
+static int destructive;
+void inject_destructive_mmap(int on) { destructive = on; }
 
 static void *w_mmap(void *a, size_t n, int prot, int flags, int fd, off_t off) {
-  FAIL_WITH(MAP_FAILED, ENOMEM);
+  if (inject_this_call_fails()) {
+    /* What POSIX allows a failed MAP_FIXED to do: the old pages are gone. */
+    if (destructive && (flags & MAP_FIXED)) ((addr_len_fn)real_munmap)(a, n);
+    errno = ENOMEM;
+    return MAP_FAILED;
+  }
   return ((mmap_fn)real_mmap)(a, n, prot, flags, fd, off);
 }
 static int w_munmap(void *a, size_t n) {
   FAIL_WITH(-1, ENOMEM);
   return ((addr_len_fn)real_munmap)(a, n);
+}
+static int w_msync(void *a, size_t n, int flags) {
+  FAIL_WITH(-1, EIO);
+  return ((addr_len_int_fn)real_msync)(a, n, flags);
 }
 static int w_mprotect(void *a, size_t n, int prot) {
   FAIL_WITH(-1, ENOMEM);
@@ -152,7 +165,7 @@ static const inject_wrapper wrappers[] = {
     WRAPPER(open),      WRAPPER(close),      WRAPPER(fstat),    WRAPPER(ftruncate),
     WRAPPER(fcntl),     WRAPPER(shm_open),   WRAPPER(shm_unlink), WRAPPER(mkstemp),
     WRAPPER(unlink),    WRAPPER(memfd_create), WRAPPER(futex),
-    WRAPPER(membarrier), WRAPPER(stat),       WRAPPER(getrlimit),
+    WRAPPER(membarrier), WRAPPER(stat),       WRAPPER(getrlimit), WRAPPER(msync),
 };
 
 const inject_wrapper *inject_platform_wrappers(size_t *count) {

@@ -152,6 +152,21 @@ else
   echo "note: script(1) or truncate missing, the progress case is skipped"
 fi
 
+# --help is an answer: usage on stdout, status 0.
+"$VMPLACE" cat --help >help.out 2>help.err || fail "cat --help: exit status $?"
+grep -q "usage: vmplace cat" help.out || fail "cat --help: no usage on stdout"
+# '-' is refused by name, not reported as a missing file.
+"$VMPLACE" cat - >dash.out 2>dash.err && fail "cat -: exit status 0"
+grep -q "standard input cannot be mapped" dash.err || fail "cat -: unclear message: $(cat dash.err)"
+grep -q "No such file" dash.err && fail "cat -: says no such file"
+[ -s dash.out ] && fail "cat -: wrote to stdout"
+# A /proc file reports size 0 but has content: refused up front.
+if [ -r /proc/self/status ]; then
+  "$VMPLACE" cat /proc/self/status >proc.out 2>proc.err && fail "cat /proc/self/status: exit status 0"
+  grep -q "size 0 but has content" proc.err || fail "cat /proc file: unclear message: $(cat proc.err)"
+  [ -s proc.out ] && fail "cat /proc file: wrote to stdout"
+fi
+
 if [ $failures -ne 0 ]; then
   echo "$failures case(s) failed (files kept in $DIR)"
   exit 1

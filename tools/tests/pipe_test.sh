@@ -189,6 +189,11 @@ else
   echo "note: script(1) missing, the progress case is skipped"
 fi
 
+"$VMPLACE" pipe --help >help.out 2>help.err || fail "pipe --help: exit status $?"
+grep -q "usage: vmplace pipe" help.out || fail "pipe --help: no usage on stdout"
+"$VMPLACE" pipe --bogus >help.out 2>help.err </dev/null
+[ $? -eq 2 ] || fail "pipe --bogus: expected exit status 2"
+
 if [ $failures -ne 0 ]; then
   echo "$failures case(s) failed (files kept in $DIR)"
   exit 1

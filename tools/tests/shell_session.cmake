@@ -33,6 +33,7 @@ expect("reserve R SIZE \\[align=PAGES\\]" "help's list of commands")
 expect("<stdin>:11: expected ok, got fault writing the first byte of page 5\n"
   "a poke on a read-only view reported, not a crash")
 expect("(^|\n)5 passed, 3 failed\n$" "the closing count")
+expect("^ok\nok\n" "ok after each successful command")
 expect_not("<stdin>:13:" "a command after quit")
 expect_not("vmplace> " "a prompt (stdin is not a terminal)")
 if(NOT status STREQUAL "0")
