@@ -871,6 +871,45 @@ static void refused(int fd, int want, const char *what) {
   close(fd);
 }
 
+/* Counters that cross the modulus in a ring whose capacity is not a power
+ * of two: every byte still arrives where it was written (with counters
+ * wrapping at 2^64, positions counter % capacity would jump there). */
+Test(ring_hostile, counters_crossing_the_modulus_keep_the_bytes) {
+  vmp_ring *r, *producer, *consumer;
+  CHECK_OK(vmp_ring_create(3 * G(), 0, &r));
+  size_t cap = vmp_ring_capacity(r);
+  cr_assert_eq(cap % 2, 0);
+  cr_assert_neq(cap & (cap - 1), 0, "the test needs a capacity that is not a power of two");
+  void *whole;
+  size_t whole_size;
+  unsigned char *ctl = map_control(r, &whole, &whole_size);
+  uint64_t m = vmp__ring_modulus(cap);
+  poke64(ctl, CTL_HEAD, m - 1000);
+  poke64(ctl, CTL_TAIL, m - 1000);
+  CHECK_OK(vmp_ring_attach(vmp_ring_fd(r), 0, &producer));
+  CHECK_OK(vmp_ring_attach(vmp_ring_fd(r), 0, &consumer));
+  unsigned char out[777], in[777];
+  uint64_t sent = 0, got = 0;
+  while (got < 4 * cap) {
+    for (size_t i = 0; i < sizeof out; i++) out[i] = stream_byte(sent + i);
+    ptrdiff_t n = vmp_ring_write(producer, out, sizeof out);
+    cr_assert_geq(n, 0, "write: %s", vmp_err_name((int)n));
+    sent += (uint64_t)n;
+    ptrdiff_t k = vmp_ring_read(consumer, in, sizeof in);
+    cr_assert_geq(k, 0, "read: %s", vmp_err_name((int)k));
+    for (ptrdiff_t i = 0; i < k; i++)
+      cr_assert_eq(in[i], stream_byte(got + (uint64_t)i), "byte %llu is wrong",
+                   (unsigned long long)(got + (uint64_t)i));
+    got += (uint64_t)k;
+  }
+  /* The counters went past the modulus and came round to small values. */
+  cr_assert_lt(peek64(ctl, CTL_HEAD), 4 * cap, "head %llu", (unsigned long long)peek64(ctl, CTL_HEAD));
+  CHECK_OK(vmp_ring_close(producer));
+  CHECK_OK(vmp_ring_close(consumer));
+  munmap(whole, whole_size);
+  CHECK_OK(vmp_ring_close(r));
+}
+
 Test(ring_attach, bad_objects_are_refused) {
   size_t cap = 2 * G(), unit = G();
   const char *magic = VMP__RING_MAGIC;
