@@ -10,11 +10,10 @@
  * side sleeps in the ring's wait calls when it has nothing to do.
  *
  * End of input: the reader publishes its last bytes and shuts the ring
- * down; the writer drains what is left and finishes. A failed write ends
- * the command at once: the ring is shut down (waking a reader that waits
- * for space, or polls a non-blocking input along with a stop pipe), and a
- * reader blocked in read() is not waited for, so a closed output never
- * leaves the tool waiting on input. Pipes on either side are widened to
+ * down; the writer drains what is left and finishes. A failed write stops
+ * the reader at once: its rings are shut down (waking it from a wait for
+ * space) and a signal interrupts a read() or poll() on idle input, so a
+ * closed output never leaves the tool waiting on input. Pipes on either side are widened to
  * the chunk size where the system allows it. Short reads and writes only move
  * the indexes by what was transferred; EINTR, and EAGAIN from a
  * non-blocking descriptor, are waited out and retried.
@@ -64,6 +63,7 @@ int vmp_cli_pipe(int argc, char **argv)
 #  include <limits.h>
 #  include <poll.h>
 #  include <pthread.h>
+#  include <signal.h>
 #  include <stdatomic.h>
 #  include <stdint.h>
 #  include <stdlib.h>
@@ -100,7 +100,8 @@ typedef struct pipe_job {
   size_t max_size;   /* -m */
   size_t chunk;      /* the largest single read() or write() */
   size_t low_water;  /* a full ring: the reader sleeps until this much is free */
-  int stop_fd;       /* readable once the reader must stop */
+  _Atomic int stop;        /* the writer gave up: the reader must end */
+  _Atomic int reader_done; /* the reader has ended */
   int read_errno;    /* reader: the error that stopped it, or 0 */
   int ring_err;      /* reader: a ring error (never VMP_ESHUTDOWN), or 0 */
   _Atomic uint64_t bytes_in; /* for the progress line's fill level only */
@@ -198,19 +199,29 @@ static void progress_erase(progress *pg)
 
 /* ---- the two sides ------------------------------------------------------------ */
 
+/* The writer stops a reader blocked in read() or poll() with this signal:
+ * the handler does nothing, the call returns EINTR, and the reader sees
+ * `stop`. Sent again until the reader is gone, since one that arrives just
+ * before the call blocks is not enough. */
+#  define WAKE_SIGNAL SIGUSR1
+static void on_wake_signal(int sig)
+{
+  (void)sig;
+}
+
 /* Waits until a non-blocking stdin has something (data, end of input or
  * an error, which read() then reports) or the reader is told to stop;
  * returns 0 to stop. */
 static int input_ready(pipe_job *job)
 {
   for (;;) {
-    struct pollfd fds[2] = {{0, POLLIN, 0}, {job->stop_fd, POLLIN, 0}};
-    int n = poll(fds, 2, -1);
+    struct pollfd in = {0, POLLIN, 0};
+    int n = poll(&in, 1, -1);
+    if (atomic_load_explicit(&job->stop, memory_order_acquire))
+      return 0;
     if (n < 0 && errno == EINTR)
       continue;
-    if (n < 0)
-      return 1; /* let read() say what is wrong */
-    return fds[1].revents == 0;
+    return 1; /* ready, or let read() say what is wrong */
   }
 }
 
@@ -236,13 +247,13 @@ static vmp_ring *grow(pipe_job *job, vmp_ring *ring)
 }
 
 /* stdin -> ring. The reader blocks in read() itself (a poll() first would
- * double the system calls); if the output fails meanwhile, the command
- * exits without waiting for it (see vmp_cli_pipe). */
+ * double the system calls); if the output fails meanwhile, the writer
+ * interrupts it (see WAKE_SIGNAL). */
 static void *reader_main(void *arg)
 {
   pipe_job *job = arg;
   vmp_ring *ring = job->ring;
-  for (;;) {
+  while (!atomic_load_explicit(&job->stop, memory_order_acquire)) {
     void *space;
     size_t room;
     int err = vmp_ring_write_begin(ring, job->low_water, &space, &room);
@@ -286,6 +297,7 @@ static void *reader_main(void *arg)
     break;
   }
   vmp_ring_shutdown(ring); /* the writer drains what is left */
+  atomic_store_explicit(&job->reader_done, 1, memory_order_release);
   return NULL;
 }
 
@@ -435,19 +447,17 @@ int vmp_cli_pipe(int argc, char **argv)
   widen_pipe(0, job.chunk);
   widen_pipe(1, job.chunk);
 
-  int stop[2];
-  if (pipe(stop) != 0) {
-    fprintf(stderr, "vmplace pipe: cannot make a pipe: %s\n", strerror(errno));
-    vmp_ring_close(job.ring);
-    return PIPE_SETUP_FAILED;
-  }
-  job.stop_fd = stop[0];
+  struct sigaction wake;
+  memset(&wake, 0, sizeof wake);
+  wake.sa_handler = on_wake_signal; /* no SA_RESTART: the blocked call returns */
+  sigemptyset(&wake.sa_mask);
+  sigaction(WAKE_SIGNAL, &wake, NULL);
+  atomic_init(&job.stop, 0);
+  atomic_init(&job.reader_done, 0);
   pthread_t reader;
   int terr = pthread_create(&reader, NULL, reader_main, &job);
   if (terr != 0) {
     fprintf(stderr, "vmplace pipe: cannot start the reader thread: %s\n", strerror(terr));
-    close(stop[0]);
-    close(stop[1]);
     vmp_ring_close(job.ring);
     return PIPE_SETUP_FAILED;
   }
@@ -465,19 +475,26 @@ int vmp_cli_pipe(int argc, char **argv)
   writer_result res = write_out(&job, &pg);
   int failed = res.write_errno != 0 || res.ring_err != 0;
   if (failed) {
-    /* Stop the reader wherever it is: in a ring wait (the shutdown wakes
-     * it) or polling a non-blocking input (the stop pipe). A reader
-     * blocked in read() on input that may never come cannot be woken: the
-     * process ends without waiting for it, ring and all. */
+    /* Stop the reader wherever it is: in a wait on any of its rings (the
+     * shutdown wakes it), or in read() or poll() on input that may never
+     * come (the signal interrupts it). */
+    atomic_store_explicit(&job.stop, 1, memory_order_release);
+    size_t chained = atomic_load_explicit(&job.chained, memory_order_acquire);
     vmp_ring_shutdown(job.ring);
-    close(stop[1]);
-    stop[1] = -1;
-  } else {
-    pthread_join(reader, NULL);
-    close(stop[0]);
-    close(stop[1]);
-    vmp_ring_close(job.ring);
+    for (size_t i = job.taken; i < chained; i++)
+      vmp_ring_shutdown(job.chain[i]);
+    while (!atomic_load_explicit(&job.reader_done, memory_order_acquire)) {
+      pthread_kill(reader, WAKE_SIGNAL);
+      struct timespec nap = {0, 1000000};
+      nanosleep(&nap, NULL);
+    }
   }
+  pthread_join(reader, NULL);
+  /* The writer's ring, and any the reader went on to that it never took. */
+  vmp_ring_close(job.ring);
+  size_t chained = atomic_load_explicit(&job.chained, memory_order_acquire);
+  for (size_t i = job.taken; i < chained; i++)
+    vmp_ring_close(job.chain[i]);
   progress_erase(&pg);
 
   if (res.write_errno == EPIPE)
