@@ -138,8 +138,52 @@ VMP_API size_t vmp_page_size(void);
  * POSIX, 64 KiB on Windows). Thread-safe. */
 VMP_API size_t vmp_granularity(void);
 
-/* The name of the backend compiled in: "linux", "posix" or "windows". */
+/* The name of the backend compiled in: "linux", "posix" or "windows".
+ * For messages: what a backend can do is in vmp_capabilities(). */
 VMP_API const char *vmp_backend_name(void);
+
+/* What the backend compiled in can do, as data: a program (or a test)
+ * decides from these fields, never from the backend's name. One field a
+ * capability; new ones are added at the end. A flag is 1 when the backend
+ * has the capability and 0 when it does not.
+ *
+ *                           linux   posix   windows
+ *   seals                     1       0       0
+ *   anon_resizable            1       1       0
+ *   mapped_files_shrink       1       1       0
+ *   discard_mixed_one_step    1       0       0
+ *   huge_pages                1       0       0
+ *   no_inherit                1       0       1
+ *   wait_across_processes     1       0       0
+ */
+typedef struct vmp_caps {
+  const char *backend;        /* vmp_backend_name() */
+  size_t page_size;           /* vmp_page_size() */
+  size_t granularity;         /* vmp_granularity() */
+  size_t view_offset_unit;    /* a view's object offset is a multiple of it (bytes): the page,
+                                 or the granularity where the system maps nothing finer */
+  int seals;                  /* objects carry seals: vmp_mem_create's objects are sealed
+                                 against shrinking and vmp_ring_attach refuses an object that
+                                 is not (VMP_EPEER); without, objects are taken as they are */
+  int anon_resizable;         /* vmp_mem_grow works on anonymous objects (VMP_ENOTSUP where
+                                 their size is fixed when made: Windows sections) */
+  int mapped_files_shrink;    /* another program can cut a file that is mapped, so views can
+                                 fault (see vmp_mview_check); 0 where the system refuses it */
+  int discard_mixed_one_step; /* vmp_discard over pages of several protections is one system
+                                 call, so a failure zeroes nothing; otherwise it goes run by
+                                 run and a failure may leave earlier runs zeroed */
+  int huge_pages;             /* VMP_RING_HUGE_PAGES can work (only while enough huge pages
+                                 are free; VMP_ENOTSUP otherwise, and always where this is 0) */
+  int no_inherit;             /* VMP_RING_NO_INHERIT is honoured (Windows: processes are never
+                                 forked, nothing is inherited); VMP_ENOTSUP where this is 0 */
+  int wait_across_processes;  /* a ring's waiter sleeps in the kernel and a peer in another
+                                 process wakes it at once (futex); 0: it polls, sleeping up to
+                                 a millisecond between looks */
+} vmp_caps;
+
+/* Never NULL; the same constant data for the life of the process (probed
+ * at the first call). Thread-safe. */
+VMP_API const vmp_caps *vmp_capabilities(void);
 
 /* ------------------------------------------------------------------ */
 /* Protections                                                         */

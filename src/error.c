@@ -51,7 +51,8 @@ const char *vmp_err_name(int err) {
 
 size_t vmp_page_size(void) { return vmp__os_caps_get()->page_size; }
 size_t vmp_granularity(void) { return vmp__os_caps_get()->granularity; }
-const char *vmp_backend_name(void) { return vmp__os_caps_get()->name; }
+const char *vmp_backend_name(void) { return vmp__os_caps_get()->backend; }
+const vmp_caps *vmp_capabilities(void) { return vmp__os_caps_get(); }
 
 int vmp__prot_valid(int prot) {
   switch (prot) {

@@ -135,10 +135,14 @@ Test(errors, system_facts) {
   cr_assert_gt(page, 0);
   cr_assert_eq(page & (page - 1), 0, "page size %zu is not a power of two", page);
   cr_assert_geq(vmp_granularity(), page);
-  const char *backend = vmp_backend_name();
-  cr_assert(strcmp(backend, "linux") == 0 || strcmp(backend, "posix") == 0 ||
-                strcmp(backend, "windows") == 0,
-            "backend \"%s\"", backend);
+  const vmp_caps *caps = vmp_capabilities();
+  cr_assert_not_null(caps);
+  cr_assert_eq(caps, vmp_capabilities(), "the capabilities are not one constant table");
+  cr_assert_str_eq(caps->backend, vmp_backend_name());
+  cr_assert_eq(caps->page_size, page);
+  cr_assert_eq(caps->granularity, vmp_granularity());
+  cr_assert(caps->view_offset_unit >= page && caps->view_offset_unit % page == 0,
+            "view offset unit %zu", caps->view_offset_unit);
   cr_assert_str_eq(vmp_kind_name(VMP_PLACEHOLDER), "placeholder");
   cr_assert_str_eq(vmp_kind_name(VMP_PRIVATE), "private");
   cr_assert_str_eq(vmp_kind_name(VMP_VIEW), "view");

@@ -354,7 +354,7 @@ typedef int (*operation)(fixture *);
 #define MAX_STEPS 200
 
 static void inject_syscalls(operation op, const char *name, int err) {
-  if (op == op_discard_mixed && !vmpt_backend_discards_mixed())
+  if (op == op_discard_mixed && !vmp_capabilities()->discard_mixed_one_step)
     cr_skip_test("this backend discards mixed protections run by run (tests/portable/suite_faults.c)");
   for (long n = 1;; n++) {
     fixture f;
@@ -384,7 +384,7 @@ static void inject_syscalls(operation op, const char *name, int err) {
 }
 
 static void inject_allocations(operation op, const char *name) {
-  if (op == op_discard_mixed && !vmpt_backend_discards_mixed())
+  if (op == op_discard_mixed && !vmp_capabilities()->discard_mixed_one_step)
     cr_skip_test("this backend discards mixed protections run by run (tests/portable/suite_faults.c)");
   for (long n = 0;; n++) {
     fixture f;

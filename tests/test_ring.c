@@ -39,7 +39,6 @@
 
 static size_t G(void) { return vmp_granularity(); }
 
-static int backend_is(const char *name) { return strcmp(vmp_backend_name(), name) == 0; }
 
 /* ---- sizes ------------------------------------------------------------------------- */
 
@@ -914,7 +913,7 @@ Test(ring_attach, bad_objects_are_refused) {
   size_t cap = 2 * G(), unit = G();
   const char *magic = VMP__RING_MAGIC;
   uint32_t v = VMP__RING_VERSION;
-  int sealing = backend_is("linux");
+  int sealing = vmp_capabilities()->seals;
   /* The same object done right is taken: what follows differs in one thing. */
   refused(fake_ring(cap, cap + unit, 1, magic, v, cap), 0, "a good object");
   refused(fake_ring(cap, cap + unit, 2, magic, v, cap), 0, "an object sealed against shrinking");
@@ -939,7 +938,7 @@ Test(ring_attach, a_ring_is_sealed_where_the_system_has_seals) {
   vmp_ring *r;
   CHECK_OK(vmp_ring_create(G(), 0, &r));
   int fd = (int)vmp_ring_fd(r);
-  if (backend_is("linux")) {
+  if (vmp_capabilities()->seals) {
     int seals = fcntl(fd, F_GET_SEALS);
     cr_assert(seals & F_SEAL_SHRINK, "seals 0x%x", seals);
     cr_assert_neq(ftruncate(fd, 0), 0, "a peer could shrink the ring");
@@ -961,7 +960,7 @@ static unsigned long long huge_pages_free(void) {
 Test(ring, huge_pages_when_none_are_free) {
   vmp_ring *r = NULL;
   int rc = vmp_ring_create(G(), VMP_RING_HUGE_PAGES, &r);
-  if (huge_pages_free() == 0 || !backend_is("linux")) {
+  if (huge_pages_free() == 0 || !vmp_capabilities()->huge_pages) {
     CHECK_RC(rc, VMP_ENOTSUP);
     CHECK_RC(vmp_ring_attach(0, VMP_RING_HUGE_PAGES, &r), VMP_ENOTSUP);
   } else if (rc == 0) {
@@ -1000,7 +999,7 @@ Test(ring, a_forked_child_shares_the_ring_by_default) {
 Test(ring, no_inherit_keeps_the_ring_from_a_forked_child) {
   vmp_ring *r;
   int rc = vmp_ring_create(G(), VMP_RING_NO_INHERIT, &r);
-  if (!backend_is("linux")) {
+  if (!vmp_capabilities()->no_inherit) {
     CHECK_RC(rc, VMP_ENOTSUP);
     return;
   }
@@ -1060,7 +1059,7 @@ static void fails_cleanly(inject_kind kind, int attach_to, unsigned flags) {
 }
 
 static unsigned no_inherit_if_possible(void) {
-  return backend_is("linux") ? VMP_RING_NO_INHERIT : 0;
+  return vmp_capabilities()->no_inherit ? VMP_RING_NO_INHERIT : 0;
 }
 
 Test(ring_faults, create_with_each_system_call_failing) {

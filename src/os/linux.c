@@ -37,9 +37,15 @@ static int membarrier(int cmd, unsigned int flags, int cpu_id) {
 VMP__DEFINE_SYSCALLS(LINUX_SYSCALLS, vmp__unix_backend_syscalls)
 #define SYS(name) VMP__SYSCALL(vmp__unix_backend_syscalls, name)
 
-const char vmp__unix_backend_name[] = "linux";
+const vmp__os_caps vmp__unix_backend_caps = {
+    .backend = "linux",
+    .seals = 1,                  /* memfd_create with F_SEAL_SHRINK */
+    .discard_mixed_one_step = 1, /* madvise keeps each page's protection */
+    .huge_pages = 1,             /* MFD_HUGETLB */
+    .no_inherit = 1,             /* MADV_DONTFORK */
+    .wait_across_processes = 1,  /* shared futexes */
+};
 const int vmp__unix_placeholder_flags = MAP_NORESERVE;
-const int vmp__unix_anon_seals = 1;
 
 /* A memfd sealed against shrinking: no holder of the fd can truncate it
  * under a view and turn the view's pages into SIGBUS. */

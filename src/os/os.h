@@ -34,17 +34,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* What the backend can do, probed once at first use and then constant. */
-typedef struct vmp__os_caps {
-  const char *name;            /* "linux", "posix", "windows" */
-  size_t page_size;            /* unit of every address and size */
-  size_t granularity;          /* minimum alignment of a region's base */
-  size_t view_offset_unit;     /* a view's object offset is a multiple of it:
-                                  the page, or more where the system maps
-                                  nothing else (probed on Windows) */
-  int placeholders_in_kernel;  /* split and coalesce are system calls */
-  int anon_seals;              /* anonymous objects can be sealed (memfd) */
-} vmp__os_caps;
+#include "vmplace.h"
+
+/* What the backend can do (the public vmp_caps of include/vmplace.h, so
+ * that the table there and the backends cannot drift apart), probed once
+ * at first use and then constant. A backend claims only what the system
+ * itself does, never what its own bookkeeping makes look so. */
+typedef vmp_caps vmp__os_caps;
 
 /* Never NULL. The first call probes; later calls return the same data. */
 const vmp__os_caps *vmp__os_caps_get(void);

@@ -14,9 +14,9 @@
 #include "unix.h"
 #include "vmplace.h"
 
-const char vmp__unix_backend_name[] = "posix";
+/* Nothing beyond what unix.c gives every POSIX system. */
+const vmp__os_caps vmp__unix_backend_caps = {.backend = "posix"};
 const int vmp__unix_placeholder_flags = 0;
-const int vmp__unix_anon_seals = 0;
 
 /* Every call this backend makes is one of unix.c's. */
 const vmp__syscall_table vmp__unix_backend_syscalls = {0, NULL, NULL, NULL};

@@ -50,12 +50,12 @@ static pthread_once_t caps_once = PTHREAD_ONCE_INIT;
 
 static void probe_caps(void) {
   long page = sysconf(_SC_PAGESIZE);
-  caps.name = vmp__unix_backend_name;
+  caps = vmp__unix_backend_caps;
   caps.page_size = page > 0 ? (size_t)page : 4096;
   caps.granularity = caps.page_size;
   caps.view_offset_unit = caps.page_size;
-  caps.placeholders_in_kernel = 0;
-  caps.anon_seals = vmp__unix_anon_seals;
+  caps.anon_resizable = 1;
+  caps.mapped_files_shrink = 1;
 }
 
 const vmp__os_caps *vmp__os_caps_get(void) {

@@ -14,15 +14,15 @@
 
 /* ---- supplied by the backend file ---- */
 
-extern const char vmp__unix_backend_name[];
+/* The backend's name and the capabilities that differ between POSIX
+ * backends (unix.c fills in the sizes and what every POSIX system has). */
+extern const vmp__os_caps vmp__unix_backend_caps;
 /* The backend's own system calls (beyond unix.c's), for the testing hooks. */
 extern const vmp__syscall_table vmp__unix_backend_syscalls;
 /* Extra mmap flags for placeholders (MAP_NORESERVE where it means something).
  * The same flags for every placeholder, so neighbours merge into one kernel
  * mapping. */
 extern const int vmp__unix_placeholder_flags;
-/* Whether anonymous objects can be sealed (reported in the caps). */
-extern const int vmp__unix_anon_seals;
 
 /* Creates anonymous shared memory the backend's best way. Returns the fd,
  * VMP_ENOTSUP to make unix.c fall back to shm_open and then a temporary

@@ -153,11 +153,14 @@ static BOOL CALLBACK probe_caps(PINIT_ONCE once, PVOID param, PVOID *context) {
   (void)once, (void)param, (void)context;
   SYSTEM_INFO si;
   GetSystemInfo(&si);
-  caps.name = "windows";
+  caps.backend = "windows";
   caps.page_size = si.dwPageSize;
   caps.granularity = si.dwAllocationGranularity;
-  caps.placeholders_in_kernel = 1;
-  caps.anon_seals = 0;
+  /* Sections never change size, but no seal says so: seals 0, and
+   * anonymous objects cannot grow. No fork, so nothing is inherited.
+   * WaitOnAddress stays inside one process: rings poll. Discard decommits
+   * and commits again, one protection at a time. */
+  caps.no_inherit = 1;
   /* Casting through void (*)(void) keeps -Wcast-function-type quiet. */
   loaded.virtual_alloc2 =
       (virtual_alloc2_fn)(void (*)(void))find_function("kernelbase.dll", "VirtualAlloc2");

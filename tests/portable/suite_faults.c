@@ -271,9 +271,14 @@ static void run_case(const fault_case *c, fault_kind kind) {
   CHECK(0, "%s: still failing after %d injected failures", c->name, MAX_STEPS);
 }
 
+static void remove_file(void) { remove(file_path); }
+
+/* Each test runs in a process of its own, which removes the file as it ends. */
 static int make_file(void) {
   if (file_path[0]) return 0;
-  return util_temp_file(file_path, sizeof file_path, 4 * G, 17);
+  int rc = util_temp_file(file_path, sizeof file_path, 4 * G, 17);
+  if (rc == 0) atexit(remove_file);
+  return rc;
 }
 
 static void run_all(fault_kind kind) {
@@ -281,7 +286,7 @@ static void run_all(fault_kind kind) {
   for (size_t i = 0; i < CASE_COUNT; i++) run_case(&cases[i], kind);
 }
 
-static void test_every_syscall_has_a_wrapper(void) {
+CHECK_TEST(every_syscall_has_a_wrapper) {
   size_t names = 0;
   for (const char *name = vmp__testing_syscall_next(NULL); name;
        name = vmp__testing_syscall_next(name)) {
@@ -297,7 +302,7 @@ static void test_every_syscall_has_a_wrapper(void) {
 
 /* The wrappers really pass calls through: with no call made to fail, every
  * operation still works (and was seen by the counter). */
-static void test_wrappers_pass_through(void) {
+CHECK_TEST(wrappers_pass_through) {
   if (!CHECK(make_file() == 0, "cannot create a temporary file")) return;
   for (size_t i = 0; i < CASE_COUNT; i++) {
     fixture f;
@@ -362,7 +367,7 @@ static int page_content(vmp_region *r, size_t i) {
   return 0;
 }
 
-static void test_mixed_discard_failure_keeps_protections(void) {
+CHECK_TEST(mixed_discard_failure_keeps_protections) {
   int zeroed_before_failure = 0;
   long n = 1;
   for (; n < MAX_STEPS; n++) {
@@ -397,7 +402,7 @@ static void test_mixed_discard_failure_keeps_protections(void) {
         zeroed += content == 1;
       }
       /* Linux does the range in one step: a failure zeroes nothing. */
-      if (util_backend_is("linux"))
+      if (vmp_capabilities()->discard_mixed_one_step)
         CHECK(zeroed == 0, "%s: %d pages zeroed by a failed one-step discard", context, zeroed);
       if (zeroed) zeroed_before_failure = 1;
       /* Protections are as they were, so discarding again finishes it. */
@@ -419,22 +424,9 @@ static void test_mixed_discard_failure_keeps_protections(void) {
   CHECK(n < MAX_STEPS, "the discard still fails after %d injected failures", MAX_STEPS);
   /* Elsewhere five runs, one at a time: some failure came after a run had
    * been zeroed, which is the case this test is about. */
-  if (!util_backend_is("linux"))
+  if (!vmp_capabilities()->discard_mixed_one_step)
     CHECK(zeroed_before_failure, "no failure was injected between two runs (%ld tried)", n);
 }
 
-static void test_syscall_failures_leave_no_trace(void) { run_all(BY_SYSCALL); }
-static void test_allocation_failures_leave_no_trace(void) { run_all(BY_ALLOCATION); }
-
-int main(int argc, char **argv) {
-  static const check_test tests[] = {
-      {"every_syscall_has_a_wrapper", test_every_syscall_has_a_wrapper},
-      {"wrappers_pass_through", test_wrappers_pass_through},
-      {"syscall_failures_leave_no_trace", test_syscall_failures_leave_no_trace},
-      {"allocation_failures_leave_no_trace", test_allocation_failures_leave_no_trace},
-      {"mixed_discard_failure_keeps_protections", test_mixed_discard_failure_keeps_protections},
-  };
-  int status = check_run(tests, sizeof tests / sizeof tests[0], argc, argv);
-  if (file_path[0]) remove(file_path);
-  return status;
-}
+CHECK_TEST(syscall_failures_leave_no_trace) { run_all(BY_SYSCALL); }
+CHECK_TEST(allocation_failures_leave_no_trace) { run_all(BY_ALLOCATION); }

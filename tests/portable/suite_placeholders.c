@@ -61,7 +61,7 @@ static vmp_mem *marked_object(size_t pages) {
 }
 
 /* Two halves of one placeholder, the same object at offset 0 in each. */
-static void test_halves_share_one_object(void) {
+CHECK_TEST(halves_share_one_object) {
   size_t half = 128 * P;
   vmp_region *r;
   if (!CHECK_RC(vmp_reserve(2 * half, 0, &r), 0)) return;
@@ -93,7 +93,7 @@ out:
 
 /* MapViewOfFile3 with MEM_REPLACE_PLACEHOLDER: offsets of 1, 3 and 16
  * pages, each showing the object's page at that offset. */
-static void test_views_at_page_offsets(void) {
+CHECK_TEST(views_at_page_offsets) {
   vmp_mem *m = marked_object(48);
   if (!m) return;
   vmp_region *r;
@@ -134,7 +134,7 @@ out_mem:
 
 /* A replacement takes exactly one whole placeholder: VirtualAlloc2 and
  * MapViewOfFile3 refuse a size that is not the placeholder's. */
-static void test_replacement_takes_one_whole_placeholder(void) {
+CHECK_TEST(replacement_takes_one_whole_placeholder) {
   vmp_region *r;
   if (!CHECK_RC(vmp_reserve(16 * P, 0, &r), 0)) return;
   vmp_mem *m = NULL;
@@ -160,7 +160,7 @@ out:
 /* MEM_RELEASE|MEM_PRESERVE_PLACEHOLDER on part of a private replacement:
  * the rest keeps its bytes, and the whole becomes a placeholder that can
  * be replaced again, by fresh private memory or by a view. */
-static void test_partial_release_of_private_memory(void) {
+CHECK_TEST(partial_release_of_private_memory) {
   vmp_region *r;
   if (!CHECK_RC(vmp_reserve(8 * P, 0, &r), 0)) return;
   if (!CHECK_RC(vmp_commit(r, 0, 8 * P, VMP_PROT_RW), 0)) goto out;
@@ -198,7 +198,7 @@ out:
 }
 
 /* Page-granular pieces: 1, 3, 5 and 7 pages, private and views. */
-static void test_page_granular_pieces(void) {
+CHECK_TEST(page_granular_pieces) {
   vmp_region *r;
   vmp_mem *m = marked_object(16);
   if (!m) return;
@@ -224,7 +224,7 @@ out_mem:
 
 /* MEM_COALESCE_PLACEHOLDERS: adjacent placeholders only, whole pieces,
  * at least two; anything else refused with nothing changed. */
-static void test_coalesce_rules(void) {
+CHECK_TEST(coalesce_rules) {
   vmp_region *r;
   if (!CHECK_RC(vmp_reserve(12 * P, 0, &r), 0)) return;
   vmp_mem *m = NULL;
@@ -268,7 +268,7 @@ static PVOID WINAPI refuse_alignment(HANDLE f, HANDLE p, PVOID b, ULONG64 o, SIZ
  * an offset that is not a multiple of the granularity (a capability it
  * lacks), the OS error for one that is; nothing changes either way. Only
  * Windows can be made to refuse (through its system-call table). */
-static void test_refused_offset_is_enotsup(void) {
+CHECK_TEST(refused_offset_is_enotsup) {
 #if defined(_WIN32)
   vmp_mem *m;
   vmp_region *r;
@@ -300,17 +300,4 @@ static void test_refused_offset_is_enotsup(void) {
   }
   CHECK_RC(vmp_mem_close(m), 0);
 #endif
-}
-
-int main(int argc, char **argv) {
-  static const check_test tests[] = {
-      {"halves_share_one_object", test_halves_share_one_object},
-      {"views_at_page_offsets", test_views_at_page_offsets},
-      {"replacement_takes_one_whole_placeholder", test_replacement_takes_one_whole_placeholder},
-      {"partial_release_of_private_memory", test_partial_release_of_private_memory},
-      {"page_granular_pieces", test_page_granular_pieces},
-      {"coalesce_rules", test_coalesce_rules},
-      {"refused_offset_is_enotsup", test_refused_offset_is_enotsup},
-  };
-  return check_run(tests, sizeof tests / sizeof tests[0], argc, argv);
 }

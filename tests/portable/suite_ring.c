@@ -124,7 +124,7 @@ static void thread_join(thread *t) {
 
 /* Capacities are whole pages on every backend, Windows included: its
  * 64 KiB rule is for region bases, not for the object offsets of views. */
-static void test_capacity_and_arguments(void) {
+CHECK_TEST(capacity_and_arguments) {
   size_t p = vmp_page_size();
   size_t sizes[] = {1, p, p + 1, 3 * p - 5, U + 1};
   size_t want[] = {p, p, 2 * p, 3 * p, U + p};
@@ -144,7 +144,7 @@ static void test_capacity_and_arguments(void) {
   CHECK_RC(vmp_ring_close(NULL), 0);
 }
 
-static void test_mirror(void) {
+CHECK_TEST(mirror) {
   vmp_ring *r;
   if (!CHECK_RC(vmp_ring_create(2 * U, 0, &r), 0)) return;
   size_t cap = vmp_ring_capacity(r);
@@ -174,7 +174,7 @@ static void test_mirror(void) {
 
 /* ---- the queue ------------------------------------------------------------------------ */
 
-static void test_model_one_thread(void) {
+CHECK_TEST(model_one_thread) {
   vmp_ring *r;
   if (!CHECK_RC(vmp_ring_create(U, 0, &r), 0)) return;
   size_t cap = vmp_ring_capacity(r);
@@ -274,7 +274,7 @@ static void consume(void *arg) {
   }
 }
 
-static void test_two_threads_with_waits(void) {
+CHECK_TEST(two_threads_with_waits) {
   vmp_ring *r;
   if (!CHECK_RC(vmp_ring_create(2 * U, 0, &r), 0)) return;
   worker prod = {r, 11, 0, 0, 0}, cons = {r, 22, 0, 0, 0};
@@ -297,7 +297,7 @@ static void test_two_threads_with_waits(void) {
   CHECK_RC(vmp_ring_close(r), 0);
 }
 
-static void test_wait_timeouts(void) {
+CHECK_TEST(wait_timeouts) {
   vmp_ring *r;
   if (!CHECK_RC(vmp_ring_create(U, 0, &r), 0)) return;
   size_t cap = vmp_ring_capacity(r);
@@ -326,7 +326,7 @@ static void block(void *arg) {
   b->rc = b->reader ? vmp_ring_wait_read(b->ring, 1, -1) : vmp_ring_wait_write(b->ring, 1, -1);
 }
 
-static void test_shutdown_wakes_waiters(void) {
+CHECK_TEST(shutdown_wakes_waiters) {
   vmp_ring *r;
   if (!CHECK_RC(vmp_ring_create(U, 0, &r), 0)) return;
   blocked b = {r, 1, 1};
@@ -365,7 +365,7 @@ out:
 
 /* ---- attach, flags ---------------------------------------------------------------------- */
 
-static void test_attach_own_descriptor(void) {
+CHECK_TEST(attach_own_descriptor) {
   vmp_ring *r, *a;
   if (!CHECK_RC(vmp_ring_create(2 * U, 0, &r), 0)) return;
   long handles = open_handles();
@@ -388,16 +388,16 @@ static void test_attach_own_descriptor(void) {
   CHECK_RC(vmp_ring_close(r), 0);
 }
 
-static void test_flags_per_backend(void) {
+CHECK_TEST(flags_per_backend) {
   vmp_ring *r = NULL;
   int rc = vmp_ring_create(U, VMP_RING_NO_INHERIT, &r);
-  CHECK_RC(rc, util_backend_is("posix") ? VMP_ENOTSUP : 0);
+  CHECK_RC(rc, vmp_capabilities()->no_inherit ? 0 : VMP_ENOTSUP);
   if (rc == 0) {
     CHECK(vmp_ring_write(r, "a", 1) == 1, "write");
     CHECK_RC(vmp_ring_close(r), 0);
   }
   rc = vmp_ring_create(U, VMP_RING_HUGE_PAGES, &r);
-  if (util_backend_is("linux") && rc == 0) {
+  if (vmp_capabilities()->huge_pages && rc == 0) {
     check_note("huge pages are free here: the ring was made with them");
     CHECK_RC(vmp_ring_close(r), 0);
   } else {
@@ -442,31 +442,14 @@ static void fails_cleanly(inject_kind kind, vmp_ring *from) {
   CHECK(failures > 1, "only %d steps could fail", failures);
 }
 
-static void test_create_with_each_system_call_failing(void) { fails_cleanly(INJECT_SYSCALL, NULL); }
-static void test_create_with_each_allocation_failing(void) { fails_cleanly(INJECT_ALLOCATION, NULL); }
+CHECK_TEST(create_with_each_system_call_failing) { fails_cleanly(INJECT_SYSCALL, NULL); }
+CHECK_TEST(create_with_each_allocation_failing) { fails_cleanly(INJECT_ALLOCATION, NULL); }
 
-static void test_attach_with_each_failure(void) {
+CHECK_TEST(attach_with_each_failure) {
   vmp_ring *r;
   if (!CHECK_RC(vmp_ring_create(2 * U, 0, &r), 0)) return;
   fails_cleanly(INJECT_SYSCALL, r);
   fails_cleanly(INJECT_ALLOCATION, r);
   CHECK(vmp_ring_write(r, "still", 5) == 5, "the creator's ring broke");
   CHECK_RC(vmp_ring_close(r), 0);
-}
-
-int main(int argc, char **argv) {
-  static const check_test tests[] = {
-      {"capacity_and_arguments", test_capacity_and_arguments},
-      {"mirror", test_mirror},
-      {"model_one_thread", test_model_one_thread},
-      {"two_threads_with_waits", test_two_threads_with_waits},
-      {"wait_timeouts", test_wait_timeouts},
-      {"shutdown_wakes_waiters", test_shutdown_wakes_waiters},
-      {"attach_own_descriptor", test_attach_own_descriptor},
-      {"flags_per_backend", test_flags_per_backend},
-      {"create_with_each_system_call_failing", test_create_with_each_system_call_failing},
-      {"create_with_each_allocation_failing", test_create_with_each_allocation_failing},
-      {"attach_with_each_failure", test_attach_with_each_failure},
-  };
-  return check_run(tests, sizeof tests / sizeof tests[0], argc, argv);
 }

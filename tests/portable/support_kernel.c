@@ -60,6 +60,14 @@ static unsigned char prot_of(DWORD protect) {
   }
 }
 
+int kv_available(void) { return 1; }
+
+size_t kv_granularity(void) {
+  SYSTEM_INFO si;
+  GetSystemInfo(&si);
+  return si.dwAllocationGranularity;
+}
+
 int kv_take(kv_snapshot *snap, const void *base, size_t size) {
   if (prepare(snap, base, size)) return -1;
   const char *p = base, *end = (const char *)base + size;
@@ -109,6 +117,8 @@ int kv_reservations_take(kv_reservations *res) {
 
 #else /* POSIX: /proc/self/maps */
 
+#include <unistd.h>
+
 typedef struct maps_line {
   uintptr_t lo, hi;
   char perms[5];
@@ -139,6 +149,14 @@ static kv_page page_of_line(const maps_line *m) {
   v.file_offset = m->inode ? m->offset : 0;
   return v;
 }
+
+int kv_available(void) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  if (f) fclose(f);
+  return f != NULL;
+}
+
+size_t kv_granularity(void) { return (size_t)sysconf(_SC_PAGESIZE); }
 
 int kv_take(kv_snapshot *snap, const void *base, size_t size) {
   FILE *f = fopen("/proc/self/maps", "r");

@@ -39,6 +39,14 @@ typedef struct kv_snapshot {
   kv_page *page; /* one entry per page */
 } kv_snapshot;
 
+/* Whether the system shows its view at all (Windows: VirtualQuery; POSIX:
+ * /proc/self/maps, which a system without procfs lacks). */
+int kv_available(void);
+
+/* The alignment the system gives every reservation's base: what
+ * GetSystemInfo says on Windows, the page elsewhere. */
+size_t kv_granularity(void);
+
 /* Records [base, base+size); returns 0, or -1 when the system cannot say. */
 int kv_take(kv_snapshot *snap, const void *base, size_t size);
 void kv_free(kv_snapshot *snap);

@@ -19,7 +19,15 @@ size_t util_grain(void) {
   return grain < page ? page : (grain + page - 1) / page * page;
 }
 
-int util_backend_is(const char *name) { return strcmp(vmp_backend_name(), name) == 0; }
+/* Platform facts (the C library's and the file system's, not the
+ * backend's): what a missing file is called, whether a directory opens. */
+#if defined(_WIN32)
+const char *util_missing_file_error_name(void) { return "OS:ERROR_FILE_NOT_FOUND"; }
+int util_directories_open(void) { return 0; }
+#else
+const char *util_missing_file_error_name(void) { return "OS:ENOENT"; }
+int util_directories_open(void) { return 1; }
+#endif
 
 unsigned char util_pattern(unsigned seed, size_t i) {
   return (unsigned char)(seed * 31u + (unsigned)(i / vmp_page_size()) * 7u + 1u);

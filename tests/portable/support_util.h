@@ -17,8 +17,11 @@
 size_t util_page(void);
 size_t util_grain(void);
 
-/* Nonzero when the backend under test is `name` ("linux", "posix", "windows"). */
-int util_backend_is(const char *name);
+/* The name vmp_err_name() gives the system's "no such file" error. */
+const char *util_missing_file_error_name(void);
+/* Whether the system opens a directory like a file (POSIX does, and the
+ * library then refuses it with VMP_EINVAL; Windows refuses the open). */
+int util_directories_open(void);
 
 /* The byte that util_fill() writes at byte i of a buffer with this seed:
  * one value per page, so misplaced pages show. */

@@ -20,8 +20,6 @@ void vmpt_say(char *why, size_t why_len, const char *fmt, ...) {
   va_end(ap);
 }
 
-int vmpt_backend_discards_mixed(void) { return strcmp(vmp_backend_name(), "posix") != 0; }
-
 const char *vmpt_tmpdir(void) {
   const char *t = getenv("TMPDIR");
   return t && *t ? t : "/tmp";

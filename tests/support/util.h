@@ -33,12 +33,6 @@ size_t vmpt_remove_names(const char *dir, const char *prefix);
 void vmpt_say(char *why, size_t why_len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Whether vmp_discard does a range whose pages have different
- * protections in one step, so that a failure changes nothing (the generic
- * POSIX backend goes run by run, and a failure may leave earlier runs
- * zeroed, as the header documents). */
-int vmpt_backend_discards_mixed(void);
-
 /* $TMPDIR or /tmp. */
 const char *vmpt_tmpdir(void);
 
