@@ -1,6 +1,7 @@
 #include <stdio.h>
 
 #include "internal.h"
+#include "testing.h"
 
 /* OS errors are -native with native in [1, 29999]: errno values stay below
  * 4096 and Windows system error codes below 16000. */
@@ -77,4 +78,14 @@ const char *vmp_kind_name(vmp_kind kind) {
       return "view";
   }
   return "unknown";
+}
+
+static _Atomic long undo_failures;
+
+void vmp__undo(int result) {
+  if (result != 0) atomic_fetch_add_explicit(&undo_failures, 1, memory_order_relaxed);
+}
+
+long vmp__testing_undo_failures(void) {
+  return atomic_load_explicit(&undo_failures, memory_order_relaxed);
 }

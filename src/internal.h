@@ -42,4 +42,10 @@ int vmp__mem_check_view(vmp_mem *mem, uint64_t offset, uint64_t size, int prot);
 /* Whether prot is one of the protections the header allows. */
 int vmp__prot_valid(int prot);
 
+/* Every undo step of a failure path goes through here with its result:
+ * the caller returns the error that made it undo, not this one, but an
+ * undo that fails means the call may not have left everything as it was,
+ * so it is counted (vmp__testing_undo_failures() in src/testing.h). */
+void vmp__undo(int result);
+
 #endif

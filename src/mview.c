@@ -102,7 +102,7 @@ static int prepare(const vmp_segment *s, unsigned mem_flags, int is_last, segmen
   err = resolve_length(mem, s, &length);
   if (!err && !is_last && length % vmp_page_size()) err = VMP_EALIGN;
   if (err) {
-    vmp_mem_close(mem);
+    vmp__undo(vmp_mem_close(mem));
     return err;
   }
   out->mem = mem;
@@ -121,7 +121,7 @@ static int map_segment(vmp_region *r, const segment *seg, int prot) {
   int split = start + bytes < size;
   int err = split ? vmp_split(r, start, bytes) : 0;
   if (!err) err = vmp_map(r, start, bytes, seg->mem, seg->file_offset, prot);
-  if (err && split) vmp_coalesce(r, start, size - start);
+  if (err && split) vmp__undo(vmp_coalesce(r, start, size - start));
   return err;
 }
 
@@ -137,8 +137,14 @@ static size_t region_size_for(uint64_t capacity, uint64_t mapped) {
   return want > SIZE_MAX ? 0 : (size_t)want;
 }
 
-static void close_files(segment *segments, size_t count) {
-  for (size_t i = 0; i < count; i++) vmp_mem_close(segments[i].mem);
+/* Closes every one; the first error, if any. */
+static int close_files(segment *segments, size_t count) {
+  int first = 0;
+  for (size_t i = 0; i < count; i++) {
+    int err = vmp_mem_close(segments[i].mem);
+    if (!first) first = err;
+  }
+  return first;
 }
 
 int vmp_mview_open(const vmp_segment *segments, size_t count, uint64_t capacity, unsigned flags,
@@ -173,7 +179,7 @@ int vmp_mview_open(const vmp_segment *segments, size_t count, uint64_t capacity,
     segment *seg = &v->segments[opened];
     err = prepare(&segments[opened], v->mem_flags, opened + 1 == count, seg);
     if (!err && seg->length > UINT64_MAX - length) {
-      vmp_mem_close(seg->mem);
+      vmp__undo(vmp_mem_close(seg->mem));
       err = VMP_ENOMEM;
     }
     if (err) {
@@ -213,9 +219,9 @@ int vmp_mview_open(const vmp_segment *segments, size_t count, uint64_t capacity,
   return 0;
 
 fail_region:
-  vmp_release(v->region);
+  vmp__undo(vmp_release(v->region));
 fail_files:
-  close_files(v->segments, opened);
+  vmp__undo(close_files(v->segments, opened));
   vmp__os_lock_destroy(&v->lock);
 fail_segments:
   vmp__free(v->segments);
@@ -259,7 +265,7 @@ int vmp_mview_append(vmp_mview *v, const vmp_segment *s) {
   else
     err = map_segment(v->region, &seg, v->prot);
   if (err) {
-    vmp_mem_close(seg.mem);
+    vmp__undo(vmp_mem_close(seg.mem));
     goto done;
   }
   v->segments[v->count++] = seg;

@@ -391,7 +391,7 @@ int vmp_unmap(vmp_region *r, size_t off, size_t size) {
       err = vmp__os_unmap_view(addr, size, s->mem->handle, (uint64_t)s->mem_page << r->page_shift,
                                prot_of_page(r, s, s->start));
       /* A view the backend had to map again has one protection throughout. */
-      if (err && s->mixed) for_each_prot_run(r, s, s->start, s->pages, protect_run);
+      if (err && s->mixed) vmp__undo(for_each_prot_run(r, s, s->start, s->pages, protect_run));
     } else
       err = vmp__os_unmap_private(page_addr(r, s->start), page_bytes(r, s->pages), addr, size);
   }
@@ -427,7 +427,7 @@ int vmp_protect(vmp_region *r, size_t off, size_t size, int prot) {
     err = vmp__os_protect(page_addr(r, pr.first), size, prot);
     /* mprotect can fail half-way through (out of mapping slots): put the
      * pages it may have changed back as they were. */
-    if (err) for_each_prot_run(r, s, pr.first, pr.count, protect_run);
+    if (err) vmp__undo(for_each_prot_run(r, s, pr.first, pr.count, protect_run));
   }
   if (!err && whole) {
     if (s->mixed) prot_clear(r, s->start, s->pages);

@@ -157,7 +157,7 @@ static int map_layout(vmp_ring *ring, size_t unit, unsigned flags, int attaching
       (flags & VMP_RING_NO_INHERIT))
     err = vmp__os_no_inherit(vmp_base(region), total);
   if (err) {
-    vmp_release(region);
+    vmp__undo(vmp_release(region));
     return err;
   }
   ring->region = region;
@@ -238,7 +238,7 @@ int vmp_ring_create(size_t size, unsigned flags, vmp_ring **out) {
   return 0;
 
 fail_mem:
-  vmp_mem_close(ring->mem);
+  vmp__undo(vmp_mem_close(ring->mem));
 fail_ring:
   vmp__free(ring);
   return err;
@@ -297,7 +297,7 @@ int vmp_ring_attach(intptr_t fd, unsigned flags, vmp_ring **out) {
   return 0;
 
 fail_mem:
-  vmp_mem_close(ring->mem);
+  vmp__undo(vmp_mem_close(ring->mem));
 fail_ring:
   vmp__free(ring);
   return err;

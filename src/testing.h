@@ -12,6 +12,9 @@
  *
  * Memory. vmp__testing_alloc_fail_after(n) makes the (n+1)-th bookkeeping
  * allocation from now fail (n = 0: the next one), -1 turns that off.
+ *
+ * Undo. vmp__testing_undo_failures() counts the undo steps of failure
+ * paths that failed themselves.
  */
 #ifndef VMP_TESTING_H
 #define VMP_TESTING_H
@@ -31,6 +34,11 @@ vmp__syscall_fn vmp__testing_syscall_default(const char *name);
 const char *vmp__testing_syscall_next(const char *name);
 
 void vmp__testing_alloc_fail_after(long n);
+
+/* Undo steps that failed since the process started: every failure path's
+ * undo reports here, so a test that made calls fail one at a time can
+ * prove that each failed call put everything back. */
+long vmp__testing_undo_failures(void);
 
 /* Turns an armed allocation failure off; returns nonzero if it had been
  * made (the armed allocation was reached), 0 if it was still pending. */

@@ -24,156 +24,9 @@
 
 #include "alloc.h"
 #include "check.h"
+#include "portable/support_steps.h"
 #include "testing.h"
 #include "vmplace.h"
-
-/* ---- the injector --------------------------------------------------------- */
-
-static struct {
-  long fail_at; /* 1-based call number that fails; 0 never */
-  long calls;
-  int err;
-  int hit;
-} plan;
-
-static int should_fail(void) {
-  plan.calls++;
-  if (plan.fail_at && plan.calls == plan.fail_at) {
-    plan.hit = 1;
-    return 1;
-  }
-  return 0;
-}
-
-/* One wrapper per libc function a backend may route through the table,
- * with the table's exact signature. */
-#define SIMPLE_WRAPPERS(X)                                                                   \
-  X(mmap, void *, (void *a, size_t l, int p, int f, int fd, off_t o), (a, l, p, f, fd, o),   \
-    MAP_FAILED)                                                                              \
-  X(munmap, int, (void *a, size_t l), (a, l), -1)                                            \
-  X(mprotect, int, (void *a, size_t l, int p), (a, l, p), -1)                                \
-  X(madvise, int, (void *a, size_t l, int advice), (a, l, advice), -1)                       \
-  X(msync, int, (void *a, size_t l, int flags), (a, l, flags), -1)                           \
-  X(fstat, int, (int fd, struct stat *st), (fd, st), -1)                                     \
-  X(stat, int, (const char *path, struct stat *st), (path, st), -1)                        \
-  X(getrlimit, int, (int resource, struct rlimit *lim), (resource, lim), -1)                 \
-  X(ftruncate, int, (int fd, off_t len), (fd, len), -1)                                      \
-  X(memfd_create, int, (const char *name, unsigned int flags), (name, flags), -1)            \
-  X(shm_open, int, (const char *name, int flags, mode_t mode), (name, flags, mode), -1)      \
-  X(shm_unlink, int, (const char *name), (name), -1)                                         \
-  X(mkstemp, int, (char *tmpl), (tmpl), -1)                                                  \
-  X(mkostemp, int, (char *tmpl, int flags), (tmpl, flags), -1)                               \
-  X(unlink, int, (const char *path), (path), -1)                                             \
-  X(posix_fallocate, int, (int fd, off_t o, off_t l), (fd, o, l), -1)                       \
-  X(futex, long, (_Atomic uint32_t * w, int op, uint32_t v, const struct timespec *t),         \
-    (w, op, v, t), -1)                                                                      \
-  X(membarrier, int, (int cmd, unsigned int flags, int cpu), (cmd, flags, cpu), -1)
-
-#define DECLARE_WRAPPER(name, ret, params, args, failure) \
-  typedef ret(*real_##name##_fn) params;                  \
-  static real_##name##_fn real_##name;                    \
-  static ret wrap_##name params {                         \
-    if (should_fail()) {                                  \
-      errno = plan.err;                                   \
-      return failure;                                     \
-    }                                                     \
-    return real_##name args;                              \
-  }
-SIMPLE_WRAPPERS(DECLARE_WRAPPER)
-
-typedef int (*real_open_fn)(const char *, int, ...);
-static real_open_fn real_open;
-static int wrap_open(const char *path, int flags, ...) {
-  mode_t mode = 0;
-  if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) {
-    va_list ap;
-    va_start(ap, flags);
-    mode = (mode_t)va_arg(ap, int);
-    va_end(ap);
-  }
-  if (should_fail()) {
-    errno = plan.err;
-    return -1;
-  }
-  return real_open(path, flags, mode);
-}
-
-typedef int (*real_fcntl_fn)(int, int, ...);
-static real_fcntl_fn real_fcntl;
-static int wrap_fcntl(int fd, int cmd, ...) {
-  va_list ap;
-  int takes_no_arg = cmd == F_GETFD || cmd == F_GETFL || cmd == F_GET_SEALS || cmd == F_GETOWN;
-  int arg = 0;
-  if (!takes_no_arg) {
-    va_start(ap, cmd);
-    arg = va_arg(ap, int);
-    va_end(ap);
-  }
-  if (should_fail()) {
-    errno = plan.err;
-    return -1;
-  }
-  return takes_no_arg ? real_fcntl(fd, cmd) : real_fcntl(fd, cmd, arg);
-}
-
-/* Linux releases the descriptor even when close reports an error, so the
- * failing close really closes. */
-typedef int (*real_close_fn)(int);
-static real_close_fn real_close;
-static int wrap_close(int fd) {
-  int failing = should_fail();
-  int rc = real_close(fd);
-  if (failing) {
-    errno = plan.err;
-    return -1;
-  }
-  return rc;
-}
-
-typedef struct wrapper {
-  const char *name;
-  vmp__syscall_fn wrap;
-  vmp__syscall_fn *real;
-} wrapper;
-
-#define WRAPPER_ENTRY(name, ret, params, args, failure) \
-  {#name, (vmp__syscall_fn)wrap_##name, (vmp__syscall_fn *)&real_##name},
-static const wrapper wrappers[] = {
-    SIMPLE_WRAPPERS(WRAPPER_ENTRY){"open", (vmp__syscall_fn)wrap_open,
-                                   (vmp__syscall_fn *)&real_open},
-    {"fcntl", (vmp__syscall_fn)wrap_fcntl, (vmp__syscall_fn *)&real_fcntl},
-    {"close", (vmp__syscall_fn)wrap_close, (vmp__syscall_fn *)&real_close},
-};
-
-static const wrapper *find_wrapper(const char *name) {
-  for (size_t i = 0; i < sizeof wrappers / sizeof *wrappers; i++)
-    if (strcmp(wrappers[i].name, name) == 0) return &wrappers[i];
-  return NULL;
-}
-
-/* Replaces every entry of the table; fails the test for an entry that has
- * no wrapper, so that no system call escapes injection. */
-static void install(long fail_at, int err) {
-  plan.fail_at = fail_at;
-  plan.calls = 0;
-  plan.err = err;
-  plan.hit = 0;
-  for (const char *name = vmp__testing_syscall_next(NULL); name;
-       name = vmp__testing_syscall_next(name)) {
-    const wrapper *w = find_wrapper(name);
-    cr_assert(w, "syscall table entry \"%s\" has no wrapper in test_faults.c", name);
-    *w->real = vmp__testing_syscall_default(name);
-    cr_assert(*w->real, "no default for \"%s\"", name);
-    cr_assert_eq(vmp__testing_syscall_set(name, w->wrap), 0);
-  }
-}
-
-static void uninstall(void) {
-  for (const char *name = vmp__testing_syscall_next(NULL); name;
-       name = vmp__testing_syscall_next(name))
-    cr_assert_eq(vmp__testing_syscall_set(name, NULL), 0);
-}
-
 
 /* ---- the fixture: a region holding every kind of span --------------------- */
 
@@ -351,79 +204,65 @@ static void check_consistent(fixture *f, const char *what) {
 
 typedef int (*operation)(fixture *);
 
-#define MAX_STEPS 200
+/* One operation under the step driver. */
+typedef struct fault_run {
+  operation op;
+  const char *name;
+  fixture f;
+  world before;
+} fault_run;
 
-static void inject_syscalls(operation op, const char *name, int err) {
-  if (op == op_discard_mixed && !vmp_capabilities()->discard_mixed_one_step)
-    cr_skip_test("this backend discards mixed protections run by run (tests/portable/suite_faults.c)");
-  for (long n = 1;; n++) {
-    fixture f;
-    world before;
-    char what[160];
-    cr_assert_lt(n, MAX_STEPS, "%s: still failing after %d injected failures", name, MAX_STEPS);
-    fixture_setup(&f);
-    world_take(&before, &f);
-    install(n, err);
-    int rc = op(&f);
-    int hit = plan.hit;
-    long calls = plan.calls;
-    uninstall();
-    snprintf(what, sizeof what, "%s with system call %ld failing (%s)", name, n, strerror(err));
-    check_no_names(&before, what);
-    if (rc != 0) {
-      cr_assert(hit, "%s failed with %s although no injected failure was reached (%ld calls)",
-                name, vmp_err_name(rc), calls);
-      check_unchanged(&before, &f, what, rc);
-    } else {
-      check_consistent(&f, what);
-    }
-    world_free(&before);
-    fixture_teardown(&f);
-    if (!hit) break;
-  }
+static int run_setup(void *ctx) {
+  fault_run *run = ctx;
+  fixture_setup(&run->f);
+  world_take(&run->before, &run->f);
+  return 0;
 }
 
-static void inject_allocations(operation op, const char *name) {
+static int run_op(void *ctx) {
+  fault_run *run = ctx;
+  return run->op(&run->f);
+}
+
+static void run_check(void *ctx, const steps_attempt *a) {
+  fault_run *run = ctx;
+  char what[160];
+  snprintf(what, sizeof what, "%s with %s %ld failing", run->name,
+           a->fired ? "step" : "no step", a->n);
+  check_no_names(&run->before, what);
+  if (a->rc != 0)
+    check_unchanged(&run->before, &run->f, what, a->rc);
+  else
+    check_consistent(&run->f, what);
+  world_free(&run->before);
+  fixture_teardown(&run->f);
+}
+
+/* Fails each system call (with errnum) or each allocation of op in turn. */
+static void fail_each_step(operation op, const char *name, inject_kind kind, int errnum) {
   if (op == op_discard_mixed && !vmp_capabilities()->discard_mixed_one_step)
     cr_skip_test("this backend discards mixed protections run by run (tests/portable/suite_faults.c)");
-  for (long n = 0;; n++) {
-    fixture f;
-    world before;
-    char what[160];
-    cr_assert_lt(n, MAX_STEPS, "%s: still failing after %d failed allocations", name, MAX_STEPS);
-    fixture_setup(&f);
-    world_take(&before, &f);
-    vmp__testing_alloc_fail_after(n);
-    int rc = op(&f);
-    int fired = vmp__testing_alloc_disarm();
-    snprintf(what, sizeof what, "%s with allocation %ld failing", name, n + 1);
-    check_no_names(&before, what);
-    if (rc != 0) {
-      cr_assert(fired, "%s failed with %s although no allocation failed", name,
-                vmp_err_name(rc));
-      cr_assert_eq(rc, VMP_ENOMEM, "%s: a failed allocation gave %s, expected ENOMEM", what,
-                   vmp_err_name(rc));
-      check_unchanged(&before, &f, what, rc);
-    } else {
-      check_consistent(&f, what);
-    }
-    world_free(&before);
-    fixture_teardown(&f);
-    if (!fired) break;
-  }
+  fault_run run = {.op = op, .name = name};
+  steps_plan plan = {.what = name, .kind = kind, .errnum = errnum, .ctx = &run,
+                     .setup = run_setup, .op = run_op, .check = run_check};
+  steps_run(&plan);
 }
 
 /* One test per operation and kind of failure, so that one broken path
  * does not hide the others. */
-#define FAULT_TEST(op)                                                                   \
-  Test(faults, op##_enomem, .fini = remove_live_file) {                                \
-    inject_syscalls(op_##op, #op, ENOMEM);                                             \
-  }                                                                                    \
-  Test(faults, op##_eio, .fini = remove_live_file) { inject_syscalls(op_##op, #op, EIO); } \
-  Test(faults, op##_eacces, .fini = remove_live_file) {                                \
-    inject_syscalls(op_##op, #op, EACCES);                                             \
-  }                                                                                    \
-  Test(faults, op##_alloc, .fini = remove_live_file) { inject_allocations(op_##op, #op); }
+#define FAULT_TEST(op)                                                                  \
+  Test(faults, op##_enomem, .fini = remove_live_file) {                               \
+    fail_each_step(op_##op, #op, INJECT_SYSCALL, ENOMEM);                             \
+  }                                                                                   \
+  Test(faults, op##_eio, .fini = remove_live_file) {                                  \
+    fail_each_step(op_##op, #op, INJECT_SYSCALL, EIO);                                \
+  }                                                                                   \
+  Test(faults, op##_eacces, .fini = remove_live_file) {                               \
+    fail_each_step(op_##op, #op, INJECT_SYSCALL, EACCES);                             \
+  }                                                                                   \
+  Test(faults, op##_alloc, .fini = remove_live_file) {                                \
+    fail_each_step(op_##op, #op, INJECT_ALLOCATION, 0);                               \
+  }
 
 FAULT_TEST(reserve)
 FAULT_TEST(reserve_aligned)
@@ -453,8 +292,10 @@ Test(faults, every_syscall_has_a_wrapper) {
   size_t entries = 0;
   for (const char *name = vmp__testing_syscall_next(NULL); name;
        name = vmp__testing_syscall_next(name), entries++)
-    cr_expect(find_wrapper(name), "syscall table entry \"%s\" has no wrapper", name);
+    cr_expect(vmp__testing_syscall_default(name), "no default for \"%s\"", name);
   cr_assert_gt(entries, 0, "the syscall table is empty");
+  const char *missing = inject_missing_wrapper();
+  cr_assert_null(missing, "syscall table entry \"%s\" has no wrapper", missing);
   cr_assert_eq(vmp__testing_syscall_set("no_such_call", NULL), VMP_EINVAL);
 }
 
@@ -463,10 +304,9 @@ Test(faults, every_syscall_has_a_wrapper) {
 Test(faults, injection_reaches_the_library) {
   fixture f;
   fixture_setup(&f);
-  install(1, ENOMEM);
+  cr_assert_null(inject_arm(INJECT_SYSCALL, 1, ENOMEM));
   int rc = vmp_commit(f.r, 16 * PG, 4 * PG, VMP_PROT_RW);
-  uninstall();
-  cr_assert(plan.hit, "vmp_commit made no system call through the table");
+  cr_assert(inject_disarm(INJECT_SYSCALL), "vmp_commit made no system call through the table");
   cr_assert_eq(rc, VMP_ENOMEM, "an injected ENOMEM gave %s", vmp_err_name(rc));
   fixture_teardown(&f);
 }
@@ -475,10 +315,9 @@ Test(faults, injection_reaches_the_library) {
 Test(faults, os_error_keeps_native_code) {
   fixture f;
   fixture_setup(&f);
-  install(1, EIO);
+  cr_assert_null(inject_arm(INJECT_SYSCALL, 1, EIO));
   int rc = vmp_protect(f.r, 0, 8 * PG, VMP_PROT_READ);
-  uninstall();
-  cr_assert(plan.hit);
+  cr_assert(inject_disarm(INJECT_SYSCALL));
   cr_assert(vmp_err_is_os(rc), "protect failing with EIO gave %s", vmp_err_name(rc));
   cr_assert_eq(vmp_err_os_code(rc), EIO);
   fixture_teardown(&f);
@@ -488,12 +327,33 @@ Test(faults, os_error_keeps_native_code) {
 Test(faults, split_and_coalesce_make_no_system_call) {
   fixture f;
   fixture_setup(&f);
-  install(0, 0);
+  cr_assert_null(inject_arm(INJECT_SYSCALL, 0, 0));
   CHECK_OK(vmp_split(f.r, 24 * PG, 2 * PG));
   CHECK_OK(vmp_split(f.r, 26 * PG, 2 * PG));
   CHECK_OK(vmp_coalesce(f.r, 16 * PG, 16 * PG));
-  long calls = plan.calls;
-  uninstall();
+  long calls = inject_calls();
+  inject_disarm(INJECT_SYSCALL);
   cr_assert_eq(calls, 0, "split and coalesce made %ld system calls", calls);
+  fixture_teardown(&f);
+}
+
+/* The undo counter counts: a failure path whose undo fails is seen. With
+ * every mprotect failing, the protect of a range of two protections fails
+ * and so does its repair, one call per run. */
+static int failing_mprotect(void *addr, size_t len, int prot) {
+  (void)addr, (void)len, (void)prot;
+  errno = ENOMEM;
+  return -1;
+}
+
+Test(faults, a_failed_undo_is_counted, .fini = remove_live_file) {
+  fixture f;
+  fixture_setup(&f);
+  long before = vmp__testing_undo_failures();
+  cr_assert_eq(vmp__testing_syscall_set("mprotect", (vmp__syscall_fn)failing_mprotect), 0);
+  int rc = vmp_protect(f.r, 4 * PG, 4 * PG, VMP_PROT_NONE);
+  cr_assert_eq(vmp__testing_syscall_set("mprotect", NULL), 0);
+  cr_assert_eq(rc, VMP_ENOMEM, "protect gave %s", vmp_err_name(rc));
+  cr_assert_eq(vmp__testing_undo_failures(), before + 1, "the failed repair was not counted once");
   fixture_teardown(&f);
 }

@@ -21,7 +21,7 @@ static size_t page;
 
 static void arm_destructive(void) {
   inject_destructive_mmap(1);
-  cr_assert_null(inject_arm(INJECT_SYSCALL, 1));
+  cr_assert_null(inject_arm(INJECT_SYSCALL, 1, 0));
 }
 
 static int disarm(void) {
@@ -99,7 +99,7 @@ Test(holes, refused_private_unmap_keeps_the_data) {
   CHECK_OK(vmp_commit(r, 0, 4 * page, VMP_PROT_READ | VMP_PROT_WRITE));
   char *p = vmp_base(r);
   memset(p, 0x5a, 4 * page);
-  cr_assert_null(inject_arm(INJECT_SYSCALL, 1));
+  cr_assert_null(inject_arm(INJECT_SYSCALL, 1, 0));
   int rc = vmp_unmap(r, page, page);
   cr_assert(disarm());
   cr_assert_lt(rc, 0);
@@ -109,10 +109,11 @@ Test(holes, refused_private_unmap_keeps_the_data) {
   CHECK_OK(vmp_release(r));
 }
 
-/* The generic POSIX backend discards by mapping fresh pages: after a
- * destructive failure the pages are mapped fresh (zero, as discard
- * promised) and the call succeeds. Linux discards with madvise, which
- * fails without destroying anything: the data stays. */
+/* A backend that discards by mapping fresh pages (the generic POSIX one)
+ * meets the destructive failure: the pages are mapped fresh (zero, as
+ * discard promised) and the call succeeds. One that discards with madvise
+ * (Linux) fails without destroying anything: the data stays. Which it is
+ * shows in the call that was made to fail. */
 Test(holes, destroyed_discard_leaves_zero_pages_not_a_hole) {
   vmp_region *r = region_of(8);
   CHECK_OK(vmp_split(r, 0, 4 * page));
@@ -121,10 +122,11 @@ Test(holes, destroyed_discard_leaves_zero_pages_not_a_hole) {
   memset(p, 0x5a, 4 * page);
   arm_destructive();
   int rc = vmp_discard(r, page, 2 * page);
+  int destroyed = inject_failed_call() && strcmp(inject_failed_call(), "mmap") == 0;
   cr_assert(disarm());
   CHECK_MAPS(r);
   check_kind(r, page, VMP_PRIVATE);
-  int want = strcmp(vmp_backend_name(), "posix") == 0 ? 0 : 0x5a;
+  int want = destroyed ? 0 : 0x5a;
   if (want == 0) CHECK_RC(rc, 0);
   else cr_assert_lt(rc, 0);
   for (size_t i = page; i < 3 * page; i++) cr_assert_eq(p[i], want, "byte %zu is %d", i, p[i]);

@@ -20,7 +20,7 @@
 
 #include "alloc.h"
 #include "check.h"
-#include "portable/support_inject.h"
+#include "portable/support_steps.h"
 #include "testing.h"
 #include "vmplace.h"
 
@@ -626,40 +626,68 @@ Test(mview, kernel_maps_agree, .fini = remove_files) {
 
 #define MAX_STEPS 300
 
+/* What a failed step must leave as it was, taken before each attempt. */
+typedef struct untouched {
+  size_t fds;
+  vmpt_outside *outside;
+} untouched;
+
+static void untouched_take(untouched *u, const void *base, size_t size) {
+  u->fds = vmpt_fd_count();
+  u->outside = vmpt_outside_take(base, size);
+  cr_assert(u->outside);
+}
+
+/* After a failed step: no descriptor and no mapping outside was left. */
+static void untouched_check(untouched *u, const steps_attempt *a) {
+  char why[4096];
+  cr_assert_eq(vmpt_fd_count(), u->fds, "step %ld failing (%s) left a descriptor open", a->n,
+               vmp_err_name(a->rc));
+  cr_assert_eq(vmpt_outside_compare(u->outside, why, sizeof why), 0,
+               "step %ld failing (%s) changed mappings outside: %s", a->n, vmp_err_name(a->rc),
+               why);
+}
+
+typedef struct open_run {
+  vmp_segment segs[3];
+  untouched before;
+  vmp_mview *v;
+  size_t bad;
+} open_run;
+
+static int open_setup(void *ctx) {
+  open_run *run = ctx;
+  untouched_take(&run->before, NULL, 0);
+  run->v = NULL;
+  run->bad = 77;
+  return 0;
+}
+
+static int open_op(void *ctx) {
+  open_run *run = ctx;
+  return vmp_mview_open(run->segs, 3, 16 * PG, 0, &run->v, &run->bad);
+}
+
+static void open_check(void *ctx, const steps_attempt *a) {
+  open_run *run = ctx;
+  if (a->rc == 0) {
+    check_contents(run->v, run->segs, 3);
+    CHECK_OK(vmp_mview_close(run->v));
+  } else {
+    cr_assert(run->bad < 3 || run->bad == NONE, "bad segment %zu", run->bad);
+    untouched_check(&run->before, a);
+  }
+  vmpt_outside_free(run->before.outside);
+}
+
 static void open_fails_cleanly(inject_kind kind) {
   const char *a = make_file(2 * PG, 1), *b = make_file(3 * PG, 2), *c = make_file(PG + 50, 3);
   int fb = open_file(b, O_RDONLY);
-  vmp_segment segs[] = {{a, -1, 0, 0}, {NULL, fb, PG, 2 * PG}, {c, -1, 0, 0}};
-  int failures = 0;
-  for (long n = 1;; n++) {
-    cr_assert_lt(n, MAX_STEPS, "still failing after %d steps", MAX_STEPS);
-    size_t fds = vmpt_fd_count();
-    vmpt_outside *before = vmpt_outside_take(NULL, 0);
-    cr_assert(before);
-    vmp_mview *v = NULL;
-    size_t bad = 77;
-    const char *missing = inject_arm(kind, n);
-    cr_assert(!missing, "no injection wrapper for \"%s\"", missing);
-    int rc = vmp_mview_open(segs, 3, 16 * PG, 0, &v, &bad);
-    int fired = inject_disarm(kind);
-    if (rc == 0) {
-      check_contents(v, segs, 3);
-      CHECK_OK(vmp_mview_close(v));
-    } else {
-      failures++;
-      cr_assert(fired, "open failed with %s with no failure injected", vmp_err_name(rc));
-      if (kind == INJECT_ALLOCATION) cr_assert_eq(rc, VMP_ENOMEM, "got %s", vmp_err_name(rc));
-      cr_assert(bad < 3 || bad == NONE, "bad segment %zu", bad);
-      cr_assert_eq(vmpt_fd_count(), fds, "step %ld failing (%s) left a descriptor open", n,
-                   vmp_err_name(rc));
-      char why[4096];
-      cr_assert_eq(vmpt_outside_compare(before, why, sizeof why), 0,
-                   "step %ld failing (%s) left a mapping: %s", n, vmp_err_name(rc), why);
-    }
-    vmpt_outside_free(before);
-    if (!fired) break;
-  }
-  cr_assert_gt(failures, kind == INJECT_SYSCALL ? 3 : 1, "only %d steps could fail", failures);
+  open_run run = {.segs = {{a, -1, 0, 0}, {NULL, fb, PG, 2 * PG}, {c, -1, 0, 0}}};
+  steps_plan plan = {.what = "vmp_mview_open", .kind = kind, .max_steps = MAX_STEPS,
+                     .ctx = &run, .setup = open_setup, .op = open_op, .check = open_check};
+  long failures = steps_run(&plan);
+  cr_assert_gt(failures, kind == INJECT_SYSCALL ? 3 : 1, "only %ld steps could fail", failures);
   close(fb);
 }
 
@@ -671,53 +699,60 @@ Test(mview_faults, open_with_each_allocation_failing, .fini = remove_files) {
   open_fails_cleanly(INJECT_ALLOCATION);
 }
 
+typedef struct append_run {
+  vmp_segment first, by_fd, other;
+  vmp_mview *v;
+  char *maps;
+  untouched before;
+} append_run;
+
+static int append_setup(void *ctx) {
+  append_run *run = ctx;
+  CHECK_OK(vmp_mview_open(&run->first, 1, 16 * PG, 0, &run->v, NULL));
+  run->maps = view_maps(run->v);
+  untouched_take(&run->before, vmp_mview_base(run->v), (size_t)vmp_mview_capacity(run->v));
+  return 0;
+}
+
+static int append_op(void *ctx) {
+  append_run *run = ctx;
+  return vmp_mview_append(run->v, &run->by_fd);
+}
+
+static void append_check(void *ctx, const steps_attempt *a) {
+  append_run *run = ctx;
+  if (a->rc == 0) {
+    vmp_segment both[] = {run->first, run->by_fd};
+    check_contents(run->v, both, 2);
+  } else {
+    char *now = view_maps(run->v);
+    cr_assert_str_eq(now, run->maps, "step %ld failing (%s) changed the view's mappings", a->n,
+                     vmp_err_name(a->rc));
+    free(now);
+    cr_assert_eq(vmp_mview_length(run->v), 2 * PG);
+    cr_assert_eq(vmp_mview_segments(run->v), 1);
+    untouched_check(&run->before, a);
+    /* The room is one placeholder again: a segment of another size fits
+     * where the failed one would have gone. */
+    CHECK_OK(vmp_mview_append(run->v, &run->other));
+    vmp_segment both[] = {run->first, run->other};
+    check_contents(run->v, both, 2);
+  }
+  vmpt_outside_free(run->before.outside);
+  free(run->maps);
+  CHECK_OK(vmp_mview_close(run->v));
+}
+
 static void append_fails_cleanly(inject_kind kind) {
   const char *a = make_file(2 * PG, 1), *b = make_file(3 * PG, 2), *c = make_file(3 * PG, 3);
   int fb = open_file(b, O_RDONLY);
-  vmp_segment first = {a, -1, 0, 0}, by_fd = {NULL, fb, PG, 2 * PG}, other = {c, -1, 0, 0};
-  int failures = 0;
-  for (long n = 1;; n++) {
-    cr_assert_lt(n, MAX_STEPS, "still failing after %d steps", MAX_STEPS);
-    vmp_mview *v;
-    CHECK_OK(vmp_mview_open(&first, 1, 16 * PG, 0, &v, NULL));
-    char *maps = view_maps(v);
-    size_t fds = vmpt_fd_count();
-    vmpt_outside *before = vmpt_outside_take(vmp_mview_base(v), (size_t)vmp_mview_capacity(v));
-    cr_assert(before);
-    const char *missing = inject_arm(kind, n);
-    cr_assert(!missing, "no injection wrapper for \"%s\"", missing);
-    int rc = vmp_mview_append(v, &by_fd);
-    int fired = inject_disarm(kind);
-    if (rc == 0) {
-      vmp_segment both[] = {first, by_fd};
-      check_contents(v, both, 2);
-    } else {
-      failures++;
-      cr_assert(fired, "append failed with %s with no failure injected", vmp_err_name(rc));
-      if (kind == INJECT_ALLOCATION) cr_assert_eq(rc, VMP_ENOMEM, "got %s", vmp_err_name(rc));
-      char *now = view_maps(v);
-      cr_assert_str_eq(now, maps, "step %ld failing (%s) changed the view's mappings", n,
-                       vmp_err_name(rc));
-      free(now);
-      cr_assert_eq(vmp_mview_length(v), 2 * PG);
-      cr_assert_eq(vmp_mview_segments(v), 1);
-      cr_assert_eq(vmpt_fd_count(), fds, "step %ld failing (%s) left a descriptor open", n,
-                   vmp_err_name(rc));
-      char why[4096];
-      cr_assert_eq(vmpt_outside_compare(before, why, sizeof why), 0,
-                   "step %ld failing (%s) changed mappings outside: %s", n, vmp_err_name(rc), why);
-      /* The room is one placeholder again: a segment of another size fits
-       * where the failed one would have gone. */
-      CHECK_OK(vmp_mview_append(v, &other));
-      vmp_segment both[] = {first, other};
-      check_contents(v, both, 2);
-    }
-    vmpt_outside_free(before);
-    free(maps);
-    CHECK_OK(vmp_mview_close(v));
-    if (!fired) break;
-  }
-  cr_assert_gt(failures, 1, "only %d steps could fail", failures);
+  append_run run = {.first = {a, -1, 0, 0}, .by_fd = {NULL, fb, PG, 2 * PG},
+                    .other = {c, -1, 0, 0}};
+  steps_plan plan = {.what = "vmp_mview_append", .kind = kind, .max_steps = MAX_STEPS,
+                     .ctx = &run, .setup = append_setup, .op = append_op,
+                     .check = append_check};
+  long failures = steps_run(&plan);
+  cr_assert_gt(failures, 1, "only %ld steps could fail", failures);
   close(fb);
 }
 

@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "portable/support_inject.h"
+#include "portable/support_steps.h"
 #include "portable/support_stream.h"
 #include "ring_layout.h"
 #include "testing.h"
@@ -1021,39 +1021,53 @@ Test(ring, no_inherit_keeps_the_ring_from_a_forked_child) {
 
 /* ---- failure at every step ------------------------------------------------------------- */
 
-#define MAX_STEPS 200
+
+typedef struct ring_run {
+  int attach_to; /* < 0: create */
+  unsigned flags;
+  size_t fds;
+  vmpt_outside *before;
+  vmp_ring *r;
+} ring_run;
+
+static int ring_setup(void *ctx) {
+  ring_run *run = ctx;
+  run->fds = vmpt_fd_count();
+  run->before = vmpt_outside_take(NULL, 0);
+  cr_assert(run->before);
+  run->r = NULL;
+  return 0;
+}
+
+static int ring_op(void *ctx) {
+  ring_run *run = ctx;
+  return run->attach_to < 0 ? vmp_ring_create(3 * G(), run->flags, &run->r)
+                            : vmp_ring_attach(run->attach_to, run->flags, &run->r);
+}
+
+static void ring_check(void *ctx, const steps_attempt *a) {
+  ring_run *run = ctx;
+  if (a->rc == 0) {
+    cr_assert_eq(vmp_ring_write(run->r, "ok", 2), 2);
+    CHECK_OK(vmp_ring_close(run->r));
+  } else {
+    cr_assert_eq(vmpt_fd_count(), run->fds, "step %ld failing (%s) left a descriptor open", a->n,
+                 vmp_err_name(a->rc));
+    char why[4096];
+    cr_assert_eq(vmpt_outside_compare(run->before, why, sizeof why), 0,
+                 "step %ld failing (%s) left a mapping: %s", a->n, vmp_err_name(a->rc), why);
+  }
+  vmpt_outside_free(run->before);
+}
 
 /* create (attach_to < 0) or attach to that fd, with each step failing. */
 static void fails_cleanly(inject_kind kind, int attach_to, unsigned flags) {
-  int failures = 0;
-  for (long n = 1;; n++) {
-    cr_assert_lt(n, MAX_STEPS, "still failing after %d steps", MAX_STEPS);
-    size_t fds = vmpt_fd_count();
-    vmpt_outside *before = vmpt_outside_take(NULL, 0);
-    cr_assert(before);
-    vmp_ring *r = NULL;
-    const char *missing = inject_arm(kind, n);
-    cr_assert(!missing, "no injection wrapper for \"%s\"", missing);
-    int rc = attach_to < 0 ? vmp_ring_create(3 * G(), flags, &r)
-                           : vmp_ring_attach(attach_to, flags, &r);
-    int fired = inject_disarm(kind);
-    if (rc == 0) {
-      cr_assert_eq(vmp_ring_write(r, "ok", 2), 2);
-      CHECK_OK(vmp_ring_close(r));
-    } else {
-      failures++;
-      cr_assert(fired, "failed with %s with no failure injected", vmp_err_name(rc));
-      if (kind == INJECT_ALLOCATION) cr_assert_eq(rc, VMP_ENOMEM, "got %s", vmp_err_name(rc));
-      cr_assert_eq(vmpt_fd_count(), fds, "step %ld failing (%s) left a descriptor open", n,
-                   vmp_err_name(rc));
-      char why[4096];
-      cr_assert_eq(vmpt_outside_compare(before, why, sizeof why), 0,
-                   "step %ld failing (%s) left a mapping: %s", n, vmp_err_name(rc), why);
-    }
-    vmpt_outside_free(before);
-    if (!fired) break;
-  }
-  cr_assert_gt(failures, kind == INJECT_SYSCALL ? 4 : 1, "only %d steps could fail", failures);
+  ring_run run = {.attach_to = attach_to, .flags = flags};
+  steps_plan plan = {.what = attach_to < 0 ? "vmp_ring_create" : "vmp_ring_attach",
+                     .kind = kind, .ctx = &run, .setup = ring_setup, .op = ring_op,
+                     .check = ring_check};
+  long failures = steps_run(&plan);
+  cr_assert_gt(failures, kind == INJECT_SYSCALL ? 4 : 1, "only %ld steps could fail", failures);
   if (attach_to >= 0)
     cr_assert_eq(fcntl(attach_to, F_GETFD), FD_CLOEXEC, "the caller's descriptor was closed");
 }

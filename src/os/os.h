@@ -18,7 +18,8 @@
  *     whole view; unmap_private a range inside one private span; protect a
  *     range inside one private or view span; discard inside one private span.
  *   - A failing call leaves the range as it found it (discard, which
- *     cannot be undone, says below what it may leave): a backend whose
+ *     cannot be undone, says below what it may leave, and protect, which
+ *     the core repairs): a backend whose
  *     replacing call can leave a hole (a failed MAP_FIXED on old kernels)
  *     puts the placeholder back before returning. Multi-call operations
  *     undo their own earlier steps.
@@ -128,6 +129,14 @@ int vmp__os_unmap_view(void *addr, size_t size, vmp__os_handle h, uint64_t offse
 int vmp__os_unmap_private(void *span, size_t span_size, void *addr,
                           size_t size);
 
+/* Gives every page of [addr, addr+size) protection prot. A system call
+ * may fail part-way, having changed some pages first (mprotect out of
+ * mapping slots: the pages changed so far split the kernel's mappings):
+ * the backend returns the error as it is, without trying to repair, and
+ * the core then sets every page of the range back to the protection its
+ * bookkeeping records, one call per run of one protection (an undo that
+ * fails too is counted, see vmp__undo). So the call need not be atomic;
+ * it must only never report success for a range it did not change. */
 int vmp__os_protect(void *addr, size_t size, int prot);
 
 /* Private pages [addr, addr+size) read as zero afterwards and keep their

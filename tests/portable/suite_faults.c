@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "support_check.h"
-#include "support_inject.h"
+#include "support_steps.h"
 #include "support_kernel.h"
 #include "support_util.h"
 #include "testing.h"
@@ -167,8 +167,6 @@ static const fault_case cases[] = {
 
 /* ---- the loop ---------------------------------------------------------------------- */
 
-typedef enum { BY_SYSCALL, BY_ALLOCATION } fault_kind;
-
 typedef struct observed {
   region_state state;
   int have_state;
@@ -189,86 +187,67 @@ static void forget(observed *o) {
   if (o->have_reserved) kv_reservations_free(&o->reserved);
 }
 
-/* One attempt with the n-th call (or allocation) failing. Returns 1 when
- * the loop is done: the operation succeeded without meeting the failure. */
-static int attempt(const fault_case *c, fault_kind kind, long n) {
+/* One case under the step driver: a fresh fixture for every attempt. */
+typedef struct case_run {
+  const fault_case *c;
   fixture f;
-  if (build_fixture(&f) != 0) {
-    drop_fixture(&f);
+  observed before;
+} case_run;
+
+static int case_setup(void *ctx) {
+  case_run *run = ctx;
+  if (build_fixture(&run->f) != 0) {
+    drop_fixture(&run->f);
     return 1;
   }
-  if (c->prepare) c->prepare(&f);
-  observed before, after;
-  observe(c, &f, &before);
+  if (run->c->prepare) run->c->prepare(&run->f);
+  observe(run->c, &run->f, &run->before);
+  return 0;
+}
 
-  int rc, fired;
-  long calls = 0;
-  if (kind == BY_SYSCALL) {
-    const char *unknown = NULL;
-    int installed = inject_install(n, &unknown) == 0;
-    if (!CHECK(installed, "no wrapper for the system call \"%s\"", unknown ? unknown : "?")) {
-      forget(&before);
-      drop_fixture(&f);
-      return 1;
-    }
-    rc = c->op(&f);
-    calls = inject_calls();
-    fired = inject_fired();
-    inject_remove();
-  } else {
-    vmp__testing_alloc_fail_after(n);
-    rc = c->op(&f);
-    fired = vmp__testing_alloc_disarm();
-  }
+static int case_op(void *ctx) {
+  case_run *run = ctx;
+  return run->c->op(&run->f);
+}
 
-  char context[160];
-  snprintf(context, sizeof context, "%s with %s %ld failing (rc %s)", c->name,
-           kind == BY_SYSCALL ? "system call" : "allocation", n, vmp_err_name(rc));
-  int done = 0;
-  if (rc != 0) {
-    if (kind == BY_SYSCALL)
-      CHECK(fired, "%s: failed although no call was made to fail (%ld calls)", context, calls);
-    else
-      CHECK_RC(rc, VMP_ENOMEM);
-    observe(c, &f, &after);
-    if (before.have_state && after.have_state)
-      state_same(&before.state, &after.state, __FILE__, __LINE__, context);
-    CHECK(before.have_state == after.have_state, "%s: the region's state cannot be read", context);
-    if (before.have_reserved && after.have_reserved) {
-      uint64_t fresh = kv_reservations_new_bytes(&before.reserved, &after.reserved);
+static void case_check(void *ctx, const steps_attempt *a) {
+  case_run *run = ctx;
+  fixture *f = &run->f;
+  if (a->rc != 0) {
+    char context[160];
+    snprintf(context, sizeof context, "%s with step %ld failing (rc %s)", run->c->name, a->n,
+             vmp_err_name(a->rc));
+    observed after;
+    observe(run->c, f, &after);
+    if (run->before.have_state && after.have_state)
+      state_same(&run->before.state, &after.state, __FILE__, __LINE__, context);
+    CHECK(run->before.have_state == after.have_state, "%s: the region's state cannot be read",
+          context);
+    if (run->before.have_reserved && after.have_reserved) {
+      uint64_t fresh = kv_reservations_new_bytes(&run->before.reserved, &after.reserved);
       CHECK(fresh == 0, "%s: the process holds %llu newly reserved bytes", context,
             (unsigned long long)fresh);
     }
-    CHECK(before.file_size == after.file_size, "%s: the file's size changed", context);
-    CHECK(f.made == NULL && f.made_mem == NULL, "%s: a failed call handed out a handle",
+    CHECK(run->before.file_size == after.file_size, "%s: the file's size changed", context);
+    CHECK(f->made == NULL && f->made_mem == NULL, "%s: a failed call handed out a handle",
           context);
-    f.made = NULL;
-    f.made_mem = NULL;
+    f->made = NULL;
+    f->made_mem = NULL;
     forget(&after);
-    if (f.r) CHECK_KERNEL_AGREES(f.r);
-  } else {
-    if (f.r) CHECK_KERNEL_AGREES(f.r);
-    done = !fired || kind == BY_ALLOCATION;
   }
-  forget(&before);
-  drop_fixture(&f);
-  return done;
+  if (f->r) CHECK_KERNEL_AGREES(f->r);
+  forget(&run->before);
+  drop_fixture(f);
 }
 
-static void run_case(const fault_case *c, fault_kind kind) {
-  long first = kind == BY_SYSCALL ? 1 : 0;
-  for (long n = first; n < first + MAX_STEPS; n++) {
-    int failures = check_failures();
-    if (attempt(c, kind, n)) {
-      if (getenv("VMPT_VERBOSE"))
-        check_note("%s: %ld %s failures injected", c->name, n - first,
-                   kind == BY_SYSCALL ? "system-call" : "allocation");
-      return;
-    }
-    /* One broken attempt says it; the following ones would repeat it. */
-    if (check_failures() > failures + 3) return;
-  }
-  CHECK(0, "%s: still failing after %d injected failures", c->name, MAX_STEPS);
+static void run_case(const fault_case *c, inject_kind kind) {
+  case_run run = {.c = c};
+  steps_plan plan = {.what = c->name, .kind = kind, .max_steps = MAX_STEPS, .ctx = &run,
+                     .setup = case_setup, .op = case_op, .check = case_check};
+  long failed = steps_run(&plan);
+  if (getenv("VMPT_VERBOSE"))
+    check_note("%s: %ld %s failures injected", c->name, failed,
+               kind == INJECT_SYSCALL ? "system-call" : "allocation");
 }
 
 static void remove_file(void) { remove(file_path); }
@@ -281,7 +260,7 @@ static int make_file(void) {
   return rc;
 }
 
-static void run_all(fault_kind kind) {
+static void run_all(inject_kind kind) {
   if (!CHECK(make_file() == 0, "cannot create a temporary file")) return;
   for (size_t i = 0; i < CASE_COUNT; i++) run_case(&cases[i], kind);
 }
@@ -294,9 +273,8 @@ CHECK_TEST(every_syscall_has_a_wrapper) {
     CHECK(vmp__testing_syscall_default(name) != NULL, "no default for \"%s\"", name);
   }
   CHECK(names > 0, "the system-call table is empty");
-  const char *unknown = NULL;
-  int installed = inject_install(0, &unknown) == 0;
-  if (CHECK(installed, "no wrapper for \"%s\"", unknown ? unknown : "?")) inject_remove();
+  const char *missing = inject_missing_wrapper();
+  CHECK(missing == NULL, "no wrapper for \"%s\"", missing ? missing : "");
   CHECK_RC(vmp__testing_syscall_set("no_such_call", NULL), VMP_EINVAL);
 }
 
@@ -311,15 +289,14 @@ CHECK_TEST(wrappers_pass_through) {
       return;
     }
     if (cases[i].prepare) cases[i].prepare(&f);
-    const char *unknown = NULL;
-    int installed = inject_install(0, &unknown) == 0;
-    if (!CHECK(installed, "no wrapper for \"%s\"", unknown ? unknown : "?")) {
+    const char *missing = inject_arm(INJECT_SYSCALL, 0, 0);
+    if (!CHECK(missing == NULL, "no wrapper for \"%s\"", missing ? missing : "")) {
       drop_fixture(&f);
       return;
     }
     int rc = cases[i].op(&f);
     long calls = inject_calls();
-    inject_remove();
+    inject_disarm(INJECT_SYSCALL);
     CHECK(rc == 0, "%s through the wrappers: %s", cases[i].name, vmp_err_name(rc));
     if (f.r) CHECK_KERNEL_AGREES(f.r);
     if (strcmp(cases[i].name, "commit") == 0)
@@ -367,66 +344,76 @@ static int page_content(vmp_region *r, size_t i) {
   return 0;
 }
 
-CHECK_TEST(mixed_discard_failure_keeps_protections) {
-  int zeroed_before_failure = 0;
-  long n = 1;
-  for (; n < MAX_STEPS; n++) {
-    vmp_region *r = mixed_region();
-    if (!r) return;
-    const char *unknown = inject_arm(INJECT_SYSCALL, n);
-    if (!CHECK(unknown == NULL, "no wrapper for \"%s\"", unknown ? unknown : "?")) {
-      vmp_release(r);
-      return;
-    }
-    int rc = vmp_discard(r, P, 5 * P);
-    int fired = inject_disarm(INJECT_SYSCALL);
-    char context[80];
-    snprintf(context, sizeof context, "system call %ld failing (rc %s)", n, vmp_err_name(rc));
-    CHECK(vmp_span_count(r) == 1, "%s: %zu spans", context, vmp_span_count(r));
-    for (size_t i = 0; i < MIXED_PAGES; i++) {
-      vmp_span_info info;
-      CHECK_RC(vmp_query(r, (char *)vmp_base(r) + i * P, &info), 0);
-      CHECK(info.kind == VMP_PRIVATE && info.prot == mixed_prot[i] && info.offset == 0,
-            "%s: page %zu has kind %d, prot %d (expected %d)", context, i, info.kind, info.prot,
-            mixed_prot[i]);
-    }
-    CHECK_KERNEL_AGREES(r);
-    if (rc != 0) {
-      CHECK(fired, "%s: failed although no call was made to fail", context);
-      int zeroed = 0;
-      for (size_t i = 0; i < MIXED_PAGES; i++) {
-        int content = page_content(r, i);
-        int outside = i == 0 || i >= 6;
-        CHECK(content == 0 || (content == 1 && !outside), "%s: page %zu reads %s", context, i,
-              content < 0 ? "neither its bytes nor zero" : "zero outside the range");
-        zeroed += content == 1;
-      }
-      /* Linux does the range in one step: a failure zeroes nothing. */
-      if (vmp_capabilities()->discard_mixed_one_step)
-        CHECK(zeroed == 0, "%s: %d pages zeroed by a failed one-step discard", context, zeroed);
-      if (zeroed) zeroed_before_failure = 1;
-      /* Protections are as they were, so discarding again finishes it. */
-      for (size_t i = 0; i < MIXED_PAGES; i++)
-        if (mixed_prot[i] == VMP_PROT_NONE) vmp_protect(r, i * P, P, VMP_PROT_NONE);
-      if (CHECK_RC(vmp_discard(r, P, 5 * P), 0))
-        for (size_t i = 1; i < 6; i++)
-          CHECK(page_content(r, i) == 1, "%s: page %zu not zero after the second discard",
-                context, i);
-    }
-    if (rc == 0)
-      /* Done, or the backend made up for the failure (Windows tries a
-       * commit twice): the range is discarded all the same. */
-      for (size_t i = 0; i < MIXED_PAGES; i++)
-        CHECK(page_content(r, i) == (i >= 1 && i < 6), "%s: page %zu after success", context, i);
-    CHECK_RC(vmp_release(r), 0);
-    if (rc == 0 && !fired) break;
+typedef struct mixed_run {
+  vmp_region *r;
+  int zeroed_before_failure;
+  long attempts;
+} mixed_run;
+
+static int mixed_setup(void *ctx) {
+  mixed_run *run = ctx;
+  run->r = mixed_region();
+  return run->r == NULL;
+}
+
+static int mixed_op(void *ctx) { return vmp_discard(((mixed_run *)ctx)->r, P, 5 * P); }
+
+static void mixed_check(void *ctx, const steps_attempt *a) {
+  mixed_run *run = ctx;
+  vmp_region *r = run->r;
+  run->attempts = a->n;
+  char context[80];
+  snprintf(context, sizeof context, "system call %ld failing (rc %s)", a->n, vmp_err_name(a->rc));
+  CHECK(vmp_span_count(r) == 1, "%s: %zu spans", context, vmp_span_count(r));
+  for (size_t i = 0; i < MIXED_PAGES; i++) {
+    vmp_span_info info;
+    CHECK_RC(vmp_query(r, (char *)vmp_base(r) + i * P, &info), 0);
+    CHECK(info.kind == VMP_PRIVATE && info.prot == mixed_prot[i] && info.offset == 0,
+          "%s: page %zu has kind %d, prot %d (expected %d)", context, i, info.kind, info.prot,
+          mixed_prot[i]);
   }
-  CHECK(n < MAX_STEPS, "the discard still fails after %d injected failures", MAX_STEPS);
+  CHECK_KERNEL_AGREES(r);
+  if (a->rc != 0) {
+    int zeroed = 0;
+    for (size_t i = 0; i < MIXED_PAGES; i++) {
+      int content = page_content(r, i);
+      int outside = i == 0 || i >= 6;
+      CHECK(content == 0 || (content == 1 && !outside), "%s: page %zu reads %s", context, i,
+            content < 0 ? "neither its bytes nor zero" : "zero outside the range");
+      zeroed += content == 1;
+    }
+    /* Done in one step: a failure zeroes nothing. */
+    if (vmp_capabilities()->discard_mixed_one_step)
+      CHECK(zeroed == 0, "%s: %d pages zeroed by a failed one-step discard", context, zeroed);
+    if (zeroed) run->zeroed_before_failure = 1;
+    /* Protections are as they were, so discarding again finishes it. */
+    for (size_t i = 0; i < MIXED_PAGES; i++)
+      if (mixed_prot[i] == VMP_PROT_NONE) vmp_protect(r, i * P, P, VMP_PROT_NONE);
+    if (CHECK_RC(vmp_discard(r, P, 5 * P), 0))
+      for (size_t i = 1; i < 6; i++)
+        CHECK(page_content(r, i) == 1, "%s: page %zu not zero after the second discard",
+              context, i);
+  } else {
+    /* Done, or the backend made up for the failure (Windows tries a
+     * commit twice): the range is discarded all the same. */
+    for (size_t i = 0; i < MIXED_PAGES; i++)
+      CHECK(page_content(r, i) == (i >= 1 && i < 6), "%s: page %zu after success", context, i);
+  }
+  CHECK_RC(vmp_release(r), 0);
+}
+
+CHECK_TEST(mixed_discard_failure_keeps_protections) {
+  mixed_run run = {0};
+  steps_plan plan = {.what = "vmp_discard over five runs", .kind = INJECT_SYSCALL,
+                     .max_steps = MAX_STEPS, .ctx = &run, .setup = mixed_setup, .op = mixed_op,
+                     .check = mixed_check};
+  steps_run(&plan);
   /* Elsewhere five runs, one at a time: some failure came after a run had
    * been zeroed, which is the case this test is about. */
   if (!vmp_capabilities()->discard_mixed_one_step)
-    CHECK(zeroed_before_failure, "no failure was injected between two runs (%ld tried)", n);
+    CHECK(run.zeroed_before_failure, "no failure was injected between two runs (%ld tried)",
+          run.attempts);
 }
 
-CHECK_TEST(syscall_failures_leave_no_trace) { run_all(BY_SYSCALL); }
-CHECK_TEST(allocation_failures_leave_no_trace) { run_all(BY_ALLOCATION); }
+CHECK_TEST(syscall_failures_leave_no_trace) { run_all(INJECT_SYSCALL); }
+CHECK_TEST(allocation_failures_leave_no_trace) { run_all(INJECT_ALLOCATION); }

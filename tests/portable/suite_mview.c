@@ -25,7 +25,7 @@
 
 #include "alloc.h"
 #include "support_check.h"
-#include "support_inject.h"
+#include "support_steps.h"
 #include "support_kernel.h"
 #include "support_util.h"
 #include "testing.h"
@@ -110,17 +110,6 @@ static int native_usable(intptr_t fd) {
 #endif
 }
 
-/* Descriptors (POSIX) or handles (Windows) the process holds. */
-static long open_handles(void) {
-#if defined(_WIN32)
-  DWORD count = 0;
-  return GetProcessHandleCount(GetCurrentProcess(), &count) ? (long)count : -1;
-#else
-  long count = 0;
-  for (int fd = 0; fd < 1024; fd++) count += fcntl(fd, F_GETFD) != -1;
-  return count;
-#endif
-}
 
 /* Whether the library takes a file's native descriptor or HANDLE at all
  * (vmp_mem_adopt). The tests of descriptor segments need it; the failure
@@ -479,47 +468,106 @@ out:
 
 /* ---- failure at every step -------------------------------------------------------- */
 
-#define MAX_STEPS 200
+typedef struct open_run {
+  vmp_segment segs[3];
+  const char *b;
+  vmp_mview *v;
+  size_t bad;
+  leftovers before;
+} open_run;
+
+static int open_setup(void *ctx) {
+  open_run *run = ctx;
+  leftovers_take(&run->before);
+  run->v = NULL;
+  run->bad = 77;
+  return 0;
+}
+
+static int open_op(void *ctx) {
+  open_run *run = ctx;
+  return vmp_mview_open(run->segs, 3, 4 * G, 0, &run->v, &run->bad);
+}
+
+static void open_check(void *ctx, const steps_attempt *a) {
+  open_run *run = ctx;
+  if (a->rc == 0) {
+    view_shows(run->v, G, run->b, G, G);
+    CHECK_RC(vmp_mview_close(run->v), 0);
+    leftovers_free(&run->before);
+    return;
+  }
+  char context[80];
+  snprintf(context, sizeof context, "step %ld failing (%s)", a->n, vmp_err_name(a->rc));
+  CHECK(run->bad < 3 || run->bad == NONE, "%s: bad segment %zu", context, run->bad);
+  CHECK_NO_LEFTOVERS(&run->before, context);
+}
 
 static void open_fails_cleanly(inject_kind kind) {
   const char *a = make_file(G, 1), *b = make_file(2 * G, 2), *c = make_file(G + 7, 3);
   if (!a || !b || !c) goto out;
   intptr_t fb = adopt_works(b) ? open_native(b, 0) : -1;
   if (fb == -1) check_note("descriptors cannot be adopted here: a path stands in");
-  vmp_segment segs[] = {{a, -1, 0, 0}, {fb == -1 ? b : NULL, fb, G, G}, {c, -1, 0, 0}};
-  int failures = 0;
-  for (long n = 1; n < MAX_STEPS; n++) {
-    kv_reservations res_before, res_after;
-    int have_res = kv_reservations_take(&res_before) == 0;
-    long handles = open_handles();
-    const char *missing = inject_arm(kind, n);
-    if (!CHECK(!missing, "no injection wrapper for %s", missing ? missing : "")) break;
-    vmp_mview *v = NULL;
-    size_t bad = 77;
-    int rc = vmp_mview_open(segs, 3, 4 * G, 0, &v, &bad);
-    int fired = inject_disarm(kind);
-    if (rc == 0) {
-      view_shows(v, G, b, G, G);
-      CHECK_RC(vmp_mview_close(v), 0);
-    } else {
-      failures++;
-      CHECK(fired, "open failed with %s with nothing injected", vmp_err_name(rc));
-      CHECK(bad < 3 || bad == NONE, "bad segment %zu", bad);
-      CHECK(open_handles() == handles, "step %ld failing (%s) left %ld handles open", n,
-            vmp_err_name(rc), open_handles() - handles);
-      if (have_res && kv_reservations_take(&res_after) == 0) {
-        CHECK(kv_reservations_new_bytes(&res_before, &res_after) == 0,
-              "step %ld failing (%s) left address space reserved", n, vmp_err_name(rc));
-        kv_reservations_free(&res_after);
-      }
-    }
-    if (have_res) kv_reservations_free(&res_before);
-    if (!fired || check_failures()) break;
-  }
-  CHECK(failures > 1, "only %d steps could fail", failures);
+  open_run run = {.segs = {{a, -1, 0, 0}, {fb == -1 ? b : NULL, fb, G, G}, {c, -1, 0, 0}}, .b = b};
+  steps_plan plan = {.what = "vmp_mview_open", .kind = kind, .ctx = &run, .setup = open_setup,
+                     .op = open_op, .check = open_check};
+  long failures = steps_run(&plan);
+  CHECK(failures > 1, "only %ld steps could fail", failures);
   if (fb != -1) close_native(fb);
 out:
   remove_files();
+}
+
+typedef struct append_run {
+  vmp_segment first, by_fd, other;
+  const char *b, *c;
+  vmp_mview *v;
+  int have_kernel;
+  kv_snapshot before;
+  long handles;
+} append_run;
+
+static int append_setup(void *ctx) {
+  append_run *run = ctx;
+  if (!CHECK_RC(vmp_mview_open(&run->first, 1, 6 * G, 0, &run->v, NULL), 0)) return 1;
+  run->have_kernel =
+      kv_take(&run->before, vmp_mview_base(run->v), (size_t)vmp_mview_capacity(run->v)) == 0;
+  run->handles = util_open_handles();
+  return 0;
+}
+
+static int append_op(void *ctx) {
+  append_run *run = ctx;
+  return vmp_mview_append(run->v, &run->by_fd);
+}
+
+static void append_check(void *ctx, const steps_attempt *a) {
+  append_run *run = ctx;
+  vmp_mview *v = run->v;
+  if (a->rc == 0) {
+    view_shows(v, G, run->b, G, G);
+  } else {
+    long n = a->n;
+    CHECK(vmp_mview_segments(v) == 1 && vmp_mview_length(v) == G,
+          "step %ld failing changed the view: %zu segments, length %llu", n,
+          vmp_mview_segments(v), (unsigned long long)vmp_mview_length(v));
+    CHECK(util_open_handles() == run->handles, "step %ld failing (%s) left %ld handles open", n,
+          vmp_err_name(a->rc), util_open_handles() - run->handles);
+    kv_snapshot after;
+    if (run->have_kernel &&
+        kv_take(&after, vmp_mview_base(v), (size_t)vmp_mview_capacity(v)) == 0) {
+      size_t i = kv_first_difference(&run->before, &after);
+      char x[160], y[160];
+      CHECK(i == NONE, "step %ld failing (%s) changed page %zu: %s, now %s", n,
+            vmp_err_name(a->rc), i, i == NONE ? "" : kv_describe(&run->before, i, x, sizeof x),
+            i == NONE ? "" : kv_describe(&after, i, y, sizeof y));
+      kv_free(&after);
+    }
+    /* The room is whole again: a segment of another size fits. */
+    if (CHECK_RC(vmp_mview_append(v, &run->other), 0)) view_shows(v, G, run->c, 0, 2 * G);
+  }
+  if (run->have_kernel) kv_free(&run->before);
+  CHECK_RC(vmp_mview_close(v), 0);
 }
 
 static void append_fails_cleanly(inject_kind kind) {
@@ -527,50 +575,12 @@ static void append_fails_cleanly(inject_kind kind) {
   if (!a || !b || !c) goto out;
   intptr_t fb = adopt_works(b) ? open_native(b, 0) : -1;
   if (fb == -1) check_note("descriptors cannot be adopted here: a path stands in");
-  vmp_segment first = {a, -1, 0, 0}, by_fd = {fb == -1 ? b : NULL, fb, G, G},
-              other = {c, -1, 0, 2 * G};
-  int failures = 0;
-  for (long n = 1; n < MAX_STEPS; n++) {
-    vmp_mview *v;
-    if (!CHECK_RC(vmp_mview_open(&first, 1, 6 * G, 0, &v, NULL), 0)) break;
-    char *base = vmp_mview_base(v);
-    size_t capacity = (size_t)vmp_mview_capacity(v);
-    kv_snapshot before, after;
-    int have_kernel = kv_take(&before, base, capacity) == 0;
-    long handles = open_handles();
-    const char *missing = inject_arm(kind, n);
-    if (!CHECK(!missing, "no injection wrapper for %s", missing ? missing : "")) {
-      vmp_mview_close(v);
-      break;
-    }
-    int rc = vmp_mview_append(v, &by_fd);
-    int fired = inject_disarm(kind);
-    if (rc == 0) {
-      view_shows(v, G, b, G, G);
-    } else {
-      failures++;
-      CHECK(fired, "append failed with %s with nothing injected", vmp_err_name(rc));
-      CHECK(vmp_mview_segments(v) == 1 && vmp_mview_length(v) == G,
-            "step %ld failing changed the view: %zu segments, length %llu", n,
-            vmp_mview_segments(v), (unsigned long long)vmp_mview_length(v));
-      CHECK(open_handles() == handles, "step %ld failing (%s) left %ld handles open", n,
-            vmp_err_name(rc), open_handles() - handles);
-      if (have_kernel && kv_take(&after, base, capacity) == 0) {
-        size_t i = kv_first_difference(&before, &after);
-        char x[160], y[160];
-        CHECK(i == NONE, "step %ld failing (%s) changed page %zu: %s, now %s", n, vmp_err_name(rc),
-              i, i == NONE ? "" : kv_describe(&before, i, x, sizeof x),
-              i == NONE ? "" : kv_describe(&after, i, y, sizeof y));
-        kv_free(&after);
-      }
-      /* The room is whole again: a segment of another size fits. */
-      if (CHECK_RC(vmp_mview_append(v, &other), 0)) view_shows(v, G, c, 0, 2 * G);
-    }
-    if (have_kernel) kv_free(&before);
-    CHECK_RC(vmp_mview_close(v), 0);
-    if (!fired || check_failures()) break;
-  }
-  CHECK(failures > 1, "only %d steps could fail", failures);
+  append_run run = {.first = {a, -1, 0, 0}, .by_fd = {fb == -1 ? b : NULL, fb, G, G},
+                    .other = {c, -1, 0, 2 * G}, .b = b, .c = c};
+  steps_plan plan = {.what = "vmp_mview_append", .kind = kind, .ctx = &run,
+                     .setup = append_setup, .op = append_op, .check = append_check};
+  long failures = steps_run(&plan);
+  CHECK(failures > 1, "only %ld steps could fail", failures);
   if (fb != -1) close_native(fb);
 out:
   remove_files();

@@ -26,8 +26,8 @@
 
 #include "alloc.h"
 #include "support_check.h"
-#include "support_inject.h"
 #include "support_kernel.h"
+#include "support_steps.h"
 #include "support_stream.h"
 #include "support_util.h"
 #include "testing.h"
@@ -42,17 +42,6 @@ static size_t random_size(uint64_t *s, size_t max) {
   size_t limit = (r & 1) ? max : 100;
   if (limit > max) limit = max;
   return 1 + (size_t)((r >> 8) % limit);
-}
-
-static long open_handles(void) {
-#if defined(_WIN32)
-  DWORD count = 0;
-  return GetProcessHandleCount(GetCurrentProcess(), &count) ? (long)count : -1;
-#else
-  long count = 0;
-  for (int fd = 0; fd < 1024; fd++) count += fcntl(fd, F_GETFD) != -1;
-  return count;
-#endif
 }
 
 /* Milliseconds from a clock that does not jump. */
@@ -368,7 +357,7 @@ out:
 CHECK_TEST(attach_own_descriptor) {
   vmp_ring *r, *a;
   if (!CHECK_RC(vmp_ring_create(2 * U, 0, &r), 0)) return;
-  long handles = open_handles();
+  long handles = util_open_handles();
   if (CHECK_RC(vmp_ring_attach(vmp_ring_fd(r), 0, &a), 0)) {
     CHECK(vmp_ring_capacity(a) == vmp_ring_capacity(r), "capacity %zu", vmp_ring_capacity(a));
     CHECK(vmp_ring_fd(a) != vmp_ring_fd(r), "attach did not keep its own descriptor");
@@ -383,7 +372,7 @@ CHECK_TEST(attach_own_descriptor) {
     CHECK(e[5] == 0x3c && e[cap + 5] == 0x3c, "the attached views are not the same memory");
     CHECK_RC(vmp_ring_close(a), 0);
   }
-  CHECK(open_handles() == handles, "attach and close left %ld handles", open_handles() - handles);
+  CHECK(util_open_handles() == handles, "attach and close left %ld handles", util_open_handles() - handles);
   CHECK(vmp_ring_write(r, "!", 1) == 1, "the creator's ring broke");
   CHECK_RC(vmp_ring_close(r), 0);
 }
@@ -407,39 +396,45 @@ CHECK_TEST(flags_per_backend) {
 
 /* ---- failure at every step -------------------------------------------------------------- */
 
-#define MAX_STEPS 200
+typedef struct ring_run {
+  vmp_ring *from; /* NULL: create */
+  vmp_ring *r;
+  leftovers before;
+} ring_run;
+
+static int ring_setup(void *ctx) {
+  ring_run *run = ctx;
+  leftovers_take(&run->before);
+  run->r = NULL;
+  return 0;
+}
+
+static int ring_op(void *ctx) {
+  ring_run *run = ctx;
+  return run->from ? vmp_ring_attach(vmp_ring_fd(run->from), 0, &run->r)
+                   : vmp_ring_create(2 * U, 0, &run->r);
+}
+
+static void ring_check(void *ctx, const steps_attempt *a) {
+  ring_run *run = ctx;
+  if (a->rc == 0) {
+    CHECK(vmp_ring_write(run->r, "ok", 2) == 2, "the ring made does not work");
+    CHECK_RC(vmp_ring_close(run->r), 0);
+    leftovers_free(&run->before);
+  } else {
+    char context[80];
+    snprintf(context, sizeof context, "step %ld failing (%s)", a->n, vmp_err_name(a->rc));
+    CHECK_NO_LEFTOVERS(&run->before, context);
+  }
+}
 
 /* create (from == NULL) or attach to from's descriptor, each step failing. */
 static void fails_cleanly(inject_kind kind, vmp_ring *from) {
-  int failures = 0;
-  for (long n = 1; n < MAX_STEPS; n++) {
-    kv_reservations res_before, res_after;
-    int have_res = kv_reservations_take(&res_before) == 0;
-    long handles = open_handles();
-    const char *missing = inject_arm(kind, n);
-    if (!CHECK(!missing, "no injection wrapper for %s", missing ? missing : "")) break;
-    vmp_ring *r = NULL;
-    int rc = from ? vmp_ring_attach(vmp_ring_fd(from), 0, &r) : vmp_ring_create(2 * U, 0, &r);
-    int fired = inject_disarm(kind);
-    if (rc == 0) {
-      CHECK(vmp_ring_write(r, "ok", 2) == 2, "the ring made does not work");
-      CHECK_RC(vmp_ring_close(r), 0);
-    } else {
-      failures++;
-      CHECK(fired, "failed with %s with nothing injected", vmp_err_name(rc));
-      if (kind == INJECT_ALLOCATION) CHECK_RC(rc, VMP_ENOMEM);
-      CHECK(open_handles() == handles, "step %ld failing (%s) left %ld handles open", n,
-            vmp_err_name(rc), open_handles() - handles);
-      if (have_res && kv_reservations_take(&res_after) == 0) {
-        CHECK(kv_reservations_new_bytes(&res_before, &res_after) == 0,
-              "step %ld failing (%s) left address space reserved", n, vmp_err_name(rc));
-        kv_reservations_free(&res_after);
-      }
-    }
-    if (have_res) kv_reservations_free(&res_before);
-    if (!fired || check_failures()) break;
-  }
-  CHECK(failures > 1, "only %d steps could fail", failures);
+  ring_run run = {.from = from};
+  steps_plan plan = {.what = from ? "vmp_ring_attach" : "vmp_ring_create", .kind = kind,
+                     .ctx = &run, .setup = ring_setup, .op = ring_op, .check = ring_check};
+  long failures = steps_run(&plan);
+  CHECK(failures > 1, "only %ld steps could fail", failures);
 }
 
 CHECK_TEST(create_with_each_system_call_failing) { fails_cleanly(INJECT_SYSCALL, NULL); }

@@ -2,16 +2,28 @@
 
 #include <string.h>
 
+#define MAX_NAMES 64
+
 static long calls_seen;
 static long failing_call;
-static int fired;
+static int chosen_error;
+static const char *failed_call;
+static const char *seen_names[MAX_NAMES];
+static long seen_counts[MAX_NAMES];
+static size_t seen_used;
 
-int inject_this_call_fails(void) {
+int inject_this_call_fails(const char *name) {
+  size_t i = 0;
+  while (i < seen_used && strcmp(seen_names[i], name) != 0) i++;
+  if (i == seen_used && seen_used < MAX_NAMES) seen_names[seen_used++] = name;
+  if (i < MAX_NAMES) seen_counts[i]++;
   calls_seen++;
   if (calls_seen != failing_call) return 0;
-  fired = 1;
+  failed_call = name;
   return 1;
 }
+
+int inject_error(int usual) { return chosen_error ? chosen_error : usual; }
 
 static const inject_wrapper *wrapper_for(const char *name) {
   size_t count;
@@ -21,26 +33,32 @@ static const inject_wrapper *wrapper_for(const char *name) {
   return NULL;
 }
 
-int inject_install(long fail_at, const char **unknown) {
+const char *inject_missing_wrapper(void) {
   for (const char *name = vmp__testing_syscall_next(NULL); name;
-       name = vmp__testing_syscall_next(name)) {
-    const inject_wrapper *w = wrapper_for(name);
-    if (!w) {
-      if (unknown) *unknown = name;
-      return -1;
-    }
-    *w->real = vmp__testing_syscall_default(name);
-  }
+       name = vmp__testing_syscall_next(name))
+    if (!wrapper_for(name)) return name;
+  return NULL;
+}
+
+static const char *install(long fail_at, int errnum) {
+  const char *missing = inject_missing_wrapper();
+  if (missing) return missing;
+  for (const char *name = vmp__testing_syscall_next(NULL); name;
+       name = vmp__testing_syscall_next(name))
+    *wrapper_for(name)->real = vmp__testing_syscall_default(name);
   calls_seen = 0;
   failing_call = fail_at;
-  fired = 0;
+  chosen_error = errnum;
+  failed_call = NULL;
+  seen_used = 0;
+  memset(seen_counts, 0, sizeof seen_counts);
   for (const char *name = vmp__testing_syscall_next(NULL); name;
        name = vmp__testing_syscall_next(name))
     vmp__testing_syscall_set(name, wrapper_for(name)->wrapper);
-  return 0;
+  return NULL;
 }
 
-void inject_remove(void) {
+static void uninstall(void) {
   for (const char *name = vmp__testing_syscall_next(NULL); name;
        name = vmp__testing_syscall_next(name))
     vmp__testing_syscall_set(name, NULL);
@@ -48,20 +66,25 @@ void inject_remove(void) {
 }
 
 long inject_calls(void) { return calls_seen; }
-int inject_fired(void) { return fired; }
 
-const char *inject_arm(inject_kind kind, long n) {
+long inject_calls_of(const char *name) {
+  for (size_t i = 0; i < seen_used; i++)
+    if (strcmp(seen_names[i], name) == 0) return seen_counts[i];
+  return 0;
+}
+
+const char *inject_failed_call(void) { return failed_call; }
+
+const char *inject_arm(inject_kind kind, long n, int errnum) {
   if (kind == INJECT_ALLOCATION) {
     vmp__testing_alloc_fail_after(n - 1);
     return NULL;
   }
-  const char *unknown = NULL;
-  return inject_install(n, &unknown) == 0 ? NULL : (unknown ? unknown : "?");
+  return install(n, errnum);
 }
 
 int inject_disarm(inject_kind kind) {
   if (kind == INJECT_ALLOCATION) return vmp__testing_alloc_disarm();
-  int made = inject_fired();
-  inject_remove();
-  return made;
+  uninstall();
+  return failed_call != NULL;
 }

@@ -15,74 +15,60 @@
 
 #include "support_inject.h"
 
-/* A failure each call can really have, and that the library must report
- * rather than take for "this way is not available" (EMFILE, not EPERM). */
-#define FAIL_WITH(value, errnum) \
-  do {                           \
-    if (inject_this_call_fails()) { \
-      errno = (errnum);          \
-      return (value);            \
-    }                            \
-  } while (0)
+/* The calls whose wrapper only decides and then passes the call on:
+ * X(name, return type, parameters, arguments, failure value, usual error).
+ * The usual error is one the call can really have and that the library
+ * must report rather than take for "this way is not available" (EMFILE,
+ * not EPERM). */
+#define PLAIN_WRAPPERS(X)                                                                    \
+  X(munmap, int, (void *a, size_t n), (a, n), -1, ENOMEM)                                    \
+  X(mprotect, int, (void *a, size_t n, int prot), (a, n, prot), -1, ENOMEM)                  \
+  X(madvise, int, (void *a, size_t n, int advice), (a, n, advice), -1, ENOMEM)               \
+  X(msync, int, (void *a, size_t n, int flags), (a, n, flags), -1, EIO)                      \
+  X(fstat, int, (int fd, struct stat *st), (fd, st), -1, EIO)                                \
+  X(stat, int, (const char *path, struct stat *st), (path, st), -1, EIO)                     \
+  X(getrlimit, int, (int resource, struct rlimit *lim), (resource, lim), -1, EFAULT)         \
+  X(ftruncate, int, (int fd, off_t size), (fd, size), -1, ENOSPC)                            \
+  X(shm_open, int, (const char *name, int flags, mode_t mode), (name, flags, mode), -1, EMFILE) \
+  X(shm_unlink, int, (const char *name), (name), -1, EIO)                                    \
+  X(mkstemp, int, (char *templ), (templ), -1, EMFILE)                                        \
+  X(unlink, int, (const char *path), (path), -1, EIO)                                        \
+  X(memfd_create, int, (const char *name, unsigned int flags), (name, flags), -1, EMFILE)    \
+  X(futex, long, (_Atomic uint32_t * w, int op, uint32_t v, const struct timespec *t),       \
+    (w, op, v, t), -1, EINTR)                                                                \
+  X(membarrier, int, (int cmd, unsigned int flags, int cpu), (cmd, flags, cpu), -1, EPERM)
+
+#define DEFINE_PLAIN(name, ret, params, args, failure, usual) \
+  typedef ret(*name##_fn) params;                             \
+  static vmp__syscall_fn real_##name;                         \
+  static ret w_##name params {                                \
+    if (inject_this_call_fails(#name)) {                      \
+      errno = inject_error(usual);                            \
+      return failure;                                         \
+    }                                                         \
+    return ((name##_fn)real_##name)args;                      \
+  }
+PLAIN_WRAPPERS(DEFINE_PLAIN)
 
 typedef void *(*mmap_fn)(void *, size_t, int, int, int, off_t);
-typedef int (*addr_len_fn)(void *, size_t);
-typedef int (*addr_len_int_fn)(void *, size_t, int);
 typedef int (*open_fn)(const char *, int, ...);
-typedef int (*int_fn)(int);
-typedef int (*fstat_fn)(int, struct stat *);
-typedef int (*ftruncate_fn)(int, off_t);
-typedef int (*stat_fn)(const char *, struct stat *);
-typedef int (*getrlimit_fn)(int, struct rlimit *);
 typedef int (*fcntl_fn)(int, int, ...);
-typedef int (*shm_open_fn)(const char *, int, mode_t);
-typedef int (*path_fn)(const char *);
-typedef int (*mkstemp_fn)(char *);
-typedef int (*memfd_fn)(const char *, unsigned int);
-typedef long (*futex_fn)(_Atomic uint32_t *, int, uint32_t, const struct timespec *);
-typedef int (*membarrier_fn)(int, unsigned int, int);
-
-static vmp__syscall_fn real_mmap, real_munmap, real_mprotect, real_open, real_close, real_fstat,
-    real_ftruncate, real_fcntl, real_shm_open, real_shm_unlink, real_mkstemp, real_unlink,
-    real_memfd_create, real_madvise, real_futex, real_membarrier, real_stat, real_getrlimit,
-    real_msync;
+typedef int (*close_fn)(int);
+static vmp__syscall_fn real_mmap, real_open, real_fcntl, real_close;
 
 static int destructive;
 void inject_destructive_mmap(int on) { destructive = on; }
 
 static void *w_mmap(void *a, size_t n, int prot, int flags, int fd, off_t off) {
-  if (inject_this_call_fails()) {
+  if (inject_this_call_fails("mmap")) {
     /* What POSIX allows a failed MAP_FIXED to do: the old pages are gone. */
-    if (destructive && (flags & MAP_FIXED)) ((addr_len_fn)real_munmap)(a, n);
-    errno = ENOMEM;
+    if (destructive && (flags & MAP_FIXED)) ((munmap_fn)real_munmap)(a, n);
+    errno = inject_error(ENOMEM);
     return MAP_FAILED;
   }
   return ((mmap_fn)real_mmap)(a, n, prot, flags, fd, off);
 }
-static int w_munmap(void *a, size_t n) {
-  FAIL_WITH(-1, ENOMEM);
-  return ((addr_len_fn)real_munmap)(a, n);
-}
-static int w_msync(void *a, size_t n, int flags) {
-  FAIL_WITH(-1, EIO);
-  return ((addr_len_int_fn)real_msync)(a, n, flags);
-}
-static int w_mprotect(void *a, size_t n, int prot) {
-  FAIL_WITH(-1, ENOMEM);
-  return ((addr_len_int_fn)real_mprotect)(a, n, prot);
-}
-static long w_futex(_Atomic uint32_t *w, int op, uint32_t v, const struct timespec *t) {
-  FAIL_WITH(-1, EINTR);
-  return ((futex_fn)real_futex)(w, op, v, t);
-}
-static int w_membarrier(int cmd, unsigned int flags, int cpu) {
-  FAIL_WITH(-1, EPERM);
-  return ((membarrier_fn)real_membarrier)(cmd, flags, cpu);
-}
-static int w_madvise(void *a, size_t n, int advice) {
-  FAIL_WITH(-1, ENOMEM);
-  return ((addr_len_int_fn)real_madvise)(a, n, advice);
-}
+
 static int w_open(const char *path, int flags, ...) {
   /* The mode is an argument only when the file may be created. */
   mode_t mode = 0;
@@ -96,77 +82,53 @@ static int w_open(const char *path, int flags, ...) {
     mode = (mode_t)va_arg(ap, int);
     va_end(ap);
   }
-  FAIL_WITH(-1, EMFILE);
+  if (inject_this_call_fails("open")) {
+    errno = inject_error(EMFILE);
+    return -1;
+  }
   return ((open_fn)real_open)(path, flags, mode);
 }
-static int w_close(int fd) {
-  FAIL_WITH(-1, EIO);
-  return ((int_fn)real_close)(fd);
-}
-static int w_fstat(int fd, struct stat *st) {
-  FAIL_WITH(-1, EIO);
-  return ((fstat_fn)real_fstat)(fd, st);
-}
-static int w_stat(const char *path, struct stat *st) {
-  FAIL_WITH(-1, EIO);
-  return ((stat_fn)real_stat)(path, st);
-}
-static int w_getrlimit(int resource, struct rlimit *lim) {
-  FAIL_WITH(-1, EFAULT);
-  return ((getrlimit_fn)real_getrlimit)(resource, lim);
-}
-static int w_ftruncate(int fd, off_t size) {
-  FAIL_WITH(-1, ENOSPC);
-  return ((ftruncate_fn)real_ftruncate)(fd, size);
-}
+
 static int takes_no_argument(int cmd) {
 #ifdef F_GET_SEALS
   if (cmd == F_GET_SEALS) return 1;
 #endif
-  return cmd == F_GETFD || cmd == F_GETFL;
+  return cmd == F_GETFD || cmd == F_GETFL || cmd == F_GETOWN;
 }
+
 static int w_fcntl(int fd, int cmd, ...) {
   /* Every command the library uses takes no argument or an int. */
-  int arg = 0;
-  if (!takes_no_argument(cmd)) {
+  int arg = 0, none = takes_no_argument(cmd);
+  if (!none) {
     va_list ap;
     va_start(ap, cmd);
     arg = va_arg(ap, int);
     va_end(ap);
   }
-  FAIL_WITH(-1, EIO);
-  return ((fcntl_fn)real_fcntl)(fd, cmd, arg);
-}
-static int w_shm_open(const char *name, int flags, mode_t mode) {
-  FAIL_WITH(-1, EMFILE);
-  return ((shm_open_fn)real_shm_open)(name, flags, mode);
-}
-static int w_shm_unlink(const char *name) {
-  FAIL_WITH(-1, EIO);
-  return ((path_fn)real_shm_unlink)(name);
-}
-static int w_mkstemp(char *templ) {
-  FAIL_WITH(-1, EMFILE);
-  return ((mkstemp_fn)real_mkstemp)(templ);
-}
-static int w_unlink(const char *path) {
-  FAIL_WITH(-1, EIO);
-  return ((path_fn)real_unlink)(path);
-}
-static int w_memfd_create(const char *name, unsigned int flags) {
-  FAIL_WITH(-1, EMFILE);
-  return ((memfd_fn)real_memfd_create)(name, flags);
+  if (inject_this_call_fails("fcntl")) {
+    errno = inject_error(EIO);
+    return -1;
+  }
+  return none ? ((fcntl_fn)real_fcntl)(fd, cmd) : ((fcntl_fn)real_fcntl)(fd, cmd, arg);
 }
 
-#define WRAPPER(name) {#name, (vmp__syscall_fn)w_##name, &real_##name}
+/* Linux releases the descriptor even when close reports an error, so the
+ * failing close really closes. */
+static int w_close(int fd) {
+  int failing = inject_this_call_fails("close");
+  int rc = ((close_fn)real_close)(fd);
+  if (failing) {
+    errno = inject_error(EIO);
+    return -1;
+  }
+  return rc;
+}
+
+#define WRAPPER(name) {#name, (vmp__syscall_fn)w_##name, &real_##name},
+#define PLAIN_ENTRY(name, ret, params, args, failure, usual) WRAPPER(name)
 
 static const inject_wrapper wrappers[] = {
-    WRAPPER(mmap),      WRAPPER(munmap),     WRAPPER(mprotect), WRAPPER(madvise),
-    WRAPPER(open),      WRAPPER(close),      WRAPPER(fstat),    WRAPPER(ftruncate),
-    WRAPPER(fcntl),     WRAPPER(shm_open),   WRAPPER(shm_unlink), WRAPPER(mkstemp),
-    WRAPPER(unlink),    WRAPPER(memfd_create), WRAPPER(futex),
-    WRAPPER(membarrier), WRAPPER(stat),       WRAPPER(getrlimit), WRAPPER(msync),
-};
+    PLAIN_WRAPPERS(PLAIN_ENTRY) WRAPPER(mmap) WRAPPER(open) WRAPPER(fcntl) WRAPPER(close)};
 
 const inject_wrapper *inject_platform_wrappers(size_t *count) {
   *count = sizeof wrappers / sizeof wrappers[0];

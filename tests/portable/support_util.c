@@ -1,6 +1,8 @@
 #if defined(_WIN32)
 #define WIN32_LEAN_AND_MEAN
 #include <windows.h>
+#else
+#include <fcntl.h>
 #endif
 
 #include "support_util.h"
@@ -252,4 +254,42 @@ int util_span_is(vmp_region *r, size_t off, vmp_kind kind, size_t start, size_t 
     return 0;
   }
   return 1;
+}
+
+/* ---- leftovers ---------------------------------------------------------------------- */
+
+long util_open_handles(void) {
+#if defined(_WIN32)
+  DWORD count = 0;
+  return GetProcessHandleCount(GetCurrentProcess(), &count) ? (long)count : -1;
+#else
+  long count = 0;
+  for (int fd = 0; fd < 1024; fd++) count += fcntl(fd, F_GETFD) != -1;
+  return count;
+#endif
+}
+
+void leftovers_take(leftovers *l) {
+  l->have_reserved = kv_reservations_take(&l->reserved) == 0;
+  l->handles = util_open_handles();
+}
+
+void leftovers_free(leftovers *l) {
+  if (l->have_reserved) kv_reservations_free(&l->reserved);
+  l->have_reserved = 0;
+}
+
+void leftovers_check(leftovers *l, const char *file, int line, const char *context) {
+  long handles = util_open_handles();
+  if (handles != l->handles)
+    check_failf(file, line, "%s: %ld handles left open", context, handles - l->handles);
+  kv_reservations after;
+  if (l->have_reserved && kv_reservations_take(&after) == 0) {
+    uint64_t fresh = kv_reservations_new_bytes(&l->reserved, &after);
+    if (fresh)
+      check_failf(file, line, "%s: %llu bytes of address space left reserved", context,
+                  (unsigned long long)fresh);
+    kv_reservations_free(&after);
+  }
+  leftovers_free(l);
 }

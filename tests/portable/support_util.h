@@ -41,6 +41,23 @@ int util_temp_file(char *path, size_t len, size_t size, unsigned seed);
 /* Reads `size` bytes at `offset` of a file with the C library. */
 int util_read_file(const char *path, size_t offset, void *buf, size_t size);
 
+/* Descriptors (POSIX) or handles (Windows) the process holds. */
+long util_open_handles(void);
+
+/* What a failed call must not leave behind in the process: handles and
+ * reserved address space. */
+typedef struct leftovers {
+  long handles;
+  int have_reserved;
+  kv_reservations reserved;
+} leftovers;
+void leftovers_take(leftovers *l);
+/* Reports (as check failures at file:line) what was left since
+ * leftovers_take(); frees what it took. */
+void leftovers_check(leftovers *l, const char *file, int line, const char *context);
+void leftovers_free(leftovers *l);
+#define CHECK_NO_LEFTOVERS(l, context) leftovers_check((l), __FILE__, __LINE__, (context))
+
 /* Everything a failed call must leave as it was. */
 #define UTIL_MAX_SPANS 64
 typedef struct region_state {
