@@ -946,6 +946,22 @@ Test(ring_attach, a_ring_is_sealed_where_the_system_has_seals) {
   CHECK_OK(vmp_ring_close(r));
 }
 
+/* wait_across_processes: a waiter sleeps on a shared futex, which a peer
+ * in another process wakes, or else it polls without any such call. */
+Test(ring, a_wait_sleeps_in_the_kernel_where_the_capabilities_say_so) {
+  vmp_ring *r;
+  CHECK_OK(vmp_ring_create(G(), 0, &r));
+  cr_assert_null(inject_arm(INJECT_SYSCALL, 0, 0));
+  int rc = vmp_ring_wait_read(r, 1, 2000000);
+  long futex_calls = inject_calls_of("futex");
+  inject_disarm(INJECT_SYSCALL);
+  CHECK_RC(rc, VMP_ETIMEDOUT);
+  cr_assert_eq(futex_calls > 0, vmp_capabilities()->wait_across_processes != 0,
+               "%ld futex calls, the capabilities say %d", futex_calls,
+               vmp_capabilities()->wait_across_processes);
+  CHECK_OK(vmp_ring_close(r));
+}
+
 /* ---- huge pages, fork ------------------------------------------------------------------ */
 
 static unsigned long long huge_pages_free(void) {
