@@ -25,6 +25,7 @@
 #include "alloc.h"
 #include "check.h"
 #include "portable/support_steps.h"
+#include "portable/support_util.h"
 #include "testing.h"
 #include "vmplace.h"
 
@@ -131,7 +132,7 @@ static int op_release(fixture *f) {
 /* ---- the driver ------------------------------------------------------------- */
 
 typedef struct world {
-  vmpt_snapshot *region;
+  region_state region;
   vmpt_outside *outside;
   size_t fds;
   uint64_t shm_names, tmp_names;
@@ -139,8 +140,7 @@ typedef struct world {
 } world;
 
 static void world_take(world *w, fixture *f) {
-  w->region = vmpt_snapshot_take(f->r);
-  cr_assert(w->region);
+  cr_assert_eq(state_take(f->r, &w->region), 0);
   w->outside = vmpt_outside_take(vmp_base(f->r), vmp_size(f->r));
   cr_assert(w->outside);
   w->fds = vmpt_fd_count();
@@ -150,7 +150,7 @@ static void world_take(world *w, fixture *f) {
 }
 
 static void world_free(world *w) {
-  vmpt_snapshot_free(w->region);
+  state_free(&w->region);
   vmpt_outside_free(w->outside);
 }
 
@@ -174,10 +174,10 @@ static void check_unchanged(const world *before, fixture *f, const char *what, i
   char why[8192];
   cr_assert_lt(rc, 0, "%s: failed with a non-negative code %d", what, rc);
   cr_assert(f->r, "%s: failed but the region is gone", what);
-  vmpt_snapshot *now = vmpt_snapshot_take(f->r);
-  cr_assert(now);
-  int differs = vmpt_snapshot_compare(before->region, now, why, sizeof why);
-  vmpt_snapshot_free(now);
+  region_state now;
+  cr_assert_eq(state_take(f->r, &now), 0);
+  int differs = state_compare(&before->region, &now, why, sizeof why);
+  state_free(&now);
   cr_assert_eq(differs, 0, "%s returned %s but left a trace: %s", what, vmp_err_name(rc), why);
   cr_assert_eq(vmpt_outside_compare(before->outside, why, sizeof why), 0,
                "%s returned %s but changed memory outside the region: %s", what,

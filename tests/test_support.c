@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "portable/support_util.h"
 #include "vmplace.h"
 
 static vmp_region *r;
@@ -68,51 +69,45 @@ Test(support, maps_check_sees_a_wrong_view, .init = setup, .fini = teardown) {
   cr_assert(maps_ok());
 }
 
-Test(support, snapshot_sees_bytes_protection_and_spans, .init = setup, .fini = teardown) {
-  char why[4096];
-  vmpt_snapshot *before = vmpt_snapshot_take(r), *now;
-  cr_assert(before);
+/* state_compare() of a fresh state against the one taken first. */
+static int differs_from(const region_state *before) {
+  region_state now;
+  cr_assert_eq(state_take(r, &now), 0);
+  int differs = state_compare(before, &now, NULL, 0);
+  state_free(&now);
+  return differs;
+}
 
-  now = vmpt_snapshot_take(r);
-  cr_assert_eq(vmpt_snapshot_compare(before, now, why, sizeof why), 0, "%s", why);
-  vmpt_snapshot_free(now);
+Test(support, state_sees_bytes_protection_and_spans, .init = setup, .fini = teardown) {
+  region_state before, hidden;
+  cr_assert_eq(state_take(r, &before), 0);
+  cr_assert_not(differs_from(&before), "two states of an untouched region differ");
 
   b[2 * PG + 100] ^= 1;
-  now = vmpt_snapshot_take(r);
-  cr_assert_neq(vmpt_snapshot_compare(before, now, why, sizeof why), 0, "a changed byte");
-  vmpt_snapshot_free(now);
+  cr_assert(differs_from(&before), "a changed byte");
   b[2 * PG + 100] ^= 1;
 
   /* Bytes of a page the program cannot read are compared too. */
   CHECK_OK(vmp_protect(r, 3 * PG, PG, VMP_PROT_NONE));
-  vmpt_snapshot *hidden = vmpt_snapshot_take(r);
+  cr_assert_eq(state_take(r, &hidden), 0);
   cr_assert_eq(mprotect(b + 3 * PG, PG, PROT_READ | PROT_WRITE), 0);
   b[3 * PG] ^= 1;
   cr_assert_eq(mprotect(b + 3 * PG, PG, PROT_NONE), 0);
-  now = vmpt_snapshot_take(r);
-  cr_assert_neq(vmpt_snapshot_compare(hidden, now, why, sizeof why), 0,
-                "a changed byte in a protection-none page");
-  vmpt_snapshot_free(now);
-  vmpt_snapshot_free(hidden);
+  cr_assert(differs_from(&hidden), "a changed byte in a protection-none page");
+  state_free(&hidden);
   CHECK_OK(vmp_protect(r, 3 * PG, PG, VMP_PROT_RW));
   b[3 * PG] ^= 1;
 
   cr_assert_eq(mprotect(b, PG, PROT_READ), 0);
-  now = vmpt_snapshot_take(r);
-  cr_assert_neq(vmpt_snapshot_compare(before, now, why, sizeof why), 0, "kernel protection");
-  vmpt_snapshot_free(now);
+  cr_assert(differs_from(&before), "kernel protection");
   cr_assert_eq(mprotect(b, PG, PROT_READ | PROT_WRITE), 0);
 
   CHECK_OK(vmp_split(r, 8 * PG, PG));
-  now = vmpt_snapshot_take(r);
-  cr_assert_neq(vmpt_snapshot_compare(before, now, why, sizeof why), 0, "an extra span");
-  vmpt_snapshot_free(now);
+  cr_assert(differs_from(&before), "an extra span");
   CHECK_OK(vmp_coalesce(r, 8 * PG, 8 * PG));
 
-  now = vmpt_snapshot_take(r);
-  cr_assert_eq(vmpt_snapshot_compare(before, now, why, sizeof why), 0, "%s", why);
-  vmpt_snapshot_free(now);
-  vmpt_snapshot_free(before);
+  cr_assert_not(differs_from(&before), "the region is as it was");
+  state_free(&before);
 }
 
 Test(support, outside_check_sees_a_new_mapping, .init = setup, .fini = teardown) {

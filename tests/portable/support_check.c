@@ -168,6 +168,20 @@ static void silence(void) {
 /* What a process that died of SIGSEGV's counterpart exits with. */
 #define EXIT_ACCESS_VIOLATION 0xC0000005u
 
+/* A child that meets an exception it does not handle ends at once with the
+ * exception's code as its status: no error box, no debugger (Wine starts
+ * one, and the status would then say nothing). */
+static LONG WINAPI exit_with_exception(EXCEPTION_POINTERS *e) {
+  fflush(stdout);
+  TerminateProcess(GetCurrentProcess(), (UINT)e->ExceptionRecord->ExceptionCode);
+  return EXCEPTION_EXECUTE_HANDLER;
+}
+
+static void end_on_exceptions(void) {
+  SetErrorMode(SEM_FAILCRITICALERRORS | SEM_NOGPFAULTERRORBOX);
+  SetUnhandledExceptionFilter(exit_with_exception);
+}
+
 static check_outcome spawn(const check_test *t, int quiet, char *why, size_t len) {
   char exe[MAX_PATH], cmd[MAX_PATH + 300];
   DWORD n = GetModuleFileNameA(NULL, exe, sizeof exe);
@@ -216,6 +230,9 @@ static check_outcome spawn(const check_test *t, int quiet, char *why, size_t len
 }
 
 #else
+
+/* A signal ends a POSIX child by itself. */
+static void end_on_exceptions(void) {}
 
 static void sleep_ms(long ms) {
   struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -297,6 +314,7 @@ int main(int argc, char **argv) {
     const check_test *t = find_test(argv[2]);
     if (!t) return usage(argv[0]);
     if (quiet) silence();
+    end_on_exceptions();
     return run_here(t);
   }
   int in_process = 0, first = 1;

@@ -2,6 +2,8 @@
 #if defined(_WIN32)
 #define WIN32_LEAN_AND_MEAN
 #include <windows.h>
+#else
+#define _POSIX_C_SOURCE 200809L /* pread, O_CLOEXEC */
 #endif
 
 #include "support_kernel.h"
@@ -115,31 +117,33 @@ int kv_reservations_take(kv_reservations *res) {
   return 0;
 }
 
-#else /* POSIX: /proc/self/maps */
-
-#include <unistd.h>
-
-typedef struct maps_line {
-  uintptr_t lo, hi;
-  char perms[5];
-  uint64_t offset, inode;
-} maps_line;
-
-static int parse_line(const char *line, maps_line *m) {
-  unsigned long long lo, hi, off, inode;
-  char perms[8], dev[32];
-  if (sscanf(line, "%llx-%llx %7s %llx %31s %llu", &lo, &hi, perms, &off, dev, &inode) != 6)
-    return -1;
-  m->lo = (uintptr_t)lo;
-  m->hi = (uintptr_t)hi;
-  memcpy(m->perms, perms, 4);
-  m->perms[4] = 0;
-  m->offset = off;
-  m->inode = inode;
-  return 0;
+int kv_read(const void *addr, void *buf, size_t len) {
+  (void)addr, (void)buf, (void)len;
+  return -1; /* a page without access cannot be read from inside */
 }
 
-static kv_page page_of_line(const maps_line *m) {
+char *kv_mappings_text(const void *base, size_t size) {
+  (void)base, (void)size;
+  return NULL; /* VirtualQuery's ranges are per page state: kv_take has it all */
+}
+
+#else /* POSIX: /proc/self/maps, read by support/maps.c, and /proc/self/mem */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "maps.h"
+
+int kv_available(void) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  if (f) fclose(f);
+  return f != NULL;
+}
+
+size_t kv_granularity(void) { return (size_t)sysconf(_SC_PAGESIZE); }
+
+static kv_page page_of(const vmpt_vma *m) {
   kv_page v = {0};
   v.prot = (unsigned char)((m->perms[0] == 'r' ? VMP_PROT_READ : 0) |
                            (m->perms[1] == 'w' ? VMP_PROT_WRITE : 0) |
@@ -150,52 +154,47 @@ static kv_page page_of_line(const maps_line *m) {
   return v;
 }
 
-int kv_available(void) {
-  FILE *f = fopen("/proc/self/maps", "r");
-  if (f) fclose(f);
-  return f != NULL;
-}
-
-size_t kv_granularity(void) { return (size_t)sysconf(_SC_PAGESIZE); }
-
 int kv_take(kv_snapshot *snap, const void *base, size_t size) {
-  FILE *f = fopen("/proc/self/maps", "r");
-  if (!f) return -1;
-  if (prepare(snap, base, size)) {
-    fclose(f);
+  if (prepare(snap, base, size)) return -1;
+  const vmpt_vma *v;
+  size_t n = vmpt_maps_read(&v);
+  if (n == 0) {
+    kv_free(snap);
     return -1;
   }
-  char line[512];
-  while (fgets(line, sizeof line, f)) {
-    maps_line m;
-    if (parse_line(line, &m) == 0) fill(snap, m.lo, m.hi, page_of_line(&m), m.inode != 0);
-    /* A path longer than the buffer: skip the rest of it. */
-    while (!strchr(line, '\n') && fgets(line, sizeof line, f)) {
-    }
-  }
-  fclose(f);
+  for (size_t i = 0; i < n; i++) fill(snap, v[i].start, v[i].end, page_of(&v[i]), v[i].inode != 0);
   return 0;
 }
 
 static int add_range(kv_reservations *res, uintptr_t lo, uintptr_t hi);
 
 int kv_reservations_take(kv_reservations *res) {
-  FILE *f = fopen("/proc/self/maps", "r");
-  if (!f) return -1;
   memset(res, 0, sizeof *res);
-  char line[512];
-  int err = 0;
-  while (!err && fgets(line, sizeof line, f)) {
-    maps_line m;
-    if (parse_line(line, &m) == 0 && strcmp(m.perms, "---p") == 0 && m.inode == 0)
-      err = add_range(res, m.lo, m.hi);
-    while (!strchr(line, '\n') && fgets(line, sizeof line, f)) {
+  const vmpt_vma *v;
+  size_t n = vmpt_maps_read(&v);
+  if (n == 0) return -1;
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(v[i].perms, "---p") == 0 && v[i].inode == 0 && add_range(res, v[i].start, v[i].end)) {
+      kv_reservations_free(res);
+      return -1;
     }
-  }
-  fclose(f);
-  if (err) kv_reservations_free(res);
-  return err;
+  return 0;
 }
+
+int kv_read(const void *addr, void *buf, size_t len) {
+  static int mem_fd = -1;
+  if (mem_fd < 0) mem_fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+  if (mem_fd < 0) return -1;
+  for (size_t done = 0; done < len;) {
+    ssize_t got = pread(mem_fd, (char *)buf + done, len - done, (off_t)((uintptr_t)addr + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return -1;
+    done += (size_t)got;
+  }
+  return 0;
+}
+
+char *kv_mappings_text(const void *base, size_t size) { return vmpt_maps_region_text(base, size); }
 
 #endif
 

@@ -68,6 +68,16 @@ int kv_writable(const kv_snapshot *snap, size_t i);
 int kv_page_matches(const kv_snapshot *snap, size_t i, vmp_kind kind, int prot,
                     uint64_t view_page_offset);
 
+/* Copies [addr, addr+len) whatever its protection (POSIX: through
+ * /proc/self/mem); 0, or -1 where such pages cannot be read (Windows). Not
+ * for placeholders: reading would commit memory behind them. */
+int kv_read(const void *addr, void *buf, size_t len);
+
+/* The kernel's mappings of [base, base+size) as text, one line a mapping
+ * with its bounds, for an exact before/after comparison (a mapping split
+ * in two shows); NULL where the system has no such view. Caller frees. */
+char *kv_mappings_text(const void *base, size_t size);
+
 /* The process's inaccessible reservations (Linux: private anonymous
  * PROT_NONE mappings; Windows: reserved ranges allocated PAGE_NOACCESS),
  * in address order. The system never places a new mapping over an old one,

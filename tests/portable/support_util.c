@@ -7,6 +7,7 @@
 
 #include "support_util.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,34 +128,43 @@ int state_take(vmp_region *r, region_state *s) {
   if (vmp_foreach_span(r, collect_span, &c) != 0 && c.overflow) return -1;
   size_t page = util_page(), pages = vmp_size(r) / page;
   char *base = vmp_base(r);
+  s->base = base;
   s->pages = pages;
   s->have_kernel = kv_take(&s->kernel, base, vmp_size(r)) == 0;
+  s->kernel_text = kv_mappings_text(base, vmp_size(r));
   s->bytes = malloc(vmp_size(r));
-  s->readable = calloc(pages, 1);
-  if (!s->bytes || !s->readable) {
+  s->captured = calloc(pages ? pages : 1, 1);
+  s->page_prot = calloc(pages ? pages : 1, sizeof *s->page_prot);
+  if (!s->bytes || !s->captured || !s->page_prot) {
     state_free(s);
     return -1;
   }
   for (size_t i = 0; i < pages; i++) {
-    int readable;
-    if (s->have_kernel) {
-      readable = kv_readable(&s->kernel, i);
-    } else {
-      vmp_span_info info;
-      readable = vmp_query(r, base + i * page, &info) == 0 && info.kind != VMP_PLACEHOLDER &&
-                 (info.prot & VMP_PROT_READ);
-    }
-    s->readable[i] = (unsigned char)readable;
-    if (readable) memcpy(s->bytes + i * page, base + i * page, page);
+    vmp_span_info info;
+    char *addr = base + i * page;
+    int known = vmp_query(r, addr, &info) == 0;
+    s->page_prot[i] = known ? info.prot : -1;
+    int readable = s->have_kernel ? kv_readable(&s->kernel, i)
+                                  : known && info.kind != VMP_PLACEHOLDER &&
+                                        (info.prot & VMP_PROT_READ);
+    if (readable)
+      memcpy(s->bytes + i * page, addr, page);
+    else if (!known || info.kind == VMP_PLACEHOLDER || kv_read(addr, s->bytes + i * page, page))
+      continue;
+    s->captured[i] = 1;
   }
   return 0;
 }
 
 void state_free(region_state *s) {
   if (s->have_kernel) kv_free(&s->kernel);
+  free(s->kernel_text);
   free(s->bytes);
-  free(s->readable);
-  s->bytes = s->readable = NULL;
+  free(s->captured);
+  free(s->page_prot);
+  s->kernel_text = NULL;
+  s->bytes = s->captured = NULL;
+  s->page_prot = NULL;
   s->have_kernel = 0;
 }
 
@@ -164,49 +174,58 @@ static int same_span(const vmp_span_info *a, const vmp_span_info *b) {
          a->mem_offset == b->mem_offset;
 }
 
-int state_same(const region_state *a, const region_state *b, const char *file, int line,
-               const char *context) {
-  int same = 1;
-  if (a->span_count != b->span_count) {
-    check_failf(file, line, "%s: %zu spans before, %zu after", context, a->span_count,
-                b->span_count);
-    same = 0;
-  } else {
-    for (size_t i = 0; i < a->span_count; i++) {
-      if (same_span(&a->spans[i], &b->spans[i])) continue;
-      check_failf(file, line,
-                  "%s: span %zu was %s at %zu+%zu prot %d, now %s at %zu+%zu prot %d", context,
-                  i, vmp_kind_name(a->spans[i].kind), a->spans[i].offset, a->spans[i].size,
-                  a->spans[i].prot, vmp_kind_name(b->spans[i].kind), b->spans[i].offset,
-                  b->spans[i].size, b->spans[i].prot);
-      same = 0;
-      break;
-    }
-  }
+static int differ(char *why, size_t len, const char *fmt, ...) VMPT_PRINTF(3, 4);
+static int differ(char *why, size_t len, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  if (why && len) vsnprintf(why, len, fmt, ap);
+  va_end(ap);
+  return 1;
+}
+
+int state_compare(const region_state *a, const region_state *b, char *why, size_t len) {
+  if (a->base != b->base || a->pages != b->pages)
+    return differ(why, len, "the region moved or changed size");
+  if (a->span_count != b->span_count)
+    return differ(why, len, "%zu spans before, %zu after", a->span_count, b->span_count);
+  for (size_t i = 0; i < a->span_count; i++)
+    if (!same_span(&a->spans[i], &b->spans[i]))
+      return differ(why, len, "span %zu was %s at %zu+%zu prot %d, now %s at %zu+%zu prot %d", i,
+                    vmp_kind_name(a->spans[i].kind), a->spans[i].offset, a->spans[i].size,
+                    a->spans[i].prot, vmp_kind_name(b->spans[i].kind), b->spans[i].offset,
+                    b->spans[i].size, b->spans[i].prot);
   if (a->have_kernel && b->have_kernel) {
     size_t i = kv_first_difference(&a->kernel, &b->kernel);
     if (i != (size_t)-1) {
       char x[160], y[160];
-      check_failf(file, line, "%s: kernel view changed: before %s, after %s", context,
-                  kv_describe(&a->kernel, i, x, sizeof x), kv_describe(&b->kernel, i, y, sizeof y));
-      same = 0;
+      return differ(why, len, "kernel view changed: before %s, after %s",
+                    kv_describe(&a->kernel, i, x, sizeof x),
+                    kv_describe(&b->kernel, i, y, sizeof y));
     }
   }
-  size_t page = util_page(), pages = a->pages < b->pages ? a->pages : b->pages;
-  for (size_t i = 0; i < pages; i++) {
-    if (a->readable[i] != b->readable[i]) {
-      check_failf(file, line, "%s: page %zu was %sreadable, is %sreadable now", context, i,
-                  a->readable[i] ? "" : "not ", b->readable[i] ? "" : "not ");
-      same = 0;
-      break;
-    }
-    if (a->readable[i] && memcmp(a->bytes + i * page, b->bytes + i * page, page) != 0) {
-      check_failf(file, line, "%s: the bytes of page %zu changed", context, i);
-      same = 0;
-      break;
-    }
+  size_t page = util_page();
+  for (size_t i = 0; i < a->pages; i++) {
+    if (a->page_prot[i] != b->page_prot[i])
+      return differ(why, len, "page %zu had protection %d, has %d now", i, a->page_prot[i],
+                    b->page_prot[i]);
+    if (a->captured[i] != b->captured[i])
+      return differ(why, len, "page %zu was %sreadable, is %sreadable now", i,
+                    a->captured[i] ? "" : "not ", b->captured[i] ? "" : "not ");
+    if (a->captured[i] && memcmp(a->bytes + i * page, b->bytes + i * page, page) != 0)
+      return differ(why, len, "the bytes of page %zu changed", i);
   }
-  return same;
+  if (a->kernel_text && b->kernel_text && strcmp(a->kernel_text, b->kernel_text) != 0)
+    return differ(why, len, "kernel mappings changed:\n--- before\n%s--- after\n%s",
+                  a->kernel_text, b->kernel_text);
+  return 0;
+}
+
+int state_same(const region_state *a, const region_state *b, const char *file, int line,
+               const char *context) {
+  char why[8192];
+  if (state_compare(a, b, why, sizeof why) == 0) return 1;
+  check_failf(file, line, "%s: %s", context, why);
+  return 0;
 }
 
 int util_kernel_agrees(vmp_region *r, const char *file, int line) {

@@ -58,23 +58,34 @@ void leftovers_check(leftovers *l, const char *file, int line, const char *conte
 void leftovers_free(leftovers *l);
 #define CHECK_NO_LEFTOVERS(l, context) leftovers_check((l), __FILE__, __LINE__, (context))
 
-/* Everything a failed call must leave as it was. */
+/* Everything a failed call must leave as it was: the spans, every page's
+ * protection as vmp_query() says it, the bytes of every page that is not a
+ * placeholder (those without access too, where the system lets a process
+ * read them: POSIX), the kernel's view page by page and, where the system
+ * shows it, its mappings with their bounds. */
 #define UTIL_MAX_SPANS 64
 typedef struct region_state {
+  void *base;
   size_t pages;
   size_t span_count;
   vmp_span_info spans[UTIL_MAX_SPANS];
+  int *page_prot;          /* vmp_query() of every page; -1 where it failed */
   int have_kernel;
   kv_snapshot kernel;
-  unsigned char *bytes;    /* a copy of every readable page */
-  unsigned char *readable; /* per page: the copy holds it */
+  char *kernel_text;       /* kv_mappings_text(), or NULL */
+  unsigned char *bytes;    /* a copy of every page it could read */
+  unsigned char *captured; /* per page: the copy holds it */
 } region_state;
 
 int state_take(vmp_region *r, region_state *s);
 void state_free(region_state *s);
 
-/* Reports (as check failures at file:line) every way b differs from a;
- * returns nonzero when they are the same. */
+/* 0 when the two states are the same; otherwise nonzero and the first
+ * difference in why. */
+int state_compare(const region_state *a, const region_state *b, char *why, size_t why_len);
+
+/* Reports (as a check failure at file:line) how b differs from a; returns
+ * nonzero when they are the same. */
 int state_same(const region_state *a, const region_state *b, const char *file, int line,
                const char *context);
 

@@ -5,7 +5,6 @@
 #include <criterion/criterion.h>
 
 #include "maps.h"
-#include "snapshot.h"
 #include "util.h"
 
 /* The kernel agrees with the bookkeeping over the whole region. */
