@@ -27,12 +27,18 @@ Test(signals, writing_a_placeholder_faults, .signal = SIGSEGV) {
   touch_write((char *)vmp_base(r) + 2 * PG);
 }
 
-Test(signals, writing_a_read_only_view_faults, .signal = SIGSEGV) {
+/* A region that is one view of two pages of a fresh object, with prot. */
+static vmp_region *view_of_two_pages(int prot) {
   vmp_region *r;
   vmp_mem *m;
   CHECK_OK(vmp_mem_create(2 * PG, 0, &m));
   CHECK_OK(vmp_reserve(2 * PG, 0, &r));
-  CHECK_OK(vmp_map(r, 0, 2 * PG, m, 0, VMP_PROT_READ));
+  CHECK_OK(vmp_map(r, 0, 2 * PG, m, 0, prot));
+  return r;
+}
+
+Test(signals, writing_a_read_only_view_faults, .signal = SIGSEGV) {
+  vmp_region *r = view_of_two_pages(VMP_PROT_READ);
   touch_read((char *)vmp_base(r) + PG); /* fine */
   touch_write((char *)vmp_base(r) + PG);
 }
@@ -74,11 +80,7 @@ Test(signals, protect_none_faults, .signal = SIGSEGV) {
 }
 
 Test(signals, unmapped_view_faults, .signal = SIGSEGV) {
-  vmp_region *r;
-  vmp_mem *m;
-  CHECK_OK(vmp_mem_create(2 * PG, 0, &m));
-  CHECK_OK(vmp_reserve(2 * PG, 0, &r));
-  CHECK_OK(vmp_map(r, 0, 2 * PG, m, 0, VMP_PROT_RW));
+  vmp_region *r = view_of_two_pages(VMP_PROT_RW);
   touch_write(vmp_base(r));
   CHECK_OK(vmp_unmap(r, 0, 2 * PG));
   touch_read(vmp_base(r));

@@ -22,6 +22,18 @@
 
 static char *at(vmp_region *r, size_t off) { return (char *)vmp_base(r) + off; }
 
+/* A region of 4G: private read-write [0,G), a view of a fresh object of G
+ * bytes [G,2G), a placeholder [2G,4G). 0 with both made, or nonzero
+ * (reported) with neither. */
+static int private_then_view(vmp_region **r, vmp_mem **m) {
+  if (util_region_and_object(4 * G, G, r, m)) return 1;
+  CHECK_RC(vmp_split(*r, 0, G), 0);
+  CHECK_RC(vmp_split(*r, G, G), 0);
+  CHECK_RC(vmp_commit(*r, 0, G, VMP_PROT_RW), 0);
+  CHECK_RC(vmp_map(*r, G, G, *m, 0, VMP_PROT_RW), 0);
+  return 0;
+}
+
 /* ---- facts ------------------------------------------------------------------ */
 
 CHECK_TEST(system_facts) {
@@ -147,15 +159,7 @@ CHECK_TEST(reserve_aligned) {
 CHECK_TEST(release_with_everything_in_it) {
   vmp_region *r;
   vmp_mem *m;
-  if (!CHECK_RC(vmp_reserve(4 * G, 0, &r), 0)) return;
-  if (!CHECK_RC(vmp_mem_create(G, 0, &m), 0)) {
-    vmp_release(r);
-    return;
-  }
-  CHECK_RC(vmp_split(r, 0, G), 0);
-  CHECK_RC(vmp_split(r, G, G), 0);
-  CHECK_RC(vmp_commit(r, 0, G, VMP_PROT_RW), 0);
-  CHECK_RC(vmp_map(r, G, G, m, 0, VMP_PROT_RW), 0);
+  if (private_then_view(&r, &m)) return;
   memset(at(r, G), 0x5a, G);
   CHECK_RC(vmp_mem_close(m), 0);
   char *base = vmp_base(r);
@@ -320,11 +324,7 @@ CHECK_TEST(mem_create_rules) {
 CHECK_TEST(map_anonymous) {
   vmp_region *r;
   vmp_mem *m;
-  if (!CHECK_RC(vmp_reserve(8 * G, 0, &r), 0)) return;
-  if (!CHECK_RC(vmp_mem_create(4 * G, 0, &m), 0)) {
-    vmp_release(r);
-    return;
-  }
+  if (util_region_and_object(8 * G, 4 * G, &r, &m)) return;
   CHECK_RC(vmp_split(r, 0, G), 0);
   CHECK_RC(vmp_split(r, G, G), 0);
   CHECK_RC(vmp_split(r, 2 * G, G), 0);
@@ -504,15 +504,7 @@ out:
 CHECK_TEST(unmap_rules) {
   vmp_region *r;
   vmp_mem *m;
-  if (!CHECK_RC(vmp_reserve(4 * G, 0, &r), 0)) return;
-  if (!CHECK_RC(vmp_mem_create(G, 0, &m), 0)) {
-    vmp_release(r);
-    return;
-  }
-  CHECK_RC(vmp_split(r, 0, G), 0);
-  CHECK_RC(vmp_split(r, G, G), 0);
-  CHECK_RC(vmp_commit(r, 0, G, VMP_PROT_RW), 0);
-  CHECK_RC(vmp_map(r, G, G, m, 0, VMP_PROT_RW), 0);
+  if (private_then_view(&r, &m)) return;
   /* private 0:G, view G:G, placeholder 2G:2G */
   CHECK_RC(vmp_unmap(NULL, 0, P), VMP_EINVAL);
   CHECK_RC(vmp_unmap(r, 0, 0), VMP_EINVAL);
@@ -545,11 +537,7 @@ CHECK_TEST(unmap_rules) {
 CHECK_TEST(unmap_private_middle) {
   vmp_region *r;
   vmp_mem *m;
-  if (!CHECK_RC(vmp_reserve(4 * G, 0, &r), 0)) return;
-  if (!CHECK_RC(vmp_mem_create(2 * G, 0, &m), 0)) {
-    vmp_release(r);
-    return;
-  }
+  if (util_region_and_object(4 * G, 2 * G, &r, &m)) return;
   CHECK_RC(vmp_split(r, 0, 3 * G), 0);
   CHECK_RC(vmp_commit(r, 0, 3 * G, VMP_PROT_RW), 0);
   util_fill(at(r, 0), 3 * G, 5);
@@ -630,15 +618,7 @@ CHECK_TEST(once_private_and_never_used) {
 CHECK_TEST(protect_rules) {
   vmp_region *r;
   vmp_mem *m;
-  if (!CHECK_RC(vmp_reserve(4 * G, 0, &r), 0)) return;
-  if (!CHECK_RC(vmp_mem_create(G, 0, &m), 0)) {
-    vmp_release(r);
-    return;
-  }
-  CHECK_RC(vmp_split(r, 0, G), 0);
-  CHECK_RC(vmp_split(r, G, G), 0);
-  CHECK_RC(vmp_commit(r, 0, G, VMP_PROT_RW), 0);
-  CHECK_RC(vmp_map(r, G, G, m, 0, VMP_PROT_RW), 0);
+  if (private_then_view(&r, &m)) return;
   util_fill(at(r, 0), G, 1);
   util_fill(at(r, G), G, 2);
   CHECK_RC(vmp_protect(NULL, 0, P, VMP_PROT_READ), VMP_EINVAL);
@@ -693,11 +673,7 @@ CHECK_TEST(protect_rules) {
 CHECK_TEST(discard_rules) {
   vmp_region *r;
   vmp_mem *m;
-  if (!CHECK_RC(vmp_reserve(4 * G, 0, &r), 0)) return;
-  if (!CHECK_RC(vmp_mem_create(G, 0, &m), 0)) {
-    vmp_release(r);
-    return;
-  }
+  if (util_region_and_object(4 * G, G, &r, &m)) return;
   CHECK_RC(vmp_split(r, 0, G), 0);
   CHECK_RC(vmp_split(r, G, G), 0);
   CHECK_RC(vmp_split(r, 2 * G, G), 0);
@@ -825,11 +801,7 @@ CHECK_TEST(many_spans_agree) {
   vmp_region *r;
   vmp_mem *m;
   const size_t n = 48;
-  if (!CHECK_RC(vmp_reserve(n * G, 0, &r), 0)) return;
-  if (!CHECK_RC(vmp_mem_create(2 * G, 0, &m), 0)) {
-    vmp_release(r);
-    return;
-  }
+  if (util_region_and_object(n * G, 2 * G, &r, &m)) return;
   for (size_t i = 0; i + 1 < n; i++) CHECK_RC(vmp_split(r, i * G, G), 0);
   for (size_t i = 0; i < n; i++) {
     int rc;

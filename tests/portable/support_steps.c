@@ -1,6 +1,9 @@
 #include "support_steps.h"
 
+#include <stdio.h>
+
 #include "support_check.h"
+#include "support_util.h"
 #include "testing.h"
 #include "vmplace.h"
 
@@ -14,11 +17,14 @@ long steps_run(const steps_plan *p) {
     long undo_failures = vmp__testing_undo_failures();
     if (p->setup && p->setup(p->ctx) != 0) return failed;
     steps_attempt a = {n, 0, 0};
+    leftovers before;
+    if (p->leftovers) leftovers_take(&before);
     const char *missing = inject_arm(p->kind, n, p->errnum);
     if (missing) {
       check_failf(__FILE__, __LINE__, "%s: no injection wrapper for the system call \"%s\"",
                   p->what, missing);
       a.rc = VMP_EINVAL;
+      if (p->leftovers) leftovers_free(&before);
       if (p->check) p->check(p->ctx, &a);
       return failed;
     }
@@ -32,6 +38,14 @@ long steps_run(const steps_plan *p) {
       if (p->kind == INJECT_ALLOCATION && a.rc != VMP_ENOMEM)
         check_failf(__FILE__, __LINE__, "%s with allocation %ld failing: %s, expected ENOMEM",
                     p->what, n, vmp_err_name(a.rc));
+    }
+    if (p->leftovers && a.rc != 0) {
+      char context[160];
+      snprintf(context, sizeof context, "%s with %s %ld failing (%s)", p->what, kind, n,
+               vmp_err_name(a.rc));
+      CHECK_NO_LEFTOVERS(&before, context);
+    } else if (p->leftovers) {
+      leftovers_free(&before);
     }
     long undone = vmp__testing_undo_failures() - undo_failures;
     if (undone)

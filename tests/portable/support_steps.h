@@ -26,6 +26,8 @@ typedef struct steps_plan {
   inject_kind kind;
   int errnum;     /* for system calls: the error the failing call reports, 0 for its usual */
   long max_steps; /* more failures than the operation can meet (0: 200) */
+  int leftovers;  /* nonzero: a failed attempt must also leave no handle open and no
+                     address space reserved (taken after setup, checked before check) */
   void *ctx;      /* passed to the callbacks */
   /* Builds what the operation works on and records what must not change;
    * nonzero stops the loop (it reported why). May be NULL. */

@@ -312,3 +312,13 @@ void leftovers_check(leftovers *l, const char *file, int line, const char *conte
   }
   leftovers_free(l);
 }
+
+int util_region_and_object(size_t region_size, uint64_t object_size, vmp_region **r,
+                           vmp_mem **m) {
+  if (!CHECK_RC(vmp_reserve(region_size, 0, r), 0)) return 1;
+  if (!CHECK_RC(vmp_mem_create(object_size, 0, m), 0)) {
+    vmp_release(*r);
+    return 1;
+  }
+  return 0;
+}

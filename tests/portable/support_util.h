@@ -41,6 +41,11 @@ int util_temp_file(char *path, size_t len, size_t size, unsigned seed);
 /* Reads `size` bytes at `offset` of a file with the C library. */
 int util_read_file(const char *path, size_t offset, void *buf, size_t size);
 
+/* A region of region_size bytes and an anonymous object of object_size:
+ * 0 with both made, or nonzero (reported as a check failure) with neither. */
+int util_region_and_object(size_t region_size, uint64_t object_size, vmp_region **r,
+                           vmp_mem **m);
+
 /* Descriptors (POSIX) or handles (Windows) the process holds. */
 long util_open_handles(void);
 

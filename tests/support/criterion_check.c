@@ -13,50 +13,29 @@
 
 static int failures;
 
+#define FORMAT(message, fmt)                   \
+  char message[4096];                          \
+  do {                                         \
+    va_list ap;                                \
+    va_start(ap, fmt);                         \
+    vsnprintf(message, sizeof message, fmt, ap); \
+    va_end(ap);                                \
+  } while (0)
+
 void check_failf(const char *file, int line, const char *fmt, ...) {
-  char message[4096];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(message, sizeof message, fmt, ap);
-  va_end(ap);
+  FORMAT(message, fmt);
   failures++;
   cr_expect_fail("%s:%d: %s", file, line, message);
-}
-
-int check_true(const char *file, int line, const char *expr, int ok, const char *fmt, ...) {
-  if (ok) return 1;
-  char message[4096];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(message, sizeof message, fmt, ap);
-  va_end(ap);
-  check_failf(file, line, "check failed: %s: %s", expr, message);
-  return 0;
-}
-
-int check_rc(const char *file, int line, const char *call, int got, int expected) {
-  if (got == expected) return 1;
-  check_failf(file, line, "%s: expected %s (%d), got %s (%d: %s)", call, vmp_err_name(expected),
-              expected, vmp_err_name(got), got, vmp_strerror(got));
-  return 0;
 }
 
 int check_failures(void) { return failures; }
 
 void check_note(const char *fmt, ...) {
-  char message[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(message, sizeof message, fmt, ap);
-  va_end(ap);
+  FORMAT(message, fmt);
   cr_log_info("%s", message);
 }
 
 void check_skip(const char *fmt, ...) {
-  char message[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(message, sizeof message, fmt, ap);
-  va_end(ap);
+  FORMAT(message, fmt);
   cr_skip_test("%s", message);
 }
