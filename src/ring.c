@@ -70,7 +70,8 @@ typedef vmp__ring_control control;
 typedef struct side {
   char pad_before[VMP__RING_LINE];
   uint64_t own;   /* our counter: head for the producer, tail for the consumer */
-  uint64_t seen;  /* the other side's counter as last read and checked */
+  size_t room;    /* as of our last look at the other side's counter: the free
+                     bytes (producer) or the readable bytes (consumer) */
   size_t pos;     /* own % capacity, kept as own moves */
   size_t offered; /* bytes a begin call offered that no commit/release took */
   int state;      /* SIDE_UNSTARTED, SIDE_RUNNING or an error */
@@ -179,7 +180,8 @@ static int unit_for(unsigned flags, uint64_t bytes, size_t *unit) {
 }
 
 static void init_side(side *s, int state) {
-  s->own = s->seen = 0;
+  s->own = 0;
+  s->room = 0;
   s->pos = 0;
   s->offered = 0;
   s->state = state;
@@ -367,7 +369,7 @@ static int start_side(vmp_ring *ring, side *s, _Atomic uint64_t *own, _Atomic ui
   uint64_t used = producing ? distance(ring, mine, theirs) : distance(ring, theirs, mine);
   if (used > ring->capacity) return broken(s);
   s->own = mine;
-  s->seen = theirs;
+  s->room = producing ? ring->capacity - (size_t)used : (size_t)used;
   s->pos = (size_t)(mine % ring->capacity);
   s->state = SIDE_RUNNING;
   return 0;
@@ -381,44 +383,44 @@ static int start_consumer(vmp_ring *ring) {
   return start_side(ring, &ring->consumer, &ring->ctl->tail, &ring->ctl->head, 0);
 }
 
-/* The consumer's tail never goes back and never passes our head: it lies
- * in [seen, own]. */
+/* The consumer's tail never goes back and never passes our head: the
+ * bytes between it and our head can only have shrunk since the last look. */
 static int refresh_tail(vmp_ring *ring) {
   side *p = &ring->producer;
   uint64_t tail = atomic_load_explicit(&ring->ctl->tail, memory_order_seq_cst);
-  if (tail >= ring->modulus || distance(ring, p->own, tail) > distance(ring, p->own, p->seen))
-    return broken(p);
-  p->seen = tail;
+  if (tail >= ring->modulus) return broken(p);
+  uint64_t used = distance(ring, p->own, tail);
+  if (used > ring->capacity - p->room) return broken(p);
+  p->room = ring->capacity - (size_t)used;
   return 0;
 }
 
 /* The producer's head never goes back and never gets more than the
- * capacity ahead of our tail: it lies in [seen, own + capacity]. */
+ * capacity ahead of our tail: the bytes it is ahead can only have grown,
+ * up to the capacity. */
 static int refresh_head(vmp_ring *ring) {
   side *c = &ring->consumer;
   uint64_t head = atomic_load_explicit(&ring->ctl->head, memory_order_seq_cst);
   if (head >= ring->modulus) return broken(c);
   uint64_t ahead = distance(ring, head, c->own);
-  if (ahead < distance(ring, c->seen, c->own) || ahead > ring->capacity) return broken(c);
-  c->seen = head;
+  if (ahead < c->room || ahead > ring->capacity) return broken(c);
+  c->room = (size_t)ahead;
   return 0;
-}
-
-static size_t free_bytes(const vmp_ring *ring) {
-  return ring->capacity - (size_t)distance(ring, ring->producer.own, ring->producer.seen);
-}
-
-static size_t used_bytes(const vmp_ring *ring) {
-  return (size_t)distance(ring, ring->consumer.seen, ring->consumer.own);
 }
 
 /* Moves our counter on by n, stores it for the other side, and wakes the
  * other side if it sleeps. Without a fence here, the store may still sit
  * in this CPU's store buffer when `sleeping` is read; the sleeper's
  * asymmetric barrier flushes it (see the top of the file). */
-static void publish(vmp_ring *ring, side *s, _Atomic uint64_t *index, size_t n,
-                    _Atomic uint32_t *sleeping, _Atomic uint32_t *seq) {
+static void wake(_Atomic uint32_t *seq) {
+  atomic_fetch_add_explicit(seq, 1, memory_order_release);
+  vmp__os_wake_all(seq);
+}
+
+static inline void publish(vmp_ring *ring, side *s, _Atomic uint64_t *index, size_t n,
+                           _Atomic uint32_t *sleeping, _Atomic uint32_t *seq) {
   s->own = advance(ring, s->own, n);
+  s->room -= n;
   s->pos += n;
   if (s->pos >= ring->capacity) s->pos -= ring->capacity;
   /* The fencing mode orders store and load by making both sequentially
@@ -429,18 +431,15 @@ static void publish(vmp_ring *ring, side *s, _Atomic uint64_t *index, size_t n,
     atomic_store_explicit(index, s->own, memory_order_release);
     atomic_signal_fence(memory_order_seq_cst); /* only the compiler keeps them in order */
   }
-  if (atomic_load_explicit(sleeping, memory_order_seq_cst)) {
-    atomic_fetch_add_explicit(seq, 1, memory_order_release);
-    vmp__os_wake_all(seq);
-  }
+  if (atomic_load_explicit(sleeping, memory_order_seq_cst)) wake(seq);
 }
 
-static void publish_head(vmp_ring *ring, size_t n) {
+static inline void publish_head(vmp_ring *ring, size_t n) {
   publish(ring, &ring->producer, &ring->ctl->head, n, &ring->ctl->consumer_sleeping,
           &ring->ctl->data_seq);
 }
 
-static void publish_tail(vmp_ring *ring, size_t n) {
+static inline void publish_tail(vmp_ring *ring, size_t n) {
   publish(ring, &ring->consumer, &ring->ctl->tail, n, &ring->ctl->producer_sleeping,
           &ring->ctl->space_seq);
 }
@@ -453,11 +452,11 @@ static int producer_space(vmp_ring *ring, size_t want, size_t *space) {
   int err = start_producer(ring);
   if (err) return err;
   if (is_shut_down(ring)) return VMP_ESHUTDOWN;
-  if (free_bytes(ring) < want) {
+  if (ring->producer.room < want) {
     err = refresh_tail(ring);
     if (err) return err;
   }
-  *space = free_bytes(ring);
+  *space = ring->producer.room;
   return 0;
 }
 
@@ -506,13 +505,13 @@ ptrdiff_t vmp_ring_write(vmp_ring *ring, const void *src, size_t n) {
 static int consumer_data(vmp_ring *ring, size_t want, size_t *there) {
   int err = start_consumer(ring);
   if (err) return err;
-  if (used_bytes(ring) < want) {
+  if (ring->consumer.room < want) {
     int down = is_shut_down(ring);
     err = refresh_head(ring);
     if (err) return err;
-    if (down && used_bytes(ring) == 0) return VMP_ESHUTDOWN;
+    if (down && ring->consumer.room == 0) return VMP_ESHUTDOWN;
   }
-  *there = used_bytes(ring);
+  *there = ring->consumer.room;
   return 0;
 }
 
