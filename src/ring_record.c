@@ -175,7 +175,8 @@ static int mp_free(vmp_ring *ring, uint64_t *head, size_t *space) {
   for (int tries = 0; tries < MAX_RETRIES; tries++) {
     uint64_t tail = atomic_load_explicit(&ring->ctl->tail, memory_order_acquire);
     uint64_t h = atomic_load_explicit(&ring->ctl->head, memory_order_relaxed);
-    if (tail >= ring->modulus || h >= ring->modulus) return VMP_EPEER;
+    if (tail >= ring->modulus || h >= ring->modulus || ((tail | h) & (ALIGN - 1)))
+      return VMP_EPEER;
     uint64_t used = distance(ring, h, tail);
     if (used <= ring->capacity) {
       *head = h;
@@ -290,6 +291,8 @@ static int mp_probe_record(vmp_ring *ring, size_t *need) {
       int down = is_shut_down(ring);
       int err = refresh_head(ring);
       if (err) return err;
+      /* Records start and end at multiples of ALIGN: so do the counters. */
+      if ((c->own | c->room) & (ALIGN - 1)) return broken(c);
       if (c->room == 0) return down ? VMP_ESHUTDOWN : 0;
       /* Claimed, but its header is not there yet (or never will be). */
       if (c->room < MP_HEADER) return broken(c);
@@ -307,7 +310,7 @@ static int mp_probe_record(vmp_ring *ring, size_t *need) {
       /* It was claimed whole before its header was written. */
       int err = refresh_head(ring);
       if (err) return err;
-      if (bytes > c->room) return broken(c);
+      if (bytes > c->room || (c->room & (ALIGN - 1))) return broken(c);
     }
     uint32_t state = atomic_load_explicit(&h->state, memory_order_acquire);
     if (state == 0) {
