@@ -97,7 +97,7 @@ extern "C" {
   X(ETIMEDOUT, -30010, "timed out")                                          \
   X(ESHUTDOWN, -30011, "the ring was shut down")                             \
   X(EPEER, -30012, "the peer's shared ring is not valid")                    \
-  X(EFULL, -30013, "the ring is full (the record was dropped)")
+  X(EFULL, -30013, "the ring is full")
 
 typedef enum vmp_errno {
 #define VMP__ERR_ENUM(name, value, msg) VMP_##name = value,
@@ -612,11 +612,33 @@ VMP_API int vmp_ring_read_begin(vmp_ring *ring, size_t want, const void **ptr, s
  * VMP_EINVAL if more. */
 VMP_API int vmp_ring_read_release(vmp_ring *ring, size_t n);
 
-/* Copies: as many bytes as fit (write) or are there (read), up to n, in
- * one memcpy each. Return the count (0 when full or empty) or a negative
+/* Copies: as many bytes as fit (write) or are there (read), up to n;
+ * more than 4 KiB are copied and published 4 KiB at a time, so the other
+ * side can start on them sooner. Return the count (0 when full or empty) or a negative
  * error as the begin functions. */
 VMP_API ptrdiff_t vmp_ring_write(vmp_ring *ring, const void *src, size_t n);
 VMP_API ptrdiff_t vmp_ring_read(vmp_ring *ring, void *dst, size_t n);
+
+/* Descriptor I/O straight from the ring, with no copy in between. `fd` is
+ * a descriptor (POSIX) or HANDLE (Windows), blocking or not; it stays the
+ * caller's.
+ * vmp_ring_fill (producer): one read() (ReadFile) of at most `max` bytes
+ * (VMP_RING_ALL: as many as fit) into the contiguous free space, then
+ * commits what came. Returns the count (> 0), 0 at end of file (or a pipe
+ * whose writer is gone), VMP_EFULL when the ring has no room (wait with
+ * vmp_ring_wait_write), or an error: OS errors from the read (a
+ * non-blocking descriptor with nothing gives OS:EAGAIN), VMP_EINVAL (NULL,
+ * max 0, a multi-producer ring), VMP_ESHUTDOWN, VMP_EPEER.
+ * vmp_ring_drain (consumer): one write() (WriteFile) of at most `max` of
+ * the bytes there, contiguous, then releases what went. Returns the count,
+ * 0 when the ring is empty (wait with vmp_ring_wait_read), or an error:
+ * OS:EPIPE when the reader of a pipe or socket is gone, and never SIGPIPE
+ * (it is blocked in the calling thread for the call, and taken back if the
+ * call raised it); OS:EAGAIN; VMP_ESHUTDOWN once shut down and empty;
+ * VMP_EINVAL, VMP_EPEER. Interrupted calls (EINTR) are retried. Thread
+ * safety as for the producer and consumer calls. */
+VMP_API ptrdiff_t vmp_ring_fill(vmp_ring *ring, intptr_t fd, size_t max);
+VMP_API ptrdiff_t vmp_ring_drain(vmp_ring *ring, intptr_t fd, size_t max);
 
 /* Spin briefly, then sleep, until at least `want` bytes can
  * be written (wait_write) or read (wait_read), the timeout passes

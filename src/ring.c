@@ -431,6 +431,36 @@ ptrdiff_t vmp_ring_read(vmp_ring *ring, void *dst, size_t n) {
   return (ptrdiff_t)count;
 }
 
+/* ---- descriptor I/O ------------------------------------------------------------- */
+
+ptrdiff_t vmp_ring_fill(vmp_ring *ring, intptr_t fd, size_t max) {
+  if (!ring || max == 0 || carries_records_only(ring)) return VMP_EINVAL;
+  size_t space;
+  int err = vmp__ring_producer_space(ring, max == VMP_RING_ALL ? ring->capacity : max, &space);
+  if (err) return err;
+  if (space == 0) return VMP_EFULL;
+  size_t got;
+  err = vmp__os_read(fd, ring->data + ring->producer.pos, space < max ? space : max, &got);
+  if (err) return err;
+  ring->producer.offered = 0;
+  if (got) publish_head(ring, got);
+  return (ptrdiff_t)got;
+}
+
+ptrdiff_t vmp_ring_drain(vmp_ring *ring, intptr_t fd, size_t max) {
+  if (!ring || max == 0 || carries_records_only(ring)) return VMP_EINVAL;
+  size_t there;
+  int err = vmp__ring_consumer_data(ring, max == VMP_RING_ALL ? ring->capacity : max, &there);
+  if (err) return err;
+  if (there == 0) return 0;
+  size_t put;
+  err = vmp__os_write(fd, ring->data + ring->consumer.pos, there < max ? there : max, &put);
+  if (err) return err;
+  ring->consumer.offered = 0;
+  if (put) publish_tail(ring, put);
+  return (ptrdiff_t)put;
+}
+
 /* ---- waiting ---------------------------------------------------------------------- */
 
 typedef struct deadline {
