@@ -206,6 +206,19 @@ int64_t vmp__os_monotonic_ns(void);
 /* Tells the CPU this thread is spinning (x86 PAUSE, Arm YIELD). */
 void vmp__os_cpu_relax(void);
 
+/* One read of at most n bytes (n > 0) from a native descriptor (POSIX) or
+ * HANDLE (Windows) into buf: *got is what came, 0 at end of file (also a
+ * pipe whose writer is gone). An interrupted call is retried. Errors are
+ * OS errors; a non-blocking descriptor with nothing to read gives EAGAIN
+ * (also EWOULDBLOCK), which the caller may treat as "not now". */
+int vmp__os_read(intptr_t fd, void *buf, size_t n, size_t *got);
+
+/* One write of at most n bytes (n > 0): *put is what went. Never raises
+ * SIGPIPE: writing to a pipe or socket whose reader is gone is the OS
+ * error EPIPE (Windows: ERROR_NO_DATA or ERROR_BROKEN_PIPE). An
+ * interrupted call is retried; EAGAIN as for read. */
+int vmp__os_write(intptr_t fd, const void *buf, size_t n, size_t *put);
+
 /* ---- locks --------------------------------------------------------------- */
 
 /* Storage for the backend's mutex (pthread_mutex_t, SRWLOCK). */

@@ -101,7 +101,9 @@ static LONG WINAPI run_time_NtQuerySection(HANDLE h, int c, PVOID i, SIZE_T l, P
   X(DuplicateHandle, DuplicateHandle, BOOL,                                                 \
     (HANDLE, HANDLE, HANDLE, LPHANDLE, DWORD, BOOL, DWORD))                                 \
   X(NtQueryObject, run_time_NtQueryObject, LONG, (HANDLE, int, PVOID, ULONG, PULONG))       \
-  X(NtQuerySection, run_time_NtQuerySection, LONG, (HANDLE, int, PVOID, SIZE_T, PSIZE_T))
+  X(NtQuerySection, run_time_NtQuerySection, LONG, (HANDLE, int, PVOID, SIZE_T, PSIZE_T))  \
+  X(ReadFile, ReadFile, BOOL, (HANDLE, LPVOID, DWORD, LPDWORD, LPOVERLAPPED))               \
+  X(WriteFile, WriteFile, BOOL, (HANDLE, LPCVOID, DWORD, LPDWORD, LPOVERLAPPED))
 
 VMP__DEFINE_SYSCALLS_WITH(WINDOWS_SYSCALLS, windows_syscalls)
 #define SYS(name) VMP__SYSCALL(windows_syscalls, name)
@@ -221,7 +223,9 @@ static int last_error(void) { return win_error(GetLastError()); }
   X(ERROR_ALREADY_EXISTS, "The file already exists")                               \
   X(ERROR_INVALID_ADDRESS, "Attempt to access invalid address")                    \
   X(ERROR_MAPPED_ALIGNMENT, "The base address or the file offset is not aligned")  \
-  X(ERROR_COMMITMENT_LIMIT, "The paging file is too small")
+  X(ERROR_COMMITMENT_LIMIT, "The paging file is too small")                      \
+  X(ERROR_BROKEN_PIPE, "The pipe has been ended")                                 \
+  X(ERROR_NO_DATA, "The pipe is being closed")
 
 const char *vmp__os_error_name(int native) {
   switch (native) {
@@ -796,6 +800,31 @@ int64_t vmp__os_monotonic_ns(void) {
 }
 
 void vmp__os_cpu_relax(void) { YieldProcessor(); }
+
+/* ---- handle I/O --------------------------------------------------------------- */
+
+/* ReadFile and WriteFile take a DWORD count. */
+static DWORD io_count(size_t n) { return n > (size_t)0x40000000 ? 0x40000000u : (DWORD)n; }
+
+int vmp__os_read(intptr_t fd, void *buf, size_t n, size_t *got) {
+  DWORD done = 0;
+  if (!SYS(ReadFile)((HANDLE)fd, buf, io_count(n), &done, NULL)) {
+    DWORD code = GetLastError();
+    /* A pipe whose writer closed is the end of the input. */
+    if (code != ERROR_BROKEN_PIPE && code != ERROR_HANDLE_EOF) return win_error(code);
+    done = 0;
+  }
+  *got = done;
+  return 0;
+}
+
+/* Windows has no SIGPIPE: a pipe whose reader is gone fails the call. */
+int vmp__os_write(intptr_t fd, const void *buf, size_t n, size_t *put) {
+  DWORD done = 0;
+  if (!SYS(WriteFile)((HANDLE)fd, buf, io_count(n), &done, NULL)) return last_error();
+  *put = done;
+  return 0;
+}
 
 /* FlushProcessWriteBuffers reaches only this process's threads, and a ring
  * may be shared between processes: publishers fence. */

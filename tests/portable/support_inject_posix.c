@@ -36,7 +36,9 @@
   X(memfd_create, int, (const char *name, unsigned int flags), (name, flags), -1, EMFILE)    \
   X(futex, long, (_Atomic uint32_t * w, int op, uint32_t v, const struct timespec *t),       \
     (w, op, v, t), -1, EINTR)                                                                \
-  X(membarrier, int, (int cmd, unsigned int flags, int cpu), (cmd, flags, cpu), -1, EPERM)
+  X(membarrier, int, (int cmd, unsigned int flags, int cpu), (cmd, flags, cpu), -1, EPERM)  \
+  X(read, ssize_t, (int fd, void *buf, size_t n), (fd, buf, n), -1, EIO)                     \
+  X(write, ssize_t, (int fd, const void *buf, size_t n), (fd, buf, n), -1, ENOSPC)
 
 #define DEFINE_PLAIN(name, ret, params, args, failure, usual) \
   typedef ret(*name##_fn) params;                             \

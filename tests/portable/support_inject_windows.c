@@ -45,7 +45,11 @@
   X(NtQueryObject, LONG, (HANDLE h, int c, PVOID i, ULONG n, PULONG r), (h, c, i, n, r),     \
     STATUS_NO_MEMORY_VALUE, ERROR_NOT_ENOUGH_MEMORY)                                         \
   X(NtQuerySection, LONG, (HANDLE h, int c, PVOID i, SIZE_T n, PSIZE_T r), (h, c, i, n, r),  \
-    STATUS_NO_MEMORY_VALUE, ERROR_NOT_ENOUGH_MEMORY)
+    STATUS_NO_MEMORY_VALUE, ERROR_NOT_ENOUGH_MEMORY)                                         \
+  X(ReadFile, BOOL, (HANDLE h, LPVOID b, DWORD n, LPDWORD got, LPOVERLAPPED o),              \
+    (h, b, n, got, o), FALSE, ERROR_GEN_FAILURE)                                             \
+  X(WriteFile, BOOL, (HANDLE h, LPCVOID b, DWORD n, LPDWORD put, LPOVERLAPPED o),            \
+    (h, b, n, put, o), FALSE, ERROR_DISK_FULL)
 
 #define DEFINE_WRAPPER(name, ret, params, args, failure, usual) \
   typedef ret(WINAPI *name##_fn) params;                        \
