@@ -204,14 +204,20 @@ Test(mem, adopt, .init = make_file, .fini = remove_file) {
   CHECK_OK(vmp_mem_close(m));
 }
 
+/* A region of 8 pages whose first `pages` are a read-write view of m. */
+static vmp_region *viewed_at_start(vmp_mem *m, size_t pages) {
+  vmp_region *r;
+  CHECK_OK(vmp_reserve(8 * PG, 0, &r));
+  CHECK_OK(vmp_split(r, 0, pages * PG));
+  CHECK_OK(vmp_map(r, 0, pages * PG, m, 0, VMP_PROT_RW));
+  return r;
+}
+
 Test(mem, grow_never_shrinks) {
   vmp_mem *m;
-  vmp_region *r;
   uint64_t size;
   CHECK_OK(vmp_mem_create(2 * PG, 0, &m));
-  CHECK_OK(vmp_reserve(8 * PG, 0, &r));
-  CHECK_OK(vmp_split(r, 0, 2 * PG));
-  CHECK_OK(vmp_map(r, 0, 2 * PG, m, 0, VMP_PROT_RW));
+  vmp_region *r = viewed_at_start(m, 2);
   memset(vmp_base(r), 0x71, 2 * PG);
   CHECK_RC(vmp_mem_grow(NULL, 4 * PG), VMP_EINVAL);
   CHECK_RC(vmp_mem_grow(m, PG), VMP_EINVAL);
@@ -241,12 +247,9 @@ Test(mem, grow_read_only_is_eacces, .init = make_file, .fini = remove_file) {
 
 Test(mem, close_while_views_alive) {
   vmp_mem *m;
-  vmp_region *r;
   vmp_span_info info;
   CHECK_OK(vmp_mem_create(4 * PG, 0, &m));
-  CHECK_OK(vmp_reserve(8 * PG, 0, &r));
-  CHECK_OK(vmp_split(r, 0, 4 * PG));
-  CHECK_OK(vmp_map(r, 0, 4 * PG, m, 0, VMP_PROT_RW));
+  vmp_region *r = viewed_at_start(m, 4);
   CHECK_OK(vmp_map(r, 4 * PG, 4 * PG, m, 0, VMP_PROT_RW));
   char *b = vmp_base(r);
   b[10] = 0x4e;

@@ -274,13 +274,18 @@ Test(spans, random_against_model) {
 /* After reserve(k) succeeds, k inserts allocate nothing: the armed
  * failure is still pending afterwards. Starting from empty, the inserts
  * go through leaf, inner and root splits. */
+/* An empty tree and model with room for `room` keys, the generator seeded. */
+static void start_empty(vmp__spans *t, model *m, uint64_t seed, size_t room) {
+  rng_state = seed;
+  vmp__spans_init(t);
+  model_init(m, room);
+}
+
 Test(spans, reserved_inserts_never_allocate) {
-  rng_state = 12345;
   enum { TOTAL = 40000 };
   vmp__spans t;
-  vmp__spans_init(&t);
   model m;
-  model_init(&m, TOTAL + 8);
+  start_empty(&t, &m, 12345, TOTAL + 8);
   unsigned start_height = t.height;
   while (m.n < TOTAL) {
     size_t k = 1 + rng_below(3);
@@ -310,12 +315,10 @@ Test(spans, reserved_inserts_never_allocate) {
 /* Without a reservation an insert that needs memory fails with ENOMEM and
  * leaves the tree as it was; retried with memory, it succeeds. */
 Test(spans, unreserved_insert_fails_cleanly) {
-  rng_state = 777;
   enum { TOTAL = 20000 };
   vmp__spans t;
-  vmp__spans_init(&t);
   model m;
-  model_init(&m, TOTAL + 8);
+  start_empty(&t, &m, 777, TOTAL + 8);
 
   vmp__span first = span_for(5);
   vmp__testing_alloc_fail_after(0);

@@ -16,63 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(_WIN32)
-#define WIN32_LEAN_AND_MEAN
-#include <windows.h>
-#else
-#include <pthread.h>
-#endif
-
 #include "ring_layout.h"
 #include "support_check.h"
 #include "support_stream.h"
+#include "support_util.h"
 #include "vmplace.h"
 
 /* ---- helpers ----------------------------------------------------------------------- */
-
-typedef struct thread {
-#if defined(_WIN32)
-  HANDLE h;
-#else
-  pthread_t t;
-#endif
-  void (*fn)(void *);
-  void *arg;
-} thread;
-
-#if defined(_WIN32)
-static DWORD WINAPI thread_main(LPVOID p) {
-  thread *t = p;
-  t->fn(t->arg);
-  return 0;
-}
-#else
-static void *thread_main(void *p) {
-  thread *t = p;
-  t->fn(t->arg);
-  return NULL;
-}
-#endif
-
-static int thread_start(thread *t, void (*fn)(void *), void *arg) {
-  t->fn = fn;
-  t->arg = arg;
-#if defined(_WIN32)
-  t->h = CreateThread(NULL, 0, thread_main, t, 0, NULL);
-  return t->h != NULL;
-#else
-  return pthread_create(&t->t, NULL, thread_main, t) == 0;
-#endif
-}
-
-static void thread_join(thread *t) {
-#if defined(_WIN32)
-  WaitForSingleObject(t->h, INFINITE);
-  CloseHandle(t->h);
-#else
-  pthread_join(t->t, NULL);
-#endif
-}
 
 /* The shared control page of a ring made without huge pages: one page
  * before the data. */
@@ -364,11 +314,11 @@ static void produce(void *p) {
 static void run_producers(unsigned flags, unsigned producers) {
   vmp_ring *r;
   if (!CHECK_RC(vmp_ring_create(64 * 1024, flags, &r), 0)) return;
-  thread t[PRODUCERS];
+  util_thread t[PRODUCERS];
   producer_arg args[PRODUCERS];
   for (unsigned i = 0; i < producers; i++) {
     args[i] = (producer_arg){r, i, 0};
-    if (!CHECK(thread_start(&t[i], produce, &args[i]), "thread")) return;
+    if (!CHECK(util_thread_start(&t[i], produce, &args[i]), "thread")) return;
   }
   uint64_t next[PRODUCERS] = {0};
   uint64_t want = 0;
@@ -395,7 +345,7 @@ static void run_producers(unsigned flags, unsigned producers) {
   }
   free(expect);
   for (unsigned i = 0; i < producers; i++) {
-    thread_join(&t[i]);
+    util_thread_join(&t[i]);
     CHECK_RC(args[i].err, 0);
   }
   vmp_ring_record extra;

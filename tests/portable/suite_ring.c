@@ -20,7 +20,6 @@
 #include <windows.h>
 #else
 #include <fcntl.h>
-#include <pthread.h>
 #include <unistd.h>
 #endif
 
@@ -61,51 +60,6 @@ static void sleep_ms(unsigned ms) {
 #else
   struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
   nanosleep(&ts, NULL);
-#endif
-}
-
-/* One thread running fn(arg). */
-typedef struct thread {
-#if defined(_WIN32)
-  HANDLE h;
-#else
-  pthread_t t;
-#endif
-  void (*fn)(void *);
-  void *arg;
-} thread;
-
-#if defined(_WIN32)
-static DWORD WINAPI thread_main(LPVOID p) {
-  thread *t = p;
-  t->fn(t->arg);
-  return 0;
-}
-#else
-static void *thread_main(void *p) {
-  thread *t = p;
-  t->fn(t->arg);
-  return NULL;
-}
-#endif
-
-static int thread_start(thread *t, void (*fn)(void *), void *arg) {
-  t->fn = fn;
-  t->arg = arg;
-#if defined(_WIN32)
-  t->h = CreateThread(NULL, 0, thread_main, t, 0, NULL);
-  return t->h != NULL;
-#else
-  return pthread_create(&t->t, NULL, thread_main, t) == 0;
-#endif
-}
-
-static void thread_join(thread *t) {
-#if defined(_WIN32)
-  WaitForSingleObject(t->h, INFINITE);
-  CloseHandle(t->h);
-#else
-  pthread_join(t->t, NULL);
 #endif
 }
 
@@ -267,17 +221,17 @@ CHECK_TEST(two_threads_with_waits) {
   vmp_ring *r;
   if (!CHECK_RC(vmp_ring_create(2 * U, 0, &r), 0)) return;
   worker prod = {r, 11, 0, 0, 0}, cons = {r, 22, 0, 0, 0};
-  thread a, b;
-  int started_a = thread_start(&a, produce, &prod);
-  int started_b = started_a && thread_start(&b, consume, &cons);
+  util_thread a, b;
+  int started_a = util_thread_start(&a, produce, &prod);
+  int started_b = started_a && util_thread_start(&b, consume, &cons);
   if (!CHECK(started_a && started_b, "cannot start the threads")) {
     vmp_ring_shutdown(r);
-    if (started_a) thread_join(&a);
+    if (started_a) util_thread_join(&a);
     vmp_ring_close(r);
     return;
   }
-  thread_join(&a);
-  thread_join(&b);
+  util_thread_join(&a);
+  util_thread_join(&b);
   CHECK(prod.rc == 0, "producer: %s", vmp_err_name(prod.rc));
   CHECK(cons.rc == 0, "consumer: %s", vmp_err_name(cons.rc));
   CHECK(cons.wrong_at == UINT64_MAX, "byte %llu is wrong", (unsigned long long)cons.wrong_at);
@@ -319,12 +273,12 @@ CHECK_TEST(shutdown_wakes_waiters) {
   vmp_ring *r;
   if (!CHECK_RC(vmp_ring_create(U, 0, &r), 0)) return;
   blocked b = {r, 1, 1};
-  thread t;
-  if (!CHECK(thread_start(&t, block, &b), "cannot start a thread")) goto out;
+  util_thread t;
+  if (!CHECK(util_thread_start(&t, block, &b), "cannot start a thread")) goto out;
   sleep_ms(50);
   CHECK(b.rc == 1, "the reader did not block");
   vmp_ring_shutdown(r);
-  thread_join(&t);
+  util_thread_join(&t);
   CHECK_RC(b.rc, VMP_ESHUTDOWN);
 out:
   CHECK_RC(vmp_ring_close(r), 0);
@@ -336,11 +290,11 @@ out:
   CHECK_RC(vmp_ring_write_begin(r, VMP_RING_ALL, &w, &len), 0);
   CHECK_RC(vmp_ring_write_commit(r, len), 0);
   blocked c = {r, 0, 1};
-  if (CHECK(thread_start(&t, block, &c), "cannot start a thread")) {
+  if (CHECK(util_thread_start(&t, block, &c), "cannot start a thread")) {
     sleep_ms(50);
     CHECK(c.rc == 1, "the writer did not block");
     vmp_ring_shutdown(r);
-    thread_join(&t);
+    util_thread_join(&t);
     CHECK_RC(c.rc, VMP_ESHUTDOWN);
   }
   /* The reader still drains what is there, then sees the shutdown. */

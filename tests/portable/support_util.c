@@ -3,6 +3,7 @@
 #include <windows.h>
 #else
 #include <fcntl.h>
+#include <pthread.h>
 #endif
 
 #include "support_util.h"
@@ -322,3 +323,47 @@ int util_region_and_object(size_t region_size, uint64_t object_size, vmp_region 
   }
   return 0;
 }
+
+/* ---- threads ------------------------------------------------------------------------ */
+
+#if defined(_WIN32)
+static DWORD WINAPI thread_main(LPVOID p) {
+  util_thread *t = p;
+  t->fn(t->arg);
+  return 0;
+}
+
+int util_thread_start(util_thread *t, void (*fn)(void *), void *arg) {
+  t->fn = fn;
+  t->arg = arg;
+  t->system = CreateThread(NULL, 0, thread_main, t, 0, NULL);
+  return t->system != NULL;
+}
+
+void util_thread_join(util_thread *t) {
+  WaitForSingleObject(t->system, INFINITE);
+  CloseHandle(t->system);
+}
+#else
+static void *thread_main(void *p) {
+  util_thread *t = p;
+  t->fn(t->arg);
+  return NULL;
+}
+
+int util_thread_start(util_thread *t, void (*fn)(void *), void *arg) {
+  pthread_t *id = malloc(sizeof *id);
+  if (!id) return 0;
+  t->fn = fn;
+  t->arg = arg;
+  t->system = id;
+  if (pthread_create(id, NULL, thread_main, t) == 0) return 1;
+  free(id);
+  return 0;
+}
+
+void util_thread_join(util_thread *t) {
+  pthread_join(*(pthread_t *)t->system, NULL);
+  free(t->system);
+}
+#endif

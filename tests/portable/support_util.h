@@ -46,6 +46,16 @@ int util_read_file(const char *path, size_t offset, void *buf, size_t size);
 int util_region_and_object(size_t region_size, uint64_t object_size, vmp_region **r,
                            vmp_mem **m);
 
+/* One thread running fn(arg), with the system's threads. */
+typedef struct util_thread {
+  void *system; /* HANDLE, or a pthread_t of its own */
+  void (*fn)(void *);
+  void *arg;
+} util_thread;
+/* Nonzero when the thread started. */
+int util_thread_start(util_thread *t, void (*fn)(void *), void *arg);
+void util_thread_join(util_thread *t);
+
 /* Descriptors (POSIX) or handles (Windows) the process holds. */
 long util_open_handles(void);
 
