@@ -635,8 +635,10 @@ VMP_API ptrdiff_t vmp_ring_read(vmp_ring *ring, void *dst, size_t n);
  * OS:EPIPE when the reader of a pipe or socket is gone, and never SIGPIPE
  * (it is blocked in the calling thread for the call, and taken back if the
  * call raised it); OS:EAGAIN; VMP_ESHUTDOWN once shut down and empty;
- * VMP_EINVAL, VMP_EPEER. Interrupted calls (EINTR) are retried. Thread
- * safety as for the producer and consumer calls. */
+ * VMP_EINVAL, VMP_EPEER. A call interrupted by a signal (EINTR) is made
+ * again, unless the ring was shut down meanwhile: then VMP_ESHUTDOWN (so
+ * shutting the ring down and signalling the thread stops a fill blocked on
+ * idle input). Thread safety as for the producer and consumer calls. */
 VMP_API ptrdiff_t vmp_ring_fill(vmp_ring *ring, intptr_t fd, size_t max);
 VMP_API ptrdiff_t vmp_ring_drain(vmp_ring *ring, intptr_t fd, size_t max);
 
@@ -647,8 +649,11 @@ VMP_API ptrdiff_t vmp_ring_drain(vmp_ring *ring, intptr_t fd, size_t max);
  * Once the ring is shut down, wait_read returns 0 while any bytes are left,
  * even fewer than `want`: they are all there will ever be.
  * `want` larger than the capacity is VMP_EINVAL. Linux waits on a futex in
- * the shared control page, so it works across processes; other systems
- * poll with a backoff that sleeps (at most ~1 ms between looks).
+ * the shared control page, so it works across processes; Windows waits
+ * with WaitOnAddress, which a commit or release in the same process ends
+ * at once, and looks again every millisecond (a scheduler tick on an
+ * untuned system) for a peer in another process; generic POSIX polls with
+ * a backoff that sleeps (at most ~1 ms between looks).
  * Commits and releases never make a system call unless the other side
  * sleeps, and on Linux they need no fence either: a side about to sleep
  * issues membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) instead, which every
