@@ -21,7 +21,7 @@ demo: build-deps
 # Debian packages a build needs, and the tests on top; installed only when
 # missing, so that `make demo` and `make test` work on a bare machine.
 BUILD_PACKAGES = cmake gcc make pkg-config
-TEST_PACKAGES = $(BUILD_PACKAGES) libcriterion-dev
+TEST_PACKAGES = $(BUILD_PACKAGES) libcriterion-dev python3-dev python3-numpy
 
 define install_missing
 	@missing=""; \
@@ -57,7 +57,15 @@ test: deps
 	rm -f $$skip; exit $$st
 
 test-plain:
-	$(call run_suite,build-test,RelWithDebInfo,)
+	$(call run_suite,build-test,RelWithDebInfo,-DVMP_BUILD_PYTHON=ON)
+
+# The Python binding's tests alone, in the plain build (Debian's python3).
+.PHONY: test-python
+test-python: deps
+	$(CMAKE) -S . -B build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVMP_BUILD_BENCH=OFF -DVMP_BUILD_PYTHON=ON $(CMAKE_FLAGS)
+	$(CMAKE) --build build-test -j$(JOBS) --target vmplace_python
+	cd build-test && ctest --output-on-failure -R '^python_'
+
 
 test-asan:
 	$(call run_suite,build-asan,Debug,-DVMP_SANITIZE="address;undefined")
