@@ -59,10 +59,14 @@ static PyObject *raise_code(int err, const char *what, PyObject *filename, Py_ss
     exc = filename ? PyObject_CallFunction(PyExc_OSError, "isO", os_code, vmp_strerror(err), filename)
                    : PyObject_CallFunction(PyExc_OSError, "is", os_code, vmp_strerror(err));
   } else {
-    exc = PyObject_CallFunction(VmpError, "N",
-                                PyUnicode_FromFormat("%s: %s [%s]", what, vmp_strerror(err),
-                                                     vmp_err_name(err)));
-    if (exc && filename && PyObject_SetAttrString(exc, "filename", filename) < 0) Py_CLEAR(exc);
+    /* The file goes into the message: OSError's own filename slot would
+     * make str() print an errno, which library codes have none of. */
+    exc = PyObject_CallFunction(
+        VmpError, "N",
+        filename ? PyUnicode_FromFormat("%s: %s [%s]: %R", what, vmp_strerror(err),
+                                        vmp_err_name(err), filename)
+                 : PyUnicode_FromFormat("%s: %s [%s]", what, vmp_strerror(err),
+                                        vmp_err_name(err)));
   }
   if (!exc) return NULL;
   if (set_attr_int(exc, "code", err) < 0 || set_attr_str(exc, "name", vmp_err_name(err)) < 0) {
