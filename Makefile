@@ -68,14 +68,14 @@ test-python: deps
 
 
 test-asan:
-	$(call run_suite,build-asan,Debug,-DVMP_SANITIZE="address;undefined")
+	$(call run_suite,build-asan,Debug,-DVMP_SANITIZE="address;undefined" -DVMP_BUILD_PYTHON=ON)
 
 test-tsan:
 	$(call run_suite,build-tsan,RelWithDebInfo,-DVMP_SANITIZE=thread)
 
 # The generic POSIX backend, built and tested on this system too.
 test-posix:
-	$(call run_suite,build-posix,RelWithDebInfo,-DVMP_BACKEND=posix)
+	$(call run_suite,build-posix,RelWithDebInfo,-DVMP_BACKEND=posix -DVMP_BUILD_PYTHON=ON)
 
 # The Windows backend, cross-built with MinGW-w64 and tested under Wine 10
 # in a Debian 13 chroot (created once in /var/cache/vmplace; needs root).
