@@ -85,7 +85,7 @@ test-windows:
 
 # mbuffer is the baseline of pipe_vs_mbuffer, g++ and libboost-dev that of
 # ring_vs_boost_*; without them those lines are skipped.
-BENCH_PACKAGES = mbuffer libboost-dev g++
+BENCH_PACKAGES = mbuffer libboost-dev g++ python3-dev python3-numpy
 bench-deps:
 	@missing=""; \
 	for p in $(BENCH_PACKAGES); do \
@@ -99,9 +99,10 @@ bench-deps:
 	fi
 
 bench: bench-deps
-	$(CMAKE) -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DVMP_BUILD_BENCH=ON $(CMAKE_FLAGS)
-	$(CMAKE) --build build-bench -j$(JOBS) --target vmplace_bench
+	$(CMAKE) -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DVMP_BUILD_BENCH=ON -DVMP_BUILD_PYTHON=ON $(CMAKE_FLAGS)
+	$(CMAKE) --build build-bench -j$(JOBS) --target vmplace_bench vmplace_python
 	./build-bench/bench/vmplace_bench $(BENCH_ARGS)
+	PYTHONPATH=build-bench/python /usr/bin/python3 python/bench/bench.py $(BENCH_ARGS)
 
 install: all
 	$(CMAKE) --install $(BUILD)

@@ -7,8 +7,7 @@ import unittest
 
 from support import needs_numpy
 
-EXAMPLES = os.environ.get("VMP_PYTHON_EXAMPLES") or os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), os.pardir, "examples")
+EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "examples")
 
 
 @needs_numpy
