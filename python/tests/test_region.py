@@ -75,6 +75,28 @@ class RegionTest(unittest.TestCase):
             r.query(8 * PAGE)
         self.assertEqual(cm.exception.code, vmplace.ERANGE)
 
+    def test_listing_spans_survives_a_collection_that_calls_into_the_region(self):
+        r = self.region(64)
+        for i in range(0, 64, 2):
+            r.split(i * PAGE, PAGE)
+        calls = []
+
+        def on_collect(phase, info):
+            calls.append(r.span_count)  # takes the region's lock
+
+        old = gc.get_threshold()
+        gc.set_threshold(1, 1, 1)
+        gc.callbacks.append(on_collect)
+        try:
+            spans = r.spans()
+            text = repr(r)
+        finally:
+            gc.callbacks.remove(on_collect)
+            gc.set_threshold(*old)
+        self.assertEqual(len(spans), 64)
+        self.assertIn("placeholder", text)
+        self.assertTrue(calls)  # collections did run meanwhile
+
     def test_private_memory_is_shared_between_windows_without_copies(self):
         r = self.region(4)
         r.split(0, 2 * PAGE)

@@ -259,8 +259,9 @@ static PyObject *Mem_adopt(PyObject *cls, PyObject *args, PyObject *kw) {
   static char *kwlist[] = {"fd", "flags", NULL};
   int fd;
   unsigned flags = 0;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|I:adopt", kwlist, conv_fd, &fd, &flags))
-    return NULL;
+  /* A plain int only: the object closes it, so a file object's descriptor
+   * would be closed twice. */
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "i|I:adopt", kwlist, &fd, &flags)) return NULL;
   vmp_mem *handle;
   int err = vmp_mem_adopt(fd, flags, &handle);
   if (err) return raise_err(err, "vmp_mem_adopt");
@@ -592,23 +593,44 @@ static PyObject *Region_query(Region *self, PyObject *arg) {
   return span_info_new(&info);
 }
 
-static int collect_span(const vmp_span_info *info, void *arg) {
-  PyObject *s = span_info_new(info);
-  if (!s) return -1;
-  int rc = PyList_Append((PyObject *)arg, s);
-  Py_DECREF(s);
-  return rc < 0 ? -1 : 0;
+/* The spans are copied out under the region's lock first and turned into
+ * Python objects after: allocating objects may run the garbage collector,
+ * and a finalizer that called into the same region would deadlock on it. */
+typedef struct {
+  vmp_span_info *items;
+  size_t count, room;
+} span_buffer;
+
+static int copy_span(const vmp_span_info *info, void *arg) {
+  span_buffer *buf = arg;
+  if (buf->count == buf->room) return 1; /* grew since it was counted */
+  buf->items[buf->count++] = *info;
+  return 0;
 }
 
 static PyObject *region_span_list(vmp_region *r) {
-  PyObject *list = PyList_New(0);
-  if (!list) return NULL;
-  int rc = vmp_foreach_span(r, collect_span, list);
-  if (rc) {
-    Py_DECREF(list);
-    return rc == -1 ? NULL : raise_err(rc, "vmp_foreach_span");
+  for (;;) {
+    span_buffer buf = {NULL, 0, vmp_span_count(r) + 1};
+    buf.items = PyMem_Calloc(buf.room, sizeof *buf.items);
+    if (!buf.items) return PyErr_NoMemory();
+    int rc = vmp_foreach_span(r, copy_span, &buf);
+    if (rc == 1) {
+      PyMem_Free(buf.items);
+      continue;
+    }
+    if (rc) {
+      PyMem_Free(buf.items);
+      return raise_err(rc, "vmp_foreach_span");
+    }
+    PyObject *list = PyList_New((Py_ssize_t)buf.count);
+    for (size_t i = 0; list && i < buf.count; i++) {
+      PyObject *s = span_info_new(&buf.items[i]);
+      if (!s) Py_CLEAR(list);
+      else PyList_SET_ITEM(list, (Py_ssize_t)i, s);
+    }
+    PyMem_Free(buf.items);
+    return list;
   }
-  return list;
 }
 
 static PyObject *Region_spans(Region *self, PyObject *noargs) {
