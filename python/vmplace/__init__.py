@@ -16,7 +16,13 @@ Errors of the library itself raise vmplace.Error (an OSError with .code and
 import io as _io
 import os as _os
 
-from . import _vmplace
+try:
+    from . import _vmplace
+except ImportError as _e:  # the source tree itself, not a build or an install
+    raise ImportError(
+        "vmplace: the C extension is not next to %s; import the built package "
+        "(PYTHONPATH=<build>/python, with -DVMP_BUILD_PYTHON=ON) or install it "
+        "(make install CMAKE_FLAGS=-DVMP_BUILD_PYTHON=ON)" % __file__) from _e
 from ._vmplace import (  # noqa: F401  (re-exported)
     EACCES,
     EALIGN,

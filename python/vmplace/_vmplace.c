@@ -12,6 +12,15 @@
  * All calls run with the GIL held except the ring waits, which release it in
  * bounded slices so that signals (Ctrl-C) are seen between them; a ring
  * closed during such a wait is closed by the last waiter to come back.
+ *
+ * A new library call becomes a method in four steps: a function taking the
+ * handle from the object's *_handle() accessor (ValueError once closed),
+ * arguments through the conv_* converters (unsigned sizes, 64-bit offsets),
+ * an error through raise_err(); an entry with a docstring in the type's
+ * method table; a line in __init__.pyi. tests/test_api.py fails until the
+ * docstring and the stub are there. Anything that can unmap or lower the
+ * protection of memory must first ask the owner's window list (or export
+ * count) and raise BufferError.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
