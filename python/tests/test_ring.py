@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -41,6 +42,23 @@ class RingTest(unittest.TestCase):
         self.assertEqual(r.capacity, PAGE)
         self.assertIn("capacity=%d" % PAGE, repr(r))
         self.assertIsInstance(r, vmplace.Ring)
+
+    def test_no_inherit_is_refused(self):
+        with self.assertRaises(ValueError):
+            vmplace.Ring(PAGE, vmplace.RING_NO_INHERIT)
+        with vmplace.Ring(PAGE) as r, self.assertRaises(ValueError):
+            vmplace.Ring.attach(r.fileno(), vmplace.RING_NO_INHERIT)
+
+    def test_a_forked_child_shares_the_ring(self):
+        r = self.ring()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                r.write(b"from the child")
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        self.assertEqual(r.read(), b"from the child")
 
     def test_write_and_read_copy(self):
         r = self.ring()
@@ -254,11 +272,19 @@ class RingTest(unittest.TestCase):
             self.assertEqual(r.read(), b"from the socket")
 
     def test_nothing_named_is_left_behind(self):
-        before = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
-        with vmplace.Ring(PAGE) as r:
-            r.fileno()
-            during = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
-        self.assertEqual(during - before, set())
+        def names():
+            found = set()
+            for d in ("/dev/shm", tempfile.gettempdir()):
+                if os.path.isdir(d):
+                    found |= {os.path.join(d, n) for n in os.listdir(d)}
+            return found
+
+        before = names()
+        with vmplace.Ring(PAGE) as r, vmplace.Ring.attach(r.fileno()) as peer:
+            r.write(b"x")
+            self.assertEqual(peer.read(), b"x")
+            during = names()
+        self.assertEqual(during - before, set())  # not even while it is in use
 
 
 class TwoProcessTest(unittest.TestCase):

@@ -82,8 +82,10 @@ class Ring(_vmplace.Ring):
     back, so the free space (write_window) and the waiting data
     (read_window) are each one contiguous buffer however the ring wraps.
 
-    size is rounded up to the page; flags are RING_HUGE_PAGES and
-    RING_NO_INHERIT. Nothing is ever named: another process gets the ring by
+    size is rounded up to the page; flags may be RING_HUGE_PAGES
+    (RING_NO_INHERIT is refused with ValueError: a child made by fork
+    would hold this object over memory it does not have). One producer and
+    one consumer at a time, each in one thread. Nothing is ever named: another process gets the ring by
     its descriptor (fileno(), then Ring.attach(fd)), passed with
     socket.send_fds, inherited, or pickled through multiprocessing. There is
     no resource tracker and nothing is left behind.

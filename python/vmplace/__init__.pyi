@@ -29,7 +29,7 @@ MEM_READ: int
 MEM_WRITE: int
 MEM_RW: int
 RING_HUGE_PAGES: int
-RING_NO_INHERIT: int
+RING_NO_INHERIT: int  # refused by Ring() and Ring.attach() (ValueError)
 
 EINVAL: int
 EALIGN: int

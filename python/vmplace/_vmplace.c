@@ -859,12 +859,27 @@ static Ring *ring_wrap(PyTypeObject *type, vmp_ring *r) {
   return self;
 }
 
+/* VMP_RING_NO_INHERIT leaves a forked child (multiprocessing's default
+ * start method) holding Ring objects, and maybe buffers exported before the
+ * fork, over memory it does not have: the one way a Python program could
+ * reach unmapped memory. The binding refuses it. */
+static int refuse_no_inherit(unsigned flags) {
+  if (flags & VMP_RING_NO_INHERIT) {
+    PyErr_SetString(PyExc_ValueError,
+                    "RING_NO_INHERIT is refused: a forked child would keep Python objects over "
+                    "memory it does not have");
+    return -1;
+  }
+  return 0;
+}
+
 static PyObject *Ring_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
   static char *kwlist[] = {"size", "flags", NULL};
   size_t size;
   unsigned flags = 0;
   if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|I:Ring", kwlist, conv_size, &size, &flags))
     return NULL;
+  if (refuse_no_inherit(flags) < 0) return NULL;
   vmp_ring *r;
   int err = vmp_ring_create(size, flags, &r);
   if (err) return raise_err(err, "vmp_ring_create");
@@ -877,6 +892,7 @@ static PyObject *Ring_attach(PyObject *cls, PyObject *args, PyObject *kw) {
   unsigned flags = 0;
   if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|I:attach", kwlist, conv_fd, &fd, &flags))
     return NULL;
+  if (refuse_no_inherit(flags) < 0) return NULL;
   vmp_ring *r;
   int err = vmp_ring_attach(fd, flags, &r);
   if (err) return raise_err(err, "vmp_ring_attach");
