@@ -2,6 +2,7 @@
 
 import gc
 import os
+import time
 import unittest
 
 import vmplace
@@ -96,6 +97,20 @@ class RegionTest(unittest.TestCase):
         self.assertEqual(len(spans), 64)
         self.assertIn("placeholder", text)
         self.assertTrue(calls)  # collections did run meanwhile
+
+    def test_exports_of_a_large_window_do_not_walk_its_pages_each_time(self):
+        size = 256 << 20
+        r = self.region(size // PAGE)
+        r.commit(0, size)
+        w = r.buffer(0, size)
+        memoryview(w).release()  # the first export checks every page
+        t0 = time.monotonic()
+        for _ in range(5000):
+            memoryview(w).release()
+        self.assertLess(time.monotonic() - t0, 1.0)  # walking: about 5 s here
+        r.protect(0, PAGE, vmplace.PROT_READ)  # a change: checked again
+        with memoryview(w) as view:
+            self.assertTrue(view.readonly)
 
     def test_private_memory_is_shared_between_windows_without_copies(self):
         r = self.region(4)

@@ -141,7 +141,7 @@ class RingTest(unittest.TestCase):
         result = {}
 
         def consumer():
-            result["ready"] = r.wait_read(5, None)
+            result["ready"] = r.wait_read(5, 10.0)  # a GIL kept would end it False
             result["data"] = r.read()
 
         t = threading.Thread(target=consumer)

@@ -152,6 +152,10 @@ struct Window {
   size_t len;
   Py_ssize_t exports;
   Py_ssize_t writable_exports;
+  /* region: the owner's generation when the pages were last found mapped
+   * and readable (0: never), and whether one was read-only then */
+  uint64_t checked_generation;
+  int checked_readonly;
 };
 
 static PyTypeObject WindowType;
@@ -205,6 +209,8 @@ static Window *window_new(PyObject *owner, window_list *list, enum window_kind k
   w->len = len;
   w->exports = 0;
   w->writable_exports = 0;
+  w->checked_generation = 0;
+  w->checked_readonly = 0;
   list_link(list, w);
   return w;
 }
@@ -412,6 +418,10 @@ typedef struct {
   PyObject_HEAD
   vmp_region *region;
   window_list windows;
+  /* Counts the changes made to the region; every change goes through this
+   * object, so a window checked at the current generation needs no new
+   * walk over its pages. */
+  uint64_t generation;
 } Region;
 
 static PyTypeObject RegionType;
@@ -469,6 +479,7 @@ static PyObject *Region_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
   }
   self->region = r;
   self->windows.head = NULL;
+  self->generation = 1;
   return (PyObject *)self;
 }
 
@@ -487,6 +498,7 @@ static PyObject *region_range_call(Region *self, PyObject *args, const char *fmt
   vmp_region *r = region_handle(self);
   if (!r) return NULL;
   int err = op(r, off, size);
+  self->generation++;
   if (err) return raise_err(err, what);
   Py_RETURN_NONE;
 }
@@ -515,6 +527,7 @@ static PyObject *Region_unmap(Region *self, PyObject *args) {
     return NULL;
   }
   int err = vmp_unmap(r, off, size);
+  self->generation++;
   if (err) return raise_err(err, "vmp_unmap");
   Py_RETURN_NONE;
 }
@@ -549,6 +562,7 @@ static PyObject *Region_protect(Region *self, PyObject *args) {
     return NULL;
   }
   int err = vmp_protect(r, off, size, prot);
+  self->generation++;
   if (err) return raise_err(err, "vmp_protect");
   Py_RETURN_NONE;
 }
@@ -563,6 +577,7 @@ static PyObject *Region_commit(Region *self, PyObject *args, PyObject *kw) {
   vmp_region *r = region_handle(self);
   if (!r) return NULL;
   int err = vmp_commit(r, off, size, prot);
+  self->generation++;
   if (err) return raise_err(err, "vmp_commit");
   Py_RETURN_NONE;
 }
@@ -586,6 +601,7 @@ static PyObject *Region_map(Region *self, PyObject *args, PyObject *kw) {
   else if (!parse_prot(prot_obj, &prot))
     return NULL;
   int err = vmp_map(r, off, size, m, mem_off, prot);
+  self->generation++;
   if (err) return raise_err(err, "vmp_map");
   Py_RETURN_NONE;
 }
@@ -1202,6 +1218,11 @@ static int region_window_resolve(Window *w, char **ptr, int *readonly) {
   }
   vmp_region *r = owner->region;
   char *base = vmp_base(r);
+  if (w->checked_generation == owner->generation) {
+    *ptr = base + w->offset;
+    *readonly = w->checked_readonly;
+    return 0;
+  }
   size_t page = vmp_page_size();
   int ro = 0;
   size_t pos = w->offset - w->offset % page;
@@ -1225,6 +1246,8 @@ static int region_window_resolve(Window *w, char **ptr, int *readonly) {
   }
   *ptr = base + w->offset;
   *readonly = ro;
+  w->checked_generation = owner->generation;
+  w->checked_readonly = ro;
   return 0;
 }
 
