@@ -171,6 +171,14 @@ class RegionTest(unittest.TestCase):
         with self.assertRaises(BufferError):
             r.unmap(PAGE, PAGE)
         self.assertEqual(r.query(PAGE).kind, "private")
+        for bad, code in (((PAGE + 1, PAGE), vmplace.EALIGN), ((0, 0), vmplace.EINVAL),
+                          ((0, 8 * PAGE), vmplace.ERANGE)):
+            with self.assertRaises(vmplace.Error) as cm:  # bad input: its own error first
+                r.unmap(*bad)
+            self.assertEqual(cm.exception.code, code)
+        with self.assertRaises(vmplace.Error) as cm:
+            r.protect(0, 2 * PAGE, vmplace.PROT_WRITE)  # write without read
+        self.assertEqual(cm.exception.code, vmplace.EINVAL)
         r.unmap(0, PAGE)  # pages no buffer covers may go
         self.assertEqual(r.query(0).kind, "placeholder")
         view[0] = 9

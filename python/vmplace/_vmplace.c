@@ -516,12 +516,27 @@ static PyObject *Region_discard(Region *self, PyObject *args) {
   return region_range_call(self, args, "O&O&:discard", vmp_discard, "vmp_discard");
 }
 
+/* Whether the library could accept the range: only then may exports be what
+ * stops the call. Bad arguments get the library's own error (EINVAL, EALIGN,
+ * ERANGE, in its order) rather than BufferError. */
+static int range_is_plausible(vmp_region *r, size_t off, size_t size) {
+  size_t page = vmp_page_size();
+  return size != 0 && off % page == 0 && size % page == 0 && off <= vmp_size(r) &&
+         size <= vmp_size(r) - off;
+}
+
+static int prot_is_valid(int prot) {
+  return prot == VMP_PROT_NONE || prot == VMP_PROT_READ || prot == VMP_PROT_RW ||
+         prot == (VMP_PROT_READ | VMP_PROT_EXEC) || prot == (VMP_PROT_RW | VMP_PROT_EXEC);
+}
+
 static PyObject *Region_unmap(Region *self, PyObject *args) {
   size_t off, size;
   if (!PyArg_ParseTuple(args, "O&O&:unmap", conv_size, &off, conv_size, &size)) return NULL;
   vmp_region *r = region_handle(self);
   if (!r) return NULL;
-  Py_ssize_t n = list_exports(&self->windows, off, size, NULL);
+  Py_ssize_t n =
+      range_is_plausible(r, off, size) ? list_exports(&self->windows, off, size, NULL) : 0;
   if (n) {
     PyErr_Format(PyExc_BufferError, "cannot unmap: %zd exported buffer(s) over the range", n);
     return NULL;
@@ -553,8 +568,10 @@ static PyObject *Region_protect(Region *self, PyObject *args) {
   if (!r) return NULL;
   /* Taking away what an exported buffer relies on would turn its next
    * access into a crash. */
-  Py_ssize_t writable;
-  Py_ssize_t n = list_exports(&self->windows, off, size, &writable);
+  Py_ssize_t writable = 0;
+  Py_ssize_t n = range_is_plausible(r, off, size) && prot_is_valid(prot)
+                     ? list_exports(&self->windows, off, size, &writable)
+                     : 0;
   if ((n && !(prot & VMP_PROT_READ)) || (writable && !(prot & VMP_PROT_WRITE))) {
     PyErr_Format(PyExc_BufferError,
                  "cannot take %s away: %zd exported buffer(s) over the range rely on it",
