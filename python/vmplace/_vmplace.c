@@ -440,22 +440,27 @@ static PyStructSequence_Desc span_info_desc = {
     "vmplace.SpanInfo", "One span of a region, as Region.query() and Region.spans() report it.",
     span_info_fields, 6};
 
+/* A struct sequence of `type` made of `count` new references, all taken
+ * (released on failure; a NULL among them means an error is set). */
+static PyObject *struct_sequence(PyTypeObject *type, PyObject **items, Py_ssize_t count) {
+  PyObject *s = NULL;
+  for (Py_ssize_t i = 0; i < count; i++)
+    if (!items[i]) goto fail;
+  s = PyStructSequence_New(type);
+  if (!s) goto fail;
+  for (Py_ssize_t i = 0; i < count; i++) PyStructSequence_SET_ITEM(s, i, items[i]);
+  return s;
+fail:
+  for (Py_ssize_t i = 0; i < count; i++) Py_XDECREF(items[i]);
+  return NULL;
+}
+
 static PyObject *span_info_new(const vmp_span_info *info) {
-  PyObject *s = PyStructSequence_New(&SpanInfoType);
-  if (!s) return NULL;
   PyObject *items[6] = {
       PyLong_FromVoidPtr(info->start),           PyLong_FromSize_t(info->offset),
       PyLong_FromSize_t(info->size),             PyUnicode_FromString(vmp_kind_name(info->kind)),
       PyLong_FromLong(info->prot),               PyLong_FromUnsignedLongLong(info->mem_offset)};
-  for (Py_ssize_t i = 0; i < 6; i++) {
-    if (!items[i]) {
-      for (Py_ssize_t j = 0; j < 6; j++) Py_XDECREF(items[j]);
-      Py_DECREF(s);
-      return NULL;
-    }
-  }
-  for (Py_ssize_t i = 0; i < 6; i++) PyStructSequence_SET_ITEM(s, i, items[i]);
-  return s;
+  return struct_sequence(&SpanInfoType, items, 6);
 }
 
 static vmp_region *region_handle(Region *self) {
@@ -1506,21 +1511,11 @@ static PyObject *MView_describe(MView *self, PyObject *arg) {
   vmp_mview_segment_info info;
   int err = vmp_mview_describe(v, index, &info);
   if (err) return raise_err(err, "vmp_mview_describe");
-  PyObject *s = PyStructSequence_New(&SegmentInfoType);
-  if (!s) return NULL;
   PyObject *items[4] = {PyLong_FromSsize_t((Py_ssize_t)info.fd),
                         PyLong_FromUnsignedLongLong(info.file_offset),
                         PyLong_FromUnsignedLongLong(info.length),
                         PyLong_FromUnsignedLongLong(info.view_offset)};
-  for (Py_ssize_t i = 0; i < 4; i++) {
-    if (!items[i]) {
-      for (Py_ssize_t j = 0; j < 4; j++) Py_XDECREF(items[j]);
-      Py_DECREF(s);
-      return NULL;
-    }
-  }
-  for (Py_ssize_t i = 0; i < 4; i++) PyStructSequence_SET_ITEM(s, i, items[i]);
-  return s;
+  return struct_sequence(&SegmentInfoType, items, 4);
 }
 
 static PyObject *MView_check(MView *self, PyObject *noargs) {
