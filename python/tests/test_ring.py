@@ -31,6 +31,15 @@ def spawn_producer(ring, total, chunk):
     out.close()  # shuts the ring down: the parent's reader sees the end
 
 
+def queue_producer(queue, total):
+    """The child of the queue test: gets a ring after it started, fills it."""
+    ring = queue.get(timeout=60)
+    out = ring.writer()
+    out.write(pattern(total, seed=6))
+    out.close()
+    ring.close()
+
+
 class RingTest(unittest.TestCase):
     def ring(self, size=PAGE):
         r = vmplace.Ring(size)
@@ -348,6 +357,23 @@ class TwoProcessTest(unittest.TestCase):
                     proc.join()
             self.assertEqual(proc.exitcode, 0)
         self.assertEqual(got, pattern(total, seed=3))
+
+    def test_a_ring_sent_through_a_queue_to_a_running_process(self):
+        ctx = multiprocessing.get_context("spawn")
+        queue = ctx.Queue()
+        proc = ctx.Process(target=queue_producer, args=(queue, 300000))
+        proc.start()
+        try:
+            with vmplace.Ring(16 * 1024) as ring:
+                queue.put(ring)  # pickled with its descriptor, after the start
+                got = ring.reader(timeout=60).read()
+            proc.join(30)
+        finally:
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        self.assertEqual(proc.exitcode, 0)
+        self.assertEqual(got, pattern(300000, seed=6))
 
     def test_attach_checks_its_peer(self):
         with vmplace.Ring(PAGE) as ring:
