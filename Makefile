@@ -66,7 +66,6 @@ test-python: deps
 	$(CMAKE) --build build-test -j$(JOBS) --target vmplace_python
 	cd build-test && ctest --output-on-failure -R '^python_'
 
-
 test-asan:
 	$(call run_suite,build-asan,Debug,-DVMP_SANITIZE="address;undefined" -DVMP_BUILD_PYTHON=ON)
 
