@@ -1,12 +1,14 @@
 #!/bin/sh
 # `cmake --install` puts a package that the interpreter imports from the
-# prefix, and it works from there (not from the build tree).
+# prefix, and it works from there (not from the build tree). Only the
+# component "python" (what `make install` adds for it): the package needs
+# nothing else installed.
 # Usage: install.sh CMAKE BUILD_DIR PYTHON PACKAGE_DIR_UNDER_PREFIX
 set -eu
 cmake=$1 build=$2 python=$3 pkgdir=$4
 prefix=$(mktemp -d)
 trap 'rm -rf "$prefix"' EXIT
-"$cmake" --install "$build" --prefix "$prefix" >/dev/null
+"$cmake" --install "$build" --prefix "$prefix" --component python >/dev/null
 cd /
 PYTHONPATH="$prefix/$pkgdir" PYTHONDONTWRITEBYTECODE=1 "$python" -c '
 import sys, vmplace
