@@ -679,8 +679,10 @@ VMP_API ptrdiff_t vmp_ring_read(vmp_ring *ring, void *dst, size_t n);
  * OS:EPIPE when the reader of a pipe or socket is gone, and never SIGPIPE
  * (it is blocked in the calling thread for the call, and taken back if the
  * call raised it); OS:EAGAIN; VMP_ESHUTDOWN once shut down and empty;
- * VMP_EINVAL, VMP_EPEER. Interrupted calls (EINTR) are retried. Thread
- * safety as for the producer and consumer calls. */
+ * VMP_EINVAL, VMP_EPEER. A call interrupted by a signal (EINTR) is made
+ * again, unless the ring was shut down meanwhile: then VMP_ESHUTDOWN (so
+ * shutting the ring down and signalling the thread stops a fill blocked on
+ * idle input). Thread safety as for the producer and consumer calls. */
 VMP_API ptrdiff_t vmp_ring_fill(vmp_ring *ring, intptr_t fd, size_t max);
 VMP_API ptrdiff_t vmp_ring_drain(vmp_ring *ring, intptr_t fd, size_t max);
 
@@ -691,8 +693,11 @@ VMP_API ptrdiff_t vmp_ring_drain(vmp_ring *ring, intptr_t fd, size_t max);
  * Once the ring is shut down, wait_read returns 0 while any bytes are left,
  * even fewer than `want`: they are all there will ever be.
  * `want` larger than the capacity is VMP_EINVAL. Linux waits on a futex in
- * the shared control page, so it works across processes; other systems
- * poll with a backoff that sleeps (at most ~1 ms between looks).
+ * the shared control page, so it works across processes; Windows waits
+ * with WaitOnAddress, which a commit or release in the same process ends
+ * at once, and looks again every millisecond (a scheduler tick on an
+ * untuned system) for a peer in another process; generic POSIX polls with
+ * a backoff that sleeps (at most ~1 ms between looks).
  * Commits and releases never make a system call unless the other side
  * sleeps, and on Linux they need no fence either: a side about to sleep
  * issues membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) instead, which every
@@ -756,6 +761,14 @@ VMP_API size_t vmp_ring_record_max(const vmp_ring *ring);
  * ring's producers may all call at once. */
 VMP_API int vmp_ring_reserve(vmp_ring *ring, size_t len, int64_t timeout_ns,
                              vmp_ring_record *rec);
+/* Waits, as vmp_ring_reserve would, until a record of `len` bytes fits
+ * (0), the timeout passes (VMP_ETIMEDOUT) or the ring is shut down
+ * (VMP_ESHUTDOWN), and counts nothing: for a caller that waits in slices
+ * (to look at something else between them) and then reserves with
+ * timeout 0. On a multi-producer ring another producer may take the room
+ * first. VMP_EINVAL for NULL or len too large. */
+VMP_API int vmp_ring_wait_room(vmp_ring *ring, size_t len, int64_t timeout_ns);
+
 /* Publishes the reserved record (its len bytes at rec->data as they are
  * now) / gives it up (counted as discarded; on a multi-producer ring the
  * consumer skips it). VMP_EINVAL when rec is not a reservation this

@@ -440,7 +440,10 @@ ptrdiff_t vmp_ring_fill(vmp_ring *ring, intptr_t fd, size_t max) {
   if (err) return err;
   if (space == 0) return VMP_EFULL;
   size_t got;
-  err = vmp__os_read(fd, ring->data + ring->producer.pos, space < max ? space : max, &got);
+  while ((err = vmp__os_read(fd, ring->data + ring->producer.pos, space < max ? space : max,
+                             &got)) != 0 &&
+         vmp__os_interrupted(err))
+    if (is_shut_down(ring)) return VMP_ESHUTDOWN;
   if (err) return err;
   ring->producer.offered = 0;
   if (got) publish_head(ring, got);
@@ -454,7 +457,10 @@ ptrdiff_t vmp_ring_drain(vmp_ring *ring, intptr_t fd, size_t max) {
   if (err) return err;
   if (there == 0) return 0;
   size_t put;
-  err = vmp__os_write(fd, ring->data + ring->consumer.pos, there < max ? there : max, &put);
+  while ((err = vmp__os_write(fd, ring->data + ring->consumer.pos, there < max ? there : max,
+                              &put)) != 0 &&
+         vmp__os_interrupted(err))
+    if (is_shut_down(ring)) return VMP_ESHUTDOWN;
   if (err) return err;
   ring->consumer.offered = 0;
   if (put) publish_tail(ring, put);

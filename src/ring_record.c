@@ -386,6 +386,15 @@ int vmp_ring_reserve(vmp_ring *ring, size_t len, int64_t timeout_ns, vmp_ring_re
                         : sp_reserve(ring, len, need, timeout_ns, rec);
 }
 
+int vmp_ring_wait_room(vmp_ring *ring, size_t len, int64_t timeout_ns) {
+  if (!ring) return VMP_EINVAL;
+  size_t need = record_bytes(ring, len);
+  if (need == 0) return VMP_EINVAL;
+  if (!is_multi(ring)) return vmp_ring_wait_write(ring, need, timeout_ns);
+  return vmp__ring_wait(ring, mp_space_probe, need, &ring->ctl->space_seq,
+                        &ring->ctl->producer_sleeping, timeout_ns);
+}
+
 int vmp_ring_submit(vmp_ring *ring, const vmp_ring_record *rec) {
   if (!ring || !rec) return VMP_EINVAL;
   return is_multi(ring) ? mp_finish(ring, rec, 1) : sp_finish(ring, rec, 1);

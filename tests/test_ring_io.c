@@ -8,6 +8,10 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
@@ -147,6 +151,52 @@ Test(ring_io, a_sigpipe_pending_before_stays) {
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   close(fds[1]);
   CHECK_OK(vmp_ring_close(r));
+}
+
+/* A fill blocked on input that never comes is stopped by shutting the ring
+ * down and interrupting the thread with a signal: VMP_ESHUTDOWN, where a
+ * plain interruption would have been waited out. */
+static void on_signal(int sig) { (void)sig; }
+
+typedef struct blocked_fill {
+  vmp_ring *ring;
+  int fd;
+  _Atomic int started;
+  ptrdiff_t result;
+} blocked_fill;
+
+static void *fill_main(void *arg) {
+  blocked_fill *b = arg;
+  atomic_store(&b->started, 1);
+  b->result = vmp_ring_fill(b->ring, b->fd, VMP_RING_ALL);
+  return NULL;
+}
+
+Test(ring_io, shutdown_and_a_signal_stop_a_blocked_fill) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal; /* no SA_RESTART */
+  sigaction(SIGUSR1, &sa, NULL);
+  int p[2];
+  pipe_pair(p);
+  blocked_fill b = {NULL, p[0], 0, 1};
+  CHECK_OK(vmp_ring_create(1, 0, &b.ring));
+  pthread_t t;
+  cr_assert_eq(pthread_create(&t, NULL, fill_main, &b), 0);
+  while (!atomic_load(&b.started)) sched_yield();
+  /* Interrupted while the ring runs: waited out. */
+  struct timespec nap = {0, 20000000};
+  nanosleep(&nap, NULL);
+  pthread_kill(t, SIGUSR1);
+  nanosleep(&nap, NULL);
+  cr_assert_eq(b.result, 1, "the fill returned %td before the shutdown", b.result);
+  vmp_ring_shutdown(b.ring);
+  pthread_kill(t, SIGUSR1);
+  pthread_join(t, NULL);
+  cr_assert_eq(b.result, VMP_ESHUTDOWN);
+  close(p[0]);
+  close(p[1]);
+  CHECK_OK(vmp_ring_close(b.ring));
 }
 
 /* ---- injected failures ---------------------------------------------------------- */

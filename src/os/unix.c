@@ -514,14 +514,10 @@ void vmp__os_cpu_relax(void) {
 static size_t io_count(size_t n) { return n > (size_t)SSIZE_MAX ? (size_t)SSIZE_MAX : n; }
 
 int vmp__os_read(intptr_t fd, void *buf, size_t n, size_t *got) {
-  for (;;) {
-    ssize_t r = SYS(read)((int)fd, buf, io_count(n));
-    if (r >= 0) {
-      *got = (size_t)r;
-      return 0;
-    }
-    if (errno != EINTR) return vmp__unix_error(errno);
-  }
+  ssize_t r = SYS(read)((int)fd, buf, io_count(n));
+  if (r < 0) return vmp__unix_error(errno);
+  *got = (size_t)r;
+  return 0;
 }
 
 /* write() to a pipe or socket whose reader is gone raises SIGPIPE, which
@@ -537,9 +533,7 @@ int vmp__os_write(intptr_t fd, const void *buf, size_t n, size_t *put) {
   int was_pending = 0;
   if (sigismember(&old, SIGPIPE) && sigpending(&pending) == 0)
     was_pending = sigismember(&pending, SIGPIPE);
-  ssize_t r;
-  while ((r = SYS(write)((int)fd, buf, io_count(n))) < 0 && errno == EINTR) {
-  }
+  ssize_t r = SYS(write)((int)fd, buf, io_count(n));
   int saved = errno;
   if (r < 0 && saved == EPIPE && !was_pending) {
     struct timespec zero = {0, 0};
@@ -551,3 +545,5 @@ int vmp__os_write(intptr_t fd, const void *buf, size_t n, size_t *put) {
   *put = (size_t)r;
   return 0;
 }
+
+int vmp__os_interrupted(int err) { return err == -EINTR; }
