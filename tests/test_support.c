@@ -49,23 +49,22 @@ Test(support, maps_check_sees_a_protection_change, .init = setup, .fini = teardo
   cr_assert(maps_ok());
 }
 
+/* Maps one read-write page at `at` behind the library's back. */
+static void map_behind(char *at, int flags, int fd, off_t offset) {
+  cr_assert_neq(mmap(at, PG, PROT_READ | PROT_WRITE, flags | MAP_FIXED, fd, offset), MAP_FAILED);
+}
+
 Test(support, maps_check_sees_a_wrong_view, .init = setup, .fini = teardown) {
+  int fd = (int)vmp_mem_fd(m);
   /* The same object at the wrong offset. */
-  void *p = mmap(b + 5 * PG, PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-                 (int)vmp_mem_fd(m), 0);
-  cr_assert_neq(p, MAP_FAILED);
+  map_behind(b + 5 * PG, MAP_SHARED, fd, 0);
   cr_assert_not(maps_ok(), "a view page at the wrong object offset");
-  p = mmap(b + 5 * PG, PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, (int)vmp_mem_fd(m),
-           3 * (off_t)PG);
-  cr_assert_neq(p, MAP_FAILED);
+  map_behind(b + 5 * PG, MAP_SHARED, fd, 3 * (off_t)PG);
   cr_assert(maps_ok());
   /* Private memory where a view should be. */
-  p = mmap(b + 6 * PG, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-  cr_assert_neq(p, MAP_FAILED);
+  map_behind(b + 6 * PG, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   cr_assert_not(maps_ok(), "private memory inside a view");
-  p = mmap(b + 6 * PG, PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, (int)vmp_mem_fd(m),
-           4 * (off_t)PG);
-  cr_assert_neq(p, MAP_FAILED);
+  map_behind(b + 6 * PG, MAP_SHARED, fd, 4 * (off_t)PG);
   cr_assert(maps_ok());
 }
 
