@@ -70,7 +70,7 @@ impl Drop for Mirror {
 ///
 /// Growing while a slice of the contents is borrowed does not compile:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0502
 /// let mut deque = vmplace::MirroredDeque::new();
 /// deque.push_back(1);
 /// let slice: &[u8] = &deque;

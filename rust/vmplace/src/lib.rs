@@ -57,7 +57,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use mem::{Access, Mem};
 pub use mview::{Location, MView, Segment, SegmentInfo};
 pub use region::{Bytes, BytesMut, Kind, Prot, Region, SpanInfo};
-pub use ring::{Consumer, Producer, Ring, RingOptions};
+pub use ring::{Consumer, Producer, Ring, RingOptions, ShutdownHandle};
 
 /// Raw declarations of the C API, for what the safe API does not cover.
 pub use vmplace_sys as sys;

@@ -137,7 +137,7 @@ pub struct SegmentInfo<'a> {
 ///
 /// The bytes cannot outlive the view:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0505
 /// # let path = std::env::temp_dir().join("vmplace-doc-mview-never-made");
 /// let view = unsafe { vmplace::MView::open(&[vmplace::Segment::path(&path)], 0).unwrap() };
 /// let bytes: &[u8] = &view;

@@ -178,7 +178,7 @@ struct ViewRecord {
 ///
 /// Releasing the region while a borrow of its bytes lives does not compile:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0505
 /// use vmplace::{Prot, Region};
 /// let page = vmplace::page_size();
 /// let region = Region::reserve(page).unwrap();
@@ -191,7 +191,7 @@ struct ViewRecord {
 /// Neither does unmapping (or discarding, or changing the protection of)
 /// memory while a borrow lives:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0502
 /// use vmplace::{Prot, Region};
 /// let page = vmplace::page_size();
 /// let mut region = Region::reserve(page).unwrap();
@@ -201,7 +201,7 @@ struct ViewRecord {
 /// assert_eq!(bytes[0], 0);
 /// ```
 ///
-/// ```compile_fail
+/// ```compile_fail,E0499
 /// use vmplace::{Prot, Region};
 /// let page = vmplace::page_size();
 /// let mut region = Region::reserve(page).unwrap();

@@ -196,6 +196,24 @@ impl Ring {
         unsafe { sys::vmp_ring_shutdown(self.shared.raw()) }
     }
 
+    /// A handle that can shut the ring down from any thread (a watchdog, a
+    /// signal-handling thread) after the ring was split.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// let ring = vmplace::Ring::new(4096)?;
+    /// let stop = ring.shutdown_handle();
+    /// let mut rx = ring.into_consumer();
+    /// std::thread::spawn(move || stop.shutdown());
+    /// let mut rest = Vec::new();
+    /// rx.read_to_end(&mut rest).unwrap(); // returns once shut down
+    /// assert!(rest.is_empty());
+    /// # Ok::<(), vmplace::Error>(())
+    /// ```
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle { shared: Arc::clone(&self.shared) }
+    }
+
     /// The two halves, for two threads. Dropping either shuts the ring
     /// down, like closing one end of a pipe.
     pub fn split(self) -> (Producer, Consumer) {
@@ -213,6 +231,26 @@ impl Ring {
     /// Only the consumer half, for a process whose peer writes.
     pub fn into_consumer(self) -> Consumer {
         Consumer { shared: self.shared, offered: 0, not_sync: PhantomData }
+    }
+}
+
+/// Shuts a [`Ring`] down from anywhere: [`Ring::shutdown_handle`]. `Send`
+/// and `Sync`; keeps the ring mapped while it lives.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    shared: Arc<RingShared>,
+}
+
+impl ShutdownHandle {
+    /// Shuts the ring down for both sides (see [`Ring::shutdown`]).
+    pub fn shutdown(&self) {
+        unsafe { sys::vmp_ring_shutdown(self.shared.raw()) }
+    }
+}
+
+impl fmt::Debug for ShutdownHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShutdownHandle").finish()
     }
 }
 
@@ -257,7 +295,7 @@ fn io_error(err: Error) -> io::Error {
 ///
 /// Committing while the granted slice is still in use does not compile:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0499
 /// let (mut tx, _rx) = vmplace::Ring::new(4096).unwrap().split();
 /// let space = tx.grant(5).unwrap();
 /// tx.commit(5).unwrap(); // error: `tx` is already borrowed as mutable
@@ -266,7 +304,7 @@ fn io_error(err: Error) -> io::Error {
 ///
 /// and a producer cannot be shared between threads (it is not `Sync`):
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// fn shared<T: Sync>(_: &T) {}
 /// let (tx, _rx) = vmplace::Ring::new(4096).unwrap().split();
 /// shared(&tx);
@@ -402,7 +440,7 @@ impl fmt::Debug for Producer {
 ///
 /// Releasing bytes while a peeked slice is still in use does not compile:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0502
 /// let (_tx, mut rx) = vmplace::Ring::new(4096).unwrap().split();
 /// let data = rx.peek(1).unwrap();
 /// rx.release(data.len()).unwrap(); // error: `rx` is already borrowed as mutable

@@ -1,0 +1,244 @@
+//! The ring between two threads and between two processes.
+
+use std::io::{self, BufRead, Read, Write};
+use std::os::unix::io::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::time::Duration;
+
+use vmplace::{ErrorKind, Ring};
+
+/// The bytes of a stream both sides can compute: position-dependent, so
+/// that a lost, repeated or reordered byte shows.
+fn stream_byte(i: u64) -> u8 {
+    let x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (x >> 56) as u8 ^ (i as u8)
+}
+
+/// Chunk sizes that vary and cross the wrap at every alignment.
+fn chunk_len(step: u64, cap: usize) -> usize {
+    let sizes = [1usize, 7, 64, 1000, 4095, 4096, 4097, cap / 2 + 3, cap];
+    sizes[(step % sizes.len() as u64) as usize]
+}
+
+const TOTAL: u64 = 24 << 20;
+
+fn produce_write(tx: &mut impl Write, cap: usize) -> io::Result<()> {
+    let mut at = 0u64;
+    let mut step = 0u64;
+    let mut chunk = Vec::new();
+    while at < TOTAL {
+        let n = (chunk_len(step, cap) as u64).min(TOTAL - at) as usize;
+        chunk.clear();
+        chunk.extend((at..at + n as u64).map(stream_byte));
+        tx.write_all(&chunk)?;
+        at += n as u64;
+        step += 1;
+    }
+    Ok(())
+}
+
+/// Reads in place through BufRead and checks every byte; the count read.
+fn consume_bufread(rx: &mut impl BufRead) -> io::Result<u64> {
+    let mut at = 0u64;
+    loop {
+        let data = rx.fill_buf()?;
+        if data.is_empty() {
+            return Ok(at);
+        }
+        // Take a part of what is there, so releases land at odd places.
+        let take = data.len().min(1 + (at % 5000) as usize);
+        for (k, &b) in data[..take].iter().enumerate() {
+            let i = at + k as u64;
+            if b != stream_byte(i) {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, format!("byte {} is wrong", i)));
+            }
+        }
+        rx.consume(take);
+        at += take as u64;
+    }
+}
+
+#[test]
+fn two_threads_write_and_bufread_every_byte_in_order() {
+    let ring = Ring::new(64 * 1024).unwrap();
+    let cap = ring.capacity();
+    let (mut tx, mut rx) = ring.split();
+    let producer = std::thread::spawn(move || produce_write(&mut tx, cap));
+    let got = consume_bufread(&mut rx).unwrap();
+    producer.join().unwrap().unwrap();
+    assert_eq!(got, TOTAL);
+}
+
+#[test]
+fn two_threads_grant_commit_and_read() {
+    let (mut tx, mut rx) = Ring::new(16 * 1024).unwrap().split();
+    let cap = tx.capacity();
+    let producer = std::thread::spawn(move || {
+        let mut at = 0u64;
+        let mut step = 0u64;
+        while at < TOTAL {
+            let want = (chunk_len(step, cap) as u64).min(TOTAL - at) as usize;
+            let space = tx.grant(want).unwrap();
+            if space.len() < want {
+                tx.wait(want, None).unwrap();
+                continue;
+            }
+            for (k, b) in space[..want].iter_mut().enumerate() {
+                *b = stream_byte(at + k as u64);
+            }
+            tx.commit(want).unwrap();
+            at += want as u64;
+            step += 1;
+        }
+    });
+    let mut buf = vec![0u8; 3000];
+    let mut at = 0u64;
+    loop {
+        let n = rx.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        for (k, &b) in buf[..n].iter().enumerate() {
+            assert_eq!(b, stream_byte(at + k as u64), "byte {}", at + k as u64);
+        }
+        at += n as u64;
+    }
+    producer.join().unwrap();
+    assert_eq!(at, TOTAL);
+}
+
+#[test]
+fn dropping_the_consumer_breaks_the_pipe() {
+    let (mut tx, rx) = Ring::new(4096).unwrap().split();
+    drop(rx);
+    let err = tx.write(b"x").unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+}
+
+#[test]
+fn the_reader_drains_after_shutdown_then_sees_the_end() {
+    let (mut tx, mut rx) = Ring::new(4096).unwrap().split();
+    tx.write_all(b"last words").unwrap();
+    tx.shutdown();
+    assert_eq!(tx.grant(1).unwrap_err().kind(), ErrorKind::Shutdown);
+    let mut text = String::new();
+    rx.read_to_string(&mut text).unwrap();
+    assert_eq!(text, "last words");
+    assert_eq!(rx.peek(1).unwrap_err().kind(), ErrorKind::Shutdown);
+}
+
+#[test]
+fn waits_time_out_and_bad_sizes_are_refused() {
+    let (mut tx, mut rx) = Ring::new(4096).unwrap().split();
+    let cap = tx.capacity();
+    let err = rx.wait(1, Some(Duration::from_millis(5))).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
+    assert_eq!(io::Error::from(err).kind(), io::ErrorKind::TimedOut);
+    assert_eq!(tx.grant(cap + 1).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(tx.wait(cap + 1, Some(Duration::ZERO)).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    // Full: a non-blocking write takes nothing, the wait for one byte times out.
+    assert_eq!(tx.try_write(&vec![1u8; cap]).unwrap(), cap);
+    assert_eq!(tx.try_write(b"more").unwrap(), 0);
+    assert_eq!(tx.wait(1, Some(Duration::from_millis(5))).unwrap_err().kind(), ErrorKind::TimedOut);
+    // Committing more than was granted is refused and publishes nothing.
+    let _ = rx.peek(1).unwrap();
+    assert_eq!(rx.release(cap + 1).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(rx.peek(vmplace::sys::VMP_RING_ALL).unwrap().len(), cap);
+}
+
+#[test]
+fn attaching_something_that_is_not_a_ring_is_refused() {
+    let path = std::env::temp_dir().join(format!("vmplace-rust-notaring-{}", std::process::id()));
+    std::fs::write(&path, vec![0u8; 3 * vmplace::page_size()]).unwrap();
+    let file = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let err = Ring::attach(&file).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Peer | ErrorKind::InvalidArgument), "{}", err);
+}
+
+/// The descriptor number the child finds the ring at.
+const CHILD_FD: i32 = 3;
+
+extern "C" {
+    fn dup2(old: i32, new: i32) -> i32;
+    fn fcntl(fd: i32, cmd: i32, ...) -> i32;
+}
+
+const F_SETFD: i32 = 2;
+
+/// Runs this test binary again, as the child side of a two-process test,
+/// with the ring's descriptor at `CHILD_FD`.
+fn spawn_child(ring: &Ring, test: &str, role: &str) -> std::process::Child {
+    let fd = ring.as_fd().as_raw_fd();
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["--exact", test, "--ignored", "--nocapture", "--test-threads=1"])
+        .env("VMPLACE_RING_CHILD", role)
+        // The child's own test summary would read as this run's; its
+        // panics still show on stderr.
+        .stdout(std::process::Stdio::null());
+    // dup2 gives the child a descriptor without close-on-exec (fcntl when
+    // it is already there); both are async-signal-safe, as a pre_exec hook
+    // must be.
+    unsafe {
+        command.pre_exec(move || {
+            let done = if fd == CHILD_FD { fcntl(fd, F_SETFD, 0) } else { dup2(fd, CHILD_FD) };
+            if done < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(())
+            }
+        });
+    }
+    command.spawn().unwrap()
+}
+
+/// Waits for the child on another thread and shuts the ring down when it
+/// exits, so that a child that dies early ends the parent's read or write
+/// instead of leaving it waiting forever.
+fn watch(mut child: std::process::Child, stop: vmplace::ShutdownHandle) -> std::thread::JoinHandle<bool> {
+    std::thread::spawn(move || {
+        let ok = child.wait().unwrap().success();
+        stop.shutdown();
+        ok
+    })
+}
+
+#[test]
+#[ignore = "the child side of two_processes_*: run by them"]
+fn ring_child() {
+    let role = std::env::var("VMPLACE_RING_CHILD").expect("run by two_processes_* only");
+    let fd = unsafe { OwnedFd::from_raw_fd(CHILD_FD) };
+    let ring = Ring::attach(fd).unwrap();
+    let cap = ring.capacity();
+    match role.as_str() {
+        "produce" => produce_write(&mut ring.into_producer(), cap).unwrap(),
+        "consume" => {
+            let got = consume_bufread(&mut std::io::BufReader::new(ring.into_consumer())).unwrap();
+            assert_eq!(got, TOTAL);
+        }
+        other => panic!("unknown role {}", other),
+    }
+}
+
+#[test]
+fn two_processes_child_writes_parent_reads() {
+    let ring = Ring::new(64 * 1024).unwrap();
+    let child = watch(spawn_child(&ring, "ring_child", "produce"), ring.shutdown_handle());
+    let got = consume_bufread(&mut ring.into_consumer()).unwrap();
+    assert!(child.join().unwrap(), "the child failed");
+    assert_eq!(got, TOTAL);
+}
+
+#[test]
+fn two_processes_parent_writes_child_reads() {
+    let ring = Ring::new(32 * 1024).unwrap();
+    let cap = ring.capacity();
+    let child = watch(spawn_child(&ring, "ring_child", "consume"), ring.shutdown_handle());
+    let mut tx = ring.into_producer();
+    let written = produce_write(&mut tx, cap);
+    drop(tx); // the shutdown is the child's end of data
+    assert!(child.join().unwrap(), "the child found a wrong or missing byte");
+    written.unwrap();
+}
