@@ -440,7 +440,7 @@ impl fmt::Debug for Producer {
 ///
 /// Releasing bytes while a peeked slice is still in use does not compile:
 ///
-/// ```compile_fail,E0502
+/// ```compile_fail,E0499
 /// let (_tx, mut rx) = vmplace::Ring::new(4096).unwrap().split();
 /// let data = rx.peek(1).unwrap();
 /// rx.release(data.len()).unwrap(); // error: `rx` is already borrowed as mutable
