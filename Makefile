@@ -112,6 +112,7 @@ bench: bench-deps
 	$(CMAKE) --build build-bench -j$(JOBS) --target vmplace_bench vmplace_python
 	./build-bench/bench/vmplace_bench $(BENCH_ARGS)
 	PYTHONPATH=build-bench/python /usr/bin/python3 python/bench/bench.py $(BENCH_ARGS)
+	JOBS=$(JOBS) sh rust/bench.sh build-bench $(BENCH_ARGS)
 
 install: all
 	$(CMAKE) --install $(BUILD)

@@ -11,11 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "$1" && pwd)
 sanitize=${2:-}
 
-cargo=$(command -v cargo || true)
-if [ -z "$cargo" ] && [ -x "${HOME:-/root}/.cargo/bin/cargo" ]; then
-  PATH="${HOME:-/root}/.cargo/bin:$PATH"; export PATH
-  cargo=$(command -v cargo)
-fi
+. "$here/find-cargo.sh"
 if [ -z "$cargo" ]; then
   echo "rust: skipped (no cargo on PATH; 'make deps' installs Debian's cargo)"
   exit 77

@@ -380,18 +380,22 @@ impl Producer {
 }
 
 impl Write for Producer {
-    /// Copies as much as fits, waiting while the ring is full. A shut-down
-    /// ring is `BrokenPipe`.
+    /// Copies as much as fits; when the ring is full, waits until all of
+    /// `buf` fits (at most half the capacity: the consumer need not drain
+    /// the ring before the producer goes on), so that a full ring does not
+    /// wake the producer for every byte freed. A shut-down ring is
+    /// `BrokenPipe`.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
         }
+        let want = buf.len().min(self.capacity() / 2).max(1);
         loop {
             let n = self.try_write(buf).map_err(io_error)?;
             if n > 0 {
                 return Ok(n);
             }
-            self.wait(1, None).map_err(io_error)?;
+            self.wait(want, None).map_err(io_error)?;
         }
     }
 
