@@ -26,6 +26,7 @@
 //! assert_eq!(unsafe { sys::vmp_release(region) }, 0);
 //! ```
 #![allow(non_camel_case_types)]
+#![warn(missing_docs)]
 
 use std::os::raw::{c_char, c_int, c_uint, c_void};
 

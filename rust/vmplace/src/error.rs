@@ -9,6 +9,14 @@ use vmplace_sys as sys;
 
 /// The library's own error codes (the `VMP_E*` constants of the C header),
 /// for matching on [`Error::kind`].
+///
+/// ```
+/// use vmplace::{ErrorKind, Region};
+/// match Region::reserve(0) {
+///     Err(err) if err.kind() == ErrorKind::InvalidArgument => {}
+///     other => panic!("{:?}", other),
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {

@@ -26,9 +26,11 @@
 //!   [`code`](Error::code), [`name`](Error::name) and
 //!   [`raw_os_error`](Error::raw_os_error).
 //!
-//! Constructors over files ([`Mem::open`], [`MView::open`]) are `unsafe`:
-//! a file can be changed or truncated by others while its bytes are
-//! borrowed, which no type can prevent.
+//! Constructors over memory others can reach ([`Mem::open`],
+//! [`Mem::adopt`], [`MView::open`], [`Ring::attach`]) are `unsafe`: a file
+//! can be changed or truncated by others while its bytes are borrowed, and
+//! a second handle of one ring could take the same side twice, which no
+//! type can prevent.
 //!
 //! # Example
 //!

@@ -12,6 +12,16 @@ use vmplace_sys as sys;
 use crate::error::{check, Error, Result};
 
 /// What views of a memory object may do.
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("vmplace-doc-access-{}", std::process::id()));
+/// # std::fs::write(&path, vec![0u8; vmplace::page_size()]).unwrap();
+/// use vmplace::{Access, Mem};
+/// let mem = unsafe { Mem::open(&path, Access::ReadWrite)? };
+/// assert!(mem.is_writable());
+/// # std::fs::remove_file(&path).unwrap();
+/// # Ok::<(), vmplace::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     /// Views may only read.

@@ -85,6 +85,17 @@ fn raw_segments(segments: &[Segment<'_>]) -> Result<RawSegments> {
 }
 
 /// Where a byte of an [`MView`] comes from: [`MView::locate`].
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("vmplace-doc-locate-{}", std::process::id()));
+/// # std::fs::write(&path, vec![0u8; 2 * vmplace::page_size()]).unwrap();
+/// use vmplace::{Location, MView, Segment};
+/// let page = vmplace::page_size() as u64;
+/// let view = unsafe { MView::open(&[Segment::path(&path).range(page, 0)], 0)? };
+/// assert_eq!(view.locate(1)?, Location { segment: 0, file_offset: page + 1 });
+/// # drop(view); std::fs::remove_file(&path).unwrap();
+/// # Ok::<(), vmplace::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Location {
     /// The segment's index (0 is the first).
@@ -94,6 +105,20 @@ pub struct Location {
 }
 
 /// One segment as the view holds it: [`MView::describe`].
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("vmplace-doc-describe-{}", std::process::id()));
+/// # std::fs::write(&path, b"12345").unwrap();
+/// use vmplace::{MView, Segment};
+/// let view = unsafe { MView::open(&[Segment::path(&path)], 0)? };
+/// let info = view.describe(0)?;
+/// assert_eq!((info.file_offset, info.length, info.view_offset), (0, 5, 0));
+/// // The descriptor is the view's: for sendfile, copy_file_range, ...
+/// let copy = info.fd.try_clone_to_owned().unwrap();
+/// assert_eq!(std::fs::File::from(copy).metadata().unwrap().len(), 5);
+/// # drop(view); std::fs::remove_file(&path).unwrap();
+/// # Ok::<(), vmplace::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct SegmentInfo<'a> {
     /// The segment file's descriptor, still the view's (for `sendfile`,

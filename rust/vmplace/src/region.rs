@@ -75,6 +75,14 @@ impl fmt::Debug for Prot {
 }
 
 /// What a span of a region holds.
+///
+/// ```
+/// use vmplace::{Kind, Region};
+/// let region = Region::reserve(vmplace::page_size())?;
+/// assert_eq!(region.query(0)?.kind, Kind::Placeholder);
+/// assert_eq!(Kind::View.name(), "view");
+/// # Ok::<(), vmplace::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     /// Reserved, inaccessible, costs no memory.
@@ -111,6 +119,19 @@ impl Kind {
 
 /// One span of a region, as [`Region::query`] and [`Region::spans`] report
 /// it. Offsets and sizes are bytes from the region's base.
+///
+/// ```
+/// use vmplace::{Kind, Mem, Prot, Region};
+/// let page = vmplace::page_size();
+/// let mem = Mem::create(2 * page as u64)?;
+/// let region = Region::reserve(2 * page)?;
+/// region.split(0, page)?;
+/// region.map(page, page, &mem, page as u64, Prot::READ)?;
+/// let info = region.query(page + 100)?;
+/// assert_eq!((info.offset, info.size, info.kind), (page, page, Kind::View));
+/// assert_eq!((info.prot, info.mem_offset), (Prot::READ, Some(page as u64)));
+/// # Ok::<(), vmplace::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SpanInfo {
     /// Where the span starts, from the region's base.

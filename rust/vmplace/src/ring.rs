@@ -156,13 +156,25 @@ impl Ring {
     /// Errors: `EINVAL`, `EPEER` (not a valid ring), `EACCES` (a read-only
     /// descriptor), `ENOTSUP`, `ENOMEM`, OS errors.
     ///
+    /// # Safety
+    ///
+    /// The halves hand out `&mut [u8]` / `&[u8]` over bytes the single
+    /// producer / single consumer protocol gives them alone. The caller
+    /// guarantees that, in this process, no other handle of the same ring
+    /// (the creating `Ring`, another attach) uses the side it takes from
+    /// this one: two producers, or two consumers, would get slices of the
+    /// same bytes. A peer process that breaks the protocol can change bytes
+    /// under a borrow; its indices are checked (`EPEER`), so no access ever
+    /// leaves the ring.
+    ///
     /// ```
     /// use std::io::{Read, Write};
     /// use std::os::unix::io::{AsFd, OwnedFd};
     /// let ring = vmplace::Ring::new(4096)?;
     /// // What another process would receive: a duplicate of the descriptor.
     /// let fd: OwnedFd = ring.as_fd().try_clone_to_owned().unwrap();
-    /// let other = vmplace::Ring::attach(fd)?;
+    /// // Safety: `ring` keeps only the producer side, `other` the consumer.
+    /// let other = unsafe { vmplace::Ring::attach(fd)? };
     /// let mut tx = ring.into_producer();
     /// let mut rx = other.into_consumer();
     /// tx.write_all(b"across")?;
@@ -171,16 +183,20 @@ impl Ring {
     /// assert_eq!(&buf, b"across");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn attach<F: AsFd>(fd: F) -> Result<Ring> {
+    pub unsafe fn attach<F: AsFd>(fd: F) -> Result<Ring> {
         Ring::attach_with(fd, RingOptions::new())
     }
 
     /// As [`attach`](Ring::attach), with options (huge pages must match how
     /// the ring was made).
-    pub fn attach_with<F: AsFd>(fd: F, options: RingOptions) -> Result<Ring> {
+    ///
+    /// # Safety
+    ///
+    /// As for [`attach`](Ring::attach).
+    pub unsafe fn attach_with<F: AsFd>(fd: F, options: RingOptions) -> Result<Ring> {
         let mut raw = ptr::null_mut();
         let fd = fd.as_fd().as_raw_fd();
-        check(unsafe { sys::vmp_ring_attach(fd as isize, options.flags, &mut raw) })?;
+        check(sys::vmp_ring_attach(fd as isize, options.flags, &mut raw))?;
         Ok(Ring::from_raw(raw))
     }
 
@@ -236,6 +252,15 @@ impl Ring {
 
 /// Shuts a [`Ring`] down from anywhere: [`Ring::shutdown_handle`]. `Send`
 /// and `Sync`; keeps the ring mapped while it lives.
+///
+/// ```
+/// let ring = vmplace::Ring::new(4096)?;
+/// let stop = ring.shutdown_handle();
+/// let (mut tx, _rx) = ring.split();
+/// stop.shutdown();
+/// assert_eq!(tx.grant(1).unwrap_err().kind(), vmplace::ErrorKind::Shutdown);
+/// # Ok::<(), vmplace::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct ShutdownHandle {
     shared: Arc<RingShared>,

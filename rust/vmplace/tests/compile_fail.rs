@@ -151,6 +151,11 @@ fn ring_halves() {
         "E0499",
         &format!("{} let d = rx.peek(1).unwrap(); rx.release(1).unwrap(); let x = d.len();", split),
     );
+    assert_fails_with(
+        "attach_is_unsafe",
+        "E0133",
+        "let r = vmplace::Ring::new(4096).unwrap(); let o = vmplace::Ring::attach(&r);",
+    );
     assert_fails_with("producer_not_sync", "E0277", &format!("{} fn sync<T: Sync>(_: &T) {{}} sync(&tx);", split));
     assert_fails_with("consumer_not_sync", "E0277", &format!("{} fn sync<T: Sync>(_: &T) {{}} sync(&rx);", split));
 }

@@ -153,7 +153,7 @@ fn attaching_something_that_is_not_a_ring_is_refused() {
     std::fs::write(&path, vec![0u8; 3 * vmplace::page_size()]).unwrap();
     let file = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
     std::fs::remove_file(&path).unwrap();
-    let err = Ring::attach(&file).unwrap_err();
+    let err = unsafe { Ring::attach(&file) }.unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::Peer | ErrorKind::InvalidArgument), "{}", err);
 }
 
@@ -210,7 +210,8 @@ fn watch(mut child: std::process::Child, stop: vmplace::ShutdownHandle) -> std::
 fn ring_child() {
     let role = std::env::var("VMPLACE_RING_CHILD").expect("run by two_processes_* only");
     let fd = unsafe { OwnedFd::from_raw_fd(CHILD_FD) };
-    let ring = Ring::attach(fd).unwrap();
+    // Safety: the parent keeps the other side only.
+    let ring = unsafe { Ring::attach(fd) }.unwrap();
     let cap = ring.capacity();
     match role.as_str() {
         "produce" => produce_write(&mut ring.into_producer(), cap).unwrap(),
