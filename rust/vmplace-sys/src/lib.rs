@@ -55,8 +55,10 @@ pub const VMP_ETIMEDOUT: c_int = -30010;
 pub const VMP_ESHUTDOWN: c_int = -30011;
 /// Library error: the peer's shared ring is not valid.
 pub const VMP_EPEER: c_int = -30012;
+/// Library error: the ring is full (the record was dropped).
+pub const VMP_EFULL: c_int = -30013;
 /// The lowest library error code; OS errors are negated native codes above it.
-pub const VMP__ERR_MIN: c_int = -30012;
+pub const VMP__ERR_MIN: c_int = -30013;
 
 /// Library version, major part.
 pub const VMP_VERSION_MAJOR: c_int = 0;
@@ -99,6 +101,9 @@ pub const VMP_MVIEW_WRITE: c_uint = 0x1;
 pub const VMP_RING_HUGE_PAGES: c_uint = 0x1;
 /// Ring flag: a child made by fork() does not get the mapping.
 pub const VMP_RING_NO_INHERIT: c_uint = 0x2;
+/// Ring flag (create only): records from many producers at once; the
+/// byte calls then give `VMP_EINVAL`.
+pub const VMP_RING_MULTI_PRODUCER: c_uint = 0x4;
 /// `want` for the ring begin calls: look at the other side's index every time.
 pub const VMP_RING_ALL: usize = usize::MAX;
 
@@ -173,6 +178,38 @@ pub struct vmp_mview_segment_info {
     pub length: u64,
     /// Where it starts in the view.
     pub view_offset: u64,
+}
+
+/// One record of a ring, reserved or received.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct vmp_ring_record {
+    /// The payload: `len` contiguous bytes inside the ring.
+    pub data: *mut c_void,
+    /// Payload bytes.
+    pub len: usize,
+    /// Private to the ring: which record this is.
+    pub at: u64,
+}
+
+/// Counts kept in a ring's shared control page.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct vmp_ring_stats {
+    /// Bytes through the ring, headers included.
+    pub bytes_written: u64,
+    /// Bytes read.
+    pub bytes_read: u64,
+    /// Records submitted.
+    pub records_written: u64,
+    /// Records consumed.
+    pub records_read: u64,
+    /// Reservations that failed for want of room.
+    pub dropped: u64,
+    /// Records reserved, then discarded.
+    pub discarded: u64,
+    /// Records the consumer skipped after the abandonment timeout.
+    pub abandoned: u64,
 }
 
 /// Callback type of `vmp_foreach_span()`.
@@ -315,6 +352,22 @@ extern "C" {
     pub fn vmp_ring_wait_write(ring: *mut vmp_ring, want: usize, timeout_ns: i64) -> c_int;
     /// Waits until `want` bytes can be read.
     pub fn vmp_ring_wait_read(ring: *mut vmp_ring, want: usize, timeout_ns: i64) -> c_int;
+    /// The largest payload one record can have.
+    pub fn vmp_ring_record_max(ring: *const vmp_ring) -> usize;
+    /// Producer: reserves a record of `len` bytes.
+    pub fn vmp_ring_reserve(ring: *mut vmp_ring, len: usize, timeout_ns: i64, rec: *mut vmp_ring_record) -> c_int;
+    /// Publishes a reserved record.
+    pub fn vmp_ring_submit(ring: *mut vmp_ring, rec: *const vmp_ring_record) -> c_int;
+    /// Gives a reserved record up.
+    pub fn vmp_ring_discard(ring: *mut vmp_ring, rec: *const vmp_ring_record) -> c_int;
+    /// Consumer: the next record, whole and contiguous.
+    pub fn vmp_ring_next(ring: *mut vmp_ring, timeout_ns: i64, rec: *mut vmp_ring_record) -> c_int;
+    /// Releases the record `vmp_ring_next` gave.
+    pub fn vmp_ring_consume(ring: *mut vmp_ring, rec: *const vmp_ring_record) -> c_int;
+    /// How long the consumer waits for a busy record before skipping it.
+    pub fn vmp_ring_set_abandon_timeout(ring: *mut vmp_ring, timeout_ns: i64) -> c_int;
+    /// The ring's shared counts.
+    pub fn vmp_ring_get_stats(ring: *const vmp_ring, out: *mut vmp_ring_stats) -> c_int;
     /// Shuts the ring down for both sides and wakes every waiter.
     pub fn vmp_ring_shutdown(ring: *mut vmp_ring);
     /// Unmaps the ring and closes this process's handle.

@@ -44,6 +44,8 @@ pub enum ErrorKind {
     Shutdown,
     /// The peer's shared ring is not valid.
     Peer,
+    /// The ring is full: the record was dropped.
+    Full,
     /// The bytes are already borrowed in a way that conflicts (this crate's
     /// own check, for memory objects mapped more than once).
     Borrowed,
@@ -145,6 +147,7 @@ impl Error {
             sys::VMP_ETIMEDOUT => ErrorKind::TimedOut,
             sys::VMP_ESHUTDOWN => ErrorKind::Shutdown,
             sys::VMP_EPEER => ErrorKind::Peer,
+            sys::VMP_EFULL => ErrorKind::Full,
             BORROWED_CODE => ErrorKind::Borrowed,
             _ if self.raw_os_error().is_some() => ErrorKind::Os,
             _ => ErrorKind::Unknown,
@@ -206,6 +209,7 @@ impl From<Error> for io::Error {
             ErrorKind::Unsupported => io::ErrorKind::Unsupported,
             ErrorKind::TimedOut => io::ErrorKind::TimedOut,
             ErrorKind::Shutdown => io::ErrorKind::BrokenPipe,
+            ErrorKind::Full => io::ErrorKind::WouldBlock,
             ErrorKind::Peer | ErrorKind::Bounds => io::ErrorKind::InvalidData,
             _ => io::ErrorKind::Other,
         };

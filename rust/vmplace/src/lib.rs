@@ -18,7 +18,10 @@
 //!   no `&mut [u8]` over bytes that another borrow also reaches.
 //! - [`Ring`] splits into a [`Producer`] (`io::Write`) and a [`Consumer`]
 //!   (`io::Read`, `io::BufRead`), each `Send` and not `Sync`, or attaches
-//!   from a descriptor in another process.
+//!   from a descriptor in another process. Records (framed messages, each
+//!   contiguous, written and read in place) go through
+//!   [`Producer::reserve`] / [`Consumer::next_record`], and from many
+//!   threads at once through a [`MultiProducer`].
 //! - [`MirroredDeque`] is a `VecDeque<u8>` whose contents are always one
 //!   slice.
 //! - [`MView`] maps files back to back and derefs to `&[u8]`.
@@ -51,6 +54,7 @@ mod deque;
 mod error;
 mod mem;
 mod mview;
+mod record;
 mod region;
 mod ring;
 
@@ -58,6 +62,7 @@ pub use deque::MirroredDeque;
 pub use error::{Error, ErrorKind, Result};
 pub use mem::{Access, Mem};
 pub use mview::{Location, MView, Segment, SegmentInfo};
+pub use record::{MultiProducer, Record, RecordMut, RingStats};
 pub use region::{Bytes, BytesMut, Kind, Prot, Region, SpanInfo};
 pub use ring::{Consumer, Producer, Ring, RingOptions, ShutdownHandle};
 

@@ -45,6 +45,15 @@ impl RingOptions {
         self
     }
 
+    /// Create only: records from many producers (threads or processes) at
+    /// once, through a [`MultiProducer`](crate::MultiProducer)
+    /// ([`Ring::split_multi`]). Such a ring carries records only: the byte
+    /// calls (`io::Write`, `grant`, `io::Read`, `peek`) give `EINVAL`.
+    pub fn multi_producer(mut self, on: bool) -> RingOptions {
+        self.set(sys::VMP_RING_MULTI_PRODUCER, on);
+        self
+    }
+
     fn set(&mut self, flag: u32, on: bool) {
         if on {
             self.flags |= flag;
@@ -55,7 +64,7 @@ impl RingOptions {
 }
 
 /// The C handle; closed when the last half that uses it is dropped.
-struct RingShared {
+pub(crate) struct RingShared {
     raw: NonNull<sys::vmp_ring>,
 }
 
@@ -73,15 +82,15 @@ impl Drop for RingShared {
 }
 
 impl RingShared {
-    fn raw(&self) -> *mut sys::vmp_ring {
+    pub(crate) fn raw(&self) -> *mut sys::vmp_ring {
         self.raw.as_ptr()
     }
 }
 
 /// Makes a half `Send` but not `Sync`: one thread at a time drives it.
-type NotSync = PhantomData<Cell<()>>;
+pub(crate) type NotSync = PhantomData<Cell<()>>;
 
-fn timeout_ns(timeout: Option<Duration>) -> i64 {
+pub(crate) fn timeout_ns(timeout: Option<Duration>) -> i64 {
     match timeout {
         None => -1,
         Some(duration) => i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX),
@@ -118,7 +127,7 @@ fn timeout_ns(timeout: Option<Duration>) -> i64 {
 /// # Ok::<(), vmplace::Error>(())
 /// ```
 pub struct Ring {
-    shared: Arc<RingShared>,
+    pub(crate) shared: Arc<RingShared>,
 }
 
 impl Ring {
@@ -335,7 +344,7 @@ fn io_error(err: Error) -> io::Error {
 /// shared(&tx);
 /// ```
 pub struct Producer {
-    shared: Arc<RingShared>,
+    pub(crate) shared: Arc<RingShared>,
     offered: usize,
     not_sync: NotSync,
 }
@@ -476,7 +485,7 @@ impl fmt::Debug for Producer {
 /// println!("{:?}", data);
 /// ```
 pub struct Consumer {
-    shared: Arc<RingShared>,
+    pub(crate) shared: Arc<RingShared>,
     offered: usize,
     not_sync: NotSync,
 }

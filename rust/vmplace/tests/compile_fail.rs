@@ -156,6 +156,32 @@ fn ring_halves() {
         "E0133",
         "let r = vmplace::Ring::new(4096).unwrap(); let o = vmplace::Ring::attach(&r);",
     );
+    assert_compiles(
+        "records_ok",
+        &format!(
+            "{} let mut r = tx.reserve(1, None).unwrap(); r[0] = 1; r.submit().unwrap(); \
+             let a = tx.reserve(1, None).unwrap(); a.submit().unwrap(); \
+             let g = rx.next_record(None).unwrap(); let x = g[0]; g.consume().unwrap(); \
+             let m = vmplace::Ring::new(4096).unwrap().into_multi_producer(); \
+             if let Ok(m) = m {{ let a = m.reserve(1, None).unwrap(); let b = m.reserve(1, None).unwrap(); }}",
+            split
+        ),
+    );
+    assert_fails_with(
+        "second_reservation_while_one_lives",
+        "E0499",
+        &format!("{} let a = tx.reserve(1, None).unwrap(); let b = tx.reserve(1, None).unwrap(); a.submit().unwrap();", split),
+    );
+    assert_fails_with(
+        "next_record_while_one_is_borrowed",
+        "E0499",
+        &format!("{} let a = rx.next_record(None).unwrap(); let b = rx.next_record(None).unwrap(); let x = a.len();", split),
+    );
+    assert_fails_with(
+        "record_bytes_outlive_consume",
+        "E0505",
+        &format!("{} let a = rx.next_record(None).unwrap(); let s: &[u8] = &a; a.consume().unwrap(); let x = s.len();", split),
+    );
     assert_fails_with("producer_not_sync", "E0277", &format!("{} fn sync<T: Sync>(_: &T) {{}} sync(&tx);", split));
     assert_fails_with("consumer_not_sync", "E0277", &format!("{} fn sync<T: Sync>(_: &T) {{}} sync(&rx);", split));
 }

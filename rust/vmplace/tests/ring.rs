@@ -6,7 +6,7 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::Duration;
 
-use vmplace::{ErrorKind, Ring};
+use vmplace::{ErrorKind, MultiProducer, Ring, RingOptions};
 
 /// The bytes of a stream both sides can compute: position-dependent, so
 /// that a lost, repeated or reordered byte shows.
@@ -169,7 +169,7 @@ const F_SETFD: i32 = 2;
 
 /// Runs this test binary again, as the child side of a two-process test,
 /// with the ring's descriptor at `CHILD_FD`.
-fn spawn_child(ring: &Ring, test: &str, role: &str) -> std::process::Child {
+fn spawn_child(ring: &impl AsFd, test: &str, role: &str) -> std::process::Child {
     let fd = ring.as_fd().as_raw_fd();
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
@@ -219,6 +219,10 @@ fn ring_child() {
             let got = consume_bufread(&mut std::io::BufReader::new(ring.into_consumer())).unwrap();
             assert_eq!(got, TOTAL);
         }
+        "records" => {
+            let tx = ring.into_multi_producer().unwrap();
+            produce_records(&tx, 1, RECORDS_PER_PRODUCER);
+        }
         other => panic!("unknown role {}", other),
     }
 }
@@ -242,4 +246,162 @@ fn two_processes_parent_writes_child_reads() {
     drop(tx); // the shutdown is the child's end of data
     assert!(child.join().unwrap(), "the child found a wrong or missing byte");
     written.unwrap();
+}
+
+// ---- records ---------------------------------------------------------------
+
+const RECORDS_PER_PRODUCER: u32 = 20_000;
+
+/// Record `seq` of producer `id`: a header (id, seq) and a body whose
+/// length and bytes follow from both, so the consumer can check each one.
+fn record_len(id: u32, seq: u32) -> usize {
+    8 + ((id as usize * 131 + seq as usize * 7919) % 600)
+}
+
+fn fill_record(buf: &mut [u8], id: u32, seq: u32) {
+    buf[..4].copy_from_slice(&id.to_le_bytes());
+    buf[4..8].copy_from_slice(&seq.to_le_bytes());
+    for (k, b) in buf[8..].iter_mut().enumerate() {
+        *b = stream_byte(((id as u64) << 32 | seq as u64).wrapping_add(k as u64));
+    }
+}
+
+/// Checks a received record; its (producer, sequence number).
+fn check_record(data: &[u8]) -> (u32, u32) {
+    let id = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
+    let seq = u32::from_le_bytes([data[4], data[5], data[6], data[7]]);
+    assert_eq!(data.len(), record_len(id, seq), "length of record {} of producer {}", seq, id);
+    for (k, &b) in data[8..].iter().enumerate() {
+        assert_eq!(b, stream_byte(((id as u64) << 32 | seq as u64).wrapping_add(k as u64)));
+    }
+    (id, seq)
+}
+
+fn produce_records(tx: &MultiProducer, id: u32, count: u32) {
+    for seq in 0..count {
+        let mut record = tx.reserve(record_len(id, seq), None).unwrap();
+        fill_record(&mut record, id, seq);
+        record.submit().unwrap();
+    }
+}
+
+/// Reads records until the ring is shut down and empty; checks that each
+/// producer's arrive whole and in order; the count per producer.
+fn consume_records(rx: &mut vmplace::Consumer, producers: usize) -> Vec<u32> {
+    let mut next = vec![0u32; producers + 1];
+    loop {
+        let record = match rx.next_record(None) {
+            Ok(record) => record,
+            Err(err) if err.kind() == ErrorKind::Shutdown => return next,
+            Err(err) => panic!("next_record: {}", err),
+        };
+        let (id, seq) = check_record(&record);
+        assert_eq!(seq, next[id as usize], "producer {} out of order", id);
+        next[id as usize] += 1;
+        record.consume().unwrap();
+    }
+}
+
+#[test]
+fn single_producer_records_between_two_threads() {
+    let (mut tx, mut rx) = Ring::new(16 * 1024).unwrap().split();
+    let producer = std::thread::spawn(move || {
+        for seq in 0..RECORDS_PER_PRODUCER {
+            let mut record = tx.reserve(record_len(0, seq), None).unwrap();
+            fill_record(&mut record, 0, seq);
+            record.submit().unwrap();
+        }
+        tx.stats().unwrap()
+    });
+    let counts = consume_records(&mut rx, 0);
+    let stats = producer.join().unwrap();
+    assert_eq!(counts[0], RECORDS_PER_PRODUCER);
+    assert_eq!(stats.records_written, RECORDS_PER_PRODUCER as u64);
+    assert_eq!(rx.stats().unwrap().records_read, RECORDS_PER_PRODUCER as u64);
+}
+
+#[test]
+fn many_producer_threads_deliver_every_record_in_order() {
+    let ring = Ring::with_options(64 * 1024, RingOptions::new().multi_producer(true)).unwrap();
+    let (tx, mut rx) = ring.split_multi().unwrap();
+    let producers = 4u32;
+    let threads: Vec<_> = (1..=producers)
+        .map(|id| {
+            let tx = tx.clone();
+            std::thread::spawn(move || produce_records(&tx, id, RECORDS_PER_PRODUCER / 4))
+        })
+        .collect();
+    let watcher = std::thread::spawn(move || {
+        for t in threads {
+            t.join().unwrap();
+        }
+        tx.shutdown();
+    });
+    let counts = consume_records(&mut rx, producers as usize);
+    watcher.join().unwrap();
+    assert_eq!(&counts[1..], &[RECORDS_PER_PRODUCER / 4; 4]);
+    let stats = rx.stats().unwrap();
+    assert_eq!((stats.records_written, stats.abandoned), (RECORDS_PER_PRODUCER as u64, 0));
+}
+
+#[test]
+fn a_full_ring_drops_records_it_cannot_wait_for() {
+    let (mut tx, mut rx) = Ring::new(4096).unwrap().split();
+    let max = rx.capacity() - 8;
+    assert!(max <= Ring::new(4096).unwrap().record_max());
+    assert_eq!(tx.reserve(usize::MAX, None).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    let mut n = 0;
+    let err = loop {
+        match tx.reserve(100, Some(Duration::ZERO)) {
+            Ok(record) => record.submit().unwrap(),
+            Err(err) => break err,
+        }
+        n += 1;
+    };
+    assert_eq!(err.kind(), ErrorKind::Full);
+    assert_eq!(io::Error::from(err).kind(), io::ErrorKind::WouldBlock);
+    let err = tx.reserve(100, Some(Duration::from_millis(5))).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
+    assert_eq!(tx.stats().unwrap().dropped, 2);
+    // One consumed record makes room again.
+    rx.next_record(None).unwrap().consume().unwrap();
+    tx.reserve(100, Some(Duration::ZERO)).unwrap().submit().unwrap();
+    assert!(n > 30, "only {} records of 100 B fit in 4 KiB", n);
+}
+
+#[test]
+fn a_multi_producer_ring_refuses_bytes_and_a_single_one_refuses_many_producers() {
+    let ring = Ring::with_options(4096, RingOptions::new().multi_producer(true)).unwrap();
+    let (mut tx, mut rx) = ring.split();
+    assert_eq!(tx.grant(1).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(tx.write(b"x").unwrap_err().kind(), io::ErrorKind::InvalidInput);
+    assert_eq!(rx.peek(1).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    // Its records still work through the single Producer.
+    tx.reserve(1, None).unwrap().submit().unwrap();
+    assert_eq!(rx.next_record(None).unwrap().len(), 1);
+    let err = Ring::new(4096).unwrap().split_multi().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    let (_tx, mut rx) = Ring::new(4096).unwrap().split();
+    assert_eq!(rx.set_abandon_timeout(None).unwrap_err().kind(), ErrorKind::InvalidArgument);
+}
+
+#[test]
+fn a_producer_process_writes_records_the_parent_reads() {
+    let ring = Ring::with_options(32 * 1024, RingOptions::new().multi_producer(true)).unwrap();
+    let (tx, mut rx) = ring.split_multi().unwrap();
+    let mut child = spawn_child(&tx, "ring_child", "records");
+    // The parent's own producer runs at the same time as the child's.
+    let local_tx = tx.clone();
+    let local = std::thread::spawn(move || produce_records(&local_tx, 2, RECORDS_PER_PRODUCER));
+    // Once both producers are done (or the child died), the shutdown is
+    // the consumer's end of data.
+    let waiter = std::thread::spawn(move || {
+        let ok = child.wait().unwrap().success();
+        local.join().unwrap();
+        tx.shutdown();
+        ok
+    });
+    let counts = consume_records(&mut rx, 2);
+    assert!(waiter.join().unwrap(), "the child failed");
+    assert_eq!(&counts[1..], &[RECORDS_PER_PRODUCER, RECORDS_PER_PRODUCER]);
 }
