@@ -55,7 +55,7 @@ pub const VMP_ETIMEDOUT: c_int = -30010;
 pub const VMP_ESHUTDOWN: c_int = -30011;
 /// Library error: the peer's shared ring is not valid.
 pub const VMP_EPEER: c_int = -30012;
-/// Library error: the ring is full (the record was dropped).
+/// Library error: the ring is full.
 pub const VMP_EFULL: c_int = -30013;
 /// The lowest library error code; OS errors are negated native codes above it.
 pub const VMP__ERR_MIN: c_int = -30013;
@@ -348,6 +348,10 @@ extern "C" {
     pub fn vmp_ring_write(ring: *mut vmp_ring, src: *const c_void, n: usize) -> isize;
     /// Copies out up to `n` bytes; the count or a negative error.
     pub fn vmp_ring_read(ring: *mut vmp_ring, dst: *mut c_void, n: usize) -> isize;
+    /// Producer: one read() from `fd` into the free space, then commits it.
+    pub fn vmp_ring_fill(ring: *mut vmp_ring, fd: isize, max: usize) -> isize;
+    /// Consumer: one write() to `fd` of the bytes there, then releases them.
+    pub fn vmp_ring_drain(ring: *mut vmp_ring, fd: isize, max: usize) -> isize;
     /// Waits until `want` bytes can be written.
     pub fn vmp_ring_wait_write(ring: *mut vmp_ring, want: usize, timeout_ns: i64) -> c_int;
     /// Waits until `want` bytes can be read.
@@ -356,6 +360,8 @@ extern "C" {
     pub fn vmp_ring_record_max(ring: *const vmp_ring) -> usize;
     /// Producer: reserves a record of `len` bytes.
     pub fn vmp_ring_reserve(ring: *mut vmp_ring, len: usize, timeout_ns: i64, rec: *mut vmp_ring_record) -> c_int;
+    /// Waits until a record of `len` bytes fits, counting nothing.
+    pub fn vmp_ring_wait_room(ring: *mut vmp_ring, len: usize, timeout_ns: i64) -> c_int;
     /// Publishes a reserved record.
     pub fn vmp_ring_submit(ring: *mut vmp_ring, rec: *const vmp_ring_record) -> c_int;
     /// Gives a reserved record up.

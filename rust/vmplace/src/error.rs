@@ -44,7 +44,8 @@ pub enum ErrorKind {
     Shutdown,
     /// The peer's shared ring is not valid.
     Peer,
-    /// The ring is full: the record was dropped.
+    /// The ring is full (a record reserved without waiting was dropped, or
+    /// a fill found no room).
     Full,
     /// The bytes are already borrowed in a way that conflicts (this crate's
     /// own check, for memory objects mapped more than once).

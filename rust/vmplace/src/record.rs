@@ -43,6 +43,10 @@ fn reserve_on<'a>(shared: &'a RingShared, len: usize, timeout: Option<Duration>)
     Ok(RecordMut { ring: shared, rec, _bytes: PhantomData })
 }
 
+fn wait_room_on(shared: &RingShared, len: usize, timeout: Option<Duration>) -> Result<()> {
+    check(unsafe { sys::vmp_ring_wait_room(shared.raw(), len, timeout_ns(timeout)) })
+}
+
 impl Ring {
     /// The largest payload one record can have: the capacity less the
     /// record header, and at most `u32::MAX`.
@@ -117,6 +121,24 @@ impl Producer {
     /// ```
     pub fn reserve(&mut self, len: usize, timeout: Option<Duration>) -> Result<RecordMut<'_>> {
         reserve_on(&self.shared, len, timeout)
+    }
+
+    /// Waits, as [`reserve`](Producer::reserve) would, until a record of
+    /// `len` bytes fits, the timeout passes (`ETIMEDOUT`) or the ring is
+    /// shut down (`ESHUTDOWN`), counting nothing as dropped: to wait in
+    /// slices and then reserve with `Some(Duration::ZERO)`. `EINVAL` for
+    /// `len` too large.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (mut tx, _rx) = vmplace::Ring::new(4096)?.split();
+    /// tx.wait_room(100, Some(Duration::ZERO))?;
+    /// tx.reserve(100, Some(Duration::ZERO))?.submit()?;
+    /// assert_eq!(tx.stats()?.dropped, 0);
+    /// # Ok::<(), vmplace::Error>(())
+    /// ```
+    pub fn wait_room(&mut self, len: usize, timeout: Option<Duration>) -> Result<()> {
+        wait_room_on(&self.shared, len, timeout)
     }
 
     /// The ring's counts (see [`RingStats`]).
@@ -322,6 +344,12 @@ impl MultiProducer {
     /// that several reservations may be held at once, from any threads.
     pub fn reserve(&self, len: usize, timeout: Option<Duration>) -> Result<RecordMut<'_>> {
         reserve_on(&self.shared, len, timeout)
+    }
+
+    /// As [`Producer::wait_room`]; another producer may take the room
+    /// before this one reserves it.
+    pub fn wait_room(&self, len: usize, timeout: Option<Duration>) -> Result<()> {
+        wait_room_on(&self.shared, len, timeout)
     }
 
     /// The largest payload one record can have.

@@ -2,8 +2,8 @@
 
 use std::cell::Cell;
 use std::fmt;
-use std::marker::PhantomData;
 use std::io::{self, BufRead, Read, Write};
+use std::marker::PhantomData;
 use std::os::raw::c_void;
 use std::os::unix::io::{AsFd, AsRawFd, BorrowedFd};
 use std::ptr::{self, NonNull};
@@ -395,6 +395,41 @@ impl Producer {
         Ok(n as usize)
     }
 
+    /// One `read()` from `fd` straight into the free space (at most `max`
+    /// bytes; [`sys::VMP_RING_ALL`] for as many as fit), then publishes
+    /// what came: no copy in between. The count (> 0), or 0 at the end of
+    /// the input.
+    ///
+    /// Errors: `EFULL` (no room: [`wait`](Producer::wait) for it), OS
+    /// errors from the read (`OS:EAGAIN` from a non-blocking descriptor
+    /// with nothing), `EINVAL` (`max` 0, a multi-producer ring),
+    /// `ESHUTDOWN`, `EPEER`.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("vmplace-doc-fill-{}", std::process::id()));
+    /// # std::fs::write(&path, b"from a file").unwrap();
+    /// use std::io::Read;
+    /// let (mut tx, mut rx) = vmplace::Ring::new(4096)?.split();
+    /// let file = std::fs::File::open(&path).unwrap();
+    /// assert_eq!(tx.fill_from(&file, vmplace::sys::VMP_RING_ALL)?, 11);
+    /// assert_eq!(tx.fill_from(&file, vmplace::sys::VMP_RING_ALL)?, 0); // end of file
+    /// drop(tx);
+    /// let mut text = String::new();
+    /// rx.read_to_string(&mut text).unwrap();
+    /// assert_eq!(text, "from a file");
+    /// # std::fs::remove_file(&path).unwrap();
+    /// # Ok::<(), vmplace::Error>(())
+    /// ```
+    pub fn fill_from<F: AsFd>(&mut self, fd: &F, max: usize) -> Result<usize> {
+        let fd = fd.as_fd().as_raw_fd();
+        let n = unsafe { sys::vmp_ring_fill(self.raw(), fd as isize, max) };
+        if n < 0 {
+            return Err(Error::from_code(n as i32));
+        }
+        self.offered = 0;
+        Ok(n as usize)
+    }
+
     /// Waits until at least `want` bytes can be written, the timeout
     /// passes (`ETIMEDOUT`; `None` waits forever) or the ring is shut down
     /// (`ESHUTDOWN`). Errors: also `EINVAL` (`want` above the capacity).
@@ -527,6 +562,37 @@ impl Consumer {
     /// the count (0 when empty). Errors: as [`peek`](Consumer::peek).
     pub fn try_read(&mut self, buf: &mut [u8]) -> Result<usize> {
         let n = unsafe { sys::vmp_ring_read(self.raw(), buf.as_mut_ptr() as *mut c_void, buf.len()) };
+        if n < 0 {
+            return Err(Error::from_code(n as i32));
+        }
+        self.offered = 0;
+        Ok(n as usize)
+    }
+
+    /// One `write()` to `fd` straight from the bytes there (at most `max`;
+    /// [`sys::VMP_RING_ALL`] for all), then releases what went: no copy in
+    /// between. The count, 0 when the ring is empty
+    /// ([`wait`](Consumer::wait) for more).
+    ///
+    /// Errors: OS errors from the write (`OS:EPIPE` when a pipe's reader is
+    /// gone, never a SIGPIPE; `OS:EAGAIN`), `ESHUTDOWN` (shut down and
+    /// empty), `EINVAL`, `EPEER`.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// # let path = std::env::temp_dir().join(format!("vmplace-doc-drain-{}", std::process::id()));
+    /// let (mut tx, mut rx) = vmplace::Ring::new(4096)?.split();
+    /// tx.write_all(b"to a file").unwrap();
+    /// let file = std::fs::File::create(&path).unwrap();
+    /// assert_eq!(rx.drain_to(&file, vmplace::sys::VMP_RING_ALL)?, 9);
+    /// assert_eq!(rx.drain_to(&file, vmplace::sys::VMP_RING_ALL)?, 0); // empty
+    /// assert_eq!(std::fs::read(&path).unwrap(), b"to a file");
+    /// # std::fs::remove_file(&path).unwrap();
+    /// # Ok::<(), vmplace::Error>(())
+    /// ```
+    pub fn drain_to<F: AsFd>(&mut self, fd: &F, max: usize) -> Result<usize> {
+        let fd = fd.as_fd().as_raw_fd();
+        let n = unsafe { sys::vmp_ring_drain(self.raw(), fd as isize, max) };
         if n < 0 {
             return Err(Error::from_code(n as i32));
         }

@@ -405,3 +405,62 @@ fn a_producer_process_writes_records_the_parent_reads() {
     assert!(waiter.join().unwrap(), "the child failed");
     assert_eq!(&counts[1..], &[RECORDS_PER_PRODUCER, RECORDS_PER_PRODUCER]);
 }
+
+// ---- descriptor I/O ----------------------------------------------------------
+
+#[test]
+fn fill_from_and_drain_to_move_a_stream_between_sockets_without_a_copy() {
+    use std::os::unix::net::UnixStream;
+    const BYTES: u64 = 4 << 20;
+    let (mut source, input) = UnixStream::pair().unwrap();
+    let (output, mut sink) = UnixStream::pair().unwrap();
+    let (mut tx, mut rx) = Ring::new(16 * 1024).unwrap().split();
+    let writer = std::thread::spawn(move || {
+        let data: Vec<u8> = (0..BYTES).map(stream_byte).collect();
+        source.write_all(&data).unwrap();
+        // Dropping the socket is the end of the input.
+    });
+    let filler = std::thread::spawn(move || loop {
+        match tx.fill_from(&input, vmplace::sys::VMP_RING_ALL) {
+            Ok(0) => return, // the end of input; dropping tx shuts the ring down
+            Ok(_) => {}
+            Err(err) if err.kind() == ErrorKind::Full => tx.wait(1, None).unwrap(),
+            Err(err) => panic!("fill_from: {}", err),
+        }
+    });
+    let drainer = std::thread::spawn(move || loop {
+        match rx.drain_to(&output, 1000) {
+            Ok(0) => match rx.wait(1, None) {
+                Ok(()) => {}
+                Err(err) if err.kind() == ErrorKind::Shutdown => return,
+                Err(err) => panic!("wait: {}", err),
+            },
+            Ok(n) => assert!(n <= 1000),
+            Err(err) if err.kind() == ErrorKind::Shutdown => return,
+            Err(err) => panic!("drain_to: {}", err),
+        }
+    });
+    let mut got = Vec::new();
+    sink.read_to_end(&mut got).unwrap();
+    writer.join().unwrap();
+    filler.join().unwrap();
+    drainer.join().unwrap();
+    assert_eq!(got.len() as u64, BYTES);
+    assert!(got.iter().enumerate().all(|(i, &b)| b == stream_byte(i as u64)));
+}
+
+#[test]
+fn descriptor_io_reports_os_errors() {
+    use std::os::unix::net::UnixStream;
+    let (mut tx, mut rx) = Ring::new(4096).unwrap().split();
+    tx.write_all(b"nobody reads this").unwrap();
+    let (output, reader) = UnixStream::pair().unwrap();
+    drop(reader);
+    let err = rx.drain_to(&output, vmplace::sys::VMP_RING_ALL).unwrap_err();
+    assert_eq!((err.kind(), err.raw_os_error()), (ErrorKind::Os, Some(32)), "{}", err); // EPIPE, no SIGPIPE
+    let (input, _writer) = UnixStream::pair().unwrap();
+    input.set_nonblocking(true).unwrap();
+    let err = tx.fill_from(&input, vmplace::sys::VMP_RING_ALL).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(11), "{}", err); // EAGAIN
+    assert_eq!(tx.fill_from(&input, 0).unwrap_err().kind(), ErrorKind::InvalidArgument);
+}
