@@ -20,6 +20,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "alloc.h"
@@ -67,7 +68,11 @@ static int should_fail(void) {
   X(posix_fallocate, int, (int fd, off_t o, off_t l), (fd, o, l), -1)                       \
   X(futex, long, (_Atomic uint32_t * w, int op, uint32_t v, const struct timespec *t),         \
     (w, op, v, t), -1)                                                                      \
-  X(membarrier, int, (int cmd, unsigned int flags, int cpu), (cmd, flags, cpu), -1)
+  X(membarrier, int, (int cmd, unsigned int flags, int cpu), (cmd, flags, cpu), -1)         \
+  X(process_vm_readv, ssize_t,                                                              \
+    (pid_t p, const struct iovec *l, unsigned long nl, const struct iovec *r,               \
+     unsigned long nr, unsigned long f),                                                    \
+    (p, l, nl, r, nr, f), -1)
 
 #define DECLARE_WRAPPER(name, ret, params, args, failure) \
   typedef ret(*real_##name##_fn) params;                  \

@@ -98,6 +98,7 @@ static LONG WINAPI run_time_NtQuerySection(HANDLE h, int c, PVOID i, SIZE_T l, P
     (HANDLE, FILE_INFO_BY_HANDLE_CLASS, LPVOID, DWORD))                                     \
   X(GetFileType, GetFileType, DWORD, (HANDLE))                                              \
   X(CloseHandle, CloseHandle, BOOL, (HANDLE))                                               \
+  X(ReadProcessMemory, ReadProcessMemory, BOOL, (HANDLE, LPCVOID, LPVOID, SIZE_T, SIZE_T *)) \
   X(DuplicateHandle, DuplicateHandle, BOOL,                                                 \
     (HANDLE, HANDLE, HANDLE, LPHANDLE, DWORD, BOOL, DWORD))                                 \
   X(NtQueryObject, run_time_NtQueryObject, LONG, (HANDLE, int, PVOID, ULONG, PULONG))       \
@@ -798,3 +799,16 @@ void vmp__os_cpu_relax(void) { YieldProcessor(); }
  * may be shared between processes: publishers fence. */
 int vmp__os_remote_barrier_ready(void) { return 0; }
 int vmp__os_remote_barrier(void) { return VMP_ENOTSUP; }
+
+/* ReadProcessMemory on this process copies through the system, which
+ * reports a page it cannot bring in (an in-page I/O error, a file on a
+ * network share gone away) as a failure instead of raising
+ * EXCEPTION_IN_PAGE_ERROR, and MinGW C has no __try to catch that. A file
+ * with a view cannot be truncated on Windows (ERROR_USER_MAPPED_FILE), so
+ * that is the only way bytes go away here. */
+int vmp__os_read_memory(void *dst, const void *src, size_t n) {
+  SIZE_T got = 0;
+  if (n == 0 || SYS(ReadProcessMemory)(GetCurrentProcess(), src, dst, n, &got)) return 0;
+  DWORD code = GetLastError();
+  return code == ERROR_PARTIAL_COPY || code == ERROR_NOACCESS ? VMP_EGONE : win_error(code);
+}

@@ -158,6 +158,19 @@ static int w_memfd_create(const char *name, unsigned int flags) {
   return ((memfd_fn)real_memfd_create)(name, flags);
 }
 
+/* The multi-file view's fault-safe copy (src/os/linux.c): EFAULT is what
+ * a truncated file gives, so a failure reads as bytes gone. */
+#include <sys/uio.h>
+typedef ssize_t (*vm_readv_fn)(pid_t, const struct iovec *, unsigned long, const struct iovec *,
+                               unsigned long, unsigned long);
+static vmp__syscall_fn real_process_vm_readv;
+static ssize_t w_process_vm_readv(pid_t pid, const struct iovec *local, unsigned long nlocal,
+                                  const struct iovec *remote, unsigned long nremote,
+                                  unsigned long flags) {
+  FAIL_WITH(-1, EFAULT);
+  return ((vm_readv_fn)real_process_vm_readv)(pid, local, nlocal, remote, nremote, flags);
+}
+
 #define WRAPPER(name) {#name, (vmp__syscall_fn)w_##name, &real_##name}
 
 static const inject_wrapper wrappers[] = {
@@ -166,6 +179,7 @@ static const inject_wrapper wrappers[] = {
     WRAPPER(fcntl),     WRAPPER(shm_open),   WRAPPER(shm_unlink), WRAPPER(mkstemp),
     WRAPPER(unlink),    WRAPPER(memfd_create), WRAPPER(futex),
     WRAPPER(membarrier), WRAPPER(stat),       WRAPPER(getrlimit), WRAPPER(msync),
+    WRAPPER(process_vm_readv),
 };
 
 const inject_wrapper *inject_platform_wrappers(size_t *count) {

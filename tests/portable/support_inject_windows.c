@@ -114,6 +114,14 @@ static LONG WINAPI w_NtQuerySection(HANDLE h, int c, PVOID i, SIZE_T n, PSIZE_T 
   return ((query_section_fn)real_NtQuerySection)(h, c, i, n, r);
 }
 
+/* The multi-file view's fault-safe copy (src/mview.c). */
+typedef BOOL(WINAPI *read_memory_fn)(HANDLE, LPCVOID, LPVOID, SIZE_T, SIZE_T *);
+static vmp__syscall_fn real_ReadProcessMemory;
+static BOOL WINAPI w_ReadProcessMemory(HANDLE p, LPCVOID from, LPVOID to, SIZE_T n, SIZE_T *got) {
+  FAIL_WITH(FALSE, ERROR_NOACCESS);
+  return ((read_memory_fn)real_ReadProcessMemory)(p, from, to, n, got);
+}
+
 #define WRAPPER(name) {#name, (vmp__syscall_fn)w_##name, &real_##name}
 
 static const inject_wrapper wrappers[] = {
@@ -126,6 +134,7 @@ static const inject_wrapper wrappers[] = {
     WRAPPER(CloseHandle),        WRAPPER(DuplicateHandle),
     WRAPPER(NtQueryObject),
     WRAPPER(NtQuerySection),
+    WRAPPER(ReadProcessMemory),
 };
 
 const inject_wrapper *inject_platform_wrappers(size_t *count) {
