@@ -551,7 +551,10 @@ VMP_API int vmp_mview_refresh(vmp_mview *view, uint64_t *length);
  * Errors: VMP_EINVAL (view NULL), VMP_ERANGE (count above the segment
  * count), VMP_ENOMEM, OS errors. On error nothing changed: a segment
  * whose pages were already taken is mapped again (should that fail as
- * well, its pages stay placeholder and fault, the only trace).
+ * well, its pages stay placeholder and fault, the only trace). With
+ * VMP_MVIEW_CLOSE_FILES it is mapped again from its file opened again,
+ * which the kernel does not merge with pages still mapped from the first
+ * opening: the same pages, but possibly one more line in /proc/self/maps.
  * Thread-safe, but readers of the mapped bytes of these segments must be
  * done with them. */
 VMP_API int vmp_mview_retire(vmp_mview *view, size_t count);

@@ -494,14 +494,15 @@ static int unmap_views(vmp_mview *v, size_t from, size_t to) {
   size_t spans = 0;
   vmp_span_info info;
   for (size_t at = from; at < to; at += info.size, spans++)
-    vmp_query(v->region, v->base + at, &info);
+    vmp_query(v->region, v->base + at, &info); /* every span counted: an upper bound */
   if (spans == 0) return 0;
   piece *pieces = vmp__malloc(spans * sizeof *pieces);
   if (!pieces) return VMP_ENOMEM;
   size_t n = 0;
   for (size_t at = from; at < to; at += info.size) {
     vmp_query(v->region, v->base + at, &info);
-    pieces[n++] = (piece){at, info.size, info.mem_offset, find_segment(v, at)};
+    if (info.kind == VMP_VIEW)
+      pieces[n++] = (piece){at, info.size, info.mem_offset, find_segment(v, at)};
   }
   int err = 0;
   size_t done = 0;

@@ -452,6 +452,18 @@ static int prepare_retire(vmp_mview **v) {
     return vmp_mview_close(*v), 0;
   return 1;
 }
+/* Without descriptors: a segment whose pages were taken is mapped again
+ * from its path. */
+static int prepare_retire_closed(vmp_mview **v) {
+  if (set_size(sc_a, G) != 0) return 0;
+  vmp_segment segs[] = {{sc_b, -1, 0, 0}, {sc_a, -1, 0, 0}};
+  if (!CHECK_RC(vmp_mview_open(segs, 2, 8 * G, VMP_MVIEW_CLOSE_FILES, v, NULL), 0)) return 0;
+  write_pattern(sc_a, 21, G, 2 * G);
+  vmp_segment c = {sc_c, -1, 0, 0};
+  if (!CHECK_RC(vmp_mview_refresh(*v, NULL), 0) || !CHECK_RC(vmp_mview_append(*v, &c), 0))
+    return vmp_mview_close(*v), 0;
+  return 1;
+}
 static int do_retire(vmp_mview *v) { return vmp_mview_retire(v, 2); }
 static void verify_retire(vmp_mview *v) {
   CHECK(vmp_mview_retired(v) == 2, "retired %zu", vmp_mview_retired(v));
@@ -529,6 +541,8 @@ out:
 
 static const scenario refresh_sc = {"refresh", prepare_refresh, do_refresh, verify_refresh};
 static const scenario retire_sc = {"retire", prepare_retire, do_retire, verify_retire};
+static const scenario retire_closed_sc = {"retire without descriptors", prepare_retire_closed,
+                                          do_retire, verify_retire};
 static const scenario append_sc = {"append", prepare_append, do_append, verify_append};
 
 static void test_refresh_with_each_system_call_failing(void) {
@@ -542,6 +556,9 @@ static void test_retire_with_each_system_call_failing(void) {
 }
 static void test_retire_with_each_allocation_failing(void) {
   fails_cleanly(&retire_sc, INJECT_ALLOCATION, 1);
+}
+static void test_retire_without_descriptors_with_each_system_call_failing(void) {
+  fails_cleanly(&retire_closed_sc, INJECT_SYSCALL, 2);
 }
 static void test_append_with_each_system_call_failing(void) {
   fails_cleanly(&append_sc, INJECT_SYSCALL, 3);
@@ -562,6 +579,8 @@ int main(int argc, char **argv) {
       {"refresh_with_each_allocation_failing", test_refresh_with_each_allocation_failing},
       {"retire_with_each_system_call_failing", test_retire_with_each_system_call_failing},
       {"retire_with_each_allocation_failing", test_retire_with_each_allocation_failing},
+      {"retire_without_descriptors_with_each_system_call_failing",
+       test_retire_without_descriptors_with_each_system_call_failing},
       {"append_with_each_system_call_failing", test_append_with_each_system_call_failing},
       {"append_with_each_allocation_failing", test_append_with_each_allocation_failing},
   };
