@@ -482,9 +482,13 @@ VMP_API int vmp_mview_open(const vmp_segment *segments, size_t count, uint64_t c
 /* Maps one more segment right after the last, in the reserved room,
  * without moving the base. The page rule applies as if it were the new last
  * segment, and the old last segment must now have a length that is a
- * multiple of the page (else VMP_EALIGN). Errors as vmp_mview_open, and
- * VMP_ERANGE when the segment does not fit in the capacity (an error, never
- * a move). On error nothing changed. */
+ * multiple of the page (else VMP_EALIGN; a last segment that was still
+ * growing is made whole by vmp_mview_refresh() first). The padding, if
+ * any, moves after the new segment. With VMP_MVIEW_CLOSE_FILES the segment
+ * that stops being last gives its descriptor back. Errors as
+ * vmp_mview_open, and VMP_ERANGE when the segment (with the padding) does
+ * not fit in the capacity (an error, never a move). On error nothing
+ * changed. */
 VMP_API int vmp_mview_append(vmp_mview *view, const vmp_segment *segment);
 
 /* The first byte; the exact number of bytes of all segments; the bytes
@@ -496,14 +500,17 @@ VMP_API size_t vmp_mview_segments(const vmp_mview *view);
 
 /* Which segment byte `offset` of the view comes from, and its offset in
  * that segment's file. Errors: VMP_EINVAL (NULL), VMP_ERANGE (offset at or
- * past vmp_mview_length()). */
+ * past vmp_mview_length()), VMP_ESTATE (the byte's segment is retired).
+ * Thread-safe. */
 VMP_API int vmp_mview_locate(const vmp_mview *view, uint64_t offset, size_t *segment,
                              uint64_t *file_offset);
 
 /* What vmp_mview_describe() reports about one segment. */
 typedef struct vmp_mview_segment_info {
   intptr_t fd;          /* its file's descriptor (POSIX) or HANDLE (Windows),
-                           still the view's: valid until vmp_mview_close() */
+                           still the view's: valid until vmp_mview_close(),
+                           vmp_mview_retire() of it, or (VMP_MVIEW_CLOSE_FILES)
+                           the append after it; -1 when it has none */
   uint64_t file_offset; /* where the segment starts in its file */
   uint64_t length;      /* its bytes */
   uint64_t view_offset; /* where it starts in the view */
@@ -517,9 +524,11 @@ typedef struct vmp_mview_segment_info {
 VMP_API int vmp_mview_describe(const vmp_mview *view, size_t segment,
                                vmp_mview_segment_info *info);
 
-/* Checks every segment's file against the range it was mapped with.
- * Returns 0 when none has shrunk; VMP_EBOUNDS when one has (*segment, when
- * not NULL, names the first such); OS errors from asking a file's size. */
+/* Checks every segment's file (retired ones excepted) against the range
+ * it was mapped with. Returns 0 when none has shrunk; VMP_EBOUNDS when one
+ * has (*segment, when not NULL, names the first such); OS errors from
+ * asking a file's size (with VMP_MVIEW_CLOSE_FILES, also from opening its
+ * path again: -ENOENT for a file deleted meanwhile). */
 VMP_API int vmp_mview_check(const vmp_mview *view, size_t *segment);
 
 /* Follow mode: asks the last segment's file for its size now and, when
