@@ -574,26 +574,21 @@ static void verify_refresh(vmp_mview *v) {
   zeros(v, 9 * PG + 1, 3 * PG - 1);
 }
 
-/* Retire two segments, one of them grown in two refreshes (two spans). */
-static void prepare_retire(vmp_mview **v) {
+/* Retire two segments, one of them grown in two refreshes (two spans);
+ * without descriptors, a segment whose pages were taken is mapped again
+ * from its path. */
+static void prepare_retire_with(vmp_mview **v, unsigned flags) {
   cut(sc_a, 2 * PG);
   vmp_segment segs[] = {{sc_b, -1, 0, 0}, {sc_a, -1, 0, 0}};
-  CHECK_OK(vmp_mview_open(segs, 2, 32 * PG, 0, v, NULL));
+  CHECK_OK(vmp_mview_open(segs, 2, 32 * PG, flags, v, NULL));
   write_pattern(sc_a, 21, 2 * PG, 4 * PG);
   CHECK_OK(vmp_mview_refresh(*v, NULL));
   vmp_segment c = {sc_c, -1, 0, 0};
   CHECK_OK(vmp_mview_append(*v, &c));
 }
-/* The same without descriptors: a segment whose pages were taken is
- * mapped again from its path. */
+static void prepare_retire(vmp_mview **v) { prepare_retire_with(v, 0); }
 static void prepare_retire_closed(vmp_mview **v) {
-  cut(sc_a, 2 * PG);
-  vmp_segment segs[] = {{sc_b, -1, 0, 0}, {sc_a, -1, 0, 0}};
-  CHECK_OK(vmp_mview_open(segs, 2, 32 * PG, VMP_MVIEW_CLOSE_FILES, v, NULL));
-  write_pattern(sc_a, 21, 2 * PG, 4 * PG);
-  CHECK_OK(vmp_mview_refresh(*v, NULL));
-  vmp_segment c = {sc_c, -1, 0, 0};
-  CHECK_OK(vmp_mview_append(*v, &c));
+  prepare_retire_with(v, VMP_MVIEW_CLOSE_FILES);
 }
 static int do_retire(vmp_mview *v) { return vmp_mview_retire(v, 2); }
 static void verify_retire(vmp_mview *v) {

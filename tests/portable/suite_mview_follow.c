@@ -442,27 +442,21 @@ static void verify_refresh(vmp_mview *v) {
   zeros(v, 5 * G + 1, 3 * P - 1);
 }
 
-static int prepare_retire(vmp_mview **v) {
+/* Without descriptors, a segment whose pages were taken is mapped again
+ * from its path. */
+static int prepare_retire_with(vmp_mview **v, unsigned flags) {
   if (set_size(sc_a, G) != 0) return 0;
   vmp_segment segs[] = {{sc_b, -1, 0, 0}, {sc_a, -1, 0, 0}};
-  if (!CHECK_RC(vmp_mview_open(segs, 2, 8 * G, 0, v, NULL), 0)) return 0;
+  if (!CHECK_RC(vmp_mview_open(segs, 2, 8 * G, flags, v, NULL), 0)) return 0;
   write_pattern(sc_a, 21, G, 2 * G);
   vmp_segment c = {sc_c, -1, 0, 0};
   if (!CHECK_RC(vmp_mview_refresh(*v, NULL), 0) || !CHECK_RC(vmp_mview_append(*v, &c), 0))
     return vmp_mview_close(*v), 0;
   return 1;
 }
-/* Without descriptors: a segment whose pages were taken is mapped again
- * from its path. */
+static int prepare_retire(vmp_mview **v) { return prepare_retire_with(v, 0); }
 static int prepare_retire_closed(vmp_mview **v) {
-  if (set_size(sc_a, G) != 0) return 0;
-  vmp_segment segs[] = {{sc_b, -1, 0, 0}, {sc_a, -1, 0, 0}};
-  if (!CHECK_RC(vmp_mview_open(segs, 2, 8 * G, VMP_MVIEW_CLOSE_FILES, v, NULL), 0)) return 0;
-  write_pattern(sc_a, 21, G, 2 * G);
-  vmp_segment c = {sc_c, -1, 0, 0};
-  if (!CHECK_RC(vmp_mview_refresh(*v, NULL), 0) || !CHECK_RC(vmp_mview_append(*v, &c), 0))
-    return vmp_mview_close(*v), 0;
-  return 1;
+  return prepare_retire_with(v, VMP_MVIEW_CLOSE_FILES);
 }
 static int do_retire(vmp_mview *v) { return vmp_mview_retire(v, 2); }
 static void verify_retire(vmp_mview *v) {
