@@ -150,8 +150,14 @@ static int make_temp_dir(char *path, size_t n)
   DWORD len = GetTempPathA(sizeof tmp, tmp);
   if (len == 0 || len >= sizeof tmp)
     return -1;
-  snprintf(path, n, "%svmplace-log-%lu", tmp, (unsigned long)GetCurrentProcessId());
-  return _mkdir(path);
+  /* The process ID and a count: a directory left by a run that failed
+   * must not stop the next one (Wine gives out the same IDs again). */
+  for (unsigned attempt = 0; attempt < 100; attempt++) {
+    snprintf(path, n, "%svmplace-log-%lu-%u", tmp, (unsigned long)GetCurrentProcessId(), attempt);
+    if (_mkdir(path) == 0)
+      return 0;
+  }
+  return -1;
 #else
   const char *tmp = getenv("TMPDIR");
   snprintf(path, n, "%s/vmplace-log-XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -469,10 +475,12 @@ static void reader_main(reader *r)
 
 /* ---- putting it together -------------------------------------------------- */
 
-static void remove_everything(const char *dir, unsigned segments)
+/* Every file either side may have made, also after a failure (the writer
+ * may be ahead of the reader). */
+static void remove_everything(const char *dir)
 {
   char path[600];
-  for (unsigned i = 0; i <= segments; i++) {
+  for (unsigned i = 0; i <= CAPACITY / SEGMENT_SIZE; i++) {
     segment_path(dir, i, path, sizeof path);
     remove(path);
   }
@@ -540,6 +548,6 @@ int main(int argc, char **argv)
   /* Close the view before removing the last files: Windows refuses to
    * delete a file that is mapped. */
   vmp_mview_close(r.view);
-  remove_everything(dir, r.segments);
+  remove_everything(dir);
   return ok ? 0 : 1;
 }

@@ -663,28 +663,28 @@ int vmp__os_map(void *addr, size_t size, vmp__os_handle h, uint64_t offset, int 
   win_object *o = object_of(h);
   int err;
   HANDLE section = o->section;
-  if (!section) {
-    /* A file's section is made for each view, at the file's size now:
-     * a section cannot be made of an empty file, nor follow it as it grows.
-     * It allows what the file allows, so the view's protection can later
-     * be raised as far as the object permits. */
-    section = SYS(CreateFileMappingW)(o->file, NULL, o->writable ? PAGE_READWRITE : PAGE_READONLY,
-                                      0, 0, NULL);
-    if (!section) return last_error();
-  }
   /* A file's section ends at the file's last byte; a view that covers the
    * rest of that last page asks for the bytes up to the end of the file,
-   * and the system maps the whole page (zeros past the end). */
+   * and the system maps the whole page (zeros past the end). The size is
+   * taken first and the section made exactly that large: a file another
+   * process is appending to may be longer by the time the section is made,
+   * and a view sized from a later look would then not fit in it. */
   size_t view_bytes = size;
+  uint64_t file_size = 0;
   if (o->file) {
-    uint64_t file_size;
     err = vmp__os_object_size(h, &file_size);
     if (!err && file_size <= offset) err = VMP_EBOUNDS; /* shrunk since the core looked */
-    if (err) {
-      SYS(CloseHandle)(section);
-      return err;
-    }
+    if (err) return err;
     if (offset + size > file_size) view_bytes = (size_t)(file_size - offset);
+  }
+  if (!section) {
+    /* A file's section is made for each view, at that size: a section
+     * cannot be made of an empty file, nor follow it as it grows. It
+     * allows what the file allows, so the view's protection can later be
+     * raised as far as the object permits. */
+    section = SYS(CreateFileMappingW)(o->file, NULL, o->writable ? PAGE_READWRITE : PAGE_READONLY,
+                                      (DWORD)(file_size >> 32), (DWORD)file_size, NULL);
+    if (!section) return last_error();
   }
   /* A view's protection can later be changed only within what it was
    * mapped with: map it with the most the object allows, then lower it. */

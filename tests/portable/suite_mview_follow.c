@@ -60,11 +60,27 @@ static int write_pattern(const char *path, unsigned seed, uint64_t from, uint64_
   return CHECK(ok, "cannot write %s", path);
 }
 
+static unsigned long process_id(void) {
+#if defined(_WIN32)
+  return (unsigned long)GetCurrentProcessId();
+#else
+  return (unsigned long)getpid();
+#endif
+}
+
+/* Named with the process ID: ctest runs the portable suites side by side,
+ * and under Wine two of them started together have the same clock and
+ * stack addresses, which util_temp_file() names its files from. */
 static const char *make_file(uint64_t size, unsigned seed) {
+  static unsigned counter;
   if (!CHECK(path_count < MAX_FILES, "too many files")) return NULL;
-  char *path = paths[path_count];
-  if (!CHECK(util_temp_file(path, sizeof paths[0], 0, seed) == 0, "cannot create a file"))
-    return NULL;
+  char *path = paths[path_count], dir[512];
+  const char *d = util_temp_directory(dir, sizeof dir);
+  size_t dlen = strlen(d);
+  const char *sep = dlen && (d[dlen - 1] == '/' || d[dlen - 1] == '\\') ? "" : "/";
+  snprintf(path, sizeof paths[0], "%s%svmpt-follow-%lu-%u.bin", d, sep, process_id(), counter++);
+  FILE *f = fopen(path, "wb");
+  if (!CHECK(f != NULL && fclose(f) == 0, "cannot create %s", path)) return NULL;
   path_count++;
   return write_pattern(path, seed, 0, size) ? path : NULL;
 }
