@@ -24,6 +24,7 @@
 #include <windows.h>
 #else
 #include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
 #endif
 
@@ -431,6 +432,88 @@ out:
   remove_files();
 }
 
+/* ---- threads ------------------------------------------------------------------------ */
+
+#define FOLLOW_TOTAL (4 * G + 123)
+
+typedef struct follower {
+  vmp_mview *v;
+  int rc;
+  long refreshes;
+} follower;
+
+/* Refreshes until the view holds the whole file, or an error. */
+static void follow_to_the_end(follower *f) {
+  uint64_t len = 0;
+  while (f->rc == 0 && len < FOLLOW_TOTAL) {
+    f->rc = vmp_mview_refresh(f->v, &len);
+    f->refreshes++;
+  }
+}
+
+#if defined(_WIN32)
+static DWORD WINAPI follower_main(LPVOID arg) {
+  follow_to_the_end(arg);
+  return 0;
+}
+#else
+static void *follower_main(void *arg) {
+  follow_to_the_end(arg);
+  return NULL;
+}
+#endif
+
+/* This thread writes the file a few KiB at a time and reads what the view
+ * holds so far through the fault-safe read; another refreshes as fast as
+ * it can. Every byte read is the file's. */
+static void test_follow_while_reading(void) {
+  const char *f = make_file(P + 1, 31);
+  if (!f) goto out;
+  vmp_segment seg = {f, -1, 0, 0};
+  vmp_mview *v;
+  if (!CHECK_RC(vmp_mview_open(&seg, 1, 8 * G, 0, &v, NULL), 0)) goto out;
+  follower fl = {v, 0, 0};
+#if defined(_WIN32)
+  HANDLE thread = CreateThread(NULL, 0, follower_main, &fl, 0, NULL);
+  int started = thread != NULL;
+#else
+  pthread_t thread;
+  int started = pthread_create(&thread, NULL, follower_main, &fl) == 0;
+#endif
+  if (!CHECK(started, "cannot start a thread")) {
+    vmp_mview_close(v);
+    goto out;
+  }
+  unsigned char buf[3000];
+  uint64_t rng = 7;
+  for (uint64_t at = P + 1; at < FOLLOW_TOTAL && !check_failures();) {
+    uint64_t next = at + 2999 < FOLLOW_TOTAL ? at + 2999 : FOLLOW_TOTAL;
+    if (!write_pattern(f, 31, at, next)) break;
+    at = next;
+    uint64_t len = vmp_mview_length(v);
+    rng = rng * 6364136223846793005u + 1442695040888963407u;
+    uint64_t from = (rng >> 33) % len, n = len - from < sizeof buf ? len - from : sizeof buf;
+    if (CHECK_RC(vmp_mview_read(v, from, buf, (size_t)n), 0)) {
+      uint64_t i = 0;
+      while (i < n && buf[i] == byte_of(31, from + i)) i++;
+      CHECK(i == n, "byte %llu read as 0x%02x", (unsigned long long)(from + i), buf[i]);
+    }
+  }
+#if defined(_WIN32)
+  WaitForSingleObject(thread, INFINITE);
+  CloseHandle(thread);
+#else
+  pthread_join(thread, NULL);
+#endif
+  CHECK_RC(fl.rc, 0);
+  CHECK(vmp_mview_length(v) == FOLLOW_TOTAL, "length %llu",
+        (unsigned long long)vmp_mview_length(v));
+  shows(v, 0, 31, 0, FOLLOW_TOTAL);
+  CHECK_RC(vmp_mview_close(v), 0);
+out:
+  remove_files();
+}
+
 /* ---- failure at every step ----------------------------------------------------------- */
 
 #define MAX_STEPS 200
@@ -585,6 +668,7 @@ int main(int argc, char **argv) {
       {"padding", test_padding},
       {"read_and_scan", test_read_and_scan},
       {"ten_thousand_segments", test_ten_thousand_segments},
+      {"follow_while_reading", test_follow_while_reading},
       {"refresh_with_each_system_call_failing", test_refresh_with_each_system_call_failing},
       {"refresh_with_each_allocation_failing", test_refresh_with_each_allocation_failing},
       {"retire_with_each_system_call_failing", test_retire_with_each_system_call_failing},
