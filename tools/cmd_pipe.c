@@ -1,8 +1,9 @@
 /* vmplace pipe [-m SIZE] [-q]: a large buffer between stdin and stdout.
  *
- * Both ends work on one vmp_ring. A reader thread read()s from stdin
- * straight into the free space the ring offers and publishes what arrived;
- * the main thread write()s what the ring holds straight to stdout. Because
+ * Both ends work on one vmp_ring. A reader thread fills it from stdin
+ * (vmp_ring_fill: one read() straight into the free space the ring offers)
+ * and the main thread drains it to stdout (vmp_ring_drain: one write()
+ * straight from the data). Because
  * the ring is mirrored, the space and the data it offers are always one
  * contiguous block, so neither side ever splits a system call at the wrap
  * and no byte is copied by us: the kernel copies into the ring and out of it.
@@ -22,10 +23,9 @@
  * (what was read before is still written); 2 usage; 3 writing stdout
  * failed; 4 the ring or the thread could not be set up, or the ring
  * reported an error (and, on Windows, where this command does not exist:
- * "not available on this system"). A reader that goes away is handled as
- * by cat and `vmplace cat`: SIGPIPE keeps its default action and ends the
- * process (141 in a shell); when SIGPIPE is ignored, the EPIPE from write()
- * gives status 141 too, without a message.
+ * "not available on this system"). A reader that goes away ends the
+ * command with status 141, what a shell reports for cat killed by SIGPIPE,
+ * without a message; the ring's drain never raises the signal itself.
  */
 #if defined(__linux__) && !defined(_GNU_SOURCE)
 #  define _GNU_SOURCE /* F_SETPIPE_SZ */
@@ -254,46 +254,33 @@ static void *reader_main(void *arg)
   pipe_job *job = arg;
   vmp_ring *ring = job->ring;
   while (!atomic_load_explicit(&job->stop, memory_order_acquire)) {
-    void *space;
-    size_t room;
-    int err = vmp_ring_write_begin(ring, job->low_water, &space, &room);
-    if (err == 0 && room == 0) {
+    ptrdiff_t got = vmp_ring_fill(ring, 0, job->chunk);
+    if (got == VMP_EFULL) {
       vmp_ring *bigger = grow(job, ring);
       if (bigger != ring) {
         ring = bigger;
         continue;
       }
-      err = vmp_ring_wait_write(ring, job->low_water, -1);
+      int err = vmp_ring_wait_write(ring, job->low_water, -1);
       if (err == 0)
         continue;
+      got = err;
     }
-    if (err != 0) {
-      if (err != VMP_ESHUTDOWN) /* shut down: the writer has given up */
-        job->ring_err = err;
-      break;
-    }
-    size_t want = room < job->chunk ? room : job->chunk;
-    ssize_t got = read(0, space, want);
-    int read_errno = errno;
     if (got > 0) {
-      err = vmp_ring_write_commit(ring, (size_t)got);
-      if (err != 0) {
-        job->ring_err = err;
-        break;
-      }
       atomic_fetch_add_explicit(&job->bytes_in, (uint64_t)got, memory_order_relaxed);
       continue;
     }
     if (got == 0)
       break; /* end of input */
-    if (read_errno == EINTR)
-      continue;
-    if (read_errno == EAGAIN || read_errno == EWOULDBLOCK) {
+    if (got == -EAGAIN || got == -EWOULDBLOCK) {
       if (!input_ready(job)) /* a non-blocking stdin: wait, but stay stoppable */
         break;
       continue;
     }
-    job->read_errno = read_errno;
+    if (vmp_err_is_os((int)got))
+      job->read_errno = vmp_err_os_code((int)got);
+    else if (got != VMP_ESHUTDOWN) /* shut down: the writer has given up */
+      job->ring_err = (int)got;
     break;
   }
   vmp_ring_shutdown(ring); /* the writer drains what is left */
@@ -314,17 +301,16 @@ static writer_result write_out(pipe_job *job, progress *pg)
   /* Only a progress line needs the writer to wake up while nothing comes. */
   int64_t idle_timeout = pg->enabled ? PROGRESS_INTERVAL_NS : -1;
   for (;;) {
-    const void *data;
-    size_t avail;
-    int err = vmp_ring_read_begin(job->ring, 1, &data, &avail);
-    if (err == 0 && avail == 0) {
-      err = vmp_ring_wait_read(job->ring, 1, idle_timeout);
+    ptrdiff_t put = vmp_ring_drain(job->ring, 1, job->chunk);
+    if (put == 0) {
+      int err = vmp_ring_wait_read(job->ring, 1, idle_timeout);
       if (err == 0 || err == VMP_ETIMEDOUT) {
         progress_update(pg, job, out, 0);
         continue;
       }
+      put = err;
     }
-    if (err == VMP_ESHUTDOWN) {
+    if (put == VMP_ESHUTDOWN) {
       /* Drained: the end, or the reader went on in a larger ring. */
       if (job->taken == atomic_load_explicit(&job->chained, memory_order_acquire))
         break; /* everything went out */
@@ -332,26 +318,16 @@ static writer_result write_out(pipe_job *job, progress *pg)
       job->ring = job->chain[job->taken++];
       continue;
     }
-    if (err != 0) {
-      res.ring_err = err;
-      break;
-    }
-    size_t n = avail < job->chunk ? avail : job->chunk;
-    ssize_t put = write(1, data, n);
-    if (put < 0 && errno == EINTR)
-      continue;
-    if (put < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    if (put == -EAGAIN || put == -EWOULDBLOCK) {
       struct pollfd out_ready = {1, POLLOUT, 0}; /* a non-blocking stdout */
       (void)poll(&out_ready, 1, -1);
       continue;
     }
-    if (put <= 0) {
-      res.write_errno = put < 0 ? errno : EIO; /* taking nothing would loop forever */
-      break;
-    }
-    err = vmp_ring_read_release(job->ring, (size_t)put);
-    if (err != 0) {
-      res.ring_err = err;
+    if (put < 0) {
+      if (vmp_err_is_os((int)put))
+        res.write_errno = vmp_err_os_code((int)put);
+      else
+        res.ring_err = (int)put;
       break;
     }
     out += (uint64_t)put;
