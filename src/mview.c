@@ -64,7 +64,6 @@ struct vmp_mview {
   size_t room;      /* entries allocated in `segments` */
   size_t retired;   /* segments [0, retired) are retired */
   uint64_t length;  /* exact bytes of all segments */
-  size_t padding;   /* zero bytes asked for after the end */
   size_t pad_bytes; /* private zero pages right after the last segment's pages */
 };
 
@@ -556,7 +555,6 @@ int vmp_mview_set_padding(vmp_mview *v, size_t bytes) {
       padding_up(v->region, at, v->pad_bytes);
     if (!err) v->pad_bytes = (size_t)want;
   }
-  if (!err) v->padding = bytes;
   vmp__os_lock_release(&v->lock);
   return err;
 }

@@ -666,6 +666,22 @@ static const scenario retire_sc = {"retire", prepare_retire, do_retire, verify_r
  * so). */
 static const scenario retire_closed_sc = {"retire without descriptors", prepare_retire_closed,
                                           do_retire, verify_retire, 1};
+/* Padding moved from 1 page to 3. */
+static void prepare_padding(vmp_mview **v) {
+  vmp_segment segs[] = {{sc_c, -1, 0, 0}};
+  CHECK_OK(vmp_mview_open(segs, 1, 32 * PG, 0, v, NULL));
+  CHECK_OK(vmp_mview_set_padding(*v, PG));
+}
+static int do_padding(vmp_mview *v) { return vmp_mview_set_padding(v, 3 * PG - 100); }
+static void verify_padding(vmp_mview *v) {
+  shows(v, 0, 23, 0, PG + 5);
+  zeros(v, PG + 5, 4 * PG - 5);
+  const vmpt_vma *m = vma_at((unsigned char *)vmp_mview_base(v) + 5 * PG);
+  cr_assert(m);
+  cr_assert_str_eq(m->perms, "---p", "padding past what was asked");
+}
+static const scenario padding_sc = {"padding", prepare_padding, do_padding, verify_padding, 0};
+
 static const scenario append_sc = {"append", prepare_append, do_append, verify_append, 0};
 
 Test(mview_follow_faults, refresh_with_each_system_call_failing, .init = setup,
@@ -697,6 +713,15 @@ Test(mview_follow_faults, append_with_each_allocation_failing, .init = setup,
 Test(mview_follow_faults, retire_without_descriptors_with_each_system_call_failing, .init = setup,
      .fini = remove_files) {
   fails_cleanly(&retire_closed_sc, INJECT_SYSCALL, 2);
+}
+
+Test(mview_follow_faults, padding_with_each_system_call_failing, .init = setup,
+     .fini = remove_files) {
+  fails_cleanly(&padding_sc, INJECT_SYSCALL, 2);
+}
+Test(mview_follow_faults, padding_with_each_allocation_failing, .init = setup,
+     .fini = remove_files) {
+  fails_cleanly(&padding_sc, INJECT_ALLOCATION, 0);
 }
 
 /* Destructive MAP_FIXED failures (POSIX allows them) while retiring: the

@@ -496,7 +496,8 @@ static void test_follow_while_reading(void) {
     if (CHECK_RC(vmp_mview_read(v, from, buf, (size_t)n), 0)) {
       uint64_t i = 0;
       while (i < n && buf[i] == byte_of(31, from + i)) i++;
-      CHECK(i == n, "byte %llu read as 0x%02x", (unsigned long long)(from + i), buf[i]);
+      CHECK(i == n, "byte %llu read as 0x%02x", (unsigned long long)(from + i),
+            i < n ? buf[i] : 0);
     }
   }
 #if defined(_WIN32)
