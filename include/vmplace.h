@@ -422,6 +422,11 @@ VMP_API int vmp_foreach_span(vmp_region *region,
  * has shrunk, and vmp_mview_read() and vmp_mview_scan() read without
  * faulting (VMP_EGONE instead).
  *
+ * Each segment is at most one kernel mapping (fewer where the kernel
+ * merges neighbours of one file), so a view of more segments than the
+ * system allows mappings (vm.max_map_count on Linux, 65530 by default)
+ * fails with VMP_ENOMEM, leaving nothing behind.
+ *
  * Live logs: the last segment, when it was given "to the end of the file"
  * (length 0), follows its file as it grows (vmp_mview_refresh()); the
  * writer's next segment is appended (vmp_mview_append()); old segments
@@ -537,7 +542,9 @@ VMP_API int vmp_mview_check(const vmp_mview *view, size_t *segment);
  * has grown, maps the pages it gained right after the pages already
  * mapped, in place: the base does not move and nothing already mapped is
  * remapped (on Linux the kernel merges the new pages into the segment's
- * mapping; on Windows each refresh that gains pages is one more view).
+ * mapping; on Windows each refresh that gains pages is one more view; in
+ * the region's bookkeeping it is one more span everywhere, which retire
+ * takes back with the segment).
  * The length then follows the file byte for byte; the last partial page
  * reads as the file's bytes, then zeros. A last segment given with an
  * explicit length, a retired one, or a view with no segment, is left as
