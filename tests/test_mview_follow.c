@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -499,6 +500,41 @@ Test(mview_follow, the_copy_itself_survives_a_truncated_page, .init = setup,
   CHECK_OK(vmp__os_read_memory(buf, p, PG));
   CHECK_RC(vmp__os_read_memory(buf, p + PG - 8, 16), VMP_EGONE);
   CHECK_RC(vmp__os_read_memory(buf, p + 2 * PG, 1), VMP_EGONE);
+  CHECK_OK(vmp_mview_close(v));
+}
+
+/* A sandbox that refuses process_vm_readv (seccomp: EPERM or ENOSYS):
+ * reads go on with memcpy, and the kernel is not asked again. */
+static int refusals;
+static ssize_t refuse_vm_readv(pid_t pid, const struct iovec *l, unsigned long nl,
+                               const struct iovec *r, unsigned long nr, unsigned long f) {
+  (void)pid, (void)l, (void)nl, (void)r, (void)nr, (void)f;
+  refusals++;
+  errno = ENOSYS;
+  return -1;
+}
+
+Test(mview_follow, reads_go_on_where_the_kernel_copy_is_refused, .init = setup,
+     .fini = remove_files) {
+  if (strcmp(vmp_backend_name(), "linux") != 0) cr_skip_test("no kernel copy on this backend");
+  const char *a = make_file(2 * PG + 9, 4);
+  vmp_segment seg = {a, -1, 0, 0};
+  vmp_mview *v;
+  CHECK_OK(vmp_mview_open(&seg, 1, 0, 0, &v, NULL));
+  cr_assert_eq(vmp__testing_syscall_set("process_vm_readv", (vmp__syscall_fn)refuse_vm_readv), 0);
+  unsigned char *buf = malloc(2 * PG + 9);
+  cr_assert(buf);
+  for (int round = 0; round < 3; round++) {
+    memset(buf, 0, 2 * PG + 9);
+    CHECK_OK(vmp_mview_read(v, 0, buf, 2 * PG + 9));
+    cr_assert_eq(memcmp(buf, vmp_mview_base(v), 2 * PG + 9), 0);
+  }
+  cr_assert_eq(refusals, 1, "asked the kernel %d times after a refusal", refusals);
+  /* The size check still finds a truncated file. */
+  cut(a, PG);
+  CHECK_RC(vmp_mview_read(v, PG, buf, 1), VMP_EGONE);
+  vmp__testing_syscall_set("process_vm_readv", NULL);
+  free(buf);
   CHECK_OK(vmp_mview_close(v));
 }
 
