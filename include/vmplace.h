@@ -836,6 +836,14 @@ VMP_API size_t vmp_ring_record_max(const vmp_ring *ring);
  * ring's producers may all call at once. */
 VMP_API int vmp_ring_reserve(vmp_ring *ring, size_t len, int64_t timeout_ns,
                              vmp_ring_record *rec);
+/* Waits, as vmp_ring_reserve would, until a record of `len` bytes fits
+ * (0), the timeout passes (VMP_ETIMEDOUT) or the ring is shut down
+ * (VMP_ESHUTDOWN), and counts nothing: for a caller that waits in slices
+ * (to look at something else between them) and then reserves with
+ * timeout 0. On a multi-producer ring another producer may take the room
+ * first. VMP_EINVAL for NULL or len too large. */
+VMP_API int vmp_ring_wait_room(vmp_ring *ring, size_t len, int64_t timeout_ns);
+
 /* Publishes the reserved record (its len bytes at rec->data as they are
  * now) / gives it up (counted as discarded; on a multi-producer ring the
  * consumer skips it). VMP_EINVAL when rec is not a reservation this

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -206,4 +207,71 @@ static void scribbled_consumer(unsigned flags) {
 Test(records_hostile, single_producer_headers_scribbled) { scribbled_consumer(0); }
 Test(records_hostile, multi_producer_headers_scribbled) {
   scribbled_consumer(VMP_RING_MULTI_PRODUCER);
+}
+
+/* A peer process scribbles on the shared indexes and on the data (where
+ * record headers lie) all the time, while this process produces and
+ * consumes: every record it is given lies inside the ring, and every
+ * failure is VMP_EPEER (or a full or empty ring). */
+static void scribbling_process(unsigned flags) {
+  uint64_t seed = 0xabcdef + flags;
+  int broken = 0;
+  for (int round = 0; round < 40; round++) {
+    vmp_ring *r;
+    CHECK_OK(vmp_ring_create(1, flags, &r));
+    vmp__ring_control *ctl = control_of(r);
+    unsigned char *data = vmp_ring_data(r);
+    size_t cap = vmp_ring_capacity(r);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+      uint64_t s = seed + (uint64_t)round;
+      for (;;) {
+        uint64_t what = stream_rng(&s);
+        size_t at = (size_t)((what >> 8) % (cap / 8)) * 8;
+        uint64_t v = scribble(&s, 0, cap);
+        if (what % 8 == 0) atomic_store(&ctl->head, scribble(&s, atomic_load(&ctl->head), cap));
+        else if (what % 8 == 1) atomic_store(&ctl->tail, scribble(&s, atomic_load(&ctl->tail), cap));
+        else memcpy(data + at, &v, (what & 1) ? 4 : 8);
+      }
+    }
+    int dead = 0;
+    /* Long enough for the child to be scribbling for most of it. */
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (long ms = 0; ms < 40 && !dead;
+         clock_gettime(CLOCK_MONOTONIC, &now),
+              ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000) {
+      vmp_ring_record rec;
+      int err = vmp_ring_reserve(r, (size_t)(stream_rng(&seed) % 200), 0, &rec);
+      if (err == 0) err = vmp_ring_submit(r, &rec);
+      cr_assert(err == 0 || err == VMP_EFULL || err == VMP_EPEER || err == VMP_EINVAL ||
+                    err == VMP_ETIMEDOUT,
+                "producer: %s", vmp_err_name(err));
+      err = vmp_ring_next(r, 0, &rec);
+      if (err == 0) {
+        unsigned char *p = rec.data;
+        cr_assert(p >= data && p + rec.len <= data + 2 * cap, "a record outside the ring");
+        volatile unsigned char sink = 0;
+        for (size_t i = 0; i < rec.len; i++) sink ^= p[i];
+        (void)sink;
+        err = vmp_ring_consume(r, &rec);
+        cr_assert(err == 0 || err == VMP_EPEER, "consume: %s", vmp_err_name(err));
+      } else if (err == VMP_EPEER) {
+        dead = 1;
+        broken++;
+      } else {
+        cr_assert_eq(err, VMP_ETIMEDOUT, "next: %s", vmp_err_name(err));
+      }
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    CHECK_OK(vmp_ring_close(r));
+  }
+  cr_assert_geq(broken, 5, "only %d of 40 consumers saw a broken peer", broken);
+}
+
+Test(records_hostile, a_scribbling_process_single_producer) { scribbling_process(0); }
+Test(records_hostile, a_scribbling_process_multi_producer) {
+  scribbling_process(VMP_RING_MULTI_PRODUCER);
 }

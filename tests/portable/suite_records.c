@@ -180,6 +180,10 @@ static void test_errors_and_counts(void) {
   /* Full: at once (VMP_EFULL) or after the timeout, each counted dropped. */
   CHECK_RC(vmp_ring_reserve(r, max, 0, &rec), VMP_EFULL);
   CHECK_RC(vmp_ring_reserve(r, max, 10000000, &rec), VMP_ETIMEDOUT);
+  CHECK_RC(vmp_ring_wait_room(r, max, 0), VMP_ETIMEDOUT); /* counts nothing */
+  CHECK_RC(vmp_ring_wait_room(r, max, 5000000), VMP_ETIMEDOUT);
+  CHECK_RC(vmp_ring_wait_room(r, 1, 0), 0);
+  CHECK_RC(vmp_ring_wait_room(r, max + 1, 0), VMP_EINVAL);
   vmp_ring_stats s = stats_of(r);
   CHECK(s.dropped == 2 && s.discarded == 1 && s.records_written == 1,
         "dropped %llu discarded %llu written %llu", (unsigned long long)s.dropped,
@@ -241,6 +245,8 @@ static void test_multi_producer_order(void) {
     fill_record(&rec[i], (uint64_t)i);
   }
   CHECK_RC(vmp_ring_next(r, 0, &got), VMP_ETIMEDOUT); /* the first is busy */
+  CHECK_RC(vmp_ring_wait_room(r, vmp_ring_record_max(r), 0), VMP_ETIMEDOUT);
+  CHECK_RC(vmp_ring_wait_room(r, 8, 0), 0);
   for (int i = N - 1; i >= 1; i--)
     CHECK_RC(i == 3 ? vmp_ring_discard(r, &rec[i]) : vmp_ring_submit(r, &rec[i]), 0);
   CHECK_RC(vmp_ring_next(r, 0, &got), VMP_ETIMEDOUT); /* still busy */
