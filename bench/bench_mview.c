@@ -1,4 +1,11 @@
 /*
+ * mview_follow: records per second parsed in place through a view that
+ * follows a growing log file (vmp_mview_refresh after each write), against
+ * a follower that read()s what the file gained into its own buffer.
+ * mview_open_scan_1e4: opening a view of 10^4 one-page files, summing every
+ * word and closing it, against 10^4 separate mmaps doing the same (the
+ * baselines are in mview_baseline.c, which uses nothing from the library).
+ *
  * mview_scan_vs_mmap, mview_scan_vs_read, mview_open_close_1000: reading
  * many files through one contiguous vmp_mview, against one mmap of a single
  * file holding the same bytes, against read() of the files into a buffer;
@@ -21,6 +28,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "mview_baseline.h"
 #include "vmplace.h"
 
 #define SCAN_SEGMENTS_FULL 64
@@ -462,16 +470,271 @@ out:
   return failed;
 }
 
+/* ---- following a growing log -------------------------------------------------- */
+
+#define FOLLOW_BYTES_FULL ((size_t)32 << 20)
+#define FOLLOW_BYTES_QUICK ((size_t)2 << 20)
+#define FOLLOW_STEP ((size_t)64 << 10) /* what the writer adds between two looks */
+
+typedef struct follow_ctx {
+  const char *path;
+  const unsigned char *stream; /* the records the writer writes, in order */
+  size_t bytes;
+  uint64_t records, sum; /* what parsing all of it gives */
+  int use_view;
+} follow_ctx;
+
+/* The writer's next step, outside the clock. */
+static int follow_write(int fd, const unsigned char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return w < 0 ? -errno : -EIO;
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* One batch is the whole log written step by step into a fresh file, the
+ * reader catching up after every step; only the reader is timed. */
+static int follow_batch(void *arg, size_t iters, uint64_t *elapsed) {
+  follow_ctx *c = arg;
+  (void)iters;
+  int fd = open(c->path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0)
+    return -errno;
+  vmp_mview *view = NULL;
+  mvb_follower f;
+  int err;
+  if (c->use_view) {
+    vmp_segment seg = {c->path, -1, 0, 0};
+    err = vmp_mview_open(&seg, 1, c->bytes, 0, &view, NULL);
+  } else {
+    err = mvb_follower_open(&f, c->path, (size_t)1 << 20);
+  }
+  if (err) {
+    close(fd);
+    return err;
+  }
+  uint64_t spent = 0, records = 0, sum = 0, parsed = 0;
+  const unsigned char *base = view ? vmp_mview_base(view) : NULL;
+  for (size_t at = 0; at < c->bytes && !err; at += FOLLOW_STEP) {
+    size_t step = c->bytes - at < FOLLOW_STEP ? c->bytes - at : FOLLOW_STEP;
+    err = follow_write(fd, c->stream + at, step);
+    if (err)
+      break;
+    uint64_t t0 = bench_now_ns();
+    if (view) {
+      uint64_t length;
+      err = vmp_mview_refresh(view, &length);
+      if (!err)
+        parsed += mvb_parse(base + parsed, (size_t)(length - parsed), &records, &sum);
+    } else {
+      err = mvb_follower_poll(&f);
+    }
+    spent += bench_now_ns() - t0;
+  }
+  if (!view) {
+    records = f.records;
+    sum = f.sum;
+    mvb_follower_close(&f);
+  }
+  vmp_mview_close(view);
+  close(fd);
+  if (!err && (records != c->records || sum != c->sum)) {
+    fprintf(stderr, "vmplace_bench: mview_follow (%s): %llu records, expected %llu\n",
+            view ? "view" : "read", (unsigned long long)records,
+            (unsigned long long)c->records);
+    err = -EIO;
+  }
+  *elapsed = spent;
+  return err;
+}
+
+static int run_follow(const bench_opts *opts, scratch *s) {
+  const char *name = "mview_follow";
+  if (!bench_selected(opts, name))
+    return 0;
+  size_t bytes = opts->quick ? FOLLOW_BYTES_QUICK : FOLLOW_BYTES_FULL;
+  unsigned char *stream = malloc(bytes);
+  const char *path = scratch_path(s, "follow.log");
+  if (stream == NULL || path == NULL) {
+    free(stream);
+    return bench_error("allocating", -ENOMEM);
+  }
+  /* Records of 16 to 271 payload bytes; the stream ends with a whole one,
+   * and the writer's steps cut records anywhere. */
+  uint64_t rng = 0x666f6c6c6f77u;
+  size_t at = 0;
+  for (;;) {
+    uint32_t len = 16u + (uint32_t)(bench_rng(&rng) % 256u);
+    if (bytes - at < MVB_HEADER + len)
+      break;
+    for (int k = 0; k < 4; k++)
+      stream[at + (size_t)k] = (unsigned char)(len >> (8 * k));
+    for (uint32_t i = 0; i < len; i++)
+      stream[at + MVB_HEADER + i] = (unsigned char)bench_rng(&rng);
+    at += MVB_HEADER + len;
+  }
+  follow_ctx view_side = {path, stream, at, 0, 0, 1};
+  (void)mvb_parse(stream, at, &view_side.records, &view_side.sum);
+  follow_ctx read_side = view_side;
+  read_side.use_view = 0;
+  printf("# mview_follow: %llu records (%zu KiB) written %zu KiB at a time\n",
+         (unsigned long long)view_side.records, at >> 10, FOLLOW_STEP >> 10);
+  fflush(stdout);
+  bench_contender pair[2] = {
+      {follow_batch, &view_side, (size_t)view_side.records, 0.0},
+      {follow_batch, &read_side, (size_t)view_side.records, 0.0},
+  };
+  int err = bench_interleave(pair, 2, opts->quick ? 3 : 9);
+  free(stream);
+  if (err)
+    return bench_error(name, err);
+  /* ns per record -> millions of records per second. */
+  double view_rate = 1e3 / pair[0].ns_per_op, read_rate = 1e3 / pair[1].ns_per_op;
+  bench_line_ratio(name, view_rate, read_rate, 1.0 / bench_round_ratio(0, 1), "Mrec/s");
+  return 0;
+}
+
+/* ---- 10^4 segments: open, scan, close ------------------------------------------ */
+
+#define SCALE_FILES 10000
+
+typedef struct scale_ctx {
+  const char **paths;
+  vmp_segment *segs;
+  void **maps;
+  size_t *sizes;
+  size_t page;
+  unsigned flags; /* of the view: VMP_MVIEW_CLOSE_FILES when descriptors are short */
+  uint64_t sum;
+} scale_ctx;
+
+static int scale_check(const char *what, uint64_t sum, uint64_t expected) {
+  if (sum == expected)
+    return 0;
+  fprintf(stderr, "vmplace_bench: mview_open_scan_1e4 (%s): wrong sum\n", what);
+  return -EIO;
+}
+
+static int scale_view(void *arg, size_t iters, uint64_t *elapsed) {
+  scale_ctx *c = arg;
+  uint64_t t0 = bench_now_ns();
+  for (size_t it = 0; it < iters; it++) {
+    vmp_mview *view;
+    int err = vmp_mview_open(c->segs, SCALE_FILES, 0, c->flags, &view, NULL);
+    if (err)
+      return err;
+    uint64_t sum = mvb_sum_words(vmp_mview_base(view),
+                                 (size_t)vmp_mview_length(view) / sizeof(uint64_t), 0);
+    err = vmp_mview_close(view);
+    if (!err)
+      err = scale_check("view", sum, c->sum);
+    if (err)
+      return err;
+  }
+  *elapsed = bench_now_ns() - t0;
+  return 0;
+}
+
+static int scale_mmaps(void *arg, size_t iters, uint64_t *elapsed) {
+  scale_ctx *c = arg;
+  size_t words = c->page / sizeof(uint64_t);
+  uint64_t t0 = bench_now_ns();
+  for (size_t it = 0; it < iters; it++) {
+    int err = mvb_map_each(c->paths, SCALE_FILES, c->maps, c->sizes);
+    if (err)
+      return err;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < SCALE_FILES; i++)
+      sum += mvb_sum_words(c->maps[i], words, (uint64_t)(i * words));
+    mvb_unmap_each(c->maps, c->sizes, SCALE_FILES);
+    err = scale_check("separate mmaps", sum, c->sum);
+    if (err)
+      return err;
+  }
+  *elapsed = bench_now_ns() - t0;
+  return 0;
+}
+
+static int run_open_scan_1e4(const bench_opts *opts, scratch *s) {
+  const char *name = "mview_open_scan_1e4";
+  if (!bench_selected(opts, name))
+    return 0;
+  size_t page = vmp_page_size(), words = page / sizeof(uint64_t);
+  scale_ctx c = {calloc(SCALE_FILES, sizeof(char *)), calloc(SCALE_FILES, sizeof(vmp_segment)),
+                 calloc(SCALE_FILES, sizeof(void *)), calloc(SCALE_FILES, sizeof(size_t)),
+                 page, 0, 0};
+  uint64_t *content = malloc(page);
+  int failed = 0;
+  if (!c.paths || !c.segs || !c.maps || !c.sizes || !content) {
+    failed = bench_error("allocating", -ENOMEM);
+    goto out;
+  }
+  uint64_t rng = 0x31653475u;
+  for (size_t i = 0; i < SCALE_FILES; i++) {
+    char file[32];
+    snprintf(file, sizeof file, "shard-%05zu", i);
+    for (size_t k = 0; k < words; k++)
+      content[k] = bench_rng(&rng);
+    c.sum += mvb_sum_words(content, words, (uint64_t)(i * words));
+    c.paths[i] = scratch_path(s, file);
+    int err = c.paths[i] ? write_file(c.paths[i], content, page) : -ENOMEM;
+    if (err) {
+      failed = bench_error("creating the shard files", err);
+      goto out;
+    }
+    c.segs[i] = (vmp_segment){c.paths[i], -1, 0, 0};
+  }
+  /* A view holds a descriptor per segment unless told not to: with fewer
+   * allowed than that, it keeps none (and opens each file twice). */
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < SCALE_FILES + 64) {
+    rl.rlim_cur = rl.rlim_max < SCALE_FILES + 64 ? rl.rlim_max : SCALE_FILES + 64;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < SCALE_FILES + 64)
+    c.flags = VMP_MVIEW_CLOSE_FILES;
+  printf("# mview_open_scan_1e4: %d one-page files%s\n", SCALE_FILES,
+         c.flags ? ", the view keeping no descriptors (RLIMIT_NOFILE)" : "");
+  fflush(stdout);
+  bench_contender pair[2] = {
+      {scale_view, &c, 1, 0.0},
+      {scale_mmaps, &c, 1, 0.0},
+  };
+  int err = bench_interleave(pair, 2, opts->quick ? 3 : 9);
+  if (err) {
+    failed = bench_error(name, err);
+    goto out;
+  }
+  bench_line_ratio(name, pair[0].ns_per_op / 1e6, pair[1].ns_per_op / 1e6, bench_round_ratio(0, 1),
+                   "ms");
+out:
+  free(content);
+  free(c.paths);
+  free(c.segs);
+  free(c.maps);
+  free(c.sizes);
+  return failed;
+}
+
 int bench_mview(const bench_opts *opts) {
   if (!bench_selected(opts, "mview_scan_vs_mmap") &&
       !bench_selected(opts, "mview_scan_vs_read") &&
-      !bench_selected(opts, "mview_open_close_1000"))
+      !bench_selected(opts, "mview_open_close_1000") && !bench_selected(opts, "mview_follow") &&
+      !bench_selected(opts, "mview_open_scan_1e4"))
     return 0;
   scratch s;
   if (scratch_init(&s))
     return 1;
   int failed = run_scans(opts, &s);
   failed |= run_open_close(opts, &s);
+  failed |= run_follow(opts, &s);
+  failed |= run_open_scan_1e4(opts, &s);
   scratch_remove(&s);
   return failed;
 }

@@ -97,13 +97,14 @@ extern "C" {
   X(ETIMEDOUT, -30010, "timed out")                                          \
   X(ESHUTDOWN, -30011, "the ring was shut down")                             \
   X(EPEER, -30012, "the peer's shared ring is not valid")                    \
-  X(EFULL, -30013, "the ring is full")
+  X(EFULL, -30013, "the ring is full")                                       \
+  X(EGONE, -30014, "the bytes are gone: file truncated under the view, or unreadable")
 
 typedef enum vmp_errno {
 #define VMP__ERR_ENUM(name, value, msg) VMP_##name = value,
   VMP_ERRNO_MAP(VMP__ERR_ENUM)
 #undef VMP__ERR_ENUM
-  VMP__ERR_MIN = -30013
+  VMP__ERR_MIN = -30014
 } vmp_errno;
 
 /* A static, human-readable message for any code this library returns,
@@ -156,6 +157,7 @@ VMP_API const char *vmp_backend_name(void);
  *   huge_pages                1       0       0
  *   no_inherit                1       0       1
  *   wait_across_processes     1       0       0
+ *   fault_safe_copy           1       0       1
  */
 typedef struct vmp_caps {
   const char *backend;        /* vmp_backend_name() */
@@ -180,6 +182,10 @@ typedef struct vmp_caps {
   int wait_across_processes;  /* a ring's waiter sleeps in the kernel and a peer in another
                                  process wakes it at once (futex); 0: it polls, sleeping up to
                                  a millisecond between looks */
+  int fault_safe_copy;        /* vmp_mview_read and vmp_mview_scan copy with the system's checked
+                                 copy (process_vm_readv, ReadProcessMemory), so bytes cut from
+                                 under them mid-copy are VMP_EGONE; 0: a size check, then
+                                 memcpy, which a cut racing with the copy turns into SIGBUS */
 } vmp_caps;
 
 /* Never NULL; the same constant data for the life of the process (probed
@@ -460,11 +466,26 @@ VMP_API int vmp_foreach_span(vmp_region *region,
  * hide part of a page).
  *
  * A file that shrinks after it was mapped makes access past its new end
- * fault (SIGBUS on POSIX, an access violation on Windows), on every system;
- * vmp_mview_check() reports whether any segment has shrunk.
+ * fault (SIGBUS on POSIX; Windows refuses to shrink a file that has a
+ * view), on every system; vmp_mview_check() reports whether any segment
+ * has shrunk, and vmp_mview_read() and vmp_mview_scan() read without
+ * faulting (VMP_EGONE instead).
  *
- * Thread safety: append, check, locate and the accessors may be called
- * from several threads at once; close must not race with anything. */
+ * Each segment is at most one kernel mapping (fewer where the kernel
+ * merges neighbours of one file), so a view of more segments than the
+ * system allows mappings (vm.max_map_count on Linux, 65530 by default)
+ * fails with VMP_ENOMEM, leaving nothing behind.
+ *
+ * Live logs: the last segment, when it was given "to the end of the file"
+ * (length 0), follows its file as it grows (vmp_mview_refresh()); the
+ * writer's next segment is appended (vmp_mview_append()); old segments
+ * are retired (vmp_mview_retire()) so that their files can be deleted.
+ * Offsets never change: byte i of the view is byte i for the view's life.
+ *
+ * Thread safety: every call but close may be called from several threads
+ * at once (one lock per view). Reading the mapped bytes directly needs no
+ * lock, except that bytes of a segment being retired fault once retire has
+ * taken them; close must not race with anything. */
 typedef struct vmp_mview vmp_mview;
 
 /* One segment: a file by path, or, when path is NULL, by descriptor/HANDLE
@@ -481,6 +502,15 @@ typedef struct vmp_segment {
 
 /* Flags for vmp_mview_open(). */
 #define VMP_MVIEW_WRITE 0x1 /* map the files read-write and shared */
+/* Keep no descriptor for a segment once it is mapped and no longer last
+ * (the last keeps one: it may grow), so that 10^5 segments cost at most
+ * two descriptors, also while they are opened. Every segment must then be
+ * given by path (a descriptor is VMP_EINVAL: it could not be found again):
+ * the view keeps the path, and check, read and scan ask the size of the
+ * file that the path names at that moment (opening it for the time it
+ * takes), which is the mapped file unless it was renamed or replaced.
+ * vmp_mview_describe() gives fd -1 for a segment without a descriptor. */
+#define VMP_MVIEW_CLOSE_FILES 0x2
 
 /* Maps the `count` segments back to back in a new region of at least
  * `capacity` bytes (0: just enough for the segments, and at least
@@ -493,7 +523,8 @@ typedef struct vmp_segment {
  * "to the end" length that turns out odd, VMP_EBOUNDS), then the capacity
  * (VMP_ERANGE, naming the first segment that does not fit).
  * Errors: VMP_EINVAL (out NULL, segments NULL with count > 0, unknown flag,
- * a segment with neither path nor fd, a path that is not a regular file),
+ * a segment with neither path nor fd, or without a path under
+ * VMP_MVIEW_CLOSE_FILES, a path that is not a regular file),
  * VMP_EALIGN (the page rule), VMP_EBOUNDS (a range past the end of its
  * file), VMP_EACCES (VMP_MVIEW_WRITE on a file or descriptor opened
  * read-only), VMP_ERANGE (capacity smaller than the segments), VMP_ENOMEM,
@@ -506,9 +537,13 @@ VMP_API int vmp_mview_open(const vmp_segment *segments, size_t count, uint64_t c
 /* Maps one more segment right after the last, in the reserved room,
  * without moving the base. The page rule applies as if it were the new last
  * segment, and the old last segment must now have a length that is a
- * multiple of the page (else VMP_EALIGN). Errors as vmp_mview_open, and
- * VMP_ERANGE when the segment does not fit in the capacity (an error, never
- * a move). On error nothing changed. */
+ * multiple of the page (else VMP_EALIGN; a last segment that was still
+ * growing is made whole by vmp_mview_refresh() first). The padding, if
+ * any, moves after the new segment. With VMP_MVIEW_CLOSE_FILES the segment
+ * that stops being last gives its descriptor back. Errors as
+ * vmp_mview_open, and VMP_ERANGE when the segment (with the padding) does
+ * not fit in the capacity (an error, never a move). On error nothing
+ * changed. */
 VMP_API int vmp_mview_append(vmp_mview *view, const vmp_segment *segment);
 
 /* The first byte; the exact number of bytes of all segments; the bytes
@@ -520,14 +555,17 @@ VMP_API size_t vmp_mview_segments(const vmp_mview *view);
 
 /* Which segment byte `offset` of the view comes from, and its offset in
  * that segment's file. Errors: VMP_EINVAL (NULL), VMP_ERANGE (offset at or
- * past vmp_mview_length()). */
+ * past vmp_mview_length()), VMP_ESTATE (the byte's segment is retired).
+ * Thread-safe. */
 VMP_API int vmp_mview_locate(const vmp_mview *view, uint64_t offset, size_t *segment,
                              uint64_t *file_offset);
 
 /* What vmp_mview_describe() reports about one segment. */
 typedef struct vmp_mview_segment_info {
   intptr_t fd;          /* its file's descriptor (POSIX) or HANDLE (Windows),
-                           still the view's: valid until vmp_mview_close() */
+                           still the view's: valid until vmp_mview_close(),
+                           vmp_mview_retire() of it, or (VMP_MVIEW_CLOSE_FILES)
+                           the append after it; -1 when it has none */
   uint64_t file_offset; /* where the segment starts in its file */
   uint64_t length;      /* its bytes */
   uint64_t view_offset; /* where it starts in the view */
@@ -541,10 +579,96 @@ typedef struct vmp_mview_segment_info {
 VMP_API int vmp_mview_describe(const vmp_mview *view, size_t segment,
                                vmp_mview_segment_info *info);
 
-/* Checks every segment's file against the range it was mapped with.
- * Returns 0 when none has shrunk; VMP_EBOUNDS when one has (*segment, when
- * not NULL, names the first such); OS errors from asking a file's size. */
+/* Checks every segment's file (retired ones excepted) against the range
+ * it was mapped with. Returns 0 when none has shrunk; VMP_EBOUNDS when one
+ * has (*segment, when not NULL, names the first such); OS errors from
+ * asking a file's size (with VMP_MVIEW_CLOSE_FILES, also from opening its
+ * path again: -ENOENT for a file deleted meanwhile). */
 VMP_API int vmp_mview_check(const vmp_mview *view, size_t *segment);
+
+/* Follow mode: asks the last segment's file for its size now and, when
+ * the segment was given "to the end of the file" (length 0) and the file
+ * has grown, maps the pages it gained right after the pages already
+ * mapped, in place: the base does not move and nothing already mapped is
+ * remapped (on Linux the kernel merges the new pages into the segment's
+ * mapping; on Windows each refresh that gains pages is one more view; in
+ * the region's bookkeeping it is one more span everywhere, which retire
+ * takes back with the segment).
+ * The length then follows the file byte for byte; the last partial page
+ * reads as the file's bytes, then zeros. A last segment given with an
+ * explicit length, a retired one, or a view with no segment, is left as
+ * it is (0). *length (when not NULL) receives vmp_mview_length() after
+ * the call, also on error. Padding moves after the new end.
+ * Errors: VMP_EINVAL (view NULL), VMP_EBOUNDS (the file is now shorter
+ * than the segment: it was truncated), VMP_ERANGE (the grown file no
+ * longer fits the capacity: nothing is mapped, append a new view instead),
+ * VMP_ENOMEM, OS errors. On error nothing changed. Thread-safe. */
+VMP_API int vmp_mview_refresh(vmp_mview *view, uint64_t *length);
+
+/* Turns segments [0, count) back into placeholder and closes their files
+ * (their paths are forgotten), so that the writer may delete them, on
+ * Windows too. Every later byte keeps its offset; the segments keep their
+ * indices (vmp_mview_segments() still counts them) and reading a retired
+ * byte through the mapping faults; vmp_mview_locate() gives VMP_ESTATE
+ * for it, vmp_mview_read() and vmp_mview_scan() VMP_ESTATE, describe fd
+ * -1. count is an index, not a number more: retiring fewer segments than
+ * are already retired does nothing (0), and retiring all of them (count
+ * equal to vmp_mview_segments()) is allowed: append goes on after them.
+ * Errors: VMP_EINVAL (view NULL), VMP_ERANGE (count above the segment
+ * count), VMP_ENOMEM, OS errors. On error nothing changed: a segment
+ * whose pages were already taken is mapped again (should that fail as
+ * well, its pages stay placeholder and fault, the only trace). With
+ * VMP_MVIEW_CLOSE_FILES it is mapped again from its file opened again,
+ * which the kernel does not merge with pages still mapped from the first
+ * opening: the same pages, but possibly one more line in /proc/self/maps.
+ * Thread-safe, but readers of the mapped bytes of these segments must be
+ * done with them. */
+VMP_API int vmp_mview_retire(vmp_mview *view, size_t count);
+
+/* How many segments are retired: segments [0, n) are. Thread-safe. */
+VMP_API size_t vmp_mview_retired(const vmp_mview *view);
+
+/* Guarantees `bytes` readable bytes right after the view's end, for
+ * parsers that read a vector past the last byte: without copying, by
+ * mapping read-only private zero pages after the last segment's pages
+ * (`bytes` rounded up to the page; the rest of the last segment's last
+ * page comes first, and shows the file: zeros when the segment runs to the
+ * end of its file, the file's next bytes when it stops before). They move
+ * with the end on every refresh and append; 0 takes them away. They count
+ * against the capacity: an append or refresh that would push them past it
+ * is VMP_ERANGE. Errors: VMP_EINVAL (view NULL), VMP_ERANGE (they do not
+ * fit after the end), VMP_ENOMEM, OS errors. On error nothing changed.
+ * Thread-safe. */
+VMP_API int vmp_mview_set_padding(vmp_mview *view, size_t bytes);
+
+/* Fault-safe access: copies bytes [offset, offset+n) of the view to dst
+ * (not overlapping the view), and returns an error instead of crashing
+ * when those bytes are gone. First every file they come from is asked its
+ * size now: a file truncated below them is VMP_EGONE, a retired segment
+ * VMP_ESTATE. Then the copy itself cannot fault on Linux (the kernel
+ * copies, process_vm_readv on this process: a page truncated in between or
+ * one that cannot be read, an I/O error, is VMP_EGONE) and on Windows
+ * (ReadProcessMemory: a page that cannot be brought in, an in-page I/O
+ * error, is VMP_EGONE; files with views cannot be truncated there). The
+ * generic POSIX backend has no such call and copies with memcpy: there, a
+ * truncation racing with the copy, or an I/O error, still raises SIGBUS;
+ * the size check catches every truncation made before the call. On Linux
+ * under a sandbox refusing process_vm_readv the same fallback applies.
+ * No signal handler is ever installed. dst receives partial data on
+ * VMP_EGONE. Holds the view's lock for the copy.
+ * Errors, in this order: VMP_EINVAL (view NULL, dst NULL with n > 0),
+ * VMP_ERANGE ([offset, offset+n) not inside vmp_mview_length()),
+ * VMP_ESTATE, VMP_EGONE, OS errors from asking a file's size. n = 0 reads
+ * nothing and returns 0 when offset is at most the length. Thread-safe. */
+VMP_API int vmp_mview_read(const vmp_mview *view, uint64_t offset, void *dst, size_t n);
+
+/* Fault-safe scan: the view offset of the first byte equal to `byte` in
+ * [offset, offset+n), in *found, or offset+n when there is none (0 either
+ * way). Checks and errors exactly as vmp_mview_read(), which it is built
+ * on: it copies through a 32 KiB buffer on the stack, so a byte past the
+ * first match may still be read. Thread-safe. */
+VMP_API int vmp_mview_scan(const vmp_mview *view, uint64_t offset, uint64_t n,
+                           unsigned char byte, uint64_t *found);
 
 /* Unmaps everything, closes the files and gives the address range back.
  * NULL is ignored. Returns 0 or the error of vmp_release (see there). */

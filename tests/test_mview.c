@@ -283,7 +283,7 @@ Test(mview, invalid_arguments, .fini = remove_files) {
   CHECK_RC(vmp_mview_open(&good, 1, 0, 0, NULL, &bad), VMP_EINVAL);
   cr_assert_eq(bad, NONE);
   CHECK_RC(vmp_mview_open(NULL, 1, 0, 0, &v, &bad), VMP_EINVAL);
-  CHECK_RC(vmp_mview_open(&good, 1, 0, 0x2, &v, &bad), VMP_EINVAL);
+  CHECK_RC(vmp_mview_open(&good, 1, 0, 0x4, &v, &bad), VMP_EINVAL);
   cr_assert_eq(bad, NONE);
   /* Neither path nor descriptor: EINVAL before the other segment's EALIGN. */
   vmp_segment nameless[] = {{a, -1, 1, 0}, {NULL, -1, 0, 0}};

@@ -11,7 +11,10 @@
  * have a size that is a multiple of the page (an empty file is one).
  *
  * Exit status: 0 all written; 1 a file cannot be used (named on stderr,
- * nothing written); 2 usage; 3 writing failed. A reader that goes away (a
+ * nothing written), or was truncated while being written out (named on
+ * stderr, the output incomplete: the system's copies report the missing
+ * pages as an error, never a SIGBUS, and the library's fault-safe read
+ * says which file); 2 usage; 3 writing failed. A reader that goes away (a
  * closed pipe) is not an error worth a message: as with cat, SIGPIPE keeps
  * its default action and ends the process (status 141 in a shell); when
  * SIGPIPE is ignored, the EPIPE from write() makes the exit status 141 too,
@@ -71,6 +74,8 @@ static int status_of(const char *path, file_status *st)
 }
 #  define IS_DIRECTORY(m) (((m) & _S_IFMT) == _S_IFDIR)
 #  define IS_REGULAR(m) (((m) & _S_IFMT) == _S_IFREG)
+#  define IS_FIFO(m) (((m) & _S_IFMT) == _S_IFIFO)
+#  define IS_CHAR_DEVICE(m) (((m) & _S_IFMT) == _S_IFCHR)
 
 static long write_some(const void *p, size_t n)
 {
@@ -99,6 +104,8 @@ static int status_of(const char *path, file_status *st)
 }
 #  define IS_DIRECTORY(m) S_ISDIR(m)
 #  define IS_REGULAR(m) S_ISREG(m)
+#  define IS_FIFO(m) S_ISFIFO(m)
+#  define IS_CHAR_DEVICE(m) S_ISCHR(m)
 
 #  ifdef __linux__
 #    ifndef MADV_POPULATE_READ
@@ -247,6 +254,18 @@ static int check_file(const char *path, int is_last, size_t page, uint64_t *size
   }
   if (IS_DIRECTORY(st.st_mode)) {
     complain(path, "is a directory");
+    return 0;
+  }
+  /* Told apart by stat() of the path, which never opens it: opening a
+   * FIFO waits for a writer, a terminal or a device may wait for input. */
+  if (IS_FIFO(st.st_mode)) {
+    complain(path, "is a FIFO (named pipe): its bytes are not in a file that can be mapped; "
+                   "use cat(1)");
+    return 0;
+  }
+  if (IS_CHAR_DEVICE(st.st_mode)) {
+    complain(path, "is a character device (a terminal, /dev/zero, ...): it cannot be mapped; "
+                   "use cat(1)");
     return 0;
   }
   if (!IS_REGULAR(st.st_mode)) {
@@ -402,8 +421,9 @@ static int write_range(const unsigned char *base, uint64_t from, uint64_t length
 }
 
 /* Segment by segment: by descriptor where the system copies files into
- * the output by itself, else from the view. */
-static int write_all(vmp_mview *view, progress *pg)
+ * the output by itself, else from the view. *failed_at gets the view
+ * offset where a failing copy stood. */
+static int write_all(vmp_mview *view, progress *pg, uint64_t *failed_at)
 {
   const unsigned char *base = vmp_mview_base(view);
   uint64_t done = 0;
@@ -414,13 +434,45 @@ static int write_all(vmp_mview *view, progress *pg)
       return EIO;
     uint64_t copied = 0;
     err = copy_segment(&seg, &copied, &done, pg);
-    if (err != 0)
+    uint64_t written = done;
+    if (err == 0)
+      err = write_range(base, seg.view_offset + copied, seg.length - copied, &done, pg);
+    if (err != 0) {
+      *failed_at = seg.view_offset + copied + (done - written);
       return err;
-    err = write_range(base, seg.view_offset + copied, seg.length - copied, &done, pg);
-    if (err != 0)
-      return err;
+    }
   }
   return 0;
+}
+
+/* After a failed copy: whether a file was cut short under the view. The
+ * system's copies out of the view (write, vmsplice, copy_file_range) report
+ * such pages as EFAULT or a short copy, never a signal, so the question is
+ * asked of the library: the fault-safe read of the byte where the copy
+ * stopped says VMP_EGONE, or the check finds a file shorter than its
+ * segment. Names the file and its sizes; returns nonzero when so. */
+static int report_truncation(vmp_mview *view, char **paths, uint64_t at)
+{
+  size_t seg = (size_t)-1;
+  uint64_t file_offset;
+  unsigned char byte;
+  if (at < vmp_mview_length(view) && vmp_mview_read(view, at, &byte, 1) == VMP_EGONE)
+    (void)vmp_mview_locate(view, at, &seg, &file_offset);
+  else if (vmp_mview_check(view, &seg) != VMP_EBOUNDS)
+    return 0;
+  vmp_mview_segment_info info;
+  if (seg == (size_t)-1 || vmp_mview_describe(view, seg, &info) != 0)
+    return 0;
+  file_status st;
+  if (status_of(paths[seg], &st) == 0)
+    fprintf(stderr,
+            "vmplace cat: %s: truncated while being read (%" PRIu64 " bytes when mapped, now %"
+            PRIu64 "); output incomplete\n",
+            paths[seg], info.length, (uint64_t)st.st_size);
+  else
+    fprintf(stderr, "vmplace cat: %s: truncated while being read; output incomplete\n",
+            paths[seg]);
+  return 1;
 }
 
 /* --help is an answer (stdout, status 0); a wrong command line is not. */
@@ -515,11 +567,15 @@ int vmp_cli_cat(int argc, char **argv)
   prepare_output(vmp_mview_base(view), length);
   progress pg;
   progress_start(&pg, length);
-  int err = write_all(view, &pg);
+  uint64_t failed_at = 0;
+  int err = write_all(view, &pg, &failed_at);
   progress_erase(&pg);
   finish_output();
+  int truncated = err != 0 && err != EPIPE && report_truncation(view, paths, failed_at);
   vmp_mview_close(view);
 
+  if (truncated)
+    return CAT_BAD_FILE;
   if (err == EPIPE)
     return CAT_READER_GONE;
   if (err != 0) {

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,7 +33,9 @@ static int membarrier(int cmd, unsigned int flags, int cpu_id) {
   X(memfd_create, int, (const char *, unsigned int)) \
   X(madvise, int, (void *, size_t, int))             \
   X(futex, long, (_Atomic uint32_t *, int, uint32_t, const struct timespec *)) \
-  X(membarrier, int, (int, unsigned int, int))
+  X(membarrier, int, (int, unsigned int, int)) \
+  X(process_vm_readv, ssize_t,                 \
+    (pid_t, const struct iovec *, unsigned long, const struct iovec *, unsigned long, unsigned long))
 
 VMP__DEFINE_SYSCALLS(LINUX_SYSCALLS, vmp__unix_backend_syscalls)
 #define SYS(name) VMP__SYSCALL(vmp__unix_backend_syscalls, name)
@@ -44,6 +47,7 @@ const vmp__os_caps vmp__unix_backend_caps = {
     .huge_pages = 1,             /* MFD_HUGETLB */
     .no_inherit = 1,             /* MADV_DONTFORK */
     .wait_across_processes = 1,  /* shared futexes */
+    .fault_safe_copy = 1,        /* process_vm_readv on ourselves */
 };
 const int vmp__unix_placeholder_flags = MAP_NORESERVE;
 
@@ -161,4 +165,33 @@ int vmp__os_remote_barrier_ready(void) {
 
 int vmp__os_remote_barrier(void) {
   return SYS(membarrier)(MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0 ? 0 : vmp__unix_error(errno);
+}
+
+/* ---- reading mapped bytes that may be gone ------------------------------------------ */
+
+/* The kernel copies from this process to itself: a page past its file's
+ * end, or one whose read fails, makes the call stop with EFAULT where a
+ * load would have raised SIGBUS. It may copy less than asked (it stops
+ * at the first page it cannot read), so it is called until done. A
+ * seccomp filter may refuse it (EPERM, ENOSYS): then memcpy, for good,
+ * and only the core's size checks protect the copy. */
+static _Atomic int kernel_copy_refused;
+
+int vmp__os_read_memory(void *dst, const void *src, size_t n) {
+  char *to = dst;
+  const char *from = src;
+  while (n > 0 && !atomic_load_explicit(&kernel_copy_refused, memory_order_relaxed)) {
+    struct iovec local = {to, n}, remote = {(void *)(uintptr_t)from, n};
+    ssize_t got = SYS(process_vm_readv)(getpid(), &local, 1, &remote, 1, 0);
+    if (got > 0) {
+      to += got, from += got, n -= (size_t)got;
+      continue;
+    }
+    if (got == 0 || errno == EFAULT) return VMP_EGONE;
+    if (errno == EINTR) continue;
+    if (errno != EPERM && errno != ENOSYS) return vmp__unix_error(errno);
+    atomic_store_explicit(&kernel_copy_refused, 1, memory_order_relaxed);
+  }
+  if (n > 0) memcpy(to, from, n);
+  return 0;
 }

@@ -226,6 +226,19 @@ int vmp__os_write(intptr_t fd, const void *buf, size_t n, size_t *put);
  * interrupted by a signal (EINTR; never on Windows). */
 int vmp__os_interrupted(int err);
 
+/* ---- reading mapped bytes that may be gone ---------------------------------- */
+
+/* Copies n bytes from src (inside a view the core mapped) to dst without
+ * letting a page that can no longer be read (its file truncated under the
+ * view, an I/O error paging it in) raise a signal or an exception: 0, or
+ * VMP_EGONE with dst partly written. Linux asks the kernel to copy
+ * (process_vm_readv on this process, which reports EFAULT instead of
+ * SIGBUS) and falls back to memcpy where a sandbox refuses that call;
+ * Windows uses ReadProcessMemory on this process; the generic POSIX
+ * backend has no such call and copies with memcpy (the core's size checks
+ * are then all the protection there is). */
+int vmp__os_read_memory(void *dst, const void *src, size_t n);
+
 /* ---- locks --------------------------------------------------------------- */
 
 /* Storage for the backend's mutex (pthread_mutex_t, SRWLOCK). */

@@ -102,6 +102,7 @@ static LONG WINAPI run_time_NtQuerySection(HANDLE h, int c, PVOID i, SIZE_T l, P
     (HANDLE, FILE_INFO_BY_HANDLE_CLASS, LPVOID, DWORD))                                     \
   X(GetFileType, GetFileType, DWORD, (HANDLE))                                              \
   X(CloseHandle, CloseHandle, BOOL, (HANDLE))                                               \
+  X(ReadProcessMemory, ReadProcessMemory, BOOL, (HANDLE, LPCVOID, LPVOID, SIZE_T, SIZE_T *)) \
   X(DuplicateHandle, DuplicateHandle, BOOL,                                                 \
     (HANDLE, HANDLE, HANDLE, LPHANDLE, DWORD, BOOL, DWORD))                                 \
   X(NtQueryObject, run_time_NtQueryObject, LONG, (HANDLE, int, PVOID, ULONG, PULONG))       \
@@ -167,6 +168,7 @@ static BOOL CALLBACK probe_caps(PINIT_ONCE once, PVOID param, PVOID *context) {
    * WaitOnAddress stays inside one process: rings poll. Discard decommits
    * and commits again, one protection at a time. */
   caps.no_inherit = 1;
+  caps.fault_safe_copy = 1; /* ReadProcessMemory */
   /* Casting through void (*)(void) keeps -Wcast-function-type quiet. */
   loaded.virtual_alloc2 =
       (virtual_alloc2_fn)(void (*)(void))find_function("kernelbase.dll", "VirtualAlloc2");
@@ -679,28 +681,28 @@ int vmp__os_map(void *addr, size_t size, vmp__os_handle h, uint64_t offset, int 
   win_object *o = object_of(h);
   int err;
   HANDLE section = o->section;
-  if (!section) {
-    /* A file's section is made for each view, at the file's size now:
-     * a section cannot be made of an empty file, nor follow it as it grows.
-     * It allows what the file allows, so the view's protection can later
-     * be raised as far as the object permits. */
-    section = SYS(CreateFileMappingW)(o->file, NULL, o->writable ? PAGE_READWRITE : PAGE_READONLY,
-                                      0, 0, NULL);
-    if (!section) return last_error();
-  }
   /* A file's section ends at the file's last byte; a view that covers the
    * rest of that last page asks for the bytes up to the end of the file,
-   * and the system maps the whole page (zeros past the end). */
+   * and the system maps the whole page (zeros past the end). The size is
+   * taken first and the section made exactly that large: a file another
+   * process is appending to may be longer by the time the section is made,
+   * and a view sized from a later look would then not fit in it. */
   size_t view_bytes = size;
+  uint64_t file_size = 0;
   if (o->file) {
-    uint64_t file_size;
     err = vmp__os_object_size(h, &file_size);
     if (!err && file_size <= offset) err = VMP_EBOUNDS; /* shrunk since the core looked */
-    if (err) {
-      SYS(CloseHandle)(section);
-      return err;
-    }
+    if (err) return err;
     if (offset + size > file_size) view_bytes = (size_t)(file_size - offset);
+  }
+  if (!section) {
+    /* A file's section is made for each view, at that size: a section
+     * cannot be made of an empty file, nor follow it as it grows. It
+     * allows what the file allows, so the view's protection can later be
+     * raised as far as the object permits. */
+    section = SYS(CreateFileMappingW)(o->file, NULL, o->writable ? PAGE_READWRITE : PAGE_READONLY,
+                                      (DWORD)(file_size >> 32), (DWORD)file_size, NULL);
+    if (!section) return last_error();
   }
   /* A view's protection can later be changed only within what it was
    * mapped with: map it with the most the object allows, then lower it. */
@@ -862,3 +864,16 @@ int vmp__os_write(intptr_t fd, const void *buf, size_t n, size_t *put) {
  * may be shared between processes: publishers fence. */
 int vmp__os_remote_barrier_ready(void) { return 0; }
 int vmp__os_remote_barrier(void) { return VMP_ENOTSUP; }
+
+/* ReadProcessMemory on this process copies through the system, which
+ * reports a page it cannot bring in (an in-page I/O error, a file on a
+ * network share gone away) as a failure instead of raising
+ * EXCEPTION_IN_PAGE_ERROR, and MinGW C has no __try to catch that. A file
+ * with a view cannot be truncated on Windows (ERROR_USER_MAPPED_FILE), so
+ * that is the only way bytes go away here. */
+int vmp__os_read_memory(void *dst, const void *src, size_t n) {
+  SIZE_T got = 0;
+  if (n == 0 || SYS(ReadProcessMemory)(GetCurrentProcess(), src, dst, n, &got)) return 0;
+  DWORD code = GetLastError();
+  return code == ERROR_PARTIAL_COPY || code == ERROR_NOACCESS ? VMP_EGONE : win_error(code);
+}

@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "support_inject.h"
@@ -38,7 +39,13 @@
     (w, op, v, t), -1, EINTR)                                                                \
   X(membarrier, int, (int cmd, unsigned int flags, int cpu), (cmd, flags, cpu), -1, EPERM)  \
   X(read, ssize_t, (int fd, void *buf, size_t n), (fd, buf, n), -1, EIO)                     \
-  X(write, ssize_t, (int fd, const void *buf, size_t n), (fd, buf, n), -1, ENOSPC)
+  X(write, ssize_t, (int fd, const void *buf, size_t n), (fd, buf, n), -1, ENOSPC)         \
+  /* The multi-file view's fault-safe copy: EFAULT is what a truncated file \
+   * gives, so a failure reads as bytes gone. */                            \
+  X(process_vm_readv, ssize_t,                                                               \
+    (pid_t pid, const struct iovec *l, unsigned long nl, const struct iovec *r,              \
+     unsigned long nr, unsigned long flags),                                                 \
+    (pid, l, nl, r, nr, flags), -1, EFAULT)
 
 #define DEFINE_PLAIN(name, ret, params, args, failure, usual) \
   typedef ret(*name##_fn) params;                             \

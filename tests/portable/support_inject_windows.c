@@ -49,7 +49,9 @@
   X(ReadFile, BOOL, (HANDLE h, LPVOID b, DWORD n, LPDWORD got, LPOVERLAPPED o),              \
     (h, b, n, got, o), FALSE, ERROR_GEN_FAILURE)                                             \
   X(WriteFile, BOOL, (HANDLE h, LPCVOID b, DWORD n, LPDWORD put, LPOVERLAPPED o),            \
-    (h, b, n, put, o), FALSE, ERROR_DISK_FULL)
+    (h, b, n, put, o), FALSE, ERROR_DISK_FULL)                                               \
+  X(ReadProcessMemory, BOOL, (HANDLE p, LPCVOID from, LPVOID to, SIZE_T n, SIZE_T *got),     \
+    (p, from, to, n, got), FALSE, ERROR_NOACCESS)
 
 #define DEFINE_WRAPPER(name, ret, params, args, failure, usual) \
   typedef ret(WINAPI *name##_fn) params;                        \

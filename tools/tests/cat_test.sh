@@ -94,6 +94,19 @@ refused "directory named" 1 "adir: is a directory" p3 adir odd
 refused "non-last odd size" 1 "odd: size 12345" p3 odd tail
 refused "non-last odd size, reported with the page" 1 "multiple of the page" odd p3
 refused "not a regular file" 1 "/dev/null" p3 /dev/null
+refused "character device, said so" 1 "/dev/null: is a character device" /dev/null
+# A FIFO is refused from stat() alone: opening it would wait for a writer
+# that never comes. timeout(1) turns a hang into a failure.
+if command -v mkfifo >/dev/null 2>&1 && command -v timeout >/dev/null 2>&1; then
+  mkfifo afifo
+  timeout 10 "$VMPLACE" cat p3 afifo >got.out 2>got.err
+  status=$?
+  [ $status -eq 124 ] && fail "FIFO: vmplace cat hung"
+  [ $status -eq 1 ] || fail "FIFO: exit status $status, expected 1"
+  grep -qF "afifo: is a FIFO" got.err || fail "FIFO: unclear message: $(cat got.err)"
+  [ -s got.out ] && fail "FIFO: wrote to stdout"
+  rm -f afifo
+fi
 if [ "$(id -u)" != 0 ]; then
   random_file secret "$PAGE"
   chmod 000 secret
@@ -150,6 +163,37 @@ if command -v script >/dev/null 2>&1 && command -v truncate >/dev/null 2>&1; the
   rm -f sparse
 else
   echo "note: script(1) or truncate missing, the progress case is skipped"
+fi
+
+# A file truncated while it is written out: a clear message naming it and
+# exit 1, never a signal. The output pipe holds at most 1 MiB, so with the
+# reader paused cat is blocked well before the end of 16 MiB; the file is
+# cut then, and the rest of the pipe drained. Into a file (copy_file_range
+# or write from the view) the cut is made by a reader of the output as it
+# grows. Both ways the system's copy meets pages past the new end.
+if command -v truncate >/dev/null 2>&1; then
+  random_file shrinking $((16 * 1024 * 1024))
+  rm -f trunc.status
+  ("$VMPLACE" cat p3 shrinking 2>trunc.err; echo $? >trunc.status) |
+    { head -c 65536 >/dev/null; truncate -s $((2 * PAGE)) shrinking; cat >/dev/null; }
+  status=$(cat trunc.status 2>/dev/null)
+  [ "$status" = 1 ] || fail "truncated while read (pipe): exit status '$status', expected 1: $(cat trunc.err)"
+  grep -q "shrinking: truncated while being read" trunc.err ||
+    fail "truncated while read (pipe): unclear message: $(cat trunc.err)"
+  # Into a file, cut while it runs: finishing first is allowed (a fast
+  # machine), anything else must be exit 1 with the message.
+  head -c $((128 * 1024 * 1024)) /dev/zero >zeros || exit 1
+  ("$VMPLACE" cat p3 zeros >trunc.out 2>trunc.err; echo $? >trunc.status) &
+  sleep 0.02
+  truncate -s "$PAGE" zeros
+  wait
+  status=$(cat trunc.status 2>/dev/null)
+  if [ "$status" != 0 ]; then
+    [ "$status" = 1 ] || fail "truncated while read (file): exit status '$status', expected 1"
+    grep -q "zeros: truncated while being read" trunc.err ||
+      fail "truncated while read (file): unclear message: $(cat trunc.err)"
+  fi
+  rm -f shrinking zeros trunc.out
 fi
 
 # --help is an answer: usage on stdout, status 0.
