@@ -31,7 +31,10 @@
  *     5. VMP_EEXTENT  the kinds are right but the boundaries are not
  *     6. VMP_EBOUNDS  a view would reach past the end of its object or file
  *        VMP_EACCES   the protection asks for more than the object allows
- *     7. VMP_ENOMEM   no address space, memory or kernel mapping slots;
+ *     7. VMP_EADDRINUSE  the addresses a placement asked for (an exact
+ *                     address, a window, the room after a region) are
+ *                     taken, wholly or in part, by a mapping of anyone;
+ *        VMP_ENOMEM   no address space, memory or kernel mapping slots;
  *        or an OS error with its native code.
  *
  * Failure leaves no trace
@@ -96,13 +99,14 @@ extern "C" {
   X(ENOTSUP, -30009, "not supported by this backend or system")             \
   X(ETIMEDOUT, -30010, "timed out")                                          \
   X(ESHUTDOWN, -30011, "the ring was shut down")                             \
-  X(EPEER, -30012, "the peer's shared ring is not valid")
+  X(EPEER, -30012, "the peer's shared ring is not valid")                   \
+  X(EADDRINUSE, -30013, "the addresses asked for are taken by another mapping")
 
 typedef enum vmp_errno {
 #define VMP__ERR_ENUM(name, value, msg) VMP_##name = value,
   VMP_ERRNO_MAP(VMP__ERR_ENUM)
 #undef VMP__ERR_ENUM
-  VMP__ERR_MIN = -30012
+  VMP__ERR_MIN = -30013
 } vmp_errno;
 
 /* A static, human-readable message for any code this library returns,
@@ -267,6 +271,66 @@ VMP_API const char *vmp_kind_name(vmp_kind kind);
  * Errors: VMP_EINVAL (out NULL, size 0, bad alignment), VMP_EALIGN (size),
  * VMP_ERANGE (size + alignment overflows), VMP_ENOMEM. */
 VMP_API int vmp_reserve(size_t size, size_t alignment, vmp_region **out);
+
+/* ---- Placement: where a region lies, and growing it in place ---- */
+
+/* Reserves exactly [addr, addr+size) as one placeholder, for a program
+ * that needs its memory at a chosen address (an emulator's guest address
+ * space, a heap below 4 GiB, a file format that stores pointers). Nothing
+ * that is already there is ever replaced, by this process or any other
+ * mapper: Linux asks with MAP_FIXED_NOREPLACE and checks the address it
+ * got (kernels before 4.17 take the flag for a hint; what such a kernel
+ * placed elsewhere is unmapped again, and only that); the generic POSIX
+ * backend passes the address as a hint and checks it the same way;
+ * Windows reserves with VirtualAlloc2 at that base address.
+ * Errors, in this order: VMP_EINVAL (out NULL, addr NULL, size 0),
+ * VMP_EALIGN (addr not a multiple of vmp_granularity(), size not a page
+ * multiple), VMP_ERANGE (addr + size overflows), VMP_EADDRINUSE (any page
+ * of the range is mapped or reserved already; nothing changed),
+ * VMP_ENOMEM, OS errors (for example -EPERM for an address below
+ * vm.mmap_min_addr on Linux). Thread-safe. */
+VMP_API int vmp_reserve_at(void *addr, size_t size, vmp_region **out);
+
+/* Reserves `size` bytes as one placeholder somewhere in the address window
+ * [lowest, highest), at a multiple of `alignment` (0 or a power of two of
+ * at least the page, as for vmp_reserve; at least vmp_granularity()), for
+ * example below 4 GiB for 32-bit pointers: lowest 0 (or any multiple of the
+ * granularity), highest 1 << 32. The region lies wholly inside the window.
+ * Nothing is ever replaced. Windows lets the system pick the address
+ * (VirtualAlloc2 with MEM_ADDRESS_REQUIREMENTS). Linux reads the free
+ * gaps from /proc/self/maps and claims the lowest that fits with
+ * MAP_FIXED_NOREPLACE; a gap another thread takes in between is looked
+ * for again. The generic POSIX backend, which has no map to read, tries
+ * the aligned addresses from the lowest up, one hint each, so its cost
+ * grows with the number of taken addresses below the first free one
+ * (vmp_reserve_in on a window that is mostly taken is slow there).
+ * Errors, in this order: VMP_EINVAL (out NULL, size 0, bad alignment,
+ * lowest >= highest), VMP_EALIGN (size not a page multiple; lowest or
+ * highest not multiples of vmp_granularity()), VMP_ERANGE (the window
+ * cannot hold size bytes at that alignment), VMP_EADDRINUSE (no free
+ * range of that size and alignment in the window), VMP_ENOMEM, OS errors.
+ * Thread-safe. */
+VMP_API int vmp_reserve_in(uintptr_t lowest, uintptr_t highest, size_t size, size_t alignment,
+                           vmp_region **out);
+
+/* Grows the region in place by `more` bytes: a new placeholder span of
+ * that size right after its end (not merged with the span before it;
+ * coalesce it if one larger placeholder is wanted). The base never moves
+ * and nothing in the region changes; vmp_size() grows. If any of that
+ * room is taken, VMP_EADDRINUSE and nothing changed: the region is not
+ * moved or copied, ever. On Windows each growth is a kernel reservation
+ * of its own; vmp_release gives every one of them back, and a
+ * placeholder span that crosses from one to the next (after a coalesce)
+ * can be replaced only where the system merges the placeholders of two
+ * reservations (Wine 10 does; where the system refuses, commit and map
+ * of that span fail with its error, changing nothing).
+ * Errors, in this order: VMP_EINVAL (region NULL, more 0), VMP_EALIGN
+ * (more not a page multiple; on Windows also a region whose size is not a
+ * multiple of vmp_granularity(), whose end no reservation can start at),
+ * VMP_ERANGE (the new end would overflow the address space),
+ * VMP_EADDRINUSE, VMP_ENOMEM, OS errors. Thread-safe: other calls on the
+ * region may run at the same time and see it either before or after. */
+VMP_API int vmp_extend(vmp_region *region, size_t more);
 
 /* Unmaps everything in the region and gives its address range back.
  * Views drop their references to their objects. NULL is ignored (0).

@@ -25,7 +25,9 @@
 struct vmp_region {
   vmp__os_lock lock;
   char *base;
-  size_t size;
+  /* Grows under the lock (vmp_extend) and is read without it by the range
+   * checks: a range found inside stays inside, since it never shrinks. */
+  _Atomic size_t size;
   size_t page_mask;
   unsigned page_shift;
   vmp__spans spans;
@@ -223,16 +225,33 @@ static unsigned log2_of(size_t power_of_two) {
   return shift;
 }
 
-int vmp_reserve(size_t size, size_t alignment, vmp_region **out) {
-  const vmp__os_caps *caps = vmp__os_caps_get();
-  size_t page = caps->page_size;
-  if (!out || size == 0) return VMP_EINVAL;
-  if (alignment != 0 && ((alignment & (alignment - 1)) != 0 || alignment < page))
-    return VMP_EINVAL;
-  if (size & (page - 1)) return VMP_EALIGN;
-  if (alignment != 0 && size > SIZE_MAX - alignment) return VMP_ERANGE;
-  if (alignment < caps->granularity) alignment = caps->granularity;
+/* Where a new region's range comes from. */
+typedef enum placement_kind { PLACE_ANYWHERE, PLACE_AT, PLACE_IN } placement_kind;
 
+typedef struct placement {
+  placement_kind kind;
+  size_t alignment;         /* ANYWHERE, IN: a power of two >= the granularity */
+  void *addr;               /* AT */
+  uintptr_t lowest, highest; /* IN */
+} placement;
+
+static int place(const placement *p, size_t size, void **base) {
+  switch (p->kind) {
+    case PLACE_AT:
+      *base = p->addr;
+      return vmp__os_reserve_at(p->addr, size);
+    case PLACE_IN:
+      return vmp__os_reserve_in(p->lowest, p->highest, size, p->alignment, base);
+    case PLACE_ANYWHERE:
+      break;
+  }
+  return vmp__os_reserve(size, p->alignment, base);
+}
+
+/* The bookkeeping first (the only part that can fail for lack of memory),
+ * then the one system reservation, so a failure has nothing to undo. */
+static int region_create(size_t size, const placement *p, vmp_region **out) {
+  size_t page = vmp__os_caps_get()->page_size;
   vmp_region *r = vmp__calloc(1, sizeof *r);
   if (!r) return VMP_ENOMEM;
   r->size = size;
@@ -246,7 +265,7 @@ int vmp_reserve(size_t size, size_t alignment, vmp_region **out) {
   err = vmp__os_lock_init(&r->lock);
   if (err) goto fail_spans;
   void *base;
-  err = vmp__os_reserve(size, alignment, &base);
+  err = place(p, size, &base);
   if (err) goto fail_lock;
   r->base = base;
   *out = r;
@@ -258,6 +277,71 @@ fail_spans:
   vmp__spans_destroy(&r->spans);
   vmp__free(r);
   return err;
+}
+
+static int alignment_valid(size_t alignment, size_t page) {
+  return alignment == 0 || ((alignment & (alignment - 1)) == 0 && alignment >= page);
+}
+
+int vmp_reserve(size_t size, size_t alignment, vmp_region **out) {
+  const vmp__os_caps *caps = vmp__os_caps_get();
+  size_t page = caps->page_size;
+  if (!out || size == 0) return VMP_EINVAL;
+  if (!alignment_valid(alignment, page)) return VMP_EINVAL;
+  if (size & (page - 1)) return VMP_EALIGN;
+  if (alignment != 0 && size > SIZE_MAX - alignment) return VMP_ERANGE;
+  if (alignment < caps->granularity) alignment = caps->granularity;
+  placement p = {.kind = PLACE_ANYWHERE, .alignment = alignment};
+  return region_create(size, &p, out);
+}
+
+int vmp_reserve_at(void *addr, size_t size, vmp_region **out) {
+  const vmp__os_caps *caps = vmp__os_caps_get();
+  uintptr_t a = (uintptr_t)addr;
+  if (!out || !addr || size == 0) return VMP_EINVAL;
+  if ((a & (caps->granularity - 1)) || (size & (caps->page_size - 1))) return VMP_EALIGN;
+  if (size > UINTPTR_MAX - a) return VMP_ERANGE;
+  placement p = {.kind = PLACE_AT, .addr = addr};
+  return region_create(size, &p, out);
+}
+
+int vmp_reserve_in(uintptr_t lowest, uintptr_t highest, size_t size, size_t alignment,
+                   vmp_region **out) {
+  const vmp__os_caps *caps = vmp__os_caps_get();
+  size_t page = caps->page_size, grain = caps->granularity;
+  if (!out || size == 0 || !alignment_valid(alignment, page) || lowest >= highest)
+    return VMP_EINVAL;
+  if ((size & (page - 1)) || (lowest & (grain - 1)) || (highest & (grain - 1))) return VMP_EALIGN;
+  if (alignment < grain) alignment = grain;
+  /* The lowest base the alignment allows must leave room for size. */
+  uintptr_t mask = (uintptr_t)alignment - 1;
+  if (lowest > UINTPTR_MAX - mask) return VMP_ERANGE;
+  uintptr_t first = (lowest + mask) & ~mask;
+  if (first >= highest || size > highest - first) return VMP_ERANGE;
+  placement p = {.kind = PLACE_IN, .alignment = alignment, .lowest = lowest, .highest = highest};
+  return region_create(size, &p, out);
+}
+
+/* The new room is a span of its own: neighbouring placeholders are never
+ * merged behind the caller's back. */
+int vmp_extend(vmp_region *r, size_t more) {
+  if (!r || more == 0) return VMP_EINVAL;
+  if (more & r->page_mask) return VMP_EALIGN;
+  vmp__os_lock_acquire(&r->lock);
+  size_t size = r->size;
+  int err = 0;
+  if (size & (vmp__os_caps_get()->granularity - 1)) err = VMP_EALIGN;
+  uintptr_t end = (uintptr_t)r->base + size;
+  if (!err && more > UINTPTR_MAX - end) err = VMP_ERANGE;
+  if (!err) err = vmp__spans_reserve(&r->spans, 1);
+  if (!err) err = vmp__os_reserve_at((void *)end, more);
+  if (!err) {
+    vmp__span room = {.start = size >> r->page_shift, .pages = more >> r->page_shift,
+                      .kind = VMP_PLACEHOLDER};
+    vmp__spans_insert(&r->spans, &room);
+    r->size = size + more;
+  }
+  return leave(r, err);
 }
 
 int vmp_release(vmp_region *r) {

@@ -41,6 +41,95 @@ const char vmp__unix_backend_name[] = "linux";
 const int vmp__unix_placeholder_flags = MAP_NORESERVE;
 const int vmp__unix_anon_seals = 1;
 
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000 /* Linux 4.17; older headers lack the name */
+#endif
+const int vmp__unix_noreplace_flag = MAP_FIXED_NOREPLACE;
+
+/* ---- the process's map of itself ------------------------------------------------------- */
+
+/* The number a /proc file holds, or -1. */
+static long long read_proc_number(const char *path) {
+  char buf[64];
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  long long value = -1;
+  return sscanf(buf, "%lld", &value) == 1 ? value : -1;
+}
+
+/* Calls fn(lo, hi, arg) for every line of /proc/self/maps in address
+ * order until it returns nonzero (returned), 0 at the end; VMP_ENOTSUP
+ * when the file cannot be read. read() into a buffer on the stack: no
+ * allocation, so it also works with the process's mapping table full. */
+static int for_each_mapping(int (*fn)(uintptr_t lo, uintptr_t hi, void *arg), void *arg) {
+  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return VMP_ENOTSUP;
+  char buf[4096];
+  uintptr_t lo = 0, hi = 0;
+  int field = 0; /* 0: lo, 1: hi, 2: the rest of the line */
+  int rc = 0;
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n < 0) rc = VMP_ENOTSUP;
+      break;
+    }
+    for (ssize_t i = 0; i < n && !rc; i++) {
+      char c = buf[i];
+      if (c == '\n') {
+        if (field == 2) rc = fn(lo, hi, arg);
+        lo = hi = 0;
+        field = 0;
+      } else if (field < 2) {
+        int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (digit >= 0 && field == 0) lo = lo * 16 + (uintptr_t)digit;
+        else if (digit >= 0) hi = hi * 16 + (uintptr_t)digit;
+        else field = c == '-' && field == 0 ? 1 : 2;
+      }
+    }
+    if (rc) break;
+  }
+  close(fd);
+  return rc;
+}
+
+typedef struct gap_search {
+  uintptr_t from, prev_end, lo, hi;
+} gap_search;
+
+static int gap_before(uintptr_t lo, uintptr_t hi, void *arg) {
+  gap_search *g = arg;
+  if (lo > g->prev_end && lo > g->from) {
+    g->lo = g->prev_end;
+    g->hi = lo;
+    return 1;
+  }
+  if (hi > g->prev_end) g->prev_end = hi;
+  return 0;
+}
+
+/* Below vm.mmap_min_addr nothing may be mapped: the map starts there. */
+int vmp__unix_find_gap(uintptr_t from, uintptr_t *lo, uintptr_t *hi) {
+  long long min_addr = read_proc_number("/proc/sys/vm/mmap_min_addr");
+  gap_search g = {.from = from, .prev_end = min_addr >= 0 ? (uintptr_t)min_addr : 65536};
+  int rc = for_each_mapping(gap_before, &g);
+  if (rc < 0) return rc;
+  if (rc == 0) {
+    /* After the last mapping, up to the end of the address space. */
+    if (g.prev_end == UINTPTR_MAX || from == UINTPTR_MAX) return VMP_EADDRINUSE;
+    g.lo = g.prev_end;
+    g.hi = UINTPTR_MAX;
+  }
+  *lo = g.lo;
+  *hi = g.hi;
+  return 0;
+}
+
 /* A memfd sealed against shrinking: no holder of the fd can truncate it
  * under a view and turn the view's pages into SIGBUS. */
 int vmp__unix_anon_create(uint64_t size, unsigned *traits) {

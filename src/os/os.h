@@ -44,6 +44,14 @@ typedef struct vmp__os_caps {
                                   nothing else (probed on Windows) */
   int placeholders_in_kernel;  /* split and coalesce are system calls */
   int anon_seals;              /* anonymous objects can be sealed (memfd) */
+  int place_exact_checked;     /* reserve_at is one call the system refuses over a
+                                  taken range (MAP_FIXED_NOREPLACE, VirtualAlloc2);
+                                  0: a hint, then a check of the address obtained */
+  int place_window_by_system;  /* reserve_in: the system picks the gap
+                                  (MEM_ADDRESS_REQUIREMENTS); 0: the backend searches */
+  int place_window_gap_list;   /* the backend's search reads the process's map
+                                  (/proc/self/maps); 0: it tries aligned addresses
+                                  one by one from the lowest */
 } vmp__os_caps;
 
 /* Never NULL. The first call probes; later calls return the same data. */
@@ -97,6 +105,24 @@ int vmp__os_object_close(vmp__os_handle h);
 /* Reserves [base, base+size) inaccessible and uncharged, base a multiple of
  * `alignment` (a power of two >= granularity). */
 int vmp__os_reserve(size_t size, size_t alignment, void **base);
+
+/* Reserves exactly [addr, addr+size) as vmp__os_reserve does (addr a
+ * multiple of the granularity), never replacing anything: VMP_EADDRINUSE,
+ * having changed nothing, when any page of it is already mapped or
+ * reserved by anyone. Also how a region grows: a reservation made right
+ * after a region's end belongs to that region from then on (the core
+ * extends its range), and vmp__os_release of the whole range gives both
+ * back, on Windows as the several kernel reservations they are. */
+int vmp__os_reserve_at(void *addr, size_t size);
+
+/* Reserves `size` bytes at a multiple of `alignment` (a power of two >=
+ * granularity) inside [lowest, highest) (multiples of the granularity,
+ * size <= highest - lowest), never replacing anything. VMP_EADDRINUSE
+ * when no free range of that size and alignment lies in the window, or
+ * none could be claimed before others took them (a search that races
+ * with other threads' mappings retries a bounded number of times). */
+int vmp__os_reserve_in(uintptr_t lowest, uintptr_t highest, size_t size, size_t alignment,
+                       void **base);
 
 /* Gives a whole reservation back, whatever it holds. */
 int vmp__os_release(void *base, size_t size);

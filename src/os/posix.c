@@ -17,6 +17,15 @@
 const char vmp__unix_backend_name[] = "posix";
 const int vmp__unix_placeholder_flags = 0;
 const int vmp__unix_anon_seals = 0;
+/* POSIX has only the hint: unix.c checks the address it got. */
+const int vmp__unix_noreplace_flag = 0;
+
+/* No portable way to read the process's map: the window search tries
+ * aligned addresses one by one. */
+int vmp__unix_find_gap(uintptr_t from, uintptr_t *lo, uintptr_t *hi) {
+  (void)from, (void)lo, (void)hi;
+  return VMP_ENOTSUP;
+}
 
 /* Every call this backend makes is one of unix.c's. */
 const vmp__syscall_table vmp__unix_backend_syscalls = {0, NULL, NULL, NULL};

@@ -40,6 +40,10 @@
 VMP__DEFINE_SYSCALLS(UNIX_SYSCALLS, unix_syscalls)
 #define SYS(name) VMP__SYSCALL(unix_syscalls, name)
 
+/* claim_from's "this start did not work, go on from *next": never
+ * returned by the backend. */
+#define VMP_EAGAIN_GAP 1
+
 const vmp__syscall_table *const vmp__os_syscall_tables[] = {&unix_syscalls,
                                                              &vmp__unix_backend_syscalls, NULL};
 
@@ -56,6 +60,10 @@ static void probe_caps(void) {
   caps.view_offset_unit = caps.page_size;
   caps.placeholders_in_kernel = 0;
   caps.anon_seals = vmp__unix_anon_seals;
+  caps.place_exact_checked = vmp__unix_noreplace_flag != 0;
+  caps.place_window_by_system = 0;
+  uintptr_t lo, hi;
+  caps.place_window_gap_list = vmp__unix_find_gap(0, &lo, &hi) != VMP_ENOTSUP;
 }
 
 const vmp__os_caps *vmp__os_caps_get(void) {
@@ -161,6 +169,79 @@ int vmp__os_reserve(size_t size, size_t alignment, void **base) {
   }
   *base = aligned;
   return 0;
+}
+
+/* A placeholder exactly at addr or nothing. A kernel that took the
+ * address for a hint and placed the mapping elsewhere did so because the
+ * range (or part of it) is taken: what it gave is this call's own, and
+ * only that is unmapped. */
+int vmp__os_reserve_at(void *addr, size_t size) {
+  int flags = placeholder_mmap_flags() | vmp__unix_noreplace_flag;
+  void *p = SYS(mmap)(addr, size, PROT_NONE, flags, -1, 0);
+  if (p == MAP_FAILED) return errno == EEXIST ? VMP_EADDRINUSE : vmp__unix_error(errno);
+  if (p == addr) return 0;
+  if (SYS(munmap)(p, size) != 0 && SYS(munmap)(p, size) != 0) return vmp__unix_error(errno);
+  return VMP_EADDRINUSE;
+}
+
+static uintptr_t align_up(uintptr_t value, uintptr_t alignment, int *overflow) {
+  uintptr_t mask = alignment - 1;
+  if (value > UINTPTR_MAX - mask) {
+    *overflow = 1;
+    return 0;
+  }
+  return (value + mask) & ~mask;
+}
+
+/* Tries to claim `size` bytes at `at` or, when the backend reads the map
+ * of the process, at the lowest aligned start that fits in a free gap at
+ * or above it. Sets *next to where a later try should start. */
+static int claim_from(uintptr_t at, uintptr_t highest, size_t size, size_t alignment,
+                      int *gap_list, uintptr_t *next, void **base) {
+  int overflow = 0;
+  uintptr_t start = at;
+  if (*gap_list) {
+    uintptr_t lo, hi;
+    int err = vmp__unix_find_gap(at, &lo, &hi);
+    if (err == VMP_ENOTSUP) {
+      *gap_list = 0;
+    } else if (err) {
+      return err;
+    } else {
+      start = align_up(lo > at ? lo : at, alignment, &overflow);
+      if (overflow || start >= highest || size > highest - start) return VMP_EADDRINUSE;
+      if (start >= hi || size > hi - start) {
+        *next = align_up(hi, alignment, &overflow);
+        return overflow ? VMP_EADDRINUSE : VMP_EAGAIN_GAP;
+      }
+    }
+  }
+  if (start >= highest || size > highest - start) return VMP_EADDRINUSE;
+  int err = vmp__os_reserve_at((void *)start, size);
+  if (!err) *base = (void *)start;
+  /* With a map, a refusal means the gap was taken in between: read it
+   * again from the same place. Without one, step to the next address. */
+  *next = *gap_list ? start : align_up(start + 1, alignment, &overflow);
+  if (err == VMP_EADDRINUSE && overflow) return VMP_EADDRINUSE;
+  return err == VMP_EADDRINUSE ? VMP_EAGAIN_GAP : err;
+}
+
+/* Gaps taken by another thread between reading the map and claiming them
+ * before the search gives up. */
+#define RACES_TOLERATED 64
+
+int vmp__os_reserve_in(uintptr_t lowest, uintptr_t highest, size_t size, size_t alignment,
+                       void **base) {
+  int gap_list = vmp__os_caps_get()->place_window_gap_list, overflow = 0, races = 0;
+  uintptr_t at = align_up(lowest, alignment, &overflow);
+  if (overflow) return VMP_EADDRINUSE;
+  for (;;) {
+    uintptr_t next = at;
+    int err = claim_from(at, highest, size, alignment, &gap_list, &next, base);
+    if (err != VMP_EAGAIN_GAP) return err;
+    if (gap_list && next == at && ++races > RACES_TOLERATED) return VMP_EADDRINUSE;
+    at = next;
+  }
 }
 
 int vmp__os_release(void *base, size_t size) {

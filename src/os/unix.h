@@ -23,6 +23,17 @@ extern const vmp__syscall_table vmp__unix_backend_syscalls;
 extern const int vmp__unix_placeholder_flags;
 /* Whether anonymous objects can be sealed (reported in the caps). */
 extern const int vmp__unix_anon_seals;
+/* The mmap flag that makes the kernel refuse a taken range
+ * (MAP_FIXED_NOREPLACE), or 0 where only a hint can be given. Either way
+ * unix.c checks the address it got: kernels that do not know the flag
+ * take it for a hint. */
+extern const int vmp__unix_noreplace_flag;
+
+/* The first gap of free address space that ends after `from`, as
+ * [*lo, *hi) (*lo may lie below `from`), read from the process's map of
+ * itself. 0, VMP_EADDRINUSE when there is none, VMP_ENOTSUP where there is
+ * no map to read (then unix.c tries aligned addresses one by one). */
+int vmp__unix_find_gap(uintptr_t from, uintptr_t *lo, uintptr_t *hi);
 
 /* Creates anonymous shared memory the backend's best way. Returns the fd,
  * VMP_ENOTSUP to make unix.c fall back to shm_open and then a temporary

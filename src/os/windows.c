@@ -112,6 +112,7 @@ const vmp__syscall_table *const vmp__os_syscall_tables[] = {&windows_syscalls, N
 
 static vmp__os_caps caps;
 static int placeholders_available;
+static uintptr_t highest_address; /* the last byte a program may reserve */
 static INIT_ONCE caps_once = INIT_ONCE_STATIC_INIT;
 
 static FARPROC find_function(const char *module, const char *name) {
@@ -158,6 +159,10 @@ static BOOL CALLBACK probe_caps(PINIT_ONCE once, PVOID param, PVOID *context) {
   caps.granularity = si.dwAllocationGranularity;
   caps.placeholders_in_kernel = 1;
   caps.anon_seals = 0;
+  caps.place_exact_checked = 1;
+  caps.place_window_by_system = 1;
+  caps.place_window_gap_list = 0;
+  highest_address = (uintptr_t)si.lpMaximumApplicationAddress;
   /* Casting through void (*)(void) keeps -Wcast-function-type quiet. */
   loaded.virtual_alloc2 =
       (virtual_alloc2_fn)(void (*)(void))find_function("kernelbase.dll", "VirtualAlloc2");
@@ -373,6 +378,53 @@ int vmp__os_reserve(size_t size, size_t alignment, void **base) {
   }
   *base = aligned;
   return 0;
+}
+
+/* VirtualAlloc2 at a base address reserves there or fails: it never
+ * replaces what is there (ERROR_INVALID_ADDRESS, 487). */
+int vmp__os_reserve_at(void *addr, size_t size) {
+  if (!supported()) return VMP_ENOTSUP;
+  if (SYS(VirtualAlloc2)(NULL, addr, size, MEM_RESERVE | PLACEHOLDER_RESERVE, PAGE_NOACCESS, NULL,
+                         0))
+    return 0;
+  DWORD code = GetLastError();
+  return code == ERROR_INVALID_ADDRESS ? VMP_EADDRINUSE : win_error(code);
+}
+
+/* MEM_ADDRESS_REQUIREMENTS and the MEM_EXTENDED_PARAMETER that carries it
+ * (MemExtendedParameterAddressRequirements), laid out as winnt.h does:
+ * older MinGW headers lack them. */
+typedef struct address_requirements {
+  void *lowest;
+  void *highest; /* the last acceptable byte */
+  SIZE_T alignment;
+} address_requirements;
+typedef struct extended_parameter {
+  DWORD64 type; /* the low 8 bits */
+  void *pointer;
+} extended_parameter;
+#define EXTENDED_ADDRESS_REQUIREMENTS 1
+
+/* The system finds the gap. With arguments the core has checked, a
+ * refusal means no range of that size and alignment is free in the
+ * window (Windows says ERROR_NOT_ENOUGH_MEMORY or ERROR_INVALID_ADDRESS;
+ * a window past the highest address a program may use is empty). */
+int vmp__os_reserve_in(uintptr_t lowest, uintptr_t highest, size_t size, size_t alignment,
+                       void **base) {
+  if (!supported()) return VMP_ENOTSUP;
+  uintptr_t last = highest - 1 < highest_address ? highest - 1 : highest_address;
+  if (lowest > last || size - 1 > last - lowest) return VMP_EADDRINUSE;
+  address_requirements req = {(void *)lowest, (void *)last, alignment};
+  extended_parameter param = {EXTENDED_ADDRESS_REQUIREMENTS, &req};
+  void *p = SYS(VirtualAlloc2)(NULL, NULL, size, MEM_RESERVE | PLACEHOLDER_RESERVE, PAGE_NOACCESS,
+                               &param, 1);
+  if (p) {
+    *base = p;
+    return 0;
+  }
+  DWORD code = GetLastError();
+  return code == ERROR_NOT_ENOUGH_MEMORY || code == ERROR_INVALID_ADDRESS ? VMP_EADDRINUSE
+                                                                          : win_error(code);
 }
 
 /* Gives one allocation of a region back: a view, a private allocation or a
