@@ -34,7 +34,12 @@
  *     7. VMP_EADDRINUSE  the addresses a placement asked for (an exact
  *                     address, a window, the room after a region) are
  *                     taken, wholly or in part, by a mapping of anyone;
- *        VMP_ENOMEM   no address space, memory or kernel mapping slots;
+ *        VMP_EMAPLIMIT  the process is at its limit of kernel mappings
+ *                     (Linux: vm.max_map_count, 65,530 by default), though
+ *                     memory may be plentiful: raise the limit, or use
+ *                     fewer spans (coalesce placeholders, unmap);
+ *        VMP_ENOMEM   no address space, memory or (where the cause cannot
+ *                     be told) kernel mapping slots;
  *        or an OS error with its native code.
  *
  * Failure leaves no trace
@@ -100,13 +105,14 @@ extern "C" {
   X(ETIMEDOUT, -30010, "timed out")                                          \
   X(ESHUTDOWN, -30011, "the ring was shut down")                             \
   X(EPEER, -30012, "the peer's shared ring is not valid")                   \
-  X(EADDRINUSE, -30013, "the addresses asked for are taken by another mapping")
+  X(EADDRINUSE, -30013, "the addresses asked for are taken by another mapping") \
+  X(EMAPLIMIT, -30014, "the process holds as many kernel mappings as it may (vm.max_map_count)")
 
 typedef enum vmp_errno {
 #define VMP__ERR_ENUM(name, value, msg) VMP_##name = value,
   VMP_ERRNO_MAP(VMP__ERR_ENUM)
 #undef VMP__ERR_ENUM
-  VMP__ERR_MIN = -30013
+  VMP__ERR_MIN = -30014
 } vmp_errno;
 
 /* A static, human-readable message for any code this library returns,

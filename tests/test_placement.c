@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "testing.h"
@@ -257,4 +259,68 @@ Test(placement, growth_costs_no_kernel_mapping) {
   CHECK_MAPS(r);
   CHECK_OK(vmp_release(r));
   cr_assert_eq(vmpt_maps_count_in(addr, 8 * grain), 0, "release left mappings");
+}
+
+/* ---- the mapping limit, for real ------------------------------------------------------ */
+
+/* A forked child fills its mapping table (alternating protections keep
+ * the fillers from merging), then each call that needs a mapping must
+ * fail with VMP_EMAPLIMIT, not the generic ENOMEM, and leave the map as
+ * it was. Exit codes name the step that went wrong. */
+static int child_at_the_mapping_limit(void) {
+  page = vmp_page_size();
+  vmp_region *r;
+  if (vmp_reserve(16 * page, 0, &r) || vmp_split(r, 4 * page, 4 * page)) return 10;
+  for (long n = 0;; n++) {
+    void *m = mmap(NULL, page, (n & 1) ? PROT_READ : PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) {
+      if (errno != ENOMEM) return 11;
+      break;
+    }
+  }
+  const vmpt_vma *maps;
+  size_t before = vmpt_maps_read(&maps);
+  vmp_region *other = NULL;
+  int rc = vmp_reserve(16 * page, 0, &other);
+  if (rc != VMP_EMAPLIMIT) return 20 + (rc == VMP_ENOMEM);
+  /* A commit in the middle of a placeholder needs two more mappings. */
+  rc = vmp_commit(r, 4 * page, 4 * page, VMP_PROT_RW);
+  if (rc != VMP_EMAPLIMIT) return 30 + (rc == VMP_ENOMEM);
+  vmp_span_info info;
+  if (vmp_query(r, (char *)vmp_base(r) + 5 * page, &info) || info.kind != VMP_PLACEHOLDER) return 32;
+  if (vmpt_maps_read(&maps) != before) return 33;
+  char why[4096];
+  if (vmpt_maps_check_region(r, why, sizeof why) != 0) return 34;
+  /* Reserving at an address is refused the same way. */
+  rc = vmp_reserve_at((char *)vmp_base(r) - 1024 * page, 16 * page, &other);
+  if (rc != VMP_EMAPLIMIT && rc != VMP_EADDRINUSE) return 40 + (rc == VMP_ENOMEM);
+  if (vmpt_maps_read(&maps) != before) return 41;
+  return 0;
+}
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define UNDER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define UNDER_SANITIZER 1
+#endif
+#endif
+#ifndef UNDER_SANITIZER
+#define UNDER_SANITIZER 0
+#endif
+
+Test(placement, the_mapping_limit_has_its_own_error) {
+  if (UNDER_SANITIZER) cr_skip_test("the sanitizer's allocator cannot live with a full mapping table");
+  if (strcmp(vmp_backend_name(), "linux") != 0) {
+    /* POSIX names no limit: the same failure is the generic ENOMEM. */
+    cr_assert_eq(vmp_err_name(VMP_EMAPLIMIT)[0], 'E');
+    return;
+  }
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) _exit(child_at_the_mapping_limit());
+  int status = 0;
+  cr_assert_eq(waitpid(pid, &status, 0), pid);
+  cr_assert(WIFEXITED(status), "child died (signal %d)", WTERMSIG(status));
+  cr_assert_eq(WEXITSTATUS(status), 0, "child failed at step %d", WEXITSTATUS(status));
 }

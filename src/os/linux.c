@@ -113,6 +113,22 @@ static int gap_before(uintptr_t lo, uintptr_t hi, void *arg) {
   return 0;
 }
 
+static int count_one(uintptr_t lo, uintptr_t hi, void *arg) {
+  (void)lo, (void)hi;
+  ++*(long long *)arg;
+  return 0;
+}
+
+/* The kernel refuses a new mapping, or a cut of one, once the process
+ * holds vm.max_map_count of them: a call that needed one or two more
+ * fails with ENOMEM at limit - 1 or at the limit. Far from it, ENOMEM is
+ * memory. Nothing here allocates (the table may be full). */
+int vmp__unix_enomem_cause(void) {
+  long long limit = read_proc_number("/proc/sys/vm/max_map_count"), count = 0;
+  if (limit <= 0 || for_each_mapping(count_one, &count) != 0) return VMP_ENOMEM;
+  return count + 2 > limit ? VMP_EMAPLIMIT : VMP_ENOMEM;
+}
+
 /* Below vm.mmap_min_addr nothing may be mapped: the map starts there. */
 int vmp__unix_find_gap(uintptr_t from, uintptr_t *lo, uintptr_t *hi) {
   long long min_addr = read_proc_number("/proc/sys/vm/mmap_min_addr");

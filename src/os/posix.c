@@ -20,6 +20,9 @@ const int vmp__unix_anon_seals = 0;
 /* POSIX has only the hint: unix.c checks the address it got. */
 const int vmp__unix_noreplace_flag = 0;
 
+/* POSIX names no mapping limit: ENOMEM is all that can be said. */
+int vmp__unix_enomem_cause(void) { return VMP_ENOMEM; }
+
 /* No portable way to read the process's map: the window search tries
  * aligned addresses one by one. */
 int vmp__unix_find_gap(uintptr_t from, uintptr_t *lo, uintptr_t *hi) {

@@ -79,7 +79,7 @@ int vmp__unix_refused(int errnum) {
 }
 
 int vmp__unix_error(int errnum) {
-  if (errnum == ENOMEM) return VMP_ENOMEM;
+  if (errnum == ENOMEM) return vmp__unix_enomem_cause();
   return errnum > 0 ? -errnum : -EIO;
 }
 

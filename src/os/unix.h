@@ -61,6 +61,10 @@ int vmp__unix_discard(void *addr, size_t size, int prot);
  * looks at *word with a backoff from 1 us up to 1 ms. */
 int vmp__unix_poll_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns);
 
+/* What ENOMEM from a system call means: VMP_EMAPLIMIT when the process
+ * holds (nearly) as many kernel mappings as it may, else VMP_ENOMEM. */
+int vmp__unix_enomem_cause(void);
+
 /* ---- supplied by unix.c to the backend file ---- */
 
 /* Whether an errno from creating an object means "this way is not
@@ -68,7 +72,8 @@ int vmp__unix_poll_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeo
  * (EMFILE, ENOMEM, ENOSPC) that a fallback would only hide. */
 int vmp__unix_refused(int errnum);
 
-/* -errno as a library code (ENOMEM becomes VMP_ENOMEM). */
+/* -errno as a library code (ENOMEM becomes VMP_ENOMEM, or VMP_EMAPLIMIT
+ * when the backend finds the mapping limit behind it). */
 int vmp__unix_error(int errnum);
 
 /* A placeholder over [addr, addr+size), which the region owns. */
