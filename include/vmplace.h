@@ -151,6 +151,35 @@ VMP_API size_t vmp_granularity(void);
 /* The name of the backend compiled in: "linux", "posix" or "windows". */
 VMP_API const char *vmp_backend_name(void);
 
+/* The process's budget of address space and shared memory: what limits
+ * a program that reserves much, maps many pieces or shares memory. A
+ * field the system cannot tell is -1 (UINT64_MAX for the limits, which
+ * also means "no limit"). */
+typedef struct vmp_budget {
+  int64_t map_limit;   /* kernel mappings a process may hold (Linux:
+                          vm.max_map_count); -1 unknown or no such limit */
+  int64_t map_count;   /* kernel mappings the process holds now */
+  int overcommit;      /* Linux vm.overcommit_memory: 0 heuristic, 1 always,
+                          2 never (strict commit accounting) */
+  uint64_t as_limit;   /* soft RLIMIT_AS in bytes (address space) */
+  uint64_t data_limit; /* soft RLIMIT_DATA in bytes (private writable memory
+                          on Linux, which counts committed private spans) */
+  int memfd;           /* 1 memfd_create works now, 0 it is refused (a sandbox,
+                          seccomp), -1 the system has none: memory objects
+                          then come from shm_open (/dev/shm) or a file */
+  int64_t shm_size;    /* bytes of /dev/shm, and how many are free: where */
+  int64_t shm_free;    /* shm_open objects live, which SIGBUS when it fills */
+  int64_t huge_free;   /* bytes of free huge pages (HugePages_Free times
+                          Hugepagesize) */
+  int64_t huge_page;   /* the huge page size in bytes */
+} vmp_budget;
+
+/* Fills *out with the budget as it is now (each call asks the system:
+ * /proc on Linux, getrlimit and statvfs on POSIX; Windows knows none of
+ * these and reports -1 throughout). Errors: VMP_EINVAL (out NULL).
+ * Thread-safe. `vmplace doctor` prints it with what to do about each. */
+VMP_API int vmp_budget_get(vmp_budget *out);
+
 /* ------------------------------------------------------------------ */
 /* Protections                                                         */
 /* ------------------------------------------------------------------ */
@@ -454,6 +483,21 @@ VMP_API int vmp_query(vmp_region *region, const void *addr, vmp_span_info *info)
 
 /* The number of spans in the region. */
 VMP_API size_t vmp_span_count(vmp_region *region);
+
+/* How many kernel mappings the region costs now, derived from its spans
+ * the way the kernel merges neighbours: one for each run of pages of one
+ * kind and protection (adjacent placeholders count once however many
+ * spans they are; private memory is one mapping per run of one
+ * protection, across spans), views continuing each other in one object
+ * count once. This is what counts against Linux's vm.max_map_count.
+ * Linux may hold more only where two private spans that were both written
+ * to before they became neighbours stay apart, or where a neighbouring
+ * mapping outside the region merges with its first or last run (then the
+ * region still counts it once). The generic POSIX backend's placeholders
+ * and PROT_NONE private memory have the same flags and may merge, holding
+ * fewer. Windows has no such limit; there the figure is the POSIX one.
+ * 0 for NULL. Thread-safe. */
+VMP_API size_t vmp_mapping_count(vmp_region *region);
 
 /* Calls fn for every span in address order, under the region's lock (fn
  * must not call into the same region). Stops early and returns fn's value

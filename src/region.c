@@ -576,6 +576,52 @@ size_t vmp_span_count(vmp_region *r) {
   return n;
 }
 
+/* ---- the mapping budget ---------------------------------------------------------------- */
+
+/* What the kernel merges: a run of pages is one mapping while the kind,
+ * the protection and, for views, the object and a continuing object
+ * offset stay the same (placeholders share flags, private memory is all
+ * anonymous with the same flags). */
+typedef struct mapping_walk {
+  size_t count;
+  int have_prev;
+  uint8_t kind;
+  int prot;
+  vmp_mem *mem;
+  uint64_t next_mem_page; /* where a continuing view would start */
+} mapping_walk;
+
+static void walk_run(mapping_walk *w, const vmp__span *s, size_t first, size_t pages, int prot) {
+  uint64_t mem_page = s->mem_page + (first - s->start);
+  int continues = w->have_prev && w->kind == s->kind && w->prot == prot &&
+                  (s->kind != VMP_VIEW || (w->mem == s->mem && w->next_mem_page == mem_page));
+  if (!continues) w->count++;
+  w->have_prev = 1;
+  w->kind = s->kind;
+  w->prot = prot;
+  w->mem = s->mem;
+  w->next_mem_page = mem_page + pages;
+}
+
+size_t vmp_mapping_count(vmp_region *r) {
+  if (!r) return 0;
+  mapping_walk w = {0};
+  vmp__os_lock_acquire(&r->lock);
+  vmp__spans_cursor at;
+  for (vmp__span *s = vmp__spans_first(&r->spans, &at); s; s = vmp__spans_step(&r->spans, &at, 1)) {
+    if (!s->mixed) {
+      walk_run(&w, s, s->start, s->pages, s->prot);
+      continue;
+    }
+    vmp__spans_cursor run_at;
+    vmp__span *run = vmp__spans_find(&r->prots, s->start, &run_at);
+    for (; run && run->start < span_end(s); run = vmp__spans_step(&r->prots, &run_at, 1))
+      walk_run(&w, s, run->start, run->pages, run->prot);
+  }
+  vmp__os_lock_release(&r->lock);
+  return w.count;
+}
+
 int vmp_foreach_span(vmp_region *r, int (*fn)(const vmp_span_info *info, void *arg),
                      void *arg) {
   if (!r || !fn) return VMP_EINVAL;

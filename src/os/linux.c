@@ -129,6 +129,30 @@ int vmp__unix_enomem_cause(void) {
   return count + 2 > limit ? VMP_EMAPLIMIT : VMP_ENOMEM;
 }
 
+/* memfd_create is asked (and the probe closed at once): a seccomp filter
+ * or an old kernel refuses it, and then objects fall back to /dev/shm. */
+void vmp__unix_budget(struct vmp_budget *out) {
+  out->map_limit = read_proc_number("/proc/sys/vm/max_map_count");
+  long long count = 0;
+  if (for_each_mapping(count_one, &count) == 0) out->map_count = count;
+  out->overcommit = (int)read_proc_number("/proc/sys/vm/overcommit_memory");
+  int fd = SYS(memfd_create)("vmplace-probe", MFD_CLOEXEC);
+  if (fd >= 0) close(fd);
+  out->memfd = fd >= 0 ? 1 : errno == ENOSYS ? -1 : 0;
+  FILE *f = fopen("/proc/meminfo", "r");
+  if (!f) return;
+  char line[128];
+  unsigned long long free_pages = 0, kib = 0;
+  int have_free = 0, have_size = 0;
+  while (fgets(line, sizeof line, f)) {
+    if (sscanf(line, "HugePages_Free: %llu", &free_pages) == 1) have_free = 1;
+    if (sscanf(line, "Hugepagesize: %llu kB", &kib) == 1) have_size = 1;
+  }
+  fclose(f);
+  if (have_size) out->huge_page = (int64_t)(kib * 1024);
+  if (have_free && have_size) out->huge_free = (int64_t)(free_pages * kib * 1024);
+}
+
 /* Below vm.mmap_min_addr nothing may be mapped: the map starts there. */
 int vmp__unix_find_gap(uintptr_t from, uintptr_t *lo, uintptr_t *hi) {
   long long min_addr = read_proc_number("/proc/sys/vm/mmap_min_addr");

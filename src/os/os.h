@@ -227,6 +227,15 @@ int64_t vmp__os_monotonic_ns(void);
 /* Tells the CPU this thread is spinning (x86 PAUSE, Arm YIELD). */
 void vmp__os_cpu_relax(void);
 
+/* ---- the budget ---------------------------------------------------------- */
+
+struct vmp_budget;
+
+/* Fills in what the system can tell of *out, which the core has set to
+ * "unknown" (-1, UINT64_MAX) first. Only reads: nothing to undo, so these
+ * reads of /proc and statvfs are not in the syscall table. */
+void vmp__os_budget(struct vmp_budget *out);
+
 /* ---- locks --------------------------------------------------------------- */
 
 /* Storage for the backend's mutex (pthread_mutex_t, SRWLOCK). */

@@ -20,6 +20,9 @@ const int vmp__unix_anon_seals = 0;
 /* POSIX has only the hint: unix.c checks the address it got. */
 const int vmp__unix_noreplace_flag = 0;
 
+/* Nothing beyond getrlimit and statvfs, which unix.c asks. */
+void vmp__unix_budget(struct vmp_budget *out) { (void)out; }
+
 /* POSIX names no mapping limit: ENOMEM is all that can be said. */
 int vmp__unix_enomem_cause(void) { return VMP_ENOMEM; }
 

@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -554,6 +555,25 @@ int vmp__os_object_close(vmp__os_handle h) {
    * never retry, it could close someone else's new descriptor. */
   if (SYS(close)((int)h) == 0 || errno == EINTR) return 0;
   return vmp__unix_error(errno);
+}
+
+/* ---- the budget ---------------------------------------------------------------------- */
+
+static uint64_t soft_limit(int resource) {
+  struct rlimit lim;
+  if (getrlimit(resource, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) return UINT64_MAX;
+  return (uint64_t)lim.rlim_cur;
+}
+
+void vmp__os_budget(struct vmp_budget *out) {
+  out->as_limit = soft_limit(RLIMIT_AS);
+  out->data_limit = soft_limit(RLIMIT_DATA);
+  struct statvfs fs;
+  if (statvfs("/dev/shm", &fs) == 0) {
+    out->shm_size = (int64_t)((uint64_t)fs.f_blocks * fs.f_frsize);
+    out->shm_free = (int64_t)((uint64_t)fs.f_bavail * fs.f_frsize);
+  }
+  vmp__unix_budget(out);
 }
 
 /* ---- waiting without a futex ---------------------------------------------------- */

@@ -65,6 +65,10 @@ int vmp__unix_poll_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeo
  * holds (nearly) as many kernel mappings as it may, else VMP_ENOMEM. */
 int vmp__unix_enomem_cause(void);
 
+/* The budget's fields only the backend knows (mapping limit and count,
+ * overcommit, memfd, huge pages); unix.c fills the POSIX ones. */
+void vmp__unix_budget(struct vmp_budget *out);
+
 /* ---- supplied by unix.c to the backend file ---- */
 
 /* Whether an errno from creating an object means "this way is not

@@ -249,6 +249,12 @@ const char *vmp__os_error_message(int native) {
   }
 }
 
+/* ---- the budget ---------------------------------------------------------------------- */
+
+/* Windows has no mapping limit, rlimits, /dev/shm or memfd: every field
+ * stays "unknown". */
+void vmp__os_budget(struct vmp_budget *out) { (void)out; }
+
 /* ---- locks --------------------------------------------------------------------- */
 
 _Static_assert(sizeof(SRWLOCK) <= sizeof(vmp__os_lock), "lock storage too small");
