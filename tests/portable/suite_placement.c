@@ -457,6 +457,31 @@ static void test_error_is_distinct(void) {
         vmp_strerror(VMP_EADDRINUSE));
 }
 
+/* The budget and the mapping count answer on every backend. */
+static void test_budget_on_every_backend(void) {
+  vmp_budget b;
+  CHECK_RC(vmp_budget_get(NULL), VMP_EINVAL);
+  if (!CHECK_RC(vmp_budget_get(&b), 0)) return;
+  if (util_backend_is("windows"))
+    CHECK(b.map_limit == -1 && b.map_count == -1 && b.memfd == -1 && b.shm_size == -1 &&
+              b.as_limit == UINT64_MAX,
+          "Windows knows none of these: limit %lld, memfd %d", (long long)b.map_limit, b.memfd);
+  if (util_backend_is("linux"))
+    CHECK(b.map_limit > 0 && b.map_count > 0 && b.map_count <= b.map_limit + 2,
+          "mapping limit %lld, count %lld", (long long)b.map_limit, (long long)b.map_count);
+  vmp_region *r;
+  if (!CHECK_RC(vmp_reserve(16 * G, 0, &r), 0)) return;
+  CHECK(vmp_mapping_count(r) == 1, "a fresh region: %zu", vmp_mapping_count(r));
+  CHECK_RC(vmp_split(r, 4 * G, 4 * G), 0);
+  CHECK(vmp_mapping_count(r) == 1, "placeholders only: %zu", vmp_mapping_count(r));
+  CHECK_RC(vmp_commit(r, 4 * G, 4 * G, VMP_PROT_RW), 0);
+  CHECK(vmp_mapping_count(r) == 3, "private memory between placeholders: %zu",
+        vmp_mapping_count(r));
+  CHECK_RC(vmp_protect(r, 5 * G, G, VMP_PROT_READ), 0);
+  CHECK(vmp_mapping_count(r) == 5, "a read-only run inside: %zu", vmp_mapping_count(r));
+  CHECK_RC(vmp_release(r), 0);
+}
+
 int main(int argc, char **argv) {
   static const check_test tests[] = {
       {"reserve_at_a_free_address", test_reserve_at_a_free_address},
@@ -471,6 +496,7 @@ int main(int argc, char **argv) {
       {"syscall_failures_leave_no_trace", test_syscall_failures_leave_no_trace},
       {"allocation_failures_leave_no_trace", test_allocation_failures_leave_no_trace},
       {"error_is_distinct", test_error_is_distinct},
+      {"budget_on_every_backend", test_budget_on_every_backend},
   };
   return check_run(tests, sizeof tests / sizeof tests[0], argc, argv);
 }
