@@ -225,6 +225,17 @@ typedef struct vmp_mem vmp_mem;
  * raised: signal dispositions are never changed). */
 VMP_API int vmp_mem_create(uint64_t size, unsigned flags, vmp_mem **out);
 
+/* As vmp_mem_create, with a name that tells the object apart in the
+ * process's map: Linux shows a memfd as "/memfd:NAME (deleted)" in
+ * /proc/PID/maps (vmp_mem_create's objects are called "vmplace"). The
+ * fallbacks (shm_open, a temporary file) and Windows carry no name: a
+ * named Windows section would be a kernel object any process could open.
+ * A name is 1 to 79 printable ASCII characters, none of \ ` $ [ ] (the
+ * kernel's rule for names of memory, applied on every backend).
+ * Errors: as vmp_mem_create, and VMP_EINVAL for a NULL or invalid name. */
+VMP_API int vmp_mem_create_named(uint64_t size, const char *name, unsigned flags,
+                                 vmp_mem **out);
+
 /* Opens the regular file at `path` as a memory object, read-only
  * (VMP_MEM_READ) or read-write (VMP_MEM_RW). The file is not created and
  * not resized. Anything else (directory, FIFO, device, socket; on Windows
@@ -465,6 +476,21 @@ VMP_API int vmp_protect(vmp_region *region, size_t off, size_t size, int prot);
  * being discarded); if that fails too, PROT_NONE pages fill the run (no
  * hole; they fault) and the error is returned. */
 VMP_API int vmp_discard(vmp_region *region, size_t off, size_t size);
+
+/* Names the private pages [off, off+size), which must lie in one private
+ * span, in the process's map: Linux 5.17+ shows them as [anon:NAME] in
+ * /proc/PID/maps (PR_SET_VMA_ANON_NAME), so a heap, a JIT's code or a
+ * guest's RAM can be told apart there. Elsewhere, and on a kernel built
+ * without it, the call checks its arguments and does nothing. The name
+ * belongs to the pages' kernel mapping: it survives protect and discard,
+ * and goes with unmap (pages committed again have none). Naming part of a
+ * span cuts its kernel mapping in up to three (vmp_mapping_count() does
+ * not see names: it counts as if there were none).
+ * Name rule as for vmp_mem_create_named. Errors, in this order: VMP_EINVAL
+ * (NULL, size 0, invalid name), VMP_EALIGN, VMP_ERANGE, VMP_ESTATE (not
+ * private memory), VMP_EEXTENT (not inside one span), VMP_EMAPLIMIT,
+ * VMP_ENOMEM, OS errors. Thread-safe. */
+VMP_API int vmp_label(vmp_region *region, size_t off, size_t size, const char *name);
 
 /* What vmp_query() reports. Offsets are bytes from the region's base. */
 typedef struct vmp_span_info {

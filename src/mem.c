@@ -37,6 +37,35 @@ int vmp_mem_create(uint64_t size, unsigned flags, vmp_mem **out) {
   return create_anonymous(size, 0, out);
 }
 
+/* The characters the kernel allows in a name, on every backend: printable
+ * ASCII except those a shell or a maps parser would trip on. */
+int vmp__name_valid(const char *name) {
+  if (!name || !*name) return 0;
+  size_t n = 0;
+  for (const char *c = name; *c; c++, n++) {
+    if (n >= VMP__NAME_MAX || *c < 0x20 || *c > 0x7e) return 0;
+    if (*c == '\\' || *c == '`' || *c == '$' || *c == '[' || *c == ']') return 0;
+  }
+  return 1;
+}
+
+int vmp_mem_create_named(uint64_t size, const char *name, unsigned flags, vmp_mem **out) {
+  if (!out || size == 0 || flags != 0 || !vmp__name_valid(name)) return VMP_EINVAL;
+  if (size % vmp_page_size()) return VMP_EALIGN;
+  vmp_mem *mem;
+  int err = new_mem(&mem);
+  if (err) return err;
+  err = vmp__os_object_create_named(size, name, &mem->handle, &mem->traits);
+  if (err) {
+    vmp__free(mem);
+    return err;
+  }
+  mem->flags = VMP_MEM_RW;
+  atomic_store(&mem->size_floor, size);
+  *out = mem;
+  return 0;
+}
+
 /* For rings with VMP_RING_HUGE_PAGES: vmp_mem_create over huge pages
  * (size a multiple of the huge page size). */
 int vmp__mem_create_huge(uint64_t size, vmp_mem **out) { return create_anonymous(size, 1, out); }

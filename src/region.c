@@ -576,6 +576,17 @@ size_t vmp_span_count(vmp_region *r) {
   return n;
 }
 
+int vmp_label(vmp_region *r, size_t off, size_t size, const char *name) {
+  if (!r || size == 0 || !vmp__name_valid(name)) return VMP_EINVAL;
+  page_range pr;
+  int err = enter_range(r, off, size, &pr);
+  if (err) return err;
+  vmp__span *s = NULL;
+  err = find_containing_span(r, pr, KIND_BIT(VMP_PRIVATE), &s);
+  if (!err) err = vmp__os_label_private(page_addr(r, pr.first), size, name);
+  return leave(r, err);
+}
+
 /* ---- the mapping budget ---------------------------------------------------------------- */
 
 /* What the kernel merges: a run of pages is one mapping while the kind,

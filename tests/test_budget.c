@@ -5,12 +5,15 @@
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/statvfs.h>
 
 #include "check.h"
+#include "testing.h"
 #include "vmplace.h"
 
 static size_t page;
@@ -120,5 +123,99 @@ Test(budget, the_report_says_what_the_system_says) {
   CHECK_OK(vmp_budget_get(&after));
   cr_assert_geq(after.map_count, b.map_count + 1, "%lld then %lld", (long long)b.map_count,
                 (long long)after.map_count);
+  CHECK_OK(vmp_release(r));
+}
+
+/* ---- labels -------------------------------------------------------------------------- */
+
+/* The path column of the mapping holding addr, from /proc/self/maps. */
+static const char *path_at(const void *addr) {
+  const vmpt_vma *maps;
+  size_t n = vmpt_maps_read(&maps);
+  for (size_t i = 0; i < n; i++)
+    if ((uintptr_t)addr >= maps[i].start && (uintptr_t)addr < maps[i].end) return maps[i].path;
+  return NULL;
+}
+
+static int fail_anon_name(void *a, size_t n, const char *name) {
+  (void)a, (void)n, (void)name;
+  errno = ENOMEM;
+  return -1;
+}
+
+Test(budget, labels_show_in_the_map) {
+  page = vmp_page_size();
+  vmp_region *r;
+  CHECK_OK(vmp_reserve(16 * page, 0, &r));
+  char *base = vmp_base(r);
+  CHECK_OK(vmp_split(r, 0, 8 * page));
+  CHECK_OK(vmp_commit(r, 0, 8 * page, VMP_PROT_RW));
+  /* Argument order, whatever the kernel. */
+  CHECK_RC(vmp_label(NULL, 0, page, "x"), VMP_EINVAL);
+  CHECK_RC(vmp_label(r, 0, 0, "x"), VMP_EINVAL);
+  CHECK_RC(vmp_label(r, 0, page, NULL), VMP_EINVAL);
+  CHECK_RC(vmp_label(r, 0, page, ""), VMP_EINVAL);
+  CHECK_RC(vmp_label(r, 0, page, "a[b]"), VMP_EINVAL);
+  CHECK_RC(vmp_label(r, 0, page, "tab\there"), VMP_EINVAL);
+  char long_name[81];
+  memset(long_name, 'n', 80);
+  long_name[80] = 0;
+  CHECK_RC(vmp_label(r, 0, page, long_name), VMP_EINVAL);
+  long_name[79] = 0;
+  CHECK_RC(vmp_label(r, 1, page, long_name), VMP_EALIGN);
+  CHECK_RC(vmp_label(r, 16 * page, page, "x"), VMP_ERANGE);
+  CHECK_RC(vmp_label(r, 8 * page, page, "x"), VMP_ESTATE);
+  CHECK_RC(vmp_label(r, 7 * page, 2 * page, "x"), VMP_ESTATE);
+  memset(base, 7, 8 * page);
+  /* A refused prctl changes nothing. */
+  char *before = vmpt_maps_region_text(base, 16 * page);
+  cr_assert_eq(vmp__testing_syscall_set("vma_anon_name", (vmp__syscall_fn)fail_anon_name),
+               strcmp(vmp_backend_name(), "linux") == 0 ? 0 : VMP_EINVAL);
+  int rc = vmp_label(r, 2 * page, 2 * page, "guest-ram");
+  vmp__testing_syscall_set("vma_anon_name", NULL);
+  char *after = vmpt_maps_region_text(base, 16 * page);
+  cr_assert_str_eq(after, before);
+  if (strcmp(vmp_backend_name(), "linux") == 0)
+    cr_assert_eq(rc, VMP_ENOMEM, "an injected failure gave %s", vmp_err_name(rc));
+  free(before);
+  free(after);
+  CHECK_OK(vmp_label(r, 2 * page, 2 * page, long_name));
+  CHECK_OK(vmp_label(r, 2 * page, 2 * page, "guest-ram"));
+  const char *path = path_at(base + 2 * page);
+  if (strcmp(vmp_backend_name(), "linux") == 0 && path && strstr(path, "[anon:guest-ram]")) {
+    cr_assert(!strstr(path_at(base) ? path_at(base) : "", "guest-ram"), "page 0 named too");
+    cr_assert(!strstr(path_at(base + 4 * page) ? path_at(base + 4 * page) : "", "guest-ram"));
+    /* The name stays through protect and discard; the bytes are the caller's. */
+    CHECK_OK(vmp_protect(r, 2 * page, page, VMP_PROT_READ));
+    CHECK_OK(vmp_discard(r, 3 * page, page));
+    cr_assert(strstr(path_at(base + 2 * page), "[anon:guest-ram]"));
+    cr_assert(strstr(path_at(base + 3 * page), "[anon:guest-ram]"));
+    cr_assert_eq(base[0], 7);
+  } else {
+    cr_log_info("this kernel shows no names of anonymous memory (%s)", path ? path : "?");
+  }
+  CHECK_MAPS(r);
+  CHECK_OK(vmp_release(r));
+}
+
+Test(budget, memory_objects_carry_their_name) {
+  page = vmp_page_size();
+  vmp_mem *m = NULL;
+  CHECK_RC(vmp_mem_create_named(page, NULL, 0, &m), VMP_EINVAL);
+  CHECK_RC(vmp_mem_create_named(page, "a$b", 0, &m), VMP_EINVAL);
+  CHECK_RC(vmp_mem_create_named(page, "ok", 1, &m), VMP_EINVAL);
+  CHECK_RC(vmp_mem_create_named(page + 1, "ok", 0, &m), VMP_EALIGN);
+  cr_assert_null(m);
+  CHECK_OK(vmp_mem_create_named(4 * page, "jit-code", 0, &m));
+  vmp_region *r;
+  CHECK_OK(vmp_reserve(4 * page, 0, &r));
+  CHECK_OK(vmp_map(r, 0, 4 * page, m, 0, VMP_PROT_RW));
+  const char *path = path_at(vmp_base(r));
+  cr_assert_not_null(path);
+  if (strcmp(vmp_backend_name(), "linux") == 0)
+    cr_assert(strstr(path, "memfd:jit-code"), "the view's path is \"%s\"", path);
+  else
+    cr_assert(!strstr(path, "jit-code"), "a fallback object has a name: \"%s\"", path);
+  CHECK_OK(vmp_mem_close(m));
   CHECK_OK(vmp_release(r));
 }

@@ -70,6 +70,13 @@ typedef intptr_t vmp__os_handle;
  * Nothing named survives the call, even if the process dies during it. */
 int vmp__os_object_create(uint64_t size, vmp__os_handle *out, unsigned *traits);
 
+/* The same, with a name that shows in the process's map where the object
+ * is a memfd (/memfd:NAME on Linux); the fallbacks and Windows ignore it.
+ * name is at most VMP__NAME_MAX bytes. */
+int vmp__os_object_create_named(uint64_t size, const char *name, vmp__os_handle *out,
+                                unsigned *traits);
+#define VMP__NAME_MAX 79
+
 /* Opens a regular file; `writable` selects read-write. Not created. */
 int vmp__os_object_open(const char *path, int writable, vmp__os_handle *out,
                         unsigned *traits);
@@ -159,6 +166,11 @@ int vmp__os_unmap_private(void *span, size_t span_size, void *addr,
                           size_t size);
 
 int vmp__os_protect(void *addr, size_t size, int prot);
+
+/* Names the private pages [addr, addr+size), inside one private span, in
+ * the process's map (Linux [anon:NAME]); 0 without doing anything where
+ * the system has no such names. The name was checked by the core. */
+int vmp__os_label_private(void *addr, size_t size, const char *name);
 
 /* Private pages [addr, addr+size) read as zero afterwards and keep their
  * protections; their memory goes back to the system. `prot` is the pages'

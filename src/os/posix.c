@@ -20,6 +20,12 @@ const int vmp__unix_anon_seals = 0;
 /* POSIX has only the hint: unix.c checks the address it got. */
 const int vmp__unix_noreplace_flag = 0;
 
+/* POSIX has no names for anonymous memory. */
+int vmp__unix_label_private(void *addr, size_t size, const char *name) {
+  (void)addr, (void)size, (void)name;
+  return 0;
+}
+
 /* Nothing beyond getrlimit and statvfs, which unix.c asks. */
 void vmp__unix_budget(struct vmp_budget *out) { (void)out; }
 
@@ -36,8 +42,8 @@ int vmp__unix_find_gap(uintptr_t from, uintptr_t *lo, uintptr_t *hi) {
 /* Every call this backend makes is one of unix.c's. */
 const vmp__syscall_table vmp__unix_backend_syscalls = {0, NULL, NULL, NULL};
 
-int vmp__unix_anon_create(uint64_t size, unsigned *traits) {
-  (void)size, (void)traits;
+int vmp__unix_anon_create(uint64_t size, const char *name, unsigned *traits) {
+  (void)size, (void)name, (void)traits;
   return VMP_ENOTSUP;
 }
 

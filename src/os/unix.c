@@ -334,6 +334,10 @@ int vmp__os_protect(void *addr, size_t size, int prot) {
   return SYS(mprotect)(addr, size, vmp__unix_prot(prot)) == 0 ? 0 : vmp__unix_error(errno);
 }
 
+int vmp__os_label_private(void *addr, size_t size, const char *name) {
+  return vmp__unix_label_private(addr, size, name);
+}
+
 int vmp__os_discard(void *addr, size_t size, int prot) {
   return vmp__unix_discard(addr, size, prot);
 }
@@ -456,11 +460,16 @@ static int anon_temp_file(uint64_t size, unsigned *traits) {
 static _Atomic int anon_method; /* 0 backend's own, 1 shm, 2 temporary file */
 
 int vmp__os_object_create(uint64_t size, vmp__os_handle *out, unsigned *traits) {
+  return vmp__os_object_create_named(size, "vmplace", out, traits);
+}
+
+int vmp__os_object_create_named(uint64_t size, const char *name, vmp__os_handle *out,
+                                unsigned *traits) {
   int method = atomic_load_explicit(&anon_method, memory_order_relaxed);
   int fd = VMP_ENOTSUP;
   *traits = 0;
   if (method == 0) {
-    fd = vmp__unix_anon_create(size, traits);
+    fd = vmp__unix_anon_create(size, name, traits);
     if (fd == VMP_ENOTSUP) atomic_store(&anon_method, method = 1);
   }
   if (method == 1) {

@@ -38,7 +38,7 @@ int vmp__unix_find_gap(uintptr_t from, uintptr_t *lo, uintptr_t *hi);
 /* Creates anonymous shared memory the backend's best way. Returns the fd,
  * VMP_ENOTSUP to make unix.c fall back to shm_open and then a temporary
  * file, or another negative error that is final. */
-int vmp__unix_anon_create(uint64_t size, unsigned *traits);
+int vmp__unix_anon_create(uint64_t size, const char *name, unsigned *traits);
 
 /* A second chance before the portable temporary file: a file with no name
  * at all (O_TMPFILE). Same returns as vmp__unix_anon_create. */
@@ -68,6 +68,10 @@ int vmp__unix_enomem_cause(void);
 /* The budget's fields only the backend knows (mapping limit and count,
  * overcommit, memfd, huge pages); unix.c fills the POSIX ones. */
 void vmp__unix_budget(struct vmp_budget *out);
+
+/* Names private pages [addr, addr+size) in the process's map (Linux
+ * PR_SET_VMA_ANON_NAME), or does nothing where the kernel cannot. */
+int vmp__unix_label_private(void *addr, size_t size, const char *name);
 
 /* ---- supplied by unix.c to the backend file ---- */
 

@@ -542,6 +542,20 @@ static int new_object(win_object **out) {
   return 0;
 }
 
+/* A named section would be a kernel object anyone could open: the name
+ * is not given to Windows, and only memfd objects carry one. */
+int vmp__os_object_create_named(uint64_t size, const char *name, vmp__os_handle *out,
+                                unsigned *traits) {
+  (void)name;
+  return vmp__os_object_create(size, out, traits);
+}
+
+/* Windows shows no name for private memory. */
+int vmp__os_label_private(void *addr, size_t size, const char *name) {
+  (void)addr, (void)size, (void)name;
+  return 0;
+}
+
 int vmp__os_object_create(uint64_t size, vmp__os_handle *out, unsigned *traits) {
   win_object *o;
   int err = new_object(&o);
