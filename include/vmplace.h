@@ -397,6 +397,14 @@ VMP_API size_t vmp_size(const vmp_region *region);
  * whole of it), VMP_ENOMEM (bookkeeping). */
 VMP_API int vmp_split(vmp_region *region, size_t off, size_t size);
 
+/* Makes [off, off+size) a placeholder span of its own, whether it already
+ * is exactly one (then nothing changes and 0 is returned) or lies inside a
+ * larger one (split). For an arena that carves chunk after chunk out of
+ * its room: the last chunk needs no special case. Errors: VMP_EINVAL,
+ * VMP_EALIGN, VMP_ERANGE, VMP_ESTATE (not a placeholder), VMP_EEXTENT (not
+ * inside one placeholder), VMP_ENOMEM (bookkeeping). Thread-safe. */
+VMP_API int vmp_carve(vmp_region *region, size_t off, size_t size);
+
 /* Merges the placeholders covering [off, off+size) into one. The range
  * must start at a span's start, end at a span's end and cover at least two
  * spans, all placeholders. No system call on POSIX.

@@ -377,6 +377,25 @@ int vmp_split(vmp_region *r, size_t off, size_t size) {
   return leave(r, err);
 }
 
+/* split without the special case: a range that already is a whole
+ * placeholder is left as it is. */
+int vmp_carve(vmp_region *r, size_t off, size_t size) {
+  if (!r || size == 0) return VMP_EINVAL;
+  page_range pr;
+  int err = enter_range(r, off, size, &pr);
+  if (err) return err;
+  overlap o;
+  err = scan_kinds(r, pr, KIND_BIT(VMP_PLACEHOLDER), &o);
+  if (!err && o.spans != 1) err = VMP_EEXTENT;
+  if (err || is_whole(o.span, pr)) return leave(r, err);
+  err = vmp__spans_reserve(&r->spans, 2);
+  if (!err)
+    err = vmp__os_split(page_addr(r, o.span->start), page_bytes(r, o.span->pages),
+                        page_addr(r, pr.first), size);
+  if (!err) isolate(r, o.span, pr.first, pr.count);
+  return leave(r, err);
+}
+
 int vmp_coalesce(vmp_region *r, size_t off, size_t size) {
   if (!r || size == 0) return VMP_EINVAL;
   page_range pr;

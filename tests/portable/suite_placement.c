@@ -482,6 +482,47 @@ static void test_budget_on_every_backend(void) {
   CHECK_RC(vmp_release(r), 0);
 }
 
+/* A call that must be refused with `want` and change nothing: spans,
+ * readable bytes and the kernel's view. */
+#define REFUSED(r, call, want)                                                      \
+  do {                                                                              \
+    region_state before_, after_;                                                   \
+    int have_ = state_take((r), &before_) == 0;                                     \
+    int rc_ = (call);                                                               \
+    CHECK(rc_ == (want), "%s: %s, expected %s", #call, vmp_err_name(rc_),           \
+          vmp_err_name(want));                                                      \
+    if (have_ && CHECK(state_take((r), &after_) == 0, "cannot read the state")) {   \
+      state_same(&before_, &after_, __FILE__, __LINE__, #call);                     \
+      state_free(&after_);                                                          \
+    }                                                                               \
+    if (have_) state_free(&before_);                                                \
+  } while (0)
+
+/* carve: split where needed, nothing where the range already is a whole
+ * placeholder; refusals change nothing. */
+static void test_carve(void) {
+  vmp_region *r;
+  if (!CHECK_RC(vmp_reserve(16 * P, 0, &r), 0)) return;
+  CHECK_RC(vmp_carve(r, 4 * P, 4 * P), 0);
+  CHECK(vmp_span_count(r) == 3, "%zu spans after carving the middle", vmp_span_count(r));
+  CHECK_SPAN(r, 4 * P, VMP_PLACEHOLDER, 4 * P, 4 * P);
+  CHECK_RC(vmp_carve(r, 4 * P, 4 * P), 0);
+  CHECK(vmp_span_count(r) == 3, "%zu spans after carving it again", vmp_span_count(r));
+  CHECK_RC(vmp_carve(r, 8 * P, 8 * P), 0); /* the whole last placeholder */
+  CHECK(vmp_span_count(r) == 3, "%zu spans", vmp_span_count(r));
+  CHECK_RC(vmp_commit(r, 4 * P, 4 * P, VMP_PROT_RW), 0);
+  CHECK_RC(vmp_carve(NULL, 0, P), VMP_EINVAL);
+  REFUSED(r, vmp_carve(r, 0, 0), VMP_EINVAL);
+  REFUSED(r, vmp_carve(r, 1, P), VMP_EALIGN);
+  REFUSED(r, vmp_carve(r, 16 * P, P), VMP_ERANGE);
+  REFUSED(r, vmp_carve(r, 4 * P, P), VMP_ESTATE);
+  REFUSED(r, vmp_carve(r, 3 * P, 2 * P), VMP_ESTATE);
+  CHECK_RC(vmp_split(r, 8 * P, 4 * P), 0);
+  REFUSED(r, vmp_carve(r, 10 * P, 4 * P), VMP_EEXTENT);
+  CHECK_KERNEL_AGREES(r);
+  CHECK_RC(vmp_release(r), 0);
+}
+
 int main(int argc, char **argv) {
   static const check_test tests[] = {
       {"reserve_at_a_free_address", test_reserve_at_a_free_address},
@@ -497,6 +538,7 @@ int main(int argc, char **argv) {
       {"allocation_failures_leave_no_trace", test_allocation_failures_leave_no_trace},
       {"error_is_distinct", test_error_is_distinct},
       {"budget_on_every_backend", test_budget_on_every_backend},
+      {"carve", test_carve},
   };
   return check_run(tests, sizeof tests / sizeof tests[0], argc, argv);
 }
