@@ -9,7 +9,10 @@
  * the RW view, calls it through the RX view, rewrites it to return 7 (the
  * RX view sees the change at once: it is the same memory), and shows that
  * the RX view cannot be written: its protection says so, and on POSIX a
- * child process that tries it dies of the fault.
+ * child process that tries it dies of the fault. (On Windows a view is
+ * mapped with the most its object allows and lowered before vmp_map
+ * returns, because a view's protection can later be raised only within
+ * what it was mapped with: for that one call the RX view is writable.)
  *
  * Exit status 0 when it ran the code it wrote and the RX view refused the
  * write; 77 on a processor it has no code for.
@@ -130,6 +133,7 @@ int main(void) {
   if (rx[0] != rw[0]) return fail("the views show different bytes", 0);
   rc = vmp_release(r);
   if (rc) return fail("release", rc);
-  puts("jit_dual_map: no page was ever writable and executable; the RX view refused a write");
+  puts("jit_dual_map: no view was writable and executable once mapped; the RX view refused a "
+       "write");
   return 0;
 }

@@ -225,6 +225,43 @@ typedef struct vmp_mem vmp_mem;
  * raised: signal dispositions are never changed). */
 VMP_API int vmp_mem_create(uint64_t size, unsigned flags, vmp_mem **out);
 
+/* Flags for vmp_mem_create_named(). */
+#define VMP_MEM_NO_FALLBACK 0x10 /* the backend's own way or VMP_ENOTSUP: never an
+                                    object in /dev/shm or $TMPDIR (on Linux a memfd;
+                                    generic POSIX has only those, so always
+                                    VMP_ENOTSUP; Windows: a section) */
+#define VMP_MEM_EXEC 0x20        /* views will be executable: Linux asks memfd_create
+                                    for MFD_EXEC (6.3+; older kernels make every
+                                    memfd exec-capable), so RX views work under
+                                    vm.memfd_noexec=1 */
+
+/* Where an object's memory comes from, as vmp_mem_query() reports it. */
+typedef enum vmp_backing {
+  VMP_BACKING_MEMFD = 1,     /* Linux memfd_create */
+  VMP_BACKING_SHM = 2,       /* shm_open, name removed (lives in /dev/shm) */
+  VMP_BACKING_TEMP_FILE = 3, /* an unnamed file in $TMPDIR (O_TMPFILE or unlinked) */
+  VMP_BACKING_FILE = 4,      /* a regular file opened by path */
+  VMP_BACKING_SECTION = 5,   /* a Windows pagefile-backed section */
+  VMP_BACKING_DESCRIPTOR = 6 /* adopted (vmp_mem_adopt): whatever the caller had */
+} vmp_backing;
+
+typedef struct vmp_mem_info {
+  vmp_backing backing;
+  int sealed;     /* its size can never shrink (a sealed memfd, a section): views
+                     of it can never fault from truncation */
+  int huge_pages; /* backed by huge pages (rings with VMP_RING_HUGE_PAGES) */
+  int exec;       /* 1: made exec-capable on purpose (VMP_MEM_EXEC); -1: as the
+                     system decides (vm.memfd_noexec, a noexec mount) */
+  int fell_back;  /* the backend's own way was refused (memfd_create denied by a
+                     sandbox, say) and a fallback was taken: shm or a file, which
+                     can fill up and then fault with SIGBUS */
+} vmp_mem_info;
+
+/* What was obtained for an object: so a program can tell, and say, that
+ * its shared memory fell back to /dev/shm. Errors: VMP_EINVAL (NULL, a
+ * closed handle). Thread-safe. */
+VMP_API int vmp_mem_query(const vmp_mem *mem, vmp_mem_info *out);
+
 /* As vmp_mem_create, with a name that tells the object apart in the
  * process's map: Linux shows a memfd as "/memfd:NAME (deleted)" in
  * /proc/PID/maps (vmp_mem_create's objects are called "vmplace"). The
@@ -232,7 +269,10 @@ VMP_API int vmp_mem_create(uint64_t size, unsigned flags, vmp_mem **out);
  * named Windows section would be a kernel object any process could open.
  * A name is 1 to 79 printable ASCII characters, none of \ ` $ [ ] (the
  * kernel's rule for names of memory, applied on every backend).
- * Errors: as vmp_mem_create, and VMP_EINVAL for a NULL or invalid name. */
+ * `flags` is 0 or VMP_MEM_NO_FALLBACK and VMP_MEM_EXEC (above).
+ * Errors: as vmp_mem_create, VMP_EINVAL for a NULL or invalid name or an
+ * unknown flag, VMP_ENOTSUP with VMP_MEM_NO_FALLBACK where the backend's
+ * own way is refused or missing. */
 VMP_API int vmp_mem_create_named(uint64_t size, const char *name, unsigned flags,
                                  vmp_mem **out);
 

@@ -37,6 +37,17 @@ int vmp_mem_create(uint64_t size, unsigned flags, vmp_mem **out) {
   return create_anonymous(size, 0, out);
 }
 
+int vmp_mem_query(const vmp_mem *mem, vmp_mem_info *out) {
+  if (!vmp__mem_usable(mem) || !out) return VMP_EINVAL;
+  unsigned t = mem->traits;
+  out->backing = (vmp_backing)VMP__OBJ_BACKING_OF(t);
+  out->sealed = (t & VMP__OBJ_NO_SHRINK) != 0;
+  out->huge_pages = (t & VMP__OBJ_HUGE) != 0;
+  out->exec = (t & VMP__OBJ_EXEC) ? 1 : -1;
+  out->fell_back = (t & VMP__OBJ_FELL_BACK) != 0;
+  return 0;
+}
+
 /* The characters the kernel allows in a name, on every backend: printable
  * ASCII except those a shell or a maps parser would trip on. */
 int vmp__name_valid(const char *name) {
@@ -49,13 +60,18 @@ int vmp__name_valid(const char *name) {
   return 1;
 }
 
+#define CREATE_FLAGS (VMP_MEM_NO_FALLBACK | VMP_MEM_EXEC)
+
 int vmp_mem_create_named(uint64_t size, const char *name, unsigned flags, vmp_mem **out) {
-  if (!out || size == 0 || flags != 0 || !vmp__name_valid(name)) return VMP_EINVAL;
+  if (!out || size == 0 || (flags & ~(unsigned)CREATE_FLAGS) || !vmp__name_valid(name))
+    return VMP_EINVAL;
   if (size % vmp_page_size()) return VMP_EALIGN;
   vmp_mem *mem;
   int err = new_mem(&mem);
   if (err) return err;
-  err = vmp__os_object_create_named(size, name, &mem->handle, &mem->traits);
+  unsigned how = ((flags & VMP_MEM_NO_FALLBACK) ? VMP__CREATE_NO_FALLBACK : 0) |
+                 ((flags & VMP_MEM_EXEC) ? VMP__CREATE_EXEC : 0);
+  err = vmp__os_object_create_named(size, name, how, &mem->handle, &mem->traits);
   if (err) {
     vmp__free(mem);
     return err;

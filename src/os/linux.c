@@ -186,8 +186,21 @@ int vmp__unix_find_gap(uintptr_t from, uintptr_t *lo, uintptr_t *hi) {
 
 /* A memfd sealed against shrinking: no holder of the fd can truncate it
  * under a view and turn the view's pages into SIGBUS. */
-int vmp__unix_anon_create(uint64_t size, const char *name, unsigned *traits) {
-  int fd = SYS(memfd_create)(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x10U /* Linux 6.3 */
+#endif
+
+/* With exec intent MFD_EXEC keeps RX views working where vm.memfd_noexec
+ * makes memfds non-executable by default; a kernel older than the flag
+ * refuses it with EINVAL, and there every memfd is exec-capable. */
+int vmp__unix_anon_create(uint64_t size, const char *name, unsigned how, unsigned *traits) {
+  unsigned flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
+  unsigned exec = (how & VMP__CREATE_EXEC) ? MFD_EXEC : 0;
+  int fd = SYS(memfd_create)(name, flags | exec);
+  if (fd < 0 && exec && errno == EINVAL) {
+    exec = 0;
+    fd = SYS(memfd_create)(name, flags);
+  }
   if (fd < 0) return vmp__unix_refused(errno) ? VMP_ENOTSUP : vmp__unix_error(errno);
   fd = vmp__unix_size_new_object(fd, size);
   if (fd < 0) return fd;
@@ -196,7 +209,8 @@ int vmp__unix_anon_create(uint64_t size, const char *name, unsigned *traits) {
     vmp__unix_close_quietly(fd);
     return err;
   }
-  *traits = VMP__OBJ_NO_SHRINK;
+  *traits = VMP__OBJ_NO_SHRINK | VMP__OBJ_BACKING(VMP_BACKING_MEMFD) |
+            ((how & VMP__CREATE_EXEC) ? VMP__OBJ_EXEC : 0);
   return fd;
 }
 
@@ -265,7 +279,7 @@ int vmp__os_object_create_huge(uint64_t size, vmp__os_handle *out, unsigned *tra
   if (fd < 0) return vmp__unix_refused(errno) ? VMP_ENOTSUP : vmp__unix_error(errno);
   fd = vmp__unix_size_new_object(fd, size);
   if (fd < 0) return fd;
-  *traits = 0;
+  *traits = VMP__OBJ_HUGE | VMP__OBJ_BACKING(VMP_BACKING_MEMFD);
   *out = fd;
   return 0;
 }

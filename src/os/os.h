@@ -65,6 +65,16 @@ typedef intptr_t vmp__os_handle;
 
 /* Traits reported by the backend for an object it created or adopted. */
 #define VMP__OBJ_NO_SHRINK 0x1 /* the size can never go down (sealed) */
+#define VMP__OBJ_HUGE 0x2      /* backed by huge pages */
+#define VMP__OBJ_EXEC 0x4      /* created exec-capable on purpose (MFD_EXEC) */
+#define VMP__OBJ_FELL_BACK 0x8 /* the backend's own way was refused: a fallback was taken */
+/* Which backing was obtained: one of vmp_backing's values, in bits 8-15. */
+#define VMP__OBJ_BACKING(kind) ((unsigned)(kind) << 8)
+#define VMP__OBJ_BACKING_OF(traits) (((traits) >> 8) & 0xffu)
+
+/* How vmp__os_object_create_named may make the object. */
+#define VMP__CREATE_NO_FALLBACK 0x1 /* only the backend's own way: no shm_open, no file */
+#define VMP__CREATE_EXEC 0x2        /* views will be executable (MFD_EXEC where known) */
 
 /* Anonymous shared memory of `size` bytes, zero-filled, read-write.
  * Nothing named survives the call, even if the process dies during it. */
@@ -73,8 +83,8 @@ int vmp__os_object_create(uint64_t size, vmp__os_handle *out, unsigned *traits);
 /* The same, with a name that shows in the process's map where the object
  * is a memfd (/memfd:NAME on Linux); the fallbacks and Windows ignore it.
  * name is at most VMP__NAME_MAX bytes. */
-int vmp__os_object_create_named(uint64_t size, const char *name, vmp__os_handle *out,
-                                unsigned *traits);
+int vmp__os_object_create_named(uint64_t size, const char *name, unsigned how,
+                                vmp__os_handle *out, unsigned *traits);
 #define VMP__NAME_MAX 79
 
 /* Opens a regular file; `writable` selects read-write. Not created. */

@@ -42,8 +42,8 @@ int vmp__unix_find_gap(uintptr_t from, uintptr_t *lo, uintptr_t *hi) {
 /* Every call this backend makes is one of unix.c's. */
 const vmp__syscall_table vmp__unix_backend_syscalls = {0, NULL, NULL, NULL};
 
-int vmp__unix_anon_create(uint64_t size, const char *name, unsigned *traits) {
-  (void)size, (void)name, (void)traits;
+int vmp__unix_anon_create(uint64_t size, const char *name, unsigned how, unsigned *traits) {
+  (void)size, (void)name, (void)how, (void)traits;
   return VMP_ENOTSUP;
 }
 

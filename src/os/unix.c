@@ -460,23 +460,30 @@ static int anon_temp_file(uint64_t size, unsigned *traits) {
 static _Atomic int anon_method; /* 0 backend's own, 1 shm, 2 temporary file */
 
 int vmp__os_object_create(uint64_t size, vmp__os_handle *out, unsigned *traits) {
-  return vmp__os_object_create_named(size, "vmplace", out, traits);
+  return vmp__os_object_create_named(size, "vmplace", 0, out, traits);
 }
 
-int vmp__os_object_create_named(uint64_t size, const char *name, vmp__os_handle *out,
-                                unsigned *traits) {
+int vmp__os_object_create_named(uint64_t size, const char *name, unsigned how,
+                                vmp__os_handle *out, unsigned *traits) {
   int method = atomic_load_explicit(&anon_method, memory_order_relaxed);
   int fd = VMP_ENOTSUP;
   *traits = 0;
   if (method == 0) {
-    fd = vmp__unix_anon_create(size, name, traits);
+    fd = vmp__unix_anon_create(size, name, how, traits);
     if (fd == VMP_ENOTSUP) atomic_store(&anon_method, method = 1);
   }
+  if (method > 0 && (how & VMP__CREATE_NO_FALLBACK)) return VMP_ENOTSUP;
+  if (method > 0) *traits = VMP__OBJ_FELL_BACK;
   if (method == 1) {
     fd = anon_shm(size);
+    if (fd >= 0) *traits |= VMP__OBJ_BACKING(VMP_BACKING_SHM);
     if (fd == VMP_ENOTSUP) atomic_store(&anon_method, method = 2);
   }
-  if (method == 2) fd = anon_temp_file(size, traits);
+  if (method == 2) {
+    unsigned file_traits = 0;
+    fd = anon_temp_file(size, &file_traits);
+    *traits |= file_traits | VMP__OBJ_BACKING(VMP_BACKING_TEMP_FILE);
+  }
   if (fd < 0) return fd;
   *out = fd;
   return 0;
@@ -503,6 +510,7 @@ int vmp__os_object_open(const char *path, int writable, vmp__os_handle *out,
   int fd = SYS(open)(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) return errno == EISDIR ? VMP_EINVAL : vmp__unix_error(errno);
   int err = check_mappable(fd, traits);
+  *traits |= VMP__OBJ_BACKING(VMP_BACKING_FILE);
   if (!err) {
     /* Back to blocking, as a regular file's descriptor is expected to be
      * by whoever it is handed to (vmp_mem_fd). */
@@ -525,6 +533,7 @@ int vmp__os_object_adopt(intptr_t native, int want_write, int *writable,
   if ((flags & O_ACCMODE) == O_WRONLY) return VMP_EACCES;
   int err = check_mappable((int)native, traits);
   if (err) return err;
+  *traits |= VMP__OBJ_BACKING(VMP_BACKING_DESCRIPTOR);
   *writable = (flags & O_ACCMODE) == O_RDWR;
   if (want_write && !*writable) return VMP_EACCES;
   *out = native;

@@ -38,7 +38,7 @@ int vmp__unix_find_gap(uintptr_t from, uintptr_t *lo, uintptr_t *hi);
 /* Creates anonymous shared memory the backend's best way. Returns the fd,
  * VMP_ENOTSUP to make unix.c fall back to shm_open and then a temporary
  * file, or another negative error that is final. */
-int vmp__unix_anon_create(uint64_t size, const char *name, unsigned *traits);
+int vmp__unix_anon_create(uint64_t size, const char *name, unsigned how, unsigned *traits);
 
 /* A second chance before the portable temporary file: a file with no name
  * at all (O_TMPFILE). Same returns as vmp__unix_anon_create. */

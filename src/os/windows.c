@@ -544,10 +544,13 @@ static int new_object(win_object **out) {
 
 /* A named section would be a kernel object anyone could open: the name
  * is not given to Windows, and only memfd objects carry one. */
-int vmp__os_object_create_named(uint64_t size, const char *name, vmp__os_handle *out,
-                                unsigned *traits) {
+int vmp__os_object_create_named(uint64_t size, const char *name, unsigned how,
+                                vmp__os_handle *out, unsigned *traits) {
   (void)name;
-  return vmp__os_object_create(size, out, traits);
+  int err = vmp__os_object_create(size, out, traits);
+  /* Sections are created exec-capable (PAGE_EXECUTE_READWRITE). */
+  if (!err && (how & VMP__CREATE_EXEC)) *traits |= VMP__OBJ_EXEC;
+  return err;
 }
 
 /* Windows shows no name for private memory. */
@@ -569,7 +572,8 @@ int vmp__os_object_create(uint64_t size, vmp__os_handle *out, unsigned *traits) 
   }
   o->size = size;
   o->writable = 1;
-  *traits = VMP__OBJ_NO_SHRINK; /* a pagefile section never changes size */
+  /* A pagefile section never changes size. */
+  *traits = VMP__OBJ_NO_SHRINK | VMP__OBJ_BACKING(VMP_BACKING_SECTION);
   *out = (vmp__os_handle)o;
   return 0;
 }
@@ -624,7 +628,7 @@ int vmp__os_object_open(const char *path, int writable, vmp__os_handle *out,
     vmp__free(o);
     return VMP_EINVAL;
   }
-  *traits = 0;
+  *traits = VMP__OBJ_BACKING(VMP_BACKING_FILE);
   *out = (vmp__os_handle)o;
   return 0;
 }
@@ -668,11 +672,11 @@ int vmp__os_object_adopt(intptr_t native, int want_write, int *writable, unsigne
   o->writable = *writable;
   if (is_file) {
     o->file = h;
-    *traits = 0;
+    *traits = VMP__OBJ_BACKING(VMP_BACKING_DESCRIPTOR);
   } else {
     o->section = h;
     o->size = (uint64_t)section.size.QuadPart;
-    *traits = VMP__OBJ_NO_SHRINK;
+    *traits = VMP__OBJ_NO_SHRINK | VMP__OBJ_BACKING(VMP_BACKING_SECTION);
   }
   *out = (vmp__os_handle)o;
   return 0;
