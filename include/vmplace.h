@@ -58,6 +58,24 @@
  *   not race with other calls on the same region. Memory objects may be
  *   used from many threads; vmp_mem_close() must not race with other calls
  *   on the same object handle.
+ *
+ * Fork (POSIX)
+ *   A child made by fork() inherits every region at the same addresses,
+ *   with the bookkeeping as it was at the fork, and may go on using it
+ *   (or release it) with the library's calls: around fork() the forking
+ *   thread waits for calls in progress on any region to finish and holds
+ *   every region's lock, so no lock is left held and no bookkeeping is
+ *   caught half-way in the child (pthread_atfork; a vmp_foreach_span
+ *   callback must therefore not fork). What the child sees, per kind:
+ *     placeholder  reserved and inaccessible, as in the parent: still the
+ *                  child's, never free for its other mappings;
+ *     private      a copy-on-write copy: the child reads the parent's bytes
+ *                  as of the fork, and writes on either side stay private;
+ *     view         the same memory object, shared: a write by either
+ *                  process is seen by the other (rings rely on it), unless
+ *                  the ring was made with VMP_RING_NO_INHERIT.
+ *   Memory objects' descriptors are close-on-exec but inherited by fork.
+ *   Windows has no fork.
  */
 #ifndef VMPLACE_H
 #define VMPLACE_H

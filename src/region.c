@@ -32,7 +32,58 @@ struct vmp_region {
   unsigned page_shift;
   vmp__spans spans;
   vmp__spans prots;
+  struct vmp_region *prev, *next; /* the list of live regions, for fork */
 };
+
+/* ---- fork --------------------------------------------------------------------------- */
+
+/* fork() copies only the thread that calls it: a region lock some other
+ * thread held at that moment would stay locked in the child for ever, over
+ * bookkeeping caught half-way. So every live region is on a list, and
+ * around fork the forking thread takes the list's lock and then every
+ * region's lock (waiting for calls in progress to finish), and lets them
+ * go on both sides afterwards. Lock order: the list, then regions; no
+ * call holding a region's lock takes the list's. */
+static vmp__os_lock live_lock;
+static vmp_region *live_regions;
+static int fork_hooks_error;
+
+static void before_fork(void) {
+  vmp__os_lock_acquire(&live_lock);
+  for (vmp_region *r = live_regions; r; r = r->next) vmp__os_lock_acquire(&r->lock);
+}
+
+static void after_fork(void) {
+  for (vmp_region *r = live_regions; r; r = r->next) vmp__os_lock_release(&r->lock);
+  vmp__os_lock_release(&live_lock);
+}
+
+static void init_live_list(void) {
+  fork_hooks_error = vmp__os_lock_init(&live_lock);
+  if (!fork_hooks_error) fork_hooks_error = vmp__os_at_fork(before_fork, after_fork, after_fork);
+}
+
+static int live_list_ready(void) {
+  vmp__os_run_once(init_live_list);
+  return fork_hooks_error;
+}
+
+static void live_add(vmp_region *r) {
+  vmp__os_lock_acquire(&live_lock);
+  r->prev = NULL;
+  r->next = live_regions;
+  if (live_regions) live_regions->prev = r;
+  live_regions = r;
+  vmp__os_lock_release(&live_lock);
+}
+
+static void live_remove(vmp_region *r) {
+  vmp__os_lock_acquire(&live_lock);
+  if (r->prev) r->prev->next = r->next;
+  else live_regions = r->next;
+  if (r->next) r->next->prev = r->prev;
+  vmp__os_lock_release(&live_lock);
+}
 
 /* The pages an operation applies to, after the range check. */
 typedef struct page_range {
@@ -252,6 +303,8 @@ static int place(const placement *p, size_t size, void **base) {
  * then the one system reservation, so a failure has nothing to undo. */
 static int region_create(size_t size, const placement *p, vmp_region **out) {
   size_t page = vmp__os_caps_get()->page_size;
+  int hooks = live_list_ready();
+  if (hooks) return hooks;
   vmp_region *r = vmp__calloc(1, sizeof *r);
   if (!r) return VMP_ENOMEM;
   r->size = size;
@@ -268,6 +321,7 @@ static int region_create(size_t size, const placement *p, vmp_region **out) {
   err = place(p, size, &base);
   if (err) goto fail_lock;
   r->base = base;
+  live_add(r);
   *out = r;
   return 0;
 
@@ -348,6 +402,7 @@ int vmp_release(vmp_region *r) {
   if (!r) return 0;
   int err = vmp__os_release(r->base, r->size);
   if (err) return err;
+  live_remove(r);
   vmp__spans_cursor at;
   for (vmp__span *s = vmp__spans_first(&r->spans, &at); s; s = vmp__spans_step(&r->spans, &at, 1))
     if (s->mem) vmp__mem_unref(s->mem);

@@ -272,6 +272,18 @@ void vmp__os_lock_destroy(vmp__os_lock *l);
 void vmp__os_lock_acquire(vmp__os_lock *l);
 void vmp__os_lock_release(vmp__os_lock *l);
 
+/* ---- fork ---------------------------------------------------------------------- */
+
+/* Runs init exactly once in the process, whichever thread calls first;
+ * later calls return once it has run. For the core's one piece of global
+ * state (the list of regions that fork must know). */
+void vmp__os_run_once(void (*init)(void));
+
+/* Has prepare run in the thread that calls fork() right before it, and
+ * parent and child right after it in each process (pthread_atfork). 0, or
+ * an error; 0 doing nothing where processes are never forked (Windows). */
+int vmp__os_at_fork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
+
 /* ---- errors ------------------------------------------------------------------ */
 
 /* What vmp_err_name() puts before a native error's name, so that no OS

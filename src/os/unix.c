@@ -124,6 +124,16 @@ void vmp__os_lock_destroy(vmp__os_lock *l) { pthread_mutex_destroy((pthread_mute
 void vmp__os_lock_acquire(vmp__os_lock *l) { pthread_mutex_lock((pthread_mutex_t *)l); }
 void vmp__os_lock_release(vmp__os_lock *l) { pthread_mutex_unlock((pthread_mutex_t *)l); }
 
+/* ---- fork ---------------------------------------------------------------------- */
+
+static pthread_once_t core_once = PTHREAD_ONCE_INIT;
+void vmp__os_run_once(void (*init)(void)) { pthread_once(&core_once, init); }
+
+int vmp__os_at_fork(void (*prepare)(void), void (*parent)(void), void (*child)(void)) {
+  int rc = pthread_atfork(prepare, parent, child);
+  return rc ? vmp__unix_error(rc) : 0;
+}
+
 /* ---- address space ------------------------------------------------------------------ */
 
 int vmp__unix_prot(int prot) {

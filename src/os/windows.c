@@ -267,6 +267,30 @@ void vmp__os_lock_destroy(vmp__os_lock *l) { (void)l; }
 void vmp__os_lock_acquire(vmp__os_lock *l) { AcquireSRWLockExclusive((SRWLOCK *)l); }
 void vmp__os_lock_release(vmp__os_lock *l) { ReleaseSRWLockExclusive((SRWLOCK *)l); }
 
+/* ---- fork ---------------------------------------------------------------------- */
+
+static INIT_ONCE core_once = INIT_ONCE_STATIC_INIT;
+
+static BOOL CALLBACK run_init(PINIT_ONCE once, PVOID init, PVOID *context) {
+  (void)once, (void)context;
+  void (*fn)(void);
+  memcpy(&fn, &init, sizeof fn);
+  fn();
+  return TRUE;
+}
+
+void vmp__os_run_once(void (*init)(void)) {
+  PVOID param;
+  memcpy(&param, &init, sizeof param);
+  InitOnceExecuteOnce(&core_once, run_init, param, NULL);
+}
+
+/* Windows has no fork. */
+int vmp__os_at_fork(void (*prepare)(void), void (*parent)(void), void (*child)(void)) {
+  (void)prepare, (void)parent, (void)child;
+  return 0;
+}
+
 /* ---- the kernel's view of an address ------------------------------------------ */
 
 typedef struct allocation {
