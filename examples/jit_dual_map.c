@@ -2,6 +2,8 @@
  * jit_dual_map: W^X code generation with two views of one object.
  *
  * A JIT must never have a page that is writable and executable at once.
+ * The object is made with VMP_MEM_EXEC: without it Linux seals it against
+ * exec, and an RX view of it is refused.
  * Here one exec-capable memory object is mapped twice in one region: a
  * read-write view where the code is written, and a read-execute view,
  * somewhere else in the same reservation, from which it runs. Neither
@@ -81,6 +83,9 @@ static int write_faults(volatile unsigned char *p) {
   pid_t pid = fork();
   if (pid < 0) return 0;
   if (pid == 0) {
+    /* The system's own action (a sanitizer may have a handler installed). */
+    signal(SIGSEGV, SIG_DFL);
+    signal(SIGBUS, SIG_DFL);
     p[0] = 0x90;
     _exit(0); /* the write went through */
   }
@@ -98,7 +103,7 @@ int main(void) {
   }
   size_t size = vmp_granularity() > vmp_page_size() ? vmp_granularity() : 16 * vmp_page_size();
   vmp_mem *code;
-  int rc = vmp_mem_create_named(size, "jit-code", 0, &code);
+  int rc = vmp_mem_create_named(size, "jit-code", VMP_MEM_EXEC, &code);
   if (rc) return fail("create the code object", rc);
   /* RW view, a placeholder gap, RX view: one reservation. */
   vmp_region *r;

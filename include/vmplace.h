@@ -251,7 +251,14 @@ VMP_API int vmp_mem_create(uint64_t size, unsigned flags, vmp_mem **out);
 #define VMP_MEM_EXEC 0x20        /* views will be executable: Linux asks memfd_create
                                     for MFD_EXEC (6.3+; older kernels make every
                                     memfd exec-capable), so RX views work under
-                                    vm.memfd_noexec=1 */
+                                    vm.memfd_noexec=1. Without it a Linux 6.3+
+                                    memfd is sealed against exec (MFD_NOEXEC_SEAL):
+                                    an executable view of it is VMP_EACCES */
+#define VMP_MEM_PREALLOCATE 0x40 /* reserve the backing store at create
+                                    (posix_fallocate): a full tmpfs or disk is
+                                    -ENOSPC now, never SIGBUS at a later touch.
+                                    Windows commits a section when it is created
+                                    anyway: nothing more to do there */
 
 /* Where an object's memory comes from, as vmp_mem_query() reports it. */
 typedef enum vmp_backing {
@@ -268,7 +275,8 @@ typedef struct vmp_mem_info {
   int sealed;     /* its size can never shrink (a sealed memfd, a section): views
                      of it can never fault from truncation */
   int huge_pages; /* backed by huge pages (rings with VMP_RING_HUGE_PAGES) */
-  int exec;       /* 1: made exec-capable on purpose (VMP_MEM_EXEC); -1: as the
+  int exec;       /* 1: made exec-capable on purpose (VMP_MEM_EXEC); 0: sealed
+                     against exec (Linux 6.3+ without VMP_MEM_EXEC); -1: as the
                      system decides (vm.memfd_noexec, a noexec mount) */
   int fell_back;  /* the backend's own way was refused (memfd_create denied by a
                      sandbox, say) and a fallback was taken: shm or a file, which
@@ -287,7 +295,9 @@ VMP_API int vmp_mem_query(const vmp_mem *mem, vmp_mem_info *out);
  * named Windows section would be a kernel object any process could open.
  * A name is 1 to 79 printable ASCII characters, none of \ ` $ [ ] (the
  * kernel's rule for names of memory, applied on every backend).
- * `flags` is 0 or VMP_MEM_NO_FALLBACK and VMP_MEM_EXEC (above).
+ * `flags` is 0 or any of VMP_MEM_NO_FALLBACK, VMP_MEM_EXEC and
+ * VMP_MEM_PREALLOCATE (above). vmp_mem_create's objects are made as with
+ * flags 0: on Linux 6.3+ they cannot be mapped executable.
  * Errors: as vmp_mem_create, VMP_EINVAL for a NULL or invalid name or an
  * unknown flag, VMP_ENOTSUP with VMP_MEM_NO_FALLBACK where the backend's
  * own way is refused or missing. */

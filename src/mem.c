@@ -43,7 +43,7 @@ int vmp_mem_query(const vmp_mem *mem, vmp_mem_info *out) {
   out->backing = (vmp_backing)VMP__OBJ_BACKING_OF(t);
   out->sealed = (t & VMP__OBJ_NO_SHRINK) != 0;
   out->huge_pages = (t & VMP__OBJ_HUGE) != 0;
-  out->exec = (t & VMP__OBJ_EXEC) ? 1 : -1;
+  out->exec = (t & VMP__OBJ_EXEC) ? 1 : (t & VMP__OBJ_NOEXEC) ? 0 : -1;
   out->fell_back = (t & VMP__OBJ_FELL_BACK) != 0;
   return 0;
 }
@@ -60,7 +60,7 @@ int vmp__name_valid(const char *name) {
   return 1;
 }
 
-#define CREATE_FLAGS (VMP_MEM_NO_FALLBACK | VMP_MEM_EXEC)
+#define CREATE_FLAGS (VMP_MEM_NO_FALLBACK | VMP_MEM_EXEC | VMP_MEM_PREALLOCATE)
 
 int vmp_mem_create_named(uint64_t size, const char *name, unsigned flags, vmp_mem **out) {
   if (!out || size == 0 || (flags & ~(unsigned)CREATE_FLAGS) || !vmp__name_valid(name))
@@ -70,7 +70,8 @@ int vmp_mem_create_named(uint64_t size, const char *name, unsigned flags, vmp_me
   int err = new_mem(&mem);
   if (err) return err;
   unsigned how = ((flags & VMP_MEM_NO_FALLBACK) ? VMP__CREATE_NO_FALLBACK : 0) |
-                 ((flags & VMP_MEM_EXEC) ? VMP__CREATE_EXEC : 0);
+                 ((flags & VMP_MEM_EXEC) ? VMP__CREATE_EXEC : 0) |
+                 ((flags & VMP_MEM_PREALLOCATE) ? VMP__CREATE_PREALLOCATE : 0);
   err = vmp__os_object_create_named(size, name, how, &mem->handle, &mem->traits);
   if (err) {
     vmp__free(mem);
@@ -203,5 +204,6 @@ int vmp__mem_check_view(vmp_mem *mem, uint64_t offset, uint64_t size, int prot) 
     if (mem->traits & VMP__OBJ_NO_SHRINK) atomic_store(&mem->size_floor, current);
   }
   if ((prot & VMP_PROT_WRITE) && !(mem->flags & VMP_MEM_WRITE)) return VMP_EACCES;
+  if ((prot & VMP_PROT_EXEC) && (mem->traits & VMP__OBJ_NOEXEC)) return VMP_EACCES;
   return 0;
 }

@@ -578,6 +578,8 @@ int vmp_protect(vmp_region *r, size_t off, size_t size, int prot) {
   err = find_containing_span(r, pr, KIND_BIT(VMP_PRIVATE) | KIND_BIT(VMP_VIEW), &s);
   if (!err && s->kind == VMP_VIEW && (prot & VMP_PROT_WRITE) && !(s->mem->flags & VMP_MEM_WRITE))
     err = VMP_EACCES;
+  if (!err && s->kind == VMP_VIEW && (prot & VMP_PROT_EXEC) && (s->mem->traits & VMP__OBJ_NOEXEC))
+    err = VMP_EACCES;
   int whole = !err && is_whole(s, pr);
   /* Going from uniform to mixed adds the span's own run, then assigns. */
   if (!err && !whole) err = vmp__spans_reserve(&r->prots, 4);

@@ -189,15 +189,20 @@ int vmp__unix_find_gap(uintptr_t from, uintptr_t *lo, uintptr_t *hi) {
 #ifndef MFD_EXEC
 #define MFD_EXEC 0x10U /* Linux 6.3 */
 #endif
+#ifndef MFD_NOEXEC_SEAL
+#define MFD_NOEXEC_SEAL 0x8U /* Linux 6.3 */
+#endif
 
 /* With exec intent MFD_EXEC keeps RX views working where vm.memfd_noexec
- * makes memfds non-executable by default; a kernel older than the flag
- * refuses it with EINVAL, and there every memfd is exec-capable. */
+ * makes memfds non-executable by default; without it MFD_NOEXEC_SEAL
+ * makes sure no holder of the descriptor can ever run code from it. A
+ * kernel older than the flags (6.3) refuses them with EINVAL, and there
+ * every memfd is exec-capable. */
 int vmp__unix_anon_create(uint64_t size, const char *name, unsigned how, unsigned *traits) {
   unsigned flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
-  unsigned exec = (how & VMP__CREATE_EXEC) ? MFD_EXEC : 0;
+  unsigned exec = (how & VMP__CREATE_EXEC) ? MFD_EXEC : MFD_NOEXEC_SEAL;
   int fd = SYS(memfd_create)(name, flags | exec);
-  if (fd < 0 && exec && errno == EINVAL) {
+  if (fd < 0 && errno == EINVAL) {
     exec = 0;
     fd = SYS(memfd_create)(name, flags);
   }
@@ -210,7 +215,8 @@ int vmp__unix_anon_create(uint64_t size, const char *name, unsigned how, unsigne
     return err;
   }
   *traits = VMP__OBJ_NO_SHRINK | VMP__OBJ_BACKING(VMP_BACKING_MEMFD) |
-            ((how & VMP__CREATE_EXEC) ? VMP__OBJ_EXEC : 0);
+            ((how & VMP__CREATE_EXEC) ? VMP__OBJ_EXEC : 0) |
+            (exec == MFD_NOEXEC_SEAL ? VMP__OBJ_NOEXEC : 0);
   return fd;
 }
 

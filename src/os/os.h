@@ -68,13 +68,17 @@ typedef intptr_t vmp__os_handle;
 #define VMP__OBJ_HUGE 0x2      /* backed by huge pages */
 #define VMP__OBJ_EXEC 0x4      /* created exec-capable on purpose (MFD_EXEC) */
 #define VMP__OBJ_FELL_BACK 0x8 /* the backend's own way was refused: a fallback was taken */
+#define VMP__OBJ_NOEXEC 0x10   /* sealed against exec (MFD_NOEXEC_SEAL): no view may run */
 /* Which backing was obtained: one of vmp_backing's values, in bits 8-15. */
 #define VMP__OBJ_BACKING(kind) ((unsigned)(kind) << 8)
 #define VMP__OBJ_BACKING_OF(traits) (((traits) >> 8) & 0xffu)
 
 /* How vmp__os_object_create_named may make the object. */
 #define VMP__CREATE_NO_FALLBACK 0x1 /* only the backend's own way: no shm_open, no file */
-#define VMP__CREATE_EXEC 0x2        /* views will be executable (MFD_EXEC where known) */
+#define VMP__CREATE_EXEC 0x2        /* views will be executable (MFD_EXEC where known);
+                                       without it Linux seals the object against exec */
+#define VMP__CREATE_PREALLOCATE 0x4 /* reserve the backing store now: a full file
+                                       system is an error here, never SIGBUS later */
 
 /* Anonymous shared memory of `size` bytes, zero-filled, read-write.
  * Nothing named survives the call, even if the process dies during it. */

@@ -45,7 +45,7 @@ typedef int (*membarrier_fn)(int, unsigned int, int);
 static vmp__syscall_fn real_mmap, real_munmap, real_mprotect, real_open, real_close, real_fstat,
     real_ftruncate, real_fcntl, real_shm_open, real_shm_unlink, real_mkstemp, real_unlink,
     real_memfd_create, real_madvise, real_futex, real_membarrier, real_stat, real_getrlimit,
-    real_msync, real_vma_anon_name;
+    real_msync, real_vma_anon_name, real_posix_fallocate;
 
 static int destructive;
 void inject_destructive_mmap(int on) { destructive = on; }
@@ -82,6 +82,12 @@ static int w_membarrier(int cmd, unsigned int flags, int cpu) {
 static int w_madvise(void *a, size_t n, int advice) {
   FAIL_WITH(-1, ENOMEM);
   return ((addr_len_int_fn)real_madvise)(a, n, advice);
+}
+typedef int (*fallocate_fn)(int, off_t, off_t);
+/* posix_fallocate returns the error rather than setting errno. */
+static int w_posix_fallocate(int fd, off_t off, off_t len) {
+  if (inject_this_call_fails()) return ENOSPC;
+  return ((fallocate_fn)real_posix_fallocate)(fd, off, len);
 }
 typedef int (*anon_name_fn)(void *, size_t, const char *);
 static int w_vma_anon_name(void *a, size_t n, const char *name) {
@@ -170,7 +176,7 @@ static const inject_wrapper wrappers[] = {
     WRAPPER(open),      WRAPPER(close),      WRAPPER(fstat),    WRAPPER(ftruncate),
     WRAPPER(fcntl),     WRAPPER(shm_open),   WRAPPER(shm_unlink), WRAPPER(mkstemp),
     WRAPPER(unlink),    WRAPPER(memfd_create), WRAPPER(futex),
-    WRAPPER(membarrier), WRAPPER(stat),       WRAPPER(getrlimit), WRAPPER(msync), WRAPPER(vma_anon_name),
+    WRAPPER(membarrier), WRAPPER(stat),       WRAPPER(getrlimit), WRAPPER(msync), WRAPPER(vma_anon_name), WRAPPER(posix_fallocate),
 };
 
 const inject_wrapper *inject_platform_wrappers(size_t *count) {
