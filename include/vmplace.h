@@ -259,6 +259,16 @@ VMP_API int vmp_mem_create(uint64_t size, unsigned flags, vmp_mem **out);
                                     -ENOSPC now, never SIGBUS at a later touch.
                                     Windows commits a section when it is created
                                     anyway: nothing more to do there */
+#define VMP_MEM_HUGE 0x80        /* huge pages from the system's pool (Linux
+                                    hugetlbfs: size a multiple of vmp_budget's
+                                    huge_page, else VMP_EALIGN); VMP_ENOTSUP when
+                                    the pool cannot hold it now, and on POSIX and
+                                    Windows, which have none to offer */
+#define VMP_MEM_HUGE_OR_THP 0x100 /* as VMP_MEM_HUGE, and where that is not to be
+                                    had, ordinary pages whose views ask for
+                                    transparent huge pages (MADV_HUGEPAGE; the
+                                    kernel's shmem_enabled decides). Name and the
+                                    other flags are not used for huge objects */
 
 /* Where an object's memory comes from, as vmp_mem_query() reports it. */
 typedef enum vmp_backing {
@@ -274,7 +284,9 @@ typedef struct vmp_mem_info {
   vmp_backing backing;
   int sealed;     /* its size can never shrink (a sealed memfd, a section): views
                      of it can never fault from truncation */
-  int huge_pages; /* backed by huge pages (rings with VMP_RING_HUGE_PAGES) */
+  int huge_pages; /* 1: backed by huge pages (VMP_MEM_HUGE, rings with
+                     VMP_RING_HUGE_PAGES); 2: ordinary pages whose views ask for
+                     transparent huge pages (the VMP_MEM_HUGE_OR_THP fallback) */
   int exec;       /* 1: made exec-capable on purpose (VMP_MEM_EXEC); 0: sealed
                      against exec (Linux 6.3+ without VMP_MEM_EXEC); -1: as the
                      system decides (vm.memfd_noexec, a noexec mount) */
@@ -295,8 +307,8 @@ VMP_API int vmp_mem_query(const vmp_mem *mem, vmp_mem_info *out);
  * named Windows section would be a kernel object any process could open.
  * A name is 1 to 79 printable ASCII characters, none of \ ` $ [ ] (the
  * kernel's rule for names of memory, applied on every backend).
- * `flags` is 0 or any of VMP_MEM_NO_FALLBACK, VMP_MEM_EXEC and
- * VMP_MEM_PREALLOCATE (above). vmp_mem_create's objects are made as with
+ * `flags` is 0 or any of VMP_MEM_NO_FALLBACK, VMP_MEM_EXEC,
+ * VMP_MEM_PREALLOCATE, VMP_MEM_HUGE and VMP_MEM_HUGE_OR_THP (above). vmp_mem_create's objects are made as with
  * flags 0: on Linux 6.3+ they cannot be mapped executable.
  * Errors: as vmp_mem_create, VMP_EINVAL for a NULL or invalid name or an
  * unknown flag, VMP_ENOTSUP with VMP_MEM_NO_FALLBACK where the backend's

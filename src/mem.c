@@ -42,7 +42,7 @@ int vmp_mem_query(const vmp_mem *mem, vmp_mem_info *out) {
   unsigned t = mem->traits;
   out->backing = (vmp_backing)VMP__OBJ_BACKING_OF(t);
   out->sealed = (t & VMP__OBJ_NO_SHRINK) != 0;
-  out->huge_pages = (t & VMP__OBJ_HUGE) != 0;
+  out->huge_pages = (t & VMP__OBJ_HUGE) ? 1 : (t & VMP__OBJ_THP) ? 2 : 0;
   out->exec = (t & VMP__OBJ_EXEC) ? 1 : (t & VMP__OBJ_NOEXEC) ? 0 : -1;
   out->fell_back = (t & VMP__OBJ_FELL_BACK) != 0;
   return 0;
@@ -60,7 +60,23 @@ int vmp__name_valid(const char *name) {
   return 1;
 }
 
-#define CREATE_FLAGS (VMP_MEM_NO_FALLBACK | VMP_MEM_EXEC | VMP_MEM_PREALLOCATE)
+#define CREATE_FLAGS \
+  (VMP_MEM_NO_FALLBACK | VMP_MEM_EXEC | VMP_MEM_PREALLOCATE | VMP_MEM_HUGE | VMP_MEM_HUGE_OR_THP)
+
+/* Huge pages from a pool of them (hugetlbfs), or, when the pool has none
+ * to give and the caller allows it, ordinary pages whose views ask for
+ * transparent huge pages. */
+static int create_huge(uint64_t size, unsigned flags, vmp_mem *mem) {
+  size_t huge = 0;
+  int err = vmp__os_huge_page_size(size, &huge);
+  if (!err && size % huge) return VMP_EALIGN;
+  if (!err) err = vmp__os_object_create_huge(size, &mem->handle, &mem->traits);
+  if ((err == VMP_ENOTSUP || err == VMP_ENOMEM) && (flags & VMP_MEM_HUGE_OR_THP)) {
+    err = vmp__os_object_create_named(size, "vmplace", 0, &mem->handle, &mem->traits);
+    if (!err) mem->traits |= VMP__OBJ_THP;
+  }
+  return err;
+}
 
 int vmp_mem_create_named(uint64_t size, const char *name, unsigned flags, vmp_mem **out) {
   if (!out || size == 0 || (flags & ~(unsigned)CREATE_FLAGS) || !vmp__name_valid(name))
@@ -72,7 +88,10 @@ int vmp_mem_create_named(uint64_t size, const char *name, unsigned flags, vmp_me
   unsigned how = ((flags & VMP_MEM_NO_FALLBACK) ? VMP__CREATE_NO_FALLBACK : 0) |
                  ((flags & VMP_MEM_EXEC) ? VMP__CREATE_EXEC : 0) |
                  ((flags & VMP_MEM_PREALLOCATE) ? VMP__CREATE_PREALLOCATE : 0);
-  err = vmp__os_object_create_named(size, name, how, &mem->handle, &mem->traits);
+  if (flags & (VMP_MEM_HUGE | VMP_MEM_HUGE_OR_THP))
+    err = create_huge(size, flags, mem);
+  else
+    err = vmp__os_object_create_named(size, name, how, &mem->handle, &mem->traits);
   if (err) {
     vmp__free(mem);
     return err;

@@ -506,6 +506,7 @@ int vmp_map(vmp_region *r, size_t off, size_t size, vmp_mem *mem, uint64_t mem_o
   err = find_whole_placeholder(r, pr, &s);
   if (!err) err = vmp__mem_check_view(mem, mem_off, size, prot);
   if (!err) err = vmp__os_map(page_addr(r, pr.first), size, mem->handle, mem_off, prot);
+  if (!err && (mem->traits & VMP__OBJ_THP)) vmp__os_advise_huge(page_addr(r, pr.first), size);
   if (!err) {
     vmp__mem_ref(mem);
     s->kind = VMP_VIEW;

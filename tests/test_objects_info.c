@@ -13,6 +13,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -184,7 +185,7 @@ Test(objects, exec_intent_asks_for_mfd_exec) {
   cr_assert_eq(info_of(m).exec, 1);
   CHECK_OK(vmp_mem_close(m));
   refuse("memfd_create", NULL);
-  CHECK_RC(vmp_mem_create_named(vmp_page_size(), "code", 0x80, &m), VMP_EINVAL);
+  CHECK_RC(vmp_mem_create_named(vmp_page_size(), "code", 0x200, &m), VMP_EINVAL);
 }
 
 /* For real: a child under a seccomp filter that denies memfd_create. */
@@ -284,4 +285,55 @@ Test(objects, preallocation_reserves_the_blocks_at_create) {
   cr_assert_eq(next, probe, "a descriptor was left open (%d, expected %d)", next, probe);
   close(next);
   refuse("posix_fallocate", NULL);
+}
+
+/* VmFlags of the mapping holding addr, from /proc/self/smaps. */
+static int vm_flag_at(const void *addr, const char *flag) {
+  FILE *f = fopen("/proc/self/smaps", "r");
+  if (!f) return -1;
+  char line[512];
+  int inside = 0, found = 0;
+  while (fgets(line, sizeof line, f)) {
+    unsigned long lo, hi;
+    if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+      inside = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
+    } else if (inside && strncmp(line, "VmFlags:", 8) == 0) {
+      char want[8];
+      snprintf(want, sizeof want, " %s", flag);
+      found = strstr(line, want) != NULL;
+      break;
+    }
+  }
+  fclose(f);
+  return found;
+}
+
+Test(objects, huge_pages_or_transparent_ones_and_the_info_says_which) {
+  vmp_budget b;
+  CHECK_OK(vmp_budget_get(&b));
+  size_t huge = b.huge_page > 0 ? (size_t)b.huge_page : (size_t)2 << 20;
+  vmp_mem *m = NULL;
+  int rc = vmp_mem_create_named(huge, "huge", VMP_MEM_HUGE, &m);
+  int pool = is_linux() && b.huge_free >= (int64_t)huge;
+  if (pool) {
+    CHECK_OK(rc);
+    cr_assert_eq(info_of(m).huge_pages, 1);
+    CHECK_OK(vmp_mem_close(m));
+    CHECK_RC(vmp_mem_create_named(huge + vmp_page_size(), "huge", VMP_MEM_HUGE, &m),
+             VMP_EALIGN);
+  } else {
+    CHECK_RC(rc, VMP_ENOTSUP);
+    cr_assert_null(m);
+  }
+  CHECK_OK(vmp_mem_create_named(huge, "huge", VMP_MEM_HUGE_OR_THP, &m));
+  vmp_mem_info info = info_of(m);
+  cr_assert_eq(info.huge_pages, pool ? 1 : 2);
+  vmp_region *r;
+  CHECK_OK(vmp_reserve(huge, huge, &r));
+  CHECK_OK(vmp_map(r, 0, huge, m, 0, VMP_PROT_RW));
+  memset(vmp_base(r), 1, huge);
+  if (!pool && is_linux())
+    cr_assert_eq(vm_flag_at(vmp_base(r), "hg"), 1, "the view did not ask for huge pages");
+  CHECK_OK(vmp_release(r));
+  CHECK_OK(vmp_mem_close(m));
 }

@@ -290,6 +290,11 @@ int vmp__os_object_create_huge(uint64_t size, vmp__os_handle *out, unsigned *tra
   return 0;
 }
 
+int vmp__os_advise_huge(void *addr, size_t size) {
+  SYS(madvise)(addr, size, MADV_HUGEPAGE);
+  return 0;
+}
+
 int vmp__os_no_inherit(void *addr, size_t size) {
   return SYS(madvise)(addr, size, MADV_DONTFORK) == 0 ? 0 : vmp__unix_error(errno);
 }

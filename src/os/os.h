@@ -69,6 +69,7 @@ typedef intptr_t vmp__os_handle;
 #define VMP__OBJ_EXEC 0x4      /* created exec-capable on purpose (MFD_EXEC) */
 #define VMP__OBJ_FELL_BACK 0x8 /* the backend's own way was refused: a fallback was taken */
 #define VMP__OBJ_NOEXEC 0x10   /* sealed against exec (MFD_NOEXEC_SEAL): no view may run */
+#define VMP__OBJ_THP 0x20      /* ordinary pages: views ask for transparent huge pages */
 /* Which backing was obtained: one of vmp_backing's values, in bits 8-15. */
 #define VMP__OBJ_BACKING(kind) ((unsigned)(kind) << 8)
 #define VMP__OBJ_BACKING_OF(traits) (((traits) >> 8) & 0xffu)
@@ -234,6 +235,11 @@ int vmp__os_huge_page_size(uint64_t bytes, size_t *size);
 /* Anonymous shared memory backed by huge pages (size a multiple of the
  * huge page size), otherwise as vmp__os_object_create. */
 int vmp__os_object_create_huge(uint64_t size, vmp__os_handle *out, unsigned *traits);
+
+/* Asks for transparent huge pages behind the view [addr, addr+size)
+ * (MADV_HUGEPAGE). Advice: the view works the same without it, so a
+ * refusal is not an error; 0 doing nothing where there is no such thing. */
+int vmp__os_advise_huge(void *addr, size_t size);
 
 /* Keeps [addr, addr+size) out of children made by fork(). VMP_ENOTSUP where
  * that cannot be done; 0 where processes are never forked (Windows). */

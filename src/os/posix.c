@@ -86,6 +86,11 @@ int vmp__os_object_create_huge(uint64_t size, vmp__os_handle *out, unsigned *tra
   return VMP_ENOTSUP;
 }
 
+int vmp__os_advise_huge(void *addr, size_t size) {
+  (void)addr, (void)size;
+  return 0;
+}
+
 int vmp__os_no_inherit(void *addr, size_t size) {
   (void)addr, (void)size;
   return VMP_ENOTSUP;

@@ -860,6 +860,12 @@ int vmp__os_object_create_huge(uint64_t size, vmp__os_handle *out, unsigned *tra
   return VMP_ENOTSUP;
 }
 
+/* Windows has no transparent huge pages. */
+int vmp__os_advise_huge(void *addr, size_t size) {
+  (void)addr, (void)size;
+  return 0;
+}
+
 /* Windows has no fork: nothing is ever inherited that way. */
 int vmp__os_no_inherit(void *addr, size_t size) {
   (void)addr, (void)size;
