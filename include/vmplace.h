@@ -236,7 +236,9 @@ typedef struct vmp_mem vmp_mem;
  * against shrinking so no holder of the descriptor can make views fault;
  * if that is refused, shm_open with the name removed at once; else an
  * unlinked temporary file in $TMPDIR (or /tmp). Windows uses a
- * pagefile-backed section. `flags` must be 0.
+ * pagefile-backed section. On Linux 6.3+ the memfd is also sealed against
+ * exec (MFD_NOEXEC_SEAL): for code, use vmp_mem_create_named with
+ * VMP_MEM_EXEC. vmp_mem_query() says what was obtained. `flags` must be 0.
  * Errors: VMP_EINVAL (out NULL, size 0, flags), VMP_EALIGN (size), VMP_ENOMEM,
  * OS errors (for example -EMFILE; -EFBIG on POSIX when size exceeds the
  * soft RLIMIT_FSIZE, checked before any resize so that no SIGXFSZ is

@@ -523,6 +523,49 @@ static void test_carve(void) {
   CHECK_RC(vmp_release(r), 0);
 }
 
+/* What each backend's objects are, and the flags that every backend takes. */
+static void test_objects_say_what_they_are(void) {
+  vmp_mem *m;
+  vmp_mem_info info;
+  if (!CHECK_RC(vmp_mem_create(G, 0, &m), 0)) return;
+  CHECK_RC(vmp_mem_query(m, &info), 0);
+  vmp_backing want = util_backend_is("linux")     ? VMP_BACKING_MEMFD
+                     : util_backend_is("windows") ? VMP_BACKING_SECTION
+                                                  : VMP_BACKING_SHM;
+  CHECK(info.backing == want, "backing %d, expected %d", (int)info.backing, (int)want);
+  CHECK(info.sealed == !util_backend_is("posix"), "sealed %d", info.sealed);
+  CHECK(info.fell_back == util_backend_is("posix"), "fell back %d", info.fell_back);
+  CHECK_RC(vmp_mem_close(m), 0);
+  CHECK_RC(vmp_mem_query(NULL, &info), VMP_EINVAL);
+  /* Exec intent: an RX view works. */
+  if (CHECK_RC(vmp_mem_create_named(G, "code", VMP_MEM_EXEC | VMP_MEM_PREALLOCATE, &m), 0)) {
+    CHECK_RC(vmp_mem_query(m, &info), 0);
+    /* Generic POSIX cannot ask: a noexec /dev/shm mount decides there. */
+    int posix = util_backend_is("posix");
+    CHECK(info.exec == (posix ? -1 : 1), "exec %d", info.exec);
+    vmp_region *r;
+    if (CHECK_RC(vmp_reserve(G, 0, &r), 0)) {
+      int rc = vmp_map(r, 0, G, m, 0, VMP_PROT_READ | VMP_PROT_EXEC);
+      CHECK(rc == 0 || (posix && vmp_err_is_os(rc)), "an RX view: %s", vmp_err_name(rc));
+      CHECK_KERNEL_AGREES(r);
+      CHECK_RC(vmp_release(r), 0);
+    }
+    CHECK_RC(vmp_mem_close(m), 0);
+  }
+  int strict = vmp_mem_create_named(G, "strict", VMP_MEM_NO_FALLBACK, &m);
+  CHECK(strict == (util_backend_is("posix") ? VMP_ENOTSUP : 0), "no fallback: %s",
+        vmp_err_name(strict));
+  if (strict == 0) CHECK_RC(vmp_mem_close(m), 0);
+  /* Huge pages: none on Windows and POSIX; the fallback gives ordinary ones. */
+  if (!util_backend_is("linux"))
+    CHECK_RC(vmp_mem_create_named((uint64_t)2 << 20, "huge", VMP_MEM_HUGE, &m), VMP_ENOTSUP);
+  if (CHECK_RC(vmp_mem_create_named((uint64_t)2 << 20, "huge", VMP_MEM_HUGE_OR_THP, &m), 0)) {
+    CHECK_RC(vmp_mem_query(m, &info), 0);
+    CHECK(info.huge_pages == 1 || info.huge_pages == 2, "huge pages %d", info.huge_pages);
+    CHECK_RC(vmp_mem_close(m), 0);
+  }
+}
+
 int main(int argc, char **argv) {
   static const check_test tests[] = {
       {"reserve_at_a_free_address", test_reserve_at_a_free_address},
@@ -539,6 +582,7 @@ int main(int argc, char **argv) {
       {"error_is_distinct", test_error_is_distinct},
       {"budget_on_every_backend", test_budget_on_every_backend},
       {"carve", test_carve},
+      {"objects_say_what_they_are", test_objects_say_what_they_are},
   };
   return check_run(tests, sizeof tests / sizeof tests[0], argc, argv);
 }
