@@ -75,7 +75,9 @@
  *                  process is seen by the other (rings rely on it), unless
  *                  the ring was made with VMP_RING_NO_INHERIT.
  *   Memory objects' descriptors are close-on-exec but inherited by fork.
- *   Windows has no fork.
+ *   A multi-file view's own lock (vmp_mview_append) is not taken around
+ *   fork: a child must not use a view that another thread of the parent
+ *   was appending to at the moment of the fork. Windows has no fork.
  */
 #ifndef VMPLACE_H
 #define VMPLACE_H
@@ -436,8 +438,9 @@ VMP_API int vmp_reserve_at(void *addr, size_t size, vmp_region **out);
  * lowest >= highest), VMP_EALIGN (size not a page multiple; lowest or
  * highest not multiples of vmp_granularity()), VMP_ERANGE (the window
  * cannot hold size bytes at that alignment), VMP_EADDRINUSE (no free
- * range of that size and alignment in the window), VMP_ENOMEM, OS errors.
- * Thread-safe. */
+ * range of that size and alignment in the window; Windows answers a full
+ * window and a lack of kernel memory with the same ERROR_NOT_ENOUGH_MEMORY,
+ * and both are VMP_EADDRINUSE there), VMP_ENOMEM, OS errors. Thread-safe. */
 VMP_API int vmp_reserve_in(uintptr_t lowest, uintptr_t highest, size_t size, size_t alignment,
                            vmp_region **out);
 
