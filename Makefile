@@ -21,7 +21,7 @@ demo: build-deps
 # Debian packages a build needs, and the tests on top; installed only when
 # missing, so that `make demo` and `make test` work on a bare machine.
 BUILD_PACKAGES = cmake gcc make pkg-config
-TEST_PACKAGES = $(BUILD_PACKAGES) libcriterion-dev
+TEST_PACKAGES = $(BUILD_PACKAGES) libcriterion-dev python3-dev python3-numpy
 
 define install_missing
 	@missing=""; \
@@ -57,17 +57,24 @@ test: deps
 	rm -f $$skip; exit $$st
 
 test-plain:
-	$(call run_suite,build-test,RelWithDebInfo,)
+	$(call run_suite,build-test,RelWithDebInfo,-DVMP_BUILD_PYTHON=ON)
+
+# The Python binding's tests alone, in the plain build (Debian's python3).
+.PHONY: test-python
+test-python: deps
+	$(CMAKE) -S . -B build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVMP_BUILD_BENCH=OFF -DVMP_BUILD_PYTHON=ON $(CMAKE_FLAGS)
+	$(CMAKE) --build build-test -j$(JOBS) --target vmplace_python
+	cd build-test && ctest --output-on-failure -R '^python_'
 
 test-asan:
-	$(call run_suite,build-asan,Debug,-DVMP_SANITIZE="address;undefined")
+	$(call run_suite,build-asan,Debug,-DVMP_SANITIZE="address;undefined" -DVMP_BUILD_PYTHON=ON)
 
 test-tsan:
 	$(call run_suite,build-tsan,RelWithDebInfo,-DVMP_SANITIZE=thread)
 
 # The generic POSIX backend, built and tested on this system too.
 test-posix:
-	$(call run_suite,build-posix,RelWithDebInfo,-DVMP_BACKEND=posix)
+	$(call run_suite,build-posix,RelWithDebInfo,-DVMP_BACKEND=posix -DVMP_BUILD_PYTHON=ON)
 
 # The Windows backend, cross-built with MinGW-w64 and tested under Wine 10
 # in a Debian 13 chroot (created once in /var/cache/vmplace; needs root).
@@ -77,7 +84,7 @@ test-windows:
 
 # mbuffer is the baseline of pipe_vs_mbuffer, g++ and libboost-dev that of
 # ring_vs_boost_*; without them those lines are skipped.
-BENCH_PACKAGES = mbuffer libboost-dev g++
+BENCH_PACKAGES = mbuffer libboost-dev g++ python3-dev python3-numpy
 bench-deps:
 	@missing=""; \
 	for p in $(BENCH_PACKAGES); do \
@@ -91,9 +98,10 @@ bench-deps:
 	fi
 
 bench: bench-deps
-	$(CMAKE) -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DVMP_BUILD_BENCH=ON $(CMAKE_FLAGS)
-	$(CMAKE) --build build-bench -j$(JOBS) --target vmplace_bench
+	$(CMAKE) -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DVMP_BUILD_BENCH=ON -DVMP_BUILD_PYTHON=ON $(CMAKE_FLAGS)
+	$(CMAKE) --build build-bench -j$(JOBS) --target vmplace_bench vmplace_python
 	./build-bench/bench/vmplace_bench $(BENCH_ARGS)
+	PYTHONPATH=build-bench/python /usr/bin/python3 python/bench/bench.py $(BENCH_ARGS)
 
 install: all
 	$(CMAKE) --install $(BUILD)

@@ -82,6 +82,8 @@ int bench_split(const bench_opts *opts);
 int bench_contention(const bench_opts *opts);
 int bench_mview(const bench_opts *opts);
 int bench_ring(const bench_opts *opts);
+/* Records on rings (one and many producers) against outside rings. */
+int bench_records(const bench_opts *opts);
 /* The vmplace tool's pipe and cat against dd, mbuffer and coreutils cat. */
 int bench_tools(const bench_opts *opts);
 

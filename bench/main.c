@@ -56,6 +56,7 @@ int main(int argc, char **argv) {
   failed |= bench_contention(&opts);
   failed |= bench_mview(&opts);
   failed |= bench_ring(&opts);
+  failed |= bench_records(&opts);
   failed |= bench_tools(&opts);
   bench_print_bars();
   return failed;

@@ -124,15 +124,16 @@ extern "C" {
   X(ENOTSUP, -30009, "not supported by this backend or system")             \
   X(ETIMEDOUT, -30010, "timed out")                                          \
   X(ESHUTDOWN, -30011, "the ring was shut down")                             \
-  X(EPEER, -30012, "the peer's shared ring is not valid")                   \
-  X(EADDRINUSE, -30013, "the addresses asked for are taken by another mapping") \
-  X(EMAPLIMIT, -30014, "the process holds as many kernel mappings as it may (vm.max_map_count)")
+  X(EPEER, -30012, "the peer's shared ring is not valid")                    \
+  X(EFULL, -30013, "the ring is full")                                       \
+  X(EADDRINUSE, -30014, "the addresses asked for are taken by another mapping") \
+  X(EMAPLIMIT, -30015, "the process holds as many kernel mappings as it may (vm.max_map_count)")
 
 typedef enum vmp_errno {
 #define VMP__ERR_ENUM(name, value, msg) VMP_##name = value,
   VMP_ERRNO_MAP(VMP__ERR_ENUM)
 #undef VMP__ERR_ENUM
-  VMP__ERR_MIN = -30014
+  VMP__ERR_MIN = -30015
 } vmp_errno;
 
 /* A static, human-readable message for any code this library returns,
@@ -779,6 +780,11 @@ typedef struct vmp_ring vmp_ring;
 #define VMP_RING_NO_INHERIT 0x2 /* a child made by fork() does not get the mapping
                                    (Linux MADV_DONTFORK; by default it does, and
                                    shares the ring with its parent) */
+#define VMP_RING_MULTI_PRODUCER 0x4 /* create only: records from many producers
+                                       (threads or processes) at once; see
+                                       vmp_ring_reserve. Such a ring carries
+                                       records only: the byte calls give
+                                       VMP_EINVAL. Attach learns it from the ring. */
 
 /* Creates a ring whose capacity is `size` bytes rounded up to the page
  * (or the huge page size; on a Windows system that refuses views at page
@@ -839,11 +845,35 @@ VMP_API int vmp_ring_read_begin(vmp_ring *ring, size_t want, const void **ptr, s
  * VMP_EINVAL if more. */
 VMP_API int vmp_ring_read_release(vmp_ring *ring, size_t n);
 
-/* Copies: as many bytes as fit (write) or are there (read), up to n, in
- * one memcpy each. Return the count (0 when full or empty) or a negative
+/* Copies: as many bytes as fit (write) or are there (read), up to n;
+ * more than 4 KiB are copied and published 4 KiB at a time, so the other
+ * side can start on them sooner. Return the count (0 when full or empty) or a negative
  * error as the begin functions. */
 VMP_API ptrdiff_t vmp_ring_write(vmp_ring *ring, const void *src, size_t n);
 VMP_API ptrdiff_t vmp_ring_read(vmp_ring *ring, void *dst, size_t n);
+
+/* Descriptor I/O straight from the ring, with no copy in between. `fd` is
+ * a descriptor (POSIX) or HANDLE (Windows), blocking or not; it stays the
+ * caller's.
+ * vmp_ring_fill (producer): one read() (ReadFile) of at most `max` bytes
+ * (VMP_RING_ALL: as many as fit) into the contiguous free space, then
+ * commits what came. Returns the count (> 0), 0 at end of file (or a pipe
+ * whose writer is gone), VMP_EFULL when the ring has no room (wait with
+ * vmp_ring_wait_write), or an error: OS errors from the read (a
+ * non-blocking descriptor with nothing gives OS:EAGAIN), VMP_EINVAL (NULL,
+ * max 0, a multi-producer ring), VMP_ESHUTDOWN, VMP_EPEER.
+ * vmp_ring_drain (consumer): one write() (WriteFile) of at most `max` of
+ * the bytes there, contiguous, then releases what went. Returns the count,
+ * 0 when the ring is empty (wait with vmp_ring_wait_read), or an error:
+ * OS:EPIPE when the reader of a pipe or socket is gone, and never SIGPIPE
+ * (it is blocked in the calling thread for the call, and taken back if the
+ * call raised it); OS:EAGAIN; VMP_ESHUTDOWN once shut down and empty;
+ * VMP_EINVAL, VMP_EPEER. A call interrupted by a signal (EINTR) is made
+ * again, unless the ring was shut down meanwhile: then VMP_ESHUTDOWN (so
+ * shutting the ring down and signalling the thread stops a fill blocked on
+ * idle input). Thread safety as for the producer and consumer calls. */
+VMP_API ptrdiff_t vmp_ring_fill(vmp_ring *ring, intptr_t fd, size_t max);
+VMP_API ptrdiff_t vmp_ring_drain(vmp_ring *ring, intptr_t fd, size_t max);
 
 /* Spin briefly, then sleep, until at least `want` bytes can
  * be written (wait_write) or read (wait_read), the timeout passes
@@ -852,8 +882,11 @@ VMP_API ptrdiff_t vmp_ring_read(vmp_ring *ring, void *dst, size_t n);
  * Once the ring is shut down, wait_read returns 0 while any bytes are left,
  * even fewer than `want`: they are all there will ever be.
  * `want` larger than the capacity is VMP_EINVAL. Linux waits on a futex in
- * the shared control page, so it works across processes; other systems
- * poll with a backoff that sleeps (at most ~1 ms between looks).
+ * the shared control page, so it works across processes; Windows waits
+ * with WaitOnAddress, which a commit or release in the same process ends
+ * at once, and looks again every millisecond (a scheduler tick on an
+ * untuned system) for a peer in another process; generic POSIX polls with
+ * a backoff that sleeps (at most ~1 ms between looks).
  * Commits and releases never make a system call unless the other side
  * sleeps, and on Linux they need no fence either: a side about to sleep
  * issues membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) instead, which every
@@ -861,6 +894,110 @@ VMP_API ptrdiff_t vmp_ring_read(vmp_ring *ring, void *dst, size_t n);
  * every commit and release is followed by a full fence. */
 VMP_API int vmp_ring_wait_write(vmp_ring *ring, size_t want, int64_t timeout_ns);
 VMP_API int vmp_ring_wait_read(vmp_ring *ring, size_t want, int64_t timeout_ns);
+
+/* ---- Records ------------------------------------------------------------
+ *
+ * Framed messages on any ring, each one contiguous (the mirror means no
+ * record is ever split or padded), without a copy on either side: the
+ * producer reserves `len` bytes, writes them at rec.data and submits (or
+ * discards); the consumer takes the next record, reads it at rec.data and
+ * consumes it. A ring carries records or bytes, not both: the byte calls
+ * would see the record headers (8 bytes before each record on a
+ * single-producer ring, 16 on a multi-producer one; every record starts at
+ * a multiple of 8 bytes).
+ *
+ * Single producer (the default): one producer and one consumer, as for
+ * bytes; a record becomes visible whole when it is submitted. One
+ * reservation at a time.
+ *
+ * Many producers (VMP_RING_MULTI_PRODUCER): any number of threads and
+ * processes may reserve at once (lock-free, one compare-and-swap on the
+ * shared head), each holding several reservations if it likes; records
+ * are delivered in reservation order, so the consumer waits for a record
+ * that is reserved but not yet submitted (it is "busy"). A producer that
+ * dies between reserve and submit cannot stop the ring for good: once a
+ * record has been busy for the abandonment timeout (1 s by default, see
+ * vmp_ring_set_abandon_timeout), the consumer skips it and counts it as
+ * abandoned. The timeout must be longer than any live producer takes
+ * between reserve and submit: a producer slower than that gets
+ * VMP_ETIMEDOUT from submit, and bytes it writes after that may land in
+ * space later records reuse.
+ *
+ * Everything read from the shared page and the headers is checked: an
+ * impossible length, state or index gives VMP_EPEER, never an access
+ * outside the ring.
+ */
+typedef struct vmp_ring_record {
+  void *data;   /* the payload: len contiguous bytes inside the ring */
+  size_t len;   /* payload bytes */
+  uint64_t at;  /* private to the ring: which record this is */
+} vmp_ring_record;
+
+/* The largest payload one record can have: the capacity less the header,
+ * and at most UINT32_MAX. 0 for NULL. */
+VMP_API size_t vmp_ring_record_max(const vmp_ring *ring);
+
+/* Producer: reserves a record of `len` bytes (0 allowed, up to
+ * vmp_ring_record_max) and fills *rec. When the ring has no room:
+ * timeout_ns < 0 waits for it (spinning briefly, then sleeping),
+ * timeout_ns > 0 waits at most that long (VMP_ETIMEDOUT), and 0 fails at
+ * once with VMP_EFULL; both failures count the record as dropped in the
+ * statistics. Other errors: VMP_EINVAL (NULL, len too large),
+ * VMP_ESHUTDOWN, VMP_EPEER. On a single-producer ring a reservation (like
+ * vmp_ring_write_begin) replaces the one before, which can then no longer
+ * be submitted.
+ * Thread safety: a single-producer ring has one producer; a multi-producer
+ * ring's producers may all call at once. */
+VMP_API int vmp_ring_reserve(vmp_ring *ring, size_t len, int64_t timeout_ns,
+                             vmp_ring_record *rec);
+/* Waits, as vmp_ring_reserve would, until a record of `len` bytes fits
+ * (0), the timeout passes (VMP_ETIMEDOUT) or the ring is shut down
+ * (VMP_ESHUTDOWN), and counts nothing: for a caller that waits in slices
+ * (to look at something else between them) and then reserves with
+ * timeout 0. On a multi-producer ring another producer may take the room
+ * first. VMP_EINVAL for NULL or len too large. */
+VMP_API int vmp_ring_wait_room(vmp_ring *ring, size_t len, int64_t timeout_ns);
+
+/* Publishes the reserved record (its len bytes at rec->data as they are
+ * now) / gives it up (counted as discarded; on a multi-producer ring the
+ * consumer skips it). VMP_EINVAL when rec is not a reservation this
+ * producer holds (also a second submit), VMP_ETIMEDOUT when the consumer
+ * already abandoned it (many producers), VMP_EPEER. */
+VMP_API int vmp_ring_submit(vmp_ring *ring, const vmp_ring_record *rec);
+VMP_API int vmp_ring_discard(vmp_ring *ring, const vmp_ring_record *rec);
+
+/* Consumer: the next record, whole and contiguous, in *rec; it stays there
+ * until vmp_ring_consume. timeout_ns as for vmp_ring_reserve (0 only
+ * looks); VMP_ETIMEDOUT when none came, VMP_ESHUTDOWN once the ring is
+ * shut down and no record is left, VMP_EPEER when what a producer wrote
+ * cannot be valid, VMP_EINVAL (NULL). Calling it again before consume
+ * gives the same record. */
+VMP_API int vmp_ring_next(vmp_ring *ring, int64_t timeout_ns, vmp_ring_record *rec);
+/* Releases the record vmp_ring_next gave; its bytes may be reused at once.
+ * VMP_EINVAL when rec is not that record. */
+VMP_API int vmp_ring_consume(vmp_ring *ring, const vmp_ring_record *rec);
+
+/* How long this consumer waits for a busy record of a multi-producer ring
+ * before it skips it (default 1 s; < 0: never skip). VMP_EINVAL on a
+ * single-producer ring, where records are never seen before they are
+ * submitted. Not thread-safe with vmp_ring_next. */
+VMP_API int vmp_ring_set_abandon_timeout(vmp_ring *ring, int64_t timeout_ns);
+
+/* Counts kept in the shared control page, readable from either side at any
+ * time (each is read on its own, so they may be a moment apart). They are
+ * only reported, never used to find a byte, so a peer can make them wrong
+ * but cannot make them harmful. */
+typedef struct vmp_ring_stats {
+  uint64_t bytes_written;   /* through the ring, headers included (modulo a
+                               multiple of the capacity near 2^64) */
+  uint64_t bytes_read;
+  uint64_t records_written; /* submitted */
+  uint64_t records_read;    /* consumed */
+  uint64_t dropped;         /* reservations that failed for want of room */
+  uint64_t discarded;       /* reserved, then discarded */
+  uint64_t abandoned;       /* skipped by the consumer after the timeout */
+} vmp_ring_stats;
+VMP_API int vmp_ring_get_stats(const vmp_ring *ring, vmp_ring_stats *out);
 
 /* Marks the ring shut down (for both sides, in every process) and wakes
  * every waiter. Writing after it gives VMP_ESHUTDOWN; reading drains what

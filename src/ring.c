@@ -41,74 +41,20 @@
 
 #include "alloc.h"
 #include "internal.h"
-#include "ring_layout.h"
+#include "ring_private.h"
 
-#define ALL_FLAGS (VMP_RING_HUGE_PAGES | VMP_RING_NO_INHERIT)
+#define ATTACH_FLAGS (VMP_RING_HUGE_PAGES | VMP_RING_NO_INHERIT)
+#define CREATE_FLAGS (ATTACH_FLAGS | VMP_RING_MULTI_PRODUCER)
 /* How many times a waiting side looks again (with a CPU pause between
  * looks, some tens of microseconds in all) before it goes to sleep. With
  * the other side on another CPU the data usually arrives within that, and
  * a futex wait and wake per message would cost far more than the copy. */
 #define SPIN_PROBES 2000
+/* A large copy is published piece by piece, so that the other side starts
+ * on the first piece while this one copies the rest. */
+#define COPY_CHUNK 4096
 /* The longest sleep of a side that cannot rely on being woken. */
 #define BOUNDED_SLEEP_NS 1000000
-
-/* A peer in another process reads and writes these fields with atomics of
- * its own: they must be lock-free to mean anything across processes. */
-_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
-               "rings need lock-free 32- and 64-bit atomics");
-
-typedef vmp__ring_control control;
-
-/* A side has not looked at the shared indexes yet (an attached ring does
- * not know which side it will be), is running, or is broken for good with
- * a negative error. */
-#define SIDE_UNSTARTED 1
-#define SIDE_RUNNING 0
-
-/* Each side's private state, on its own cache lines (padding rather than
- * _Alignas: the ring comes from malloc, which does not align to 64). */
-typedef struct side {
-  char pad_before[VMP__RING_LINE];
-  uint64_t own;   /* our counter: head for the producer, tail for the consumer */
-  uint64_t seen;  /* the other side's counter as last read and checked */
-  size_t pos;     /* own % capacity, kept as own moves */
-  size_t offered; /* bytes a begin call offered that no commit/release took */
-  int state;      /* SIDE_UNSTARTED, SIDE_RUNNING or an error */
-  char pad_after[VMP__RING_LINE];
-} side;
-
-/* The header's state in this process: written when the descriptor is first
- * handed out, since only a peer that attaches reads it. */
-#define HEADER_UNWRITTEN 0
-#define HEADER_WRITING 1
-#define HEADER_WRITTEN 2
-
-struct vmp_ring {
-  vmp_region *region;
-  vmp_mem *mem;
-  control *ctl;
-  unsigned char *data;
-  size_t capacity;
-  uint64_t modulus;     /* vmp__ring_modulus(capacity) */
-  uint32_t header_flags; /* VMP__RING_LIGHT_PUBLISH: how the creator publishes */
-  int fence_publish;    /* a full fence after each publish */
-  int bounded_sleep;    /* a wake-up may be missed: never sleep long */
-  _Atomic int header_state;
-  side producer;
-  side consumer;
-};
-
-/* ---- counters ------------------------------------------------------------------ */
-
-/* Counters live in [0, modulus); distances are taken modulo it. */
-static uint64_t advance(const vmp_ring *ring, uint64_t counter, size_t n) {
-  uint64_t room = ring->modulus - counter;
-  return n >= room ? n - room : counter + n;
-}
-
-static uint64_t distance(const vmp_ring *ring, uint64_t later, uint64_t earlier) {
-  return later >= earlier ? later - earlier : ring->modulus - earlier + later;
-}
 
 /* ---- building ------------------------------------------------------------------ */
 
@@ -126,13 +72,14 @@ static int region_bytes(size_t capacity, size_t unit, size_t *out) {
 }
 
 /* Magic, version and capacity, copied out of the shared page once. */
-static int read_header(const control *ctl, size_t capacity, uint32_t *flags) {
+static int read_header(const control *ctl, size_t capacity, uint32_t *flags, uint64_t *key) {
   vmp__ring_header h;
   memcpy(&h, &ctl->header, sizeof h);
   if (memcmp(h.magic, VMP__RING_MAGIC, VMP__RING_MAGIC_BYTES) != 0) return VMP_EPEER;
   if (h.version != VMP__RING_VERSION || h.capacity != capacity) return VMP_EPEER;
-  if (h.flags & ~VMP__RING_LIGHT_PUBLISH) return VMP_EPEER;
+  if (h.flags & ~VMP__RING_HEADER_FLAGS) return VMP_EPEER;
   *flags = h.flags;
+  *key = h.record_key;
   return 0;
 }
 
@@ -152,7 +99,7 @@ static int map_layout(vmp_ring *ring, size_t unit, unsigned flags, int attaching
   if (!(err = vmp_split(region, front_at, unit + cap)) &&
       !(err = vmp_split(region, mirror_at, cap)) &&
       !(err = vmp_map(region, front_at, unit + cap, ring->mem, 0, VMP_PROT_RW)) &&
-      !(err = attaching ? read_header(ctl, cap, &ring->header_flags) : 0) &&
+      !(err = attaching ? read_header(ctl, cap, &ring->header_flags, &ring->record_key) : 0) &&
       !(err = vmp_map(region, mirror_at, cap, ring->mem, unit, VMP_PROT_RW)) &&
       (flags & VMP_RING_NO_INHERIT))
     err = vmp__os_no_inherit(vmp_base(region), total);
@@ -179,7 +126,8 @@ static int unit_for(unsigned flags, uint64_t bytes, size_t *unit) {
 }
 
 static void init_side(side *s, int state) {
-  s->own = s->seen = 0;
+  s->own = 0;
+  s->room = 0;
   s->pos = 0;
   s->offered = 0;
   s->state = state;
@@ -197,7 +145,7 @@ static void choose_publishing(vmp_ring *ring, int barrier_ready) {
 }
 
 int vmp_ring_create(size_t size, unsigned flags, vmp_ring **out) {
-  if (!out || size == 0 || (flags & ~(unsigned)ALL_FLAGS)) return VMP_EINVAL;
+  if (!out || size == 0 || (flags & ~(unsigned)CREATE_FLAGS)) return VMP_EINVAL;
   size_t unit, capacity;
   int err = unit_for(flags, size, &unit);
   if (!err) err = round_up(size, unit, &capacity);
@@ -230,10 +178,15 @@ int vmp_ring_create(size_t size, unsigned flags, vmp_ring **out) {
   err = map_layout(ring, unit, flags, 0);
   if (err) goto fail_mem;
   ring->header_flags = vmp__os_remote_barrier_ready() ? VMP__RING_LIGHT_PUBLISH : 0;
+  if (flags & VMP_RING_MULTI_PRODUCER) {
+    ring->header_flags |= VMP__RING_MULTI_PRODUCER;
+    ring->record_key = vmp__ring_new_key(ring);
+  }
   choose_publishing(ring, 1);
   atomic_init(&ring->header_state, HEADER_UNWRITTEN);
   init_side(&ring->producer, SIDE_RUNNING);
   init_side(&ring->consumer, SIDE_RUNNING);
+  vmp__ring_records_init(ring);
   *out = ring;
   return 0;
 
@@ -272,7 +225,7 @@ static int check_object(vmp_mem *mem, size_t unit, size_t *capacity) {
 }
 
 int vmp_ring_attach(intptr_t fd, unsigned flags, vmp_ring **out) {
-  if (!out || fd < 0 || (flags & ~(unsigned)ALL_FLAGS)) return VMP_EINVAL;
+  if (!out || fd < 0 || (flags & ~(unsigned)ATTACH_FLAGS)) return VMP_EINVAL;
   size_t unit;
   int err = unit_for(flags, 0, &unit);
   if (err) return err;
@@ -293,6 +246,7 @@ int vmp_ring_attach(intptr_t fd, unsigned flags, vmp_ring **out) {
    * shared indexes when it first runs. */
   init_side(&ring->producer, SIDE_UNSTARTED);
   init_side(&ring->consumer, SIDE_UNSTARTED);
+  vmp__ring_records_init(ring);
   *out = ring;
   return 0;
 
@@ -310,7 +264,8 @@ static void publish_header(vmp_ring *ring) {
   int state = HEADER_UNWRITTEN;
   if (atomic_compare_exchange_strong_explicit(&ring->header_state, &state, HEADER_WRITING,
                                               memory_order_acquire, memory_order_acquire)) {
-    vmp__ring_header h = {{0}, VMP__RING_VERSION, ring->header_flags, ring->capacity};
+    vmp__ring_header h = {{0}, VMP__RING_VERSION, ring->header_flags, ring->capacity,
+                         ring->record_key};
     memcpy(h.magic, VMP__RING_MAGIC, VMP__RING_MAGIC_BYTES);
     memcpy(&ring->ctl->header, &h, sizeof h);
     atomic_store_explicit(&ring->header_state, HEADER_WRITTEN, memory_order_release);
@@ -341,131 +296,38 @@ int vmp_ring_close(vmp_ring *ring) {
   return err;
 }
 
-/* ---- the indexes ----------------------------------------------------------------- */
-
-static int is_shut_down(const vmp_ring *ring) {
-  return atomic_load_explicit(&ring->ctl->shutdown, memory_order_acquire) != 0;
+void vmp__ring_wake(_Atomic uint32_t *seq) {
+  atomic_fetch_add_explicit(seq, 1, memory_order_release);
+  vmp__os_wake_all(seq);
 }
 
-static int broken(side *s) {
-  s->state = VMP_EPEER;
-  s->offered = 0;
-  return VMP_EPEER;
-}
-
-/* A side's first look at the page: our own counter is read once, then the
- * other's, which must be possible against it. Only the other side moves
- * meanwhile, and only within what the check allows (a consumer cannot pass
- * the head we hold still; a producer cannot run more than the capacity
- * ahead of the tail we hold still), so the two reads are consistent. */
-static int start_side(vmp_ring *ring, side *s, _Atomic uint64_t *own, _Atomic uint64_t *other,
-                      int producing) {
-  if (s->state != SIDE_UNSTARTED) return s->state;
-  uint64_t mine = atomic_load_explicit(own, memory_order_relaxed);
-  uint64_t theirs = atomic_load_explicit(other, memory_order_acquire);
-  if (mine >= ring->modulus || theirs >= ring->modulus) return broken(s);
-  uint64_t used = producing ? distance(ring, mine, theirs) : distance(ring, theirs, mine);
-  if (used > ring->capacity) return broken(s);
-  s->own = mine;
-  s->seen = theirs;
-  s->pos = (size_t)(mine % ring->capacity);
-  s->state = SIDE_RUNNING;
-  return 0;
-}
-
-static int start_producer(vmp_ring *ring) {
-  return start_side(ring, &ring->producer, &ring->ctl->head, &ring->ctl->tail, 1);
-}
-
-static int start_consumer(vmp_ring *ring) {
-  return start_side(ring, &ring->consumer, &ring->ctl->tail, &ring->ctl->head, 0);
-}
-
-/* The consumer's tail never goes back and never passes our head: it lies
- * in [seen, own]. */
-static int refresh_tail(vmp_ring *ring) {
-  side *p = &ring->producer;
-  uint64_t tail = atomic_load_explicit(&ring->ctl->tail, memory_order_seq_cst);
-  if (tail >= ring->modulus || distance(ring, p->own, tail) > distance(ring, p->own, p->seen))
-    return broken(p);
-  p->seen = tail;
-  return 0;
-}
-
-/* The producer's head never goes back and never gets more than the
- * capacity ahead of our tail: it lies in [seen, own + capacity]. */
-static int refresh_head(vmp_ring *ring) {
-  side *c = &ring->consumer;
-  uint64_t head = atomic_load_explicit(&ring->ctl->head, memory_order_seq_cst);
-  if (head >= ring->modulus) return broken(c);
-  uint64_t ahead = distance(ring, head, c->own);
-  if (ahead < distance(ring, c->seen, c->own) || ahead > ring->capacity) return broken(c);
-  c->seen = head;
-  return 0;
-}
-
-static size_t free_bytes(const vmp_ring *ring) {
-  return ring->capacity - (size_t)distance(ring, ring->producer.own, ring->producer.seen);
-}
-
-static size_t used_bytes(const vmp_ring *ring) {
-  return (size_t)distance(ring, ring->consumer.seen, ring->consumer.own);
-}
-
-/* Moves our counter on by n, stores it for the other side, and wakes the
- * other side if it sleeps. Without a fence here, the store may still sit
- * in this CPU's store buffer when `sleeping` is read; the sleeper's
- * asymmetric barrier flushes it (see the top of the file). */
-static void publish(vmp_ring *ring, side *s, _Atomic uint64_t *index, size_t n,
-                    _Atomic uint32_t *sleeping, _Atomic uint32_t *seq) {
-  s->own = advance(ring, s->own, n);
-  s->pos += n;
-  if (s->pos >= ring->capacity) s->pos -= ring->capacity;
-  /* The fencing mode orders store and load by making both sequentially
-   * consistent (an xchg on x86); ThreadSanitizer does not take fences. */
-  if (ring->fence_publish) {
-    atomic_store_explicit(index, s->own, memory_order_seq_cst);
-  } else {
-    atomic_store_explicit(index, s->own, memory_order_release);
-    atomic_signal_fence(memory_order_seq_cst); /* only the compiler keeps them in order */
-  }
-  if (atomic_load_explicit(sleeping, memory_order_seq_cst)) {
-    atomic_fetch_add_explicit(seq, 1, memory_order_release);
-    vmp__os_wake_all(seq);
-  }
-}
-
-static void publish_head(vmp_ring *ring, size_t n) {
-  publish(ring, &ring->producer, &ring->ctl->head, n, &ring->ctl->consumer_sleeping,
-          &ring->ctl->data_seq);
-}
-
-static void publish_tail(vmp_ring *ring, size_t n) {
-  publish(ring, &ring->consumer, &ring->ctl->tail, n, &ring->ctl->producer_sleeping,
-          &ring->ctl->space_seq);
+/* Byte calls would take a multi-producer ring's record headers apart. */
+static inline int carries_records_only(const vmp_ring *ring) {
+  return (ring->header_flags & VMP__RING_MULTI_PRODUCER) != 0;
 }
 
 /* ---- producer ------------------------------------------------------------------- */
 
 /* Running, not shut down, and the free space as of a fresh look at the
  * tail when the cached one shows less than `want`. */
-static int producer_space(vmp_ring *ring, size_t want, size_t *space) {
+int vmp__ring_producer_space(vmp_ring *ring, size_t want, size_t *space) {
   int err = start_producer(ring);
   if (err) return err;
   if (is_shut_down(ring)) return VMP_ESHUTDOWN;
-  if (free_bytes(ring) < want) {
+  if (ring->producer.room < want) {
     err = refresh_tail(ring);
     if (err) return err;
   }
-  *space = free_bytes(ring);
+  *space = ring->producer.room;
   return 0;
 }
 
 int vmp_ring_write_begin(vmp_ring *ring, size_t want, void **ptr, size_t *len) {
-  if (!ring || !ptr || !len || (want > ring->capacity && want != VMP_RING_ALL))
+  if (!ring || !ptr || !len || (want > ring->capacity && want != VMP_RING_ALL) ||
+      carries_records_only(ring))
     return VMP_EINVAL;
   size_t space;
-  int err = producer_space(ring, want ? want : 1, &space);
+  int err = vmp__ring_producer_space(ring, want ? want : 1, &space);
   if (err) return err;
   ring->producer.offered = space;
   *ptr = ring->data + ring->producer.pos;
@@ -474,7 +336,7 @@ int vmp_ring_write_begin(vmp_ring *ring, size_t want, void **ptr, size_t *len) {
 }
 
 int vmp_ring_write_commit(vmp_ring *ring, size_t n) {
-  if (!ring) return VMP_EINVAL;
+  if (!ring || carries_records_only(ring)) return VMP_EINVAL;
   side *p = &ring->producer;
   if (p->state < 0) return p->state;
   if (n > p->offered) return VMP_EINVAL;
@@ -485,15 +347,23 @@ int vmp_ring_write_commit(vmp_ring *ring, size_t n) {
 }
 
 ptrdiff_t vmp_ring_write(vmp_ring *ring, const void *src, size_t n) {
-  if (!ring || (!src && n)) return VMP_EINVAL;
+  if (!ring || (!src && n) || carries_records_only(ring)) return VMP_EINVAL;
   size_t space;
-  int err = producer_space(ring, n, &space);
+  int err = vmp__ring_producer_space(ring, n, &space);
   if (err) return err;
   size_t count = n < space ? n : space;
   if (count == 0) return 0;
-  memcpy(ring->data + ring->producer.pos, src, count);
   ring->producer.offered = 0;
-  publish_head(ring, count);
+  const unsigned char *from = src;
+  size_t left = count;
+  while (left > COPY_CHUNK) {
+    memcpy(ring->data + ring->producer.pos, from, COPY_CHUNK);
+    publish_head(ring, COPY_CHUNK);
+    from += COPY_CHUNK;
+    left -= COPY_CHUNK;
+  }
+  memcpy(ring->data + ring->producer.pos, from, left);
+  publish_head(ring, left);
   return (ptrdiff_t)count;
 }
 
@@ -503,24 +373,25 @@ ptrdiff_t vmp_ring_write(vmp_ring *ring, const void *src, size_t n) {
  * cached one shows fewer than `want`; VMP_ESHUTDOWN once shut down and
  * empty. The flag is read before the head: a producer that shut down
  * after its last commit has then been seen whole. */
-static int consumer_data(vmp_ring *ring, size_t want, size_t *there) {
+int vmp__ring_consumer_data(vmp_ring *ring, size_t want, size_t *there) {
   int err = start_consumer(ring);
   if (err) return err;
-  if (used_bytes(ring) < want) {
+  if (ring->consumer.room < want) {
     int down = is_shut_down(ring);
     err = refresh_head(ring);
     if (err) return err;
-    if (down && used_bytes(ring) == 0) return VMP_ESHUTDOWN;
+    if (down && ring->consumer.room == 0) return VMP_ESHUTDOWN;
   }
-  *there = used_bytes(ring);
+  *there = ring->consumer.room;
   return 0;
 }
 
 int vmp_ring_read_begin(vmp_ring *ring, size_t want, const void **ptr, size_t *len) {
-  if (!ring || !ptr || !len || (want > ring->capacity && want != VMP_RING_ALL))
+  if (!ring || !ptr || !len || (want > ring->capacity && want != VMP_RING_ALL) ||
+      carries_records_only(ring))
     return VMP_EINVAL;
   size_t there;
-  int err = consumer_data(ring, want ? want : 1, &there);
+  int err = vmp__ring_consumer_data(ring, want ? want : 1, &there);
   if (err) return err;
   ring->consumer.offered = there;
   *ptr = ring->data + ring->consumer.pos;
@@ -529,7 +400,7 @@ int vmp_ring_read_begin(vmp_ring *ring, size_t want, const void **ptr, size_t *l
 }
 
 int vmp_ring_read_release(vmp_ring *ring, size_t n) {
-  if (!ring) return VMP_EINVAL;
+  if (!ring || carries_records_only(ring)) return VMP_EINVAL;
   side *c = &ring->consumer;
   if (c->state < 0) return c->state;
   if (n > c->offered) return VMP_EINVAL;
@@ -540,16 +411,60 @@ int vmp_ring_read_release(vmp_ring *ring, size_t n) {
 }
 
 ptrdiff_t vmp_ring_read(vmp_ring *ring, void *dst, size_t n) {
-  if (!ring || (!dst && n)) return VMP_EINVAL;
+  if (!ring || (!dst && n) || carries_records_only(ring)) return VMP_EINVAL;
   size_t there;
-  int err = consumer_data(ring, n, &there);
+  int err = vmp__ring_consumer_data(ring, n, &there);
   if (err) return err;
   size_t count = n < there ? n : there;
   if (count == 0) return 0;
-  memcpy(dst, ring->data + ring->consumer.pos, count);
   ring->consumer.offered = 0;
-  publish_tail(ring, count);
+  unsigned char *to = dst;
+  size_t left = count;
+  while (left > COPY_CHUNK) {
+    memcpy(to, ring->data + ring->consumer.pos, COPY_CHUNK);
+    publish_tail(ring, COPY_CHUNK);
+    to += COPY_CHUNK;
+    left -= COPY_CHUNK;
+  }
+  memcpy(to, ring->data + ring->consumer.pos, left);
+  publish_tail(ring, left);
   return (ptrdiff_t)count;
+}
+
+/* ---- descriptor I/O ------------------------------------------------------------- */
+
+ptrdiff_t vmp_ring_fill(vmp_ring *ring, intptr_t fd, size_t max) {
+  if (!ring || max == 0 || carries_records_only(ring)) return VMP_EINVAL;
+  size_t space;
+  int err = vmp__ring_producer_space(ring, max == VMP_RING_ALL ? ring->capacity : max, &space);
+  if (err) return err;
+  if (space == 0) return VMP_EFULL;
+  size_t got;
+  while ((err = vmp__os_read(fd, ring->data + ring->producer.pos, space < max ? space : max,
+                             &got)) != 0 &&
+         vmp__os_interrupted(err))
+    if (is_shut_down(ring)) return VMP_ESHUTDOWN;
+  if (err) return err;
+  ring->producer.offered = 0;
+  if (got) publish_head(ring, got);
+  return (ptrdiff_t)got;
+}
+
+ptrdiff_t vmp_ring_drain(vmp_ring *ring, intptr_t fd, size_t max) {
+  if (!ring || max == 0 || carries_records_only(ring)) return VMP_EINVAL;
+  size_t there;
+  int err = vmp__ring_consumer_data(ring, max == VMP_RING_ALL ? ring->capacity : max, &there);
+  if (err) return err;
+  if (there == 0) return 0;
+  size_t put;
+  while ((err = vmp__os_write(fd, ring->data + ring->consumer.pos, there < max ? there : max,
+                              &put)) != 0 &&
+         vmp__os_interrupted(err))
+    if (is_shut_down(ring)) return VMP_ESHUTDOWN;
+  if (err) return err;
+  ring->consumer.offered = 0;
+  if (put) publish_tail(ring, put);
+  return (ptrdiff_t)put;
 }
 
 /* ---- waiting ---------------------------------------------------------------------- */
@@ -571,12 +486,9 @@ static int64_t deadline_left(const deadline *d) {
   return spent >= d->timeout ? 0 : d->timeout - spent;
 }
 
-/* 1 when the side can go on, 0 when it must wait, or an error. */
-typedef int (*probe_fn)(vmp_ring *ring, size_t want);
-
 static int producer_probe(vmp_ring *ring, size_t want) {
   size_t space;
-  int err = producer_space(ring, want, &space);
+  int err = vmp__ring_producer_space(ring, want, &space);
   return err ? err : space >= want;
 }
 
@@ -584,33 +496,34 @@ static int producer_probe(vmp_ring *ring, size_t want) {
  * caller may take them (VMP_ESHUTDOWN comes when none are left). */
 static int consumer_probe(vmp_ring *ring, size_t want) {
   size_t there;
-  int err = consumer_data(ring, want, &there);
+  int err = vmp__ring_consumer_data(ring, want, &there);
   if (err) return err;
   if (there >= want) return 1;
   if (!is_shut_down(ring)) return 0;
   /* The shutdown may have come after consumer_data looked: look again with
    * the flag seen first, so the bytes published before it count and an
    * empty ring gives VMP_ESHUTDOWN rather than "ready" with nothing. */
-  err = consumer_data(ring, want, &there);
+  err = vmp__ring_consumer_data(ring, want, &there);
   return err ? err : 1;
 }
 
-/* The sleeper's half of the handshake: its flag is up, ordered before its
+/* The sleeper's half of the handshake: its flag is up (a count: several
+ * producers of a multi-producer ring may sleep at once), ordered before its
  * last look at the other side's index, and that look is ordered after the
  * publisher's store too (sequentially consistent operations on both sides,
  * or the asymmetric barrier). Returns whether a wake-up is now certain to
  * come (else the sleep must be short). */
 static int raise_flag(const vmp_ring *ring, _Atomic uint32_t *sleeping) {
   if (ring->fence_publish) {
-    atomic_store_explicit(sleeping, 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(sleeping, 1, memory_order_seq_cst);
     return !ring->bounded_sleep;
   }
-  atomic_store_explicit(sleeping, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(sleeping, 1, memory_order_relaxed);
   return vmp__os_remote_barrier() == 0;
 }
 
-static int wait_for(vmp_ring *ring, probe_fn probe, size_t want, _Atomic uint32_t *seq,
-                    _Atomic uint32_t *sleeping, int64_t timeout_ns) {
+int vmp__ring_wait(vmp_ring *ring, vmp__ring_probe probe, size_t want, _Atomic uint32_t *seq,
+                   _Atomic uint32_t *sleeping, int64_t timeout_ns) {
   for (int spin = 0; timeout_ns != 0 && spin < SPIN_PROBES; spin++) {
     int ready = probe(ring, want);
     if (ready) return ready > 0 ? 0 : ready;
@@ -626,20 +539,20 @@ static int wait_for(vmp_ring *ring, probe_fn probe, size_t want, _Atomic uint32_
     if (!raise_flag(ring, sleeping) && (left < 0 || left > BOUNDED_SLEEP_NS)) left = BOUNDED_SLEEP_NS;
     ready = probe(ring, want);
     if (!ready) vmp__os_wait(seq, seen, left); /* woken, timed out or spurious: look again */
-    atomic_store_explicit(sleeping, 0, memory_order_relaxed);
+    atomic_fetch_sub_explicit(sleeping, 1, memory_order_relaxed);
     if (ready) return ready > 0 ? 0 : ready;
   }
 }
 
 int vmp_ring_wait_write(vmp_ring *ring, size_t want, int64_t timeout_ns) {
-  if (!ring || want > ring->capacity) return VMP_EINVAL;
-  return wait_for(ring, producer_probe, want, &ring->ctl->space_seq,
+  if (!ring || want > ring->capacity || carries_records_only(ring)) return VMP_EINVAL;
+  return vmp__ring_wait(ring, producer_probe, want, &ring->ctl->space_seq,
                   &ring->ctl->producer_sleeping, timeout_ns);
 }
 
 int vmp_ring_wait_read(vmp_ring *ring, size_t want, int64_t timeout_ns) {
-  if (!ring || want > ring->capacity) return VMP_EINVAL;
-  return wait_for(ring, consumer_probe, want, &ring->ctl->data_seq,
+  if (!ring || want > ring->capacity || carries_records_only(ring)) return VMP_EINVAL;
+  return vmp__ring_wait(ring, consumer_probe, want, &ring->ctl->data_seq,
                   &ring->ctl->consumer_sleeping, timeout_ns);
 }
 

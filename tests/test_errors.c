@@ -22,7 +22,7 @@ static const code library_codes[] = {
 
 Test(errors, every_library_code_has_its_name_and_message) {
   size_t n = sizeof library_codes / sizeof *library_codes;
-  cr_assert_eq(n, 14, "the header lists %zu codes", n);
+  cr_assert_eq(n, 15, "the header lists %zu codes", n);
   for (size_t i = 0; i < n; i++) {
     const code *c = &library_codes[i];
     cr_assert_lt(c->value, 0);
@@ -43,6 +43,7 @@ Test(errors, names_the_spec_uses) {
   cr_assert_str_eq(vmp_err_name(VMP_EACCES), "EACCES");
   cr_assert_str_eq(vmp_err_name(VMP_ENOMEM), "ENOMEM");
   cr_assert_str_eq(vmp_err_name(VMP_ENOTSUP), "ENOTSUP");
+  cr_assert_str_eq(vmp_err_name(VMP_EFULL), "EFULL");
 }
 
 Test(errors, codes_are_distinct) {

@@ -67,7 +67,9 @@ static int should_fail(void) {
   X(posix_fallocate, int, (int fd, off_t o, off_t l), (fd, o, l), -1)                       \
   X(futex, long, (_Atomic uint32_t * w, int op, uint32_t v, const struct timespec *t),         \
     (w, op, v, t), -1)                                                                      \
-  X(membarrier, int, (int cmd, unsigned int flags, int cpu), (cmd, flags, cpu), -1)           \
+  X(membarrier, int, (int cmd, unsigned int flags, int cpu), (cmd, flags, cpu), -1)          \
+  X(read, ssize_t, (int fd, void *buf, size_t n), (fd, buf, n), -1)                          \
+  X(write, ssize_t, (int fd, const void *buf, size_t n), (fd, buf, n), -1)                   \
   X(vma_anon_name, int, (void *a, size_t l, const char *name), (a, l, name), -1)
 
 #define DECLARE_WRAPPER(name, ret, params, args, failure) \

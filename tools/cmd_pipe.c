@@ -1,8 +1,9 @@
 /* vmplace pipe [-m SIZE] [-q]: a large buffer between stdin and stdout.
  *
- * Both ends work on one vmp_ring. A reader thread read()s from stdin
- * straight into the free space the ring offers and publishes what arrived;
- * the main thread write()s what the ring holds straight to stdout. Because
+ * Both ends work on one vmp_ring. A reader thread fills it from stdin
+ * (vmp_ring_fill: one read() straight into the free space the ring offers)
+ * and the main thread drains it to stdout (vmp_ring_drain: one write()
+ * straight from the data). Because
  * the ring is mirrored, the space and the data it offers are always one
  * contiguous block, so neither side ever splits a system call at the wrap
  * and no byte is copied by us: the kernel copies into the ring and out of it.
@@ -12,8 +13,9 @@
  * End of input: the reader publishes its last bytes and shuts the ring
  * down; the writer drains what is left and finishes. A failed write stops
  * the reader at once: its rings are shut down (waking it from a wait for
- * space) and a signal interrupts a read() or poll() on idle input, so a
- * closed output never leaves the tool waiting on input. Pipes on either side are widened to
+ * space) and its read on idle input is interrupted (a signal on POSIX,
+ * CancelSynchronousIo on Windows: pipe_sys_*.c), so a closed output never
+ * leaves the tool waiting on input. Pipes on either side are widened to
  * the chunk size where the system allows it. Short reads and writes only move
  * the indexes by what was transferred; EINTR, and EAGAIN from a
  * non-blocking descriptor, are waited out and retried.
@@ -21,19 +23,20 @@
  * Exit status: 0 everything read was written; 1 reading stdin failed
  * (what was read before is still written); 2 usage; 3 writing stdout
  * failed; 4 the ring or the thread could not be set up, or the ring
- * reported an error (and, on Windows, where this command does not exist:
- * "not available on this system"). A reader that goes away is handled as
- * by cat and `vmplace cat`: SIGPIPE keeps its default action and ends the
- * process (141 in a shell); when SIGPIPE is ignored, the EPIPE from write()
- * gives status 141 too, without a message.
+ * reported an error. A reader that goes away ends the
+ * command with status 141, what a shell reports for cat killed by SIGPIPE,
+ * without a message; the ring's drain never raises the signal itself.
  */
-#if defined(__linux__) && !defined(_GNU_SOURCE)
-#  define _GNU_SOURCE /* F_SETPIPE_SZ */
-#endif
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
+#include "pipe_sys.h"
+#include "vmplace.h"
 
 enum {
   PIPE_OK = 0,
@@ -44,50 +47,21 @@ enum {
   PIPE_READER_GONE = 128 + 13 /* what a shell reports for a death by SIGPIPE */
 };
 
-#ifdef _WIN32
-
-/* The tool's Windows build has no POSIX threads; rather than a second
- * implementation nobody runs, the command says so. */
-int vmp_cli_pipe(int argc, char **argv)
-{
-  (void)argc;
-  (void)argv;
-  fputs("vmplace pipe: not available on this system\n", stderr);
-  return PIPE_SETUP_FAILED;
-}
-
-#else
-
-#  include <errno.h>
-#  include <fcntl.h>
-#  include <limits.h>
-#  include <poll.h>
-#  include <pthread.h>
-#  include <signal.h>
-#  include <stdatomic.h>
-#  include <stdint.h>
-#  include <stdlib.h>
-#  include <sys/stat.h>
-#  include <time.h>
-#  include <unistd.h>
-
-#  include "vmplace.h"
-
-#  define DEFAULT_SIZE ((size_t)16 << 20)
+#define DEFAULT_SIZE ((size_t)16 << 20)
 /* The largest single read() or write(): big enough that system calls cost
  * nothing, small enough that space is handed back to the other side often
  * (a write to a pipe returns only once the whole request went through). */
-#  define MAX_CHUNK ((size_t)1 << 20)
-#  define PROGRESS_INTERVAL_NS 250000000 /* at most 4 updates a second */
+#define MAX_CHUNK ((size_t)1 << 20)
+#define PROGRESS_INTERVAL_NS 250000000 /* at most 4 updates a second */
 
 /* The ring starts this small (or at -m, if smaller) and grows fourfold each
  * time it fills up, to at most -m: while the output keeps up, the data
  * goes round a ring that stays in the caches and whose pages were touched
  * once, as dd's buffer does; only a burst the output cannot take makes it
  * as large as the user allowed. */
-#  define FIRST_SIZE ((size_t)1 << 20)
-#  define GROWTH 4
-#  define MAX_RINGS 32
+#define FIRST_SIZE ((size_t)1 << 20)
+#define GROWTH 4
+#define MAX_RINGS 32
 
 typedef struct pipe_job {
   vmp_ring *ring;    /* the writer's ring (the reader's may be newer) */
@@ -102,7 +76,8 @@ typedef struct pipe_job {
   size_t low_water;  /* a full ring: the reader sleeps until this much is free */
   _Atomic int stop;        /* the writer gave up: the reader must end */
   _Atomic int reader_done; /* the reader has ended */
-  int read_errno;    /* reader: the error that stopped it, or 0 */
+  intptr_t in, out;  /* the standard handles */
+  int read_err;      /* reader: the OS error that stopped it, or 0 */
   int ring_err;      /* reader: a ring error (never VMP_ESHUTDOWN), or 0 */
   _Atomic uint64_t bytes_in; /* for the progress line's fill level only */
 } pipe_job;
@@ -154,12 +129,7 @@ typedef struct progress {
   int width; /* of the line on screen, to erase it */
 } progress;
 
-static uint64_t now_ns(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+static uint64_t now_ns(void) { return pipe_sys_now_ns(); }
 
 static void progress_show(progress *pg, uint64_t out, double fill, uint64_t now)
 {
@@ -199,32 +169,6 @@ static void progress_erase(progress *pg)
 
 /* ---- the two sides ------------------------------------------------------------ */
 
-/* The writer stops a reader blocked in read() or poll() with this signal:
- * the handler does nothing, the call returns EINTR, and the reader sees
- * `stop`. Sent again until the reader is gone, since one that arrives just
- * before the call blocks is not enough. */
-#  define WAKE_SIGNAL SIGUSR1
-static void on_wake_signal(int sig)
-{
-  (void)sig;
-}
-
-/* Waits until a non-blocking stdin has something (data, end of input or
- * an error, which read() then reports) or the reader is told to stop;
- * returns 0 to stop. */
-static int input_ready(pipe_job *job)
-{
-  for (;;) {
-    struct pollfd in = {0, POLLIN, 0};
-    int n = poll(&in, 1, -1);
-    if (atomic_load_explicit(&job->stop, memory_order_acquire))
-      return 0;
-    if (n < 0 && errno == EINTR)
-      continue;
-    return 1; /* ready, or let read() say what is wrong */
-  }
-}
-
 /* A larger ring for the reader, handed to the writer behind the old one:
  * the old ring is shut down, so the writer drains it, then moves on. All
  * of them may be alive at once while the output is stalled, at most 4/3 of
@@ -254,46 +198,36 @@ static void *reader_main(void *arg)
   pipe_job *job = arg;
   vmp_ring *ring = job->ring;
   while (!atomic_load_explicit(&job->stop, memory_order_acquire)) {
-    void *space;
-    size_t room;
-    int err = vmp_ring_write_begin(ring, job->low_water, &space, &room);
-    if (err == 0 && room == 0) {
+    ptrdiff_t got = vmp_ring_fill(ring, job->in, job->chunk);
+    if (got == VMP_EFULL) {
       vmp_ring *bigger = grow(job, ring);
       if (bigger != ring) {
         ring = bigger;
         continue;
       }
-      err = vmp_ring_wait_write(ring, job->low_water, -1);
+      int err = vmp_ring_wait_write(ring, job->low_water, -1);
       if (err == 0)
         continue;
+      got = err;
     }
-    if (err != 0) {
-      if (err != VMP_ESHUTDOWN) /* shut down: the writer has given up */
-        job->ring_err = err;
-      break;
-    }
-    size_t want = room < job->chunk ? room : job->chunk;
-    ssize_t got = read(0, space, want);
-    int read_errno = errno;
     if (got > 0) {
-      err = vmp_ring_write_commit(ring, (size_t)got);
-      if (err != 0) {
-        job->ring_err = err;
-        break;
-      }
       atomic_fetch_add_explicit(&job->bytes_in, (uint64_t)got, memory_order_relaxed);
       continue;
     }
     if (got == 0)
       break; /* end of input */
-    if (read_errno == EINTR)
-      continue;
-    if (read_errno == EAGAIN || read_errno == EWOULDBLOCK) {
-      if (!input_ready(job)) /* a non-blocking stdin: wait, but stay stoppable */
-        break;
+    if (pipe_sys_would_block((int)got) || pipe_sys_interrupted((int)got)) {
+      /* A non-blocking stdin, or the writer's interruption: wait, but
+       * stay stoppable. */
+      if (!atomic_load_explicit(&job->stop, memory_order_acquire) &&
+          pipe_sys_would_block((int)got))
+        pipe_sys_wait_readable(job->in);
       continue;
     }
-    job->read_errno = read_errno;
+    if (vmp_err_is_os((int)got))
+      job->read_err = (int)got;
+    else if (got != VMP_ESHUTDOWN) /* shut down: the writer has given up */
+      job->ring_err = (int)got;
     break;
   }
   vmp_ring_shutdown(ring); /* the writer drains what is left */
@@ -302,8 +236,8 @@ static void *reader_main(void *arg)
 }
 
 typedef struct writer_result {
-  int write_errno; /* or 0 */
-  int ring_err;    /* or 0 */
+  int write_err; /* an OS error, or 0 */
+  int ring_err;  /* or 0 */
 } writer_result;
 
 /* ring -> stdout, until the ring is shut down and empty or a write fails. */
@@ -314,17 +248,16 @@ static writer_result write_out(pipe_job *job, progress *pg)
   /* Only a progress line needs the writer to wake up while nothing comes. */
   int64_t idle_timeout = pg->enabled ? PROGRESS_INTERVAL_NS : -1;
   for (;;) {
-    const void *data;
-    size_t avail;
-    int err = vmp_ring_read_begin(job->ring, 1, &data, &avail);
-    if (err == 0 && avail == 0) {
-      err = vmp_ring_wait_read(job->ring, 1, idle_timeout);
+    ptrdiff_t put = vmp_ring_drain(job->ring, job->out, job->chunk);
+    if (put == 0) {
+      int err = vmp_ring_wait_read(job->ring, 1, idle_timeout);
       if (err == 0 || err == VMP_ETIMEDOUT) {
         progress_update(pg, job, out, 0);
         continue;
       }
+      put = err;
     }
-    if (err == VMP_ESHUTDOWN) {
+    if (put == VMP_ESHUTDOWN) {
       /* Drained: the end, or the reader went on in a larger ring. */
       if (job->taken == atomic_load_explicit(&job->chained, memory_order_acquire))
         break; /* everything went out */
@@ -332,26 +265,15 @@ static writer_result write_out(pipe_job *job, progress *pg)
       job->ring = job->chain[job->taken++];
       continue;
     }
-    if (err != 0) {
-      res.ring_err = err;
-      break;
-    }
-    size_t n = avail < job->chunk ? avail : job->chunk;
-    ssize_t put = write(1, data, n);
-    if (put < 0 && errno == EINTR)
-      continue;
-    if (put < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      struct pollfd out_ready = {1, POLLOUT, 0}; /* a non-blocking stdout */
-      (void)poll(&out_ready, 1, -1);
+    if (pipe_sys_would_block((int)put)) {
+      pipe_sys_wait_writable(job->out); /* a non-blocking stdout */
       continue;
     }
-    if (put <= 0) {
-      res.write_errno = put < 0 ? errno : EIO; /* taking nothing would loop forever */
-      break;
-    }
-    err = vmp_ring_read_release(job->ring, (size_t)put);
-    if (err != 0) {
-      res.ring_err = err;
+    if (put < 0) {
+      if (vmp_err_is_os((int)put))
+        res.write_err = (int)put;
+      else
+        res.ring_err = (int)put;
       break;
     }
     out += (uint64_t)put;
@@ -362,23 +284,6 @@ static writer_result write_out(pipe_job *job, progress *pg)
 }
 
 /* ---- the command ---------------------------------------------------------------- */
-
-/* A pipe on either side holds 64 KiB by default, so every read() and
- * write() moves at most that much and the processes around us wake for
- * each piece. Asking for pipes as large as our chunk (Linux lets any user
- * go up to /proc/sys/fs/pipe-max-size, 1 MiB by default) cuts the system
- * calls and wake-ups sixteenfold; where it is refused nothing changes. */
-static void widen_pipe(int fd, size_t bytes)
-{
-#  ifdef F_SETPIPE_SZ
-  struct stat st;
-  if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) && bytes <= INT_MAX &&
-      fcntl(fd, F_GETPIPE_SZ) < (int)bytes)
-    (void)fcntl(fd, F_SETPIPE_SZ, (int)bytes);
-#  else
-  (void)fd, (void)bytes;
-#  endif
-}
 
 static int parse_options(int argc, char **argv, size_t *size, int *quiet)
 {
@@ -444,20 +349,17 @@ int vmp_cli_pipe(int argc, char **argv)
   if (job.chunk == 0)
     job.chunk = capacity;
   job.low_water = job.chunk < ((size_t)64 << 10) ? job.chunk : ((size_t)64 << 10);
-  widen_pipe(0, job.chunk);
-  widen_pipe(1, job.chunk);
+  job.in = pipe_sys_stdin();
+  job.out = pipe_sys_stdout();
+  pipe_sys_widen(job.in, job.chunk);
+  pipe_sys_widen(job.out, job.chunk);
 
-  struct sigaction wake;
-  memset(&wake, 0, sizeof wake);
-  wake.sa_handler = on_wake_signal; /* no SA_RESTART: the blocked call returns */
-  sigemptyset(&wake.sa_mask);
-  sigaction(WAKE_SIGNAL, &wake, NULL);
   atomic_init(&job.stop, 0);
   atomic_init(&job.reader_done, 0);
-  pthread_t reader;
-  int terr = pthread_create(&reader, NULL, reader_main, &job);
-  if (terr != 0) {
-    fprintf(stderr, "vmplace pipe: cannot start the reader thread: %s\n", strerror(terr));
+  pipe_thread *reader;
+  const char *why = pipe_sys_start(&reader, reader_main, &job);
+  if (why != NULL) {
+    fprintf(stderr, "vmplace pipe: cannot start the reader thread: %s\n", why);
     vmp_ring_close(job.ring);
     return PIPE_SETUP_FAILED;
   }
@@ -466,14 +368,14 @@ int vmp_cli_pipe(int argc, char **argv)
    * not go to the same screen (there it would be mixed into the output). */
   progress pg;
   memset(&pg, 0, sizeof pg);
-  pg.enabled = !quiet && isatty(2) && !isatty(1);
+  pg.enabled = !quiet && pipe_sys_is_terminal(2) && !pipe_sys_is_terminal(1);
   if (pg.enabled) {
     pg.started_ns = now_ns();
     progress_show(&pg, 0, 0.0, pg.started_ns);
   }
 
   writer_result res = write_out(&job, &pg);
-  int failed = res.write_errno != 0 || res.ring_err != 0;
+  int failed = res.write_err != 0 || res.ring_err != 0;
   if (failed) {
     /* Stop the reader wherever it is: in a wait on any of its rings (the
      * shutdown wakes it), or in read() or poll() on input that may never
@@ -484,12 +386,11 @@ int vmp_cli_pipe(int argc, char **argv)
     for (size_t i = job.taken; i < chained; i++)
       vmp_ring_shutdown(job.chain[i]);
     while (!atomic_load_explicit(&job.reader_done, memory_order_acquire)) {
-      pthread_kill(reader, WAKE_SIGNAL);
-      struct timespec nap = {0, 1000000};
-      nanosleep(&nap, NULL);
+      pipe_sys_interrupt(reader);
+      pipe_sys_nap();
     }
   }
-  pthread_join(reader, NULL);
+  pipe_sys_join(reader);
   /* The writer's ring, and any the reader went on to that it never took. */
   vmp_ring_close(job.ring);
   size_t chained = atomic_load_explicit(&job.chained, memory_order_acquire);
@@ -497,10 +398,11 @@ int vmp_cli_pipe(int argc, char **argv)
     vmp_ring_close(job.chain[i]);
   progress_erase(&pg);
 
-  if (res.write_errno == EPIPE)
+  if (pipe_sys_reader_gone(res.write_err))
     return PIPE_READER_GONE;
-  if (res.write_errno != 0) {
-    fprintf(stderr, "vmplace pipe: write error: %s\n", strerror(res.write_errno));
+  if (res.write_err != 0) {
+    fprintf(stderr, "vmplace pipe: write error: %s (%s)\n", vmp_strerror(res.write_err),
+            vmp_err_name(res.write_err));
     return PIPE_WRITE_FAILED;
   }
   int ring_err = res.ring_err != 0 ? res.ring_err : job.ring_err;
@@ -509,11 +411,10 @@ int vmp_cli_pipe(int argc, char **argv)
             vmp_err_name(ring_err));
     return PIPE_SETUP_FAILED;
   }
-  if (job.read_errno != 0) {
-    fprintf(stderr, "vmplace pipe: read error: %s\n", strerror(job.read_errno));
+  if (job.read_err != 0) {
+    fprintf(stderr, "vmplace pipe: read error: %s (%s)\n", vmp_strerror(job.read_err),
+            vmp_err_name(job.read_err));
     return PIPE_READ_FAILED;
   }
   return PIPE_OK;
 }
-
-#endif

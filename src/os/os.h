@@ -248,7 +248,9 @@ int vmp__os_no_inherit(void *addr, size_t size);
 /* Sleeps while *word == expected: until vmp__os_wake_all on the same word
  * (from any process that maps it), a spurious wake-up, or timeout_ns
  * (< 0: no limit). Returns 0, or VMP_ETIMEDOUT. Linux uses a futex (shared,
- * so it works across processes); elsewhere it polls with a sleeping
+ * so it works across processes); Windows WaitOnAddress, which a waker in
+ * this process ends at once and one in another process cannot reach, so it
+ * looks again every millisecond; generic POSIX polls with a sleeping
  * backoff. */
 int vmp__os_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns);
 void vmp__os_wake_all(_Atomic uint32_t *word);
@@ -258,6 +260,24 @@ int64_t vmp__os_monotonic_ns(void);
 
 /* Tells the CPU this thread is spinning (x86 PAUSE, Arm YIELD). */
 void vmp__os_cpu_relax(void);
+
+/* One read of at most n bytes (n > 0) from a native descriptor (POSIX) or
+ * HANDLE (Windows) into buf: *got is what came, 0 at end of file (also a
+ * pipe whose writer is gone). Errors are OS errors: an interrupted call
+ * gives one that vmp__os_interrupted() recognises (the caller decides
+ * whether to go on); a non-blocking descriptor with nothing to read gives
+ * EAGAIN (also EWOULDBLOCK), which the caller may treat as "not now". */
+int vmp__os_read(intptr_t fd, void *buf, size_t n, size_t *got);
+
+/* One write of at most n bytes (n > 0): *put is what went. Never raises
+ * SIGPIPE: writing to a pipe or socket whose reader is gone is the OS
+ * error EPIPE (Windows: ERROR_NO_DATA or ERROR_BROKEN_PIPE). EINTR and
+ * EAGAIN as for read. */
+int vmp__os_write(intptr_t fd, const void *buf, size_t n, size_t *put);
+
+/* Whether an error from vmp__os_read or vmp__os_write says the call was
+ * interrupted by a signal (EINTR; never on Windows). */
+int vmp__os_interrupted(int err);
 
 /* ---- the budget ---------------------------------------------------------- */
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -37,7 +38,9 @@
   X(shm_open, int, (const char *, int, mode_t))            \
   X(shm_unlink, int, (const char *))                       \
   X(mkstemp, int, (char *))                                \
-  X(unlink, int, (const char *))
+  X(unlink, int, (const char *))                           \
+  X(read, ssize_t, (int, void *, size_t))                  \
+  X(write, ssize_t, (int, const void *, size_t))
 
 VMP__DEFINE_SYSCALLS(UNIX_SYSCALLS, unix_syscalls)
 #define SYS(name) VMP__SYSCALL(unix_syscalls, name)
@@ -644,3 +647,43 @@ void vmp__os_cpu_relax(void) {
   __asm__ __volatile__("yield");
 #endif
 }
+
+/* ---- descriptor I/O ------------------------------------------------------------ */
+
+/* Counts above SSIZE_MAX are not defined for read and write. */
+static size_t io_count(size_t n) { return n > (size_t)SSIZE_MAX ? (size_t)SSIZE_MAX : n; }
+
+int vmp__os_read(intptr_t fd, void *buf, size_t n, size_t *got) {
+  ssize_t r = SYS(read)((int)fd, buf, io_count(n));
+  if (r < 0) return vmp__unix_error(errno);
+  *got = (size_t)r;
+  return 0;
+}
+
+/* write() to a pipe or socket whose reader is gone raises SIGPIPE, which
+ * kills by default. The signal is blocked in this thread for the call and,
+ * if the call raised it, taken back out of the pending set, so that the
+ * caller sees only EPIPE. Where the caller blocks SIGPIPE itself, one that
+ * was already pending before the call is the caller's and stays. */
+int vmp__os_write(intptr_t fd, const void *buf, size_t n, size_t *put) {
+  sigset_t pipe_only, old, pending;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  if (pthread_sigmask(SIG_BLOCK, &pipe_only, &old) != 0) return VMP_EINVAL;
+  int was_pending = 0;
+  if (sigismember(&old, SIGPIPE) && sigpending(&pending) == 0)
+    was_pending = sigismember(&pending, SIGPIPE);
+  ssize_t r = SYS(write)((int)fd, buf, io_count(n));
+  int saved = errno;
+  if (r < 0 && saved == EPIPE && !was_pending) {
+    struct timespec zero = {0, 0};
+    while (sigtimedwait(&pipe_only, NULL, &zero) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (r < 0) return vmp__unix_error(saved);
+  *put = (size_t)r;
+  return 0;
+}
+
+int vmp__os_interrupted(int err) { return err == -EINTR; }

@@ -51,6 +51,8 @@ typedef PVOID(WINAPI *map_view3_fn)(HANDLE, HANDLE, PVOID, ULONG64, SIZE_T, ULON
 typedef BOOL(WINAPI *unmap_view2_fn)(HANDLE, PVOID, ULONG);
 typedef LONG(WINAPI *nt_query_object_fn)(HANDLE, int, PVOID, ULONG, PULONG);
 typedef LONG(WINAPI *nt_query_section_fn)(HANDLE, int, PVOID, SIZE_T, PSIZE_T);
+typedef BOOL(WINAPI *wait_on_address_fn)(volatile VOID *, PVOID, SIZE_T, DWORD);
+typedef VOID(WINAPI *wake_by_address_fn)(PVOID);
 
 static struct {
   virtual_alloc2_fn virtual_alloc2;
@@ -58,6 +60,8 @@ static struct {
   unmap_view2_fn unmap_view2;
   nt_query_object_fn nt_query_object;
   nt_query_section_fn nt_query_section;
+  wait_on_address_fn wait_on_address; /* Windows 8 and later */
+  wake_by_address_fn wake_by_address_all;
 } loaded;
 
 /* The table's defaults for the calls found at run time. */
@@ -101,7 +105,9 @@ static LONG WINAPI run_time_NtQuerySection(HANDLE h, int c, PVOID i, SIZE_T l, P
   X(DuplicateHandle, DuplicateHandle, BOOL,                                                 \
     (HANDLE, HANDLE, HANDLE, LPHANDLE, DWORD, BOOL, DWORD))                                 \
   X(NtQueryObject, run_time_NtQueryObject, LONG, (HANDLE, int, PVOID, ULONG, PULONG))       \
-  X(NtQuerySection, run_time_NtQuerySection, LONG, (HANDLE, int, PVOID, SIZE_T, PSIZE_T))
+  X(NtQuerySection, run_time_NtQuerySection, LONG, (HANDLE, int, PVOID, SIZE_T, PSIZE_T))  \
+  X(ReadFile, ReadFile, BOOL, (HANDLE, LPVOID, DWORD, LPDWORD, LPOVERLAPPED))               \
+  X(WriteFile, WriteFile, BOOL, (HANDLE, LPCVOID, DWORD, LPDWORD, LPOVERLAPPED))
 
 VMP__DEFINE_SYSCALLS_WITH(WINDOWS_SYSCALLS, windows_syscalls)
 #define SYS(name) VMP__SYSCALL(windows_syscalls, name)
@@ -174,6 +180,12 @@ static BOOL CALLBACK probe_caps(PINIT_ONCE once, PVOID param, PVOID *context) {
       (nt_query_object_fn)(void (*)(void))find_function("ntdll.dll", "NtQueryObject");
   loaded.nt_query_section =
       (nt_query_section_fn)(void (*)(void))find_function("ntdll.dll", "NtQuerySection");
+  loaded.wait_on_address =
+      (wait_on_address_fn)(void (*)(void))find_function("kernelbase.dll", "WaitOnAddress");
+  loaded.wake_by_address_all =
+      (wake_by_address_fn)(void (*)(void))find_function("kernelbase.dll", "WakeByAddressAll");
+  if (!loaded.wait_on_address || !loaded.wake_by_address_all)
+    loaded.wait_on_address = NULL, loaded.wake_by_address_all = NULL;
   placeholders_available = loaded.virtual_alloc2 && loaded.map_view3 && loaded.unmap_view2;
   caps.view_offset_unit = page_offsets_map() ? caps.page_size : caps.granularity;
   return TRUE;
@@ -223,7 +235,9 @@ static int last_error(void) { return win_error(GetLastError()); }
   X(ERROR_ALREADY_EXISTS, "The file already exists")                               \
   X(ERROR_INVALID_ADDRESS, "Attempt to access invalid address")                    \
   X(ERROR_MAPPED_ALIGNMENT, "The base address or the file offset is not aligned")  \
-  X(ERROR_COMMITMENT_LIMIT, "The paging file is too small")
+  X(ERROR_COMMITMENT_LIMIT, "The paging file is too small")                      \
+  X(ERROR_BROKEN_PIPE, "The pipe has been ended")                                 \
+  X(ERROR_NO_DATA, "The pipe is being closed")
 
 const char *vmp__os_error_name(int native) {
   switch (native) {
@@ -874,13 +888,27 @@ int vmp__os_no_inherit(void *addr, size_t size) {
 
 /* WaitOnAddress only wakes threads of one process; a ring may be shared
  * between processes, so waiting polls with a sleeping backoff. */
+/* WaitOnAddress wakes a waiter of this process as soon as WakeByAddressAll
+ * is called on the word, but a waker in another process (a ring shared
+ * through its section) cannot reach it: each wait is at most
+ * CROSS_PROCESS_LOOK_MS, after which the word is looked at again. Where
+ * WaitOnAddress is missing (before Windows 8), the wait polls with Sleep. */
+#define CROSS_PROCESS_LOOK_MS 1
+
 int vmp__os_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns) {
+  vmp__os_caps_get(); /* finds WaitOnAddress */
   ULONGLONG start = GetTickCount64();
   DWORD pause_ms = 0;
   unsigned spins = 0;
   while (atomic_load_explicit(word, memory_order_acquire) == expected) {
-    if (timeout_ns >= 0 && (int64_t)(GetTickCount64() - start) * 1000000 >= timeout_ns)
-      return VMP_ETIMEDOUT;
+    int64_t spent_ns = (int64_t)(GetTickCount64() - start) * 1000000;
+    if (timeout_ns >= 0 && spent_ns >= timeout_ns) return VMP_ETIMEDOUT;
+    if (loaded.wait_on_address) {
+      uint32_t compare = expected;
+      loaded.wait_on_address((volatile VOID *)word, &compare, sizeof compare,
+                             CROSS_PROCESS_LOOK_MS);
+      continue;
+    }
     /* Sleep(0) yields; after a few, sleep a millisecond at a time. */
     Sleep(pause_ms);
     if (++spins > 64) pause_ms = 1;
@@ -888,7 +916,10 @@ int vmp__os_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns) 
   return 0;
 }
 
-void vmp__os_wake_all(_Atomic uint32_t *word) { (void)word; }
+void vmp__os_wake_all(_Atomic uint32_t *word) {
+  vmp__os_caps_get();
+  if (loaded.wake_by_address_all) loaded.wake_by_address_all((PVOID)word);
+}
 
 int64_t vmp__os_monotonic_ns(void) {
   static LARGE_INTEGER frequency; /* constant after boot: racing writers agree */
@@ -899,6 +930,36 @@ int64_t vmp__os_monotonic_ns(void) {
 }
 
 void vmp__os_cpu_relax(void) { YieldProcessor(); }
+
+/* ---- handle I/O --------------------------------------------------------------- */
+
+/* ReadFile and WriteFile take a DWORD count. */
+static DWORD io_count(size_t n) { return n > (size_t)0x40000000 ? 0x40000000u : (DWORD)n; }
+
+int vmp__os_read(intptr_t fd, void *buf, size_t n, size_t *got) {
+  DWORD done = 0;
+  if (!SYS(ReadFile)((HANDLE)fd, buf, io_count(n), &done, NULL)) {
+    DWORD code = GetLastError();
+    /* A pipe whose writer closed is the end of the input. */
+    if (code != ERROR_BROKEN_PIPE && code != ERROR_HANDLE_EOF) return win_error(code);
+    done = 0;
+  }
+  *got = done;
+  return 0;
+}
+
+int vmp__os_interrupted(int err) {
+  (void)err;
+  return 0;
+}
+
+/* Windows has no SIGPIPE: a pipe whose reader is gone fails the call. */
+int vmp__os_write(intptr_t fd, const void *buf, size_t n, size_t *put) {
+  DWORD done = 0;
+  if (!SYS(WriteFile)((HANDLE)fd, buf, io_count(n), &done, NULL)) return last_error();
+  *put = done;
+  return 0;
+}
 
 /* FlushProcessWriteBuffers reaches only this process's threads, and a ring
  * may be shared between processes: publishers fence. */

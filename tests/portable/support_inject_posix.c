@@ -41,11 +41,13 @@ typedef int (*mkstemp_fn)(char *);
 typedef int (*memfd_fn)(const char *, unsigned int);
 typedef long (*futex_fn)(_Atomic uint32_t *, int, uint32_t, const struct timespec *);
 typedef int (*membarrier_fn)(int, unsigned int, int);
+typedef ssize_t (*read_fn)(int, void *, size_t);
+typedef ssize_t (*write_fn)(int, const void *, size_t);
 
 static vmp__syscall_fn real_mmap, real_munmap, real_mprotect, real_open, real_close, real_fstat,
     real_ftruncate, real_fcntl, real_shm_open, real_shm_unlink, real_mkstemp, real_unlink,
     real_memfd_create, real_madvise, real_futex, real_membarrier, real_stat, real_getrlimit,
-    real_msync, real_vma_anon_name, real_posix_fallocate;
+    real_msync, real_read, real_write, real_vma_anon_name, real_posix_fallocate;
 
 static int destructive;
 void inject_destructive_mmap(int on) { destructive = on; }
@@ -78,6 +80,14 @@ static long w_futex(_Atomic uint32_t *w, int op, uint32_t v, const struct timesp
 static int w_membarrier(int cmd, unsigned int flags, int cpu) {
   FAIL_WITH(-1, EPERM);
   return ((membarrier_fn)real_membarrier)(cmd, flags, cpu);
+}
+static ssize_t w_read(int fd, void *buf, size_t n) {
+  FAIL_WITH(-1, EIO);
+  return ((read_fn)real_read)(fd, buf, n);
+}
+static ssize_t w_write(int fd, const void *buf, size_t n) {
+  FAIL_WITH(-1, ENOSPC);
+  return ((write_fn)real_write)(fd, buf, n);
 }
 static int w_madvise(void *a, size_t n, int advice) {
   FAIL_WITH(-1, ENOMEM);
@@ -176,7 +186,8 @@ static const inject_wrapper wrappers[] = {
     WRAPPER(open),      WRAPPER(close),      WRAPPER(fstat),    WRAPPER(ftruncate),
     WRAPPER(fcntl),     WRAPPER(shm_open),   WRAPPER(shm_unlink), WRAPPER(mkstemp),
     WRAPPER(unlink),    WRAPPER(memfd_create), WRAPPER(futex),
-    WRAPPER(membarrier), WRAPPER(stat),       WRAPPER(getrlimit), WRAPPER(msync), WRAPPER(vma_anon_name), WRAPPER(posix_fallocate),
+    WRAPPER(membarrier), WRAPPER(stat),       WRAPPER(getrlimit), WRAPPER(msync),
+    WRAPPER(read),      WRAPPER(write),      WRAPPER(vma_anon_name), WRAPPER(posix_fallocate),
 };
 
 const inject_wrapper *inject_platform_wrappers(size_t *count) {

@@ -41,7 +41,7 @@ static vmp__syscall_fn real_VirtualAlloc2, real_MapViewOfFile3, real_UnmapViewOf
     real_VirtualAlloc, real_VirtualFree, real_VirtualProtect, real_VirtualQuery,
     real_CreateFileMappingW, real_CreateFileW, real_GetFileSizeEx,
     real_SetFileInformationByHandle, real_GetFileType, real_CloseHandle, real_DuplicateHandle,
-    real_NtQueryObject, real_NtQuerySection;
+    real_NtQueryObject, real_NtQuerySection, real_ReadFile, real_WriteFile;
 
 static PVOID WINAPI w_VirtualAlloc2(HANDLE p, PVOID b, SIZE_T s, ULONG t, ULONG pr, void *e,
                                     ULONG n) {
@@ -114,6 +114,17 @@ static LONG WINAPI w_NtQuerySection(HANDLE h, int c, PVOID i, SIZE_T n, PSIZE_T 
   return ((query_section_fn)real_NtQuerySection)(h, c, i, n, r);
 }
 
+typedef BOOL(WINAPI *read_file_fn)(HANDLE, LPVOID, DWORD, LPDWORD, LPOVERLAPPED);
+typedef BOOL(WINAPI *write_file_fn)(HANDLE, LPCVOID, DWORD, LPDWORD, LPOVERLAPPED);
+static BOOL WINAPI w_ReadFile(HANDLE h, LPVOID b, DWORD n, LPDWORD got, LPOVERLAPPED o) {
+  FAIL_WITH(FALSE, ERROR_GEN_FAILURE);
+  return ((read_file_fn)real_ReadFile)(h, b, n, got, o);
+}
+static BOOL WINAPI w_WriteFile(HANDLE h, LPCVOID b, DWORD n, LPDWORD put, LPOVERLAPPED o) {
+  FAIL_WITH(FALSE, ERROR_DISK_FULL);
+  return ((write_file_fn)real_WriteFile)(h, b, n, put, o);
+}
+
 #define WRAPPER(name) {#name, (vmp__syscall_fn)w_##name, &real_##name}
 
 static const inject_wrapper wrappers[] = {
@@ -126,6 +137,8 @@ static const inject_wrapper wrappers[] = {
     WRAPPER(CloseHandle),        WRAPPER(DuplicateHandle),
     WRAPPER(NtQueryObject),
     WRAPPER(NtQuerySection),
+    WRAPPER(ReadFile),
+    WRAPPER(WriteFile),
 };
 
 const inject_wrapper *inject_platform_wrappers(size_t *count) {

@@ -1,0 +1,1798 @@
+/*
+ * vmplace._vmplace: the C library as Python objects.
+ *
+ * The one rule everything here serves: no Python object can reach memory
+ * that is no longer mapped. Every piece of memory Python can touch is handed
+ * out through the buffer protocol by an object that counts its exports
+ * (like mmap.mmap), and every operation that would unmap or lock away memory
+ * that is exported raises BufferError instead, leaving everything as it was.
+ * A Window holds a strong reference to what it looks into, so the owner
+ * outlives every window and every window outlives its memoryviews.
+ *
+ * All calls run with the GIL held except the ring waits, which release it in
+ * bounded slices so that signals (Ctrl-C) are seen between them; a ring
+ * closed during such a wait is closed by the last waiter to come back.
+ *
+ * A new library call becomes a method in four steps: a function taking the
+ * handle from the object's *_handle() accessor (ValueError once closed),
+ * arguments through the conv_* converters (unsigned sizes, 64-bit offsets),
+ * an error through raise_err(); an entry with a docstring in the type's
+ * method table; a line in __init__.pyi. tests/test_api.py fails until the
+ * docstring and the stub are there. Anything that can unmap or lower the
+ * protection of memory must first ask the owner's window list (or export
+ * count) and raise BufferError.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include "vmplace.h"
+
+PyMODINIT_FUNC PyInit__vmplace(void);
+
+static PyObject *VmpError;
+
+/* ---- errors ------------------------------------------------------------- */
+
+static int set_attr_int(PyObject *obj, const char *name, long long value) {
+  PyObject *v = PyLong_FromLongLong(value);
+  if (!v) return -1;
+  int rc = PyObject_SetAttrString(obj, name, v);
+  Py_DECREF(v);
+  return rc;
+}
+
+static int set_attr_str(PyObject *obj, const char *name, const char *value) {
+  PyObject *v = PyUnicode_FromString(value);
+  if (!v) return -1;
+  int rc = PyObject_SetAttrString(obj, name, v);
+  Py_DECREF(v);
+  return rc;
+}
+
+/* Raises the Python exception for library code `err` returned by `what`.
+ * OS errors become OSError(errno, ...), which Python turns into the built-in
+ * subclass (FileNotFoundError, PermissionError, ...); the library's own codes
+ * become vmplace.Error. Both carry .code (the library's value) and .name
+ * (vmp_err_name). `filename` may be NULL; `segment` < 0 means none. Always
+ * returns NULL. */
+static PyObject *raise_code(int err, const char *what, PyObject *filename, Py_ssize_t segment) {
+  PyObject *exc = NULL;
+  if (vmp_err_is_os(err)) {
+    int os_code = vmp_err_os_code(err);
+    exc = filename ? PyObject_CallFunction(PyExc_OSError, "isO", os_code, vmp_strerror(err), filename)
+                   : PyObject_CallFunction(PyExc_OSError, "is", os_code, vmp_strerror(err));
+  } else {
+    /* The file goes into the message: OSError's own filename slot would
+     * make str() print an errno, which library codes have none of. */
+    exc = PyObject_CallFunction(
+        VmpError, "N",
+        filename ? PyUnicode_FromFormat("%s: %s [%s]: %R", what, vmp_strerror(err),
+                                        vmp_err_name(err), filename)
+                 : PyUnicode_FromFormat("%s: %s [%s]", what, vmp_strerror(err),
+                                        vmp_err_name(err)));
+  }
+  if (!exc) return NULL;
+  if (set_attr_int(exc, "code", err) < 0 || set_attr_str(exc, "name", vmp_err_name(err)) < 0) {
+    Py_DECREF(exc);
+    return NULL;
+  }
+  if (segment >= 0 && set_attr_int(exc, "segment", segment) < 0) {
+    Py_DECREF(exc);
+    return NULL;
+  }
+  PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+  Py_DECREF(exc);
+  return NULL;
+}
+
+static PyObject *raise_err(int err, const char *what) { return raise_code(err, what, NULL, -1); }
+
+static PyObject *raise_closed(const char *what) {
+  PyErr_Format(PyExc_ValueError, "I/O operation on a closed %s", what);
+  return NULL;
+}
+
+/* ---- argument converters ------------------------------------------------ */
+
+static int conv_size(PyObject *obj, void *out) {
+  size_t v = PyLong_AsSize_t(obj);
+  if (v == (size_t)-1 && PyErr_Occurred()) return 0;
+  *(size_t *)out = v;
+  return 1;
+}
+
+static int conv_u64(PyObject *obj, void *out) {
+  if (!PyLong_Check(obj)) {
+    PyErr_Format(PyExc_TypeError, "an integer is required, not %.100s", Py_TYPE(obj)->tp_name);
+    return 0;
+  }
+  unsigned long long v = PyLong_AsUnsignedLongLong(obj);
+  if (v == (unsigned long long)-1 && PyErr_Occurred()) return 0;
+  *(uint64_t *)out = (uint64_t)v;
+  return 1;
+}
+
+static int conv_fd(PyObject *obj, void *out) {
+  int fd = PyObject_AsFileDescriptor(obj);
+  if (fd < 0) return 0;
+  *(int *)out = fd;
+  return 1;
+}
+
+static size_t clamp_to_ssize(size_t n) {
+  return n > (size_t)PY_SSIZE_T_MAX ? (size_t)PY_SSIZE_T_MAX : n;
+}
+
+/* ---- windows ------------------------------------------------------------ */
+
+typedef struct Window Window;
+
+/* The windows of one owner, so that an operation on the owner can find the
+ * exports that overlap what it would change. */
+typedef struct {
+  Window *head;
+} window_list;
+
+enum window_kind { WINDOW_REGION, WINDOW_RING_READ, WINDOW_RING_WRITE };
+
+struct Window {
+  PyObject_HEAD
+  PyObject *owner; /* strong reference: the owner outlives the window */
+  window_list *list;
+  Window *prev, *next;
+  enum window_kind kind;
+  size_t offset; /* region: from the base; ring: from the data start */
+  char *ptr;     /* ring: the first byte (fixed while the ring is open) */
+  size_t len;
+  Py_ssize_t exports;
+  Py_ssize_t writable_exports;
+  /* region: the owner's generation when the pages were last found mapped
+   * and readable (0: never), and whether one was read-only then */
+  uint64_t checked_generation;
+  int checked_readonly;
+};
+
+static PyTypeObject WindowType;
+
+static void list_link(window_list *list, Window *w) {
+  w->list = list;
+  w->prev = NULL;
+  w->next = list->head;
+  if (list->head) list->head->prev = w;
+  list->head = w;
+}
+
+static void list_unlink(Window *w) {
+  if (w->prev)
+    w->prev->next = w->next;
+  else
+    w->list->head = w->next;
+  if (w->next) w->next->prev = w->prev;
+}
+
+/* The number of exports overlapping [off, off+size), and of those writable. */
+static Py_ssize_t list_exports(const window_list *list, size_t off, size_t size,
+                               Py_ssize_t *writable) {
+  Py_ssize_t total = 0, w_total = 0;
+  for (const Window *w = list->head; w; w = w->next) {
+    if (!w->exports) continue;
+    if (w->offset < off + size && off < w->offset + w->len) {
+      total += w->exports;
+      w_total += w->writable_exports;
+    }
+  }
+  if (writable) *writable = w_total;
+  return total;
+}
+
+static Py_ssize_t list_all_exports(const window_list *list) {
+  Py_ssize_t total = 0;
+  for (const Window *w = list->head; w; w = w->next) total += w->exports;
+  return total;
+}
+
+static Window *window_new(PyObject *owner, window_list *list, enum window_kind kind, size_t offset,
+                          char *ptr, size_t len) {
+  Window *w = PyObject_New(Window, &WindowType);
+  if (!w) return NULL;
+  Py_INCREF(owner);
+  w->owner = owner;
+  w->kind = kind;
+  w->offset = offset;
+  w->ptr = ptr;
+  w->len = len;
+  w->exports = 0;
+  w->writable_exports = 0;
+  w->checked_generation = 0;
+  w->checked_readonly = 0;
+  list_link(list, w);
+  return w;
+}
+
+static void window_dealloc(Window *w) {
+  list_unlink(w);
+  Py_DECREF(w->owner);
+  PyObject_Free(w);
+}
+
+/* ---- memory objects ----------------------------------------------------- */
+
+typedef struct {
+  PyObject_HEAD
+  vmp_mem *mem;
+} Mem;
+
+static PyTypeObject MemType;
+
+static Mem *mem_wrap(PyTypeObject *type, vmp_mem *handle) {
+  Mem *self = (Mem *)type->tp_alloc(type, 0);
+  if (!self) {
+    vmp_mem_close(handle);
+    return NULL;
+  }
+  self->mem = handle;
+  return self;
+}
+
+static PyObject *Mem_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"size", NULL};
+  uint64_t size;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O&:Mem", kwlist, conv_u64, &size)) return NULL;
+  vmp_mem *handle;
+  int err = vmp_mem_create(size, 0, &handle);
+  if (err) return raise_err(err, "vmp_mem_create");
+  return (PyObject *)mem_wrap(type, handle);
+}
+
+static PyObject *Mem_open(PyObject *cls, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"path", "writable", NULL};
+  PyObject *path;
+  int writable = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|p:open", kwlist, PyUnicode_FSConverter, &path,
+                                   &writable))
+    return NULL;
+  vmp_mem *handle;
+  int err = vmp_mem_open(PyBytes_AS_STRING(path), writable ? VMP_MEM_RW : VMP_MEM_READ, &handle);
+  if (err) {
+    PyObject *name = PyUnicode_DecodeFSDefault(PyBytes_AS_STRING(path));
+    Py_DECREF(path);
+    raise_code(err, "vmp_mem_open", name, -1);
+    Py_XDECREF(name);
+    return NULL;
+  }
+  Py_DECREF(path);
+  return (PyObject *)mem_wrap((PyTypeObject *)cls, handle);
+}
+
+static PyObject *Mem_adopt(PyObject *cls, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"fd", "flags", NULL};
+  int fd;
+  unsigned flags = 0;
+  /* A plain int only: the object closes it, so a file object's descriptor
+   * would be closed twice. */
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "i|I:adopt", kwlist, &fd, &flags)) return NULL;
+  vmp_mem *handle;
+  int err = vmp_mem_adopt(fd, flags, &handle);
+  if (err) return raise_err(err, "vmp_mem_adopt");
+  return (PyObject *)mem_wrap((PyTypeObject *)cls, handle);
+}
+
+static vmp_mem *mem_open_handle(Mem *self) {
+  if (!self->mem) raise_closed("memory object");
+  return self->mem;
+}
+
+static PyObject *Mem_size(Mem *self, PyObject *noargs) {
+  (void)noargs;
+  vmp_mem *m = mem_open_handle(self);
+  if (!m) return NULL;
+  uint64_t size;
+  int err = vmp_mem_size(m, &size);
+  if (err) return raise_err(err, "vmp_mem_size");
+  return PyLong_FromUnsignedLongLong(size);
+}
+
+static PyObject *Mem_grow(Mem *self, PyObject *arg) {
+  uint64_t size;
+  if (!conv_u64(arg, &size)) return NULL;
+  vmp_mem *m = mem_open_handle(self);
+  if (!m) return NULL;
+  int err = vmp_mem_grow(m, size);
+  if (err) return raise_err(err, "vmp_mem_grow");
+  Py_RETURN_NONE;
+}
+
+static PyObject *Mem_fileno(Mem *self, PyObject *noargs) {
+  (void)noargs;
+  vmp_mem *m = mem_open_handle(self);
+  if (!m) return NULL;
+  return PyLong_FromSsize_t((Py_ssize_t)vmp_mem_fd(m));
+}
+
+static PyObject *Mem_close(Mem *self, PyObject *noargs) {
+  (void)noargs;
+  vmp_mem *m = self->mem;
+  self->mem = NULL;
+  if (m) {
+    int err = vmp_mem_close(m);
+    if (err) return raise_err(err, "vmp_mem_close");
+  }
+  Py_RETURN_NONE;
+}
+
+static PyObject *enter_self(PyObject *self, PyObject *noargs) {
+  (void)noargs;
+  Py_INCREF(self);
+  return self;
+}
+
+static PyObject *Mem_exit(Mem *self, PyObject *args) {
+  (void)args;
+  return Mem_close(self, NULL);
+}
+
+static void Mem_dealloc(Mem *self) {
+  if (self->mem) vmp_mem_close(self->mem);
+  Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *Mem_get_closed(Mem *self, void *c) {
+  (void)c;
+  return PyBool_FromLong(self->mem == NULL);
+}
+
+static PyObject *Mem_get_readable(Mem *self, void *c) {
+  (void)c;
+  return PyBool_FromLong(self->mem && (vmp_mem_flags(self->mem) & VMP_MEM_READ));
+}
+
+static PyObject *Mem_get_writable(Mem *self, void *c) {
+  (void)c;
+  return PyBool_FromLong(self->mem && (vmp_mem_flags(self->mem) & VMP_MEM_WRITE));
+}
+
+static PyObject *Mem_repr(Mem *self) {
+  if (!self->mem) return PyUnicode_FromString("<vmplace.Mem closed>");
+  uint64_t size = 0;
+  int err = vmp_mem_size(self->mem, &size);
+  unsigned flags = vmp_mem_flags(self->mem);
+  if (err) return PyUnicode_FromFormat("<vmplace.Mem fd=%zd %s>", (Py_ssize_t)vmp_mem_fd(self->mem),
+                                       (flags & VMP_MEM_WRITE) ? "rw" : "r");
+  return PyUnicode_FromFormat("<vmplace.Mem fd=%zd size=%llu %s>", (Py_ssize_t)vmp_mem_fd(self->mem),
+                              (unsigned long long)size, (flags & VMP_MEM_WRITE) ? "rw" : "r");
+}
+
+static PyMethodDef Mem_methods[] = {
+    {"open", (PyCFunction)(void (*)(void))Mem_open, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
+     "open(path, writable=False) -> Mem\n\nOpen the regular file at path as a memory object, "
+     "read-only unless writable. The file is neither created nor resized. A missing file raises "
+     "FileNotFoundError, a refused one PermissionError; a path that is not a regular file raises "
+     "vmplace.Error (EINVAL)."},
+    {"adopt", (PyCFunction)(void (*)(void))Mem_adopt, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
+     "adopt(fd, flags=0) -> Mem\n\nTake ownership of an open descriptor (a regular file or shared "
+     "memory): on success the Mem closes it; on failure the caller keeps it. flags (MEM_READ, "
+     "MEM_RW) may only narrow what the descriptor's open mode allows; 0 means all of it."},
+    {"size", (PyCFunction)Mem_size, METH_NOARGS,
+     "size() -> int\n\nThe object's current size in bytes, asked of the system."},
+    {"grow", (PyCFunction)Mem_grow, METH_O,
+     "grow(new_size)\n\nGrow the object to new_size bytes (new bytes read as zero). Shrinking "
+     "raises vmplace.Error (EINVAL), a read-only object EACCES."},
+    {"fileno", (PyCFunction)Mem_fileno, METH_NOARGS,
+     "fileno() -> int\n\nThe descriptor, still owned by this object (to pass to another process)."},
+    {"close", (PyCFunction)Mem_close, METH_NOARGS,
+     "close()\n\nGive the handle back. Views already mapped stay valid. Idempotent."},
+    {"__enter__", enter_self, METH_NOARGS, "Return self."},
+    {"__exit__", (PyCFunction)Mem_exit, METH_VARARGS, "Close the object."},
+    {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef Mem_getset[] = {
+    {"closed", (getter)Mem_get_closed, NULL, "True once close() was called.", NULL},
+    {"readable", (getter)Mem_get_readable, NULL, "Whether views may read.", NULL},
+    {"writable", (getter)Mem_get_writable, NULL, "Whether views may write (shared).", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static PyTypeObject MemType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "vmplace.Mem",
+    .tp_basicsize = sizeof(Mem),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "Mem(size)\n\nA memory object: what region views map. Mem(size) creates anonymous "
+              "shared memory of size bytes (a page multiple), zero-filled, with nothing named "
+              "left behind; Mem.open(path) opens a file; Mem.adopt(fd) takes a descriptor. A "
+              "context manager; close() is idempotent and views stay valid after it.",
+    .tp_new = Mem_new,
+    .tp_dealloc = (destructor)Mem_dealloc,
+    .tp_repr = (reprfunc)Mem_repr,
+    .tp_methods = Mem_methods,
+    .tp_getset = Mem_getset,
+};
+
+/* ---- regions ------------------------------------------------------------ */
+
+typedef struct {
+  PyObject_HEAD
+  vmp_region *region;
+  window_list windows;
+  /* Counts the changes made to the region; every change goes through this
+   * object, so a window checked at the current generation needs no new
+   * walk over its pages. */
+  uint64_t generation;
+} Region;
+
+static PyTypeObject RegionType;
+static PyTypeObject SpanInfoType;
+
+static PyStructSequence_Field span_info_fields[] = {
+    {"start", "address of the span's first byte"},
+    {"offset", "span start in bytes from the region's base"},
+    {"size", "span size in bytes"},
+    {"kind", "'placeholder', 'private' or 'view'"},
+    {"prot", "protection (PROT_*) of the page asked about, or of the span's first page"},
+    {"mem_offset", "view: the object offset of the span's first byte; else 0"},
+    {NULL, NULL}};
+
+static PyStructSequence_Desc span_info_desc = {
+    "vmplace.SpanInfo", "One span of a region, as Region.query() and Region.spans() report it.",
+    span_info_fields, 6};
+
+/* A struct sequence of `type` made of `count` new references, all taken
+ * (released on failure; a NULL among them means an error is set). */
+static PyObject *struct_sequence(PyTypeObject *type, PyObject **items, Py_ssize_t count) {
+  PyObject *s = NULL;
+  for (Py_ssize_t i = 0; i < count; i++)
+    if (!items[i]) goto fail;
+  s = PyStructSequence_New(type);
+  if (!s) goto fail;
+  for (Py_ssize_t i = 0; i < count; i++) PyStructSequence_SET_ITEM(s, i, items[i]);
+  return s;
+fail:
+  for (Py_ssize_t i = 0; i < count; i++) Py_XDECREF(items[i]);
+  return NULL;
+}
+
+static PyObject *span_info_new(const vmp_span_info *info) {
+  PyObject *items[6] = {
+      PyLong_FromVoidPtr(info->start),           PyLong_FromSize_t(info->offset),
+      PyLong_FromSize_t(info->size),             PyUnicode_FromString(vmp_kind_name(info->kind)),
+      PyLong_FromLong(info->prot),               PyLong_FromUnsignedLongLong(info->mem_offset)};
+  return struct_sequence(&SpanInfoType, items, 6);
+}
+
+static vmp_region *region_handle(Region *self) {
+  if (!self->region) raise_closed("region");
+  return self->region;
+}
+
+static PyObject *Region_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"size", "alignment", NULL};
+  size_t size, alignment = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|O&:Region", kwlist, conv_size, &size, conv_size,
+                                   &alignment))
+    return NULL;
+  vmp_region *r;
+  int err = vmp_reserve(size, alignment, &r);
+  if (err) return raise_err(err, "vmp_reserve");
+  Region *self = (Region *)type->tp_alloc(type, 0);
+  if (!self) {
+    vmp_release(r);
+    return NULL;
+  }
+  self->region = r;
+  self->windows.head = NULL;
+  self->generation = 1;
+  return (PyObject *)self;
+}
+
+static void Region_dealloc(Region *self) {
+  /* No window can be left: each holds a reference to the region. */
+  if (self->region) vmp_release(self->region);
+  Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+typedef int (*range_op)(vmp_region *, size_t, size_t);
+
+static PyObject *region_range_call(Region *self, PyObject *args, const char *fmt, range_op op,
+                                   const char *what) {
+  size_t off, size;
+  if (!PyArg_ParseTuple(args, fmt, conv_size, &off, conv_size, &size)) return NULL;
+  vmp_region *r = region_handle(self);
+  if (!r) return NULL;
+  int err = op(r, off, size);
+  self->generation++;
+  if (err) return raise_err(err, what);
+  Py_RETURN_NONE;
+}
+
+static PyObject *Region_split(Region *self, PyObject *args) {
+  return region_range_call(self, args, "O&O&:split", vmp_split, "vmp_split");
+}
+
+static PyObject *Region_coalesce(Region *self, PyObject *args) {
+  return region_range_call(self, args, "O&O&:coalesce", vmp_coalesce, "vmp_coalesce");
+}
+
+static PyObject *Region_discard(Region *self, PyObject *args) {
+  /* Discarded pages stay mapped (they read as zero): exports may stay. */
+  return region_range_call(self, args, "O&O&:discard", vmp_discard, "vmp_discard");
+}
+
+/* Whether the library could accept the range: only then may exports be what
+ * stops the call. Bad arguments get the library's own error (EINVAL, EALIGN,
+ * ERANGE, in its order) rather than BufferError. */
+static int range_is_plausible(vmp_region *r, size_t off, size_t size) {
+  size_t page = vmp_page_size();
+  return size != 0 && off % page == 0 && size % page == 0 && off <= vmp_size(r) &&
+         size <= vmp_size(r) - off;
+}
+
+static int prot_is_valid(int prot) {
+  return prot == VMP_PROT_NONE || prot == VMP_PROT_READ || prot == VMP_PROT_RW ||
+         prot == (VMP_PROT_READ | VMP_PROT_EXEC) || prot == (VMP_PROT_RW | VMP_PROT_EXEC);
+}
+
+static PyObject *Region_unmap(Region *self, PyObject *args) {
+  size_t off, size;
+  if (!PyArg_ParseTuple(args, "O&O&:unmap", conv_size, &off, conv_size, &size)) return NULL;
+  vmp_region *r = region_handle(self);
+  if (!r) return NULL;
+  Py_ssize_t n =
+      range_is_plausible(r, off, size) ? list_exports(&self->windows, off, size, NULL) : 0;
+  if (n) {
+    PyErr_Format(PyExc_BufferError, "cannot unmap: %zd exported buffer(s) over the range", n);
+    return NULL;
+  }
+  int err = vmp_unmap(r, off, size);
+  self->generation++;
+  if (err) return raise_err(err, "vmp_unmap");
+  Py_RETURN_NONE;
+}
+
+static int parse_prot(PyObject *obj, void *out) {
+  long v = PyLong_AsLong(obj);
+  if (v == -1 && PyErr_Occurred()) return 0;
+  if (v < INT32_MIN || v > INT32_MAX) {
+    PyErr_SetString(PyExc_OverflowError, "protection out of range");
+    return 0;
+  }
+  *(int *)out = (int)v;
+  return 1;
+}
+
+static PyObject *Region_protect(Region *self, PyObject *args) {
+  size_t off, size;
+  int prot;
+  if (!PyArg_ParseTuple(args, "O&O&O&:protect", conv_size, &off, conv_size, &size, parse_prot,
+                        &prot))
+    return NULL;
+  vmp_region *r = region_handle(self);
+  if (!r) return NULL;
+  /* Taking away what an exported buffer relies on would turn its next
+   * access into a crash. */
+  Py_ssize_t writable = 0;
+  Py_ssize_t n = range_is_plausible(r, off, size) && prot_is_valid(prot)
+                     ? list_exports(&self->windows, off, size, &writable)
+                     : 0;
+  if ((n && !(prot & VMP_PROT_READ)) || (writable && !(prot & VMP_PROT_WRITE))) {
+    PyErr_Format(PyExc_BufferError,
+                 "cannot take %s away: %zd exported buffer(s) over the range rely on it",
+                 (prot & VMP_PROT_READ) ? "write access" : "access", n);
+    return NULL;
+  }
+  int err = vmp_protect(r, off, size, prot);
+  self->generation++;
+  if (err) return raise_err(err, "vmp_protect");
+  Py_RETURN_NONE;
+}
+
+static PyObject *Region_commit(Region *self, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"offset", "size", "prot", NULL};
+  size_t off, size;
+  int prot = VMP_PROT_RW;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&|O&:commit", kwlist, conv_size, &off, conv_size,
+                                   &size, parse_prot, &prot))
+    return NULL;
+  vmp_region *r = region_handle(self);
+  if (!r) return NULL;
+  int err = vmp_commit(r, off, size, prot);
+  self->generation++;
+  if (err) return raise_err(err, "vmp_commit");
+  Py_RETURN_NONE;
+}
+
+static PyObject *Region_map(Region *self, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"offset", "size", "mem", "mem_offset", "prot", NULL};
+  size_t off, size;
+  PyObject *mem_obj;
+  uint64_t mem_off = 0;
+  PyObject *prot_obj = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&O!|O&O:map", kwlist, conv_size, &off, conv_size,
+                                   &size, &MemType, &mem_obj, conv_u64, &mem_off, &prot_obj))
+    return NULL;
+  vmp_region *r = region_handle(self);
+  if (!r) return NULL;
+  vmp_mem *m = mem_open_handle((Mem *)mem_obj);
+  if (!m) return NULL;
+  int prot;
+  if (prot_obj == Py_None)
+    prot = (vmp_mem_flags(m) & VMP_MEM_WRITE) ? VMP_PROT_RW : VMP_PROT_READ;
+  else if (!parse_prot(prot_obj, &prot))
+    return NULL;
+  int err = vmp_map(r, off, size, m, mem_off, prot);
+  self->generation++;
+  if (err) return raise_err(err, "vmp_map");
+  Py_RETURN_NONE;
+}
+
+static PyObject *Region_query(Region *self, PyObject *arg) {
+  size_t off;
+  if (!conv_size(arg, &off)) return NULL;
+  vmp_region *r = region_handle(self);
+  if (!r) return NULL;
+  if (off >= vmp_size(r)) return raise_err(VMP_ERANGE, "vmp_query");
+  vmp_span_info info;
+  int err = vmp_query(r, (char *)vmp_base(r) + off, &info);
+  if (err) return raise_err(err, "vmp_query");
+  return span_info_new(&info);
+}
+
+/* The spans are copied out under the region's lock first and turned into
+ * Python objects after: allocating objects may run the garbage collector,
+ * and a finalizer that called into the same region would deadlock on it. */
+typedef struct {
+  vmp_span_info *items;
+  size_t count, room;
+} span_buffer;
+
+static int copy_span(const vmp_span_info *info, void *arg) {
+  span_buffer *buf = arg;
+  if (buf->count == buf->room) return 1; /* grew since it was counted */
+  buf->items[buf->count++] = *info;
+  return 0;
+}
+
+static PyObject *region_span_list(vmp_region *r) {
+  for (;;) {
+    span_buffer buf = {NULL, 0, vmp_span_count(r) + 1};
+    buf.items = PyMem_Calloc(buf.room, sizeof *buf.items);
+    if (!buf.items) return PyErr_NoMemory();
+    int rc = vmp_foreach_span(r, copy_span, &buf);
+    if (rc == 1) {
+      PyMem_Free(buf.items);
+      continue;
+    }
+    if (rc) {
+      PyMem_Free(buf.items);
+      return raise_err(rc, "vmp_foreach_span");
+    }
+    PyObject *list = PyList_New((Py_ssize_t)buf.count);
+    for (size_t i = 0; list && i < buf.count; i++) {
+      PyObject *s = span_info_new(&buf.items[i]);
+      if (!s) Py_CLEAR(list);
+      else PyList_SET_ITEM(list, (Py_ssize_t)i, s);
+    }
+    PyMem_Free(buf.items);
+    return list;
+  }
+}
+
+static PyObject *Region_spans(Region *self, PyObject *noargs) {
+  (void)noargs;
+  vmp_region *r = region_handle(self);
+  if (!r) return NULL;
+  return region_span_list(r);
+}
+
+static PyObject *Region_buffer(Region *self, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"offset", "size", NULL};
+  size_t off, size;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&:buffer", kwlist, conv_size, &off, conv_size,
+                                   &size))
+    return NULL;
+  vmp_region *r = region_handle(self);
+  if (!r) return NULL;
+  if (size == 0) return raise_err(VMP_EINVAL, "Region.buffer");
+  if (off > vmp_size(r) || size > vmp_size(r) - off) return raise_err(VMP_ERANGE, "Region.buffer");
+  if (size > (size_t)PY_SSIZE_T_MAX) return raise_err(VMP_ERANGE, "Region.buffer");
+  /* What the pages allow is checked at each export, not here: it may change
+   * between the two. */
+  return (PyObject *)window_new((PyObject *)self, &self->windows, WINDOW_REGION, off, NULL, size);
+}
+
+static PyObject *Region_close(Region *self, PyObject *noargs) {
+  (void)noargs;
+  if (!self->region) Py_RETURN_NONE;
+  Py_ssize_t n = list_all_exports(&self->windows);
+  if (n) {
+    PyErr_Format(PyExc_BufferError, "cannot close the region: %zd exported buffer(s)", n);
+    return NULL;
+  }
+  vmp_region *r = self->region;
+  self->region = NULL;
+  int err = vmp_release(r);
+  if (err) {
+    /* Windows may give a region back in parts; the handle stays, so that
+     * close() can be called again to finish. */
+    self->region = r;
+    return raise_err(err, "vmp_release");
+  }
+  Py_RETURN_NONE;
+}
+
+static PyObject *Region_exit(Region *self, PyObject *args) {
+  (void)args;
+  return Region_close(self, NULL);
+}
+
+static PyObject *Region_repr(Region *self) {
+  if (!self->region) return PyUnicode_FromString("<vmplace.Region closed>");
+  PyObject *spans = region_span_list(self->region);
+  if (!spans) return NULL;
+  PyObject *parts = PyList_New(0);
+  if (!parts) {
+    Py_DECREF(spans);
+    return NULL;
+  }
+  static const char *prot_names[8] = {"---", "r--", "-w-", "rw-", "--x", "r-x", "-wx", "rwx"};
+  for (Py_ssize_t i = 0; i < PyList_GET_SIZE(spans); i++) {
+    PyObject *s = PyList_GET_ITEM(spans, i);
+    size_t off = PyLong_AsSize_t(PyStructSequence_GET_ITEM(s, 1));
+    size_t size = PyLong_AsSize_t(PyStructSequence_GET_ITEM(s, 2));
+    PyObject *kind = PyStructSequence_GET_ITEM(s, 3);
+    long prot = PyLong_AsLong(PyStructSequence_GET_ITEM(s, 4));
+    char range[64];
+    snprintf(range, sizeof range, "0x%zx+0x%zx", off, size);
+    PyObject *part =
+        PyUnicode_CompareWithASCIIString(kind, "placeholder") == 0
+            ? PyUnicode_FromFormat("%s %U", range, kind)
+            : PyUnicode_FromFormat("%s %U %s", range, kind, prot_names[prot & 7]);
+    if (!part || PyList_Append(parts, part) < 0) {
+      Py_XDECREF(part);
+      Py_DECREF(parts);
+      Py_DECREF(spans);
+      return NULL;
+    }
+    Py_DECREF(part);
+  }
+  Py_DECREF(spans);
+  PyObject *sep = PyUnicode_FromString(", ");
+  PyObject *joined = sep ? PyUnicode_Join(sep, parts) : NULL;
+  Py_XDECREF(sep);
+  Py_DECREF(parts);
+  if (!joined) return NULL;
+  char size_text[32];
+  snprintf(size_text, sizeof size_text, "0x%zx", vmp_size(self->region));
+  PyObject *out = PyUnicode_FromFormat("<vmplace.Region base=%p size=%s spans=[%U]>",
+                                       vmp_base(self->region), size_text, joined);
+  Py_DECREF(joined);
+  return out;
+}
+
+static PyObject *Region_get_base(Region *self, void *c) {
+  (void)c;
+  vmp_region *r = region_handle(self);
+  return r ? PyLong_FromVoidPtr(vmp_base(r)) : NULL;
+}
+
+static PyObject *Region_get_size(Region *self, void *c) {
+  (void)c;
+  vmp_region *r = region_handle(self);
+  return r ? PyLong_FromSize_t(vmp_size(r)) : NULL;
+}
+
+static PyObject *Region_get_span_count(Region *self, void *c) {
+  (void)c;
+  vmp_region *r = region_handle(self);
+  return r ? PyLong_FromSize_t(vmp_span_count(r)) : NULL;
+}
+
+static PyObject *Region_get_closed(Region *self, void *c) {
+  (void)c;
+  return PyBool_FromLong(self->region == NULL);
+}
+
+static PyObject *Region_get_exports(Region *self, void *c) {
+  (void)c;
+  return PyLong_FromSsize_t(list_all_exports(&self->windows));
+}
+
+static PyMethodDef Region_methods[] = {
+    {"split", (PyCFunction)Region_split, METH_VARARGS,
+     "split(offset, size)\n\nMake [offset, offset+size) a placeholder of its own, cut out of the "
+     "placeholder that holds it."},
+    {"coalesce", (PyCFunction)Region_coalesce, METH_VARARGS,
+     "coalesce(offset, size)\n\nMerge the placeholders covering exactly [offset, offset+size) (two "
+     "or more) into one."},
+    {"commit", (PyCFunction)(void (*)(void))Region_commit, METH_VARARGS | METH_KEYWORDS,
+     "commit(offset, size, prot=PROT_RW)\n\nReplace exactly one whole placeholder with private "
+     "zero-filled memory."},
+    {"map", (PyCFunction)(void (*)(void))Region_map, METH_VARARGS | METH_KEYWORDS,
+     "map(offset, size, mem, mem_offset=0, prot=None)\n\nReplace exactly one whole placeholder with "
+     "a view of mem from byte mem_offset. prot defaults to PROT_RW for a writable object and "
+     "PROT_READ for a read-only one. The view keeps the object alive."},
+    {"unmap", (PyCFunction)Region_unmap, METH_VARARGS,
+     "unmap(offset, size)\n\nTurn the range (a whole view, or pages of private memory) back into a "
+     "placeholder. BufferError while a buffer over any of it is exported."},
+    {"protect", (PyCFunction)Region_protect, METH_VARARGS,
+     "protect(offset, size, prot)\n\nChange the protection of pages in one private or view span. "
+     "BufferError when it would take read access from an exported buffer, or write access from "
+     "a writable one."},
+    {"discard", (PyCFunction)Region_discard, METH_VARARGS,
+     "discard(offset, size)\n\nGive private pages' memory back; they read as zero afterwards and "
+     "stay mapped (exports stay valid)."},
+    {"query", (PyCFunction)Region_query, METH_O,
+     "query(offset) -> SpanInfo\n\nThe span holding byte offset of the region (prot is that "
+     "page's)."},
+    {"spans", (PyCFunction)Region_spans, METH_NOARGS,
+     "spans() -> list[SpanInfo]\n\nEvery span in address order (prot is each span's first "
+     "page's)."},
+    {"buffer", (PyCFunction)(void (*)(void))Region_buffer, METH_VARARGS | METH_KEYWORDS,
+     "buffer(offset, size) -> Window\n\nA buffer-protocol object over [offset, offset+size). Each "
+     "export (memoryview, numpy.frombuffer) checks that every page is mapped and readable; it is "
+     "read-only when any page is not writable. Zero-copy."},
+    {"close", (PyCFunction)Region_close, METH_NOARGS,
+     "close()\n\nUnmap everything and give the address range back. BufferError while any buffer "
+     "is exported. Idempotent."},
+    {"__enter__", enter_self, METH_NOARGS, "Return self."},
+    {"__exit__", (PyCFunction)Region_exit, METH_VARARGS, "Close the region."},
+    {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef Region_getset[] = {
+    {"base", (getter)Region_get_base, NULL, "The base address, as an int.", NULL},
+    {"size", (getter)Region_get_size, NULL, "The size in bytes.", NULL},
+    {"span_count", (getter)Region_get_span_count, NULL, "The number of spans.", NULL},
+    {"closed", (getter)Region_get_closed, NULL, "True once close() succeeded.", NULL},
+    {"exports", (getter)Region_get_exports, NULL, "Buffers exported now, over all windows.", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static PyTypeObject RegionType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "vmplace.Region",
+    .tp_basicsize = sizeof(Region),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "Region(size, alignment=0)\n\nReserve size bytes of address space (a page multiple) "
+              "as one placeholder; split it, commit private memory or map Mem views into it, "
+              "never leaving any of it free for another allocation. Offsets and sizes are bytes "
+              "from the base, page multiples. A context manager; close() is idempotent.",
+    .tp_new = Region_new,
+    .tp_dealloc = (destructor)Region_dealloc,
+    .tp_repr = (reprfunc)Region_repr,
+    .tp_methods = Region_methods,
+    .tp_getset = Region_getset,
+};
+
+/* ---- rings -------------------------------------------------------------- */
+
+typedef struct {
+  PyObject_HEAD
+  vmp_ring *ring;
+  window_list windows;
+  int waiters;       /* calls in a wait with the GIL released */
+  int close_pending; /* close() came during a wait: the last waiter closes */
+} Ring;
+
+static PyTypeObject RingType;
+
+static vmp_ring *ring_handle(Ring *self) {
+  if (!self->ring || self->close_pending) {
+    raise_closed("ring");
+    return NULL;
+  }
+  return self->ring;
+}
+
+static Ring *ring_wrap(PyTypeObject *type, vmp_ring *r) {
+  Ring *self = (Ring *)type->tp_alloc(type, 0);
+  if (!self) {
+    vmp_ring_close(r);
+    return NULL;
+  }
+  self->ring = r;
+  self->windows.head = NULL;
+  self->waiters = 0;
+  self->close_pending = 0;
+  return self;
+}
+
+/* VMP_RING_NO_INHERIT leaves a forked child (multiprocessing's default
+ * start method) holding Ring objects, and maybe buffers exported before the
+ * fork, over memory it does not have: the one way a Python program could
+ * reach unmapped memory. The binding refuses it. */
+static int refuse_no_inherit(unsigned flags) {
+  if (flags & VMP_RING_NO_INHERIT) {
+    PyErr_SetString(PyExc_ValueError,
+                    "RING_NO_INHERIT is refused: a forked child would keep Python objects over "
+                    "memory it does not have");
+    return -1;
+  }
+  return 0;
+}
+
+static PyObject *Ring_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"size", "flags", NULL};
+  size_t size;
+  unsigned flags = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|I:Ring", kwlist, conv_size, &size, &flags))
+    return NULL;
+  if (refuse_no_inherit(flags) < 0) return NULL;
+  vmp_ring *r;
+  int err = vmp_ring_create(size, flags, &r);
+  if (err) return raise_err(err, "vmp_ring_create");
+  return (PyObject *)ring_wrap(type, r);
+}
+
+static PyObject *Ring_attach(PyObject *cls, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"fd", "flags", NULL};
+  int fd;
+  unsigned flags = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|I:attach", kwlist, conv_fd, &fd, &flags))
+    return NULL;
+  if (refuse_no_inherit(flags) < 0) return NULL;
+  vmp_ring *r;
+  int err = vmp_ring_attach(fd, flags, &r);
+  if (err) return raise_err(err, "vmp_ring_attach");
+  return (PyObject *)ring_wrap((PyTypeObject *)cls, r);
+}
+
+static void Ring_dealloc(Ring *self) {
+  if (self->ring) vmp_ring_close(self->ring);
+  Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *Ring_fileno(Ring *self, PyObject *noargs) {
+  (void)noargs;
+  vmp_ring *r = ring_handle(self);
+  return r ? PyLong_FromSsize_t((Py_ssize_t)vmp_ring_fd(r)) : NULL;
+}
+
+static PyObject *Ring_write(Ring *self, PyObject *arg) {
+  Py_buffer src;
+  if (PyObject_GetBuffer(arg, &src, PyBUF_SIMPLE) < 0) return NULL;
+  vmp_ring *r = ring_handle(self);
+  ptrdiff_t n = r ? vmp_ring_write(r, src.buf, (size_t)src.len) : 0;
+  PyBuffer_Release(&src);
+  if (!r) return NULL;
+  if (n < 0) return raise_err((int)n, "vmp_ring_write");
+  return PyLong_FromSsize_t((Py_ssize_t)n);
+}
+
+static PyObject *Ring_readinto(Ring *self, PyObject *arg) {
+  Py_buffer dst;
+  if (PyObject_GetBuffer(arg, &dst, PyBUF_WRITABLE) < 0) return NULL;
+  vmp_ring *r = ring_handle(self);
+  ptrdiff_t n = r ? vmp_ring_read(r, dst.buf, (size_t)dst.len) : 0;
+  PyBuffer_Release(&dst);
+  if (!r) return NULL;
+  if (n < 0) return raise_err((int)n, "vmp_ring_read");
+  return PyLong_FromSsize_t((Py_ssize_t)n);
+}
+
+static PyObject *Ring_read(Ring *self, PyObject *args) {
+  Py_ssize_t limit = -1;
+  if (!PyArg_ParseTuple(args, "|n:read", &limit)) return NULL;
+  vmp_ring *r = ring_handle(self);
+  if (!r) return NULL;
+  size_t cap = vmp_ring_capacity(r);
+  size_t want = (limit < 0 || (size_t)limit > cap) ? VMP_RING_ALL : (size_t)limit;
+  if (want == 0) return PyBytes_FromStringAndSize(NULL, 0);
+  const void *ptr;
+  size_t len;
+  int err = vmp_ring_read_begin(r, want, &ptr, &len);
+  if (err) return raise_err(err, "vmp_ring_read_begin");
+  size_t take = (limit >= 0 && len > (size_t)limit) ? (size_t)limit : len;
+  PyObject *out = PyBytes_FromStringAndSize(ptr, (Py_ssize_t)clamp_to_ssize(take));
+  if (!out) return NULL;
+  err = vmp_ring_read_release(r, take);
+  if (err) {
+    Py_DECREF(out);
+    return raise_err(err, "vmp_ring_read_release");
+  }
+  return out;
+}
+
+static PyObject *ring_window(Ring *self, PyObject *args, int writing) {
+  size_t want = 1;
+  if (!PyArg_ParseTuple(args, writing ? "|O&:write_window" : "|O&:read_window", conv_size, &want))
+    return NULL;
+  vmp_ring *r = ring_handle(self);
+  if (!r) return NULL;
+  void *ptr;
+  size_t len;
+  int err = writing ? vmp_ring_write_begin(r, want, &ptr, &len)
+                    : vmp_ring_read_begin(r, want, (const void **)&ptr, &len);
+  if (err) return raise_err(err, writing ? "vmp_ring_write_begin" : "vmp_ring_read_begin");
+  size_t offset = (size_t)((char *)ptr - (char *)vmp_ring_data(r));
+  return (PyObject *)window_new((PyObject *)self, &self->windows,
+                                writing ? WINDOW_RING_WRITE : WINDOW_RING_READ, offset, ptr,
+                                clamp_to_ssize(len));
+}
+
+static PyObject *Ring_write_window(Ring *self, PyObject *args) { return ring_window(self, args, 1); }
+
+static PyObject *Ring_read_window(Ring *self, PyObject *args) { return ring_window(self, args, 0); }
+
+static PyObject *Ring_commit(Ring *self, PyObject *arg) {
+  size_t n;
+  if (!conv_size(arg, &n)) return NULL;
+  vmp_ring *r = ring_handle(self);
+  if (!r) return NULL;
+  int err = vmp_ring_write_commit(r, n);
+  if (err) return raise_err(err, "vmp_ring_write_commit");
+  Py_RETURN_NONE;
+}
+
+static PyObject *Ring_release(Ring *self, PyObject *arg) {
+  size_t n;
+  if (!conv_size(arg, &n)) return NULL;
+  vmp_ring *r = ring_handle(self);
+  if (!r) return NULL;
+  int err = vmp_ring_read_release(r, n);
+  if (err) return raise_err(err, "vmp_ring_read_release");
+  Py_RETURN_NONE;
+}
+
+static int64_t monotonic_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Long enough that a wait costs nothing extra, short enough that Ctrl-C and
+ * a close() from another thread are seen at once to a person. */
+#define WAIT_SLICE_NS ((int64_t)50 * 1000 * 1000)
+
+static int parse_timeout(PyObject *obj, int64_t *timeout_ns) {
+  if (obj == Py_None) {
+    *timeout_ns = -1;
+    return 1;
+  }
+  double secs = PyFloat_AsDouble(obj);
+  if (secs == -1.0 && PyErr_Occurred()) return 0;
+  if (!(secs >= 0)) {
+    PyErr_SetString(PyExc_ValueError, "timeout must be a non-negative number of seconds or None");
+    return 0;
+  }
+  *timeout_ns = secs > 9.0e9 ? -1 : (int64_t)(secs * 1e9);
+  return 1;
+}
+
+static PyObject *ring_wait(Ring *self, PyObject *args, PyObject *kw, int writing) {
+  static char *kwlist[] = {"want", "timeout", NULL};
+  size_t want = 1;
+  PyObject *timeout_obj = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, writing ? "|O&O:wait_write" : "|O&O:wait_read",
+                                   kwlist, conv_size, &want, &timeout_obj))
+    return NULL;
+  int64_t timeout;
+  if (!parse_timeout(timeout_obj, &timeout)) return NULL;
+  vmp_ring *r = ring_handle(self);
+  if (!r) return NULL;
+  int64_t deadline = timeout >= 0 ? monotonic_ns() + timeout : 0;
+  for (;;) {
+    int64_t slice = WAIT_SLICE_NS;
+    if (timeout >= 0) {
+      int64_t left = deadline - monotonic_ns();
+      if (left < 0) left = 0;
+      if (left < slice) slice = left;
+    }
+    int err;
+    self->waiters++;
+    Py_BEGIN_ALLOW_THREADS
+    err = writing ? vmp_ring_wait_write(r, want, slice) : vmp_ring_wait_read(r, want, slice);
+    Py_END_ALLOW_THREADS
+    self->waiters--;
+    if (self->close_pending) {
+      if (self->waiters == 0) {
+        self->ring = NULL;
+        self->close_pending = 0;
+        vmp_ring_close(r);
+      }
+      PyErr_SetString(PyExc_ValueError, "the ring was closed during the wait");
+      return NULL;
+    }
+    if (err == 0) Py_RETURN_TRUE;
+    if (err != VMP_ETIMEDOUT) return raise_err(err, writing ? "vmp_ring_wait_write" : "vmp_ring_wait_read");
+    if (PyErr_CheckSignals() < 0) return NULL;
+    if (timeout >= 0 && monotonic_ns() >= deadline) Py_RETURN_FALSE;
+  }
+}
+
+static PyObject *Ring_wait_write(Ring *self, PyObject *args, PyObject *kw) {
+  return ring_wait(self, args, kw, 1);
+}
+
+static PyObject *Ring_wait_read(Ring *self, PyObject *args, PyObject *kw) {
+  return ring_wait(self, args, kw, 0);
+}
+
+static PyObject *Ring_shutdown(Ring *self, PyObject *noargs) {
+  (void)noargs;
+  vmp_ring *r = ring_handle(self);
+  if (!r) return NULL;
+  vmp_ring_shutdown(r);
+  Py_RETURN_NONE;
+}
+
+static PyObject *Ring_close(Ring *self, PyObject *noargs) {
+  (void)noargs;
+  if (!self->ring || self->close_pending) Py_RETURN_NONE;
+  Py_ssize_t n = list_all_exports(&self->windows);
+  if (n) {
+    PyErr_Format(PyExc_BufferError, "cannot close the ring: %zd exported buffer(s)", n);
+    return NULL;
+  }
+  if (self->waiters) {
+    /* Another thread is inside a wait on this ring with the GIL released;
+     * it comes back within one slice and closes the ring then. */
+    self->close_pending = 1;
+    Py_RETURN_NONE;
+  }
+  vmp_ring *r = self->ring;
+  self->ring = NULL;
+  int err = vmp_ring_close(r);
+  if (err) return raise_err(err, "vmp_ring_close");
+  Py_RETURN_NONE;
+}
+
+static PyObject *Ring_exit(Ring *self, PyObject *args) {
+  (void)args;
+  return Ring_close(self, NULL);
+}
+
+static PyObject *Ring_get_capacity(Ring *self, void *c) {
+  (void)c;
+  vmp_ring *r = ring_handle(self);
+  return r ? PyLong_FromSize_t(vmp_ring_capacity(r)) : NULL;
+}
+
+static PyObject *Ring_get_closed(Ring *self, void *c) {
+  (void)c;
+  return PyBool_FromLong(self->ring == NULL || self->close_pending);
+}
+
+static PyObject *Ring_get_exports(Ring *self, void *c) {
+  (void)c;
+  return PyLong_FromSsize_t(list_all_exports(&self->windows));
+}
+
+static PyObject *Ring_repr(Ring *self) {
+  if (!self->ring || self->close_pending) return PyUnicode_FromString("<vmplace.Ring closed>");
+  return PyUnicode_FromFormat("<vmplace.Ring capacity=%zu>", vmp_ring_capacity(self->ring));
+}
+
+static PyMethodDef Ring_methods[] = {
+    {"attach", (PyCFunction)(void (*)(void))Ring_attach, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
+     "attach(fd, flags=0) -> Ring\n\nMap the ring another process created, from its descriptor "
+     "(which stays the caller's). Everything read from the shared control page is checked: a bad "
+     "peer gives vmplace.Error (EPEER)."},
+    {"fileno", (PyCFunction)Ring_fileno, METH_NOARGS,
+     "fileno() -> int\n\nThe descriptor to give a peer (socket.send_fds, inheritance); still owned "
+     "by the ring."},
+    {"write", (PyCFunction)Ring_write, METH_O,
+     "write(data) -> int\n\nCopy as much of data as fits now; return the count (0 when full). "
+     "Never blocks."},
+    {"read", (PyCFunction)Ring_read, METH_VARARGS,
+     "read(n=-1) -> bytes\n\nTake up to n bytes (all that are there when n < 0) without blocking; "
+     "b'' when empty. vmplace.Error (ESHUTDOWN) once shut down and drained."},
+    {"readinto", (PyCFunction)Ring_readinto, METH_O,
+     "readinto(buffer) -> int\n\nCopy up to len(buffer) bytes into buffer without blocking; return "
+     "the count."},
+    {"write_window", (PyCFunction)Ring_write_window, METH_VARARGS,
+     "write_window(want=1) -> Window\n\nThe free space as one contiguous writable buffer (maybe "
+     "shorter than want, even empty). Fill it, then commit(n)."},
+    {"commit", (PyCFunction)Ring_commit, METH_O,
+     "commit(n)\n\nPublish n bytes written into the last write_window()."},
+    {"read_window", (PyCFunction)Ring_read_window, METH_VARARGS,
+     "read_window(want=1) -> Window\n\nThe waiting data as one contiguous read-only buffer (maybe "
+     "shorter than want, even empty). Use it, then release(n)."},
+    {"release", (PyCFunction)Ring_release, METH_O,
+     "release(n)\n\nGive back the first n bytes of the last read_window()."},
+    {"wait_write", (PyCFunction)(void (*)(void))Ring_wait_write, METH_VARARGS | METH_KEYWORDS,
+     "wait_write(want=1, timeout=None) -> bool\n\nBlock, with the GIL released, until want bytes "
+     "can be written: True, or False when timeout seconds passed (None: no limit). Ctrl-C "
+     "interrupts it. vmplace.Error (ESHUTDOWN) once the ring is shut down."},
+    {"wait_read", (PyCFunction)(void (*)(void))Ring_wait_read, METH_VARARGS | METH_KEYWORDS,
+     "wait_read(want=1, timeout=None) -> bool\n\nBlock, with the GIL released, until want bytes "
+     "can be read (or the ring is shut down with some left): True, or False on timeout. "
+     "vmplace.Error (ESHUTDOWN) once shut down and empty."},
+    {"shutdown", (PyCFunction)Ring_shutdown, METH_NOARGS,
+     "shutdown()\n\nMark the ring shut down for both sides in every process and wake every "
+     "waiter; the reader drains what is left."},
+    {"close", (PyCFunction)Ring_close, METH_NOARGS,
+     "close()\n\nUnmap the ring in this process. BufferError while a window is exported. "
+     "Idempotent. A wait in another thread then ends with ValueError."},
+    {"__enter__", enter_self, METH_NOARGS, "Return self."},
+    {"__exit__", (PyCFunction)Ring_exit, METH_VARARGS, "Close the ring."},
+    {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef Ring_getset[] = {
+    {"capacity", (getter)Ring_get_capacity, NULL, "The capacity in bytes.", NULL},
+    {"closed", (getter)Ring_get_closed, NULL, "True once close() was called.", NULL},
+    {"exports", (getter)Ring_get_exports, NULL, "Buffers of its windows exported now.", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static PyTypeObject RingType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "vmplace.Ring",
+    .tp_basicsize = sizeof(Ring),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "Ring(size, flags=0)\n\nA mirrored ring: a byte queue for one producer and one "
+              "consumer (threads or processes) whose free space and data are always contiguous.",
+    .tp_new = Ring_new,
+    .tp_dealloc = (destructor)Ring_dealloc,
+    .tp_repr = (reprfunc)Ring_repr,
+    .tp_methods = Ring_methods,
+    .tp_getset = Ring_getset,
+};
+
+/* ---- windows, continued: export ---------------------------------------- */
+
+/* Finds where the window's bytes are now, and whether they may be written:
+ * every page must be mapped and readable, or the buffer would crash the
+ * process on first touch. */
+static int region_window_resolve(Window *w, char **ptr, int *readonly) {
+  Region *owner = (Region *)w->owner;
+  if (!owner->region) {
+    raise_closed("region");
+    return -1;
+  }
+  vmp_region *r = owner->region;
+  char *base = vmp_base(r);
+  if (w->checked_generation == owner->generation) {
+    *ptr = base + w->offset;
+    *readonly = w->checked_readonly;
+    return 0;
+  }
+  size_t page = vmp_page_size();
+  int ro = 0;
+  size_t pos = w->offset - w->offset % page;
+  while (pos < w->offset + w->len) {
+    vmp_span_info info;
+    int err = vmp_query(r, base + pos, &info);
+    if (err) {
+      raise_err(err, "vmp_query");
+      return -1;
+    }
+    if (info.kind == VMP_PLACEHOLDER) {
+      raise_code(VMP_ESTATE, "Region.buffer (a placeholder in the range)", NULL, -1);
+      return -1;
+    }
+    if (!(info.prot & VMP_PROT_READ)) {
+      raise_code(VMP_ESTATE, "Region.buffer (a page without read access in the range)", NULL, -1);
+      return -1;
+    }
+    if (!(info.prot & VMP_PROT_WRITE)) ro = 1;
+    pos += page;
+  }
+  *ptr = base + w->offset;
+  *readonly = ro;
+  w->checked_generation = owner->generation;
+  w->checked_readonly = ro;
+  return 0;
+}
+
+static int window_getbuffer(Window *w, Py_buffer *view, int flags) {
+  char *ptr;
+  int readonly;
+  if (w->kind == WINDOW_REGION) {
+    if (region_window_resolve(w, &ptr, &readonly) < 0) return -1;
+  } else {
+    Ring *owner = (Ring *)w->owner;
+    if (!owner->ring || owner->close_pending) {
+      raise_closed("ring");
+      return -1;
+    }
+    ptr = w->ptr;
+    readonly = w->kind == WINDOW_RING_READ;
+  }
+  if (PyBuffer_FillInfo(view, (PyObject *)w, ptr, (Py_ssize_t)w->len, readonly, flags) < 0)
+    return -1;
+  w->exports++;
+  if (!readonly) w->writable_exports++;
+  return 0;
+}
+
+static void window_releasebuffer(Window *w, Py_buffer *view) {
+  w->exports--;
+  if (!view->readonly) w->writable_exports--;
+}
+
+static Py_ssize_t window_length(Window *w) { return (Py_ssize_t)w->len; }
+
+static PyObject *Window_repr(Window *w) {
+  const char *kind = w->kind == WINDOW_REGION ? "region" : w->kind == WINDOW_RING_READ ? "ring read" : "ring write";
+  char range[80];
+  snprintf(range, sizeof range, "offset=0x%zx size=0x%zx", w->offset, w->len);
+  return PyUnicode_FromFormat("<vmplace.Window %s %s exports=%zd>", kind, range, w->exports);
+}
+
+static PyObject *Window_get_offset(Window *w, void *c) {
+  (void)c;
+  return PyLong_FromSize_t(w->offset);
+}
+
+static PyObject *Window_get_exports(Window *w, void *c) {
+  (void)c;
+  return PyLong_FromSsize_t(w->exports);
+}
+
+static PyObject *Window_get_owner(Window *w, void *c) {
+  (void)c;
+  Py_INCREF(w->owner);
+  return w->owner;
+}
+
+static PyGetSetDef Window_getset[] = {
+    {"offset", (getter)Window_get_offset, NULL,
+     "Where the window starts: bytes from the region's base, or from the ring's data start.",
+     NULL},
+    {"exports", (getter)Window_get_exports, NULL, "Buffers exported now.", NULL},
+    {"owner", (getter)Window_get_owner, NULL, "The Region or Ring the window looks into.", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static PyBufferProcs Window_as_buffer = {(getbufferproc)window_getbuffer,
+                                         (releasebufferproc)window_releasebuffer};
+
+static PySequenceMethods Window_as_sequence = {.sq_length = (lenfunc)window_length};
+
+static PyTypeObject WindowType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "vmplace.Window",
+    .tp_basicsize = sizeof(Window),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A range of mapped memory with the buffer protocol: memoryview(w) and "
+              "numpy.frombuffer(w) are zero-copy, and read-only where the memory is. Made by "
+              "Region.buffer(), Ring.read_window() and Ring.write_window(); its owner refuses to "
+              "unmap it while a buffer is exported (BufferError).",
+    .tp_dealloc = (destructor)window_dealloc,
+    .tp_repr = (reprfunc)Window_repr,
+    .tp_as_buffer = &Window_as_buffer,
+    .tp_as_sequence = &Window_as_sequence,
+    .tp_getset = Window_getset,
+};
+
+/* ---- multi-file views --------------------------------------------------- */
+
+typedef struct {
+  PyObject_HEAD
+  vmp_mview *view;
+  int writable;
+  Py_ssize_t exports;
+} MView;
+
+static PyTypeObject MViewType;
+static PyTypeObject SegmentInfoType;
+
+static PyStructSequence_Field segment_info_fields[] = {
+    {"fd", "the segment's file descriptor, still the view's (valid until close)"},
+    {"file_offset", "where the segment starts in its file"},
+    {"length", "its bytes"},
+    {"view_offset", "where it starts in the view"},
+    {NULL, NULL}};
+
+static PyStructSequence_Desc segment_info_desc = {
+    "vmplace.SegmentInfo", "One segment of a multi-file view, as MView.describe() reports it.",
+    segment_info_fields, 4};
+
+/* A segment as Python gives it: a path (str, bytes, os.PathLike), a
+ * descriptor (int), or a tuple (path_or_fd, offset=0, length=0). `keep`
+ * receives the encoded path, which must live until the call is made. */
+static int parse_segment(PyObject *obj, vmp_segment *seg, PyObject **keep) {
+  memset(seg, 0, sizeof *seg);
+  *keep = NULL;
+  PyObject *src = obj;
+  if (PyTuple_Check(obj)) {
+    if (!PyArg_ParseTuple(obj, "O|O&O&:segment", &src, conv_u64, &seg->offset, conv_u64,
+                          &seg->length))
+      return -1;
+  }
+  if (PyLong_Check(src)) {
+    int fd = PyObject_AsFileDescriptor(src);
+    if (fd < 0) return -1;
+    seg->fd = fd;
+    return 0;
+  }
+  PyObject *bytes;
+  if (!PyUnicode_FSConverter(src, &bytes)) return -1;
+  *keep = bytes;
+  seg->path = PyBytes_AS_STRING(bytes);
+  return 0;
+}
+
+static PyObject *segment_name(const vmp_segment *seg) {
+  if (seg->path) return PyUnicode_DecodeFSDefault(seg->path);
+  return PyLong_FromSsize_t((Py_ssize_t)seg->fd);
+}
+
+static PyObject *raise_segment_error(int err, const char *what, const vmp_segment *segs, size_t count,
+                                     size_t bad) {
+  PyObject *name = bad < count ? segment_name(&segs[bad]) : NULL;
+  if (bad < count && !name) return NULL;
+  raise_code(err, what, name, bad < count ? (Py_ssize_t)bad : -1);
+  Py_XDECREF(name);
+  return NULL;
+}
+
+static PyObject *MView_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"segments", "capacity", "writable", NULL};
+  PyObject *seq_obj;
+  uint64_t capacity = 0;
+  int writable = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O&p:MView", kwlist, &seq_obj, conv_u64, &capacity,
+                                   &writable))
+    return NULL;
+  if (PyUnicode_Check(seq_obj) || PyBytes_Check(seq_obj)) {
+    PyErr_SetString(PyExc_TypeError, "segments must be a sequence of paths, descriptors or tuples");
+    return NULL;
+  }
+  PyObject *seq = PySequence_Fast(seq_obj, "segments must be a sequence");
+  if (!seq) return NULL;
+  Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
+  vmp_segment *segs = PyMem_Calloc(count ? (size_t)count : 1, sizeof *segs);
+  PyObject **keep = PyMem_Calloc(count ? (size_t)count : 1, sizeof *keep);
+  PyObject *result = NULL;
+  if (!segs || !keep) {
+    PyErr_NoMemory();
+    goto done;
+  }
+  for (Py_ssize_t i = 0; i < count; i++)
+    if (parse_segment(PySequence_Fast_GET_ITEM(seq, i), &segs[i], &keep[i]) < 0) goto done;
+  vmp_mview *view;
+  size_t bad = (size_t)-1;
+  int err;
+  Py_BEGIN_ALLOW_THREADS /* opening and mapping many files */
+  err = vmp_mview_open(segs, (size_t)count, capacity, writable ? VMP_MVIEW_WRITE : 0, &view, &bad);
+  Py_END_ALLOW_THREADS
+  if (err) {
+    raise_segment_error(err, "vmp_mview_open", segs, (size_t)count, bad);
+    goto done;
+  }
+  MView *self = (MView *)type->tp_alloc(type, 0);
+  if (!self) {
+    vmp_mview_close(view);
+    goto done;
+  }
+  self->view = view;
+  self->writable = writable;
+  self->exports = 0;
+  result = (PyObject *)self;
+done:
+  if (keep)
+    for (Py_ssize_t i = 0; i < count; i++) Py_XDECREF(keep[i]);
+  PyMem_Free(keep);
+  PyMem_Free(segs);
+  Py_DECREF(seq);
+  return result;
+}
+
+static vmp_mview *mview_handle(MView *self) {
+  if (!self->view) raise_closed("multi-file view");
+  return self->view;
+}
+
+static void MView_dealloc(MView *self) {
+  if (self->view) vmp_mview_close(self->view);
+  Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *MView_append(MView *self, PyObject *arg) {
+  vmp_mview *v = mview_handle(self);
+  if (!v) return NULL;
+  vmp_segment seg;
+  PyObject *keep;
+  if (parse_segment(arg, &seg, &keep) < 0) return NULL;
+  int err;
+  /* Appending maps into room no export covers: exported buffers stay. */
+  err = vmp_mview_append(v, &seg);
+  if (err) raise_segment_error(err, "vmp_mview_append", &seg, 1, 0);
+  Py_XDECREF(keep);
+  if (err) return NULL;
+  Py_RETURN_NONE;
+}
+
+static PyObject *MView_locate(MView *self, PyObject *arg) {
+  uint64_t off;
+  if (!conv_u64(arg, &off)) return NULL;
+  vmp_mview *v = mview_handle(self);
+  if (!v) return NULL;
+  size_t seg;
+  uint64_t file_off;
+  int err = vmp_mview_locate(v, off, &seg, &file_off);
+  if (err) return raise_err(err, "vmp_mview_locate");
+  return Py_BuildValue("(nK)", (Py_ssize_t)seg, (unsigned long long)file_off);
+}
+
+static PyObject *MView_describe(MView *self, PyObject *arg) {
+  size_t index;
+  if (!conv_size(arg, &index)) return NULL;
+  vmp_mview *v = mview_handle(self);
+  if (!v) return NULL;
+  vmp_mview_segment_info info;
+  int err = vmp_mview_describe(v, index, &info);
+  if (err) return raise_err(err, "vmp_mview_describe");
+  PyObject *items[4] = {PyLong_FromSsize_t((Py_ssize_t)info.fd),
+                        PyLong_FromUnsignedLongLong(info.file_offset),
+                        PyLong_FromUnsignedLongLong(info.length),
+                        PyLong_FromUnsignedLongLong(info.view_offset)};
+  return struct_sequence(&SegmentInfoType, items, 4);
+}
+
+static PyObject *MView_check(MView *self, PyObject *noargs) {
+  (void)noargs;
+  vmp_mview *v = mview_handle(self);
+  if (!v) return NULL;
+  size_t seg = (size_t)-1;
+  int err = vmp_mview_check(v, &seg);
+  if (err == VMP_EBOUNDS) return PyLong_FromSize_t(seg);
+  if (err) return raise_err(err, "vmp_mview_check");
+  Py_RETURN_NONE;
+}
+
+static PyObject *MView_close(MView *self, PyObject *noargs) {
+  (void)noargs;
+  if (!self->view) Py_RETURN_NONE;
+  if (self->exports) {
+    PyErr_Format(PyExc_BufferError, "cannot close the view: %zd exported buffer(s)", self->exports);
+    return NULL;
+  }
+  vmp_mview *v = self->view;
+  self->view = NULL;
+  int err = vmp_mview_close(v);
+  if (err) return raise_err(err, "vmp_mview_close");
+  Py_RETURN_NONE;
+}
+
+static PyObject *MView_exit(MView *self, PyObject *args) {
+  (void)args;
+  return MView_close(self, NULL);
+}
+
+static int MView_getbuffer(MView *self, Py_buffer *view, int flags) {
+  vmp_mview *v = mview_handle(self);
+  if (!v) return -1;
+  uint64_t len = vmp_mview_length(v);
+  if (len > (uint64_t)PY_SSIZE_T_MAX) {
+    PyErr_SetString(PyExc_OverflowError, "the view is too large for a buffer");
+    return -1;
+  }
+  if (PyBuffer_FillInfo(view, (PyObject *)self, vmp_mview_base(v), (Py_ssize_t)len,
+                        !self->writable, flags) < 0)
+    return -1;
+  self->exports++;
+  return 0;
+}
+
+static void MView_releasebuffer(MView *self, Py_buffer *view) {
+  (void)view;
+  self->exports--;
+}
+
+static Py_ssize_t MView_length(MView *self) {
+  vmp_mview *v = mview_handle(self);
+  if (!v) return -1;
+  return (Py_ssize_t)vmp_mview_length(v);
+}
+
+static PyObject *MView_get_length(MView *self, void *c) {
+  (void)c;
+  vmp_mview *v = mview_handle(self);
+  return v ? PyLong_FromUnsignedLongLong(vmp_mview_length(v)) : NULL;
+}
+
+static PyObject *MView_get_capacity(MView *self, void *c) {
+  (void)c;
+  vmp_mview *v = mview_handle(self);
+  return v ? PyLong_FromUnsignedLongLong(vmp_mview_capacity(v)) : NULL;
+}
+
+static PyObject *MView_get_segment_count(MView *self, void *c) {
+  (void)c;
+  vmp_mview *v = mview_handle(self);
+  return v ? PyLong_FromSize_t(vmp_mview_segments(v)) : NULL;
+}
+
+static PyObject *MView_get_base(MView *self, void *c) {
+  (void)c;
+  vmp_mview *v = mview_handle(self);
+  return v ? PyLong_FromVoidPtr(vmp_mview_base(v)) : NULL;
+}
+
+static PyObject *MView_get_closed(MView *self, void *c) {
+  (void)c;
+  return PyBool_FromLong(self->view == NULL);
+}
+
+static PyObject *MView_get_writable(MView *self, void *c) {
+  (void)c;
+  return PyBool_FromLong(self->writable);
+}
+
+static PyObject *MView_get_exports(MView *self, void *c) {
+  (void)c;
+  return PyLong_FromSsize_t(self->exports);
+}
+
+static PyObject *MView_repr(MView *self) {
+  if (!self->view) return PyUnicode_FromString("<vmplace.MView closed>");
+  return PyUnicode_FromFormat("<vmplace.MView segments=%zu length=%llu capacity=%llu %s>",
+                              vmp_mview_segments(self->view),
+                              (unsigned long long)vmp_mview_length(self->view),
+                              (unsigned long long)vmp_mview_capacity(self->view),
+                              self->writable ? "rw" : "r");
+}
+
+static PyMethodDef MView_methods[] = {
+    {"append", (PyCFunction)MView_append, METH_O,
+     "append(segment)\n\nMap one more segment right after the last, without moving the base "
+     "(vmplace.Error ERANGE when it does not fit the capacity). Exported buffers stay valid and "
+     "keep the length they had."},
+    {"locate", (PyCFunction)MView_locate, METH_O,
+     "locate(offset) -> (segment, file_offset)\n\nWhich segment byte offset comes from, and where "
+     "in its file."},
+    {"describe", (PyCFunction)MView_describe, METH_O,
+     "describe(segment) -> SegmentInfo\n\nThe descriptor and ranges of one segment (for sendfile "
+     "and the like)."},
+    {"check", (PyCFunction)MView_check, METH_NOARGS,
+     "check() -> int | None\n\nThe index of the first segment whose file shrank since it was "
+     "mapped (touching past its end would crash), or None."},
+    {"close", (PyCFunction)MView_close, METH_NOARGS,
+     "close()\n\nUnmap everything and close the files. BufferError while a buffer is exported. "
+     "Idempotent."},
+    {"__enter__", enter_self, METH_NOARGS, "Return self."},
+    {"__exit__", (PyCFunction)MView_exit, METH_VARARGS, "Close the view."},
+    {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef MView_getset[] = {
+    {"length", (getter)MView_get_length, NULL, "The exact byte count of all segments.", NULL},
+    {"capacity", (getter)MView_get_capacity, NULL, "The most bytes the view can ever hold.", NULL},
+    {"segment_count", (getter)MView_get_segment_count, NULL, "The number of segments.", NULL},
+    {"base", (getter)MView_get_base, NULL, "The address of the first byte, as an int.", NULL},
+    {"closed", (getter)MView_get_closed, NULL, "True once close() succeeded.", NULL},
+    {"writable", (getter)MView_get_writable, NULL, "Whether the files are mapped read-write.",
+     NULL},
+    {"exports", (getter)MView_get_exports, NULL, "Buffers exported now.", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static PyBufferProcs MView_as_buffer = {(getbufferproc)MView_getbuffer,
+                                        (releasebufferproc)MView_releasebuffer};
+
+static PySequenceMethods MView_as_sequence = {.sq_length = (lenfunc)MView_length};
+
+static PyTypeObject MViewType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "vmplace.MView",
+    .tp_basicsize = sizeof(MView),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "MView(segments, capacity=0, writable=False)\n\nFiles, or ranges of files, mapped "
+              "back to back as one buffer, with room reserved after them for append(). A "
+              "segment is a path, a descriptor, or (path_or_fd, offset, length) (length 0: to "
+              "the end of the file). memoryview(v) and numpy.frombuffer(v) see all of it, "
+              "zero-copy, read-only unless writable. A context manager; close() is idempotent.",
+    .tp_new = MView_new,
+    .tp_dealloc = (destructor)MView_dealloc,
+    .tp_repr = (reprfunc)MView_repr,
+    .tp_as_buffer = &MView_as_buffer,
+    .tp_as_sequence = &MView_as_sequence,
+    .tp_methods = MView_methods,
+    .tp_getset = MView_getset,
+};
+
+/* ---- module ------------------------------------------------------------- */
+
+static PyObject *mod_page_size(PyObject *m, PyObject *noargs) {
+  (void)m;
+  (void)noargs;
+  return PyLong_FromSize_t(vmp_page_size());
+}
+
+static PyObject *mod_granularity(PyObject *m, PyObject *noargs) {
+  (void)m;
+  (void)noargs;
+  return PyLong_FromSize_t(vmp_granularity());
+}
+
+static int conv_code(PyObject *arg, int *code) {
+  long v = PyLong_AsLong(arg);
+  if (v == -1 && PyErr_Occurred()) return -1;
+  if (v < INT32_MIN || v > INT32_MAX) {
+    PyErr_SetString(PyExc_OverflowError, "error code out of range");
+    return -1;
+  }
+  *code = (int)v;
+  return 0;
+}
+
+static PyObject *mod_strerror(PyObject *m, PyObject *arg) {
+  (void)m;
+  int code;
+  if (conv_code(arg, &code) < 0) return NULL;
+  return PyUnicode_FromString(vmp_strerror(code));
+}
+
+static PyObject *mod_err_name(PyObject *m, PyObject *arg) {
+  (void)m;
+  int code;
+  if (conv_code(arg, &code) < 0) return NULL;
+  return PyUnicode_FromString(vmp_err_name(code));
+}
+
+static PyMethodDef module_methods[] = {
+    {"page_size", mod_page_size, METH_NOARGS,
+     "page_size() -> int\n\nThe page size in bytes: the unit of every offset and size."},
+    {"granularity", mod_granularity, METH_NOARGS,
+     "granularity() -> int\n\nThe alignment every region base has at least."},
+    {"strerror", mod_strerror, METH_O,
+     "strerror(code) -> str\n\nThe message for a library error code."},
+    {"err_name", mod_err_name, METH_O,
+     "err_name(code) -> str\n\nThe unique name of a library error code ('EINVAL', 'OS:ENOENT')."},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "_vmplace",
+    "The C extension behind the vmplace package; import vmplace instead.", -1, module_methods,
+    NULL, NULL, NULL, NULL};
+
+static int add_type(PyObject *m, const char *name, PyTypeObject *type) {
+  if (PyType_Ready(type) < 0) return -1;
+  Py_INCREF(type);
+  if (PyModule_AddObject(m, name, (PyObject *)type) < 0) {
+    Py_DECREF(type);
+    return -1;
+  }
+  return 0;
+}
+
+PyMODINIT_FUNC PyInit__vmplace(void) {
+  PyObject *m = PyModule_Create(&module_def);
+  if (!m) return NULL;
+  PyObject *dict = Py_BuildValue("{s:O,s:O,s:O}", "code", Py_None, "name", Py_None, "segment",
+                                 Py_None);
+  if (!dict) goto fail;
+  VmpError = PyErr_NewExceptionWithDoc(
+      "vmplace.Error",
+      "An error code of the vmplace library itself (operating-system errors are raised as the "
+      "built-in OSError subclasses instead). .code is the library's (negative) code, .name its "
+      "name ('EINVAL', 'ERANGE', ...); .segment names the segment at fault for MView calls.",
+      PyExc_OSError, dict);
+  Py_DECREF(dict);
+  if (!VmpError) goto fail;
+  Py_INCREF(VmpError);
+  if (PyModule_AddObject(m, "Error", VmpError) < 0) {
+    Py_DECREF(VmpError);
+    goto fail;
+  }
+  if (PyStructSequence_InitType2(&SpanInfoType, &span_info_desc) < 0 ||
+      PyStructSequence_InitType2(&SegmentInfoType, &segment_info_desc) < 0)
+    goto fail;
+  if (add_type(m, "SpanInfo", &SpanInfoType) < 0 ||
+      add_type(m, "SegmentInfo", &SegmentInfoType) < 0 || add_type(m, "Mem", &MemType) < 0 ||
+      add_type(m, "Region", &RegionType) < 0 || add_type(m, "Window", &WindowType) < 0 ||
+      add_type(m, "Ring", &RingType) < 0 || add_type(m, "MView", &MViewType) < 0)
+    goto fail;
+#define ADD_INT(name, value) \
+  if (PyModule_AddIntConstant(m, name, (long)(value)) < 0) goto fail;
+  ADD_INT("PROT_NONE", VMP_PROT_NONE)
+  ADD_INT("PROT_READ", VMP_PROT_READ)
+  ADD_INT("PROT_WRITE", VMP_PROT_WRITE)
+  ADD_INT("PROT_RW", VMP_PROT_RW)
+  ADD_INT("PROT_EXEC", VMP_PROT_EXEC)
+  ADD_INT("MEM_READ", VMP_MEM_READ)
+  ADD_INT("MEM_WRITE", VMP_MEM_WRITE)
+  ADD_INT("MEM_RW", VMP_MEM_RW)
+  ADD_INT("RING_HUGE_PAGES", VMP_RING_HUGE_PAGES)
+  ADD_INT("RING_NO_INHERIT", VMP_RING_NO_INHERIT)
+#define ADD_ERR(name, value, msg) ADD_INT(#name, value)
+  VMP_ERRNO_MAP(ADD_ERR)
+#undef ADD_ERR
+#undef ADD_INT
+  if (PyModule_AddStringConstant(m, "backend", vmp_backend_name()) < 0) goto fail;
+  PyObject *version = Py_BuildValue("(iii)", VMP_VERSION_MAJOR, VMP_VERSION_MINOR, VMP_VERSION_PATCH);
+  if (!version || PyModule_AddObject(m, "version", version) < 0) {
+    Py_XDECREF(version);
+    goto fail;
+  }
+  return m;
+fail:
+  Py_DECREF(m);
+  return NULL;
+}

@@ -1,0 +1,208 @@
+/*
+ * The ring's private state and the index operations its byte and record
+ * calls share (src/ring.c, src/ring_record.c). The rules are at the top of
+ * src/ring.c; the shared layout is src/ring_layout.h.
+ */
+#ifndef VMP_RING_PRIVATE_H
+#define VMP_RING_PRIVATE_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal.h"
+#include "ring_layout.h"
+
+/* A peer in another process reads and writes these fields with atomics of
+ * its own: they must be lock-free to mean anything across processes. */
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
+               "rings need lock-free 32- and 64-bit atomics");
+
+typedef vmp__ring_control control;
+
+/* A side has not looked at the shared indexes yet (an attached ring does
+ * not know which side it will be), is running, or is broken for good with
+ * a negative error. */
+#define SIDE_UNSTARTED 1
+#define SIDE_RUNNING 0
+
+/* Each side's private state, on its own cache lines (padding rather than
+ * _Alignas: the ring comes from malloc, which does not align to 64). */
+typedef struct side {
+  char pad_before[VMP__RING_LINE];
+  uint64_t own;   /* our counter: head for the producer, tail for the consumer */
+  size_t room;    /* as of our last look at the other side's counter: the free
+                     bytes (producer) or the readable bytes (consumer) */
+  size_t pos;     /* own % capacity, kept as own moves */
+  size_t offered; /* bytes a begin call offered that no commit/release took */
+  int state;      /* SIDE_UNSTARTED, SIDE_RUNNING or an error */
+  char pad_after[VMP__RING_LINE];
+} side;
+
+/* The header's state in this process: written when the descriptor is first
+ * handed out, since only a peer that attaches reads it. */
+#define HEADER_UNWRITTEN 0
+#define HEADER_WRITING 1
+#define HEADER_WRITTEN 2
+
+struct vmp_ring {
+  vmp_region *region;
+  vmp_mem *mem;
+  control *ctl;
+  unsigned char *data;
+  size_t capacity;
+  uint64_t modulus;     /* vmp__ring_modulus(capacity) */
+  uint32_t header_flags; /* VMP__RING_LIGHT_PUBLISH, VMP__RING_MULTI_PRODUCER */
+  uint64_t record_key;  /* tags the headers of a multi-producer ring's records */
+  /* The consumer's wait for a record still busy (multi-producer rings):
+   * which record, since when, and how long before it is skipped. */
+  size_t producer_len;  /* the pending reservation's length (single producer) */
+  size_t consumer_len;  /* the length of the record vmp_ring_next gave */
+  uint64_t busy_at;
+  int64_t busy_since;
+  int64_t abandon_ns;
+  int fence_publish;    /* a full fence after each publish */
+  int bounded_sleep;    /* a wake-up may be missed: never sleep long */
+  _Atomic int header_state;
+  side producer;
+  side consumer;
+};
+
+/* ---- counters ------------------------------------------------------------------ */
+
+/* Counters live in [0, modulus); distances are taken modulo it. */
+static inline uint64_t advance(const vmp_ring *ring, uint64_t counter, size_t n) {
+  uint64_t room = ring->modulus - counter;
+  return n >= room ? n - room : counter + n;
+}
+
+static inline uint64_t distance(const vmp_ring *ring, uint64_t later, uint64_t earlier) {
+  return later >= earlier ? later - earlier : ring->modulus - earlier + later;
+}
+
+
+/* ---- the indexes ----------------------------------------------------------------- */
+
+static inline int is_shut_down(const vmp_ring *ring) {
+  return atomic_load_explicit(&ring->ctl->shutdown, memory_order_acquire) != 0;
+}
+
+static inline int broken(side *s) {
+  s->state = VMP_EPEER;
+  s->offered = 0;
+  return VMP_EPEER;
+}
+
+/* A side's first look at the page: our own counter is read once, then the
+ * other's, which must be possible against it. Only the other side moves
+ * meanwhile, and only within what the check allows (a consumer cannot pass
+ * the head we hold still; a producer cannot run more than the capacity
+ * ahead of the tail we hold still), so the two reads are consistent. */
+static inline int start_side(vmp_ring *ring, side *s, _Atomic uint64_t *own, _Atomic uint64_t *other,
+                      int producing) {
+  if (s->state != SIDE_UNSTARTED) return s->state;
+  uint64_t mine = atomic_load_explicit(own, memory_order_relaxed);
+  uint64_t theirs = atomic_load_explicit(other, memory_order_acquire);
+  if (mine >= ring->modulus || theirs >= ring->modulus) return broken(s);
+  uint64_t used = producing ? distance(ring, mine, theirs) : distance(ring, theirs, mine);
+  if (used > ring->capacity) return broken(s);
+  s->own = mine;
+  s->room = producing ? ring->capacity - (size_t)used : (size_t)used;
+  s->pos = (size_t)(mine % ring->capacity);
+  s->state = SIDE_RUNNING;
+  return 0;
+}
+
+static inline int start_producer(vmp_ring *ring) {
+  return start_side(ring, &ring->producer, &ring->ctl->head, &ring->ctl->tail, 1);
+}
+
+static inline int start_consumer(vmp_ring *ring) {
+  return start_side(ring, &ring->consumer, &ring->ctl->tail, &ring->ctl->head, 0);
+}
+
+/* The consumer's tail never goes back and never passes our head: the
+ * bytes between it and our head can only have shrunk since the last look. */
+static inline int refresh_tail(vmp_ring *ring) {
+  side *p = &ring->producer;
+  uint64_t tail = atomic_load_explicit(&ring->ctl->tail, memory_order_seq_cst);
+  if (tail >= ring->modulus) return broken(p);
+  uint64_t used = distance(ring, p->own, tail);
+  if (used > ring->capacity - p->room) return broken(p);
+  p->room = ring->capacity - (size_t)used;
+  return 0;
+}
+
+/* The producer's head never goes back and never gets more than the
+ * capacity ahead of our tail: the bytes it is ahead can only have grown,
+ * up to the capacity. */
+static inline int refresh_head(vmp_ring *ring) {
+  side *c = &ring->consumer;
+  uint64_t head = atomic_load_explicit(&ring->ctl->head, memory_order_seq_cst);
+  if (head >= ring->modulus) return broken(c);
+  uint64_t ahead = distance(ring, head, c->own);
+  if (ahead < c->room || ahead > ring->capacity) return broken(c);
+  c->room = (size_t)ahead;
+  return 0;
+}
+
+/* Moves our counter on by n, stores it for the other side, and wakes the
+ * other side if it sleeps. Without a fence here, the store may still sit
+ * in this CPU's store buffer when `sleeping` is read; the sleeper's
+ * asymmetric barrier flushes it (see the top of the file). */
+void vmp__ring_wake(_Atomic uint32_t *seq);
+
+static inline void publish(vmp_ring *ring, side *s, _Atomic uint64_t *index, size_t n,
+                           _Atomic uint32_t *sleeping, _Atomic uint32_t *seq) {
+  s->own = advance(ring, s->own, n);
+  s->room -= n;
+  s->pos += n;
+  if (s->pos >= ring->capacity) s->pos -= ring->capacity;
+  /* The fencing mode orders store and load by making both sequentially
+   * consistent (an xchg on x86); ThreadSanitizer does not take fences. */
+  if (ring->fence_publish) {
+    atomic_store_explicit(index, s->own, memory_order_seq_cst);
+  } else {
+    atomic_store_explicit(index, s->own, memory_order_release);
+    atomic_signal_fence(memory_order_seq_cst); /* only the compiler keeps them in order */
+  }
+  if (atomic_load_explicit(sleeping, memory_order_seq_cst)) vmp__ring_wake(seq);
+}
+
+static inline void publish_head(vmp_ring *ring, size_t n) {
+  publish(ring, &ring->producer, &ring->ctl->head, n, &ring->ctl->consumer_sleeping,
+          &ring->ctl->data_seq);
+}
+
+static inline void publish_tail(vmp_ring *ring, size_t n) {
+  publish(ring, &ring->consumer, &ring->ctl->tail, n, &ring->ctl->producer_sleeping,
+          &ring->ctl->space_seq);
+}
+
+/* Running, not shut down, and the free space as of a fresh look at the
+ * tail when the cached one shows less than `want`. */
+int vmp__ring_producer_space(vmp_ring *ring, size_t want, size_t *space);
+
+/* Running, and the bytes there as of a fresh look at the head when the
+ * cached one shows fewer than `want`; VMP_ESHUTDOWN once shut down and
+ * empty. */
+int vmp__ring_consumer_data(vmp_ring *ring, size_t want, size_t *there);
+
+/* A key for a new multi-producer ring's record tags: different from ring
+ * to ring and run to run, so that no byte pattern a user writes is likely
+ * to look like a header (it is not a secret from the peers). */
+uint64_t vmp__ring_new_key(const vmp_ring *ring);
+
+/* The record calls' state of a ring that starts running. */
+void vmp__ring_records_init(vmp_ring *ring);
+
+/* 1 when the side can go on, 0 when it must wait, or an error. */
+typedef int (*vmp__ring_probe)(vmp_ring *ring, size_t want);
+
+/* Spins, then sleeps on `seq` with `sleeping` raised, until probe says go
+ * on, the timeout passes (VMP_ETIMEDOUT; < 0 never, 0 looks once) or an
+ * error comes. */
+int vmp__ring_wait(vmp_ring *ring, vmp__ring_probe probe, size_t want, _Atomic uint32_t *seq,
+                   _Atomic uint32_t *sleeping, int64_t timeout_ns);
+
+#endif
