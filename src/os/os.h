@@ -7,7 +7,9 @@
  *
  * Rules every backend keeps
  *   - Return 0 or a negative code: VMP_ENOMEM for "no memory, address space
- *     or mapping slots", VMP_ENOTSUP for a capability the system lacks, or
+ *     or mapping slots" (VMP_EMAPLIMIT where the backend can tell the
+ *     mapping limit is the cause), VMP_EADDRINUSE for a placement over
+ *     taken addresses, VMP_ENOTSUP for a capability the system lacks, or
  *     -native for any other OS error (errno; GetLastError() on Windows).
  *     Translation happens here, never in the core.
  *   - Never place a fixed mapping outside a range that vmp__os_reserve()
