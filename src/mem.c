@@ -15,12 +15,9 @@ static int new_mem(vmp_mem **out) {
 }
 
 /* Anonymous shared memory the backend's way: ordinary or huge pages. */
-static int create_anonymous(uint64_t size, int huge, vmp_mem **out) {
-  vmp_mem *mem;
-  int err = new_mem(&mem);
-  if (err) return err;
-  err = huge ? vmp__os_object_create_huge(size, &mem->handle, &mem->traits)
-             : vmp__os_object_create(size, &mem->handle, &mem->traits);
+/* The handle of a new anonymous object, once the backend has made it
+ * (err 0), or its bookkeeping given back (err). */
+static int finish_anonymous(vmp_mem *mem, int err, uint64_t size, vmp_mem **out) {
   if (err) {
     vmp__free(mem);
     return err;
@@ -29,6 +26,15 @@ static int create_anonymous(uint64_t size, int huge, vmp_mem **out) {
   atomic_store(&mem->size_floor, size);
   *out = mem;
   return 0;
+}
+
+static int create_anonymous(uint64_t size, int huge, vmp_mem **out) {
+  vmp_mem *mem;
+  int err = new_mem(&mem);
+  if (err) return err;
+  err = huge ? vmp__os_object_create_huge(size, &mem->handle, &mem->traits)
+             : vmp__os_object_create(size, &mem->handle, &mem->traits);
+  return finish_anonymous(mem, err, size, out);
 }
 
 int vmp_mem_create(uint64_t size, unsigned flags, vmp_mem **out) {
@@ -92,14 +98,7 @@ int vmp_mem_create_named(uint64_t size, const char *name, unsigned flags, vmp_me
     err = create_huge(size, flags, mem);
   else
     err = vmp__os_object_create_named(size, name, how, &mem->handle, &mem->traits);
-  if (err) {
-    vmp__free(mem);
-    return err;
-  }
-  mem->flags = VMP_MEM_RW;
-  atomic_store(&mem->size_floor, size);
-  *out = mem;
-  return 0;
+  return finish_anonymous(mem, err, size, out);
 }
 
 /* For rings with VMP_RING_HUGE_PAGES: vmp_mem_create over huge pages

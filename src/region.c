@@ -416,14 +416,18 @@ int vmp_release(vmp_region *r) {
 void *vmp_base(const vmp_region *r) { return r ? r->base : NULL; }
 size_t vmp_size(const vmp_region *r) { return r ? r->size : 0; }
 
-int vmp_split(vmp_region *r, size_t off, size_t size) {
+/* split and carve: [off, off+size) becomes a placeholder of its own. A
+ * range that already is a whole placeholder is split's VMP_EEXTENT and
+ * carve's nothing to do. */
+static int cut_out(vmp_region *r, size_t off, size_t size, int whole_is_done) {
   if (!r || size == 0) return VMP_EINVAL;
   page_range pr;
   int err = enter_range(r, off, size, &pr);
   if (err) return err;
   overlap o;
   err = scan_kinds(r, pr, KIND_BIT(VMP_PLACEHOLDER), &o);
-  if (!err && (o.spans != 1 || o.span->pages == pr.count)) err = VMP_EEXTENT;
+  if (!err && o.spans != 1) err = VMP_EEXTENT;
+  if (!err && is_whole(o.span, pr)) return leave(r, whole_is_done ? 0 : VMP_EEXTENT);
   if (!err) err = vmp__spans_reserve(&r->spans, 2);
   if (!err)
     err = vmp__os_split(page_addr(r, o.span->start), page_bytes(r, o.span->pages),
@@ -432,24 +436,10 @@ int vmp_split(vmp_region *r, size_t off, size_t size) {
   return leave(r, err);
 }
 
-/* split without the special case: a range that already is a whole
- * placeholder is left as it is. */
-int vmp_carve(vmp_region *r, size_t off, size_t size) {
-  if (!r || size == 0) return VMP_EINVAL;
-  page_range pr;
-  int err = enter_range(r, off, size, &pr);
-  if (err) return err;
-  overlap o;
-  err = scan_kinds(r, pr, KIND_BIT(VMP_PLACEHOLDER), &o);
-  if (!err && o.spans != 1) err = VMP_EEXTENT;
-  if (err || is_whole(o.span, pr)) return leave(r, err);
-  err = vmp__spans_reserve(&r->spans, 2);
-  if (!err)
-    err = vmp__os_split(page_addr(r, o.span->start), page_bytes(r, o.span->pages),
-                        page_addr(r, pr.first), size);
-  if (!err) isolate(r, o.span, pr.first, pr.count);
-  return leave(r, err);
-}
+int vmp_split(vmp_region *r, size_t off, size_t size) { return cut_out(r, off, size, 0); }
+
+int vmp_carve(vmp_region *r, size_t off, size_t size) { return cut_out(r, off, size, 1); }
+
 
 int vmp_coalesce(vmp_region *r, size_t off, size_t size) {
   if (!r || size == 0) return VMP_EINVAL;
