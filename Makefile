@@ -21,7 +21,9 @@ demo: build-deps
 # Debian packages a build needs, and the tests on top; installed only when
 # missing, so that `make demo` and `make test` work on a bare machine.
 BUILD_PACKAGES = cmake gcc make pkg-config
-TEST_PACKAGES = $(BUILD_PACKAGES) libcriterion-dev python3-dev python3-numpy
+# Debian's cargo (and rustc) only where no Rust toolchain is there already.
+RUST_PACKAGES = $(if $(shell command -v cargo || ls $$HOME/.cargo/bin/cargo 2>/dev/null),,cargo)
+TEST_PACKAGES = $(BUILD_PACKAGES) libcriterion-dev python3-dev python3-numpy $(RUST_PACKAGES)
 
 define install_missing
 	@missing=""; \
@@ -72,6 +74,14 @@ test-asan:
 test-tsan:
 	$(call run_suite,build-tsan,RelWithDebInfo,-DVMP_SANITIZE=thread)
 
+# The Rust binding alone (make test also runs it in the plain, ASan and
+# POSIX suites).
+.PHONY: test-rust
+test-rust:
+	$(CMAKE) -S . -B build-rust -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF -DVMP_BUILD_TOOLS=OFF -DVMP_BUILD_BENCH=OFF -DVMP_BUILD_EXAMPLES=OFF $(CMAKE_FLAGS)
+	$(CMAKE) --build build-rust -j$(JOBS) --target vmplace_static
+	@st=0; JOBS=$(JOBS) sh rust/run-tests.sh build-rust || st=$$?; [ $$st -eq 77 ] && st=0; exit $$st
+
 # The generic POSIX backend, built and tested on this system too.
 test-posix:
 	$(call run_suite,build-posix,RelWithDebInfo,-DVMP_BACKEND=posix -DVMP_BUILD_PYTHON=ON)
@@ -102,9 +112,10 @@ bench: bench-deps
 	$(CMAKE) --build build-bench -j$(JOBS) --target vmplace_bench vmplace_python
 	./build-bench/bench/vmplace_bench $(BENCH_ARGS)
 	PYTHONPATH=build-bench/python /usr/bin/python3 python/bench/bench.py $(BENCH_ARGS)
+	JOBS=$(JOBS) sh rust/bench.sh build-bench $(BENCH_ARGS)
 
 install: all
 	$(CMAKE) --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) build-test build-asan build-tsan build-posix build-bench
+	rm -rf $(BUILD) build-test build-asan build-tsan build-posix build-bench build-rust rust/target

@@ -308,20 +308,6 @@ static inline int carries_records_only(const vmp_ring *ring) {
 
 /* ---- producer ------------------------------------------------------------------- */
 
-/* Running, not shut down, and the free space as of a fresh look at the
- * tail when the cached one shows less than `want`. */
-int vmp__ring_producer_space(vmp_ring *ring, size_t want, size_t *space) {
-  int err = start_producer(ring);
-  if (err) return err;
-  if (is_shut_down(ring)) return VMP_ESHUTDOWN;
-  if (ring->producer.room < want) {
-    err = refresh_tail(ring);
-    if (err) return err;
-  }
-  *space = ring->producer.room;
-  return 0;
-}
-
 int vmp_ring_write_begin(vmp_ring *ring, size_t want, void **ptr, size_t *len) {
   if (!ring || !ptr || !len || (want > ring->capacity && want != VMP_RING_ALL) ||
       carries_records_only(ring))
@@ -368,23 +354,6 @@ ptrdiff_t vmp_ring_write(vmp_ring *ring, const void *src, size_t n) {
 }
 
 /* ---- consumer ------------------------------------------------------------------- */
-
-/* Running, and the bytes there as of a fresh look at the head when the
- * cached one shows fewer than `want`; VMP_ESHUTDOWN once shut down and
- * empty. The flag is read before the head: a producer that shut down
- * after its last commit has then been seen whole. */
-int vmp__ring_consumer_data(vmp_ring *ring, size_t want, size_t *there) {
-  int err = start_consumer(ring);
-  if (err) return err;
-  if (ring->consumer.room < want) {
-    int down = is_shut_down(ring);
-    err = refresh_head(ring);
-    if (err) return err;
-    if (down && ring->consumer.room == 0) return VMP_ESHUTDOWN;
-  }
-  *there = ring->consumer.room;
-  return 0;
-}
 
 int vmp_ring_read_begin(vmp_ring *ring, size_t want, const void **ptr, size_t *len) {
   if (!ring || !ptr || !len || (want > ring->capacity && want != VMP_RING_ALL) ||

@@ -56,6 +56,8 @@ struct vmp_ring {
   uint64_t record_key;  /* tags the headers of a multi-producer ring's records */
   /* The consumer's wait for a record still busy (multi-producer rings):
    * which record, since when, and how long before it is skipped. */
+  size_t record_max;    /* vmp_ring_record_max() */
+  size_t record_header; /* a record header's bytes: 8, or 16 with many producers */
   size_t producer_len;  /* the pending reservation's length (single producer) */
   size_t consumer_len;  /* the length of the record vmp_ring_next gave */
   uint64_t busy_at;
@@ -181,12 +183,35 @@ static inline void publish_tail(vmp_ring *ring, size_t n) {
 
 /* Running, not shut down, and the free space as of a fresh look at the
  * tail when the cached one shows less than `want`. */
-int vmp__ring_producer_space(vmp_ring *ring, size_t want, size_t *space);
+static inline int vmp__ring_producer_space(vmp_ring *ring, size_t want, size_t *space) {
+  int err = start_producer(ring);
+  if (err) return err;
+  if (is_shut_down(ring)) return VMP_ESHUTDOWN;
+  if (ring->producer.room < want) {
+    err = refresh_tail(ring);
+    if (err) return err;
+  }
+  *space = ring->producer.room;
+  return 0;
+}
 
 /* Running, and the bytes there as of a fresh look at the head when the
  * cached one shows fewer than `want`; VMP_ESHUTDOWN once shut down and
- * empty. */
-int vmp__ring_consumer_data(vmp_ring *ring, size_t want, size_t *there);
+ * empty. The flag is read before the head: a producer that shut down
+ * after its last commit has then been seen whole. */
+static inline int vmp__ring_consumer_data(vmp_ring *ring, size_t want, size_t *there) {
+  int err = start_consumer(ring);
+  if (err) return err;
+  if (ring->consumer.room < want) {
+    int down = is_shut_down(ring);
+    err = refresh_head(ring);
+    if (err) return err;
+    if (down && ring->consumer.room == 0) return VMP_ESHUTDOWN;
+  }
+  *there = ring->consumer.room;
+  return 0;
+}
+
 
 /* A key for a new multi-producer ring's record tags: different from ring
  * to ring and run to run, so that no byte pattern a user writes is likely

@@ -45,24 +45,21 @@ static inline int is_multi(const vmp_ring *ring) {
   return (ring->header_flags & VMP__RING_MULTI_PRODUCER) != 0;
 }
 
-static inline size_t header_bytes(const vmp_ring *ring) {
-  return is_multi(ring) ? MP_HEADER : SP_HEADER;
-}
+static inline size_t header_bytes(const vmp_ring *ring) { return ring->record_header; }
 
-size_t vmp_ring_record_max(const vmp_ring *ring) {
-  if (!ring) return 0;
-  size_t max = ring->capacity - header_bytes(ring);
-  return max < UINT32_MAX ? max : UINT32_MAX;
-}
+size_t vmp_ring_record_max(const vmp_ring *ring) { return ring ? ring->record_max : 0; }
 
 /* The ring bytes a record of `len` payload bytes takes, or 0 when it can
  * never fit. */
 static inline size_t record_bytes(const vmp_ring *ring, size_t len) {
-  if (len > vmp_ring_record_max(ring)) return 0;
-  return (header_bytes(ring) + len + (ALIGN - 1)) & ~(size_t)(ALIGN - 1);
+  if (len > ring->record_max) return 0;
+  return (ring->record_header + len + (ALIGN - 1)) & ~(size_t)(ALIGN - 1);
 }
 
 void vmp__ring_records_init(vmp_ring *ring) {
+  ring->record_header = is_multi(ring) ? MP_HEADER : SP_HEADER;
+  size_t max = ring->capacity - ring->record_header;
+  ring->record_max = max < UINT32_MAX ? max : UINT32_MAX;
   ring->busy_at = UINT64_MAX; /* no counter: they stay below the modulus */
   ring->busy_since = 0;
   ring->abandon_ns = DEFAULT_ABANDON_NS;

@@ -144,6 +144,47 @@ static uint64_t scribble(uint64_t *seed, uint64_t old, uint64_t cap) {
   }
 }
 
+/* On a ring a peer scribbles on: one record produced, when there is room
+ * (a failure must be one a broken peer may cause), ... */
+static void produce_one(vmp_ring *r, uint64_t *seed) {
+  size_t len = (size_t)(stream_rng(seed) % 300);
+  vmp_ring_record rec;
+  int err = vmp_ring_reserve(r, len, 0, &rec);
+  if (err == 0) {
+    memset(rec.data, 0x11, len);
+    err = vmp_ring_submit(r, &rec);
+  }
+  cr_assert(err == 0 || err == VMP_EFULL || err == VMP_EPEER || err == VMP_EINVAL ||
+                err == VMP_ETIMEDOUT,
+            "producer: %s", vmp_err_name(err));
+}
+
+/* ... and one taken, when there is one: what the consumer is given lies
+ * inside the ring and is read whole. Returns 1 when the consumer saw the
+ * peer broken (for good). */
+static int take_one(vmp_ring *r) {
+  unsigned char *data = vmp_ring_data(r);
+  size_t cap = vmp_ring_capacity(r);
+  vmp_ring_record rec;
+  int err = vmp_ring_next(r, 0, &rec);
+  if (err == VMP_EPEER) {
+    cr_assert_eq(vmp_ring_next(r, 0, &rec), VMP_EPEER, "broken, then not");
+    return 1;
+  }
+  if (err != 0) {
+    cr_assert_eq(err, VMP_ETIMEDOUT, "next: %s", vmp_err_name(err));
+    return 0;
+  }
+  unsigned char *p = rec.data;
+  cr_assert(p >= data && p + rec.len <= data + 2 * cap, "a record outside the ring");
+  volatile unsigned char sink = 0;
+  for (size_t i = 0; i < rec.len; i++) sink ^= p[i];
+  (void)sink;
+  err = vmp_ring_consume(r, &rec);
+  cr_assert(err == 0 || err == VMP_EPEER, "consume: %s", vmp_err_name(err));
+  return err == VMP_EPEER;
+}
+
 /* Between the consumer's calls, the peer changes the header at the tail,
  * a byte of a payload, or head and tail. Every record the consumer is
  * given lies inside the ring; anything else is VMP_EPEER, for good. */
@@ -158,15 +199,7 @@ static void scribbled_consumer(unsigned flags) {
     size_t cap = vmp_ring_capacity(r);
     int dead = 0;
     for (int step = 0; step < 60 && !dead; step++) {
-      size_t len = (size_t)(stream_rng(&seed) % 300);
-      vmp_ring_record rec;
-      int err = vmp_ring_reserve(r, len, 0, &rec);
-      if (err == 0) {
-        memset(rec.data, 0x11, len);
-        err = vmp_ring_submit(r, &rec);
-      }
-      cr_assert(err == 0 || err == VMP_EFULL || err == VMP_EPEER || err == VMP_EINVAL,
-                "producer: %s", vmp_err_name(err));
+      produce_one(r, &seed);
       uint64_t what = stream_rng(&seed) % 5;
       size_t at = (size_t)(atomic_load(&ctl->tail) % cap);
       if (what == 0) {
@@ -181,23 +214,8 @@ static void scribbled_consumer(unsigned flags) {
         uint32_t v = (uint32_t)stream_rng(&seed);
         memcpy(data + at + 12, &v, 4);
       }
-      vmp_ring_record got;
-      err = vmp_ring_next(r, 0, &got);
-      if (err == 0) {
-        unsigned char *p = got.data;
-        cr_assert(p >= data && p + got.len <= data + 2 * cap, "a record outside the ring");
-        volatile unsigned char sink = 0;
-        for (size_t i = 0; i < got.len; i++) sink ^= p[i];
-        (void)sink;
-        err = vmp_ring_consume(r, &got);
-        cr_assert(err == 0, "consume: %s", vmp_err_name(err));
-      } else if (err == VMP_EPEER) {
-        cr_assert_eq(vmp_ring_next(r, 0, &got), VMP_EPEER, "broken, then not");
-        dead = 1;
-        broken++;
-      } else {
-        cr_assert_eq(err, VMP_ETIMEDOUT, "next: %s", vmp_err_name(err));
-      }
+      dead = take_one(r);
+      broken += dead;
     }
     CHECK_OK(vmp_ring_close(r));
   }
@@ -242,27 +260,9 @@ static void scribbling_process(unsigned flags) {
     for (long ms = 0; ms < 40 && !dead;
          clock_gettime(CLOCK_MONOTONIC, &now),
               ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000) {
-      vmp_ring_record rec;
-      int err = vmp_ring_reserve(r, (size_t)(stream_rng(&seed) % 200), 0, &rec);
-      if (err == 0) err = vmp_ring_submit(r, &rec);
-      cr_assert(err == 0 || err == VMP_EFULL || err == VMP_EPEER || err == VMP_EINVAL ||
-                    err == VMP_ETIMEDOUT,
-                "producer: %s", vmp_err_name(err));
-      err = vmp_ring_next(r, 0, &rec);
-      if (err == 0) {
-        unsigned char *p = rec.data;
-        cr_assert(p >= data && p + rec.len <= data + 2 * cap, "a record outside the ring");
-        volatile unsigned char sink = 0;
-        for (size_t i = 0; i < rec.len; i++) sink ^= p[i];
-        (void)sink;
-        err = vmp_ring_consume(r, &rec);
-        cr_assert(err == 0 || err == VMP_EPEER, "consume: %s", vmp_err_name(err));
-      } else if (err == VMP_EPEER) {
-        dead = 1;
-        broken++;
-      } else {
-        cr_assert_eq(err, VMP_ETIMEDOUT, "next: %s", vmp_err_name(err));
-      }
+      produce_one(r, &seed);
+      dead = take_one(r);
+      broken += dead;
     }
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
