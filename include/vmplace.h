@@ -31,7 +31,15 @@
  *     5. VMP_EEXTENT  the kinds are right but the boundaries are not
  *     6. VMP_EBOUNDS  a view would reach past the end of its object or file
  *        VMP_EACCES   the protection asks for more than the object allows
- *     7. VMP_ENOMEM   no address space, memory or kernel mapping slots;
+ *     7. VMP_EADDRINUSE  the addresses a placement asked for (an exact
+ *                     address, a window, the room after a region) are
+ *                     taken, wholly or in part, by a mapping of anyone;
+ *        VMP_EMAPLIMIT  the process is at its limit of kernel mappings
+ *                     (Linux: vm.max_map_count, 65,530 by default), though
+ *                     memory may be plentiful: raise the limit, or use
+ *                     fewer spans (coalesce placeholders, unmap);
+ *        VMP_ENOMEM   no address space, memory or (where the cause cannot
+ *                     be told) kernel mapping slots;
  *        or an OS error with its native code.
  *
  * Failure leaves no trace
@@ -50,6 +58,26 @@
  *   not race with other calls on the same region. Memory objects may be
  *   used from many threads; vmp_mem_close() must not race with other calls
  *   on the same object handle.
+ *
+ * Fork (POSIX)
+ *   A child made by fork() inherits every region at the same addresses,
+ *   with the bookkeeping as it was at the fork, and may go on using it
+ *   (or release it) with the library's calls: around fork() the forking
+ *   thread waits for calls in progress on any region to finish and holds
+ *   every region's lock, so no lock is left held and no bookkeeping is
+ *   caught half-way in the child (pthread_atfork; a vmp_foreach_span
+ *   callback must therefore not fork). What the child sees, per kind:
+ *     placeholder  reserved and inaccessible, as in the parent: still the
+ *                  child's, never free for its other mappings;
+ *     private      a copy-on-write copy: the child reads the parent's bytes
+ *                  as of the fork, and writes on either side stay private;
+ *     view         the same memory object, shared: a write by either
+ *                  process is seen by the other (rings rely on it), unless
+ *                  the ring was made with VMP_RING_NO_INHERIT.
+ *   Memory objects' descriptors are close-on-exec but inherited by fork.
+ *   A multi-file view's own lock (vmp_mview_append) is not taken around
+ *   fork: a child must not use a view that another thread of the parent
+ *   was appending to at the moment of the fork. Windows has no fork.
  */
 #ifndef VMPLACE_H
 #define VMPLACE_H
@@ -98,13 +126,15 @@ extern "C" {
   X(ESHUTDOWN, -30011, "the ring was shut down")                             \
   X(EPEER, -30012, "the peer's shared ring is not valid")                    \
   X(EFULL, -30013, "the ring is full")                                       \
-  X(EGONE, -30014, "the bytes are gone: file truncated under the view, or unreadable")
+  X(EGONE, -30014, "the bytes are gone: file truncated under the view, or unreadable") \
+  X(EADDRINUSE, -30015, "the addresses asked for are taken by another mapping")           \
+  X(EMAPLIMIT, -30016, "the process holds as many kernel mappings as it may (vm.max_map_count)")
 
 typedef enum vmp_errno {
 #define VMP__ERR_ENUM(name, value, msg) VMP_##name = value,
   VMP_ERRNO_MAP(VMP__ERR_ENUM)
 #undef VMP__ERR_ENUM
-  VMP__ERR_MIN = -30014
+  VMP__ERR_MIN = -30016
 } vmp_errno;
 
 /* A static, human-readable message for any code this library returns,
@@ -158,6 +188,11 @@ VMP_API const char *vmp_backend_name(void);
  *   no_inherit                1       0       1
  *   wait_across_processes     1       0       0
  *   fault_safe_copy           1       0       1
+ *   place_exact_checked       1       0       1
+ *   place_window_by_system    0       0       1
+ *   place_window_gap_list     1       0       0
+ *   knows_mapping_limit       1       0       0
+ *   labels                    1       0       0
  */
 typedef struct vmp_caps {
   const char *backend;        /* vmp_backend_name() */
@@ -186,11 +221,54 @@ typedef struct vmp_caps {
                                  copy (process_vm_readv, ReadProcessMemory), so bytes cut from
                                  under them mid-copy are VMP_EGONE; 0: a size check, then
                                  memcpy, which a cut racing with the copy turns into SIGBUS */
+  int place_exact_checked;    /* vmp_reserve_at is one call the system refuses over a taken
+                                 range (MAP_FIXED_NOREPLACE, VirtualAlloc2); 0: a hint, then a
+                                 check of the address obtained */
+  int place_window_by_system; /* vmp_reserve_in: the system picks the gap
+                                 (MEM_ADDRESS_REQUIREMENTS); 0: the backend searches */
+  int place_window_gap_list;  /* the backend's search reads the process's map
+                                 (/proc/self/maps); 0: it tries aligned addresses one by one
+                                 from the lowest */
+  int knows_mapping_limit;    /* vmp_budget_get reports the kernel's mapping limit and count,
+                                 and ENOMEM at that limit is VMP_EMAPLIMIT (vm.max_map_count);
+                                 0: -1 there, and plain VMP_ENOMEM */
+  int labels;                 /* vmp_label names private pages and vmp_mem_create_named names
+                                 objects where the system shows them (/proc/self/maps); 0: the
+                                 names are accepted and shown nowhere */
 } vmp_caps;
 
 /* Never NULL; the same constant data for the life of the process (probed
  * at the first call). Thread-safe. */
 VMP_API const vmp_caps *vmp_capabilities(void);
+
+/* The process's budget of address space and shared memory: what limits
+ * a program that reserves much, maps many pieces or shares memory. A
+ * field the system cannot tell is -1 (UINT64_MAX for the limits, which
+ * also means "no limit"). */
+typedef struct vmp_budget {
+  int64_t map_limit;   /* kernel mappings a process may hold (Linux:
+                          vm.max_map_count); -1 unknown or no such limit */
+  int64_t map_count;   /* kernel mappings the process holds now */
+  int overcommit;      /* Linux vm.overcommit_memory: 0 heuristic, 1 always,
+                          2 never (strict commit accounting) */
+  uint64_t as_limit;   /* soft RLIMIT_AS in bytes (address space) */
+  uint64_t data_limit; /* soft RLIMIT_DATA in bytes (private writable memory
+                          on Linux, which counts committed private spans) */
+  int memfd;           /* 1 memfd_create works now, 0 it is refused (a sandbox,
+                          seccomp), -1 the system has none: memory objects
+                          then come from shm_open (/dev/shm) or a file */
+  int64_t shm_size;    /* bytes of /dev/shm, and how many are free: where */
+  int64_t shm_free;    /* shm_open objects live, which SIGBUS when it fills */
+  int64_t huge_free;   /* bytes of free huge pages (HugePages_Free times
+                          Hugepagesize) */
+  int64_t huge_page;   /* the huge page size in bytes */
+} vmp_budget;
+
+/* Fills *out with the budget as it is now (each call asks the system:
+ * /proc on Linux, getrlimit and statvfs on POSIX; Windows knows none of
+ * these and reports -1 throughout). Errors: VMP_EINVAL (out NULL).
+ * Thread-safe. `vmplace doctor` prints it with what to do about each. */
+VMP_API int vmp_budget_get(vmp_budget *out);
 
 /* ------------------------------------------------------------------ */
 /* Protections                                                         */
@@ -230,12 +308,87 @@ typedef struct vmp_mem vmp_mem;
  * against shrinking so no holder of the descriptor can make views fault;
  * if that is refused, shm_open with the name removed at once; else an
  * unlinked temporary file in $TMPDIR (or /tmp). Windows uses a
- * pagefile-backed section. `flags` must be 0.
+ * pagefile-backed section. On Linux 6.3+ the memfd is also sealed against
+ * exec (MFD_NOEXEC_SEAL): for code, use vmp_mem_create_named with
+ * VMP_MEM_EXEC. vmp_mem_query() says what was obtained. `flags` must be 0.
  * Errors: VMP_EINVAL (out NULL, size 0, flags), VMP_EALIGN (size), VMP_ENOMEM,
  * OS errors (for example -EMFILE; -EFBIG on POSIX when size exceeds the
  * soft RLIMIT_FSIZE, checked before any resize so that no SIGXFSZ is
  * raised: signal dispositions are never changed). */
 VMP_API int vmp_mem_create(uint64_t size, unsigned flags, vmp_mem **out);
+
+/* Flags for vmp_mem_create_named(). */
+#define VMP_MEM_NO_FALLBACK 0x10 /* the backend's own way or VMP_ENOTSUP: never an
+                                    object in /dev/shm or $TMPDIR (on Linux a memfd;
+                                    generic POSIX has only those, so always
+                                    VMP_ENOTSUP; Windows: a section) */
+#define VMP_MEM_EXEC 0x20        /* views will be executable: Linux asks memfd_create
+                                    for MFD_EXEC (6.3+; older kernels make every
+                                    memfd exec-capable), so RX views work under
+                                    vm.memfd_noexec=1. Without it a Linux 6.3+
+                                    memfd is sealed against exec (MFD_NOEXEC_SEAL):
+                                    an executable view of it is VMP_EACCES */
+#define VMP_MEM_PREALLOCATE 0x40 /* reserve the backing store at create
+                                    (posix_fallocate): a full tmpfs or disk is
+                                    -ENOSPC now, never SIGBUS at a later touch.
+                                    Windows commits a section when it is created
+                                    anyway: nothing more to do there */
+#define VMP_MEM_HUGE 0x80        /* huge pages from the system's pool (Linux
+                                    hugetlbfs: size a multiple of vmp_budget's
+                                    huge_page, else VMP_EALIGN); VMP_ENOTSUP when
+                                    the pool cannot hold it now, and on POSIX and
+                                    Windows, which have none to offer */
+#define VMP_MEM_HUGE_OR_THP 0x100 /* as VMP_MEM_HUGE, and where that is not to be
+                                    had, ordinary pages whose views ask for
+                                    transparent huge pages (MADV_HUGEPAGE; the
+                                    kernel's shmem_enabled decides). Name and the
+                                    other flags are not used for huge objects */
+
+/* Where an object's memory comes from, as vmp_mem_query() reports it. */
+typedef enum vmp_backing {
+  VMP_BACKING_MEMFD = 1,     /* Linux memfd_create */
+  VMP_BACKING_SHM = 2,       /* shm_open, name removed (lives in /dev/shm) */
+  VMP_BACKING_TEMP_FILE = 3, /* an unnamed file in $TMPDIR (O_TMPFILE or unlinked) */
+  VMP_BACKING_FILE = 4,      /* a regular file opened by path */
+  VMP_BACKING_SECTION = 5,   /* a Windows pagefile-backed section */
+  VMP_BACKING_DESCRIPTOR = 6 /* adopted (vmp_mem_adopt): whatever the caller had */
+} vmp_backing;
+
+typedef struct vmp_mem_info {
+  vmp_backing backing;
+  int sealed;     /* its size can never shrink (a sealed memfd, a section): views
+                     of it can never fault from truncation */
+  int huge_pages; /* 1: backed by huge pages (VMP_MEM_HUGE, rings with
+                     VMP_RING_HUGE_PAGES); 2: ordinary pages whose views ask for
+                     transparent huge pages (the VMP_MEM_HUGE_OR_THP fallback) */
+  int exec;       /* 1: made exec-capable on purpose (VMP_MEM_EXEC); 0: sealed
+                     against exec (Linux 6.3+ without VMP_MEM_EXEC); -1: as the
+                     system decides (vm.memfd_noexec, a noexec mount) */
+  int fell_back;  /* the backend's own way was refused (memfd_create denied by a
+                     sandbox, say) and a fallback was taken: shm or a file, which
+                     can fill up and then fault with SIGBUS */
+} vmp_mem_info;
+
+/* What was obtained for an object: so a program can tell, and say, that
+ * its shared memory fell back to /dev/shm. Errors: VMP_EINVAL (NULL, a
+ * closed handle). Thread-safe. */
+VMP_API int vmp_mem_query(const vmp_mem *mem, vmp_mem_info *out);
+
+/* As vmp_mem_create, with a name that tells the object apart in the
+ * process's map: Linux shows a memfd as "/memfd:NAME (deleted)" in
+ * /proc/PID/maps (vmp_mem_create's objects are called "vmplace"). The
+ * fallbacks (shm_open, a temporary file) and Windows carry no name: a
+ * named Windows section would be a kernel object any process could open.
+ * A name is 1 to 79 printable ASCII characters, none of \ ` $ [ ] (the
+ * kernel's rule for names of memory, applied on every backend).
+ * `flags` is 0 or any of VMP_MEM_NO_FALLBACK, VMP_MEM_EXEC,
+ * VMP_MEM_PREALLOCATE, VMP_MEM_HUGE and VMP_MEM_HUGE_OR_THP (above). vmp_mem_create's objects are made as with
+ * flags 0: on Linux 6.3+ they cannot be mapped executable.
+ * Errors: as vmp_mem_create, VMP_EINVAL for a NULL or invalid name or an
+ * unknown flag, VMP_ENOTSUP with VMP_MEM_NO_FALLBACK where the backend's
+ * own way is refused or missing. */
+VMP_API int vmp_mem_create_named(uint64_t size, const char *name, unsigned flags,
+                                 vmp_mem **out);
 
 /* Opens the regular file at `path` as a memory object, read-only
  * (VMP_MEM_READ) or read-write (VMP_MEM_RW). The file is not created and
@@ -319,6 +472,67 @@ VMP_API const char *vmp_kind_name(vmp_kind kind);
  * VMP_ERANGE (size + alignment overflows), VMP_ENOMEM. */
 VMP_API int vmp_reserve(size_t size, size_t alignment, vmp_region **out);
 
+/* ---- Placement: where a region lies, and growing it in place ---- */
+
+/* Reserves exactly [addr, addr+size) as one placeholder, for a program
+ * that needs its memory at a chosen address (an emulator's guest address
+ * space, a heap below 4 GiB, a file format that stores pointers). Nothing
+ * that is already there is ever replaced, by this process or any other
+ * mapper: Linux asks with MAP_FIXED_NOREPLACE and checks the address it
+ * got (kernels before 4.17 take the flag for a hint; what such a kernel
+ * placed elsewhere is unmapped again, and only that); the generic POSIX
+ * backend passes the address as a hint and checks it the same way;
+ * Windows reserves with VirtualAlloc2 at that base address.
+ * Errors, in this order: VMP_EINVAL (out NULL, addr NULL, size 0),
+ * VMP_EALIGN (addr not a multiple of vmp_granularity(), size not a page
+ * multiple), VMP_ERANGE (addr + size overflows), VMP_EADDRINUSE (any page
+ * of the range is mapped or reserved already; nothing changed),
+ * VMP_ENOMEM, OS errors (for example -EPERM for an address below
+ * vm.mmap_min_addr on Linux). Thread-safe. */
+VMP_API int vmp_reserve_at(void *addr, size_t size, vmp_region **out);
+
+/* Reserves `size` bytes as one placeholder somewhere in the address window
+ * [lowest, highest), at a multiple of `alignment` (0 or a power of two of
+ * at least the page, as for vmp_reserve; at least vmp_granularity()), for
+ * example below 4 GiB for 32-bit pointers: lowest 0 (or any multiple of the
+ * granularity), highest 1 << 32. The region lies wholly inside the window.
+ * Nothing is ever replaced. Windows lets the system pick the address
+ * (VirtualAlloc2 with MEM_ADDRESS_REQUIREMENTS). Linux reads the free
+ * gaps from /proc/self/maps and claims the lowest that fits with
+ * MAP_FIXED_NOREPLACE; a gap another thread takes in between is looked
+ * for again. The generic POSIX backend, which has no map to read, tries
+ * the aligned addresses from the lowest up, one hint each, so its cost
+ * grows with the number of taken addresses below the first free one
+ * (vmp_reserve_in on a window that is mostly taken is slow there).
+ * Errors, in this order: VMP_EINVAL (out NULL, size 0, bad alignment,
+ * lowest >= highest), VMP_EALIGN (size not a page multiple; lowest or
+ * highest not multiples of vmp_granularity()), VMP_ERANGE (the window
+ * cannot hold size bytes at that alignment), VMP_EADDRINUSE (no free
+ * range of that size and alignment in the window; Windows answers a full
+ * window and a lack of kernel memory with the same ERROR_NOT_ENOUGH_MEMORY,
+ * and both are VMP_EADDRINUSE there), VMP_ENOMEM, OS errors. Thread-safe. */
+VMP_API int vmp_reserve_in(uintptr_t lowest, uintptr_t highest, size_t size, size_t alignment,
+                           vmp_region **out);
+
+/* Grows the region in place by `more` bytes: a new placeholder span of
+ * that size right after its end (not merged with the span before it;
+ * coalesce it if one larger placeholder is wanted). The base never moves
+ * and nothing in the region changes; vmp_size() grows. If any of that
+ * room is taken, VMP_EADDRINUSE and nothing changed: the region is not
+ * moved or copied, ever. On Windows each growth is a kernel reservation
+ * of its own; vmp_release gives every one of them back, and a
+ * placeholder span that crosses from one to the next (after a coalesce)
+ * can be replaced only where the system merges the placeholders of two
+ * reservations (Wine 10 does; where the system refuses, commit and map
+ * of that span fail with its error, changing nothing).
+ * Errors, in this order: VMP_EINVAL (region NULL, more 0), VMP_EALIGN
+ * (more not a page multiple; on Windows also a region whose size is not a
+ * multiple of vmp_granularity(), whose end no reservation can start at),
+ * VMP_ERANGE (the new end would overflow the address space),
+ * VMP_EADDRINUSE, VMP_ENOMEM, OS errors. Thread-safe: other calls on the
+ * region may run at the same time and see it either before or after. */
+VMP_API int vmp_extend(vmp_region *region, size_t more);
+
 /* Unmaps everything in the region and gives its address range back.
  * Views drop their references to their objects. NULL is ignored (0).
  * Must not race with any other call on the region. On POSIX this is one
@@ -337,6 +551,14 @@ VMP_API size_t vmp_size(const vmp_region *region);
  * (not a placeholder), VMP_EEXTENT (not inside one placeholder, or the
  * whole of it), VMP_ENOMEM (bookkeeping). */
 VMP_API int vmp_split(vmp_region *region, size_t off, size_t size);
+
+/* Makes [off, off+size) a placeholder span of its own, whether it already
+ * is exactly one (then nothing changes and 0 is returned) or lies inside a
+ * larger one (split). For an arena that carves chunk after chunk out of
+ * its room: the last chunk needs no special case. Errors: VMP_EINVAL,
+ * VMP_EALIGN, VMP_ERANGE, VMP_ESTATE (not a placeholder), VMP_EEXTENT (not
+ * inside one placeholder), VMP_ENOMEM (bookkeeping). Thread-safe. */
+VMP_API int vmp_carve(vmp_region *region, size_t off, size_t size);
 
 /* Merges the placeholders covering [off, off+size) into one. The range
  * must start at a span's start, end at a span's end and cover at least two
@@ -418,6 +640,21 @@ VMP_API int vmp_protect(vmp_region *region, size_t off, size_t size, int prot);
  * hole; they fault) and the error is returned. */
 VMP_API int vmp_discard(vmp_region *region, size_t off, size_t size);
 
+/* Names the private pages [off, off+size), which must lie in one private
+ * span, in the process's map: Linux 5.17+ shows them as [anon:NAME] in
+ * /proc/PID/maps (PR_SET_VMA_ANON_NAME), so a heap, a JIT's code or a
+ * guest's RAM can be told apart there. Elsewhere, and on a kernel built
+ * without it, the call checks its arguments and does nothing. The name
+ * belongs to the pages' kernel mapping: it survives protect and discard,
+ * and goes with unmap (pages committed again have none). Naming part of a
+ * span cuts its kernel mapping in up to three (vmp_mapping_count() does
+ * not see names: it counts as if there were none).
+ * Name rule as for vmp_mem_create_named. Errors, in this order: VMP_EINVAL
+ * (NULL, size 0, invalid name), VMP_EALIGN, VMP_ERANGE, VMP_ESTATE (not
+ * private memory), VMP_EEXTENT (not inside one span), VMP_EMAPLIMIT,
+ * VMP_ENOMEM, OS errors. Thread-safe. */
+VMP_API int vmp_label(vmp_region *region, size_t off, size_t size, const char *name);
+
 /* What vmp_query() reports. Offsets are bytes from the region's base. */
 typedef struct vmp_span_info {
   void *start;         /* address of the span's first byte */
@@ -435,6 +672,21 @@ VMP_API int vmp_query(vmp_region *region, const void *addr, vmp_span_info *info)
 
 /* The number of spans in the region. */
 VMP_API size_t vmp_span_count(vmp_region *region);
+
+/* How many kernel mappings the region costs now, derived from its spans
+ * the way the kernel merges neighbours: one for each run of pages of one
+ * kind and protection (adjacent placeholders count once however many
+ * spans they are; private memory is one mapping per run of one
+ * protection, across spans), views continuing each other in one object
+ * count once. This is what counts against Linux's vm.max_map_count.
+ * Linux may hold more only where two private spans that were both written
+ * to before they became neighbours stay apart, or where a neighbouring
+ * mapping outside the region merges with its first or last run (then the
+ * region still counts it once). The generic POSIX backend's placeholders
+ * and PROT_NONE private memory have the same flags and may merge, holding
+ * fewer. Windows has no such limit; there the figure is the POSIX one.
+ * 0 for NULL. Thread-safe. */
+VMP_API size_t vmp_mapping_count(vmp_region *region);
 
 /* Calls fn for every span in address order, under the region's lock (fn
  * must not call into the same region). Stops early and returns fn's value

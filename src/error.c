@@ -50,6 +50,16 @@ const char *vmp_err_name(int err) {
   return unnamed;
 }
 
+int vmp_budget_get(vmp_budget *out) {
+  if (!out) return VMP_EINVAL;
+  out->map_limit = out->map_count = -1;
+  out->overcommit = out->memfd = -1;
+  out->as_limit = out->data_limit = UINT64_MAX;
+  out->shm_size = out->shm_free = out->huge_free = out->huge_page = -1;
+  vmp__os_budget(out);
+  return 0;
+}
+
 size_t vmp_page_size(void) { return vmp__os_caps_get()->page_size; }
 size_t vmp_granularity(void) { return vmp__os_caps_get()->granularity; }
 const char *vmp_backend_name(void) { return vmp__os_caps_get()->backend; }

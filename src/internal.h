@@ -39,6 +39,9 @@ int vmp__mem_create_huge(uint64_t size, vmp_mem **out);
  * asking the object's size. */
 int vmp__mem_check_view(vmp_mem *mem, uint64_t offset, uint64_t size, int prot);
 
+/* Whether name may label an object or private pages (vmp_label). */
+int vmp__name_valid(const char *name);
+
 /* Whether prot is one of the protections the header allows. */
 int vmp__prot_valid(int prot);
 

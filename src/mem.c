@@ -15,12 +15,9 @@ static int new_mem(vmp_mem **out) {
 }
 
 /* Anonymous shared memory the backend's way: ordinary or huge pages. */
-static int create_anonymous(uint64_t size, int huge, vmp_mem **out) {
-  vmp_mem *mem;
-  int err = new_mem(&mem);
-  if (err) return err;
-  err = huge ? vmp__os_object_create_huge(size, &mem->handle, &mem->traits)
-             : vmp__os_object_create(size, &mem->handle, &mem->traits);
+/* The handle of a new anonymous object, once the backend has made it
+ * (err 0), or its bookkeeping given back (err). */
+static int finish_anonymous(vmp_mem *mem, int err, uint64_t size, vmp_mem **out) {
   if (err) {
     vmp__free(mem);
     return err;
@@ -31,10 +28,77 @@ static int create_anonymous(uint64_t size, int huge, vmp_mem **out) {
   return 0;
 }
 
+static int create_anonymous(uint64_t size, int huge, vmp_mem **out) {
+  vmp_mem *mem;
+  int err = new_mem(&mem);
+  if (err) return err;
+  err = huge ? vmp__os_object_create_huge(size, &mem->handle, &mem->traits)
+             : vmp__os_object_create(size, &mem->handle, &mem->traits);
+  return finish_anonymous(mem, err, size, out);
+}
+
 int vmp_mem_create(uint64_t size, unsigned flags, vmp_mem **out) {
   if (!out || size == 0 || flags != 0) return VMP_EINVAL;
   if (size % vmp_page_size()) return VMP_EALIGN;
   return create_anonymous(size, 0, out);
+}
+
+int vmp_mem_query(const vmp_mem *mem, vmp_mem_info *out) {
+  if (!vmp__mem_usable(mem) || !out) return VMP_EINVAL;
+  unsigned t = mem->traits;
+  out->backing = (vmp_backing)VMP__OBJ_BACKING_OF(t);
+  out->sealed = (t & VMP__OBJ_NO_SHRINK) != 0;
+  out->huge_pages = (t & VMP__OBJ_HUGE) ? 1 : (t & VMP__OBJ_THP) ? 2 : 0;
+  out->exec = (t & VMP__OBJ_EXEC) ? 1 : (t & VMP__OBJ_NOEXEC) ? 0 : -1;
+  out->fell_back = (t & VMP__OBJ_FELL_BACK) != 0;
+  return 0;
+}
+
+/* The characters the kernel allows in a name, on every backend: printable
+ * ASCII except those a shell or a maps parser would trip on. */
+int vmp__name_valid(const char *name) {
+  if (!name || !*name) return 0;
+  size_t n = 0;
+  for (const char *c = name; *c; c++, n++) {
+    if (n >= VMP__NAME_MAX || *c < 0x20 || *c > 0x7e) return 0;
+    if (*c == '\\' || *c == '`' || *c == '$' || *c == '[' || *c == ']') return 0;
+  }
+  return 1;
+}
+
+#define CREATE_FLAGS \
+  (VMP_MEM_NO_FALLBACK | VMP_MEM_EXEC | VMP_MEM_PREALLOCATE | VMP_MEM_HUGE | VMP_MEM_HUGE_OR_THP)
+
+/* Huge pages from a pool of them (hugetlbfs), or, when the pool has none
+ * to give and the caller allows it, ordinary pages whose views ask for
+ * transparent huge pages. */
+static int create_huge(uint64_t size, unsigned flags, vmp_mem *mem) {
+  size_t huge = 0;
+  int err = vmp__os_huge_page_size(size, &huge);
+  if (!err && size % huge) return VMP_EALIGN;
+  if (!err) err = vmp__os_object_create_huge(size, &mem->handle, &mem->traits);
+  if ((err == VMP_ENOTSUP || err == VMP_ENOMEM) && (flags & VMP_MEM_HUGE_OR_THP)) {
+    err = vmp__os_object_create_named(size, "vmplace", 0, &mem->handle, &mem->traits);
+    if (!err) mem->traits |= VMP__OBJ_THP;
+  }
+  return err;
+}
+
+int vmp_mem_create_named(uint64_t size, const char *name, unsigned flags, vmp_mem **out) {
+  if (!out || size == 0 || (flags & ~(unsigned)CREATE_FLAGS) || !vmp__name_valid(name))
+    return VMP_EINVAL;
+  if (size % vmp_page_size()) return VMP_EALIGN;
+  vmp_mem *mem;
+  int err = new_mem(&mem);
+  if (err) return err;
+  unsigned how = ((flags & VMP_MEM_NO_FALLBACK) ? VMP__CREATE_NO_FALLBACK : 0) |
+                 ((flags & VMP_MEM_EXEC) ? VMP__CREATE_EXEC : 0) |
+                 ((flags & VMP_MEM_PREALLOCATE) ? VMP__CREATE_PREALLOCATE : 0);
+  if (flags & (VMP_MEM_HUGE | VMP_MEM_HUGE_OR_THP))
+    err = create_huge(size, flags, mem);
+  else
+    err = vmp__os_object_create_named(size, name, how, &mem->handle, &mem->traits);
+  return finish_anonymous(mem, err, size, out);
 }
 
 /* For rings with VMP_RING_HUGE_PAGES: vmp_mem_create over huge pages
@@ -158,5 +222,6 @@ int vmp__mem_check_view(vmp_mem *mem, uint64_t offset, uint64_t size, int prot) 
     if (mem->traits & VMP__OBJ_NO_SHRINK) atomic_store(&mem->size_floor, current);
   }
   if ((prot & VMP_PROT_WRITE) && !(mem->flags & VMP_MEM_WRITE)) return VMP_EACCES;
+  if ((prot & VMP_PROT_EXEC) && (mem->traits & VMP__OBJ_NOEXEC)) return VMP_EACCES;
   return 0;
 }

@@ -25,12 +25,65 @@
 struct vmp_region {
   vmp__os_lock lock;
   char *base;
-  size_t size;
+  /* Grows under the lock (vmp_extend) and is read without it by the range
+   * checks: a range found inside stays inside, since it never shrinks. */
+  _Atomic size_t size;
   size_t page_mask;
   unsigned page_shift;
   vmp__spans spans;
   vmp__spans prots;
+  struct vmp_region *prev, *next; /* the list of live regions, for fork */
 };
+
+/* ---- fork --------------------------------------------------------------------------- */
+
+/* fork() copies only the thread that calls it: a region lock some other
+ * thread held at that moment would stay locked in the child for ever, over
+ * bookkeeping caught half-way. So every live region is on a list, and
+ * around fork the forking thread takes the list's lock and then every
+ * region's lock (waiting for calls in progress to finish), and lets them
+ * go on both sides afterwards. Lock order: the list, then regions; no
+ * call holding a region's lock takes the list's. */
+static vmp__os_lock live_lock;
+static vmp_region *live_regions;
+static int fork_hooks_error;
+
+static void before_fork(void) {
+  vmp__os_lock_acquire(&live_lock);
+  for (vmp_region *r = live_regions; r; r = r->next) vmp__os_lock_acquire(&r->lock);
+}
+
+static void after_fork(void) {
+  for (vmp_region *r = live_regions; r; r = r->next) vmp__os_lock_release(&r->lock);
+  vmp__os_lock_release(&live_lock);
+}
+
+static void init_live_list(void) {
+  fork_hooks_error = vmp__os_lock_init(&live_lock);
+  if (!fork_hooks_error) fork_hooks_error = vmp__os_at_fork(before_fork, after_fork, after_fork);
+}
+
+static int live_list_ready(void) {
+  vmp__os_run_once(init_live_list);
+  return fork_hooks_error;
+}
+
+static void live_add(vmp_region *r) {
+  vmp__os_lock_acquire(&live_lock);
+  r->prev = NULL;
+  r->next = live_regions;
+  if (live_regions) live_regions->prev = r;
+  live_regions = r;
+  vmp__os_lock_release(&live_lock);
+}
+
+static void live_remove(vmp_region *r) {
+  vmp__os_lock_acquire(&live_lock);
+  if (r->prev) r->prev->next = r->next;
+  else live_regions = r->next;
+  if (r->next) r->next->prev = r->prev;
+  vmp__os_lock_release(&live_lock);
+}
 
 /* The pages an operation applies to, after the range check. */
 typedef struct page_range {
@@ -223,16 +276,35 @@ static unsigned log2_of(size_t power_of_two) {
   return shift;
 }
 
-int vmp_reserve(size_t size, size_t alignment, vmp_region **out) {
-  const vmp__os_caps *caps = vmp__os_caps_get();
-  size_t page = caps->page_size;
-  if (!out || size == 0) return VMP_EINVAL;
-  if (alignment != 0 && ((alignment & (alignment - 1)) != 0 || alignment < page))
-    return VMP_EINVAL;
-  if (size & (page - 1)) return VMP_EALIGN;
-  if (alignment != 0 && size > SIZE_MAX - alignment) return VMP_ERANGE;
-  if (alignment < caps->granularity) alignment = caps->granularity;
+/* Where a new region's range comes from. */
+typedef enum placement_kind { PLACE_ANYWHERE, PLACE_AT, PLACE_IN } placement_kind;
 
+typedef struct placement {
+  placement_kind kind;
+  size_t alignment;         /* ANYWHERE, IN: a power of two >= the granularity */
+  void *addr;               /* AT */
+  uintptr_t lowest, highest; /* IN */
+} placement;
+
+static int place(const placement *p, size_t size, void **base) {
+  switch (p->kind) {
+    case PLACE_AT:
+      *base = p->addr;
+      return vmp__os_reserve_at(p->addr, size);
+    case PLACE_IN:
+      return vmp__os_reserve_in(p->lowest, p->highest, size, p->alignment, base);
+    case PLACE_ANYWHERE:
+      break;
+  }
+  return vmp__os_reserve(size, p->alignment, base);
+}
+
+/* The bookkeeping first (the only part that can fail for lack of memory),
+ * then the one system reservation, so a failure has nothing to undo. */
+static int region_create(size_t size, const placement *p, vmp_region **out) {
+  size_t page = vmp__os_caps_get()->page_size;
+  int hooks = live_list_ready();
+  if (hooks) return hooks;
   vmp_region *r = vmp__calloc(1, sizeof *r);
   if (!r) return VMP_ENOMEM;
   r->size = size;
@@ -246,9 +318,10 @@ int vmp_reserve(size_t size, size_t alignment, vmp_region **out) {
   err = vmp__os_lock_init(&r->lock);
   if (err) goto fail_spans;
   void *base;
-  err = vmp__os_reserve(size, alignment, &base);
+  err = place(p, size, &base);
   if (err) goto fail_lock;
   r->base = base;
+  live_add(r);
   *out = r;
   return 0;
 
@@ -260,10 +333,76 @@ fail_spans:
   return err;
 }
 
+static int alignment_valid(size_t alignment, size_t page) {
+  return alignment == 0 || ((alignment & (alignment - 1)) == 0 && alignment >= page);
+}
+
+int vmp_reserve(size_t size, size_t alignment, vmp_region **out) {
+  const vmp__os_caps *caps = vmp__os_caps_get();
+  size_t page = caps->page_size;
+  if (!out || size == 0) return VMP_EINVAL;
+  if (!alignment_valid(alignment, page)) return VMP_EINVAL;
+  if (size & (page - 1)) return VMP_EALIGN;
+  if (alignment != 0 && size > SIZE_MAX - alignment) return VMP_ERANGE;
+  if (alignment < caps->granularity) alignment = caps->granularity;
+  placement p = {.kind = PLACE_ANYWHERE, .alignment = alignment};
+  return region_create(size, &p, out);
+}
+
+int vmp_reserve_at(void *addr, size_t size, vmp_region **out) {
+  const vmp__os_caps *caps = vmp__os_caps_get();
+  uintptr_t a = (uintptr_t)addr;
+  if (!out || !addr || size == 0) return VMP_EINVAL;
+  if ((a & (caps->granularity - 1)) || (size & (caps->page_size - 1))) return VMP_EALIGN;
+  if (size > UINTPTR_MAX - a) return VMP_ERANGE;
+  placement p = {.kind = PLACE_AT, .addr = addr};
+  return region_create(size, &p, out);
+}
+
+int vmp_reserve_in(uintptr_t lowest, uintptr_t highest, size_t size, size_t alignment,
+                   vmp_region **out) {
+  const vmp__os_caps *caps = vmp__os_caps_get();
+  size_t page = caps->page_size, grain = caps->granularity;
+  if (!out || size == 0 || !alignment_valid(alignment, page) || lowest >= highest)
+    return VMP_EINVAL;
+  if ((size & (page - 1)) || (lowest & (grain - 1)) || (highest & (grain - 1))) return VMP_EALIGN;
+  if (alignment < grain) alignment = grain;
+  /* The lowest base the alignment allows must leave room for size. */
+  uintptr_t mask = (uintptr_t)alignment - 1;
+  if (lowest > UINTPTR_MAX - mask) return VMP_ERANGE;
+  uintptr_t first = (lowest + mask) & ~mask;
+  if (first >= highest || size > highest - first) return VMP_ERANGE;
+  placement p = {.kind = PLACE_IN, .alignment = alignment, .lowest = lowest, .highest = highest};
+  return region_create(size, &p, out);
+}
+
+/* The new room is a span of its own: neighbouring placeholders are never
+ * merged behind the caller's back. */
+int vmp_extend(vmp_region *r, size_t more) {
+  if (!r || more == 0) return VMP_EINVAL;
+  if (more & r->page_mask) return VMP_EALIGN;
+  vmp__os_lock_acquire(&r->lock);
+  size_t size = r->size;
+  int err = 0;
+  if (size & (vmp__os_caps_get()->granularity - 1)) err = VMP_EALIGN;
+  uintptr_t end = (uintptr_t)r->base + size;
+  if (!err && more > UINTPTR_MAX - end) err = VMP_ERANGE;
+  if (!err) err = vmp__spans_reserve(&r->spans, 1);
+  if (!err) err = vmp__os_reserve_at((void *)end, more);
+  if (!err) {
+    vmp__span room = {.start = size >> r->page_shift, .pages = more >> r->page_shift,
+                      .kind = VMP_PLACEHOLDER};
+    vmp__spans_insert(&r->spans, &room);
+    r->size = size + more;
+  }
+  return leave(r, err);
+}
+
 int vmp_release(vmp_region *r) {
   if (!r) return 0;
   int err = vmp__os_release(r->base, r->size);
   if (err) return err;
+  live_remove(r);
   vmp__spans_cursor at;
   for (vmp__span *s = vmp__spans_first(&r->spans, &at); s; s = vmp__spans_step(&r->spans, &at, 1))
     if (s->mem) vmp__mem_unref(s->mem);
@@ -277,14 +416,18 @@ int vmp_release(vmp_region *r) {
 void *vmp_base(const vmp_region *r) { return r ? r->base : NULL; }
 size_t vmp_size(const vmp_region *r) { return r ? r->size : 0; }
 
-int vmp_split(vmp_region *r, size_t off, size_t size) {
+/* split and carve: [off, off+size) becomes a placeholder of its own. A
+ * range that already is a whole placeholder is split's VMP_EEXTENT and
+ * carve's nothing to do. */
+static int cut_out(vmp_region *r, size_t off, size_t size, int whole_is_done) {
   if (!r || size == 0) return VMP_EINVAL;
   page_range pr;
   int err = enter_range(r, off, size, &pr);
   if (err) return err;
   overlap o;
   err = scan_kinds(r, pr, KIND_BIT(VMP_PLACEHOLDER), &o);
-  if (!err && (o.spans != 1 || o.span->pages == pr.count)) err = VMP_EEXTENT;
+  if (!err && o.spans != 1) err = VMP_EEXTENT;
+  if (!err && is_whole(o.span, pr)) return leave(r, whole_is_done ? 0 : VMP_EEXTENT);
   if (!err) err = vmp__spans_reserve(&r->spans, 2);
   if (!err)
     err = vmp__os_split(page_addr(r, o.span->start), page_bytes(r, o.span->pages),
@@ -292,6 +435,11 @@ int vmp_split(vmp_region *r, size_t off, size_t size) {
   if (!err) isolate(r, o.span, pr.first, pr.count);
   return leave(r, err);
 }
+
+int vmp_split(vmp_region *r, size_t off, size_t size) { return cut_out(r, off, size, 0); }
+
+int vmp_carve(vmp_region *r, size_t off, size_t size) { return cut_out(r, off, size, 1); }
+
 
 int vmp_coalesce(vmp_region *r, size_t off, size_t size) {
   if (!r || size == 0) return VMP_EINVAL;
@@ -348,6 +496,7 @@ int vmp_map(vmp_region *r, size_t off, size_t size, vmp_mem *mem, uint64_t mem_o
   err = find_whole_placeholder(r, pr, &s);
   if (!err) err = vmp__mem_check_view(mem, mem_off, size, prot);
   if (!err) err = vmp__os_map(page_addr(r, pr.first), size, mem->handle, mem_off, prot);
+  if (!err && (mem->traits & VMP__OBJ_THP)) vmp__os_advise_huge(page_addr(r, pr.first), size);
   if (!err) {
     vmp__mem_ref(mem);
     s->kind = VMP_VIEW;
@@ -420,6 +569,8 @@ int vmp_protect(vmp_region *r, size_t off, size_t size, int prot) {
   err = find_containing_span(r, pr, KIND_BIT(VMP_PRIVATE) | KIND_BIT(VMP_VIEW), &s);
   if (!err && s->kind == VMP_VIEW && (prot & VMP_PROT_WRITE) && !(s->mem->flags & VMP_MEM_WRITE))
     err = VMP_EACCES;
+  if (!err && s->kind == VMP_VIEW && (prot & VMP_PROT_EXEC) && (s->mem->traits & VMP__OBJ_NOEXEC))
+    err = VMP_EACCES;
   int whole = !err && is_whole(s, pr);
   /* Going from uniform to mixed adds the span's own run, then assigns. */
   if (!err && !whole) err = vmp__spans_reserve(&r->prots, 4);
@@ -490,6 +641,63 @@ size_t vmp_span_count(vmp_region *r) {
   size_t n = vmp__spans_count(&r->spans);
   vmp__os_lock_release(&r->lock);
   return n;
+}
+
+int vmp_label(vmp_region *r, size_t off, size_t size, const char *name) {
+  if (!r || size == 0 || !vmp__name_valid(name)) return VMP_EINVAL;
+  page_range pr;
+  int err = enter_range(r, off, size, &pr);
+  if (err) return err;
+  vmp__span *s = NULL;
+  err = find_containing_span(r, pr, KIND_BIT(VMP_PRIVATE), &s);
+  if (!err) err = vmp__os_label_private(page_addr(r, pr.first), size, name);
+  return leave(r, err);
+}
+
+/* ---- the mapping budget ---------------------------------------------------------------- */
+
+/* What the kernel merges: a run of pages is one mapping while the kind,
+ * the protection and, for views, the object and a continuing object
+ * offset stay the same (placeholders share flags, private memory is all
+ * anonymous with the same flags). */
+typedef struct mapping_walk {
+  size_t count;
+  int have_prev;
+  uint8_t kind;
+  int prot;
+  vmp_mem *mem;
+  uint64_t next_mem_page; /* where a continuing view would start */
+} mapping_walk;
+
+static void walk_run(mapping_walk *w, const vmp__span *s, size_t first, size_t pages, int prot) {
+  uint64_t mem_page = s->mem_page + (first - s->start);
+  int continues = w->have_prev && w->kind == s->kind && w->prot == prot &&
+                  (s->kind != VMP_VIEW || (w->mem == s->mem && w->next_mem_page == mem_page));
+  if (!continues) w->count++;
+  w->have_prev = 1;
+  w->kind = s->kind;
+  w->prot = prot;
+  w->mem = s->mem;
+  w->next_mem_page = mem_page + pages;
+}
+
+size_t vmp_mapping_count(vmp_region *r) {
+  if (!r) return 0;
+  mapping_walk w = {0};
+  vmp__os_lock_acquire(&r->lock);
+  vmp__spans_cursor at;
+  for (vmp__span *s = vmp__spans_first(&r->spans, &at); s; s = vmp__spans_step(&r->spans, &at, 1)) {
+    if (!s->mixed) {
+      walk_run(&w, s, s->start, s->pages, s->prot);
+      continue;
+    }
+    vmp__spans_cursor run_at;
+    vmp__span *run = vmp__spans_find(&r->prots, s->start, &run_at);
+    for (; run && run->start < span_end(s); run = vmp__spans_step(&r->prots, &run_at, 1))
+      walk_run(&w, s, run->start, run->pages, run->prot);
+  }
+  vmp__os_lock_release(&r->lock);
+  return w.count;
 }
 
 int vmp_foreach_span(vmp_region *r, int (*fn)(const vmp_span_info *info, void *arg),

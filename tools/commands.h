@@ -11,5 +11,6 @@ int vmp_cli_shell(int argc, char **argv);
 int vmp_cli_demo(int argc, char **argv);
 int vmp_cli_cat(int argc, char **argv);
 int vmp_cli_pipe(int argc, char **argv);
+int vmp_cli_doctor(int argc, char **argv);
 
 #endif

@@ -446,6 +446,37 @@ static void cmd_spans(vmp_interp *in, char **args, int nargs, interp_check *chk)
   }
 }
 
+/* The kernel mappings vmp_mapping_count() derives from the spans. */
+static void cmd_mappings(vmp_interp *in, char **args, int nargs, interp_check *chk)
+{
+  (void)nargs;
+  vmp_region *region = interp_region(in, args[0], chk);
+  uint64_t want;
+  if (region == NULL || !parse_count(args[1], "N (a number of mappings)", &want, chk))
+    return;
+  size_t count = vmp_mapping_count(region);
+  if ((uint64_t)count != want) {
+    char expected[64];
+    snprintf(expected, sizeof expected, "%" PRIu64 " mapping%s", want, want == 1 ? "" : "s");
+    interp_mismatch(chk, expected, "%zu mapping%s", count, count == 1 ? "" : "s");
+  }
+}
+
+static void cmd_carve(vmp_interp *in, char **args, int nargs, interp_check *chk)
+{
+  (void)nargs;
+  run_range_op(in, args, chk, vmp_carve);
+}
+
+static void cmd_extend(vmp_interp *in, char **args, int nargs, interp_check *chk)
+{
+  (void)nargs;
+  size_t more;
+  vmp_region *region = interp_region(in, args[0], chk);
+  if (region != NULL && parse_size(in, args[1], "SIZE (pages, or bytes ending in b)", &more, chk))
+    chk->rc = vmp_extend(region, more);
+}
+
 static void cmd_aligned(vmp_interp *in, char **args, int nargs, interp_check *chk)
 {
   (void)nargs;
@@ -500,6 +531,8 @@ const interp_command interp_commands[] = {
     {"reserve", 2, 3, "reserve R SIZE [align=PAGES]", "reserve region R", 1, 0, cmd_reserve},
     {"split", 3, 3, "split R OFF SIZE", "split a placeholder", 1, 0, cmd_split},
     {"coalesce", 3, 3, "coalesce R OFF SIZE", "merge placeholders", 1, 0, cmd_coalesce},
+    {"carve", 3, 3, "carve R OFF SIZE", "make the range a placeholder of its own", 1, 0, cmd_carve},
+    {"extend", 2, 2, "extend R SIZE", "grow R in place by a placeholder", 1, 0, cmd_extend},
     {"commit", 4, 4, "commit R OFF SIZE PROT", "placeholder to private memory", 1, 0, cmd_commit},
     {"mem", 2, 2, "mem M SIZE", "create anonymous shared memory M", 1, 0, cmd_mem},
     {"file", 3, 3, "file F SIZE ro|rw", "create a temporary file, open it as F", 1, 0, cmd_file},
@@ -513,6 +546,7 @@ const interp_command interp_commands[] = {
     {"fault", 3, 3, "fault R OFF read|write", "expect the access to page OFF to fault", 1, 0, cmd_fault},
     {"span", 5, 5, "span R OFF KIND START SIZE", "expect the span holding page OFF", 1, 0, cmd_span},
     {"spans", 2, 2, "spans R N", "expect R to hold N spans", 1, 0, cmd_spans},
+    {"mappings", 2, 2, "mappings R N", "expect R to cost N kernel mappings", 1, 0, cmd_mappings},
     {"aligned", 2, 2, "aligned R PAGES", "expect R's base to be a multiple of PAGES pages", 1, 0, cmd_aligned},
     {"show", 1, 1, "show R", "print R's spans (checks nothing)", 0, 0, cmd_show},
     {"help", 0, 0, "help", "this list (shell only)", 0, 1, cmd_help},

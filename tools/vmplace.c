@@ -21,6 +21,8 @@ static const subcommand subcommands[] = {
     {"cat", "FILE...", "the files' bytes on stdout, through one contiguous view", vmp_cli_cat},
     {"pipe", "[-m N] [-q]", "stdin to stdout through a mirrored ring of N bytes (16M)",
      vmp_cli_pipe},
+    {"doctor", "", "address-space limits and shared memory, with what to do; exit 1 if one "
+     "would break a typical workload", vmp_cli_doctor},
 };
 
 static void usage(FILE *out)

@@ -7,7 +7,9 @@
  *
  * Rules every backend keeps
  *   - Return 0 or a negative code: VMP_ENOMEM for "no memory, address space
- *     or mapping slots", VMP_ENOTSUP for a capability the system lacks, or
+ *     or mapping slots" (VMP_EMAPLIMIT where the backend can tell the
+ *     mapping limit is the cause), VMP_EADDRINUSE for a placement over
+ *     taken addresses, VMP_ENOTSUP for a capability the system lacks, or
  *     -native for any other OS error (errno; GetLastError() on Windows).
  *     Translation happens here, never in the core.
  *   - Never place a fixed mapping outside a range that vmp__os_reserve()
@@ -54,10 +56,32 @@ typedef intptr_t vmp__os_handle;
 
 /* Traits reported by the backend for an object it created or adopted. */
 #define VMP__OBJ_NO_SHRINK 0x1 /* the size can never go down (sealed) */
+#define VMP__OBJ_HUGE 0x2      /* backed by huge pages */
+#define VMP__OBJ_EXEC 0x4      /* created exec-capable on purpose (MFD_EXEC) */
+#define VMP__OBJ_FELL_BACK 0x8 /* the backend's own way was refused: a fallback was taken */
+#define VMP__OBJ_NOEXEC 0x10   /* sealed against exec (MFD_NOEXEC_SEAL): no view may run */
+#define VMP__OBJ_THP 0x20      /* ordinary pages: views ask for transparent huge pages */
+/* Which backing was obtained: one of vmp_backing's values, in bits 8-15. */
+#define VMP__OBJ_BACKING(kind) ((unsigned)(kind) << 8)
+#define VMP__OBJ_BACKING_OF(traits) (((traits) >> 8) & 0xffu)
+
+/* How vmp__os_object_create_named may make the object. */
+#define VMP__CREATE_NO_FALLBACK 0x1 /* only the backend's own way: no shm_open, no file */
+#define VMP__CREATE_EXEC 0x2        /* views will be executable (MFD_EXEC where known);
+                                       without it Linux seals the object against exec */
+#define VMP__CREATE_PREALLOCATE 0x4 /* reserve the backing store now: a full file
+                                       system is an error here, never SIGBUS later */
 
 /* Anonymous shared memory of `size` bytes, zero-filled, read-write.
  * Nothing named survives the call, even if the process dies during it. */
 int vmp__os_object_create(uint64_t size, vmp__os_handle *out, unsigned *traits);
+
+/* The same, with a name that shows in the process's map where the object
+ * is a memfd (/memfd:NAME on Linux); the fallbacks and Windows ignore it.
+ * name is at most VMP__NAME_MAX bytes. */
+int vmp__os_object_create_named(uint64_t size, const char *name, unsigned how,
+                                vmp__os_handle *out, unsigned *traits);
+#define VMP__NAME_MAX 79
 
 /* Opens a regular file; `writable` selects read-write. Not created. */
 int vmp__os_object_open(const char *path, int writable, vmp__os_handle *out,
@@ -94,6 +118,24 @@ int vmp__os_object_close(vmp__os_handle h);
 /* Reserves [base, base+size) inaccessible and uncharged, base a multiple of
  * `alignment` (a power of two >= granularity). */
 int vmp__os_reserve(size_t size, size_t alignment, void **base);
+
+/* Reserves exactly [addr, addr+size) as vmp__os_reserve does (addr a
+ * multiple of the granularity), never replacing anything: VMP_EADDRINUSE,
+ * having changed nothing, when any page of it is already mapped or
+ * reserved by anyone. Also how a region grows: a reservation made right
+ * after a region's end belongs to that region from then on (the core
+ * extends its range), and vmp__os_release of the whole range gives both
+ * back, on Windows as the several kernel reservations they are. */
+int vmp__os_reserve_at(void *addr, size_t size);
+
+/* Reserves `size` bytes at a multiple of `alignment` (a power of two >=
+ * granularity) inside [lowest, highest) (multiples of the granularity,
+ * size <= highest - lowest), never replacing anything. VMP_EADDRINUSE
+ * when no free range of that size and alignment lies in the window, or
+ * none could be claimed before others took them (a search that races
+ * with other threads' mappings retries a bounded number of times). */
+int vmp__os_reserve_in(uintptr_t lowest, uintptr_t highest, size_t size, size_t alignment,
+                       void **base);
 
 /* Gives a whole reservation back, whatever it holds. */
 int vmp__os_release(void *base, size_t size);
@@ -138,6 +180,11 @@ int vmp__os_unmap_private(void *span, size_t span_size, void *addr,
  * fails too is counted, see vmp__undo). So the call need not be atomic;
  * it must only never report success for a range it did not change. */
 int vmp__os_protect(void *addr, size_t size, int prot);
+
+/* Names the private pages [addr, addr+size), inside one private span, in
+ * the process's map (Linux [anon:NAME]); 0 without doing anything where
+ * the system has no such names. The name was checked by the core. */
+int vmp__os_label_private(void *addr, size_t size, const char *name);
 
 /* Private pages [addr, addr+size) read as zero afterwards and keep their
  * protections; their memory goes back to the system. `prot` is the pages'
@@ -187,6 +234,11 @@ int vmp__os_huge_page_size(uint64_t bytes, size_t *size);
 /* Anonymous shared memory backed by huge pages (size a multiple of the
  * huge page size), otherwise as vmp__os_object_create. */
 int vmp__os_object_create_huge(uint64_t size, vmp__os_handle *out, unsigned *traits);
+
+/* Asks for transparent huge pages behind the view [addr, addr+size)
+ * (MADV_HUGEPAGE). Advice: the view works the same without it, so a
+ * refusal is not an error; 0 doing nothing where there is no such thing. */
+int vmp__os_advise_huge(void *addr, size_t size);
 
 /* Keeps [addr, addr+size) out of children made by fork(). VMP_ENOTSUP where
  * that cannot be done; 0 where processes are never forked (Windows). */
@@ -239,6 +291,15 @@ int vmp__os_interrupted(int err);
  * are then all the protection there is). */
 int vmp__os_read_memory(void *dst, const void *src, size_t n);
 
+/* ---- the budget ---------------------------------------------------------- */
+
+struct vmp_budget;
+
+/* Fills in what the system can tell of *out, which the core has set to
+ * "unknown" (-1, UINT64_MAX) first. Only reads: nothing to undo, so these
+ * reads of /proc and statvfs are not in the syscall table. */
+void vmp__os_budget(struct vmp_budget *out);
+
 /* ---- locks --------------------------------------------------------------- */
 
 /* Storage for the backend's mutex (pthread_mutex_t, SRWLOCK). */
@@ -252,6 +313,18 @@ int vmp__os_lock_init(vmp__os_lock *l);
 void vmp__os_lock_destroy(vmp__os_lock *l);
 void vmp__os_lock_acquire(vmp__os_lock *l);
 void vmp__os_lock_release(vmp__os_lock *l);
+
+/* ---- fork ---------------------------------------------------------------------- */
+
+/* Runs init exactly once in the process, whichever thread calls first;
+ * later calls return once it has run. For the core's one piece of global
+ * state (the list of regions that fork must know). */
+void vmp__os_run_once(void (*init)(void));
+
+/* Has prepare run in the thread that calls fork() right before it, and
+ * parent and child right after it in each process (pthread_atfork). 0, or
+ * an error; 0 doing nothing where processes are never forked (Windows). */
+int vmp__os_at_fork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
 
 /* ---- errors ------------------------------------------------------------------ */
 

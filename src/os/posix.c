@@ -19,12 +19,33 @@
 /* Nothing beyond what unix.c gives every POSIX system. */
 const vmp__os_caps vmp__unix_backend_caps = {.backend = "posix"};
 const int vmp__unix_placeholder_flags = 0;
+/* POSIX has only the hint: unix.c checks the address it got. */
+const int vmp__unix_noreplace_flag = 0;
+
+/* POSIX has no names for anonymous memory. */
+int vmp__unix_label_private(void *addr, size_t size, const char *name) {
+  (void)addr, (void)size, (void)name;
+  return 0;
+}
+
+/* Nothing beyond getrlimit and statvfs, which unix.c asks. */
+void vmp__unix_budget(struct vmp_budget *out) { (void)out; }
+
+/* POSIX names no mapping limit: ENOMEM is all that can be said. */
+int vmp__unix_enomem_cause(void) { return VMP_ENOMEM; }
+
+/* No portable way to read the process's map: the window search tries
+ * aligned addresses one by one. */
+int vmp__unix_find_gap(uintptr_t from, uintptr_t *lo, uintptr_t *hi) {
+  (void)from, (void)lo, (void)hi;
+  return VMP_ENOTSUP;
+}
 
 /* Every call this backend makes is one of unix.c's. */
 const vmp__syscall_table vmp__unix_backend_syscalls = {0, NULL, NULL, NULL};
 
-int vmp__unix_anon_create(uint64_t size, unsigned *traits) {
-  (void)size, (void)traits;
+int vmp__unix_anon_create(uint64_t size, const char *name, unsigned how, unsigned *traits) {
+  (void)size, (void)name, (void)how, (void)traits;
   return VMP_ENOTSUP;
 }
 
@@ -65,6 +86,11 @@ int vmp__os_huge_page_size(uint64_t bytes, size_t *size) {
 int vmp__os_object_create_huge(uint64_t size, vmp__os_handle *out, unsigned *traits) {
   (void)size, (void)out, (void)traits;
   return VMP_ENOTSUP;
+}
+
+int vmp__os_advise_huge(void *addr, size_t size) {
+  (void)addr, (void)size;
+  return 0;
 }
 
 int vmp__os_no_inherit(void *addr, size_t size) {

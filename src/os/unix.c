@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,6 +33,7 @@
   X(stat, int, (const char *, struct stat *))              \
   X(getrlimit, int, (int, struct rlimit *))                \
   X(ftruncate, int, (int, off_t))                          \
+  X(posix_fallocate, int, (int, off_t, off_t))             \
   X(fcntl, int, (int, int, ...))                           \
   X(shm_open, int, (const char *, int, mode_t))            \
   X(shm_unlink, int, (const char *))                       \
@@ -42,6 +44,10 @@
 
 VMP__DEFINE_SYSCALLS(UNIX_SYSCALLS, unix_syscalls)
 #define SYS(name) VMP__SYSCALL(unix_syscalls, name)
+
+/* claim_from's "this start did not work, go on from *next": never
+ * returned by the backend. */
+#define VMP_EAGAIN_GAP 1
 
 const vmp__syscall_table *const vmp__os_syscall_tables[] = {&unix_syscalls,
                                                              &vmp__unix_backend_syscalls, NULL};
@@ -59,6 +65,10 @@ static void probe_caps(void) {
   caps.view_offset_unit = caps.page_size;
   caps.anon_resizable = 1;
   caps.mapped_files_shrink = 1;
+  caps.place_exact_checked = vmp__unix_noreplace_flag != 0;
+  caps.place_window_by_system = 0;
+  uintptr_t lo, hi;
+  caps.place_window_gap_list = vmp__unix_find_gap(0, &lo, &hi) != VMP_ENOTSUP;
 }
 
 const vmp__os_caps *vmp__os_caps_get(void) {
@@ -74,7 +84,7 @@ int vmp__unix_refused(int errnum) {
 }
 
 int vmp__unix_error(int errnum) {
-  if (errnum == ENOMEM) return VMP_ENOMEM;
+  if (errnum == ENOMEM) return vmp__unix_enomem_cause();
   return errnum > 0 ? -errnum : -EIO;
 }
 
@@ -117,6 +127,16 @@ int vmp__os_lock_init(vmp__os_lock *l) {
 void vmp__os_lock_destroy(vmp__os_lock *l) { pthread_mutex_destroy((pthread_mutex_t *)l); }
 void vmp__os_lock_acquire(vmp__os_lock *l) { pthread_mutex_lock((pthread_mutex_t *)l); }
 void vmp__os_lock_release(vmp__os_lock *l) { pthread_mutex_unlock((pthread_mutex_t *)l); }
+
+/* ---- fork ---------------------------------------------------------------------- */
+
+static pthread_once_t core_once = PTHREAD_ONCE_INIT;
+void vmp__os_run_once(void (*init)(void)) { pthread_once(&core_once, init); }
+
+int vmp__os_at_fork(void (*prepare)(void), void (*parent)(void), void (*child)(void)) {
+  int rc = pthread_atfork(prepare, parent, child);
+  return rc ? vmp__unix_error(rc) : 0;
+}
 
 /* ---- address space ------------------------------------------------------------------ */
 
@@ -164,6 +184,79 @@ int vmp__os_reserve(size_t size, size_t alignment, void **base) {
   }
   *base = aligned;
   return 0;
+}
+
+/* A placeholder exactly at addr or nothing. A kernel that took the
+ * address for a hint and placed the mapping elsewhere did so because the
+ * range (or part of it) is taken: what it gave is this call's own, and
+ * only that is unmapped. */
+int vmp__os_reserve_at(void *addr, size_t size) {
+  int flags = placeholder_mmap_flags() | vmp__unix_noreplace_flag;
+  void *p = SYS(mmap)(addr, size, PROT_NONE, flags, -1, 0);
+  if (p == MAP_FAILED) return errno == EEXIST ? VMP_EADDRINUSE : vmp__unix_error(errno);
+  if (p == addr) return 0;
+  if (SYS(munmap)(p, size) != 0 && SYS(munmap)(p, size) != 0) return vmp__unix_error(errno);
+  return VMP_EADDRINUSE;
+}
+
+static uintptr_t align_up(uintptr_t value, uintptr_t alignment, int *overflow) {
+  uintptr_t mask = alignment - 1;
+  if (value > UINTPTR_MAX - mask) {
+    *overflow = 1;
+    return 0;
+  }
+  return (value + mask) & ~mask;
+}
+
+/* Tries to claim `size` bytes at `at` or, when the backend reads the map
+ * of the process, at the lowest aligned start that fits in a free gap at
+ * or above it. Sets *next to where a later try should start. */
+static int claim_from(uintptr_t at, uintptr_t highest, size_t size, size_t alignment,
+                      int *gap_list, uintptr_t *next, void **base) {
+  int overflow = 0;
+  uintptr_t start = at;
+  if (*gap_list) {
+    uintptr_t lo, hi;
+    int err = vmp__unix_find_gap(at, &lo, &hi);
+    if (err == VMP_ENOTSUP) {
+      *gap_list = 0;
+    } else if (err) {
+      return err;
+    } else {
+      start = align_up(lo > at ? lo : at, alignment, &overflow);
+      if (overflow || start >= highest || size > highest - start) return VMP_EADDRINUSE;
+      if (start >= hi || size > hi - start) {
+        *next = align_up(hi, alignment, &overflow);
+        return overflow ? VMP_EADDRINUSE : VMP_EAGAIN_GAP;
+      }
+    }
+  }
+  if (start >= highest || size > highest - start) return VMP_EADDRINUSE;
+  int err = vmp__os_reserve_at((void *)start, size);
+  if (!err) *base = (void *)start;
+  /* With a map, a refusal means the gap was taken in between: read it
+   * again from the same place. Without one, step to the next address. */
+  *next = *gap_list ? start : align_up(start + 1, alignment, &overflow);
+  if (err == VMP_EADDRINUSE && overflow) return VMP_EADDRINUSE;
+  return err == VMP_EADDRINUSE ? VMP_EAGAIN_GAP : err;
+}
+
+/* Gaps taken by another thread between reading the map and claiming them
+ * before the search gives up. */
+#define RACES_TOLERATED 64
+
+int vmp__os_reserve_in(uintptr_t lowest, uintptr_t highest, size_t size, size_t alignment,
+                       void **base) {
+  int gap_list = vmp__os_caps_get()->place_window_gap_list, overflow = 0, races = 0;
+  uintptr_t at = align_up(lowest, alignment, &overflow);
+  if (overflow) return VMP_EADDRINUSE;
+  for (;;) {
+    uintptr_t next = at;
+    int err = claim_from(at, highest, size, alignment, &gap_list, &next, base);
+    if (err != VMP_EAGAIN_GAP) return err;
+    if (gap_list && next == at && ++races > RACES_TOLERATED) return VMP_EADDRINUSE;
+    at = next;
+  }
 }
 
 int vmp__os_release(void *base, size_t size) {
@@ -253,6 +346,10 @@ int vmp__os_unmap_private(void *span, size_t span_size, void *addr, size_t size)
 
 int vmp__os_protect(void *addr, size_t size, int prot) {
   return SYS(mprotect)(addr, size, vmp__unix_prot(prot)) == 0 ? 0 : vmp__unix_error(errno);
+}
+
+int vmp__os_label_private(void *addr, size_t size, const char *name) {
+  return vmp__unix_label_private(addr, size, name);
 }
 
 int vmp__os_discard(void *addr, size_t size, int prot) {
@@ -377,19 +474,41 @@ static int anon_temp_file(uint64_t size, unsigned *traits) {
 static _Atomic int anon_method; /* 0 backend's own, 1 shm, 2 temporary file */
 
 int vmp__os_object_create(uint64_t size, vmp__os_handle *out, unsigned *traits) {
+  return vmp__os_object_create_named(size, "vmplace", 0, out, traits);
+}
+
+int vmp__os_object_create_named(uint64_t size, const char *name, unsigned how,
+                                vmp__os_handle *out, unsigned *traits) {
   int method = atomic_load_explicit(&anon_method, memory_order_relaxed);
   int fd = VMP_ENOTSUP;
   *traits = 0;
   if (method == 0) {
-    fd = vmp__unix_anon_create(size, traits);
+    fd = vmp__unix_anon_create(size, name, how, traits);
     if (fd == VMP_ENOTSUP) atomic_store(&anon_method, method = 1);
   }
+  if (method > 0 && (how & VMP__CREATE_NO_FALLBACK)) return VMP_ENOTSUP;
+  if (method > 0) *traits = VMP__OBJ_FELL_BACK;
   if (method == 1) {
     fd = anon_shm(size);
+    if (fd >= 0) *traits |= VMP__OBJ_BACKING(VMP_BACKING_SHM);
     if (fd == VMP_ENOTSUP) atomic_store(&anon_method, method = 2);
   }
-  if (method == 2) fd = anon_temp_file(size, traits);
+  if (method == 2) {
+    unsigned file_traits = 0;
+    fd = anon_temp_file(size, &file_traits);
+    *traits |= file_traits | VMP__OBJ_BACKING(VMP_BACKING_TEMP_FILE);
+  }
   if (fd < 0) return fd;
+  /* The blocks now, so that a full tmpfs or disk is ENOSPC here and not a
+   * SIGBUS at the first touch of a view. posix_fallocate returns the
+   * error instead of setting errno. */
+  if (how & VMP__CREATE_PREALLOCATE) {
+    int rc = size ? SYS(posix_fallocate)(fd, 0, (off_t)size) : 0;
+    if (rc) {
+      close_quietly(fd);
+      return vmp__unix_error(rc);
+    }
+  }
   *out = fd;
   return 0;
 }
@@ -415,6 +534,7 @@ int vmp__os_object_open(const char *path, int writable, vmp__os_handle *out,
   int fd = SYS(open)(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) return errno == EISDIR ? VMP_EINVAL : vmp__unix_error(errno);
   int err = check_mappable(fd, traits);
+  *traits |= VMP__OBJ_BACKING(VMP_BACKING_FILE);
   if (!err) {
     /* Back to blocking, as a regular file's descriptor is expected to be
      * by whoever it is handed to (vmp_mem_fd). */
@@ -437,6 +557,7 @@ int vmp__os_object_adopt(intptr_t native, int want_write, int *writable,
   if ((flags & O_ACCMODE) == O_WRONLY) return VMP_EACCES;
   int err = check_mappable((int)native, traits);
   if (err) return err;
+  *traits |= VMP__OBJ_BACKING(VMP_BACKING_DESCRIPTOR);
   *writable = (flags & O_ACCMODE) == O_RDWR;
   if (want_write && !*writable) return VMP_EACCES;
   *out = native;
@@ -476,6 +597,25 @@ int vmp__os_object_close(vmp__os_handle h) {
    * never retry, it could close someone else's new descriptor. */
   if (SYS(close)((int)h) == 0 || errno == EINTR) return 0;
   return vmp__unix_error(errno);
+}
+
+/* ---- the budget ---------------------------------------------------------------------- */
+
+static uint64_t soft_limit(int resource) {
+  struct rlimit lim;
+  if (getrlimit(resource, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) return UINT64_MAX;
+  return (uint64_t)lim.rlim_cur;
+}
+
+void vmp__os_budget(struct vmp_budget *out) {
+  out->as_limit = soft_limit(RLIMIT_AS);
+  out->data_limit = soft_limit(RLIMIT_DATA);
+  struct statvfs fs;
+  if (statvfs("/dev/shm", &fs) == 0) {
+    out->shm_size = (int64_t)((uint64_t)fs.f_blocks * fs.f_frsize);
+    out->shm_free = (int64_t)((uint64_t)fs.f_bavail * fs.f_frsize);
+  }
+  vmp__unix_budget(out);
 }
 
 /* ---- waiting without a futex ---------------------------------------------------- */

@@ -23,11 +23,22 @@ extern const vmp__syscall_table vmp__unix_backend_syscalls;
  * The same flags for every placeholder, so neighbours merge into one kernel
  * mapping. */
 extern const int vmp__unix_placeholder_flags;
+/* The mmap flag that makes the kernel refuse a taken range
+ * (MAP_FIXED_NOREPLACE), or 0 where only a hint can be given. Either way
+ * unix.c checks the address it got: kernels that do not know the flag
+ * take it for a hint. */
+extern const int vmp__unix_noreplace_flag;
+
+/* The first gap of free address space that ends after `from`, as
+ * [*lo, *hi) (*lo may lie below `from`), read from the process's map of
+ * itself. 0, VMP_EADDRINUSE when there is none, VMP_ENOTSUP where there is
+ * no map to read (then unix.c tries aligned addresses one by one). */
+int vmp__unix_find_gap(uintptr_t from, uintptr_t *lo, uintptr_t *hi);
 
 /* Creates anonymous shared memory the backend's best way. Returns the fd,
  * VMP_ENOTSUP to make unix.c fall back to shm_open and then a temporary
  * file, or another negative error that is final. */
-int vmp__unix_anon_create(uint64_t size, unsigned *traits);
+int vmp__unix_anon_create(uint64_t size, const char *name, unsigned how, unsigned *traits);
 
 /* A second chance before the portable temporary file: a file with no name
  * at all (O_TMPFILE). Same returns as vmp__unix_anon_create. */
@@ -50,6 +61,18 @@ int vmp__unix_discard(void *addr, size_t size, int prot);
  * looks at *word with a backoff from 1 us up to 1 ms. */
 int vmp__unix_poll_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns);
 
+/* What ENOMEM from a system call means: VMP_EMAPLIMIT when the process
+ * holds (nearly) as many kernel mappings as it may, else VMP_ENOMEM. */
+int vmp__unix_enomem_cause(void);
+
+/* The budget's fields only the backend knows (mapping limit and count,
+ * overcommit, memfd, huge pages); unix.c fills the POSIX ones. */
+void vmp__unix_budget(struct vmp_budget *out);
+
+/* Names private pages [addr, addr+size) in the process's map (Linux
+ * PR_SET_VMA_ANON_NAME), or does nothing where the kernel cannot. */
+int vmp__unix_label_private(void *addr, size_t size, const char *name);
+
 /* ---- supplied by unix.c to the backend file ---- */
 
 /* Whether an errno from creating an object means "this way is not
@@ -57,7 +80,8 @@ int vmp__unix_poll_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeo
  * (EMFILE, ENOMEM, ENOSPC) that a fallback would only hide. */
 int vmp__unix_refused(int errnum);
 
-/* -errno as a library code (ENOMEM becomes VMP_ENOMEM). */
+/* -errno as a library code (ENOMEM becomes VMP_ENOMEM, or VMP_EMAPLIMIT
+ * when the backend finds the mapping limit behind it). */
 int vmp__unix_error(int errnum);
 
 /* A placeholder over [addr, addr+size), which the region owns. */

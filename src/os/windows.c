@@ -119,6 +119,7 @@ const vmp__syscall_table *const vmp__os_syscall_tables[] = {&windows_syscalls, N
 
 static vmp__os_caps caps;
 static int placeholders_available;
+static uintptr_t highest_address; /* the last byte a program may reserve */
 static INIT_ONCE caps_once = INIT_ONCE_STATIC_INIT;
 
 static FARPROC find_function(const char *module, const char *name) {
@@ -169,6 +170,10 @@ static BOOL CALLBACK probe_caps(PINIT_ONCE once, PVOID param, PVOID *context) {
    * and commits again, one protection at a time. */
   caps.no_inherit = 1;
   caps.fault_safe_copy = 1; /* ReadProcessMemory */
+  caps.place_exact_checked = 1;
+  caps.place_window_by_system = 1;
+  caps.place_window_gap_list = 0;
+  highest_address = (uintptr_t)si.lpMaximumApplicationAddress;
   /* Casting through void (*)(void) keeps -Wcast-function-type quiet. */
   loaded.virtual_alloc2 =
       (virtual_alloc2_fn)(void (*)(void))find_function("kernelbase.dll", "VirtualAlloc2");
@@ -263,6 +268,12 @@ const char *vmp__os_error_message(int native) {
   }
 }
 
+/* ---- the budget ---------------------------------------------------------------------- */
+
+/* Windows has no mapping limit, rlimits, /dev/shm or memfd: every field
+ * stays "unknown". */
+void vmp__os_budget(struct vmp_budget *out) { (void)out; }
+
 /* ---- locks --------------------------------------------------------------------- */
 
 _Static_assert(sizeof(SRWLOCK) <= sizeof(vmp__os_lock), "lock storage too small");
@@ -274,6 +285,30 @@ int vmp__os_lock_init(vmp__os_lock *l) {
 void vmp__os_lock_destroy(vmp__os_lock *l) { (void)l; }
 void vmp__os_lock_acquire(vmp__os_lock *l) { AcquireSRWLockExclusive((SRWLOCK *)l); }
 void vmp__os_lock_release(vmp__os_lock *l) { ReleaseSRWLockExclusive((SRWLOCK *)l); }
+
+/* ---- fork ---------------------------------------------------------------------- */
+
+static INIT_ONCE core_once = INIT_ONCE_STATIC_INIT;
+
+static BOOL CALLBACK run_init(PINIT_ONCE once, PVOID init, PVOID *context) {
+  (void)once, (void)context;
+  void (*fn)(void);
+  memcpy(&fn, &init, sizeof fn);
+  fn();
+  return TRUE;
+}
+
+void vmp__os_run_once(void (*init)(void)) {
+  PVOID param;
+  memcpy(&param, &init, sizeof param);
+  InitOnceExecuteOnce(&core_once, run_init, param, NULL);
+}
+
+/* Windows has no fork. */
+int vmp__os_at_fork(void (*prepare)(void), void (*parent)(void), void (*child)(void)) {
+  (void)prepare, (void)parent, (void)child;
+  return 0;
+}
 
 /* ---- the kernel's view of an address ------------------------------------------ */
 
@@ -394,6 +429,53 @@ int vmp__os_reserve(size_t size, size_t alignment, void **base) {
   return 0;
 }
 
+/* VirtualAlloc2 at a base address reserves there or fails: it never
+ * replaces what is there (ERROR_INVALID_ADDRESS, 487). */
+int vmp__os_reserve_at(void *addr, size_t size) {
+  if (!supported()) return VMP_ENOTSUP;
+  if (SYS(VirtualAlloc2)(NULL, addr, size, MEM_RESERVE | PLACEHOLDER_RESERVE, PAGE_NOACCESS, NULL,
+                         0))
+    return 0;
+  DWORD code = GetLastError();
+  return code == ERROR_INVALID_ADDRESS ? VMP_EADDRINUSE : win_error(code);
+}
+
+/* MEM_ADDRESS_REQUIREMENTS and the MEM_EXTENDED_PARAMETER that carries it
+ * (MemExtendedParameterAddressRequirements), laid out as winnt.h does:
+ * older MinGW headers lack them. */
+typedef struct address_requirements {
+  void *lowest;
+  void *highest; /* the last acceptable byte */
+  SIZE_T alignment;
+} address_requirements;
+typedef struct extended_parameter {
+  DWORD64 type; /* the low 8 bits */
+  void *pointer;
+} extended_parameter;
+#define EXTENDED_ADDRESS_REQUIREMENTS 1
+
+/* The system finds the gap. With arguments the core has checked, a
+ * refusal means no range of that size and alignment is free in the
+ * window (Windows says ERROR_NOT_ENOUGH_MEMORY or ERROR_INVALID_ADDRESS;
+ * a window past the highest address a program may use is empty). */
+int vmp__os_reserve_in(uintptr_t lowest, uintptr_t highest, size_t size, size_t alignment,
+                       void **base) {
+  if (!supported()) return VMP_ENOTSUP;
+  uintptr_t last = highest - 1 < highest_address ? highest - 1 : highest_address;
+  if (lowest > last || size - 1 > last - lowest) return VMP_EADDRINUSE;
+  address_requirements req = {(void *)lowest, (void *)last, alignment};
+  extended_parameter param = {EXTENDED_ADDRESS_REQUIREMENTS, &req};
+  void *p = SYS(VirtualAlloc2)(NULL, NULL, size, MEM_RESERVE | PLACEHOLDER_RESERVE, PAGE_NOACCESS,
+                               &param, 1);
+  if (p) {
+    *base = p;
+    return 0;
+  }
+  DWORD code = GetLastError();
+  return code == ERROR_NOT_ENOUGH_MEMORY || code == ERROR_INVALID_ADDRESS ? VMP_EADDRINUSE
+                                                                          : win_error(code);
+}
+
 /* Gives one allocation of a region back: a view, a private allocation or a
  * placeholder. A failure is tried once more, because the pieces already
  * given back cannot be taken again. */
@@ -503,6 +585,23 @@ static int new_object(win_object **out) {
   return 0;
 }
 
+/* A named section would be a kernel object anyone could open: the name
+ * is not given to Windows, and only memfd objects carry one. */
+int vmp__os_object_create_named(uint64_t size, const char *name, unsigned how,
+                                vmp__os_handle *out, unsigned *traits) {
+  (void)name;
+  int err = vmp__os_object_create(size, out, traits);
+  /* Sections are created exec-capable (PAGE_EXECUTE_READWRITE). */
+  if (!err && (how & VMP__CREATE_EXEC)) *traits |= VMP__OBJ_EXEC;
+  return err;
+}
+
+/* Windows shows no name for private memory. */
+int vmp__os_label_private(void *addr, size_t size, const char *name) {
+  (void)addr, (void)size, (void)name;
+  return 0;
+}
+
 int vmp__os_object_create(uint64_t size, vmp__os_handle *out, unsigned *traits) {
   win_object *o;
   int err = new_object(&o);
@@ -516,7 +615,8 @@ int vmp__os_object_create(uint64_t size, vmp__os_handle *out, unsigned *traits) 
   }
   o->size = size;
   o->writable = 1;
-  *traits = VMP__OBJ_NO_SHRINK; /* a pagefile section never changes size */
+  /* A pagefile section never changes size. */
+  *traits = VMP__OBJ_NO_SHRINK | VMP__OBJ_BACKING(VMP_BACKING_SECTION);
   *out = (vmp__os_handle)o;
   return 0;
 }
@@ -571,7 +671,7 @@ int vmp__os_object_open(const char *path, int writable, vmp__os_handle *out,
     vmp__free(o);
     return VMP_EINVAL;
   }
-  *traits = 0;
+  *traits = VMP__OBJ_BACKING(VMP_BACKING_FILE);
   *out = (vmp__os_handle)o;
   return 0;
 }
@@ -615,11 +715,11 @@ int vmp__os_object_adopt(intptr_t native, int want_write, int *writable, unsigne
   o->writable = *writable;
   if (is_file) {
     o->file = h;
-    *traits = 0;
+    *traits = VMP__OBJ_BACKING(VMP_BACKING_DESCRIPTOR);
   } else {
     o->section = h;
     o->size = (uint64_t)section.size.QuadPart;
-    *traits = VMP__OBJ_NO_SHRINK;
+    *traits = VMP__OBJ_NO_SHRINK | VMP__OBJ_BACKING(VMP_BACKING_SECTION);
   }
   *out = (vmp__os_handle)o;
   return 0;
@@ -777,6 +877,12 @@ int vmp__os_huge_page_size(uint64_t bytes, size_t *size) {
 int vmp__os_object_create_huge(uint64_t size, vmp__os_handle *out, unsigned *traits) {
   (void)size, (void)out, (void)traits;
   return VMP_ENOTSUP;
+}
+
+/* Windows has no transparent huge pages. */
+int vmp__os_advise_huge(void *addr, size_t size) {
+  (void)addr, (void)size;
+  return 0;
 }
 
 /* Windows has no fork: nothing is ever inherited that way. */

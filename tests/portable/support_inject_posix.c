@@ -45,7 +45,8 @@
   X(process_vm_readv, ssize_t,                                                               \
     (pid_t pid, const struct iovec *l, unsigned long nl, const struct iovec *r,              \
      unsigned long nr, unsigned long flags),                                                 \
-    (pid, l, nl, r, nr, flags), -1, EFAULT)
+    (pid, l, nl, r, nr, flags), -1, EFAULT)                                                 \
+  X(vma_anon_name, int, (void *a, size_t n, const char *name), (a, n, name), -1, ENOMEM)
 
 #define DEFINE_PLAIN(name, ret, params, args, failure, usual) \
   typedef ret(*name##_fn) params;                             \
@@ -64,6 +65,8 @@ typedef int (*open_fn)(const char *, int, ...);
 typedef int (*fcntl_fn)(int, int, ...);
 typedef int (*close_fn)(int);
 static vmp__syscall_fn real_mmap, real_open, real_fcntl, real_close;
+typedef int (*fallocate_fn)(int, off_t, off_t);
+static vmp__syscall_fn real_posix_fallocate;
 
 static int destructive;
 void inject_destructive_mmap(int on) { destructive = on; }
@@ -76,6 +79,12 @@ static void *w_mmap(void *a, size_t n, int prot, int flags, int fd, off_t off) {
     return MAP_FAILED;
   }
   return ((mmap_fn)real_mmap)(a, n, prot, flags, fd, off);
+}
+
+/* posix_fallocate returns the error rather than setting errno. */
+static int w_posix_fallocate(int fd, off_t off, off_t len) {
+  if (inject_this_call_fails("posix_fallocate")) return inject_error(ENOSPC);
+  return ((fallocate_fn)real_posix_fallocate)(fd, off, len);
 }
 
 static int w_open(const char *path, int flags, ...) {
@@ -137,7 +146,8 @@ static int w_close(int fd) {
 #define PLAIN_ENTRY(name, ret, params, args, failure, usual) WRAPPER(name)
 
 static const inject_wrapper wrappers[] = {
-    PLAIN_WRAPPERS(PLAIN_ENTRY) WRAPPER(mmap) WRAPPER(open) WRAPPER(fcntl) WRAPPER(close)};
+    PLAIN_WRAPPERS(PLAIN_ENTRY) WRAPPER(mmap) WRAPPER(open) WRAPPER(fcntl) WRAPPER(close)
+    WRAPPER(posix_fallocate)};
 
 const inject_wrapper *inject_platform_wrappers(size_t *count) {
   *count = sizeof wrappers / sizeof wrappers[0];

@@ -57,8 +57,14 @@ pub const VMP_ESHUTDOWN: c_int = -30011;
 pub const VMP_EPEER: c_int = -30012;
 /// Library error: the ring is full.
 pub const VMP_EFULL: c_int = -30013;
+/// Library error: the bytes are gone (a file truncated under a view, or unreadable).
+pub const VMP_EGONE: c_int = -30014;
+/// Library error: the addresses a placement asked for are taken by another mapping.
+pub const VMP_EADDRINUSE: c_int = -30015;
+/// Library error: the process holds as many kernel mappings as it may (vm.max_map_count).
+pub const VMP_EMAPLIMIT: c_int = -30016;
 /// The lowest library error code; OS errors are negated native codes above it.
-pub const VMP__ERR_MIN: c_int = -30013;
+pub const VMP__ERR_MIN: c_int = -30016;
 
 /// Library version, major part.
 pub const VMP_VERSION_MAJOR: c_int = 0;

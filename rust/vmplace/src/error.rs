@@ -47,6 +47,13 @@ pub enum ErrorKind {
     /// The ring is full (a record reserved without waiting was dropped, or
     /// a fill found no room).
     Full,
+    /// The bytes are gone: a file truncated under a view, or unreadable.
+    Gone,
+    /// The addresses a placement asked for are taken by another mapping.
+    AddrInUse,
+    /// The process holds as many kernel mappings as it may (Linux
+    /// `vm.max_map_count`), however much memory is free.
+    MapLimit,
     /// The bytes are already borrowed in a way that conflicts (this crate's
     /// own check, for memory objects mapped more than once).
     Borrowed,
@@ -149,6 +156,9 @@ impl Error {
             sys::VMP_ESHUTDOWN => ErrorKind::Shutdown,
             sys::VMP_EPEER => ErrorKind::Peer,
             sys::VMP_EFULL => ErrorKind::Full,
+            sys::VMP_EGONE => ErrorKind::Gone,
+            sys::VMP_EADDRINUSE => ErrorKind::AddrInUse,
+            sys::VMP_EMAPLIMIT => ErrorKind::MapLimit,
             BORROWED_CODE => ErrorKind::Borrowed,
             _ if self.raw_os_error().is_some() => ErrorKind::Os,
             _ => ErrorKind::Unknown,
@@ -206,7 +216,8 @@ impl From<Error> for io::Error {
         let kind = match err.kind() {
             ErrorKind::InvalidArgument | ErrorKind::Alignment | ErrorKind::Range => io::ErrorKind::InvalidInput,
             ErrorKind::Access => io::ErrorKind::PermissionDenied,
-            ErrorKind::OutOfMemory => io::ErrorKind::OutOfMemory,
+            ErrorKind::OutOfMemory | ErrorKind::MapLimit => io::ErrorKind::OutOfMemory,
+            ErrorKind::AddrInUse => io::ErrorKind::AddrInUse,
             ErrorKind::Unsupported => io::ErrorKind::Unsupported,
             ErrorKind::TimedOut => io::ErrorKind::TimedOut,
             ErrorKind::Shutdown => io::ErrorKind::BrokenPipe,
