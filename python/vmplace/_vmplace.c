@@ -1579,8 +1579,11 @@ static PyObject *ring_fd_io(Ring *self, PyObject *args, PyObject *kw, int fillin
   if (max_obj != Py_None && !conv_size(max_obj, &max)) return NULL;
   vmp_ring *r = ring_handle(self);
   if (!r) return NULL;
-  /* Nothing to move: answered before waiting on the descriptor. */
-  int err = filling ? vmp_ring_wait_write(r, 1, 0) : vmp_ring_wait_read(r, 1, 0);
+  /* Nothing to move: answered before waiting on the descriptor; a call
+   * the library refuses (EINVAL first) is left to it. */
+  int err = max == 0 || self->multi ? VMP_EINVAL
+            : filling               ? vmp_ring_wait_write(r, 1, 0)
+                                    : vmp_ring_wait_read(r, 1, 0);
   if (err == VMP_ETIMEDOUT) {
     if (filling) return raise_err(VMP_EFULL, "vmp_ring_fill");
     return PyLong_FromLong(0);
