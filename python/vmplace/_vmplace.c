@@ -9,9 +9,12 @@
  * A Window holds a strong reference to what it looks into, so the owner
  * outlives every window and every window outlives its memoryviews.
  *
- * All calls run with the GIL held except the ring waits, which release it in
- * bounded slices so that signals (Ctrl-C) are seen between them; a ring
- * closed during such a wait is closed by the last waiter to come back.
+ * All calls run with the GIL held except the ring waits and the ring's
+ * descriptor I/O, which release it in bounded slices so that signals
+ * (Ctrl-C) are seen between them; a ring closed during such a wait is
+ * closed by the last waiter to come back. Ring records follow the export
+ * rule too: a record is not submitted or consumed (its bytes would become
+ * the other side's) while a buffer of it is exported.
  *
  * A new library call becomes a method in four steps: a function taking the
  * handle from the object's *_handle() accessor (ValueError once closed),
