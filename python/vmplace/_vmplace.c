@@ -1410,30 +1410,45 @@ static PyObject *Ring_reserve(Ring *self, PyObject *args, PyObject *kw) {
     err = vmp_ring_reserve(r, len, 0, &rec);
   } else {
     /* Waiting for room counts nothing; only the last try, once the time is
-     * up, counts the record as dropped, as vmp_ring_reserve would. A
-     * producer that loses the room to another one (many producers) counts a
-     * drop too, and waits again. */
+     * up, counts the record as dropped, as vmp_ring_reserve would. Room is
+     * looked for again with the GIL held right before each reservation, so
+     * no other thread of this process can take it in between. A producer
+     * in another process can: then the reservation itself waits one slice
+     * more, and counts a drop only when that runs out too. */
     wait_clock clk;
     clock_start(&clk, timeout);
     for (;;) {
       err = vmp_ring_wait_room(r, len, 0);
-      while (err == VMP_ETIMEDOUT && !clock_expired(&clk)) {
+      if (err == 0) {
+        err = vmp_ring_reserve(r, len, 0, &rec);
+        if (err != VMP_EFULL) break;
+        int64_t slice = clock_slice(&clk);
+        if (slice == 0) break; /* that was the last try */
+        self->waiters++;
+        Py_BEGIN_ALLOW_THREADS
+        err = vmp_ring_reserve(r, len, slice, &rec);
+        Py_END_ALLOW_THREADS
+        /* Given back while the ring is still there: the wait may close it. */
+        if (!err && self->close_pending) vmp_ring_discard(r, &rec);
+        if (ring_leave_wait(self, r) < 0) return NULL;
+        if (err != VMP_ETIMEDOUT || clock_expired(&clk)) break; /* counted once */
+      } else if (err != VMP_ETIMEDOUT) {
+        break;
+      } else if (clock_expired(&clk)) {
+        err = vmp_ring_reserve(r, len, 0, &rec);
+        break;
+      } else {
         int64_t slice = clock_slice(&clk);
         self->waiters++;
         Py_BEGIN_ALLOW_THREADS
         err = vmp_ring_wait_room(r, len, slice);
         Py_END_ALLOW_THREADS
         if (ring_leave_wait(self, r) < 0) return NULL;
-        if (err == VMP_ETIMEDOUT && PyErr_CheckSignals() < 0) return NULL;
+        if (err && err != VMP_ETIMEDOUT) break;
       }
-      if (err && err != VMP_ETIMEDOUT) break;
-      err = vmp_ring_reserve(r, len, 0, &rec);
-      if (err != VMP_EFULL) break;
-      if (clock_expired(&clk)) {
-        err = VMP_ETIMEDOUT;
-        break;
-      }
+      if (PyErr_CheckSignals() < 0) return NULL;
     }
+    if (err == VMP_EFULL) err = VMP_ETIMEDOUT; /* a wait that ran out, as the library says */
   }
   if (err) return raise_err(err, "vmp_ring_reserve");
   Record *out = record_new(self, &rec, 1);
@@ -1735,7 +1750,8 @@ static PyMethodDef Ring_methods[] = {
      "record_max), one contiguous writable buffer in the ring. Waits for room with the GIL "
      "released (Ctrl-C interrupts it): timeout in seconds, None for no limit, 0 to fail at once "
      "with vmplace.Error (EFULL); a wait that runs out gives vmplace.Error (ETIMEDOUT), and both "
-     "count the record as dropped. On a single-producer ring a reservation replaces the one "
+     "count the record as dropped (so does a producer in another process taking the room first "
+     "when none comes back for one more 50 ms slice). On a single-producer ring a reservation replaces the one "
      "before (BufferError while that one is exported). Submit it, discard it, or use it as a "
      "context manager."},
     {"next", (PyCFunction)(void (*)(void))Ring_next, METH_VARARGS | METH_KEYWORDS,
