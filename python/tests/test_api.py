@@ -47,7 +47,7 @@ class ApiTest(unittest.TestCase):
             elif isinstance(node, ast.AnnAssign):
                 names.add(node.target.id)
         self.assertEqual(sorted(set(vmplace.__all__) - names), [])
-        for cls in ("Mem", "Region", "Ring", "MView", "Window"):
+        for cls in ("Mem", "Region", "Ring", "MView", "Window", "Record"):
             public = {a for a in dir(getattr(vmplace, cls)) if not a.startswith("_")}
             self.assertEqual(sorted(public - members[cls]), [], cls)
 

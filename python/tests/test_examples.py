@@ -22,6 +22,10 @@ class ExamplesTest(unittest.TestCase):
         out = self.run_example("ring_records.py", "200000")
         self.assertIn("200000 records", out)
 
+    def test_ring_mpsc(self):
+        out = self.run_example("ring_mpsc.py", "3", "5000")
+        self.assertIn("3 producers x 5000 records", out)
+
     def test_shards(self):
         out = self.run_example("shards.py")
         self.assertIn(": ok", out)

@@ -2,8 +2,8 @@
 
 Reserve address space (Region), fill it with private memory or views of
 memory objects (Mem), read many files as one buffer (MView), and pass bytes
-between threads or processes through mirrored rings (Ring) whose free space
-and data are always contiguous. Every piece of memory is reached through the
+or records between threads or processes through mirrored rings (Ring) whose
+free space, data and records are always contiguous. Every piece of memory is reached through the
 buffer protocol (memoryview, numpy.frombuffer: zero-copy), and nothing that
 is exported can be unmapped: close() and unmap() raise BufferError instead,
 as mmap.mmap.close() does.
@@ -28,6 +28,7 @@ from ._vmplace import (  # noqa: F401  (re-exported)
     EALIGN,
     EBOUNDS,
     EEXTENT,
+    EFULL,
     EINVAL,
     ENOMEM,
     ENOTSUP,
@@ -45,11 +46,14 @@ from ._vmplace import (  # noqa: F401  (re-exported)
     PROT_RW,
     PROT_WRITE,
     RING_HUGE_PAGES,
+    RING_MULTI_PRODUCER,
     RING_NO_INHERIT,
     Error,
     Mem,
     MView,
+    Record,
     Region,
+    RingStats,
     SegmentInfo,
     SpanInfo,
     Window,
@@ -62,20 +66,21 @@ from ._vmplace import (  # noqa: F401  (re-exported)
 )
 
 __all__ = [
-    "Error", "Mem", "MView", "Region", "Ring", "RingReader", "RingWriter", "SegmentInfo",
-    "SpanInfo", "Window", "backend", "err_name", "granularity", "page_size", "strerror",
-    "version",
+    "Error", "Mem", "MView", "Record", "Region", "Ring", "RingReader", "RingStats",
+    "RingWriter", "SegmentInfo", "SpanInfo", "Window", "backend", "err_name", "granularity",
+    "page_size", "strerror", "version",
     "PROT_NONE", "PROT_READ", "PROT_WRITE", "PROT_RW", "PROT_EXEC",
-    "MEM_READ", "MEM_WRITE", "MEM_RW", "RING_HUGE_PAGES", "RING_NO_INHERIT",
+    "MEM_READ", "MEM_WRITE", "MEM_RW", "RING_HUGE_PAGES", "RING_MULTI_PRODUCER",
+    "RING_NO_INHERIT",
     "EINVAL", "EALIGN", "ERANGE", "ESTATE", "EEXTENT", "EBOUNDS", "EACCES", "ENOMEM",
-    "ENOTSUP", "ETIMEDOUT", "ESHUTDOWN", "EPEER",
+    "ENOTSUP", "ETIMEDOUT", "ESHUTDOWN", "EPEER", "EFULL",
 ]
 
 __version__ = "%d.%d.%d" % version
 
 
 class Ring(_vmplace.Ring):
-    """Ring(size, flags=0)
+    """Ring(size, flags=0, *, multi_producer=False)
 
     A mirrored ring buffer: one producer and one consumer (threads, or two
     processes) exchange bytes through one memory object mapped twice back to
@@ -90,12 +95,36 @@ class Ring(_vmplace.Ring):
     socket.send_fds, inherited, or pickled through multiprocessing. There is
     no resource tracker and nothing is left behind.
 
+    Or a ring of records, each one contiguous (no split, no padding at the
+    wrap): the producer writes into ``ring.reserve(n)`` (a writable buffer;
+    ``with`` submits it, or discards it when the block raises), the
+    consumer reads ``ring.next()`` (read-only; ``with`` consumes it).
+    multi_producer=True lets many threads and processes reserve at once. A
+    ring carries bytes or records, not both. fill() and drain() move bytes
+    between the ring and a descriptor with no copy in between.
+
     Waits release the GIL, take a timeout in seconds (None: no limit) and
     can be interrupted with Ctrl-C. reader() and writer() give blocking
     file-like objects (shutil.copyfileobj, io.BufferedReader).
     """
 
     __slots__ = ()
+
+    def records(self, timeout=None):
+        """Yield every record as next() gives it, until the ring is shut down
+        and empty; each is consumed when the loop moves on (release its
+        buffers before that, or BufferError). A wait longer than timeout
+        seconds raises vmplace.Error (ETIMEDOUT).
+        """
+        while True:
+            try:
+                rec = self.next(timeout)
+            except Error as e:
+                if e.code == ESHUTDOWN:
+                    return
+                raise
+            with rec:
+                yield rec
 
     def reader(self, timeout=None):
         """A blocking file-like reader (io.RawIOBase) over the consumer side.

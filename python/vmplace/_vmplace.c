@@ -9,9 +9,12 @@
  * A Window holds a strong reference to what it looks into, so the owner
  * outlives every window and every window outlives its memoryviews.
  *
- * All calls run with the GIL held except the ring waits, which release it in
- * bounded slices so that signals (Ctrl-C) are seen between them; a ring
- * closed during such a wait is closed by the last waiter to come back.
+ * All calls run with the GIL held except the ring waits and the ring's
+ * descriptor I/O, which release it in bounded slices so that signals
+ * (Ctrl-C) are seen between them; a ring closed during such a wait is
+ * closed by the last waiter to come back. Ring records follow the export
+ * rule too: a record is not submitted or consumed (its bytes would become
+ * the other side's) while a buffer of it is exported.
  *
  * A new library call becomes a method in four steps: a function taking the
  * handle from the object's *_handle() accessor (ValueError once closed),
@@ -27,6 +30,8 @@
 #include <structmember.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
@@ -866,12 +871,22 @@ static PyTypeObject RegionType = {
 
 /* ---- rings -------------------------------------------------------------- */
 
+typedef struct Record Record;
+
 typedef struct {
   PyObject_HEAD
   vmp_ring *ring;
   window_list windows;
   int waiters;       /* calls in a wait with the GIL released */
   int close_pending; /* close() came during a wait: the last waiter closes */
+  int multi;         /* many producers (learnt from the ring on attach) */
+  int in_next;       /* next() calls waiting with the GIL released */
+  Py_ssize_t record_exports; /* buffers of its records exported now */
+  /* Borrowed (a record clears them when it goes): the one reservation a
+   * single-producer ring holds, which the next reserve replaces, and the
+   * record next() gave and nobody consumed yet, which next() gives again. */
+  Record *pending_reserve;
+  Record *pending_next;
 } Ring;
 
 static PyTypeObject RingType;
@@ -894,6 +909,13 @@ static Ring *ring_wrap(PyTypeObject *type, vmp_ring *r) {
   self->windows.head = NULL;
   self->waiters = 0;
   self->close_pending = 0;
+  /* Only a multi-producer ring accepts an abandonment timeout; setting the
+   * documented default (1 s) to a ring just mapped changes nothing. */
+  self->multi = vmp_ring_set_abandon_timeout(r, 1000000000) == 0;
+  self->in_next = 0;
+  self->record_exports = 0;
+  self->pending_reserve = NULL;
+  self->pending_next = NULL;
   return self;
 }
 
@@ -912,12 +934,15 @@ static int refuse_no_inherit(unsigned flags) {
 }
 
 static PyObject *Ring_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
-  static char *kwlist[] = {"size", "flags", NULL};
+  static char *kwlist[] = {"size", "flags", "multi_producer", NULL};
   size_t size;
   unsigned flags = 0;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|I:Ring", kwlist, conv_size, &size, &flags))
+  int multi_producer = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|I$p:Ring", kwlist, conv_size, &size, &flags,
+                                   &multi_producer))
     return NULL;
   if (refuse_no_inherit(flags) < 0) return NULL;
+  if (multi_producer) flags |= VMP_RING_MULTI_PRODUCER;
   vmp_ring *r;
   int err = vmp_ring_create(size, flags, &r);
   if (err) return raise_err(err, "vmp_ring_create");
@@ -1059,6 +1084,43 @@ static int parse_timeout(PyObject *obj, int64_t *timeout_ns) {
   return 1;
 }
 
+/* A wait's deadline, cut into slices of at most WAIT_SLICE_NS. */
+typedef struct {
+  int64_t timeout; /* < 0: none */
+  int64_t deadline;
+} wait_clock;
+
+static void clock_start(wait_clock *clk, int64_t timeout) {
+  clk->timeout = timeout;
+  clk->deadline = timeout >= 0 ? monotonic_ns() + timeout : 0;
+}
+
+static int64_t clock_slice(const wait_clock *clk) {
+  if (clk->timeout < 0) return WAIT_SLICE_NS;
+  int64_t left = clk->deadline - monotonic_ns();
+  if (left < 0) left = 0;
+  return left < WAIT_SLICE_NS ? left : WAIT_SLICE_NS;
+}
+
+static int clock_expired(const wait_clock *clk) {
+  return clk->timeout >= 0 && monotonic_ns() >= clk->deadline;
+}
+
+/* Called with the GIL taken back after a call made without it (counted in
+ * self->waiters): -1 with ValueError when close() came meanwhile, the last
+ * such caller closing the ring. */
+static int ring_leave_wait(Ring *self, vmp_ring *r) {
+  self->waiters--;
+  if (!self->close_pending) return 0;
+  if (self->waiters == 0) {
+    self->ring = NULL;
+    self->close_pending = 0;
+    vmp_ring_close(r);
+  }
+  PyErr_SetString(PyExc_ValueError, "the ring was closed during the wait");
+  return -1;
+}
+
 static PyObject *ring_wait(Ring *self, PyObject *args, PyObject *kw, int writing) {
   static char *kwlist[] = {"want", "timeout", NULL};
   size_t want = 1;
@@ -1070,33 +1132,20 @@ static PyObject *ring_wait(Ring *self, PyObject *args, PyObject *kw, int writing
   if (!parse_timeout(timeout_obj, &timeout)) return NULL;
   vmp_ring *r = ring_handle(self);
   if (!r) return NULL;
-  int64_t deadline = timeout >= 0 ? monotonic_ns() + timeout : 0;
+  wait_clock clk;
+  clock_start(&clk, timeout);
   for (;;) {
-    int64_t slice = WAIT_SLICE_NS;
-    if (timeout >= 0) {
-      int64_t left = deadline - monotonic_ns();
-      if (left < 0) left = 0;
-      if (left < slice) slice = left;
-    }
+    int64_t slice = clock_slice(&clk);
     int err;
     self->waiters++;
     Py_BEGIN_ALLOW_THREADS
     err = writing ? vmp_ring_wait_write(r, want, slice) : vmp_ring_wait_read(r, want, slice);
     Py_END_ALLOW_THREADS
-    self->waiters--;
-    if (self->close_pending) {
-      if (self->waiters == 0) {
-        self->ring = NULL;
-        self->close_pending = 0;
-        vmp_ring_close(r);
-      }
-      PyErr_SetString(PyExc_ValueError, "the ring was closed during the wait");
-      return NULL;
-    }
+    if (ring_leave_wait(self, r) < 0) return NULL;
     if (err == 0) Py_RETURN_TRUE;
     if (err != VMP_ETIMEDOUT) return raise_err(err, writing ? "vmp_ring_wait_write" : "vmp_ring_wait_read");
     if (PyErr_CheckSignals() < 0) return NULL;
-    if (timeout >= 0 && monotonic_ns() >= deadline) Py_RETURN_FALSE;
+    if (clock_expired(&clk)) Py_RETURN_FALSE;
   }
 }
 
@@ -1106,6 +1155,504 @@ static PyObject *Ring_wait_write(Ring *self, PyObject *args, PyObject *kw) {
 
 static PyObject *Ring_wait_read(Ring *self, PyObject *args, PyObject *kw) {
   return ring_wait(self, args, kw, 0);
+}
+
+/* ---- records ------------------------------------------------------------ */
+
+/* A record is one reservation (the producer's, writable) or one record
+ * next() gave (the consumer's, read-only), exported through the buffer
+ * protocol like a window. Once it is submitted, discarded or consumed its
+ * bytes belong to the other side, so that is refused (BufferError) while a
+ * buffer of it is exported, and it exports nothing after. */
+enum record_state {
+  RECORD_OPEN,
+  RECORD_SUBMITTED,
+  RECORD_DISCARDED,
+  RECORD_CONSUMED,
+  RECORD_REPLACED, /* a single-producer ring's later reservation took its place */
+  RECORD_ABANDONED /* the consumer skipped it: its producer was too slow */
+};
+
+static const char *const record_state_names[] = {"open",     "submitted", "discarded",
+                                                 "consumed", "replaced",  "abandoned"};
+
+struct Record {
+  PyObject_HEAD
+  Ring *ring; /* strong reference: the ring outlives its records */
+  vmp_ring_record rec;
+  int producer;
+  enum record_state state;
+  Py_ssize_t exports;
+};
+
+static PyTypeObject RecordType;
+
+static Record *record_new(Ring *ring, const vmp_ring_record *rec, int producer) {
+  Record *self = PyObject_New(Record, &RecordType);
+  if (!self) return NULL;
+  Py_INCREF(ring);
+  self->ring = ring;
+  self->rec = *rec;
+  self->producer = producer;
+  self->state = RECORD_OPEN;
+  self->exports = 0;
+  return self;
+}
+
+static void record_forget(Record *self) {
+  if (self->ring->pending_reserve == self) self->ring->pending_reserve = NULL;
+  if (self->ring->pending_next == self) self->ring->pending_next = NULL;
+}
+
+static void Record_dealloc(Record *self) {
+  /* A reservation nobody submitted is given up, so that the consumer of a
+   * multi-producer ring does not wait for it until the abandonment timeout. */
+  if (self->state == RECORD_OPEN && self->producer && self->ring->ring &&
+      !self->ring->close_pending)
+    vmp_ring_discard(self->ring->ring, &self->rec);
+  record_forget(self);
+  Py_DECREF(self->ring);
+  PyObject_Free(self);
+}
+
+enum record_op { RECORD_SUBMIT, RECORD_DISCARD, RECORD_CONSUME };
+
+/* Submits, discards or consumes; the checks first, so a refused call leaves
+ * the record as it was. */
+static PyObject *record_finish(Record *self, enum record_op op) {
+  static const char *const verbs[] = {"submit", "discard", "consume"};
+  if ((op == RECORD_CONSUME) == self->producer) {
+    PyErr_Format(PyExc_ValueError, "cannot %s a record %s", verbs[op],
+                 self->producer ? "that was reserved (submit or discard it)"
+                                : "that was received (consume it)");
+    return NULL;
+  }
+  if (self->state != RECORD_OPEN) {
+    PyErr_Format(PyExc_ValueError, "cannot %s the record: it was %s", verbs[op],
+                 record_state_names[self->state]);
+    return NULL;
+  }
+  vmp_ring *r = ring_handle(self->ring);
+  if (!r) return NULL;
+  if (self->exports) {
+    PyErr_Format(PyExc_BufferError, "cannot %s the record: %zd exported buffer(s)", verbs[op],
+                 self->exports);
+    return NULL;
+  }
+  int err = op == RECORD_SUBMIT    ? vmp_ring_submit(r, &self->rec)
+            : op == RECORD_DISCARD ? vmp_ring_discard(r, &self->rec)
+                                   : vmp_ring_consume(r, &self->rec);
+  if (err == VMP_ETIMEDOUT && op != RECORD_CONSUME) {
+    self->state = RECORD_ABANDONED; /* it is the consumer's now, whatever we do */
+    record_forget(self);
+  }
+  if (err)
+    return raise_err(err, op == RECORD_SUBMIT    ? "vmp_ring_submit"
+                          : op == RECORD_DISCARD ? "vmp_ring_discard"
+                                                 : "vmp_ring_consume");
+  self->state = op == RECORD_SUBMIT    ? RECORD_SUBMITTED
+                : op == RECORD_DISCARD ? RECORD_DISCARDED
+                                       : RECORD_CONSUMED;
+  record_forget(self);
+  Py_RETURN_NONE;
+}
+
+static PyObject *Record_submit(Record *self, PyObject *noargs) {
+  (void)noargs;
+  return record_finish(self, RECORD_SUBMIT);
+}
+
+static PyObject *Record_discard(Record *self, PyObject *noargs) {
+  (void)noargs;
+  return record_finish(self, RECORD_DISCARD);
+}
+
+static PyObject *Record_consume(Record *self, PyObject *noargs) {
+  (void)noargs;
+  return record_finish(self, RECORD_CONSUME);
+}
+
+static PyObject *Record_exit(Record *self, PyObject *args) {
+  PyObject *exc_type = Py_None, *exc = Py_None, *tb = Py_None;
+  if (!PyArg_UnpackTuple(args, "__exit__", 0, 3, &exc_type, &exc, &tb)) return NULL;
+  if (self->state != RECORD_OPEN) Py_RETURN_NONE;
+  PyObject *done = record_finish(
+      self, !self->producer ? RECORD_CONSUME : exc_type == Py_None ? RECORD_SUBMIT : RECORD_DISCARD);
+  if (!done) return NULL;
+  Py_DECREF(done);
+  Py_RETURN_NONE; /* an exception from the block goes on */
+}
+
+static int Record_getbuffer(Record *self, Py_buffer *view, int flags) {
+  if (self->state != RECORD_OPEN) {
+    PyErr_Format(PyExc_ValueError, "the record was %s: its bytes are not its own any more",
+                 record_state_names[self->state]);
+    return -1;
+  }
+  if (!ring_handle(self->ring)) return -1;
+  if (PyBuffer_FillInfo(view, (PyObject *)self, self->rec.data,
+                        (Py_ssize_t)clamp_to_ssize(self->rec.len), !self->producer, flags) < 0)
+    return -1;
+  self->exports++;
+  self->ring->record_exports++;
+  return 0;
+}
+
+static void Record_releasebuffer(Record *self, Py_buffer *view) {
+  (void)view;
+  self->exports--;
+  self->ring->record_exports--;
+}
+
+static Py_ssize_t Record_length(Record *self) { return (Py_ssize_t)clamp_to_ssize(self->rec.len); }
+
+static PyObject *Record_repr(Record *self) {
+  return PyUnicode_FromFormat("<vmplace.Record %s len=%zu %s exports=%zd>",
+                              self->producer ? "reserved" : "received", self->rec.len,
+                              record_state_names[self->state], self->exports);
+}
+
+static PyObject *Record_get_state(Record *self, void *c) {
+  (void)c;
+  return PyUnicode_FromString(record_state_names[self->state]);
+}
+
+static PyObject *Record_get_writable(Record *self, void *c) {
+  (void)c;
+  return PyBool_FromLong(self->producer);
+}
+
+static PyObject *Record_get_exports(Record *self, void *c) {
+  (void)c;
+  return PyLong_FromSsize_t(self->exports);
+}
+
+static PyObject *Record_get_ring(Record *self, void *c) {
+  (void)c;
+  Py_INCREF(self->ring);
+  return (PyObject *)self->ring;
+}
+
+static PyMethodDef Record_methods[] = {
+    {"submit", (PyCFunction)Record_submit, METH_NOARGS,
+     "submit()\n\nPublish the reserved record with its bytes as they are now. BufferError while "
+     "a buffer of it is exported; vmplace.Error (ETIMEDOUT) when the consumer of a "
+     "multi-producer ring already skipped it as abandoned."},
+    {"discard", (PyCFunction)Record_discard, METH_NOARGS,
+     "discard()\n\nGive the reservation up (counted as discarded). BufferError while a buffer "
+     "of it is exported."},
+    {"consume", (PyCFunction)Record_consume, METH_NOARGS,
+     "consume()\n\nRelease a received record: its bytes may be reused at once. BufferError "
+     "while a buffer of it is exported."},
+    {"__enter__", enter_self, METH_NOARGS, "Return self."},
+    {"__exit__", (PyCFunction)Record_exit, METH_VARARGS,
+     "Submit the reservation (discard it when the block raised), or consume the received "
+     "record; nothing when that was done already."},
+    {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef Record_getset[] = {
+    {"state", (getter)Record_get_state, NULL,
+     "'open', 'submitted', 'discarded', 'consumed', 'replaced' (a single-producer ring's next "
+     "reservation took its place) or 'abandoned'.",
+     NULL},
+    {"writable", (getter)Record_get_writable, NULL,
+     "True for a reservation (a producer's), False for a received record.", NULL},
+    {"exports", (getter)Record_get_exports, NULL, "Buffers exported now.", NULL},
+    {"ring", (getter)Record_get_ring, NULL, "The Ring the record is in.", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static PyBufferProcs Record_as_buffer = {(getbufferproc)Record_getbuffer,
+                                         (releasebufferproc)Record_releasebuffer};
+
+static PySequenceMethods Record_as_sequence = {.sq_length = (lenfunc)Record_length};
+
+static PyTypeObject RecordType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "vmplace.Record",
+    .tp_basicsize = sizeof(Record),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "One record of a ring, contiguous in the ring's memory, with the buffer protocol: "
+              "writable for a reservation (Ring.reserve), read-only for a received record "
+              "(Ring.next); memoryview(rec) and numpy.frombuffer(rec) are zero-copy. A context "
+              "manager: a reservation is submitted at the end of the block (discarded when it "
+              "raised), a received record consumed. Neither happens while a buffer of it is "
+              "exported (BufferError).",
+    .tp_dealloc = (destructor)Record_dealloc,
+    .tp_repr = (reprfunc)Record_repr,
+    .tp_as_buffer = &Record_as_buffer,
+    .tp_as_sequence = &Record_as_sequence,
+    .tp_methods = Record_methods,
+    .tp_getset = Record_getset,
+};
+
+static PyObject *Ring_reserve(Ring *self, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"size", "timeout", NULL};
+  size_t len;
+  PyObject *timeout_obj = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|O:reserve", kwlist, conv_size, &len,
+                                   &timeout_obj))
+    return NULL;
+  int64_t timeout;
+  if (!parse_timeout(timeout_obj, &timeout)) return NULL;
+  vmp_ring *r = ring_handle(self);
+  if (!r) return NULL;
+  Record *replaced = self->multi ? NULL : self->pending_reserve;
+  if (replaced && replaced->exports) {
+    /* The new reservation would start where that one's exported bytes are. */
+    PyErr_Format(PyExc_BufferError,
+                 "cannot reserve: the previous reservation has %zd exported buffer(s) and a "
+                 "single-producer ring holds one reservation at a time",
+                 replaced->exports);
+    return NULL;
+  }
+  vmp_ring_record rec;
+  int err;
+  if (timeout == 0) {
+    err = vmp_ring_reserve(r, len, 0, &rec);
+  } else {
+    /* Waiting for room counts nothing; only the last try, once the time is
+     * up, counts the record as dropped, as vmp_ring_reserve would. Room is
+     * looked for again with the GIL held right before each reservation, so
+     * no other thread of this process can take it in between. A producer
+     * in another process can: then the reservation itself waits one slice
+     * more, and counts a drop only when that runs out too. */
+    wait_clock clk;
+    clock_start(&clk, timeout);
+    for (;;) {
+      err = vmp_ring_wait_room(r, len, 0);
+      if (err == 0) {
+        err = vmp_ring_reserve(r, len, 0, &rec);
+        if (err != VMP_EFULL) break;
+        int64_t slice = clock_slice(&clk);
+        if (slice == 0) break; /* that was the last try */
+        self->waiters++;
+        Py_BEGIN_ALLOW_THREADS
+        err = vmp_ring_reserve(r, len, slice, &rec);
+        Py_END_ALLOW_THREADS
+        /* Given back while the ring is still there: the wait may close it. */
+        if (!err && self->close_pending) vmp_ring_discard(r, &rec);
+        if (ring_leave_wait(self, r) < 0) return NULL;
+        if (err != VMP_ETIMEDOUT || clock_expired(&clk)) break; /* counted once */
+      } else if (err != VMP_ETIMEDOUT) {
+        break;
+      } else if (clock_expired(&clk)) {
+        err = vmp_ring_reserve(r, len, 0, &rec);
+        break;
+      } else {
+        int64_t slice = clock_slice(&clk);
+        self->waiters++;
+        Py_BEGIN_ALLOW_THREADS
+        err = vmp_ring_wait_room(r, len, slice);
+        Py_END_ALLOW_THREADS
+        if (ring_leave_wait(self, r) < 0) return NULL;
+        if (err && err != VMP_ETIMEDOUT) break;
+      }
+      if (PyErr_CheckSignals() < 0) return NULL;
+    }
+    if (err == VMP_EFULL) err = VMP_ETIMEDOUT; /* a wait that ran out, as the library says */
+  }
+  if (err) return raise_err(err, "vmp_ring_reserve");
+  Record *out = record_new(self, &rec, 1);
+  if (!out) {
+    vmp_ring_discard(r, &rec);
+    return NULL;
+  }
+  if (!self->multi) {
+    if (self->pending_reserve) self->pending_reserve->state = RECORD_REPLACED;
+    self->pending_reserve = out;
+  }
+  return (PyObject *)out;
+}
+
+static PyObject *Ring_next(Ring *self, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"timeout", NULL};
+  PyObject *timeout_obj = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:next", kwlist, &timeout_obj)) return NULL;
+  int64_t timeout;
+  if (!parse_timeout(timeout_obj, &timeout)) return NULL;
+  vmp_ring *r = ring_handle(self);
+  if (!r) return NULL;
+  if (self->pending_next) { /* the library gives the same record again */
+    Py_INCREF(self->pending_next);
+    return (PyObject *)self->pending_next;
+  }
+  vmp_ring_record rec;
+  int err = vmp_ring_next(r, 0, &rec); /* a record there already needs no GIL release */
+  if (err == VMP_ETIMEDOUT && timeout != 0) {
+    wait_clock clk;
+    clock_start(&clk, timeout);
+    while (err == VMP_ETIMEDOUT && !clock_expired(&clk)) {
+      int64_t slice = clock_slice(&clk);
+      self->waiters++;
+      self->in_next++;
+      Py_BEGIN_ALLOW_THREADS
+      err = vmp_ring_next(r, slice, &rec);
+      Py_END_ALLOW_THREADS
+      self->in_next--;
+      if (ring_leave_wait(self, r) < 0) return NULL;
+      if (err == VMP_ETIMEDOUT && PyErr_CheckSignals() < 0) return NULL;
+    }
+  }
+  if (err) return raise_err(err, "vmp_ring_next");
+  Record *out = record_new(self, &rec, 0);
+  if (out) self->pending_next = out;
+  return (PyObject *)out;
+}
+
+/* The record argument of Ring.submit/discard/consume: one of this ring. */
+static Record *ring_own_record(Ring *self, PyObject *arg) {
+  if (!PyObject_TypeCheck(arg, &RecordType)) {
+    PyErr_Format(PyExc_TypeError, "a vmplace.Record is required, not %.100s",
+                 Py_TYPE(arg)->tp_name);
+    return NULL;
+  }
+  Record *rec = (Record *)arg;
+  if (rec->ring != self) {
+    PyErr_SetString(PyExc_ValueError, "the record belongs to another ring");
+    return NULL;
+  }
+  return rec;
+}
+
+static PyObject *Ring_submit(Ring *self, PyObject *arg) {
+  Record *rec = ring_own_record(self, arg);
+  return rec ? record_finish(rec, RECORD_SUBMIT) : NULL;
+}
+
+static PyObject *Ring_discard(Ring *self, PyObject *arg) {
+  Record *rec = ring_own_record(self, arg);
+  return rec ? record_finish(rec, RECORD_DISCARD) : NULL;
+}
+
+static PyObject *Ring_consume(Ring *self, PyObject *arg) {
+  Record *rec = ring_own_record(self, arg);
+  return rec ? record_finish(rec, RECORD_CONSUME) : NULL;
+}
+
+static PyObject *Ring_set_abandon_timeout(Ring *self, PyObject *arg) {
+  int64_t timeout;
+  if (!parse_timeout(arg, &timeout)) return NULL;
+  vmp_ring *r = ring_handle(self);
+  if (!r) return NULL;
+  if (self->in_next) {
+    PyErr_SetString(PyExc_RuntimeError,
+                    "cannot change the abandonment timeout while next() waits in another thread");
+    return NULL;
+  }
+  int err = vmp_ring_set_abandon_timeout(r, timeout);
+  if (err) return raise_err(err, "vmp_ring_set_abandon_timeout");
+  Py_RETURN_NONE;
+}
+
+static PyTypeObject RingStatsType;
+
+static PyStructSequence_Field ring_stats_fields[] = {
+    {"bytes_written", "bytes through the ring, record headers included (modulo a multiple of "
+                      "the capacity near 2**64)"},
+    {"bytes_read", "bytes the consumer released, likewise"},
+    {"records_written", "records submitted"},
+    {"records_read", "records consumed"},
+    {"dropped", "reservations that failed for want of room"},
+    {"discarded", "records reserved, then discarded"},
+    {"abandoned", "records the consumer skipped after the abandonment timeout"},
+    {NULL, NULL}};
+
+static PyStructSequence_Desc ring_stats_desc = {
+    "vmplace.RingStats",
+    "The counts a ring keeps in its shared control page, as Ring.stats() reports them. Either "
+    "side may read them; a peer can make them wrong, never harmful.",
+    ring_stats_fields, 7};
+
+static PyObject *Ring_stats(Ring *self, PyObject *noargs) {
+  (void)noargs;
+  vmp_ring *r = ring_handle(self);
+  if (!r) return NULL;
+  vmp_ring_stats st;
+  int err = vmp_ring_get_stats(r, &st);
+  if (err) return raise_err(err, "vmp_ring_get_stats");
+  PyObject *items[7] = {
+      PyLong_FromUnsignedLongLong(st.bytes_written),   PyLong_FromUnsignedLongLong(st.bytes_read),
+      PyLong_FromUnsignedLongLong(st.records_written), PyLong_FromUnsignedLongLong(st.records_read),
+      PyLong_FromUnsignedLongLong(st.dropped),         PyLong_FromUnsignedLongLong(st.discarded),
+      PyLong_FromUnsignedLongLong(st.abandoned)};
+  return struct_sequence(&RingStatsType, items, 7);
+}
+
+/* ---- descriptor I/O ------------------------------------------------------ */
+
+/* Whether a read or write on fd may block. Unknown (not a descriptor):
+ * no, so the library's own call reports the error. */
+static int fd_blocks(int fd) {
+  int fl = fcntl(fd, F_GETFL);
+  return fl >= 0 && !(fl & O_NONBLOCK);
+}
+
+static PyObject *ring_fd_io(Ring *self, PyObject *args, PyObject *kw, int filling) {
+  static char *kwlist[] = {"fd", "max", NULL};
+  int fd;
+  PyObject *max_obj = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, filling ? "O&|O:fill" : "O&|O:drain", kwlist,
+                                   conv_fd, &fd, &max_obj))
+    return NULL;
+  size_t max = VMP_RING_ALL;
+  if (max_obj != Py_None && !conv_size(max_obj, &max)) return NULL;
+  vmp_ring *r = ring_handle(self);
+  if (!r) return NULL;
+  /* Nothing to move: answered before waiting on the descriptor; a call
+   * the library refuses (EINVAL first) is left to it. */
+  int err = max == 0 || self->multi ? VMP_EINVAL
+            : filling               ? vmp_ring_wait_write(r, 1, 0)
+                                    : vmp_ring_wait_read(r, 1, 0);
+  if (err == VMP_ETIMEDOUT) {
+    if (filling) return raise_err(VMP_EFULL, "vmp_ring_fill");
+    return PyLong_FromLong(0);
+  }
+  /* The library retries a read or write a signal interrupts, so a blocking
+   * descriptor is first waited on here, in slices, where Ctrl-C is seen. */
+  if (!err && fd_blocks(fd)) {
+    for (;;) {
+      struct pollfd p = {.fd = fd, .events = filling ? POLLIN : POLLOUT, .revents = 0};
+      int rc, saved;
+      self->waiters++;
+      Py_BEGIN_ALLOW_THREADS
+      rc = poll(&p, 1, (int)(WAIT_SLICE_NS / 1000000));
+      saved = errno;
+      Py_END_ALLOW_THREADS
+      if (ring_leave_wait(self, r) < 0) return NULL;
+      if (rc > 0) break; /* ready, or an error or hang-up the call reports */
+      if (rc < 0 && saved != EINTR) {
+        errno = saved;
+        return PyErr_SetFromErrno(PyExc_OSError);
+      }
+      if (PyErr_CheckSignals() < 0) return NULL;
+    }
+  }
+  ptrdiff_t n;
+  self->waiters++;
+  Py_BEGIN_ALLOW_THREADS
+  n = filling ? vmp_ring_fill(r, fd, max) : vmp_ring_drain(r, fd, max);
+  Py_END_ALLOW_THREADS
+  if (ring_leave_wait(self, r) < 0) return NULL;
+  if (n < 0) return raise_err((int)n, filling ? "vmp_ring_fill" : "vmp_ring_drain");
+  return PyLong_FromSsize_t((Py_ssize_t)n);
+}
+
+static PyObject *Ring_fill(Ring *self, PyObject *args, PyObject *kw) {
+  return ring_fd_io(self, args, kw, 1);
+}
+
+static PyObject *Ring_drain(Ring *self, PyObject *args, PyObject *kw) {
+  return ring_fd_io(self, args, kw, 0);
+}
+
+static PyObject *Ring_get_record_max(Ring *self, void *c) {
+  (void)c;
+  vmp_ring *r = ring_handle(self);
+  return r ? PyLong_FromSize_t(vmp_ring_record_max(r)) : NULL;
+}
+
+static PyObject *Ring_get_multi_producer(Ring *self, void *c) {
+  (void)c;
+  return PyBool_FromLong(self->multi);
 }
 
 static PyObject *Ring_shutdown(Ring *self, PyObject *noargs) {
@@ -1119,7 +1666,7 @@ static PyObject *Ring_shutdown(Ring *self, PyObject *noargs) {
 static PyObject *Ring_close(Ring *self, PyObject *noargs) {
   (void)noargs;
   if (!self->ring || self->close_pending) Py_RETURN_NONE;
-  Py_ssize_t n = list_all_exports(&self->windows);
+  Py_ssize_t n = list_all_exports(&self->windows) + self->record_exports;
   if (n) {
     PyErr_Format(PyExc_BufferError, "cannot close the ring: %zd exported buffer(s)", n);
     return NULL;
@@ -1155,7 +1702,7 @@ static PyObject *Ring_get_closed(Ring *self, void *c) {
 
 static PyObject *Ring_get_exports(Ring *self, void *c) {
   (void)c;
-  return PyLong_FromSsize_t(list_all_exports(&self->windows));
+  return PyLong_FromSsize_t(list_all_exports(&self->windows) + self->record_exports);
 }
 
 static PyObject *Ring_repr(Ring *self) {
@@ -1198,6 +1745,46 @@ static PyMethodDef Ring_methods[] = {
      "wait_read(want=1, timeout=None) -> bool\n\nBlock, with the GIL released, until want bytes "
      "can be read (or the ring is shut down with some left): True, or False on timeout. "
      "vmplace.Error (ESHUTDOWN) once shut down and empty."},
+    {"reserve", (PyCFunction)(void (*)(void))Ring_reserve, METH_VARARGS | METH_KEYWORDS,
+     "reserve(size, timeout=None) -> Record\n\nReserve a record of size bytes (0 to "
+     "record_max), one contiguous writable buffer in the ring. Waits for room with the GIL "
+     "released (Ctrl-C interrupts it): timeout in seconds, None for no limit, 0 to fail at once "
+     "with vmplace.Error (EFULL); a wait that runs out gives vmplace.Error (ETIMEDOUT), and both "
+     "count the record as dropped (so does a producer in another process taking the room first "
+     "when none comes back for one more 50 ms slice). On a single-producer ring a reservation replaces the one "
+     "before (BufferError while that one is exported). Submit it, discard it, or use it as a "
+     "context manager."},
+    {"next", (PyCFunction)(void (*)(void))Ring_next, METH_VARARGS | METH_KEYWORDS,
+     "next(timeout=None) -> Record\n\nThe next record, whole, as a read-only buffer, until it "
+     "is consumed (called again before that: the same record). Waits with the GIL released "
+     "(Ctrl-C interrupts it); vmplace.Error ETIMEDOUT when none came in timeout seconds (0: "
+     "only looks), ESHUTDOWN once the ring is shut down and no record is left, EPEER when what "
+     "a producer wrote cannot be valid."},
+    {"submit", (PyCFunction)Ring_submit, METH_O,
+     "submit(record)\n\nThe same as record.submit()."},
+    {"discard", (PyCFunction)Ring_discard, METH_O,
+     "discard(record)\n\nThe same as record.discard()."},
+    {"consume", (PyCFunction)Ring_consume, METH_O,
+     "consume(record)\n\nThe same as record.consume(): release a record next() gave."},
+    {"set_abandon_timeout", (PyCFunction)Ring_set_abandon_timeout, METH_O,
+     "set_abandon_timeout(timeout)\n\nHow long, in seconds, this consumer waits for a "
+     "reserved record of a multi-producer ring before it skips it as abandoned (default 1; "
+     "None: never). Must be longer than any live producer takes between reserve and submit. "
+     "vmplace.Error (EINVAL) on a single-producer ring."},
+    {"stats", (PyCFunction)Ring_stats, METH_NOARGS,
+     "stats() -> RingStats\n\nThe counts kept in the shared control page (bytes and records "
+     "written and read, dropped, discarded, abandoned), from either side."},
+    {"fill", (PyCFunction)(void (*)(void))Ring_fill, METH_VARARGS | METH_KEYWORDS,
+     "fill(fd, max=None) -> int\n\nOne read from fd (an int or an object with fileno()) "
+     "straight into the free space, of at most max bytes (None: as many as fit); return the "
+     "count, 0 at end of file. A blocking descriptor is waited on with the GIL released (Ctrl-C "
+     "interrupts it); a non-blocking one with nothing raises BlockingIOError. vmplace.Error "
+     "(EFULL) when the ring has no room (wait_write first); EINVAL on a multi-producer ring."},
+    {"drain", (PyCFunction)(void (*)(void))Ring_drain, METH_VARARGS | METH_KEYWORDS,
+     "drain(fd, max=None) -> int\n\nOne write to fd (an int or an object with fileno()) "
+     "straight from the waiting data, of at most max bytes; return the count, 0 when the ring "
+     "is empty (wait_read first). Waits on a blocking descriptor as fill() does. A reader that "
+     "is gone raises BrokenPipeError, never SIGPIPE."},
     {"shutdown", (PyCFunction)Ring_shutdown, METH_NOARGS,
      "shutdown()\n\nMark the ring shut down for both sides in every process and wake every "
      "waiter; the reader drains what is left."},
@@ -1211,15 +1798,23 @@ static PyMethodDef Ring_methods[] = {
 static PyGetSetDef Ring_getset[] = {
     {"capacity", (getter)Ring_get_capacity, NULL, "The capacity in bytes.", NULL},
     {"closed", (getter)Ring_get_closed, NULL, "True once close() was called.", NULL},
-    {"exports", (getter)Ring_get_exports, NULL, "Buffers of its windows exported now.", NULL},
+    {"exports", (getter)Ring_get_exports, NULL,
+     "Buffers of its windows and records exported now.", NULL},
+    {"record_max", (getter)Ring_get_record_max, NULL,
+     "The largest payload of one record: the capacity less the record header.", NULL},
+    {"multi_producer", (getter)Ring_get_multi_producer, NULL,
+     "True when many producers may reserve records at once (learnt from the ring on attach).",
+     NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
 static PyTypeObject RingType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "vmplace.Ring",
     .tp_basicsize = sizeof(Ring),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_doc = "Ring(size, flags=0)\n\nA mirrored ring: a byte queue for one producer and one "
-              "consumer (threads or processes) whose free space and data are always contiguous.",
+    .tp_doc = "Ring(size, flags=0, *, multi_producer=False)\n\nA mirrored ring: a byte queue "
+              "for one producer and one consumer (threads or processes) whose free space and "
+              "data are always contiguous, or a queue of records (reserve, next), from many "
+              "producers with multi_producer=True.",
     .tp_new = Ring_new,
     .tp_dealloc = (destructor)Ring_dealloc,
     .tp_repr = (reprfunc)Ring_repr,
@@ -1762,10 +2357,13 @@ PyMODINIT_FUNC PyInit__vmplace(void) {
     goto fail;
   }
   if (PyStructSequence_InitType2(&SpanInfoType, &span_info_desc) < 0 ||
-      PyStructSequence_InitType2(&SegmentInfoType, &segment_info_desc) < 0)
+      PyStructSequence_InitType2(&SegmentInfoType, &segment_info_desc) < 0 ||
+      PyStructSequence_InitType2(&RingStatsType, &ring_stats_desc) < 0)
     goto fail;
   if (add_type(m, "SpanInfo", &SpanInfoType) < 0 ||
-      add_type(m, "SegmentInfo", &SegmentInfoType) < 0 || add_type(m, "Mem", &MemType) < 0 ||
+      add_type(m, "SegmentInfo", &SegmentInfoType) < 0 ||
+      add_type(m, "RingStats", &RingStatsType) < 0 || add_type(m, "Record", &RecordType) < 0 ||
+      add_type(m, "Mem", &MemType) < 0 ||
       add_type(m, "Region", &RegionType) < 0 || add_type(m, "Window", &WindowType) < 0 ||
       add_type(m, "Ring", &RingType) < 0 || add_type(m, "MView", &MViewType) < 0)
     goto fail;
@@ -1781,6 +2379,7 @@ PyMODINIT_FUNC PyInit__vmplace(void) {
   ADD_INT("MEM_RW", VMP_MEM_RW)
   ADD_INT("RING_HUGE_PAGES", VMP_RING_HUGE_PAGES)
   ADD_INT("RING_NO_INHERIT", VMP_RING_NO_INHERIT)
+  ADD_INT("RING_MULTI_PRODUCER", VMP_RING_MULTI_PRODUCER)
 #define ADD_ERR(name, value, msg) ADD_INT(#name, value)
   VMP_ERRNO_MAP(ADD_ERR)
 #undef ADD_ERR
