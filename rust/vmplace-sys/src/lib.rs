@@ -90,6 +90,34 @@ pub const VMP_MEM_READ: c_uint = 0x1;
 pub const VMP_MEM_WRITE: c_uint = 0x2;
 /// Memory object flags: read and write.
 pub const VMP_MEM_RW: c_uint = VMP_MEM_READ | VMP_MEM_WRITE;
+/// `vmp_mem_create_named` flag: the backend's own way (a memfd) or
+/// `VMP_ENOTSUP`, never an object in /dev/shm or $TMPDIR.
+pub const VMP_MEM_NO_FALLBACK: c_uint = 0x10;
+/// `vmp_mem_create_named` flag: views will be executable (Linux MFD_EXEC).
+pub const VMP_MEM_EXEC: c_uint = 0x20;
+/// `vmp_mem_create_named` flag: reserve the backing store at create, so a
+/// full tmpfs is an error now rather than SIGBUS later.
+pub const VMP_MEM_PREALLOCATE: c_uint = 0x40;
+/// `vmp_mem_create_named` flag: huge pages from the system's pool.
+pub const VMP_MEM_HUGE: c_uint = 0x80;
+/// `vmp_mem_create_named` flag: huge pages, else ordinary pages whose views
+/// ask for transparent huge pages.
+pub const VMP_MEM_HUGE_OR_THP: c_uint = 0x100;
+
+/// Where an object's memory comes from (`enum vmp_backing`).
+pub type vmp_backing = c_int;
+/// Linux memfd_create.
+pub const VMP_BACKING_MEMFD: vmp_backing = 1;
+/// shm_open, name removed (lives in /dev/shm).
+pub const VMP_BACKING_SHM: vmp_backing = 2;
+/// An unnamed file in $TMPDIR.
+pub const VMP_BACKING_TEMP_FILE: vmp_backing = 3;
+/// A regular file opened by path.
+pub const VMP_BACKING_FILE: vmp_backing = 4;
+/// A Windows pagefile-backed section.
+pub const VMP_BACKING_SECTION: vmp_backing = 5;
+/// Adopted (`vmp_mem_adopt`): whatever the caller had.
+pub const VMP_BACKING_DESCRIPTOR: vmp_backing = 6;
 
 /// Span kind (`enum vmp_kind`).
 pub type vmp_kind = c_int;
@@ -102,6 +130,9 @@ pub const VMP_VIEW: vmp_kind = 2;
 
 /// Multi-file view flag: map the files read-write and shared.
 pub const VMP_MVIEW_WRITE: c_uint = 0x1;
+/// Multi-file view flag: keep no descriptor for a segment once it is no
+/// longer last; every segment must then be given by path.
+pub const VMP_MVIEW_CLOSE_FILES: c_uint = 0x2;
 
 /// Ring flag: back the data with huge pages (Linux).
 pub const VMP_RING_HUGE_PAGES: c_uint = 0x1;
@@ -135,6 +166,91 @@ pub struct vmp_mview {
 #[repr(C)]
 pub struct vmp_ring {
     _private: [u8; 0],
+}
+
+/// What the backend compiled in can do (`vmp_capabilities()`). Flags are 1
+/// when the backend has the capability, 0 when it does not; the header
+/// says what each means.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct vmp_caps {
+    /// `vmp_backend_name()`, a static NUL-terminated string.
+    pub backend: *const c_char,
+    /// `vmp_page_size()`.
+    pub page_size: usize,
+    /// `vmp_granularity()`.
+    pub granularity: usize,
+    /// A view's object offset is a multiple of it (bytes).
+    pub view_offset_unit: usize,
+    /// Objects carry seals against shrinking.
+    pub seals: c_int,
+    /// `vmp_mem_grow` works on anonymous objects.
+    pub anon_resizable: c_int,
+    /// Another program can cut a mapped file, so views can fault.
+    pub mapped_files_shrink: c_int,
+    /// `vmp_discard` over pages of several protections is one system call.
+    pub discard_mixed_one_step: c_int,
+    /// `VMP_RING_HUGE_PAGES` can work.
+    pub huge_pages: c_int,
+    /// `VMP_RING_NO_INHERIT` is honoured.
+    pub no_inherit: c_int,
+    /// A ring's waiter sleeps in the kernel and a peer process wakes it.
+    pub wait_across_processes: c_int,
+    /// `vmp_mview_read`/`scan` copy with the system's checked copy.
+    pub fault_safe_copy: c_int,
+    /// `vmp_reserve_at` is one call the system refuses over a taken range.
+    pub place_exact_checked: c_int,
+    /// `vmp_reserve_in`: the system picks the gap.
+    pub place_window_by_system: c_int,
+    /// `vmp_reserve_in` reads the process's map to find a gap.
+    pub place_window_gap_list: c_int,
+    /// `vmp_budget_get` reports the kernel's mapping limit and count.
+    pub knows_mapping_limit: c_int,
+    /// `vmp_label` and named objects show in the process's map.
+    pub labels: c_int,
+}
+
+/// The process's budget of address space and shared memory
+/// (`vmp_budget_get()`); -1 (`u64::MAX` for the limits) where unknown.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct vmp_budget {
+    /// Kernel mappings a process may hold (vm.max_map_count); -1 unknown.
+    pub map_limit: i64,
+    /// Kernel mappings the process holds now.
+    pub map_count: i64,
+    /// Linux vm.overcommit_memory (0, 1, 2).
+    pub overcommit: c_int,
+    /// Soft RLIMIT_AS in bytes.
+    pub as_limit: u64,
+    /// Soft RLIMIT_DATA in bytes.
+    pub data_limit: u64,
+    /// 1 memfd_create works, 0 refused, -1 the system has none.
+    pub memfd: c_int,
+    /// Bytes of /dev/shm.
+    pub shm_size: i64,
+    /// Free bytes of /dev/shm.
+    pub shm_free: i64,
+    /// Bytes of free huge pages.
+    pub huge_free: i64,
+    /// The huge page size in bytes.
+    pub huge_page: i64,
+}
+
+/// What `vmp_mem_query()` reports about an object.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct vmp_mem_info {
+    /// Where the memory comes from (`VMP_BACKING_*`).
+    pub backing: vmp_backing,
+    /// Its size can never shrink.
+    pub sealed: c_int,
+    /// 1 huge pages, 2 ordinary pages asking for transparent huge pages.
+    pub huge_pages: c_int,
+    /// 1 exec-capable on purpose, 0 sealed against exec, -1 as the system decides.
+    pub exec: c_int,
+    /// The backend's own way was refused and a fallback taken.
+    pub fell_back: c_int,
 }
 
 /// What `vmp_query()` reports about one span.
@@ -239,10 +355,18 @@ extern "C" {
     pub fn vmp_granularity() -> usize;
     /// "linux", "posix" or "windows".
     pub fn vmp_backend_name() -> *const c_char;
+    /// What the backend can do; never null, constant for the process.
+    pub fn vmp_capabilities() -> *const vmp_caps;
+    /// Fills `*out` with the process's budget as it is now.
+    pub fn vmp_budget_get(out: *mut vmp_budget) -> c_int;
 
     // Memory objects
     /// Creates anonymous shared memory of `size` bytes.
     pub fn vmp_mem_create(size: u64, flags: c_uint, out: *mut *mut vmp_mem) -> c_int;
+    /// As `vmp_mem_create`, with a name shown in the process's map and flags.
+    pub fn vmp_mem_create_named(size: u64, name: *const c_char, flags: c_uint, out: *mut *mut vmp_mem) -> c_int;
+    /// What was obtained for an object.
+    pub fn vmp_mem_query(mem: *const vmp_mem, out: *mut vmp_mem_info) -> c_int;
     /// Opens a regular file as a memory object.
     pub fn vmp_mem_open(path: *const c_char, flags: c_uint, out: *mut *mut vmp_mem) -> c_int;
     /// Adopts an open descriptor; owned by the object on success.
@@ -263,6 +387,18 @@ extern "C" {
     pub fn vmp_kind_name(kind: vmp_kind) -> *const c_char;
     /// Reserves `size` bytes of address space as one placeholder.
     pub fn vmp_reserve(size: usize, alignment: usize, out: *mut *mut vmp_region) -> c_int;
+    /// Reserves exactly [addr, addr+size), never replacing anything.
+    pub fn vmp_reserve_at(addr: *mut c_void, size: usize, out: *mut *mut vmp_region) -> c_int;
+    /// Reserves `size` bytes somewhere in [lowest, highest).
+    pub fn vmp_reserve_in(
+        lowest: usize,
+        highest: usize,
+        size: usize,
+        alignment: usize,
+        out: *mut *mut vmp_region,
+    ) -> c_int;
+    /// Grows the region in place by a placeholder of `more` bytes.
+    pub fn vmp_extend(region: *mut vmp_region, more: usize) -> c_int;
     /// Unmaps everything in the region and gives its range back.
     pub fn vmp_release(region: *mut vmp_region) -> c_int;
     /// The region's base address.
@@ -271,6 +407,8 @@ extern "C" {
     pub fn vmp_size(region: *const vmp_region) -> usize;
     /// Makes [off, off+size) a placeholder of its own.
     pub fn vmp_split(region: *mut vmp_region, off: usize, size: usize) -> c_int;
+    /// Makes [off, off+size) a placeholder span of its own (split, or nothing).
+    pub fn vmp_carve(region: *mut vmp_region, off: usize, size: usize) -> c_int;
     /// Merges the placeholders covering [off, off+size).
     pub fn vmp_coalesce(region: *mut vmp_region, off: usize, size: usize) -> c_int;
     /// Replaces one whole placeholder with private memory.
@@ -290,10 +428,14 @@ extern "C" {
     pub fn vmp_protect(region: *mut vmp_region, off: usize, size: usize, prot: c_int) -> c_int;
     /// Gives the memory of private pages back; they read as zero.
     pub fn vmp_discard(region: *mut vmp_region, off: usize, size: usize) -> c_int;
+    /// Names the private pages [off, off+size) in the process's map.
+    pub fn vmp_label(region: *mut vmp_region, off: usize, size: usize, name: *const c_char) -> c_int;
     /// Describes the span holding `addr`.
     pub fn vmp_query(region: *mut vmp_region, addr: *const c_void, info: *mut vmp_span_info) -> c_int;
     /// The number of spans in the region.
     pub fn vmp_span_count(region: *mut vmp_region) -> usize;
+    /// How many kernel mappings the region costs now.
+    pub fn vmp_mapping_count(region: *mut vmp_region) -> usize;
     /// Calls `fn_` for every span in address order, under the region's lock.
     pub fn vmp_foreach_span(region: *mut vmp_region, fn_: Option<vmp_span_fn>, arg: *mut c_void) -> c_int;
 
@@ -328,6 +470,18 @@ extern "C" {
     pub fn vmp_mview_describe(view: *const vmp_mview, segment: usize, info: *mut vmp_mview_segment_info) -> c_int;
     /// Checks every segment's file against the range it was mapped with.
     pub fn vmp_mview_check(view: *const vmp_mview, segment: *mut usize) -> c_int;
+    /// Follows the last segment's file as it grows; `*length` gets the length.
+    pub fn vmp_mview_refresh(view: *mut vmp_mview, length: *mut u64) -> c_int;
+    /// Turns segments [0, count) back into placeholder and closes their files.
+    pub fn vmp_mview_retire(view: *mut vmp_mview, count: usize) -> c_int;
+    /// How many segments are retired.
+    pub fn vmp_mview_retired(view: *const vmp_mview) -> usize;
+    /// Guarantees `bytes` readable zero bytes after the view's end.
+    pub fn vmp_mview_set_padding(view: *mut vmp_mview, bytes: usize) -> c_int;
+    /// Fault-safe copy of view bytes [offset, offset+n) to `dst`.
+    pub fn vmp_mview_read(view: *const vmp_mview, offset: u64, dst: *mut c_void, n: usize) -> c_int;
+    /// Fault-safe scan for `byte` in [offset, offset+n).
+    pub fn vmp_mview_scan(view: *const vmp_mview, offset: u64, n: u64, byte: u8, found: *mut u64) -> c_int;
     /// Unmaps everything and closes the files.
     pub fn vmp_mview_close(view: *mut vmp_mview) -> c_int;
 

@@ -57,14 +57,16 @@ mod mview;
 mod record;
 mod region;
 mod ring;
+mod system;
 
 pub use deque::MirroredDeque;
 pub use error::{Error, ErrorKind, Result};
-pub use mem::{Access, Mem};
+pub use mem::{Access, Backing, Mem, MemFlags, MemInfo};
 pub use mview::{Location, MView, Segment, SegmentInfo};
 pub use record::{MultiProducer, Record, RecordMut, RingStats};
 pub use region::{Bytes, BytesMut, Kind, Prot, Region, SpanInfo};
 pub use ring::{Consumer, Producer, Ring, RingOptions, ShutdownHandle};
+pub use system::{budget, capabilities, Budget, Caps};
 
 /// Raw declarations of the C API, for what the safe API does not cover.
 pub use vmplace_sys as sys;

@@ -46,6 +46,122 @@ pub(crate) fn c_path(path: &Path) -> Result<CString> {
     CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::from_code(sys::VMP_EINVAL))
 }
 
+/// Flags for [`Mem::create_named`], combined with `|`.
+///
+/// ```
+/// use vmplace::MemFlags;
+/// let flags = MemFlags::NO_FALLBACK | MemFlags::PREALLOCATE;
+/// assert!(flags.contains(MemFlags::PREALLOCATE));
+/// assert!(!flags.contains(MemFlags::EXEC));
+/// assert_eq!(MemFlags::NONE.bits(), 0);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct MemFlags(u32);
+
+impl MemFlags {
+    /// No flag: the backend's own way (a memfd on Linux), else a fallback
+    /// (/dev/shm, a temporary file).
+    pub const NONE: MemFlags = MemFlags(0);
+    /// The backend's own way or `ENOTSUP`: never an object in /dev/shm or
+    /// `$TMPDIR` (always `ENOTSUP` on the generic POSIX backend).
+    pub const NO_FALLBACK: MemFlags = MemFlags(sys::VMP_MEM_NO_FALLBACK);
+    /// Views will be executable (Linux 6.3+ otherwise seals a memfd
+    /// against exec, and an executable view is `EACCES`).
+    pub const EXEC: MemFlags = MemFlags(sys::VMP_MEM_EXEC);
+    /// Reserve the backing store now: a full tmpfs or disk is `OS:ENOSPC`
+    /// at create, never SIGBUS at a later touch.
+    pub const PREALLOCATE: MemFlags = MemFlags(sys::VMP_MEM_PREALLOCATE);
+    /// Huge pages from the system's pool (size a multiple of
+    /// [`Budget::huge_page`](crate::Budget::huge_page)); `ENOTSUP` when the
+    /// pool cannot hold it.
+    pub const HUGE: MemFlags = MemFlags(sys::VMP_MEM_HUGE);
+    /// As [`HUGE`](MemFlags::HUGE), falling back to ordinary pages whose
+    /// views ask for transparent huge pages.
+    pub const HUGE_OR_THP: MemFlags = MemFlags(sys::VMP_MEM_HUGE_OR_THP);
+
+    /// The C value (`VMP_MEM_*` bits).
+    pub fn bits(self) -> u32 {
+        self.0
+    }
+
+    /// Whether every flag of `other` is set here.
+    pub fn contains(self, other: MemFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+impl std::ops::BitOr for MemFlags {
+    type Output = MemFlags;
+    fn bitor(self, other: MemFlags) -> MemFlags {
+        MemFlags(self.0 | other.0)
+    }
+}
+
+/// Where a memory object's memory comes from: [`MemInfo::backing`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Backing {
+    /// Linux `memfd_create`.
+    Memfd,
+    /// `shm_open`, the name removed at once (lives in /dev/shm).
+    Shm,
+    /// An unnamed file in `$TMPDIR`.
+    TempFile,
+    /// A regular file opened by path.
+    File,
+    /// A Windows pagefile-backed section.
+    Section,
+    /// An adopted descriptor: whatever the caller had.
+    Descriptor,
+    /// A value this crate does not know.
+    Unknown(i32),
+}
+
+impl Backing {
+    fn from_raw(raw: sys::vmp_backing) -> Backing {
+        match raw {
+            sys::VMP_BACKING_MEMFD => Backing::Memfd,
+            sys::VMP_BACKING_SHM => Backing::Shm,
+            sys::VMP_BACKING_TEMP_FILE => Backing::TempFile,
+            sys::VMP_BACKING_FILE => Backing::File,
+            sys::VMP_BACKING_SECTION => Backing::Section,
+            sys::VMP_BACKING_DESCRIPTOR => Backing::Descriptor,
+            other => Backing::Unknown(other),
+        }
+    }
+}
+
+/// What was obtained for a memory object: [`Mem::query`].
+///
+/// ```
+/// use vmplace::{Backing, Mem};
+/// let info = Mem::create(vmplace::page_size() as u64)?.query()?;
+/// if info.fell_back {
+///     // A sandbox refused memfd_create: the object lives in /dev/shm or a
+///     // file, which can fill up and then fault.
+///     assert_ne!(info.backing, Backing::Memfd);
+/// }
+/// # Ok::<(), vmplace::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MemInfo {
+    /// Where the memory comes from.
+    pub backing: Backing,
+    /// Its size can never shrink: views of it never fault from truncation.
+    pub sealed: bool,
+    /// Backed by huge pages ([`MemFlags::HUGE`], huge-page rings).
+    pub huge_pages: bool,
+    /// Ordinary pages whose views ask for transparent huge pages (the
+    /// [`MemFlags::HUGE_OR_THP`] fallback).
+    pub transparent_huge_pages: bool,
+    /// `Some(true)`: made exec-capable on purpose ([`MemFlags::EXEC`]);
+    /// `Some(false)`: sealed against exec; `None`: as the system decides.
+    pub exec: Option<bool>,
+    /// The backend's own way was refused and a fallback taken.
+    pub fell_back: bool,
+}
+
 /// One borrow of a byte range of an object, through any of its views.
 struct ByteBorrow {
     id: u64,
@@ -152,6 +268,62 @@ impl Mem {
         let mut raw = ptr::null_mut();
         check(unsafe { sys::vmp_mem_create(size, 0, &mut raw) })?;
         Ok(Mem::from_raw(raw))
+    }
+
+    /// As [`create`](Mem::create), with a name that tells the object apart
+    /// in the process's map (`/memfd:NAME (deleted)` on Linux; the
+    /// fallbacks carry none) and [`MemFlags`]. A name is 1 to 79 printable
+    /// ASCII characters, none of `` \ ` $ [ ] ``.
+    ///
+    /// Errors: as [`create`](Mem::create), `EINVAL` for an invalid name,
+    /// `ENOTSUP` with [`MemFlags::NO_FALLBACK`] where the backend's own way
+    /// is refused or missing, or [`MemFlags::HUGE`] without huge pages.
+    ///
+    /// ```
+    /// use vmplace::{ErrorKind, Mem, MemFlags};
+    /// let page = vmplace::page_size() as u64;
+    /// let mem = Mem::create_named(page, "jit-code", MemFlags::EXEC)?;
+    /// assert_eq!(mem.size()?, page);
+    /// let err = Mem::create_named(page, "", MemFlags::NONE).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    /// # Ok::<(), vmplace::Error>(())
+    /// ```
+    pub fn create_named(size: u64, name: &str, flags: MemFlags) -> Result<Mem> {
+        let name = CString::new(name).map_err(|_| Error::from_code(sys::VMP_EINVAL))?;
+        let mut raw = ptr::null_mut();
+        check(unsafe { sys::vmp_mem_create_named(size, name.as_ptr(), flags.0, &mut raw) })?;
+        Ok(Mem::from_raw(raw))
+    }
+
+    /// What was obtained for the object: where its memory comes from,
+    /// whether it is sealed, fell back, has huge pages.
+    ///
+    /// ```
+    /// use vmplace::Backing;
+    /// # let path = std::env::temp_dir().join(format!("vmplace-doc-query-{}", std::process::id()));
+    /// # std::fs::write(&path, vec![0u8; vmplace::page_size()]).unwrap();
+    /// let file = unsafe { vmplace::Mem::open(&path, vmplace::Access::ReadOnly)? };
+    /// let info = file.query()?;
+    /// assert_eq!(info.backing, Backing::File);
+    /// assert!(!info.sealed); // someone may truncate a file
+    /// # std::fs::remove_file(&path).unwrap();
+    /// # Ok::<(), vmplace::Error>(())
+    /// ```
+    pub fn query(&self) -> Result<MemInfo> {
+        let mut raw = sys::vmp_mem_info { backing: 0, sealed: 0, huge_pages: 0, exec: -1, fell_back: 0 };
+        check(unsafe { sys::vmp_mem_query(self.shared.raw(), &mut raw) })?;
+        Ok(MemInfo {
+            backing: Backing::from_raw(raw.backing),
+            sealed: raw.sealed != 0,
+            huge_pages: raw.huge_pages == 1,
+            transparent_huge_pages: raw.huge_pages == 2,
+            exec: match raw.exec {
+                1 => Some(true),
+                0 => Some(false),
+                _ => None,
+            },
+            fell_back: raw.fell_back != 0,
+        })
     }
 
     /// Opens the regular file at `path` (not created, not resized).

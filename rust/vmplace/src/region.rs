@@ -288,8 +288,102 @@ impl Region {
     pub fn reserve_aligned(size: usize, alignment: usize) -> Result<Region> {
         let mut raw = ptr::null_mut();
         check(unsafe { sys::vmp_reserve(size, alignment, &mut raw) })?;
+        Ok(Region::from_raw(raw))
+    }
+
+    fn from_raw(raw: *mut sys::vmp_region) -> Region {
         let raw = NonNull::new(raw).expect("the C library returned success with a null region");
-        Ok(Region { raw, views: Mutex::new(Vec::new()) })
+        Region { raw, views: Mutex::new(Vec::new()) }
+    }
+
+    /// Reserves exactly [addr, addr+size) as one placeholder, for memory
+    /// that must lie at a chosen address (a guest address space, a heap
+    /// below 4 GiB). Safe: nothing already mapped there is ever replaced,
+    /// by this process or anyone else; a taken page is `EADDRINUSE`.
+    ///
+    /// Errors, in this order: `EINVAL` (addr 0, size 0), `EALIGN` (addr not
+    /// a multiple of [`granularity`](crate::granularity), size not a page
+    /// multiple), `ERANGE` (addr + size overflows), `EADDRINUSE` (any page
+    /// of the range is taken), `ENOMEM`, OS errors (`OS:EPERM` below
+    /// `vm.mmap_min_addr`).
+    ///
+    /// ```
+    /// use vmplace::{ErrorKind, Region};
+    /// let page = vmplace::page_size();
+    /// // Find free room, give it back, and ask for exactly that address.
+    /// let probe = Region::reserve(4 * page)?;
+    /// let addr = probe.base() as usize;
+    /// // Taken (by `probe`): refused, and `probe` is untouched.
+    /// let err = Region::reserve_at(addr + page, page).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::AddrInUse);
+    /// drop(probe);
+    /// let region = Region::reserve_at(addr, 4 * page)?;
+    /// assert_eq!(region.base() as usize, addr);
+    /// # Ok::<(), vmplace::Error>(())
+    /// ```
+    pub fn reserve_at(addr: usize, size: usize) -> Result<Region> {
+        let mut raw = ptr::null_mut();
+        check(unsafe { sys::vmp_reserve_at(addr as *mut c_void, size, &mut raw) })?;
+        Ok(Region::from_raw(raw))
+    }
+
+    /// Reserves `size` bytes as one placeholder somewhere inside the address
+    /// window [lowest, highest), at a multiple of `alignment` (0 or a power
+    /// of two of at least the page): below 4 GiB for 32-bit pointers, for
+    /// example. Nothing is ever replaced.
+    ///
+    /// Errors, in this order: `EINVAL` (size 0, bad alignment, lowest >=
+    /// highest), `EALIGN` (size not a page multiple, lowest or highest not
+    /// multiples of the granularity), `ERANGE` (the window cannot hold
+    /// size bytes at that alignment), `EADDRINUSE` (no free room of that
+    /// size in the window), `ENOMEM`, OS errors.
+    ///
+    /// ```
+    /// use vmplace::Region;
+    /// let page = vmplace::page_size();
+    /// let (low, high) = (1usize << 32, 1usize << 40);
+    /// let region = Region::reserve_in(low, high, 16 * page, 1 << 20)?;
+    /// let base = region.base() as usize;
+    /// assert!(base >= low && base + 16 * page <= high);
+    /// assert_eq!(base % (1 << 20), 0);
+    /// # Ok::<(), vmplace::Error>(())
+    /// ```
+    pub fn reserve_in(lowest: usize, highest: usize, size: usize, alignment: usize) -> Result<Region> {
+        let mut raw = ptr::null_mut();
+        check(unsafe { sys::vmp_reserve_in(lowest, highest, size, alignment, &mut raw) })?;
+        Ok(Region::from_raw(raw))
+    }
+
+    /// Grows the region in place by `more` bytes (a page multiple): a new
+    /// placeholder span right after the end (not merged with the span
+    /// before it). The base never moves and nothing in the region changes,
+    /// so borrows of its bytes stay valid: this takes `&self`, like the
+    /// other calls that only add placeholders, and may run while a
+    /// [`Bytes`] lives or from another thread. If any of the room is taken
+    /// it is `EADDRINUSE` and nothing changed: a region is never moved.
+    ///
+    /// Errors, in this order: `EINVAL` (more 0), `EALIGN`, `ERANGE` (the
+    /// end would overflow), `EADDRINUSE`, `ENOMEM`, OS errors.
+    ///
+    /// ```
+    /// use vmplace::{Kind, Prot, Region};
+    /// let page = vmplace::page_size();
+    /// let region = Region::reserve(page)?;
+    /// region.commit(0, page, Prot::READ)?;
+    /// let bytes = region.bytes(0, page)?; // stays valid across the growth
+    /// match region.extend(2 * page) {
+    ///     Ok(()) => {
+    ///         assert_eq!(region.size(), 3 * page);
+    ///         assert_eq!(region.query(page)?.kind, Kind::Placeholder);
+    ///     }
+    ///     // Someone else's mapping sits right after the region.
+    ///     Err(err) => assert_eq!(err.kind(), vmplace::ErrorKind::AddrInUse),
+    /// }
+    /// assert_eq!(bytes[0], 0);
+    /// # Ok::<(), vmplace::Error>(())
+    /// ```
+    pub fn extend(&self, more: usize) -> Result<()> {
+        check(unsafe { sys::vmp_extend(self.raw(), more) })
     }
 
     fn raw(&self) -> *mut sys::vmp_region {
@@ -313,6 +407,26 @@ impl Region {
     /// or the whole of it), `ENOMEM`.
     pub fn split(&self, off: usize, size: usize) -> Result<()> {
         check(unsafe { sys::vmp_split(self.raw(), off, size) })
+    }
+
+    /// Makes [off, off+size) a placeholder span of its own, whether it
+    /// already is exactly one (nothing changes) or lies inside a larger one
+    /// (split): for an arena carving chunk after chunk out of its room,
+    /// with no special case for the last. Errors: `EINVAL`, `EALIGN`,
+    /// `ERANGE`, `ESTATE` (not a placeholder), `EEXTENT` (not inside one
+    /// placeholder), `ENOMEM`.
+    ///
+    /// ```
+    /// use vmplace::Region;
+    /// let page = vmplace::page_size();
+    /// let region = Region::reserve(2 * page)?;
+    /// region.carve(0, page)?;    // split: [0,1) [1,2)
+    /// region.carve(page, page)?; // already a span of its own: no change
+    /// assert_eq!(region.span_count(), 2);
+    /// # Ok::<(), vmplace::Error>(())
+    /// ```
+    pub fn carve(&self, off: usize, size: usize) -> Result<()> {
+        check(unsafe { sys::vmp_carve(self.raw(), off, size) })
     }
 
     /// Merges the placeholders covering [off, off+size) (at least two,
@@ -418,6 +532,52 @@ impl Region {
     /// The number of spans.
     pub fn span_count(&self) -> usize {
         unsafe { sys::vmp_span_count(self.raw()) }
+    }
+
+    /// How many kernel mappings the region costs now (what counts against
+    /// Linux's `vm.max_map_count`): one per run of pages of one kind and
+    /// protection, however many spans make it up.
+    ///
+    /// ```
+    /// use vmplace::{Prot, Region};
+    /// let page = vmplace::page_size();
+    /// let region = Region::reserve(4 * page)?;
+    /// region.split(0, page)?;
+    /// region.split(page, page)?;
+    /// assert_eq!(region.span_count(), 3);
+    /// assert_eq!(region.mapping_count(), 1); // adjacent placeholders count once
+    /// region.commit(page, page, Prot::READ)?;
+    /// assert_eq!(region.mapping_count(), 3);
+    /// # Ok::<(), vmplace::Error>(())
+    /// ```
+    pub fn mapping_count(&self) -> usize {
+        unsafe { sys::vmp_mapping_count(self.raw()) }
+    }
+
+    /// Names the private pages [off, off+size), inside one private span,
+    /// in the process's map (`[anon:NAME]` in `/proc/self/maps` on Linux
+    /// 5.17+; elsewhere the arguments are checked and nothing is shown, see
+    /// [`Caps::labels`](crate::Caps::labels)). A name is 1 to 79 printable
+    /// ASCII characters, none of `` \ ` $ [ ] ``.
+    ///
+    /// Errors, in this order: `EINVAL` (size 0, invalid name), `EALIGN`,
+    /// `ERANGE`, `ESTATE` (not private memory), `EEXTENT` (not inside one
+    /// span), `EMAPLIMIT`, `ENOMEM`, OS errors.
+    ///
+    /// ```
+    /// use vmplace::{ErrorKind, Prot, Region};
+    /// let page = vmplace::page_size();
+    /// let region = Region::reserve(2 * page)?;
+    /// region.split(0, page)?;
+    /// region.commit(0, page, Prot::READ_WRITE)?;
+    /// region.label(0, page, "guest-ram")?;
+    /// assert_eq!(region.label(0, page, "no$dollars").unwrap_err().kind(), ErrorKind::InvalidArgument);
+    /// assert_eq!(region.label(page, page, "free").unwrap_err().kind(), ErrorKind::State);
+    /// # Ok::<(), vmplace::Error>(())
+    /// ```
+    pub fn label(&self, off: usize, size: usize, name: &str) -> Result<()> {
+        let name = std::ffi::CString::new(name).map_err(|_| Error::from_code(sys::VMP_EINVAL))?;
+        check(unsafe { sys::vmp_label(self.raw(), off, size, name.as_ptr()) })
     }
 
     /// Every span, in address order.
