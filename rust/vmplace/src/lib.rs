@@ -62,7 +62,7 @@ mod system;
 pub use deque::MirroredDeque;
 pub use error::{Error, ErrorKind, Result};
 pub use mem::{Access, Backing, Mem, MemFlags, MemInfo};
-pub use mview::{Location, MView, Segment, SegmentInfo};
+pub use mview::{Location, MView, MViewOptions, Segment, SegmentInfo};
 pub use record::{MultiProducer, Record, RecordMut, RingStats};
 pub use region::{Bytes, BytesMut, Kind, Prot, Region, SpanInfo};
 pub use ring::{Consumer, Producer, Ring, RingOptions, ShutdownHandle};

@@ -114,7 +114,7 @@ pub struct Location {
 /// let info = view.describe(0)?;
 /// assert_eq!((info.file_offset, info.length, info.view_offset), (0, 5, 0));
 /// // The descriptor is the view's: for sendfile, copy_file_range, ...
-/// let copy = info.fd.try_clone_to_owned().unwrap();
+/// let copy = info.fd.unwrap().try_clone_to_owned().unwrap();
 /// assert_eq!(std::fs::File::from(copy).metadata().unwrap().len(), 5);
 /// # drop(view); std::fs::remove_file(&path).unwrap();
 /// # Ok::<(), vmplace::Error>(())
@@ -122,14 +122,64 @@ pub struct Location {
 #[derive(Debug, Clone, Copy)]
 pub struct SegmentInfo<'a> {
     /// The segment file's descriptor, still the view's (for `sendfile`,
-    /// `copy_file_range` and the like).
-    pub fd: BorrowedFd<'a>,
+    /// `copy_file_range` and the like); `None` for a retired segment, and
+    /// under [`MViewOptions::close_files`] for one that is no longer last.
+    pub fd: Option<BorrowedFd<'a>>,
     /// Where the segment starts in its file.
     pub file_offset: u64,
     /// Its bytes.
     pub length: u64,
     /// Where it starts in the view.
     pub view_offset: u64,
+}
+
+/// How an [`MView`] is opened: [`MView::open_with`].
+///
+/// ```
+/// # let path = std::env::temp_dir().join(format!("vmplace-doc-mview-options-{}", std::process::id()));
+/// # std::fs::write(&path, vec![0u8; vmplace::page_size()]).unwrap();
+/// use vmplace::{MView, MViewOptions, Segment};
+/// let options = MViewOptions::new().close_files(true);
+/// let view = unsafe { MView::open_with(&[Segment::path(&path)], 0, options)? };
+/// assert_eq!(view.len(), vmplace::page_size());
+/// # drop(view); std::fs::remove_file(&path).unwrap();
+/// # Ok::<(), vmplace::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MViewOptions {
+    flags: u32,
+}
+
+impl MViewOptions {
+    /// Read-only, one descriptor kept per segment.
+    pub fn new() -> MViewOptions {
+        MViewOptions { flags: 0 }
+    }
+
+    /// Maps the files read-write and shared (as
+    /// [`open_writable`](MView::open_writable)).
+    pub fn write(mut self, on: bool) -> MViewOptions {
+        self.set(sys::VMP_MVIEW_WRITE, on);
+        self
+    }
+
+    /// Keeps no descriptor for a segment once it is mapped and no longer
+    /// last (the last keeps one: it may grow), so that 10^5 segments cost
+    /// at most two descriptors. Every segment must then be given by path
+    /// ([`Segment::fd`] is `EINVAL`): check, read and scan open the path
+    /// again to ask its file's size.
+    pub fn close_files(mut self, on: bool) -> MViewOptions {
+        self.set(sys::VMP_MVIEW_CLOSE_FILES, on);
+        self
+    }
+
+    fn set(&mut self, flag: u32, on: bool) {
+        if on {
+            self.flags |= flag;
+        } else {
+            self.flags &= !flag;
+        }
+    }
 }
 
 /// Several files, or ranges of files, mapped back to back and read as one
@@ -140,6 +190,15 @@ pub struct SegmentInfo<'a> {
 /// every segment but the last has a length that is one (else `EALIGN`,
 /// with [`Error::segment`] naming it). The last may end anywhere:
 /// [`len`](MView::len) is the exact byte count.
+///
+/// Live logs: a last segment given "to the end of the file" follows its
+/// file as it grows ([`refresh`](MView::refresh)); the writer's next file
+/// is [`append`](MView::append)ed; old segments are
+/// [`retire`](MView::retire)d so their files can be deleted. Byte `i` of
+/// the view is byte `i` for the view's life; once segments are retired the
+/// slice starts at [`live_offset`](MView::live_offset).
+/// [`read_at`](MView::read_at) and [`scan`](MView::scan) read without
+/// faulting: a file truncated under them is [`ErrorKind::Gone`](crate::ErrorKind::Gone).
 ///
 /// # Example
 ///
@@ -169,9 +228,20 @@ pub struct SegmentInfo<'a> {
 /// drop(view); // error: cannot move out of `view` because it is borrowed
 /// println!("{}", bytes.len());
 /// ```
+///
+/// Nor can a slice live across a retire, which takes those bytes away:
+///
+/// ```compile_fail,E0502
+/// # let path = std::env::temp_dir().join("vmplace-doc-mview-never-made");
+/// let mut view = unsafe { vmplace::MView::open(&[vmplace::Segment::path(&path)], 0).unwrap() };
+/// let bytes: &[u8] = &view;
+/// view.retire(1).unwrap(); // error: `view` is also borrowed as immutable
+/// println!("{}", bytes.len());
+/// ```
 pub struct MView {
     raw: NonNull<sys::vmp_mview>,
     writable: bool,
+    padding: usize,
 }
 
 // Append, check, locate and the accessors may run from several threads at
@@ -190,13 +260,30 @@ impl MView {
     ///
     /// # Safety
     ///
-    /// The view hands out `&[u8]` over the files' bytes: while it lives,
-    /// the caller guarantees that no one writes the mapped bytes (another
-    /// process, a write through a descriptor, a writable mapping) or
-    /// truncates the files; a truncated file makes reads past its new end
-    /// fault (SIGBUS). [`check`](MView::check) tells whether a file shrank.
+    /// The view hands out `&[u8]` over the files' bytes: while such a slice
+    /// is borrowed, the caller guarantees that no one writes the bytes it
+    /// covers (another process, a write through a descriptor, a writable
+    /// mapping) or truncates the files under them; a truncated file makes
+    /// reads past its new end fault (SIGBUS). Appending to a file past the
+    /// view's length is fine (that is what [`refresh`](MView::refresh)
+    /// follows), and so is truncation while no slice is borrowed:
+    /// [`check`](MView::check) tells whether a file shrank, and
+    /// [`read_at`](MView::read_at) and [`scan`](MView::scan) report it.
     pub unsafe fn open(segments: &[Segment<'_>], capacity: u64) -> Result<MView> {
         MView::open_flags(segments, capacity, 0)
+    }
+
+    /// As [`open`](MView::open), with [`MViewOptions`] (writable, close
+    /// files). Errors: as [`open`](MView::open); `EINVAL` also for a segment
+    /// given by descriptor under [`MViewOptions::close_files`], `EACCES`
+    /// for a read-only file under [`MViewOptions::write`].
+    ///
+    /// # Safety
+    ///
+    /// As for [`open`](MView::open), and with
+    /// [`MViewOptions::write`] as for [`open_writable`](MView::open_writable).
+    pub unsafe fn open_with(segments: &[Segment<'_>], capacity: u64, options: MViewOptions) -> Result<MView> {
+        MView::open_flags(segments, capacity, options.flags)
     }
 
     unsafe fn open_flags(segments: &[Segment<'_>], capacity: u64, flags: u32) -> Result<MView> {
@@ -216,7 +303,7 @@ impl MView {
             return Err(if bad == usize::MAX { err } else { err.with_segment(bad) });
         }
         let raw = NonNull::new(raw).expect("the C library returned success with a null view");
-        Ok(MView { raw, writable: flags & sys::VMP_MVIEW_WRITE != 0 })
+        Ok(MView { raw, writable: flags & sys::VMP_MVIEW_WRITE != 0, padding: 0 })
     }
 
     /// As [`open`](MView::open), mapped read-write and shared: writes
@@ -281,21 +368,210 @@ impl MView {
         unsafe { sys::vmp_mview_segments(self.raw.as_ptr()) }
     }
 
-    /// All the bytes, as one slice.
+    /// All the bytes of the segments not retired, as one slice: view
+    /// offsets [[`live_offset`](MView::live_offset), [`len`](MView::len)),
+    /// so `as_slice()[i]` is view byte `live_offset() + i` (byte `i` until
+    /// anything is retired).
     pub fn as_slice(&self) -> &[u8] {
-        let base = unsafe { sys::vmp_mview_base(self.raw.as_ptr()) as *const u8 };
-        // Mapped and readable up to the length, for as long as the view.
-        unsafe { std::slice::from_raw_parts(base, self.len()) }
+        let (start, len) = self.live_range();
+        // Mapped and readable from the first live byte up to the length;
+        // retire, the one call that takes bytes away, needs `&mut self`.
+        unsafe { std::slice::from_raw_parts(self.base().add(start), len - start) }
     }
 
-    /// All the bytes, writable: only for a view made with
+    fn base(&self) -> *mut u8 {
+        unsafe { sys::vmp_mview_base(self.raw.as_ptr()) as *mut u8 }
+    }
+
+    /// The first live byte's view offset and the length, read once each.
+    fn live_range(&self) -> (usize, usize) {
+        let len = self.len();
+        (self.live_offset().min(len as u64) as usize, len)
+    }
+
+    /// The view offset of the first byte not retired: 0 until
+    /// [`retire`](MView::retire), then the end of the last retired segment.
+    pub fn live_offset(&self) -> u64 {
+        let retired = self.retired();
+        if retired == 0 {
+            return 0;
+        }
+        let mut info = sys::vmp_mview_segment_info { fd: -1, file_offset: 0, length: 0, view_offset: 0 };
+        // A retired segment keeps its index and its place in the view.
+        match unsafe { sys::vmp_mview_describe(self.raw.as_ptr(), retired - 1, &mut info) } {
+            0 => info.view_offset + info.length,
+            _ => self.len() as u64,
+        }
+    }
+
+    /// How many segments are retired: segments [0, n) are.
+    pub fn retired(&self) -> usize {
+        unsafe { sys::vmp_mview_retired(self.raw.as_ptr()) }
+    }
+
+    /// Follow mode: when the last segment was given "to the end of the
+    /// file" (length 0) and its file has grown, maps the pages it gained
+    /// right after the view's end, in place (the base does not move), and
+    /// returns the new [`len`](MView::len); otherwise leaves the view as it
+    /// is. Takes `&mut self` so that no slice lives across the change of
+    /// length.
+    ///
+    /// Errors: `EBOUNDS` (the file is now shorter than the segment: it was
+    /// truncated), `ERANGE` (the grown file no longer fits the capacity:
+    /// append a new segment instead), `ENOMEM`, OS errors. On error nothing
+    /// changed.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("vmplace-doc-refresh-{}", std::process::id()));
+    /// use std::io::Write;
+    /// std::fs::write(&path, b"first line\n").unwrap();
+    /// use vmplace::{MView, Segment};
+    /// let mut view = unsafe { MView::open(&[Segment::path(&path)], 1 << 20)? };
+    /// assert_eq!(view.len(), 11);
+    /// std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"second\n").unwrap();
+    /// assert_eq!(view.refresh()?, 18);
+    /// assert_eq!(&view[11..], b"second\n");
+    /// # drop(view); std::fs::remove_file(&path).unwrap();
+    /// # Ok::<(), vmplace::Error>(())
+    /// ```
+    pub fn refresh(&mut self) -> Result<usize> {
+        let mut length = 0u64;
+        check(unsafe { sys::vmp_mview_refresh(self.raw.as_ptr(), &mut length) })?;
+        Ok(length as usize)
+    }
+
+    /// Turns segments [0, count) back into placeholder and closes their
+    /// files, so that a writer may delete them. `count` is an index, not a
+    /// number more: fewer than are already retired does nothing, and all
+    /// of them is allowed (appends go on after them). Later bytes keep
+    /// their offsets; [`as_slice`](MView::as_slice) then starts at
+    /// [`live_offset`](MView::live_offset), and
+    /// [`locate`](MView::locate), [`read_at`](MView::read_at) and
+    /// [`scan`](MView::scan) of a retired byte are `ESTATE`. Takes `&mut
+    /// self`: no slice of the bytes it takes away can be borrowed across it.
+    ///
+    /// Errors: `ERANGE` (count above the segment count), `ENOMEM`, OS
+    /// errors; on error nothing changed.
+    ///
+    /// ```
+    /// # let page = vmplace::page_size();
+    /// # let dir = std::env::temp_dir();
+    /// # let old = dir.join(format!("vmplace-doc-retire-old-{}", std::process::id()));
+    /// # let new = dir.join(format!("vmplace-doc-retire-new-{}", std::process::id()));
+    /// std::fs::write(&old, vec![b'o'; page]).unwrap();
+    /// std::fs::write(&new, b"new").unwrap();
+    /// use vmplace::{ErrorKind, MView, Segment};
+    /// let mut view = unsafe { MView::open(&[Segment::path(&old), Segment::path(&new)], 0)? };
+    /// view.retire(1)?;
+    /// std::fs::remove_file(&old).unwrap(); // the view holds it no more
+    /// assert_eq!(view.live_offset(), page as u64);
+    /// assert_eq!(&view[..], b"new");         // the live bytes
+    /// assert_eq!(view.locate(page as u64)?.segment, 1); // offsets kept
+    /// assert_eq!(view.locate(0).unwrap_err().kind(), ErrorKind::State);
+    /// # drop(view); std::fs::remove_file(&new).unwrap();
+    /// # Ok::<(), vmplace::Error>(())
+    /// ```
+    pub fn retire(&mut self, count: usize) -> Result<()> {
+        check(unsafe { sys::vmp_mview_retire(self.raw.as_ptr(), count) })
+    }
+
+    /// Guarantees `bytes` readable bytes right after the view's end (read-only
+    /// zero pages, `bytes` rounded up to the page), for parsers that read a
+    /// vector past the last byte; they move with the end on every refresh
+    /// and append, and 0 takes them away. They count against the capacity.
+    /// The slices stop at [`len`](MView::len): the padding is for reads
+    /// through [`as_ptr`](slice::as_ptr) (`unsafe`), which may go up to
+    /// `len() + padding()` while the view is not changed.
+    ///
+    /// Errors: `ERANGE` (they do not fit after the end), `ENOMEM`, OS
+    /// errors; on error nothing changed.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("vmplace-doc-padding-{}", std::process::id()));
+    /// # std::fs::write(&path, vec![1u8; vmplace::page_size()]).unwrap();
+    /// use vmplace::{MView, Segment};
+    /// let mut view = unsafe { MView::open(&[Segment::path(&path)], 1 << 20)? };
+    /// view.set_padding(64)?;
+    /// assert_eq!(view.padding(), 64);
+    /// // Safety: 64 padding bytes are readable after the end.
+    /// let past = unsafe { std::slice::from_raw_parts(view.as_ptr().add(view.len()), 64) };
+    /// assert!(past.iter().all(|&b| b == 0));
+    /// # drop(view); std::fs::remove_file(&path).unwrap();
+    /// # Ok::<(), vmplace::Error>(())
+    /// ```
+    pub fn set_padding(&mut self, bytes: usize) -> Result<()> {
+        check(unsafe { sys::vmp_mview_set_padding(self.raw.as_ptr(), bytes) })?;
+        self.padding = bytes;
+        Ok(())
+    }
+
+    /// The padding bytes asked for with [`set_padding`](MView::set_padding).
+    pub fn padding(&self) -> usize {
+        self.padding
+    }
+
+    /// Fault-safe copy of view bytes [offset, offset + buf.len()) into
+    /// `buf`: every file they come from is asked its size first, and (where
+    /// [`Caps::fault_safe_copy`](crate::Caps::fault_safe_copy)) the copy is
+    /// the kernel's checked one, so a file truncated under the bytes is
+    /// [`ErrorKind::Gone`](crate::ErrorKind::Gone), never SIGBUS. Without
+    /// that capability the size check catches every truncation made before
+    /// the call, not one racing with the copy. `buf` may hold part of the
+    /// bytes after `EGONE`.
+    ///
+    /// Errors, in this order: `ERANGE` (not inside [`len`](MView::len)),
+    /// `ESTATE` (a retired segment), `EGONE`, OS errors from asking a
+    /// file's size.
+    ///
+    /// ```
+    /// # let page = vmplace::page_size();
+    /// # let path = std::env::temp_dir().join(format!("vmplace-doc-read-at-{}", std::process::id()));
+    /// std::fs::write(&path, vec![7u8; 2 * page]).unwrap();
+    /// use vmplace::{ErrorKind, MView, Segment};
+    /// let view = unsafe { MView::open(&[Segment::path(&path)], 0)? };
+    /// let mut buf = [0u8; 16];
+    /// view.read_at(page as u64, &mut buf)?;
+    /// assert_eq!(buf, [7u8; 16]);
+    /// // Someone cuts the file: the bytes are gone, and reading says so.
+    /// std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(0).unwrap();
+    /// assert_eq!(view.read_at(page as u64, &mut buf).unwrap_err().kind(), ErrorKind::Gone);
+    /// # drop(view); std::fs::remove_file(&path).unwrap();
+    /// # Ok::<(), vmplace::Error>(())
+    /// ```
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        check(unsafe { sys::vmp_mview_read(self.raw.as_ptr(), offset, buf.as_mut_ptr() as *mut _, buf.len()) })
+    }
+
+    /// Fault-safe search: the view offset of the first byte equal to `byte`
+    /// in [offset, offset+n), `None` when there is none. Checks and errors
+    /// exactly as [`read_at`](MView::read_at).
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("vmplace-doc-scan-{}", std::process::id()));
+    /// std::fs::write(&path, b"key=value\nnext").unwrap();
+    /// use vmplace::{MView, Segment};
+    /// let view = unsafe { MView::open(&[Segment::path(&path)], 0)? };
+    /// assert_eq!(view.scan(0, view.len() as u64, b'\n')?, Some(9));
+    /// assert_eq!(view.scan(10, 4, b'\n')?, None);
+    /// # drop(view); std::fs::remove_file(&path).unwrap();
+    /// # Ok::<(), vmplace::Error>(())
+    /// ```
+    pub fn scan(&self, offset: u64, n: u64, byte: u8) -> Result<Option<u64>> {
+        let mut found = 0u64;
+        check(unsafe { sys::vmp_mview_scan(self.raw.as_ptr(), offset, n, byte, &mut found) })?;
+        // "Not found" is offset + n, which the checks above keep from
+        // overflowing (the range lies inside the view).
+        Ok(if found == offset + n { None } else { Some(found) })
+    }
+
+    /// The live bytes (as [`as_slice`](MView::as_slice)), writable: only for a view made with
     /// [`open_writable`](MView::open_writable) (else `EACCES`).
     pub fn as_mut_slice(&mut self) -> Result<&mut [u8]> {
         if !self.writable {
             return Err(Error::from_code(sys::VMP_EACCES));
         }
-        let base = unsafe { sys::vmp_mview_base(self.raw.as_ptr()) as *mut u8 };
-        Ok(unsafe { std::slice::from_raw_parts_mut(base, self.len()) })
+        let (start, len) = self.live_range();
+        Ok(unsafe { std::slice::from_raw_parts_mut(self.base().add(start), len - start) })
     }
 
     /// Which segment byte `offset` comes from, and its offset in that
@@ -312,8 +588,10 @@ impl MView {
         let mut info = sys::vmp_mview_segment_info { fd: -1, file_offset: 0, length: 0, view_offset: 0 };
         check(unsafe { sys::vmp_mview_describe(self.raw.as_ptr(), index, &mut info) })?;
         Ok(SegmentInfo {
-            // The view keeps the descriptor open for as long as it lives.
-            fd: unsafe { BorrowedFd::borrow_raw(info.fd as i32) },
+            // The view keeps the descriptor open for as long as it lives,
+            // and only retire (&mut self) or an append after the segment
+            // under close-files gives it back; -1 means it has none.
+            fd: if info.fd < 0 { None } else { Some(unsafe { BorrowedFd::borrow_raw(info.fd as i32) }) },
             file_offset: info.file_offset,
             length: info.length,
             view_offset: info.view_offset,
