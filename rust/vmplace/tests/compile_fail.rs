@@ -122,6 +122,16 @@ fn region_borrows() {
             REGION
         ),
     );
+    // Growing, carving and labelling never move or take away bytes: they
+    // run while a borrow lives.
+    assert_compiles(
+        "extend_while_borrowed",
+        &format!(
+            "{}\n let b = region.bytes(0, 16).unwrap(); region.extend(page).unwrap(); region.carve(page, page).unwrap(); \
+             region.label(0, page, \"x\").unwrap(); let n = region.mapping_count(); let x = b[0];",
+            REGION
+        ),
+    );
     assert_fails_with(
         "bytes_outlive_region",
         "E0597",
@@ -197,6 +207,36 @@ fn deque_and_mview_borrows() {
         "mview_drop_while_borrowed",
         "E0505",
         "let v = unsafe { vmplace::MView::open(&[], 0).unwrap() }; let s: &[u8] = &v; drop(v); let x = s.len();",
+    );
+    let mview = "let mut v = unsafe { vmplace::MView::open(&[], 0).unwrap() };";
+    assert_compiles(
+        "mview_live_ok",
+        &format!(
+            "{} let s: &[u8] = &v; let mut buf = [0u8; 1]; let r = v.read_at(0, &mut buf); \
+             let f = v.scan(0, 0, 0); let n = s.len(); v.retire(0).unwrap(); let n = v.refresh().unwrap(); \
+             v.set_padding(0).unwrap();",
+            mview
+        ),
+    );
+    assert_fails_with(
+        "mview_retire_while_borrowed",
+        "E0502",
+        &format!("{} let s: &[u8] = &v; v.retire(1).unwrap(); let x = s.len();", mview),
+    );
+    assert_fails_with(
+        "mview_refresh_while_borrowed",
+        "E0502",
+        &format!("{} let s: &[u8] = &v; v.refresh().unwrap(); let x = s.len();", mview),
+    );
+    assert_fails_with(
+        "mview_padding_while_borrowed",
+        "E0502",
+        &format!("{} let s = v.as_slice(); v.set_padding(0).unwrap(); let x = s.len();", mview),
+    );
+    assert_fails_with(
+        "mview_open_with_is_unsafe",
+        "E0133",
+        "let v = vmplace::MView::open_with(&[], 0, vmplace::MViewOptions::new()).unwrap();",
     );
     assert_fails_with(
         "mview_open_is_unsafe",
