@@ -348,7 +348,9 @@ impl MView {
         check(sys::vmp_mview_append(self.raw.as_ptr(), raw_segments.raw.as_ptr()))
     }
 
-    /// The exact number of bytes of all segments.
+    /// The exact number of bytes of all segments, retired ones included:
+    /// the view offset of the end. The slice ([`as_slice`](MView::as_slice))
+    /// holds `len() - live_offset()` of them.
     pub fn len(&self) -> usize {
         unsafe { sys::vmp_mview_length(self.raw.as_ptr()) as usize }
     }
@@ -479,9 +481,10 @@ impl MView {
     /// zero pages, `bytes` rounded up to the page), for parsers that read a
     /// vector past the last byte; they move with the end on every refresh
     /// and append, and 0 takes them away. They count against the capacity.
-    /// The slices stop at [`len`](MView::len): the padding is for reads
-    /// through [`as_ptr`](slice::as_ptr) (`unsafe`), which may go up to
-    /// `len() + padding()` while the view is not changed.
+    /// The slices stop at the view's end: the padding is for reads through
+    /// a raw pointer (`unsafe`), which may go `padding()` bytes past the
+    /// slice's last byte (`as_slice().as_ptr().add(as_slice().len())`) for
+    /// as long as the view is not changed.
     ///
     /// Errors: `ERANGE` (they do not fit after the end), `ENOMEM`, OS
     /// errors; on error nothing changed.
@@ -494,7 +497,8 @@ impl MView {
     /// view.set_padding(64)?;
     /// assert_eq!(view.padding(), 64);
     /// // Safety: 64 padding bytes are readable after the end.
-    /// let past = unsafe { std::slice::from_raw_parts(view.as_ptr().add(view.len()), 64) };
+    /// let end = unsafe { view.as_slice().as_ptr().add(view.as_slice().len()) };
+    /// let past = unsafe { std::slice::from_raw_parts(end, 64) };
     /// assert!(past.iter().all(|&b| b == 0));
     /// # drop(view); std::fs::remove_file(&path).unwrap();
     /// # Ok::<(), vmplace::Error>(())
