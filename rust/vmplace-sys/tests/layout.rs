@@ -153,3 +153,32 @@ fn mem_info_reports_an_anonymous_object_and_a_file() {
     assert_eq!(unsafe { sys::vmp_mem_close(file) }, 0);
     std::fs::remove_file(c_path.trim_end_matches('\0')).unwrap();
 }
+
+#[test]
+fn error_constants_are_the_codes_the_library_names() {
+    let codes = [
+        (sys::VMP_EINVAL, "EINVAL"),
+        (sys::VMP_EALIGN, "EALIGN"),
+        (sys::VMP_ERANGE, "ERANGE"),
+        (sys::VMP_ESTATE, "ESTATE"),
+        (sys::VMP_EEXTENT, "EEXTENT"),
+        (sys::VMP_EBOUNDS, "EBOUNDS"),
+        (sys::VMP_EACCES, "EACCES"),
+        (sys::VMP_ENOMEM, "ENOMEM"),
+        (sys::VMP_ENOTSUP, "ENOTSUP"),
+        (sys::VMP_ETIMEDOUT, "ETIMEDOUT"),
+        (sys::VMP_ESHUTDOWN, "ESHUTDOWN"),
+        (sys::VMP_EPEER, "EPEER"),
+        (sys::VMP_EFULL, "EFULL"),
+        (sys::VMP_EGONE, "EGONE"),
+        (sys::VMP_EADDRINUSE, "EADDRINUSE"),
+        (sys::VMP_EMAPLIMIT, "EMAPLIMIT"),
+    ];
+    for (code, name) in codes {
+        assert_eq!(unsafe { CStr::from_ptr(sys::vmp_err_name(code)) }.to_str().unwrap(), name);
+        assert_eq!(unsafe { sys::vmp_err_is_os(code) }, 0, "{}", name);
+    }
+    assert_eq!(sys::VMP__ERR_MIN, codes.iter().map(|c| c.0).min().unwrap());
+    // Just below the lowest code is nothing the library knows.
+    assert_eq!(unsafe { CStr::from_ptr(sys::vmp_err_name(sys::VMP__ERR_MIN - 1)) }.to_str().unwrap(), "UNKNOWN");
+}

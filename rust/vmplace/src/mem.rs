@@ -98,6 +98,14 @@ impl std::ops::BitOr for MemFlags {
 }
 
 /// Where a memory object's memory comes from: [`MemInfo::backing`].
+///
+/// ```
+/// use vmplace::{Backing, Mem};
+/// let backing = Mem::create(vmplace::page_size() as u64)?.query()?.backing;
+/// // Anonymous memory: a memfd, or a fallback that lives in /dev/shm or $TMPDIR.
+/// assert!(matches!(backing, Backing::Memfd | Backing::Shm | Backing::TempFile));
+/// # Ok::<(), vmplace::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Backing {
