@@ -146,6 +146,14 @@ class FaultSafeReadTest(ScratchDir):
             with self.assertRaises(OverflowError):
                 v.scan(256)
 
+    def test_readinto_refuses_the_view_itself(self):
+        paths = [self.make_file(n, pattern(PAGE, seed=i)) for i, n in enumerate("xy")]
+        with vmplace.MView(paths, writable=True) as v:
+            with memoryview(v) as mv:
+                with self.assertRaises(ValueError):
+                    v.readinto(0, mv[PAGE:])
+            self.assertEqual(v.read(PAGE, PAGE), pattern(PAGE, seed=1))
+
     def test_a_truncated_file_is_egone_not_a_crash(self):
         data = pattern(3 * PAGE, seed=6)
         path = self.make_file("f", data)

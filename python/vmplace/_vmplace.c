@@ -2348,7 +2348,11 @@ static PyObject *MView_read(MView *self, PyObject *args) {
   uint64_t len = vmp_mview_length(v);
   /* The library's range check first, before a buffer of n bytes is made. */
   if (off > len || n > len - off) return raise_err(VMP_ERANGE, "vmp_mview_read");
-  PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)clamp_to_ssize(n));
+  if (n > (size_t)PY_SSIZE_T_MAX) {
+    PyErr_SetString(PyExc_OverflowError, "too many bytes for one bytes object");
+    return NULL;
+  }
+  PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n);
   if (!out) return NULL;
   int err = vmp_mview_read(v, off, PyBytes_AS_STRING(out), n);
   if (err) {
@@ -2363,10 +2367,23 @@ static PyObject *MView_readinto(MView *self, PyObject *args) {
   Py_buffer dst;
   if (!PyArg_ParseTuple(args, "O&w*:readinto", conv_u64, &off, &dst)) return NULL;
   vmp_mview *v = mview_handle(self);
-  int err = v ? vmp_mview_read(v, off, dst.buf, (size_t)dst.len) : 0;
+  if (!v) {
+    PyBuffer_Release(&dst);
+    return NULL;
+  }
+  /* The library copies with memcpy or the kernel's copy, neither of which
+   * may overlap its source: a buffer of this view (or inside its room) is
+   * refused. */
+  uintptr_t lo = (uintptr_t)vmp_mview_base(v), hi = lo + (uintptr_t)vmp_mview_capacity(v);
+  uintptr_t at = (uintptr_t)dst.buf;
+  if (dst.len && at < hi && lo < at + (uintptr_t)dst.len) {
+    PyBuffer_Release(&dst);
+    PyErr_SetString(PyExc_ValueError, "readinto: the buffer overlaps the view itself");
+    return NULL;
+  }
+  int err = vmp_mview_read(v, off, dst.buf, (size_t)dst.len);
   Py_ssize_t n = dst.len;
   PyBuffer_Release(&dst);
-  if (!v) return NULL;
   if (err) return raise_err(err, "vmp_mview_read");
   return PyLong_FromSsize_t(n);
 }
@@ -2535,7 +2552,8 @@ static PyMethodDef MView_methods[] = {
      "past the length ERANGE."},
     {"readinto", (PyCFunction)MView_readinto, METH_VARARGS,
      "readinto(offset, buffer) -> int\n\nAs read(), into a writable buffer, filling all of it; "
-     "returns its length. On EGONE the buffer may hold part of the bytes."},
+     "returns its length. On EGONE the buffer may hold part of the bytes. A buffer of this view "
+     "itself raises ValueError (the copy cannot overlap its source)."},
     {"scan", (PyCFunction)(void (*)(void))MView_scan, METH_VARARGS | METH_KEYWORDS,
      "scan(byte, offset=0, size=None) -> int | None\n\nThe view offset of the first byte equal "
      "to byte in [offset, offset+size) (size None: to the end), or None; fault-safe, with the "
