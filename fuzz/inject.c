@@ -51,7 +51,9 @@ static int plain(void) { return plan.mode == INJECT_PLAIN; }
   X(unlink, int, (const char *p), (p), -1)                                                  \
   X(futex, long, (_Atomic uint32_t * w, int op, uint32_t v, const struct timespec *t),      \
     (w, op, v, t), -1)                                                                      \
-  X(membarrier, int, (int cmd, unsigned int f, int cpu), (cmd, f, cpu), -1)
+  X(membarrier, int, (int cmd, unsigned int f, int cpu), (cmd, f, cpu), -1)                \
+  X(read, ssize_t, (int fd, void *b, size_t n), (fd, b, n), -1)                             \
+  X(write, ssize_t, (int fd, const void *b, size_t n), (fd, b, n), -1)
 
 #define DEFINE_SIMPLE(name, ret, params, args, failure) \
   typedef ret(*real_##name##_fn) params;                \
