@@ -7,7 +7,12 @@
  * says, each side may only answer with a range inside its own ring (the
  * data and its mirror, at most the capacity long, every byte readable) or
  * with an error (VMP_EPEER for an impossible index). While nobody has
- * scribbled, the bytes must also come out as they went in.
+ * scribbled, the bytes must also come out as they went in. Half the inputs
+ * carry records instead of bytes (on single- and multi-producer rings),
+ * and the scribbler also writes over the data, where the record headers
+ * are: a record the consumer is given must lie inside the ring, no longer
+ * than the largest record, and come out as it went in while nothing was
+ * scribbled.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -23,7 +28,8 @@ static size_t page;
 
 typedef struct peer {
   vmp_ring *producer, *consumer;
-  unsigned char *ctl; /* the fuzzer's own mapping of the control page */
+  unsigned char *ctl; /* the fuzzer's own mapping of the control page and the data */
+  size_t mapped;
   size_t capacity;
   int scribbled;      /* the bytes can no longer be predicted */
   uint64_t written, read; /* honest traffic, as byte counts */
@@ -55,7 +61,7 @@ static uint64_t hostile_counter(fuzz_input *in, uint64_t now, size_t capacity) {
 
 static void scribble(peer *p, fuzz_input *in) {
   unsigned char *c = p->ctl;
-  switch (fuzz_below(in, 9)) {
+  switch (fuzz_below(in, 10)) {
     case 0: store64(c + VMP__RING_OFFSET_HEAD, hostile_counter(in, load64(c + VMP__RING_OFFSET_HEAD), p->capacity)); break;
     case 1: store64(c + VMP__RING_OFFSET_TAIL, hostile_counter(in, load64(c + VMP__RING_OFFSET_TAIL), p->capacity)); break;
     case 2: c[VMP__RING_OFFSET_MAGIC + fuzz_below(in, VMP__RING_MAGIC_BYTES)] ^= (uint8_t)(1 + fuzz_below(in, 255)); break;
@@ -74,7 +80,13 @@ static void scribble(peer *p, fuzz_input *in) {
       store64(c + VMP__RING_OFFSET_TAIL, head - fuzz_below(in, (unsigned)(p->capacity < 65536 ? p->capacity + 1 : 65536)));
       break;
     }
-    default: c[fuzz_below(in, (unsigned)page)] = fuzz_u8(in); break;
+    case 8: c[fuzz_below(in, (unsigned)page)] = fuzz_u8(in); break;
+    default: { /* the data, where record headers are: near the counters mostly */
+      uint64_t near = load64(c + (fuzz_u8(in) & 1 ? VMP__RING_OFFSET_HEAD : VMP__RING_OFFSET_TAIL));
+      size_t at = (size_t)((near + fuzz_below(in, 64) - 32) % p->capacity) & ~(size_t)(fuzz_u8(in) & 7);
+      c[page + at] = fuzz_u8(in);
+      break;
+    }
   }
   p->scribbled = 1;
 }
@@ -188,6 +200,81 @@ static void wait_some(peer *p, fuzz_input *in) {
     fuzz_fail("wait(%zu) with capacity %zu: %s", want, p->capacity, vmp_err_name(rc));
 }
 
+/* ---- records ----------------------------------------------------------------- */
+
+typedef struct records {
+  vmp_ring_record held; /* the producer's reservation */
+  int holding;
+  uint8_t next_out, next_in; /* the first payload byte of the next record */
+  unsigned in_flight;        /* submitted and not consumed, while honest */
+} records;
+
+static void check_record(const peer *p, vmp_ring *ring, const vmp_ring_record *rec, const char *who) {
+  if (rec->len > vmp_ring_record_max(ring))
+    fuzz_fail("%s: a record of %zu bytes, the largest is %zu", who, rec->len, vmp_ring_record_max(ring));
+  check_range(p, ring, rec->data, rec->len, who);
+}
+
+static void check_record_error(int rc, const char *who) {
+  if (rc != VMP_EPEER && rc != VMP_ESHUTDOWN && rc != VMP_ETIMEDOUT && rc != VMP_EFULL &&
+      rc != VMP_EINVAL)
+    fuzz_fail("%s: unexpected %s", who, vmp_err_name(rc));
+}
+
+static void produce_record(peer *p, records *r, fuzz_input *in) {
+  size_t max = vmp_ring_record_max(p->producer);
+  size_t len = fuzz_below(in, 4) == 0 ? max : fuzz_u16(in) % (max < 8192 ? max + 1 : 8192);
+  vmp_ring_record rec;
+  int rc = vmp_ring_reserve(p->producer, len, 0, &rec);
+  fuzz_operations++;
+  if (rc) {
+    check_record_error(rc, "reserve");
+    return;
+  }
+  if (rec.len != len) fuzz_fail("reserve(%zu) gave %zu bytes", len, rec.len);
+  check_record(p, p->producer, &rec, "reserve");
+  unsigned char *out = rec.data;
+  for (size_t i = 0; i < len; i++) out[i] = (uint8_t)(r->next_out + i);
+  if (fuzz_below(in, 8) == 0) {
+    rc = vmp_ring_discard(p->producer, &rec);
+    if (rc) check_record_error(rc, "discard");
+    return;
+  }
+  rc = vmp_ring_submit(p->producer, &rec);
+  if (rc) {
+    check_record_error(rc, "submit");
+    return;
+  }
+  r->next_out = (uint8_t)(r->next_out + 1);
+  r->in_flight++;
+}
+
+static void consume_record(peer *p, records *r, fuzz_input *in) {
+  vmp_ring_record rec;
+  int rc = vmp_ring_next(p->consumer, 0, &rec);
+  fuzz_operations++;
+  if (rc) {
+    check_record_error(rc, "next");
+    if (!p->scribbled && rc == VMP_EPEER) fuzz_fail("next: VMP_EPEER with an honest peer");
+    return;
+  }
+  check_record(p, p->consumer, &rec, "next");
+  if (!p->scribbled) {
+    if (r->in_flight == 0) fuzz_fail("next gave a record nobody submitted");
+    const unsigned char *b = rec.data;
+    for (size_t i = 0; i < rec.len; i++)
+      if (b[i] != (uint8_t)(r->next_in + i)) fuzz_fail("next: byte %zu of a record is not what was written", i);
+  }
+  if (fuzz_below(in, 8) == 0) return; /* next again gives the same record */
+  rc = vmp_ring_consume(p->consumer, &rec);
+  if (rc) {
+    check_record_error(rc, "consume");
+    return;
+  }
+  r->next_in = (uint8_t)(r->next_in + 1);
+  if (r->in_flight) r->in_flight--;
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc, (void)argv;
@@ -201,13 +288,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_input in = {data, size, 0};
   peer p;
   memset(&p, 0, sizeof p);
+  unsigned mode = fuzz_below(&in, 4); /* 0, 1 bytes; 2 records; 3 records, many producers */
   size_t asked = 1 + fuzz_below(&in, 4) * page + fuzz_below(&in, 3) * (page / 3);
-  int rc = vmp_ring_create(asked, 0, &p.producer);
+  int rc = vmp_ring_create(asked, mode == 3 ? VMP_RING_MULTI_PRODUCER : 0, &p.producer);
   if (rc) fuzz_fail("vmp_ring_create(%zu): %s", asked, vmp_err_name(rc));
   p.capacity = vmp_ring_capacity(p.producer);
   int fd = (int)vmp_ring_fd(p.producer);
-  p.ctl = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (p.ctl == MAP_FAILED) fuzz_fail("mapping the control page");
+  p.mapped = page + p.capacity;
+  p.ctl = mmap(NULL, p.mapped, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p.ctl == MAP_FAILED) fuzz_fail("mapping the ring's object");
 
   /* Scribbles before attach: attach either refuses or gives the real ring. */
   unsigned before = fuzz_below(&in, 4) == 0 ? 1 + fuzz_below(&in, 3) : 0;
@@ -220,7 +309,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (rc == 0 && before == 0 && vmp_ring_data(p.consumer) == vmp_ring_data(p.producer))
     fuzz_fail("attach mapped the ring over the creator's mapping");
 
-  for (int n = 0; rc == 0 && n < 300 && fuzz_more(&in); n++) {
+  records r;
+  memset(&r, 0, sizeof r);
+  if (rc == 0 && mode == 3 && vmp_ring_set_abandon_timeout(p.consumer, 0) != 0)
+    fuzz_fail("set_abandon_timeout on a multi-producer ring");
+  for (int n = 0; rc == 0 && mode >= 2 && n < 300 && fuzz_more(&in); n++) {
+    switch (fuzz_below(&in, 8)) {
+      case 0:
+      case 1:
+      case 2: produce_record(&p, &r, &in); break;
+      case 3:
+      case 4:
+      case 5: consume_record(&p, &r, &in); break;
+      case 6: break;
+      default: scribble(&p, &in); break;
+    }
+  }
+  for (int n = 0; rc == 0 && mode < 2 && n < 300 && fuzz_more(&in); n++) {
     switch (fuzz_below(&in, 8)) {
       case 0:
       case 1:
@@ -232,7 +337,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       default: scribble(&p, &in); break;
     }
   }
-  munmap(p.ctl, page);
+  munmap(p.ctl, p.mapped);
   if (p.consumer && vmp_ring_close(p.consumer) != 0) fuzz_fail("closing the consumer");
   if (vmp_ring_close(p.producer) != 0) fuzz_fail("closing the producer");
   return 0;
