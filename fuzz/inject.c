@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,7 +54,12 @@ static int plain(void) { return plan.mode == INJECT_PLAIN; }
     (w, op, v, t), -1)                                                                      \
   X(membarrier, int, (int cmd, unsigned int f, int cpu), (cmd, f, cpu), -1)                \
   X(read, ssize_t, (int fd, void *b, size_t n), (fd, b, n), -1)                             \
-  X(write, ssize_t, (int fd, const void *b, size_t n), (fd, b, n), -1)
+  X(write, ssize_t, (int fd, const void *b, size_t n), (fd, b, n), -1)                     \
+  X(process_vm_readv, ssize_t,                                                              \
+    (pid_t pid, const struct iovec *l, unsigned long ln, const struct iovec *r,             \
+     unsigned long rn, unsigned long f),                                                    \
+    (pid, l, ln, r, rn, f), -1)                                                             \
+  X(vma_anon_name, int, (void *a, size_t n, const char *name), (a, n, name), -1)
 
 #define DEFINE_SIMPLE(name, ret, params, args, failure) \
   typedef ret(*real_##name##_fn) params;                \
@@ -66,6 +72,14 @@ static int plain(void) { return plan.mode == INJECT_PLAIN; }
     return real_##name args;                            \
   }
 SIMPLE_WRAPPERS(DEFINE_SIMPLE)
+
+/* posix_fallocate returns the error instead of setting errno. */
+typedef int (*real_posix_fallocate_fn)(int, off_t, off_t);
+static real_posix_fallocate_fn real_posix_fallocate;
+static int wrap_posix_fallocate(int fd, off_t o, off_t l) {
+  if (victim(plain())) return plan.err;
+  return real_posix_fallocate(fd, o, l);
+}
 
 typedef void *(*real_mmap_fn)(void *, size_t, int, int, int, off_t);
 static real_mmap_fn real_mmap;
@@ -154,6 +168,8 @@ typedef struct wrapper {
 static const wrapper wrappers[] = {
     SIMPLE_WRAPPERS(WRAPPER_ENTRY)
     {"mmap", (vmp__syscall_fn)wrap_mmap, (vmp__syscall_fn *)&real_mmap},
+    {"posix_fallocate", (vmp__syscall_fn)wrap_posix_fallocate,
+     (vmp__syscall_fn *)&real_posix_fallocate},
     {"mprotect", (vmp__syscall_fn)wrap_mprotect, (vmp__syscall_fn *)&real_mprotect},
     {"open", (vmp__syscall_fn)wrap_open, (vmp__syscall_fn *)&real_open},
     {"fcntl", (vmp__syscall_fn)wrap_fcntl, (vmp__syscall_fn *)&real_fcntl},
