@@ -23,7 +23,7 @@ demo: build-deps
 BUILD_PACKAGES = cmake gcc make pkg-config
 # Debian's cargo (and rustc) only where no Rust toolchain is there already.
 RUST_PACKAGES = $(if $(shell command -v cargo || ls $$HOME/.cargo/bin/cargo 2>/dev/null),,cargo)
-TEST_PACKAGES = $(BUILD_PACKAGES) libcriterion-dev python3-dev python3-numpy $(RUST_PACKAGES)
+TEST_PACKAGES = $(BUILD_PACKAGES) libcriterion-dev python3-dev python3-numpy $(RUST_PACKAGES) clang libclang-rt-14-dev
 
 define install_missing
 	@missing=""; \
@@ -50,7 +50,7 @@ define run_suite
 endef
 
 test: deps
-	$(MAKE) test-plain test-asan test-tsan test-posix
+	$(MAKE) test-plain test-asan test-tsan test-posix test-fuzz
 	@st=0; why=$$(tools/wine-test check) || st=$$?; \
 	if [ $$st -eq 77 ]; then echo "test-windows: skipped ($$why)"; exit 0; fi; \
 	[ $$st -eq 0 ] || exit $$st; \
@@ -86,6 +86,25 @@ test-rust:
 test-posix:
 	$(call run_suite,build-posix,RelWithDebInfo,-DVMP_BACKEND=posix -DVMP_BUILD_PYTHON=ON)
 
+# The libFuzzer targets of fuzz/ (clang, ASan+UBSan). `make fuzz` runs each
+# for FUZZ_SECONDS and prints the totals over every run so far; `make
+# test-fuzz` is the smoke run that `make test` makes (a crash fails it).
+.PHONY: fuzz fuzz-build test-fuzz
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 40
+FUZZ_SMOKE_SECONDS ?= 12
+fuzz-build:
+	$(CMAKE) -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DVMP_SANITIZE="address;undefined" -DVMP_BUILD_FUZZ=ON -DBUILD_TESTING=OFF \
+	  -DVMP_BUILD_BENCH=OFF -DVMP_BUILD_EXAMPLES=OFF -DVMP_BUILD_TOOLS=OFF $(CMAKE_FLAGS)
+	$(CMAKE) --build $(FUZZ_BUILD) -j$(JOBS)
+
+fuzz: deps fuzz-build
+	fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+test-fuzz: fuzz-build
+	fuzz/run.sh --smoke $(FUZZ_BUILD) $(FUZZ_SMOKE_SECONDS)
+
 # The Windows backend, cross-built with MinGW-w64 and tested under Wine 10
 # in a Debian 13 chroot (created once in /var/cache/vmplace; needs root).
 .PHONY: test-windows
@@ -118,4 +137,4 @@ install: all
 	$(CMAKE) --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) build-test build-asan build-tsan build-posix build-bench build-rust rust/target
+	rm -rf $(BUILD) build-test build-asan build-tsan build-posix build-bench build-rust rust/target $(FUZZ_BUILD)

@@ -111,14 +111,20 @@ static int valid_open_flags(unsigned flags) {
 
 int vmp_mem_open(const char *path, unsigned flags, vmp_mem **out) {
   if (!path || !out || !valid_open_flags(flags)) return VMP_EINVAL;
-  vmp_mem *mem;
-  int err = new_mem(&mem);
+  /* The path is judged before anything is allocated: a directory is
+   * VMP_EINVAL (step 1) even when memory is short (VMP_ENOMEM, step 7). */
+  vmp__os_handle handle;
+  unsigned traits = 0;
+  int err = vmp__os_object_open(path, flags == VMP_MEM_RW, &handle, &traits);
   if (err) return err;
-  err = vmp__os_object_open(path, flags == VMP_MEM_RW, &mem->handle, &mem->traits);
+  vmp_mem *mem;
+  err = new_mem(&mem);
   if (err) {
-    vmp__free(mem);
+    vmp__os_object_close(handle);
     return err;
   }
+  mem->handle = handle;
+  mem->traits = traits;
   mem->flags = flags;
   *out = mem;
   return 0;

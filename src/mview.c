@@ -195,6 +195,56 @@ static int file_size(const vmp_mview *v, const segment *seg, uint64_t *size) {
   return err;
 }
 
+/* The file-dependent part of the argument order (opening, a range past the
+ * end, a resolved length off the page, then the capacity), asked of the
+ * system alone, with nothing allocated. The calls allocate their
+ * bookkeeping before they know all of that, so when an allocation fails
+ * this pass says whether an earlier step's error applies: VMP_ENOMEM is
+ * step 7, and may only be returned when none does. `used` is the view's
+ * bytes before the segments (append), `capacity` 0 for "no limit". */
+static int judge_files(const vmp_segment *segs, size_t count, int writable, uint64_t used,
+                       uint64_t capacity, size_t *bad) {
+  uint64_t length = used;
+  size_t first_over = NO_SEGMENT; /* the capacity is judged after every file */
+  for (size_t i = 0; i < count; i++) {
+    const vmp_segment *s = &segs[i];
+    vmp__os_handle h;
+    intptr_t copy = -1;
+    unsigned traits = 0;
+    int can_write = 0, err;
+    if (s->path) {
+      err = vmp__os_object_open(s->path, writable, &h, &traits);
+    } else {
+      err = vmp__os_native_dup(s->fd, &copy);
+      if (!err) err = vmp__os_object_adopt(copy, writable, &can_write, &traits, &h);
+      if (err && copy >= 0) vmp__os_native_close(copy);
+    }
+    uint64_t size = 0;
+    if (!err) {
+      err = vmp__os_object_size(h, &size);
+      if (s->path) {
+        vmp__os_object_close(h);
+      } else {
+        vmp__os_object_forget(h);
+        vmp__os_native_close(copy);
+      }
+    }
+    if (!err && (s->offset > size || s->length > size - s->offset)) err = VMP_EBOUNDS;
+    uint64_t seg_length = s->length ? s->length : size - s->offset;
+    if (!err && i + 1 < count && seg_length % vmp_page_size()) err = VMP_EALIGN;
+    if (err) {
+      *bad = i;
+      return err;
+    }
+    if (seg_length > UINT64_MAX - length) return 0;
+    length += seg_length;
+    if (capacity != 0 && length > capacity && first_over == NO_SEGMENT) first_over = i;
+  }
+  if (first_over == NO_SEGMENT) return 0;
+  *bad = first_over;
+  return VMP_ERANGE;
+}
+
 /* ---- the end of the view: pages, padding, room ------------------------------------- */
 
 /* Maps `bytes` of mem at mem_off at `at`, out of the placeholder that runs
@@ -309,7 +359,10 @@ int vmp_mview_open(const vmp_segment *segments, size_t count, uint64_t capacity,
   if (err) return err;
 
   vmp_mview *v = vmp__calloc(1, sizeof *v);
-  if (!v) return VMP_ENOMEM;
+  if (!v) {
+    err = VMP_ENOMEM;
+    goto fail_allocation;
+  }
   v->room = count ? count : 1;
   v->segments = vmp__calloc(v->room, sizeof *v->segments);
   if (!v->segments) {
@@ -374,6 +427,15 @@ fail_segments:
   vmp__free(v->segments);
 fail_view:
   vmp__free(v);
+fail_allocation:
+  if (err == VMP_ENOMEM) {
+    size_t at = NO_SEGMENT;
+    int earlier = judge_files(segments, count, (flags & VMP_MVIEW_WRITE) != 0, 0, capacity, &at);
+    if (earlier && earlier != VMP_ENOMEM) {
+      *bad = at;
+      return earlier;
+    }
+  }
   return err;
 }
 
@@ -421,6 +483,12 @@ int vmp_mview_append(vmp_mview *v, const vmp_segment *s) {
   v->segments[v->count++] = seg;
   v->length += seg.length;
 done:
+  if (err == VMP_ENOMEM) {
+    size_t at;
+    int earlier = judge_files(s, 1, (v->mem_flags & VMP_MEM_WRITE) != 0, v->length,
+                              v->capacity, &at);
+    if (earlier && earlier != VMP_ENOMEM) err = earlier;
+  }
   vmp__os_lock_release(&v->lock);
   return err;
 }

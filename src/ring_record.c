@@ -294,6 +294,8 @@ static int mp_probe_record(vmp_ring *ring, size_t *need) {
       /* Claimed, but its header is not there yet (or never will be). */
       if (c->room < MP_HEADER) return broken(c);
     }
+    /* The side's first look at the counters came without a refresh. */
+    if ((c->own | c->room) & (ALIGN - 1)) return broken(c);
     vmp__ring_mp_header *h = mp_header_at(ring, c->own);
     if (atomic_load_explicit(&h->tag, memory_order_acquire) != (c->own ^ ring->record_key)) {
       if (!waited_too_long(ring)) return 0;

@@ -382,6 +382,24 @@ Test(mem, adopt_unmappable_is_einval_before_enomem) {
   close(dir);
 }
 
+/* Found by fuzz/fuzz_api.c: vmp_mem_open allocated its bookkeeping before
+ * judging the path, so a directory under memory pressure gave VMP_ENOMEM
+ * where the argument order says VMP_EINVAL. A regular file does reach the
+ * allocation, and its failure leaks no descriptor. */
+Test(mem, open_unmappable_is_einval_before_enomem, .init = make_file, .fini = remove_file) {
+  vmp_mem *m = NULL;
+  size_t fds = vmpt_fd_count();
+  vmp__testing_alloc_fail_after(0);
+  int rc = vmp_mem_open(vmpt_tmpdir(), VMP_MEM_READ, &m);
+  vmp__testing_alloc_disarm();
+  CHECK_RC(rc, VMP_EINVAL);
+  vmp__testing_alloc_fail_after(0);
+  rc = vmp_mem_open(path, VMP_MEM_RW, &m);
+  cr_assert(vmp__testing_alloc_disarm(), "the allocation was never reached");
+  CHECK_RC(rc, VMP_ENOMEM);
+  cr_assert_eq(vmpt_fd_count(), fds, "a failed open leaked its descriptor");
+}
+
 /* A second close of a handle still alive through a view is refused and
  * does not close the descriptor number again, which by now belongs to
  * someone else. */

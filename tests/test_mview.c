@@ -440,6 +440,56 @@ Test(mview, capacity_smaller_than_the_segments, .fini = remove_files) {
   CHECK_OK(vmp_mview_close(v));
 }
 
+/* Found by fuzz/fuzz_mview.c: the bookkeeping was allocated before the
+ * files were judged, so with memory short a segment past its file's end,
+ * a "to the end" length that turns out odd, or a capacity too small came
+ * back as VMP_ENOMEM, which the argument order puts after all of them.
+ * Every allocation of the call fails in turn; the answer stays the same. */
+static void expect_error_whatever_allocation_fails(const vmp_segment *segs, size_t count,
+                                                   uint64_t capacity, int want, size_t want_bad) {
+  for (long n = 0; n < 8; n++) {
+    vmp_mview *v = NULL;
+    size_t bad = 0;
+    size_t fds = vmpt_fd_count();
+    vmp__testing_alloc_fail_after(n);
+    int rc = vmp_mview_open(segs, count, capacity, 0, &v, &bad);
+    vmp__testing_alloc_disarm();
+    CHECK_RC(rc, want);
+    cr_assert_eq(bad, want_bad, "allocation %ld failing: segment %zu named, not %zu", n, bad,
+                 want_bad);
+    cr_assert_eq(vmpt_fd_count(), fds, "a failed open left a descriptor open");
+  }
+}
+
+Test(mview, file_errors_come_before_enomem, .fini = remove_files) {
+  const char *a = make_file(2 * PG, 1), *b = make_file(3 * PG, 2), *odd = make_file(PG + 7, 3);
+  vmp_segment past_end[] = {{a, -1, 0, 0}, {b, -1, PG, 3 * PG}};
+  expect_error_whatever_allocation_fails(past_end, 2, 0, VMP_EBOUNDS, 1);
+  vmp_segment odd_first[] = {{odd, -1, 0, 0}, {a, -1, 0, 0}};
+  expect_error_whatever_allocation_fails(odd_first, 2, 0, VMP_EALIGN, 0);
+  vmp_segment too_big[] = {{a, -1, 0, 0}, {b, -1, 0, 0}};
+  expect_error_whatever_allocation_fails(too_big, 2, 2 * PG, VMP_ERANGE, 1);
+  /* Every file is judged before the capacity: a later segment's directory
+   * beats an earlier segment's not fitting. */
+  vmp_segment too_big_then_dir[] = {{a, -1, 0, 0}, {b, -1, 0, 0}, {vmpt_tmpdir(), -1, 0, 0}};
+  expect_error_whatever_allocation_fails(too_big_then_dir, 3, 2 * PG, VMP_EINVAL, 2);
+
+  vmp_mview *v;
+  CHECK_OK(vmp_mview_open(past_end, 1, 4 * PG, 0, &v, NULL));
+  for (long n = 0; n < 4; n++) {
+    vmp__testing_alloc_fail_after(n);
+    int rc = vmp_mview_append(v, &past_end[1]);
+    vmp__testing_alloc_disarm();
+    CHECK_RC(rc, VMP_EBOUNDS);
+    vmp__testing_alloc_fail_after(n);
+    rc = vmp_mview_append(v, &too_big[1]);
+    vmp__testing_alloc_disarm();
+    CHECK_RC(rc, VMP_ERANGE);
+  }
+  cr_assert_eq(vmp_mview_segments(v), 1);
+  CHECK_OK(vmp_mview_close(v));
+}
+
 Test(mview, append_errors_name_nothing_and_change_nothing, .fini = remove_files) {
   const char *a = make_file(2 * PG, 1);
   vmp_segment first = {a, -1, 0, 0};

@@ -275,3 +275,21 @@ Test(records_hostile, a_scribbling_process_single_producer) { scribbling_process
 Test(records_hostile, a_scribbling_process_multi_producer) {
   scribbling_process(VMP_RING_MULTI_PRODUCER);
 }
+
+/* Found by fuzz/fuzz_ring.c: a consumer whose first look at the shared
+ * counters found a tail off the record alignment (and a head far enough
+ * ahead that no refresh came first) read a record header at that
+ * misaligned place, an atomic access UBSan reports, instead of calling
+ * the peer broken. Records start at multiples of 8 bytes: VMP_EPEER. */
+Test(records_hostile, first_tail_off_the_record_alignment) {
+  vmp_ring *r, *consumer;
+  CHECK_OK(vmp_ring_create(1, VMP_RING_MULTI_PRODUCER, &r));
+  CHECK_OK(vmp_ring_attach(vmp_ring_fd(r), 0, &consumer));
+  vmp__ring_control *ctl = control_of(r);
+  atomic_store(&ctl->tail, 4);
+  atomic_store(&ctl->head, 4 + 64);
+  vmp_ring_record got;
+  CHECK_RC(vmp_ring_next(consumer, 0, &got), VMP_EPEER);
+  CHECK_OK(vmp_ring_close(consumer));
+  CHECK_OK(vmp_ring_close(r));
+}

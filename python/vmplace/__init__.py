@@ -25,11 +25,14 @@ except ImportError as _e:  # the source tree itself, not a build or an install
         "(make install CMAKE_FLAGS=-DVMP_BUILD_PYTHON=ON)" % __file__) from _e
 from ._vmplace import (  # noqa: F401  (re-exported)
     EACCES,
+    EADDRINUSE,
     EALIGN,
     EBOUNDS,
     EEXTENT,
     EFULL,
+    EGONE,
     EINVAL,
+    EMAPLIMIT,
     ENOMEM,
     ENOTSUP,
     EPEER,
@@ -37,6 +40,11 @@ from ._vmplace import (  # noqa: F401  (re-exported)
     ESHUTDOWN,
     ESTATE,
     ETIMEDOUT,
+    MEM_EXEC,
+    MEM_HUGE,
+    MEM_HUGE_OR_THP,
+    MEM_NO_FALLBACK,
+    MEM_PREALLOCATE,
     MEM_READ,
     MEM_RW,
     MEM_WRITE,
@@ -48,8 +56,11 @@ from ._vmplace import (  # noqa: F401  (re-exported)
     RING_HUGE_PAGES,
     RING_MULTI_PRODUCER,
     RING_NO_INHERIT,
+    Budget,
+    Capabilities,
     Error,
     Mem,
+    MemInfo,
     MView,
     Record,
     Region,
@@ -58,6 +69,8 @@ from ._vmplace import (  # noqa: F401  (re-exported)
     SpanInfo,
     Window,
     backend,
+    budget,
+    capabilities,
     err_name,
     granularity,
     page_size,
@@ -66,14 +79,15 @@ from ._vmplace import (  # noqa: F401  (re-exported)
 )
 
 __all__ = [
-    "Error", "Mem", "MView", "Record", "Region", "Ring", "RingReader", "RingStats",
-    "RingWriter", "SegmentInfo", "SpanInfo", "Window", "backend", "err_name", "granularity",
+    "Budget", "Capabilities", "Error", "Mem", "MemInfo", "MView", "Record", "Region", "Ring", "RingReader", "RingStats",
+    "RingWriter", "SegmentInfo", "SpanInfo", "Window", "backend", "budget", "capabilities", "err_name", "granularity",
     "page_size", "strerror", "version",
     "PROT_NONE", "PROT_READ", "PROT_WRITE", "PROT_RW", "PROT_EXEC",
-    "MEM_READ", "MEM_WRITE", "MEM_RW", "RING_HUGE_PAGES", "RING_MULTI_PRODUCER",
+    "MEM_READ", "MEM_WRITE", "MEM_RW", "MEM_NO_FALLBACK", "MEM_EXEC", "MEM_PREALLOCATE",
+    "MEM_HUGE", "MEM_HUGE_OR_THP", "RING_HUGE_PAGES", "RING_MULTI_PRODUCER",
     "RING_NO_INHERIT",
     "EINVAL", "EALIGN", "ERANGE", "ESTATE", "EEXTENT", "EBOUNDS", "EACCES", "ENOMEM",
-    "ENOTSUP", "ETIMEDOUT", "ESHUTDOWN", "EPEER", "EFULL",
+    "ENOTSUP", "ETIMEDOUT", "ESHUTDOWN", "EPEER", "EFULL", "EGONE", "EADDRINUSE", "EMAPLIMIT",
 ]
 
 __version__ = "%d.%d.%d" % version

@@ -134,6 +134,8 @@ static size_t clamp_to_ssize(size_t n) {
   return n > (size_t)PY_SSIZE_T_MAX ? (size_t)PY_SSIZE_T_MAX : n;
 }
 
+static PyObject *struct_sequence(PyTypeObject *type, PyObject **items, Py_ssize_t count);
+
 /* ---- windows ------------------------------------------------------------ */
 
 typedef struct Window Window;
@@ -288,9 +290,71 @@ static PyObject *Mem_adopt(PyObject *cls, PyObject *args, PyObject *kw) {
   return (PyObject *)mem_wrap((PyTypeObject *)cls, handle);
 }
 
+static PyObject *Mem_create_named(PyObject *cls, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"size", "name", "flags", NULL};
+  uint64_t size;
+  const char *name;
+  unsigned flags = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O&s|I:create_named", kwlist, conv_u64, &size, &name,
+                                   &flags))
+    return NULL;
+  vmp_mem *handle;
+  int err = vmp_mem_create_named(size, name, flags, &handle);
+  if (err) return raise_err(err, "vmp_mem_create_named");
+  return (PyObject *)mem_wrap((PyTypeObject *)cls, handle);
+}
+
 static vmp_mem *mem_open_handle(Mem *self) {
   if (!self->mem) raise_closed("memory object");
   return self->mem;
+}
+
+static PyTypeObject MemInfoType;
+
+static PyStructSequence_Field mem_info_fields[] = {
+    {"backing", "where the memory comes from: 'memfd', 'shm', 'temp_file', 'file', 'section' "
+                "or 'descriptor'"},
+    {"sealed", "its size can never shrink, so views of it can never fault from truncation"},
+    {"huge_pages", "1: huge pages; 2: ordinary pages whose views ask for transparent huge "
+                   "pages; 0: ordinary pages"},
+    {"exec", "True: made exec-capable (MEM_EXEC); False: sealed against exec; None: as the "
+             "system decides"},
+    {"fell_back", "the backend's own way was refused and shm or a file was taken instead, "
+                  "which can fill up and then fault"},
+    {NULL, NULL}};
+
+static PyStructSequence_Desc mem_info_desc = {
+    "vmplace.MemInfo", "What was obtained for a memory object, as Mem.query() reports it.",
+    mem_info_fields, 5};
+
+static const char *backing_name(vmp_backing b) {
+  switch (b) {
+    case VMP_BACKING_MEMFD: return "memfd";
+    case VMP_BACKING_SHM: return "shm";
+    case VMP_BACKING_TEMP_FILE: return "temp_file";
+    case VMP_BACKING_FILE: return "file";
+    case VMP_BACKING_SECTION: return "section";
+    case VMP_BACKING_DESCRIPTOR: return "descriptor";
+  }
+  return "unknown";
+}
+
+static PyObject *tristate(int v) {
+  if (v < 0) Py_RETURN_NONE;
+  return PyBool_FromLong(v);
+}
+
+static PyObject *Mem_query(Mem *self, PyObject *noargs) {
+  (void)noargs;
+  vmp_mem *m = mem_open_handle(self);
+  if (!m) return NULL;
+  vmp_mem_info info;
+  int err = vmp_mem_query(m, &info);
+  if (err) return raise_err(err, "vmp_mem_query");
+  PyObject *items[5] = {PyUnicode_FromString(backing_name(info.backing)),
+                        PyBool_FromLong(info.sealed), PyLong_FromLong(info.huge_pages),
+                        tristate(info.exec), PyBool_FromLong(info.fell_back)};
+  return struct_sequence(&MemInfoType, items, 5);
 }
 
 static PyObject *Mem_size(Mem *self, PyObject *noargs) {
@@ -383,6 +447,18 @@ static PyMethodDef Mem_methods[] = {
      "adopt(fd, flags=0) -> Mem\n\nTake ownership of an open descriptor (a regular file or shared "
      "memory): on success the Mem closes it; on failure the caller keeps it. flags (MEM_READ, "
      "MEM_RW) may only narrow what the descriptor's open mode allows; 0 means all of it."},
+    {"create_named", (PyCFunction)(void (*)(void))Mem_create_named,
+     METH_VARARGS | METH_KEYWORDS | METH_CLASS,
+     "create_named(size, name, flags=0) -> Mem\n\nAs Mem(size), with a name that tells the "
+     "object apart in the process's map (Linux: /memfd:name in /proc/self/maps; the fallbacks "
+     "and Windows carry none). name is 1 to 79 printable ASCII characters, none of \\ ` $ [ ] "
+     "(else vmplace.Error EINVAL). flags: any of MEM_NO_FALLBACK (the backend's own way or "
+     "ENOTSUP, never /dev/shm or a file), MEM_EXEC (views may be executable), "
+     "MEM_PREALLOCATE (reserve the backing store now: a full tmpfs fails here, not with SIGBUS "
+     "later), MEM_HUGE, MEM_HUGE_OR_THP."},
+    {"query", (PyCFunction)Mem_query, METH_NOARGS,
+     "query() -> MemInfo\n\nWhat was obtained for the object: its backing, whether it is "
+     "sealed, huge pages, exec, and whether it fell back to /dev/shm or a file."},
     {"size", (PyCFunction)Mem_size, METH_NOARGS,
      "size() -> int\n\nThe object's current size in bytes, asked of the system."},
     {"grow", (PyCFunction)Mem_grow, METH_O,
@@ -473,15 +549,8 @@ static vmp_region *region_handle(Region *self) {
   return self->region;
 }
 
-static PyObject *Region_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
-  static char *kwlist[] = {"size", "alignment", NULL};
-  size_t size, alignment = 0;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|O&:Region", kwlist, conv_size, &size, conv_size,
-                                   &alignment))
-    return NULL;
-  vmp_region *r;
-  int err = vmp_reserve(size, alignment, &r);
-  if (err) return raise_err(err, "vmp_reserve");
+/* Takes the region: released again when the object cannot be made. */
+static PyObject *region_wrap(PyTypeObject *type, vmp_region *r) {
   Region *self = (Region *)type->tp_alloc(type, 0);
   if (!self) {
     vmp_release(r);
@@ -491,6 +560,42 @@ static PyObject *Region_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
   self->windows.head = NULL;
   self->generation = 1;
   return (PyObject *)self;
+}
+
+static PyObject *Region_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"size", "alignment", NULL};
+  size_t size, alignment = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|O&:Region", kwlist, conv_size, &size, conv_size,
+                                   &alignment))
+    return NULL;
+  vmp_region *r;
+  int err = vmp_reserve(size, alignment, &r);
+  if (err) return raise_err(err, "vmp_reserve");
+  return region_wrap(type, r);
+}
+
+static PyObject *Region_reserve_at(PyObject *cls, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"addr", "size", NULL};
+  size_t addr, size;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&:reserve_at", kwlist, conv_size, &addr,
+                                   conv_size, &size))
+    return NULL;
+  vmp_region *r;
+  int err = vmp_reserve_at((void *)(uintptr_t)addr, size, &r);
+  if (err) return raise_err(err, "vmp_reserve_at");
+  return region_wrap((PyTypeObject *)cls, r);
+}
+
+static PyObject *Region_reserve_in(PyObject *cls, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"lowest", "highest", "size", "alignment", NULL};
+  size_t lowest, highest, size, alignment = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&O&|O&:reserve_in", kwlist, conv_size, &lowest,
+                                   conv_size, &highest, conv_size, &size, conv_size, &alignment))
+    return NULL;
+  vmp_region *r;
+  int err = vmp_reserve_in((uintptr_t)lowest, (uintptr_t)highest, size, alignment, &r);
+  if (err) return raise_err(err, "vmp_reserve_in");
+  return region_wrap((PyTypeObject *)cls, r);
 }
 
 static void Region_dealloc(Region *self) {
@@ -519,6 +624,35 @@ static PyObject *Region_split(Region *self, PyObject *args) {
 
 static PyObject *Region_coalesce(Region *self, PyObject *args) {
   return region_range_call(self, args, "O&O&:coalesce", vmp_coalesce, "vmp_coalesce");
+}
+
+static PyObject *Region_carve(Region *self, PyObject *args) {
+  return region_range_call(self, args, "O&O&:carve", vmp_carve, "vmp_carve");
+}
+
+static PyObject *Region_extend(Region *self, PyObject *arg) {
+  size_t more;
+  if (!conv_size(arg, &more)) return NULL;
+  vmp_region *r = region_handle(self);
+  if (!r) return NULL;
+  /* Growing adds room after the end: every exported buffer stays mapped. */
+  int err = vmp_extend(r, more);
+  self->generation++;
+  if (err) return raise_err(err, "vmp_extend");
+  Py_RETURN_NONE;
+}
+
+static PyObject *Region_label(Region *self, PyObject *args) {
+  size_t off, size;
+  const char *name;
+  if (!PyArg_ParseTuple(args, "O&O&s:label", conv_size, &off, conv_size, &size, &name))
+    return NULL;
+  vmp_region *r = region_handle(self);
+  if (!r) return NULL;
+  /* A name changes neither the pages nor their protection: exports stay. */
+  int err = vmp_label(r, off, size, name);
+  if (err) return raise_err(err, "vmp_label");
+  Py_RETURN_NONE;
 }
 
 static PyObject *Region_discard(Region *self, PyObject *args) {
@@ -795,6 +929,12 @@ static PyObject *Region_get_span_count(Region *self, void *c) {
   return r ? PyLong_FromSize_t(vmp_span_count(r)) : NULL;
 }
 
+static PyObject *Region_get_mapping_count(Region *self, void *c) {
+  (void)c;
+  vmp_region *r = region_handle(self);
+  return r ? PyLong_FromSize_t(vmp_mapping_count(r)) : NULL;
+}
+
 static PyObject *Region_get_closed(Region *self, void *c) {
   (void)c;
   return PyBool_FromLong(self->region == NULL);
@@ -806,6 +946,32 @@ static PyObject *Region_get_exports(Region *self, void *c) {
 }
 
 static PyMethodDef Region_methods[] = {
+    {"reserve_at", (PyCFunction)(void (*)(void))Region_reserve_at,
+     METH_VARARGS | METH_KEYWORDS | METH_CLASS,
+     "reserve_at(addr, size) -> Region\n\nReserve exactly [addr, addr+size) as one placeholder "
+     "(addr a multiple of granularity(), size of the page). Nothing already there is ever "
+     "replaced: when any page of the range is mapped or reserved, by this process or anything "
+     "in it, vmplace.Error EADDRINUSE, and nothing changed."},
+    {"reserve_in", (PyCFunction)(void (*)(void))Region_reserve_in,
+     METH_VARARGS | METH_KEYWORDS | METH_CLASS,
+     "reserve_in(lowest, highest, size, alignment=0) -> Region\n\nReserve size bytes as one "
+     "placeholder lying wholly inside the address window [lowest, highest) (multiples of "
+     "granularity()), at a multiple of alignment (0 or a power of two of at least the page): "
+     "reserve_in(0, 1 << 32, size) for memory below 4 GiB. EADDRINUSE when no free range of "
+     "that size fits the window, ERANGE when the window is too small to hold it at all."},
+    {"extend", (PyCFunction)Region_extend, METH_O,
+     "extend(more)\n\nGrow the region in place by more bytes (a page multiple): a new "
+     "placeholder span after its end. The base never moves and exported buffers stay valid; "
+     "when any of the room after the end is taken, vmplace.Error EADDRINUSE and nothing "
+     "changed (the region is never moved)."},
+    {"carve", (PyCFunction)Region_carve, METH_VARARGS,
+     "carve(offset, size)\n\nMake [offset, offset+size) a placeholder span of its own, whether "
+     "it already is exactly one (nothing changes) or lies inside a larger one (split)."},
+    {"label", (PyCFunction)Region_label, METH_VARARGS,
+     "label(offset, size, name)\n\nName private pages in the process's map (Linux 5.17+: "
+     "[anon:name] in /proc/self/maps; elsewhere the arguments are checked and nothing is "
+     "shown, see capabilities().labels). name is 1 to 79 printable ASCII characters, none of "
+     "\\ ` $ [ ]. The range lies in one private span (ESTATE for other kinds)."},
     {"split", (PyCFunction)Region_split, METH_VARARGS,
      "split(offset, size)\n\nMake [offset, offset+size) a placeholder of its own, cut out of the "
      "placeholder that holds it."},
@@ -850,6 +1016,10 @@ static PyGetSetDef Region_getset[] = {
     {"base", (getter)Region_get_base, NULL, "The base address, as an int.", NULL},
     {"size", (getter)Region_get_size, NULL, "The size in bytes.", NULL},
     {"span_count", (getter)Region_get_span_count, NULL, "The number of spans.", NULL},
+    {"mapping_count", (getter)Region_get_mapping_count, NULL,
+     "How many kernel mappings the region costs now (what counts against Linux's "
+     "vm.max_map_count; see budget()), derived from its spans as the kernel merges them.",
+     NULL},
     {"closed", (getter)Region_get_closed, NULL, "True once close() succeeded.", NULL},
     {"exports", (getter)Region_get_exports, NULL, "Buffers exported now, over all windows.", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
@@ -1953,6 +2123,7 @@ typedef struct {
   PyObject_HEAD
   vmp_mview *view;
   int writable;
+  int close_files;
   Py_ssize_t exports;
 } MView;
 
@@ -2010,13 +2181,14 @@ static PyObject *raise_segment_error(int err, const char *what, const vmp_segmen
 }
 
 static PyObject *MView_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
-  static char *kwlist[] = {"segments", "capacity", "writable", NULL};
+  static char *kwlist[] = {"segments", "capacity", "writable", "close_files", NULL};
   PyObject *seq_obj;
   uint64_t capacity = 0;
-  int writable = 0;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O&p:MView", kwlist, &seq_obj, conv_u64, &capacity,
-                                   &writable))
+  int writable = 0, close_files = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O&p$p:MView", kwlist, &seq_obj, conv_u64,
+                                   &capacity, &writable, &close_files))
     return NULL;
+  unsigned flags = (writable ? VMP_MVIEW_WRITE : 0u) | (close_files ? VMP_MVIEW_CLOSE_FILES : 0u);
   if (PyUnicode_Check(seq_obj) || PyBytes_Check(seq_obj)) {
     PyErr_SetString(PyExc_TypeError, "segments must be a sequence of paths, descriptors or tuples");
     return NULL;
@@ -2037,7 +2209,7 @@ static PyObject *MView_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
   size_t bad = (size_t)-1;
   int err;
   Py_BEGIN_ALLOW_THREADS /* opening and mapping many files */
-  err = vmp_mview_open(segs, (size_t)count, capacity, writable ? VMP_MVIEW_WRITE : 0, &view, &bad);
+  err = vmp_mview_open(segs, (size_t)count, capacity, flags, &view, &bad);
   Py_END_ALLOW_THREADS
   if (err) {
     raise_segment_error(err, "vmp_mview_open", segs, (size_t)count, bad);
@@ -2050,6 +2222,7 @@ static PyObject *MView_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
   }
   self->view = view;
   self->writable = writable;
+  self->close_files = close_files;
   self->exports = 0;
   result = (PyObject *)self;
 done:
@@ -2122,6 +2295,121 @@ static PyObject *MView_check(MView *self, PyObject *noargs) {
   if (err == VMP_EBOUNDS) return PyLong_FromSize_t(seg);
   if (err) return raise_err(err, "vmp_mview_check");
   Py_RETURN_NONE;
+}
+
+static PyObject *MView_refresh(MView *self, PyObject *noargs) {
+  (void)noargs;
+  vmp_mview *v = mview_handle(self);
+  if (!v) return NULL;
+  /* Growing maps pages after the end: a buffer exported before covers
+   * fewer bytes than the view then has, all of them still mapped. */
+  uint64_t length = 0;
+  int err = vmp_mview_refresh(v, &length);
+  if (err) return raise_err(err, "vmp_mview_refresh");
+  return PyLong_FromUnsignedLongLong(length);
+}
+
+static PyObject *MView_retire(MView *self, PyObject *arg) {
+  size_t count;
+  if (!conv_size(arg, &count)) return NULL;
+  vmp_mview *v = mview_handle(self);
+  if (!v) return NULL;
+  /* An export covers the view from its first byte, so retiring any segment
+   * not yet retired would turn bytes it reaches into placeholder. A count
+   * past the segments gets the library's ERANGE, one already retired the
+   * library's no-op. */
+  if (self->exports && count > vmp_mview_retired(v) && count <= vmp_mview_segments(v)) {
+    PyErr_Format(PyExc_BufferError, "cannot retire segments: %zd exported buffer(s) reach them",
+                 self->exports);
+    return NULL;
+  }
+  int err = vmp_mview_retire(v, count);
+  if (err) return raise_err(err, "vmp_mview_retire");
+  Py_RETURN_NONE;
+}
+
+static PyObject *MView_set_padding(MView *self, PyObject *arg) {
+  size_t bytes;
+  if (!conv_size(arg, &bytes)) return NULL;
+  vmp_mview *v = mview_handle(self);
+  if (!v) return NULL;
+  /* The padding lies past the end, where no export reaches. */
+  int err = vmp_mview_set_padding(v, bytes);
+  if (err) return raise_err(err, "vmp_mview_set_padding");
+  Py_RETURN_NONE;
+}
+
+static PyObject *MView_read(MView *self, PyObject *args) {
+  uint64_t off;
+  size_t n;
+  if (!PyArg_ParseTuple(args, "O&O&:read", conv_u64, &off, conv_size, &n)) return NULL;
+  vmp_mview *v = mview_handle(self);
+  if (!v) return NULL;
+  uint64_t len = vmp_mview_length(v);
+  /* The library's range check first, before a buffer of n bytes is made. */
+  if (off > len || n > len - off) return raise_err(VMP_ERANGE, "vmp_mview_read");
+  if (n > (size_t)PY_SSIZE_T_MAX) {
+    PyErr_SetString(PyExc_OverflowError, "too many bytes for one bytes object");
+    return NULL;
+  }
+  PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n);
+  if (!out) return NULL;
+  int err = vmp_mview_read(v, off, PyBytes_AS_STRING(out), n);
+  if (err) {
+    Py_DECREF(out);
+    return raise_err(err, "vmp_mview_read");
+  }
+  return out;
+}
+
+static PyObject *MView_readinto(MView *self, PyObject *args) {
+  uint64_t off;
+  Py_buffer dst;
+  if (!PyArg_ParseTuple(args, "O&w*:readinto", conv_u64, &off, &dst)) return NULL;
+  vmp_mview *v = mview_handle(self);
+  if (!v) {
+    PyBuffer_Release(&dst);
+    return NULL;
+  }
+  /* The library copies with memcpy or the kernel's copy, neither of which
+   * may overlap its source: a buffer of this view (or inside its room) is
+   * refused. */
+  uintptr_t lo = (uintptr_t)vmp_mview_base(v), hi = lo + (uintptr_t)vmp_mview_capacity(v);
+  uintptr_t at = (uintptr_t)dst.buf;
+  if (dst.len && at < hi && lo < at + (uintptr_t)dst.len) {
+    PyBuffer_Release(&dst);
+    PyErr_SetString(PyExc_ValueError, "readinto: the buffer overlaps the view itself");
+    return NULL;
+  }
+  int err = vmp_mview_read(v, off, dst.buf, (size_t)dst.len);
+  Py_ssize_t n = dst.len;
+  PyBuffer_Release(&dst);
+  if (err) return raise_err(err, "vmp_mview_read");
+  return PyLong_FromSsize_t(n);
+}
+
+static PyObject *MView_scan(MView *self, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"byte", "offset", "size", NULL};
+  unsigned char byte;
+  uint64_t off = 0;
+  PyObject *size_obj = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "b|O&O:scan", kwlist, &byte, conv_u64, &off,
+                                   &size_obj))
+    return NULL;
+  vmp_mview *v = mview_handle(self);
+  if (!v) return NULL;
+  uint64_t n;
+  if (size_obj == Py_None) {
+    uint64_t len = vmp_mview_length(v);
+    n = off <= len ? len - off : 0;
+  } else if (!conv_u64(size_obj, &n)) {
+    return NULL;
+  }
+  uint64_t found = 0;
+  int err = vmp_mview_scan(v, off, n, byte, &found);
+  if (err) return raise_err(err, "vmp_mview_scan");
+  if (found == off + n) Py_RETURN_NONE;
+  return PyLong_FromUnsignedLongLong(found);
 }
 
 static PyObject *MView_close(MView *self, PyObject *noargs) {
@@ -2203,6 +2491,17 @@ static PyObject *MView_get_writable(MView *self, void *c) {
   return PyBool_FromLong(self->writable);
 }
 
+static PyObject *MView_get_close_files(MView *self, void *c) {
+  (void)c;
+  return PyBool_FromLong(self->close_files);
+}
+
+static PyObject *MView_get_retired(MView *self, void *c) {
+  (void)c;
+  vmp_mview *v = mview_handle(self);
+  return v ? PyLong_FromSize_t(vmp_mview_retired(v)) : NULL;
+}
+
 static PyObject *MView_get_exports(MView *self, void *c) {
   (void)c;
   return PyLong_FromSsize_t(self->exports);
@@ -2231,6 +2530,34 @@ static PyMethodDef MView_methods[] = {
     {"check", (PyCFunction)MView_check, METH_NOARGS,
      "check() -> int | None\n\nThe index of the first segment whose file shrank since it was "
      "mapped (touching past its end would crash), or None."},
+    {"refresh", (PyCFunction)MView_refresh, METH_NOARGS,
+     "refresh() -> int\n\nFollow the last segment's file as it grows, when it was given to the "
+     "end of the file (length 0): the pages it gained are mapped after the end, in place. "
+     "Returns the length now. Buffers exported before stay valid and keep their length. "
+     "vmplace.Error EBOUNDS when the file was truncated, ERANGE when it no longer fits the "
+     "capacity; nothing changed then."},
+    {"retire", (PyCFunction)MView_retire, METH_O,
+     "retire(count)\n\nTurn segments [0, count) back into placeholder and close their files "
+     "(so they may be deleted). Later bytes keep their offsets; reading a retired one with "
+     "read() or locate() raises vmplace.Error ESTATE. count is an index: a count not above "
+     "retired does nothing. BufferError while any buffer is exported (it reaches those "
+     "bytes); ERANGE for a count above segment_count."},
+    {"set_padding", (PyCFunction)MView_set_padding, METH_O,
+     "set_padding(bytes)\n\nGuarantee bytes readable zero bytes after the view's end (rounded "
+     "up to the page; 0 takes them away), for parsers that read past the last byte. They move "
+     "with the end on refresh() and append() and count against the capacity (ERANGE)."},
+    {"read", (PyCFunction)MView_read, METH_VARARGS,
+     "read(offset, size) -> bytes\n\nCopy bytes [offset, offset+size) without ever crashing: "
+     "bytes whose file was truncated raise vmplace.Error EGONE, retired ones ESTATE, a range "
+     "past the length ERANGE."},
+    {"readinto", (PyCFunction)MView_readinto, METH_VARARGS,
+     "readinto(offset, buffer) -> int\n\nAs read(), into a writable buffer, filling all of it; "
+     "returns its length. On EGONE the buffer may hold part of the bytes. A buffer of this view "
+     "itself raises ValueError (the copy cannot overlap its source)."},
+    {"scan", (PyCFunction)(void (*)(void))MView_scan, METH_VARARGS | METH_KEYWORDS,
+     "scan(byte, offset=0, size=None) -> int | None\n\nThe view offset of the first byte equal "
+     "to byte in [offset, offset+size) (size None: to the end), or None; fault-safe, with the "
+     "checks and errors of read()."},
     {"close", (PyCFunction)MView_close, METH_NOARGS,
      "close()\n\nUnmap everything and close the files. BufferError while a buffer is exported. "
      "Idempotent."},
@@ -2246,6 +2573,10 @@ static PyGetSetDef MView_getset[] = {
     {"closed", (getter)MView_get_closed, NULL, "True once close() succeeded.", NULL},
     {"writable", (getter)MView_get_writable, NULL, "Whether the files are mapped read-write.",
      NULL},
+    {"close_files", (getter)MView_get_close_files, NULL,
+     "Whether the view keeps no descriptor for segments but the last (close_files=True).", NULL},
+    {"retired", (getter)MView_get_retired, NULL, "How many segments are retired: [0, n) are.",
+     NULL},
     {"exports", (getter)MView_get_exports, NULL, "Buffers exported now.", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
@@ -2258,11 +2589,14 @@ static PyTypeObject MViewType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "vmplace.MView",
     .tp_basicsize = sizeof(MView),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_doc = "MView(segments, capacity=0, writable=False)\n\nFiles, or ranges of files, mapped "
-              "back to back as one buffer, with room reserved after them for append(). A "
-              "segment is a path, a descriptor, or (path_or_fd, offset, length) (length 0: to "
-              "the end of the file). memoryview(v) and numpy.frombuffer(v) see all of it, "
-              "zero-copy, read-only unless writable. A context manager; close() is idempotent.",
+    .tp_doc = "MView(segments, capacity=0, writable=False, *, close_files=False)\n\nFiles, or "
+              "ranges of files, mapped back to back as one buffer, with room reserved after them "
+              "for append(). A segment is a path, a descriptor, or (path_or_fd, offset, length) "
+              "(length 0: to the end of the file, followed by refresh()). memoryview(v) and "
+              "numpy.frombuffer(v) see all of it, zero-copy, read-only unless writable; read() "
+              "and scan() never crash on a truncated file. close_files=True keeps no descriptor "
+              "for segments but the last (every segment must then be a path), so that a view of "
+              "many files costs few descriptors. A context manager; close() is idempotent.",
     .tp_new = MView_new,
     .tp_dealloc = (destructor)MView_dealloc,
     .tp_repr = (reprfunc)MView_repr,
@@ -2284,6 +2618,109 @@ static PyObject *mod_granularity(PyObject *m, PyObject *noargs) {
   (void)m;
   (void)noargs;
   return PyLong_FromSize_t(vmp_granularity());
+}
+
+static PyTypeObject CapabilitiesType;
+
+static PyStructSequence_Field capabilities_fields[] = {
+    {"backend", "the backend's name: 'linux', 'posix' or 'windows' (for messages)"},
+    {"page_size", "page_size()"},
+    {"granularity", "granularity()"},
+    {"view_offset_unit", "a view's object offset is a multiple of it (bytes)"},
+    {"seals", "objects are sealed against shrinking and Ring.attach refuses one that is not"},
+    {"anon_resizable", "Mem.grow works on anonymous objects (ENOTSUP otherwise)"},
+    {"mapped_files_shrink", "another program can cut a mapped file, so views can fault"},
+    {"discard_mixed_one_step", "discard over pages of several protections is one system call"},
+    {"huge_pages", "RING_HUGE_PAGES can work (while huge pages are free)"},
+    {"no_inherit", "RING_NO_INHERIT is honoured by the library (the binding refuses it)"},
+    {"wait_across_processes", "a ring's waiter sleeps in the kernel and a peer process wakes it"},
+    {"fault_safe_copy", "MView.read and scan copy with the system's checked copy: a cut racing "
+                        "with the copy is EGONE, not SIGBUS"},
+    {"place_exact_checked", "Region.reserve_at is one call the system refuses over a taken range"},
+    {"place_window_by_system", "Region.reserve_in lets the system pick the gap"},
+    {"place_window_gap_list", "Region.reserve_in reads the process's map to find a gap"},
+    {"knows_mapping_limit", "budget() reports the mapping limit and count, and ENOMEM at that "
+                            "limit is EMAPLIMIT"},
+    {"labels", "Region.label and Mem.create_named names show in the process's map"},
+    {NULL, NULL}};
+
+#define CAPABILITY_COUNT 17
+
+static PyStructSequence_Desc capabilities_desc = {
+    "vmplace.Capabilities",
+    "What the backend compiled in can do, as capabilities() reports it: decide from these "
+    "fields, never from the backend's name. A frozen named tuple.",
+    capabilities_fields, CAPABILITY_COUNT};
+
+static PyObject *mod_capabilities(PyObject *m, PyObject *noargs) {
+  (void)m;
+  (void)noargs;
+  const vmp_caps *c = vmp_capabilities();
+  PyObject *items[CAPABILITY_COUNT] = {
+      PyUnicode_FromString(c->backend),
+      PyLong_FromSize_t(c->page_size),
+      PyLong_FromSize_t(c->granularity),
+      PyLong_FromSize_t(c->view_offset_unit),
+      PyBool_FromLong(c->seals),
+      PyBool_FromLong(c->anon_resizable),
+      PyBool_FromLong(c->mapped_files_shrink),
+      PyBool_FromLong(c->discard_mixed_one_step),
+      PyBool_FromLong(c->huge_pages),
+      PyBool_FromLong(c->no_inherit),
+      PyBool_FromLong(c->wait_across_processes),
+      PyBool_FromLong(c->fault_safe_copy),
+      PyBool_FromLong(c->place_exact_checked),
+      PyBool_FromLong(c->place_window_by_system),
+      PyBool_FromLong(c->place_window_gap_list),
+      PyBool_FromLong(c->knows_mapping_limit),
+      PyBool_FromLong(c->labels)};
+  return struct_sequence(&CapabilitiesType, items, CAPABILITY_COUNT);
+}
+
+static PyTypeObject BudgetType;
+
+static PyStructSequence_Field budget_fields[] = {
+    {"map_limit", "kernel mappings the process may hold (vm.max_map_count), or None"},
+    {"map_count", "kernel mappings the process holds now, or None"},
+    {"overcommit", "vm.overcommit_memory: 0 heuristic, 1 always, 2 never; or None"},
+    {"as_limit", "soft RLIMIT_AS in bytes, or None for no limit"},
+    {"data_limit", "soft RLIMIT_DATA in bytes, or None for no limit"},
+    {"memfd", "True: memfd_create works; False: it is refused; None: the system has none"},
+    {"shm_size", "bytes of /dev/shm, or None"},
+    {"shm_free", "free bytes of /dev/shm, or None"},
+    {"huge_free", "bytes of free huge pages, or None"},
+    {"huge_page", "the huge page size in bytes, or None"},
+    {NULL, NULL}};
+
+static PyStructSequence_Desc budget_desc = {
+    "vmplace.Budget",
+    "The process's budget of address space and shared memory, as budget() reports it; a field "
+    "the system cannot tell is None.",
+    budget_fields, 10};
+
+static PyObject *known_i64(int64_t v) {
+  if (v < 0) Py_RETURN_NONE;
+  return PyLong_FromLongLong((long long)v);
+}
+
+static PyObject *known_limit(uint64_t v) {
+  if (v == UINT64_MAX) Py_RETURN_NONE;
+  return PyLong_FromUnsignedLongLong((unsigned long long)v);
+}
+
+static PyObject *mod_budget(PyObject *m, PyObject *noargs) {
+  (void)m;
+  (void)noargs;
+  vmp_budget b;
+  int err = vmp_budget_get(&b);
+  if (err) return raise_err(err, "vmp_budget_get");
+  PyObject *items[10] = {known_i64(b.map_limit),  known_i64(b.map_count),
+                         known_i64(b.overcommit),
+                         known_limit(b.as_limit), known_limit(b.data_limit),
+                         tristate(b.memfd),       known_i64(b.shm_size),
+                         known_i64(b.shm_free),   known_i64(b.huge_free),
+                         known_i64(b.huge_page)};
+  return struct_sequence(&BudgetType, items, 10);
 }
 
 static int conv_code(PyObject *arg, int *code) {
@@ -2316,6 +2753,13 @@ static PyMethodDef module_methods[] = {
      "page_size() -> int\n\nThe page size in bytes: the unit of every offset and size."},
     {"granularity", mod_granularity, METH_NOARGS,
      "granularity() -> int\n\nThe alignment every region base has at least."},
+    {"capabilities", mod_capabilities, METH_NOARGS,
+     "capabilities() -> Capabilities\n\nWhat the backend compiled in can do, one field a "
+     "capability (a frozen named tuple; the same for the life of the process)."},
+    {"budget", mod_budget, METH_NOARGS,
+     "budget() -> Budget\n\nThe process's budget of address space and shared memory as it is "
+     "now: kernel mappings (limit and count), overcommit, RLIMIT_AS and RLIMIT_DATA, memfd, "
+     "/dev/shm and huge pages. A field the system cannot tell is None."},
     {"strerror", mod_strerror, METH_O,
      "strerror(code) -> str\n\nThe message for a library error code."},
     {"err_name", mod_err_name, METH_O,
@@ -2358,11 +2802,16 @@ PyMODINIT_FUNC PyInit__vmplace(void) {
   }
   if (PyStructSequence_InitType2(&SpanInfoType, &span_info_desc) < 0 ||
       PyStructSequence_InitType2(&SegmentInfoType, &segment_info_desc) < 0 ||
-      PyStructSequence_InitType2(&RingStatsType, &ring_stats_desc) < 0)
+      PyStructSequence_InitType2(&RingStatsType, &ring_stats_desc) < 0 ||
+      PyStructSequence_InitType2(&MemInfoType, &mem_info_desc) < 0 ||
+      PyStructSequence_InitType2(&CapabilitiesType, &capabilities_desc) < 0 ||
+      PyStructSequence_InitType2(&BudgetType, &budget_desc) < 0)
     goto fail;
   if (add_type(m, "SpanInfo", &SpanInfoType) < 0 ||
       add_type(m, "SegmentInfo", &SegmentInfoType) < 0 ||
-      add_type(m, "RingStats", &RingStatsType) < 0 || add_type(m, "Record", &RecordType) < 0 ||
+      add_type(m, "RingStats", &RingStatsType) < 0 || add_type(m, "MemInfo", &MemInfoType) < 0 ||
+      add_type(m, "Capabilities", &CapabilitiesType) < 0 ||
+      add_type(m, "Budget", &BudgetType) < 0 || add_type(m, "Record", &RecordType) < 0 ||
       add_type(m, "Mem", &MemType) < 0 ||
       add_type(m, "Region", &RegionType) < 0 || add_type(m, "Window", &WindowType) < 0 ||
       add_type(m, "Ring", &RingType) < 0 || add_type(m, "MView", &MViewType) < 0)
@@ -2377,6 +2826,11 @@ PyMODINIT_FUNC PyInit__vmplace(void) {
   ADD_INT("MEM_READ", VMP_MEM_READ)
   ADD_INT("MEM_WRITE", VMP_MEM_WRITE)
   ADD_INT("MEM_RW", VMP_MEM_RW)
+  ADD_INT("MEM_NO_FALLBACK", VMP_MEM_NO_FALLBACK)
+  ADD_INT("MEM_EXEC", VMP_MEM_EXEC)
+  ADD_INT("MEM_PREALLOCATE", VMP_MEM_PREALLOCATE)
+  ADD_INT("MEM_HUGE", VMP_MEM_HUGE)
+  ADD_INT("MEM_HUGE_OR_THP", VMP_MEM_HUGE_OR_THP)
   ADD_INT("RING_HUGE_PAGES", VMP_RING_HUGE_PAGES)
   ADD_INT("RING_NO_INHERIT", VMP_RING_NO_INHERIT)
   ADD_INT("RING_MULTI_PRODUCER", VMP_RING_MULTI_PRODUCER)
