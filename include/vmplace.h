@@ -1032,9 +1032,8 @@ VMP_API int vmp_ring_read_begin(vmp_ring *ring, size_t want, const void **ptr, s
  * VMP_EINVAL if more. */
 VMP_API int vmp_ring_read_release(vmp_ring *ring, size_t n);
 
-/* Copies: as many bytes as fit (write) or are there (read), up to n;
- * more than 4 KiB are copied and published 4 KiB at a time, so the other
- * side can start on them sooner. Return the count (0 when full or empty) or a negative
+/* Copies: as many bytes as fit (write) or are there (read), up to n, in
+ * one memcpy each. Return the count (0 when full or empty) or a negative
  * error as the begin functions. */
 VMP_API ptrdiff_t vmp_ring_write(vmp_ring *ring, const void *src, size_t n);
 VMP_API ptrdiff_t vmp_ring_read(vmp_ring *ring, void *dst, size_t n);

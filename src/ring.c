@@ -50,9 +50,6 @@
  * the other side on another CPU the data usually arrives within that, and
  * a futex wait and wake per message would cost far more than the copy. */
 #define SPIN_PROBES 2000
-/* A large copy is published piece by piece, so that the other side starts
- * on the first piece while this one copies the rest. */
-#define COPY_CHUNK 4096
 /* The longest sleep of a side that cannot rely on being woken. */
 #define BOUNDED_SLEEP_NS 1000000
 
@@ -339,17 +336,9 @@ ptrdiff_t vmp_ring_write(vmp_ring *ring, const void *src, size_t n) {
   if (err) return err;
   size_t count = n < space ? n : space;
   if (count == 0) return 0;
+  memcpy(ring->data + ring->producer.pos, src, count);
   ring->producer.offered = 0;
-  const unsigned char *from = src;
-  size_t left = count;
-  while (left > COPY_CHUNK) {
-    memcpy(ring->data + ring->producer.pos, from, COPY_CHUNK);
-    publish_head(ring, COPY_CHUNK);
-    from += COPY_CHUNK;
-    left -= COPY_CHUNK;
-  }
-  memcpy(ring->data + ring->producer.pos, from, left);
-  publish_head(ring, left);
+  publish_head(ring, count);
   return (ptrdiff_t)count;
 }
 
@@ -386,17 +375,9 @@ ptrdiff_t vmp_ring_read(vmp_ring *ring, void *dst, size_t n) {
   if (err) return err;
   size_t count = n < there ? n : there;
   if (count == 0) return 0;
+  memcpy(dst, ring->data + ring->consumer.pos, count);
   ring->consumer.offered = 0;
-  unsigned char *to = dst;
-  size_t left = count;
-  while (left > COPY_CHUNK) {
-    memcpy(to, ring->data + ring->consumer.pos, COPY_CHUNK);
-    publish_tail(ring, COPY_CHUNK);
-    to += COPY_CHUNK;
-    left -= COPY_CHUNK;
-  }
-  memcpy(to, ring->data + ring->consumer.pos, left);
-  publish_tail(ring, left);
+  publish_tail(ring, count);
   return (ptrdiff_t)count;
 }
 
