@@ -16,7 +16,9 @@ VMP_EXTRA_SCENARIOS ?=
 # Package and test logs of the whole run (each suite logs in its build dir).
 LOGS = build-logs
 SUITE = JOBS=$(JOBS) tools/test-suite
-# The suites of `make test`, each a target test-NAME.
+# The suites of `make test`, each a target test-NAME. A new suite: add its
+# name here and give its target `$(SUITE) cmake NAME DIR FLAGS...` (a ctest
+# run) or `$(SUITE) command NAME LOG CMD...` (anything else).
 TEST_SUITES = plain asan tsan posix fuzz windows
 
 .PHONY: all demo check test test-plain test-asan test-tsan test-posix test-windows deps build-deps bench bench-deps install clean
