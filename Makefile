@@ -1,14 +1,27 @@
 # Thin wrapper over CMake. `make` builds, `make demo` runs the demo,
-# `make test` installs the test dependencies if missing and runs every test
-# (plain, ASan+UBSan, TSan and the generic POSIX backend, each with the
-# scenarios), `make bench` runs the benchmarks.
+# `make check` runs the plain suite (quick), `make test` installs the test
+# dependencies if missing and runs every suite (plain, ASan+UBSan, TSan, the
+# generic POSIX backend as strict POSIX, a fuzz smoke run, Windows under
+# Wine), each ending with one line per suite and a total; `make bench`
+# runs the benchmarks.
 
 CMAKE ?= cmake
 JOBS ?= 2
 BUILD ?= build
 CMAKE_FLAGS ?=
 
-.PHONY: all demo test test-plain test-asan test-tsan test-posix deps build-deps bench bench-deps install clean
+# Scenario scripts from outside the repository, run as one more test of
+# each suite (.ci/run sets it to ../shared/scenarios when that exists).
+VMP_EXTRA_SCENARIOS ?=
+# Package and test logs of the whole run (each suite logs in its build dir).
+LOGS = build-logs
+SUITE = JOBS=$(JOBS) tools/test-suite
+# The suites of `make test`, each a target test-NAME. A new suite: add its
+# name here and give its target `$(SUITE) cmake NAME DIR FLAGS...` (a ctest
+# run) or `$(SUITE) command NAME LOG CMD...` (anything else).
+TEST_SUITES = plain asan tsan posix fuzz windows
+
+.PHONY: all demo check test test-plain test-asan test-tsan test-posix test-windows deps build-deps bench bench-deps install clean
 
 all:
 	$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF $(CMAKE_FLAGS)
@@ -31,9 +44,11 @@ define install_missing
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
+	  mkdir -p $(LOGS); log=$(LOGS)/apt.log; \
+	  echo "installing:$$missing (log: $$log)"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	  { $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; } >>$$log 2>&1 || \
+	    { tail -n 100 $$log; echo "installing$$missing failed (log: $$log)"; exit 1; }; \
 	fi
 endef
 
@@ -43,23 +58,38 @@ build-deps:
 deps:
 	$(call install_missing,$(TEST_PACKAGES))
 
+# Test builds turn warnings into errors and insist on Criterion (a suite
+# that silently lost its Criterion programs would still pass).
+TEST_CMAKE_FLAGS = -DVMP_WERROR=ON -DVMP_REQUIRE_CRITERION=ON -DVMP_BUILD_BENCH=OFF \
+  -DVMP_EXTRA_SCENARIOS=$(if $(VMP_EXTRA_SCENARIOS),$(abspath $(VMP_EXTRA_SCENARIOS)))
+
+# suite NAME, build dir, build type, extra CMake flags.
 define run_suite
-	$(CMAKE) -S . -B $(1) -DCMAKE_BUILD_TYPE=$(2) -DVMP_BUILD_BENCH=OFF $(3) $(CMAKE_FLAGS)
-	$(CMAKE) --build $(1) -j$(JOBS)
-	cd $(1) && ctest --output-on-failure -j$(JOBS)
+	@$(SUITE) cmake $(1) $(2) -DCMAKE_BUILD_TYPE=$(3) $(TEST_CMAKE_FLAGS) $(4) $(CMAKE_FLAGS)
 endef
 
+# The plain suite also compiles the benchmarks (never runs them), so that
+# their warnings are errors too.
+PLAIN_FLAGS = -DVMP_BUILD_BENCH=ON -DVMP_BUILD_PYTHON=ON
+
+# The plain suite alone: the quick check while working.
+check: deps
+	$(call run_suite,plain,build-test,RelWithDebInfo,$(PLAIN_FLAGS))
+
+# Every suite, even after one failed, then the summary (whose exit status
+# says whether anything failed). A suite target that does not record its
+# own result through tools/test-suite is recorded from its exit status.
 test: deps
-	$(MAKE) test-plain test-asan test-tsan test-posix test-fuzz
-	@st=0; why=$$(tools/wine-test check) || st=$$?; \
-	if [ $$st -eq 77 ]; then echo "test-windows: skipped ($$why)"; exit 0; fi; \
-	[ $$st -eq 0 ] || exit $$st; \
-	skip=$$(mktemp); st=0; VMP_WINE_SKIP_FILE=$$skip tools/wine-test run || st=$$?; \
-	if [ $$st -eq 77 ]; then echo "test-windows: skipped ($$(cat $$skip))"; st=0; fi; \
-	rm -f $$skip; exit $$st
+	@results=$(abspath $(LOGS))/test-results; export VMP_TEST_RESULTS=$$results; \
+	$(SUITE) begin; \
+	for s in $(TEST_SUITES); do \
+	  st=0; $(MAKE) --no-print-directory test-$$s || st=$$?; \
+	  $(SUITE) ensure $$s $$st; \
+	done; \
+	$(SUITE) summary
 
 test-plain:
-	$(call run_suite,build-test,RelWithDebInfo,-DVMP_BUILD_PYTHON=ON)
+	$(call run_suite,plain,build-test,RelWithDebInfo,$(PLAIN_FLAGS))
 
 # The Python binding's tests alone, in the plain build (Debian's python3).
 .PHONY: test-python
@@ -69,10 +99,10 @@ test-python: deps
 	cd build-test && ctest --output-on-failure -R '^python_'
 
 test-asan:
-	$(call run_suite,build-asan,Debug,-DVMP_SANITIZE="address;undefined" -DVMP_BUILD_PYTHON=ON)
+	$(call run_suite,asan,build-asan,Debug,-DVMP_SANITIZE="address;undefined" -DVMP_BUILD_PYTHON=ON)
 
 test-tsan:
-	$(call run_suite,build-tsan,RelWithDebInfo,-DVMP_SANITIZE=thread)
+	$(call run_suite,tsan,build-tsan,RelWithDebInfo,-DVMP_SANITIZE=thread)
 
 # The Rust binding alone (make test also runs it in the plain, ASan and
 # POSIX suites).
@@ -82,9 +112,10 @@ test-rust:
 	$(CMAKE) --build build-rust -j$(JOBS) --target vmplace_static
 	@st=0; JOBS=$(JOBS) sh rust/run-tests.sh build-rust || st=$$?; [ $$st -eq 77 ] && st=0; exit $$st
 
-# The generic POSIX backend, built and tested on this system too.
+# The generic POSIX backend, built as strict POSIX.1-2008 (no _GNU_SOURCE)
+# and tested on this system too.
 test-posix:
-	$(call run_suite,build-posix,RelWithDebInfo,-DVMP_BACKEND=posix -DVMP_BUILD_PYTHON=ON)
+	$(call run_suite,posix,build-posix,RelWithDebInfo,-DVMP_BACKEND=posix -DVMP_BUILD_PYTHON=ON)
 
 # The libFuzzer targets of fuzz/ (clang, ASan+UBSan). `make fuzz` runs each
 # for FUZZ_SECONDS and prints the totals over every run so far; `make
@@ -102,14 +133,19 @@ fuzz-build:
 fuzz: deps fuzz-build
 	fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
-test-fuzz: fuzz-build
+# Its build and run output goes to $(FUZZ_BUILD)/logs/smoke.log.
+test-fuzz:
+	@$(SUITE) command fuzz $(abspath $(FUZZ_BUILD))/logs/smoke.log $(MAKE) --no-print-directory fuzz-smoke
+
+.PHONY: fuzz-smoke
+fuzz-smoke: fuzz-build
 	fuzz/run.sh --smoke $(FUZZ_BUILD) $(FUZZ_SMOKE_SECONDS)
 
 # The Windows backend, cross-built with MinGW-w64 and tested under Wine 10
 # in a Debian 13 chroot (created once in /var/cache/vmplace; needs root).
-.PHONY: test-windows
+# Skipped, with the reason, on a machine that cannot run it.
 test-windows:
-	tools/wine-test run
+	@VMP_EXTRA_SCENARIOS='$(if $(VMP_EXTRA_SCENARIOS),$(abspath $(VMP_EXTRA_SCENARIOS)))' $(SUITE) windows
 
 # mbuffer is the baseline of pipe_vs_mbuffer, g++ and libboost-dev that of
 # ring_vs_boost_*; without them those lines are skipped.
@@ -137,4 +173,5 @@ install: all
 	$(CMAKE) --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) build-test build-asan build-tsan build-posix build-bench build-rust rust/target $(FUZZ_BUILD)
+	rm -rf $(BUILD) build-test build-asan build-tsan build-posix build-bench build-rust rust/target \
+	  $(FUZZ_BUILD) build-windows $(LOGS)

@@ -94,7 +94,7 @@ static void make_rec_workload(rec_workload *w, const unsigned char *src, uint32_
   }
 }
 
-static void pin(int cpu) {
+static void pin(unsigned cpu) {
   cpu_set_t set;
   CPU_ZERO(&set);
   CPU_SET(cpu, &set);

@@ -98,7 +98,7 @@ static void fatal(const char *what, int err) {
 
 /* Both sides of every two-thread line on their own CPU, the same two for
  * every contender. Where that is refused (fewer CPUs), they float. */
-static void pin_self(int cpu) {
+static void pin_self(unsigned cpu) {
   cpu_set_t set;
   CPU_ZERO(&set);
   CPU_SET(cpu, &set);
@@ -119,7 +119,7 @@ static inline void relax(void) {
 typedef struct side {
   void *(*fn)(void *);
   void *arg;
-  int cpu;
+  unsigned cpu;
 } side;
 
 static void *pinned_start(void *p) {

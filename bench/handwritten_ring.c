@@ -31,7 +31,7 @@ int hw_ring_create(size_t size, hw_ring **out) {
   int err = base == MAP_FAILED ? -errno : 0;
   /* Both halves over the one reservation: nothing else can take the
    * address between the calls. */
-  for (int half = 0; half < 2 && !err; half++)
+  for (size_t half = 0; half < 2 && !err; half++)
     if (mmap((char *)base + half * size, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
              fd, 0) == MAP_FAILED)
       err = -errno;

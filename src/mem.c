@@ -166,8 +166,8 @@ int vmp_mem_grow(vmp_mem *mem, uint64_t new_size) {
   uint64_t current;
   int err = vmp__os_object_size(mem->handle, &current);
   if (err) return err;
-  /* SPEC order: a shrink is VMP_EINVAL (step 1) even on a read-only
-   * object, whose VMP_EACCES is step 6. */
+  /* The error order of docs/contract.md: a shrink is VMP_EINVAL (step 1)
+   * even on a read-only object, whose VMP_EACCES is step 6. */
   if (new_size < current) return VMP_EINVAL;
   if (!(mem->flags & VMP_MEM_WRITE)) return VMP_EACCES;
   if (new_size == current) return 0;

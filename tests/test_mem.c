@@ -341,7 +341,7 @@ Test(mem, fifo_and_devices_refused_without_blocking, .init = make_fifo, .fini = 
   cr_assert_eq(vmpt_fd_count(), fds, "a refused open leaked its descriptor");
 }
 
-/* SPEC order: VMP_EINVAL (a shrink, step 1) before VMP_EACCES (step 6). */
+/* docs/contract.md error order: VMP_EINVAL (a shrink, step 1) before VMP_EACCES (step 6). */
 Test(mem, grow_read_only_smaller_is_einval_first, .init = make_file, .fini = remove_file) {
   vmp_mem *m;
   CHECK_OK(vmp_mem_open(path, VMP_MEM_READ, &m));

@@ -350,7 +350,7 @@ Test(mview, writes_reach_the_files, .fini = remove_files) {
   cr_assert_eq(byte, 0xab);
   close(fd);
   fd = open_file(b, O_RDONLY);
-  cr_assert_eq(pread(fd, &byte, 1, PG + 6), 1);
+  cr_assert_eq(pread(fd, &byte, 1, (off_t)(PG + 6)), 1);
   cr_assert_eq(byte, 0xcd);
   close(fd);
   cr_assert_eq(file_size(b), PG + 7, "the file kept its size");
@@ -371,7 +371,7 @@ Test(mview, descriptor_segments_stay_the_callers, .fini = remove_files) {
   cr_assert_eq(vmpt_fd_count(), fds, "close left descriptors open");
   /* The caller's descriptors still work. */
   unsigned char byte;
-  cr_assert_eq(pread(fa, &byte, 1, PG + 3), 1);
+  cr_assert_eq(pread(fa, &byte, 1, (off_t)(PG + 3)), 1);
   cr_assert_eq(byte, pattern(1, PG + 3));
   cr_assert_eq(pwrite(fb, "x", 1, 0), 1);
   close(fa);
@@ -587,12 +587,12 @@ Test(mview, check_reports_the_first_shrunk_file, .fini = remove_files) {
   size_t seg = 77;
   CHECK_OK(vmp_mview_check(v, &seg));
   /* Shrinking past what the view uses of b is fine. */
-  cr_assert_eq(truncate(b, 2 * PG), 0);
+  cr_assert_eq(truncate(b, (off_t)(2 * PG)), 0);
   CHECK_OK(vmp_mview_check(v, &seg));
-  cr_assert_eq(truncate(c, PG), 0);
+  cr_assert_eq(truncate(c, (off_t)PG), 0);
   CHECK_RC(vmp_mview_check(v, &seg), VMP_EBOUNDS);
   cr_assert_eq(seg, 2);
-  cr_assert_eq(truncate(b, PG + 1), 0);
+  cr_assert_eq(truncate(b, (off_t)(PG + 1)), 0);
   CHECK_RC(vmp_mview_check(v, &seg), VMP_EBOUNDS);
   cr_assert_eq(seg, 1, "the first shrunk segment, got %zu", seg);
   CHECK_RC(vmp_mview_check(v, NULL), VMP_EBOUNDS);
@@ -614,7 +614,7 @@ Test(mview, touching_a_lost_page_faults, .signal = SIGBUS) {
   CHECK_OK(vmp_mview_open(segs, 2, 0, 0, &v, NULL));
   volatile unsigned char *p = base_of(v);
   cr_assert_eq(p[PG + 2 * PG], 0x42);
-  cr_assert_eq(ftruncate(fd, PG), 0);
+  cr_assert_eq(ftruncate(fd, (off_t)PG), 0);
   size_t seg;
   CHECK_RC(vmp_mview_check(v, &seg), VMP_EBOUNDS);
   cr_assert_eq(seg, 1);

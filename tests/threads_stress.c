@@ -57,7 +57,7 @@ static void *worker(void *arg) {
   EXPECT_OK(vmp_mem_create(16 * pg, 0, &mem));
   for (it = 0; it < ITERATIONS; it++) {
     unsigned char mark = (unsigned char)(t * 50 + it % 50 + 1);
-    unsigned char before = it ? (unsigned char)(t * 50 + (it - 1) % 50 + 1) : 0;
+    unsigned char before = (unsigned char)(it ? t * 50 + (it - 1) % 50 + 1 : 0);
     EXPECT_OK(vmp_split(region, s, 16 * pg));
     EXPECT_OK(vmp_split(region, s + 16 * pg, 16 * pg));
     EXPECT_OK(vmp_commit(region, s, 16 * pg, VMP_PROT_RW));

@@ -11,6 +11,12 @@
  * is only advice and need not zero anything (over pages of several
  * protections the core asks once per run, so fresh pages get each run's own).
  */
+/* The build compiles this file, unix.c and the core as strict POSIX.1-2008
+ * so that anything beyond POSIX fails to compile: keep it that way. */
+#if defined(_GNU_SOURCE) || defined(_DEFAULT_SOURCE) || !defined(_POSIX_C_SOURCE)
+#error "posix.c must be compiled with _POSIX_C_SOURCE=200809L and no _GNU_SOURCE or _DEFAULT_SOURCE"
+#endif
+
 #include <string.h>
 
 #include "unix.h"

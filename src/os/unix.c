@@ -88,6 +88,9 @@ int vmp__unix_error(int errnum) {
   return errnum > 0 ? -errnum : -EIO;
 }
 
+/* Laid out by hand: clang-format cannot settle on a layout for a list of
+ * calls without separators. */
+/* clang-format off */
 #define UNIX_ERRNO_NAMES(X)                                                   \
   X(EPERM) X(ENOENT) X(ESRCH) X(EINTR) X(EIO) X(ENXIO) X(E2BIG) X(ENOEXEC)     \
   X(EBADF) X(ECHILD) X(EAGAIN) X(ENOMEM) X(EACCES) X(EFAULT) X(EBUSY)          \
@@ -96,6 +99,7 @@ int vmp__unix_error(int errnum) {
   X(EMLINK) X(EPIPE) X(EDOM) X(ERANGE) X(EDEADLK) X(ENAMETOOLONG) X(ENOLCK)    \
   X(ENOSYS) X(ENOTEMPTY) X(ELOOP) X(EOVERFLOW) X(ENOTSUP) X(ETIMEDOUT)         \
   X(ECONNRESET) X(EDQUOT) X(ESTALE)
+/* clang-format on */
 
 const char *vmp__os_error_name(int native) {
   switch (native) {
@@ -149,7 +153,7 @@ int vmp__unix_prot(int prot) {
 }
 
 static int placeholder_mmap_flags(void) {
-  return MAP_PRIVATE | MAP_ANONYMOUS | vmp__unix_placeholder_flags;
+  return MAP_PRIVATE | vmp__unix_map_anonymous | vmp__unix_placeholder_flags;
 }
 
 int vmp__unix_placeholder(void *addr, size_t size) {
@@ -287,8 +291,8 @@ static int replace_placeholder(void *addr, size_t size, int prot, int flags, int
 }
 
 int vmp__os_commit(void *addr, size_t size, int prot) {
-  return replace_placeholder(addr, size, vmp__unix_prot(prot), MAP_PRIVATE | MAP_ANONYMOUS,
-                             -1, 0);
+  return replace_placeholder(addr, size, vmp__unix_prot(prot),
+                             MAP_PRIVATE | vmp__unix_map_anonymous, -1, 0);
 }
 
 int vmp__os_map(void *addr, size_t size, vmp__os_handle h, uint64_t offset, int prot) {
@@ -310,7 +314,7 @@ static int still_mapped(void *addr, size_t size) {
  * placeholder at least closes the hole (the pages then fault until the
  * span is unmapped; the error is reported). */
 int vmp__unix_fresh_private(void *addr, size_t size, int prot) {
-  int native = vmp__unix_prot(prot), flags = MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS;
+  int native = vmp__unix_prot(prot), flags = MAP_FIXED | MAP_PRIVATE | vmp__unix_map_anonymous;
   if (SYS(mmap)(addr, size, native, flags, -1, 0) != MAP_FAILED) return 0;
   int err = vmp__unix_error(errno);
   if (still_mapped(addr, size)) return err;

@@ -73,6 +73,15 @@ void vmp__unix_budget(struct vmp_budget *out);
  * PR_SET_VMA_ANON_NAME), or does nothing where the kernel cannot. */
 int vmp__unix_label_private(void *addr, size_t size, const char *name);
 
+/* ---- supplied by unix_map_anonymous.c ---- */
+
+/* MAP_ANONYMOUS. It is POSIX.1-2024, and C libraries show it to a strict
+ * POSIX.1-2008 program only with their own extensions on (glibc's
+ * _DEFAULT_SOURCE, macOS's _DARWIN_C_SOURCE): one small file compiled with
+ * them hands it over, so that unix.c and posix.c can be compiled as strict
+ * POSIX.1-2008. */
+extern const int vmp__unix_map_anonymous;
+
 /* ---- supplied by unix.c to the backend file ---- */
 
 /* Whether an errno from creating an object means "this way is not

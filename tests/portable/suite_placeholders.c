@@ -1,7 +1,7 @@
 /*
  * What Wine's placeholder tests and Microsoft's VirtualAlloc2,
  * MapViewOfFile3 and UnmapViewOfFile2 pages check, restated through this
- * library wherever SPEC.md has a counterpart (tests/scenarios/
+ * library wherever docs/contract.md has a counterpart (tests/scenarios/
  * wine_placeholders.vmps says the same in the scenario language). Here
  * each step is also compared with the kernel's own view, and each refused
  * call must leave the region exactly as it was.
