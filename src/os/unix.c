@@ -605,15 +605,18 @@ int vmp__os_object_close(vmp__os_handle h) {
 
 /* ---- the budget ---------------------------------------------------------------------- */
 
-static uint64_t soft_limit(int resource) {
-  struct rlimit lim;
-  if (getrlimit(resource, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) return UINT64_MAX;
-  return (uint64_t)lim.rlim_cur;
+/* What getrlimit() (whose resource parameter has a type of the C
+ * library's own under _GNU_SOURCE) gave: the soft limit, or UINT64_MAX
+ * for none or unknown. */
+static uint64_t soft_limit(int got, const struct rlimit *lim) {
+  if (got != 0 || lim->rlim_cur == RLIM_INFINITY) return UINT64_MAX;
+  return (uint64_t)lim->rlim_cur;
 }
 
 void vmp__os_budget(struct vmp_budget *out) {
-  out->as_limit = soft_limit(RLIMIT_AS);
-  out->data_limit = soft_limit(RLIMIT_DATA);
+  struct rlimit lim;
+  out->as_limit = soft_limit(getrlimit(RLIMIT_AS, &lim), &lim);
+  out->data_limit = soft_limit(getrlimit(RLIMIT_DATA, &lim), &lim);
   struct statvfs fs;
   if (statvfs("/dev/shm", &fs) == 0) {
     out->shm_size = (int64_t)((uint64_t)fs.f_blocks * fs.f_frsize);
