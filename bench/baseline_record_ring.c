@@ -22,7 +22,7 @@ struct cr_ring {
   int locked;
   _Alignas(64) _Atomic size_t head; /* the producer's */
   size_t cached_tail;
-  size_t pending; /* bytes the open reservation will publish, padding included */
+  size_t pending;                   /* bytes the open reservation will publish, padding included */
   _Alignas(64) _Atomic size_t tail; /* the consumer's */
   size_t cached_head;
   size_t taking; /* bytes of the record peek gave, padding included */

@@ -28,8 +28,8 @@ typedef int (*bench_batch_fn)(void *ctx, size_t iters, uint64_t *elapsed_ns);
 typedef struct bench_contender {
   bench_batch_fn run;
   void *ctx;
-  size_t iters;       /* operations per batch */
-  double ns_per_op;   /* out: median over the repetitions */
+  size_t iters;     /* operations per batch */
+  double ns_per_op; /* out: median over the repetitions */
 } bench_contender;
 
 /* Warms every contender up with one batch, then runs `reps` repetitions in
@@ -54,8 +54,7 @@ uint64_t bench_rng(uint64_t *state);
 
 /* Prints `NAME: vmplace X UNIT, baseline Y UNIT, ratio X/Y`, 3 significant
  * digits each. */
-void bench_line(const char *name, double vmplace, double baseline,
-                const char *unit);
+void bench_line(const char *name, double vmplace, double baseline, const char *unit);
 
 /* As bench_line(), with the ratio given by the caller (a median of
  * per-round ratios is not the ratio of the median figures). */
@@ -64,8 +63,8 @@ void bench_line_ratio(const char *name, double vmplace, double baseline, double 
 
 /* For counts: exact integers, and the ratio given by the caller (X/Y is not
  * defined when both are 0). */
-void bench_line_counts(const char *name, unsigned long vmplace,
-                       unsigned long baseline, double ratio, const char *unit);
+void bench_line_counts(const char *name, unsigned long vmplace, unsigned long baseline,
+                       double ratio, const char *unit);
 
 /* Remembers a bar's verdict, printed after all lines by bench_print_bars(). */
 void bench_bar(const char *name, const char *condition, int met);

@@ -62,22 +62,17 @@ static void *hostile_main(void *arg) {
     uintptr_t hint = atomic_load_explicit(&h->target, memory_order_relaxed);
     /* Half the time exactly where the main thread was, else a little
      * further into the same range. */
-    if (hint && (r >> 16) & 1)
-      hint += (size_t)((r >> 17) % (2 * HALF_PAGES)) * page;
-    void *p = mmap((void *)hint, size, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-      continue;
+    if (hint && (r >> 16) & 1) hint += (size_t)((r >> 17) % (2 * HALF_PAGES)) * page;
+    void *p = mmap((void *)hint, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) continue;
     made++;
     size_t slot = n % HOSTILE_HELD;
-    if (held[slot])
-      munmap(held[slot], held_size[slot]);
+    if (held[slot]) munmap(held[slot], held_size[slot]);
     held[slot] = p;
     held_size[slot] = size;
   }
   for (size_t i = 0; i < HOSTILE_HELD; i++)
-    if (held[i])
-      munmap(held[i], held_size[i]);
+    if (held[i]) munmap(held[i], held_size[i]);
   atomic_store(&h->mmaps, made);
   return NULL;
 }
@@ -92,30 +87,24 @@ static int verify_pair(contention_ctx *c, char *base) {
   volatile uint32_t *view_b = (volatile uint32_t *)(base + c->half);
   view_a[0] = view_a[words - 1] = a;
   view_b[0] = view_b[words - 1] = b;
-  if (view_a[0] == a && view_a[words - 1] == a && view_b[0] == b &&
-      view_b[words - 1] == b && c->check_a[0] == a &&
-      c->check_a[words - 1] == a && c->check_b[0] == b &&
+  if (view_a[0] == a && view_a[words - 1] == a && view_b[0] == b && view_b[words - 1] == b &&
+      c->check_a[0] == a && c->check_a[words - 1] == a && c->check_b[0] == b &&
       c->check_b[words - 1] == b)
     return 0;
-  fprintf(stderr, "vmplace_bench: the pair at %p does not show its objects\n",
-          (void *)base);
+  fprintf(stderr, "vmplace_bench: the pair at %p does not show its objects\n", (void *)base);
   return -EIO;
 }
 
 static int build_pair_vmp(contention_ctx *c) {
   vmp_region *r = NULL;
   int err = vmp_reserve(2 * c->half, 0, &r);
-  if (err)
-    return err;
+  if (err) return err;
   char *base = vmp_base(r);
   atomic_store_explicit(&c->hostile->target, (uintptr_t)base, memory_order_relaxed);
   err = vmp_split(r, 0, c->half);
-  if (!err)
-    err = vmp_map(r, 0, c->half, c->obj_a, 0, VMP_PROT_RW);
-  if (!err)
-    err = vmp_map(r, c->half, c->half, c->obj_b, 0, VMP_PROT_RW);
-  if (!err)
-    err = verify_pair(c, base);
+  if (!err) err = vmp_map(r, 0, c->half, c->obj_a, 0, VMP_PROT_RW);
+  if (!err) err = vmp_map(r, c->half, c->half, c->obj_b, 0, VMP_PROT_RW);
+  if (!err) err = verify_pair(c, base);
   int release_err = vmp_release(r);
   return err ? err : release_err;
 }
@@ -128,10 +117,8 @@ static int pairs_vmp(void *arg, size_t iters, uint64_t *elapsed) {
     int err;
     while ((err = build_pair_vmp(c)) != 0) {
       c->failures++;
-      if (!c->first_error)
-        c->first_error = err;
-      if (err == -EIO || ++attempts == MAX_ATTEMPTS)
-        return err;
+      if (!c->first_error) c->first_error = err;
+      if (err == -EIO || ++attempts == MAX_ATTEMPTS) return err;
       c->retries++;
     }
   }
@@ -142,10 +129,8 @@ static int pairs_vmp(void *arg, size_t iters, uint64_t *elapsed) {
 /* Maps `fd` exactly at `want`, never over anything: 0 when it landed there,
  * 1 when the other thread got there first, or an error. */
 static int place_view(void *want, size_t size, int fd) {
-  void *p = mmap(want, size, PROT_READ | PROT_WRITE,
-                 MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
-  if (p == MAP_FAILED)
-    return errno == EEXIST ? 1 : -errno;
+  void *p = mmap(want, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+  if (p == MAP_FAILED) return errno == EEXIST ? 1 : -errno;
   if (p != want) {
     /* A kernel that ignores the flag treats it as a hint. */
     munmap(p, size);
@@ -157,24 +142,20 @@ static int place_view(void *want, size_t size, int fd) {
 /* One attempt: 0 when the pair was built (and torn down), 1 when the race
  * was lost (nothing left behind), or an error. */
 static int try_pair_raw(contention_ctx *c) {
-  char *hole = mmap(NULL, 2 * c->half, PROT_NONE,
-                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (hole == MAP_FAILED)
-    return -errno;
+  char *hole =
+      mmap(NULL, 2 * c->half, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (hole == MAP_FAILED) return -errno;
   atomic_store_explicit(&c->hostile->target, (uintptr_t)hole, memory_order_relaxed);
-  if (munmap(hole, 2 * c->half) != 0)
-    return -errno;
+  if (munmap(hole, 2 * c->half) != 0) return -errno;
   int got = place_view(hole, c->half, c->fd_a);
-  if (got != 0)
-    return got;
+  if (got != 0) return got;
   got = place_view(hole + c->half, c->half, c->fd_b);
   if (got != 0) {
     munmap(hole, c->half);
     return got;
   }
   int err = verify_pair(c, hole);
-  if (munmap(hole, 2 * c->half) != 0 && !err)
-    err = -errno;
+  if (munmap(hole, 2 * c->half) != 0 && !err) err = -errno;
   return err;
 }
 
@@ -186,26 +167,21 @@ static int pairs_raw(void *arg, size_t iters, uint64_t *elapsed) {
     int got;
     while ((got = try_pair_raw(c)) == 1) {
       c->failures++;
-      if (++attempts == MAX_ATTEMPTS)
-        return -EAGAIN;
+      if (++attempts == MAX_ATTEMPTS) return -EAGAIN;
       c->retries++;
     }
-    if (got < 0)
-      return got;
+    if (got < 0) return got;
   }
   *elapsed = bench_now_ns() - t0;
   return 0;
 }
 
-static int open_object(contention_ctx *c, vmp_mem **obj, int *fd,
-                       volatile uint32_t **check) {
+static int open_object(contention_ctx *c, vmp_mem **obj, int *fd, volatile uint32_t **check) {
   int err = vmp_mem_create(c->half, 0, obj);
-  if (err)
-    return bench_error("vmp_mem_create", err);
+  if (err) return bench_error("vmp_mem_create", err);
   *fd = (int)vmp_mem_fd(*obj);
   void *p = mmap(NULL, c->half, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
-  if (p == MAP_FAILED)
-    return bench_error("mmap (check window)", -errno);
+  if (p == MAP_FAILED) return bench_error("mmap (check window)", -errno);
   *check = p;
   return 0;
 }
@@ -236,52 +212,46 @@ int bench_contention(const bench_opts *opts) {
   int started = 0;
   if (!failed) {
     started = pthread_create(&hostile, NULL, hostile_main, &shared) == 0;
-    if (!started)
-      failed = bench_error("pthread_create", -EAGAIN);
+    if (!started) failed = bench_error("pthread_create", -EAGAIN);
   }
   bench_contender run[2] = {
       {pairs_vmp, &vmp_side, per_batch, 0.0},
       {pairs_raw, &raw_side, per_batch, 0.0},
   };
   int err = 0;
-  if (!failed)
-    err = bench_interleave(run, 2, reps);
+  if (!failed) err = bench_interleave(run, 2, reps);
   if (started) {
     atomic_store(&shared.stop, 1);
     pthread_join(hostile, NULL);
   }
-  if (err)
-    failed = bench_error("adjacent_views_contention", err);
+  if (err) failed = bench_error("adjacent_views_contention", err);
   if (!failed && vmp_side.first_error)
-    failed = bench_error("adjacent_views_contention (vmplace, counted)",
-                         vmp_side.first_error);
+    failed = bench_error("adjacent_views_contention (vmplace, counted)", vmp_side.first_error);
 
   if (!failed || vmp_side.first_error) {
-    double ratio = vmp_side.failures == 0
-                       ? 0.0
-                       : (double)vmp_side.failures / (double)raw_side.failures;
+    double ratio =
+        vmp_side.failures == 0 ? 0.0 : (double)vmp_side.failures / (double)raw_side.failures;
     if (bench_selected(opts, "adjacent_views_contention_failures"))
-      bench_line_counts("adjacent_views_contention_failures", vmp_side.failures,
-                        raw_side.failures, ratio, "failures");
+      bench_line_counts("adjacent_views_contention_failures", vmp_side.failures, raw_side.failures,
+                        ratio, "failures");
     if (!failed && bench_selected(opts, "adjacent_views_contention"))
-      bench_line("adjacent_views_contention", run[0].ns_per_op / 1000.0,
-                 run[1].ns_per_op / 1000.0, "us");
-    printf("# adjacent_views_contention: %zu pairs a side; retries vmplace %lu, "
-           "baseline %lu; hostile thread made %lu mmaps\n",
-           per_batch * (size_t)(reps + 1), vmp_side.retries, raw_side.retries,
-           (unsigned long)atomic_load(&shared.mmaps));
+      bench_line("adjacent_views_contention", run[0].ns_per_op / 1000.0, run[1].ns_per_op / 1000.0,
+                 "us");
+    printf(
+        "# adjacent_views_contention: %zu pairs a side; retries vmplace %lu, "
+        "baseline %lu; hostile thread made %lu mmaps\n",
+        per_batch * (size_t)(reps + 1), vmp_side.retries, raw_side.retries,
+        (unsigned long)atomic_load(&shared.mmaps));
     if (raw_side.failures == 0)
-      printf("# adjacent_views_contention: the baseline lost no race this run; "
-             "the hostile thread never got into the window\n");
-    bench_bar("adjacent_views_contention_failures", "vmplace == 0",
-              vmp_side.failures == 0);
+      printf(
+          "# adjacent_views_contention: the baseline lost no race this run; "
+          "the hostile thread never got into the window\n");
+    bench_bar("adjacent_views_contention_failures", "vmplace == 0", vmp_side.failures == 0);
   }
   for (int s = 0; s < 2; s++) {
     contention_ctx *c = sides[s];
-    if (c->check_a)
-      munmap((void *)c->check_a, c->half);
-    if (c->check_b)
-      munmap((void *)c->check_b, c->half);
+    if (c->check_a) munmap((void *)c->check_a, c->half);
+    if (c->check_b) munmap((void *)c->check_b, c->half);
     vmp_mem_close(c->obj_a);
     vmp_mem_close(c->obj_b);
   }

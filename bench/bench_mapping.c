@@ -27,8 +27,8 @@ typedef struct mapping_ctx {
 } mapping_ctx;
 
 static int placeholder_back(char *addr, size_t size) {
-  void *p = mmap(addr, size, PROT_NONE,
-                 MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void *p =
+      mmap(addr, size, PROT_NONE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   return p == MAP_FAILED ? -errno : 0;
 }
 
@@ -37,11 +37,9 @@ static int commit_unmap_vmp(void *arg, size_t iters, uint64_t *elapsed) {
   uint64_t t0 = bench_now_ns();
   for (size_t i = 0; i < iters; i++) {
     int err = vmp_commit(c->region, c->off, c->size, VMP_PROT_RW);
-    if (err)
-      return err;
+    if (err) return err;
     err = vmp_unmap(c->region, c->off, c->size);
-    if (err)
-      return err;
+    if (err) return err;
   }
   *elapsed = bench_now_ns() - t0;
   return 0;
@@ -51,13 +49,11 @@ static int commit_unmap_raw(void *arg, size_t iters, uint64_t *elapsed) {
   mapping_ctx *c = arg;
   uint64_t t0 = bench_now_ns();
   for (size_t i = 0; i < iters; i++) {
-    void *p = mmap(c->raw, c->size, PROT_READ | PROT_WRITE,
-                   MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-      return -errno;
+    void *p = mmap(c->raw, c->size, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    if (p == MAP_FAILED) return -errno;
     int err = placeholder_back(c->raw, c->size);
-    if (err)
-      return err;
+    if (err) return err;
   }
   *elapsed = bench_now_ns() - t0;
   return 0;
@@ -68,11 +64,9 @@ static int map_unmap_vmp(void *arg, size_t iters, uint64_t *elapsed) {
   uint64_t t0 = bench_now_ns();
   for (size_t i = 0; i < iters; i++) {
     int err = vmp_map(c->region, c->off, c->size, c->mem, 0, VMP_PROT_RW);
-    if (err)
-      return err;
+    if (err) return err;
     err = vmp_unmap(c->region, c->off, c->size);
-    if (err)
-      return err;
+    if (err) return err;
   }
   *elapsed = bench_now_ns() - t0;
   return 0;
@@ -82,13 +76,10 @@ static int map_unmap_raw(void *arg, size_t iters, uint64_t *elapsed) {
   mapping_ctx *c = arg;
   uint64_t t0 = bench_now_ns();
   for (size_t i = 0; i < iters; i++) {
-    void *p = mmap(c->raw, c->size, PROT_READ | PROT_WRITE,
-                   MAP_FIXED | MAP_SHARED, c->fd, 0);
-    if (p == MAP_FAILED)
-      return -errno;
+    void *p = mmap(c->raw, c->size, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_SHARED, c->fd, 0);
+    if (p == MAP_FAILED) return -errno;
     int err = placeholder_back(c->raw, c->size);
-    if (err)
-      return err;
+    if (err) return err;
   }
   *elapsed = bench_now_ns() - t0;
   return 0;
@@ -99,28 +90,23 @@ static int setup(mapping_ctx *c, char **raw_base) {
   c->off = SLOT_PAGES * page;
   c->size = SLOT_PAGES * page;
   int err = vmp_reserve(REGION_PAGES * page, 0, &c->region);
-  if (err)
-    return bench_error("vmp_reserve", err);
+  if (err) return bench_error("vmp_reserve", err);
   err = vmp_split(c->region, c->off, c->size);
-  if (err)
-    return bench_error("vmp_split", err);
+  if (err) return bench_error("vmp_split", err);
   err = vmp_mem_create(c->size, 0, &c->mem);
-  if (err)
-    return bench_error("vmp_mem_create", err);
+  if (err) return bench_error("vmp_mem_create", err);
   c->fd = (int)vmp_mem_fd(c->mem);
-  void *p = mmap(NULL, REGION_PAGES * page, PROT_NONE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED)
-    return bench_error("mmap (baseline reservation)", -errno);
+  void *p = mmap(NULL, REGION_PAGES * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                 -1, 0);
+  if (p == MAP_FAILED) return bench_error("mmap (baseline reservation)", -errno);
   *raw_base = p;
   c->raw = *raw_base + c->off;
   return 0;
 }
 
-static int run_pair(const bench_opts *opts, const char *name,
-                    bench_batch_fn vmp_fn, bench_batch_fn raw_fn, mapping_ctx *c) {
-  if (!bench_selected(opts, name))
-    return 0;
+static int run_pair(const bench_opts *opts, const char *name, bench_batch_fn vmp_fn,
+                    bench_batch_fn raw_fn, mapping_ctx *c) {
+  if (!bench_selected(opts, name)) return 0;
   /* Many short batches rather than a few long ones: on a shared machine a
    * busy phase then spoils a few samples on both sides instead of one side's
    * whole figure, and the median drops them. */
@@ -130,8 +116,7 @@ static int run_pair(const bench_opts *opts, const char *name,
       {raw_fn, c, iters, 0.0},
   };
   int err = bench_interleave(pair, 2, opts->quick ? 3 : 21);
-  if (err)
-    return bench_error(name, err);
+  if (err) return bench_error(name, err);
   bench_line(name, pair[0].ns_per_op, pair[1].ns_per_op, "ns");
   double ratio = pair[0].ns_per_op / pair[1].ns_per_op;
   bench_bar(name, "ratio <= 1.10", ratio <= 1.10);
@@ -156,9 +141,7 @@ typedef struct many_ctx {
   uint64_t seed_vmp, seed_raw; /* each side draws the same sequence */
 } many_ctx;
 
-static size_t next_slot(uint64_t *seed, size_t slots) {
-  return (size_t)(bench_rng(seed) % slots);
-}
+static size_t next_slot(uint64_t *seed, size_t slots) { return (size_t)(bench_rng(seed) % slots); }
 
 static int many_vmp(void *arg, size_t iters, uint64_t *elapsed) {
   many_ctx *c = arg;
@@ -166,11 +149,9 @@ static int many_vmp(void *arg, size_t iters, uint64_t *elapsed) {
   for (size_t i = 0; i < iters; i++) {
     size_t off = next_slot(&c->seed_vmp, c->slots) * c->slot_bytes;
     int err = vmp_commit(c->region, off, c->slot_bytes, VMP_PROT_RW);
-    if (err)
-      return err;
+    if (err) return err;
     err = vmp_unmap(c->region, off, c->slot_bytes);
-    if (err)
-      return err;
+    if (err) return err;
   }
   *elapsed = bench_now_ns() - t0;
   return 0;
@@ -183,11 +164,9 @@ static int many_raw(void *arg, size_t iters, uint64_t *elapsed) {
     char *at = c->raw + next_slot(&c->seed_raw, c->slots) * c->slot_bytes;
     void *p = mmap(at, c->slot_bytes, PROT_READ | PROT_WRITE,
                    MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-      return -errno;
+    if (p == MAP_FAILED) return -errno;
     int err = placeholder_back(at, c->slot_bytes);
-    if (err)
-      return err;
+    if (err) return err;
   }
   *elapsed = bench_now_ns() - t0;
   return 0;
@@ -195,15 +174,13 @@ static int many_raw(void *arg, size_t iters, uint64_t *elapsed) {
 
 static int run_many_spans(const bench_opts *opts) {
   const char *name = "commit_unmap_16p_1e6_spans";
-  if (!bench_selected(opts, name))
-    return 0;
+  if (!bench_selected(opts, name)) return 0;
   many_ctx c = {0};
   c.slots = opts->quick ? MANY_SLOTS_QUICK : MANY_SLOTS;
   c.slot_bytes = SLOT_PAGES * vmp_page_size();
   size_t total = c.slots * c.slot_bytes;
   int err = vmp_reserve(total, 0, &c.region);
-  if (err)
-    return bench_error("vmp_reserve", err);
+  if (err) return bench_error("vmp_reserve", err);
   for (size_t i = 1; i + 1 < c.slots && !err; i++)
     err = vmp_split(c.region, i * c.slot_bytes, c.slot_bytes);
   if (err) {
@@ -224,8 +201,7 @@ static int run_many_spans(const bench_opts *opts) {
   err = bench_interleave(pair, 2, opts->quick ? 3 : 21);
   munmap(c.raw, total);
   vmp_release(c.region);
-  if (err)
-    return bench_error(name, err);
+  if (err) return bench_error(name, err);
   bench_line(name, pair[0].ns_per_op, pair[1].ns_per_op, "ns");
   bench_bar(name, "ratio <= 1.10", pair[0].ns_per_op / pair[1].ns_per_op <= 1.10);
   return 0;
@@ -233,20 +209,14 @@ static int run_many_spans(const bench_opts *opts) {
 
 int bench_mapping(const bench_opts *opts) {
   int failed = run_many_spans(opts);
-  if (!bench_selected(opts, "commit_unmap_16p") &&
-      !bench_selected(opts, "map_unmap_view_16p"))
+  if (!bench_selected(opts, "commit_unmap_16p") && !bench_selected(opts, "map_unmap_view_16p"))
     return failed;
   mapping_ctx c = {0};
   char *raw_base = NULL;
   failed |= setup(&c, &raw_base);
-  if (!failed)
-    failed = run_pair(opts, "commit_unmap_16p", commit_unmap_vmp,
-                      commit_unmap_raw, &c);
-  if (!failed)
-    failed = run_pair(opts, "map_unmap_view_16p", map_unmap_vmp, map_unmap_raw,
-                      &c);
-  if (raw_base)
-    munmap(raw_base, REGION_PAGES * vmp_page_size());
+  if (!failed) failed = run_pair(opts, "commit_unmap_16p", commit_unmap_vmp, commit_unmap_raw, &c);
+  if (!failed) failed = run_pair(opts, "map_unmap_view_16p", map_unmap_vmp, map_unmap_raw, &c);
+  if (raw_base) munmap(raw_base, REGION_PAGES * vmp_page_size());
   vmp_mem_close(c.mem);
   vmp_release(c.region);
   return failed;

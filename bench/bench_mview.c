@@ -50,10 +50,8 @@ typedef struct scratch {
 static int scratch_init(scratch *s) {
   memset(s, 0, sizeof *s);
   const char *tmp = getenv("TMPDIR");
-  snprintf(s->dir, sizeof s->dir, "%s/vmplace-bench-mview-XXXXXX",
-           tmp && *tmp ? tmp : "/tmp");
-  if (mkdtemp(s->dir) == NULL)
-    return bench_error("mkdtemp", -errno);
+  snprintf(s->dir, sizeof s->dir, "%s/vmplace-bench-mview-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  if (mkdtemp(s->dir) == NULL) return bench_error("mkdtemp", -errno);
   return 0;
 }
 
@@ -62,15 +60,13 @@ static const char *scratch_path(scratch *s, const char *name) {
   if (s->files == s->capacity) {
     size_t n = s->capacity ? 2 * s->capacity : 64;
     char **p = realloc(s->paths, n * sizeof *p);
-    if (p == NULL)
-      return NULL;
+    if (p == NULL) return NULL;
     s->paths = p;
     s->capacity = n;
   }
   size_t len = strlen(s->dir) + strlen(name) + 2;
   char *path = malloc(len);
-  if (path == NULL)
-    return NULL;
+  if (path == NULL) return NULL;
   snprintf(path, len, "%s/%s", s->dir, name);
   s->paths[s->files++] = path;
   return path;
@@ -87,13 +83,11 @@ static void scratch_remove(scratch *s) {
 
 static int write_file(const char *path, const void *data, size_t n) {
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  if (fd < 0)
-    return -errno;
+  if (fd < 0) return -errno;
   const char *p = data;
   while (n > 0) {
     ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR)
-      continue;
+    if (w < 0 && errno == EINTR) continue;
     if (w <= 0) {
       int err = w < 0 ? -errno : -EIO;
       close(fd);
@@ -112,8 +106,7 @@ static int write_file(const char *path, const void *data, size_t n) {
  * Each word is mixed with its position in the whole stream (`index` is the
  * position of w[0]), so bytes in the wrong order give a different sum, not
  * only wrong bytes. */
-__attribute__((noinline)) static uint64_t sum_words(const uint64_t *w, size_t n,
-                                                    uint64_t index) {
+__attribute__((noinline)) static uint64_t sum_words(const uint64_t *w, size_t n, uint64_t index) {
   uint64_t a = 0, b = 0, c = 0, d = 0;
   size_t i = 0;
   for (; i + 4 <= n; i += 4) {
@@ -122,8 +115,7 @@ __attribute__((noinline)) static uint64_t sum_words(const uint64_t *w, size_t n,
     c += w[i + 2] ^ (index + i + 2);
     d += w[i + 3] ^ (index + i + 3);
   }
-  for (; i < n; i++)
-    a += w[i] ^ (index + i);
+  for (; i < n; i++) a += w[i] ^ (index + i);
   return a + b + c + d;
 }
 
@@ -138,10 +130,8 @@ typedef struct scan_ctx {
 } scan_ctx;
 
 static int check_sum(const scan_ctx *c, uint64_t sum) {
-  if (sum == c->expected)
-    return 0;
-  fprintf(stderr,
-          "vmplace_bench: %s: sum %016llx, expected %016llx: the bytes are wrong\n",
+  if (sum == c->expected) return 0;
+  fprintf(stderr, "vmplace_bench: %s: sum %016llx, expected %016llx: the bytes are wrong\n",
           c->what, (unsigned long long)sum, (unsigned long long)c->expected);
   return -EIO;
 }
@@ -161,12 +151,9 @@ static ssize_t read_full(int fd, void *buf, size_t n) {
   size_t got = 0;
   while (got < n) {
     ssize_t r = read(fd, (char *)buf + got, n - got);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r < 0)
-      return -1;
-    if (r == 0)
-      break;
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return -1;
+    if (r == 0) break;
     got += (size_t)r;
   }
   return (ssize_t)got;
@@ -179,8 +166,7 @@ static int scan_read(void *arg, size_t iters, uint64_t *elapsed) {
   uint64_t t0 = bench_now_ns();
   for (size_t f = 0; f < c->path_count; f++) {
     int fd = open(c->paths[f], O_RDONLY);
-    if (fd < 0)
-      return -errno;
+    if (fd < 0) return -errno;
     for (;;) {
       ssize_t n = read_full(fd, c->buffer, READ_BUFFER_BYTES);
       if (n < 0 || n % (ssize_t)sizeof(uint64_t) != 0) {
@@ -188,8 +174,7 @@ static int scan_read(void *arg, size_t iters, uint64_t *elapsed) {
         close(fd);
         return err;
       }
-      if (n == 0)
-        break;
+      if (n == 0) break;
       sum += sum_words(c->buffer, (size_t)n / sizeof(uint64_t), index);
       index += (uint64_t)n / sizeof(uint64_t);
     }
@@ -226,8 +211,7 @@ static int make_scan_files(scratch *s, scan_data *d) {
   size_t per_segment = d->segment_bytes / sizeof *words;
   d->sum = 0;
   for (size_t i = 0; i < d->segments && !err; i++) {
-    for (size_t k = 0; k < per_segment; k++)
-      words[k] = bench_rng(&rng);
+    for (size_t k = 0; k < per_segment; k++) words[k] = bench_rng(&rng);
     d->sum += sum_words(words, per_segment, (uint64_t)(i * per_segment));
     snprintf(name, sizeof name, "segment-%03zu", i);
     d->segment_paths[i] = scratch_path(s, name);
@@ -235,11 +219,9 @@ static int make_scan_files(scratch *s, scan_data *d) {
       err = -ENOMEM;
     else
       err = write_file(d->segment_paths[i], words, d->segment_bytes);
-    if (!err && write(single, words, d->segment_bytes) != (ssize_t)d->segment_bytes)
-      err = -EIO;
+    if (!err && write(single, words, d->segment_bytes) != (ssize_t)d->segment_bytes) err = -EIO;
   }
-  if (close(single) != 0 && !err)
-    err = -errno;
+  if (close(single) != 0 && !err) err = -errno;
   free(words);
   return err;
 }
@@ -247,8 +229,7 @@ static int make_scan_files(scratch *s, scan_data *d) {
 static int run_scans(const bench_opts *opts, scratch *s) {
   int want_mmap = bench_selected(opts, "mview_scan_vs_mmap");
   int want_read = bench_selected(opts, "mview_scan_vs_read");
-  if (!want_mmap && !want_read)
-    return 0;
+  if (!want_mmap && !want_read) return 0;
   scan_data d = {0};
   d.segments = opts->quick ? SCAN_SEGMENTS_QUICK : SCAN_SEGMENTS_FULL;
   d.segment_bytes = opts->quick ? SCAN_SEGMENT_BYTES_QUICK : SCAN_SEGMENT_BYTES_FULL;
@@ -275,8 +256,7 @@ static int run_scans(const bench_opts *opts, scratch *s) {
     failed = bench_error("allocating", -ENOMEM);
     goto out;
   }
-  for (size_t i = 0; i < d.segments; i++)
-    segs[i] = (vmp_segment){d.segment_paths[i], -1, 0, 0};
+  for (size_t i = 0; i < d.segments; i++) segs[i] = (vmp_segment){d.segment_paths[i], -1, 0, 0};
   size_t bad = (size_t)-1;
   err = vmp_mview_open(segs, d.segments, 0, 0, &view, &bad);
   if (err) {
@@ -290,8 +270,7 @@ static int run_scans(const bench_opts *opts, scratch *s) {
     goto out;
   }
   single_fd = open(d.single_path, O_RDONLY);
-  if (single_fd >= 0)
-    single_map = mmap(NULL, total, PROT_READ, MAP_SHARED, single_fd, 0);
+  if (single_fd >= 0) single_map = mmap(NULL, total, PROT_READ, MAP_SHARED, single_fd, 0);
   if (single_map == MAP_FAILED) {
     failed = bench_error("mapping the single file", -errno);
     goto out;
@@ -326,10 +305,8 @@ static int run_scans(const bench_opts *opts, scratch *s) {
   }
 
 out:
-  if (single_map != MAP_FAILED)
-    munmap(single_map, total);
-  if (single_fd >= 0)
-    close(single_fd);
+  if (single_map != MAP_FAILED) munmap(single_map, total);
+  if (single_fd >= 0) close(single_fd);
   vmp_mview_close(view);
   free(buffer);
   free(segs);
@@ -347,15 +324,12 @@ typedef struct open_ctx {
 } open_ctx;
 
 /* Each page starts with its file's number and ends with its complement. */
-static uint64_t stamp(size_t i) {
-  return 0x5354414d50000000u + i;
-}
+static uint64_t stamp(size_t i) { return 0x5354414d50000000u + i; }
 
 static int check_page(const char *what, const unsigned char *page, size_t size, size_t i) {
   const uint64_t *first = (const uint64_t *)page;
   const uint64_t *last = (const uint64_t *)(page + size) - 1;
-  if (*first == stamp(i) && *last == ~stamp(i))
-    return 0;
+  if (*first == stamp(i) && *last == ~stamp(i)) return 0;
   fprintf(stderr, "vmplace_bench: %s: page %zu shows the wrong file\n", what, i);
   return -EIO;
 }
@@ -367,14 +341,12 @@ static int open_close_view(void *arg, size_t iters, uint64_t *elapsed) {
     vmp_mview *view;
     size_t bad;
     int err = vmp_mview_open(c->segs, OPEN_FILES, 0, 0, &view, &bad);
-    if (err)
-      return err;
+    if (err) return err;
     const unsigned char *base = vmp_mview_base(view);
     for (size_t i = 0; i < OPEN_FILES && !err; i++)
       err = check_page("view", base + i * c->page, c->page, i);
     int close_err = vmp_mview_close(view);
-    if (err || close_err)
-      return err ? err : close_err;
+    if (err || close_err) return err ? err : close_err;
   }
   *elapsed = bench_now_ns() - t0;
   return 0;
@@ -393,19 +365,15 @@ static int open_close_mmaps(void *arg, size_t iters, uint64_t *elapsed) {
         break;
       }
       void *p = mmap(NULL, c->page, PROT_READ, MAP_SHARED, fd, 0);
-      if (p == MAP_FAILED)
-        err = -errno;
+      if (p == MAP_FAILED) err = -errno;
       close(fd);
-      if (err)
-        break;
+      if (err) break;
       c->maps[mapped] = p;
     }
     for (size_t i = 0; i < mapped && !err; i++)
       err = check_page("separate mmaps", c->maps[i], c->page, i);
-    for (size_t i = 0; i < mapped; i++)
-      munmap(c->maps[i], c->page);
-    if (err)
-      return err;
+    for (size_t i = 0; i < mapped; i++) munmap(c->maps[i], c->page);
+    if (err) return err;
   }
   *elapsed = bench_now_ns() - t0;
   return 0;
@@ -424,8 +392,7 @@ static void raise_file_limit(void) {
 
 static int run_open_close(const bench_opts *opts, scratch *s) {
   const char *name = "mview_open_close_1000";
-  if (!bench_selected(opts, name))
-    return 0;
+  if (!bench_selected(opts, name)) return 0;
   raise_file_limit();
   size_t page = vmp_page_size();
   open_ctx c = {calloc(OPEN_FILES, sizeof(char *)), calloc(OPEN_FILES, sizeof(vmp_segment)),
@@ -488,10 +455,8 @@ typedef struct follow_ctx {
 static int follow_write(int fd, const unsigned char *p, size_t n) {
   while (n > 0) {
     ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return w < 0 ? -errno : -EIO;
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return w < 0 ? -errno : -EIO;
     p += w;
     n -= (size_t)w;
   }
@@ -504,8 +469,7 @@ static int follow_batch(void *arg, size_t iters, uint64_t *elapsed) {
   follow_ctx *c = arg;
   (void)iters;
   int fd = open(c->path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  if (fd < 0)
-    return -errno;
+  if (fd < 0) return -errno;
   vmp_mview *view = NULL;
   mvb_follower f;
   int err;
@@ -524,14 +488,12 @@ static int follow_batch(void *arg, size_t iters, uint64_t *elapsed) {
   for (size_t at = 0; at < c->bytes && !err; at += FOLLOW_STEP) {
     size_t step = c->bytes - at < FOLLOW_STEP ? c->bytes - at : FOLLOW_STEP;
     err = follow_write(fd, c->stream + at, step);
-    if (err)
-      break;
+    if (err) break;
     uint64_t t0 = bench_now_ns();
     if (view) {
       uint64_t length;
       err = vmp_mview_refresh(view, &length);
-      if (!err)
-        parsed += mvb_parse(base + parsed, (size_t)(length - parsed), &records, &sum);
+      if (!err) parsed += mvb_parse(base + parsed, (size_t)(length - parsed), &records, &sum);
     } else {
       err = mvb_follower_poll(&f);
     }
@@ -546,8 +508,7 @@ static int follow_batch(void *arg, size_t iters, uint64_t *elapsed) {
   close(fd);
   if (!err && (records != c->records || sum != c->sum)) {
     fprintf(stderr, "vmplace_bench: mview_follow (%s): %llu records, expected %llu\n",
-            view ? "view" : "read", (unsigned long long)records,
-            (unsigned long long)c->records);
+            view ? "view" : "read", (unsigned long long)records, (unsigned long long)c->records);
     err = -EIO;
   }
   *elapsed = spent;
@@ -556,8 +517,7 @@ static int follow_batch(void *arg, size_t iters, uint64_t *elapsed) {
 
 static int run_follow(const bench_opts *opts, scratch *s) {
   const char *name = "mview_follow";
-  if (!bench_selected(opts, name))
-    return 0;
+  if (!bench_selected(opts, name)) return 0;
   size_t bytes = opts->quick ? FOLLOW_BYTES_QUICK : FOLLOW_BYTES_FULL;
   unsigned char *stream = malloc(bytes);
   const char *path = scratch_path(s, "follow.log");
@@ -571,12 +531,9 @@ static int run_follow(const bench_opts *opts, scratch *s) {
   size_t at = 0;
   for (;;) {
     uint32_t len = 16u + (uint32_t)(bench_rng(&rng) % 256u);
-    if (bytes - at < MVB_HEADER + len)
-      break;
-    for (int k = 0; k < 4; k++)
-      stream[at + (size_t)k] = (unsigned char)(len >> (8 * k));
-    for (uint32_t i = 0; i < len; i++)
-      stream[at + MVB_HEADER + i] = (unsigned char)bench_rng(&rng);
+    if (bytes - at < MVB_HEADER + len) break;
+    for (int k = 0; k < 4; k++) stream[at + (size_t)k] = (unsigned char)(len >> (8 * k));
+    for (uint32_t i = 0; i < len; i++) stream[at + MVB_HEADER + i] = (unsigned char)bench_rng(&rng);
     at += MVB_HEADER + len;
   }
   follow_ctx view_side = {path, stream, at, 0, 0, 1};
@@ -592,8 +549,7 @@ static int run_follow(const bench_opts *opts, scratch *s) {
   };
   int err = bench_interleave(pair, 2, opts->quick ? 3 : 9);
   free(stream);
-  if (err)
-    return bench_error(name, err);
+  if (err) return bench_error(name, err);
   /* ns per record -> millions of records per second. */
   double view_rate = 1e3 / pair[0].ns_per_op, read_rate = 1e3 / pair[1].ns_per_op;
   bench_line_ratio(name, view_rate, read_rate, 1.0 / bench_round_ratio(0, 1), "Mrec/s");
@@ -615,8 +571,7 @@ typedef struct scale_ctx {
 } scale_ctx;
 
 static int scale_check(const char *what, uint64_t sum, uint64_t expected) {
-  if (sum == expected)
-    return 0;
+  if (sum == expected) return 0;
   fprintf(stderr, "vmplace_bench: mview_open_scan_1e4 (%s): wrong sum\n", what);
   return -EIO;
 }
@@ -627,15 +582,12 @@ static int scale_view(void *arg, size_t iters, uint64_t *elapsed) {
   for (size_t it = 0; it < iters; it++) {
     vmp_mview *view;
     int err = vmp_mview_open(c->segs, SCALE_FILES, 0, c->flags, &view, NULL);
-    if (err)
-      return err;
-    uint64_t sum = mvb_sum_words(vmp_mview_base(view),
-                                 (size_t)vmp_mview_length(view) / sizeof(uint64_t), 0);
+    if (err) return err;
+    uint64_t sum =
+        mvb_sum_words(vmp_mview_base(view), (size_t)vmp_mview_length(view) / sizeof(uint64_t), 0);
     err = vmp_mview_close(view);
-    if (!err)
-      err = scale_check("view", sum, c->sum);
-    if (err)
-      return err;
+    if (!err) err = scale_check("view", sum, c->sum);
+    if (err) return err;
   }
   *elapsed = bench_now_ns() - t0;
   return 0;
@@ -647,15 +599,13 @@ static int scale_mmaps(void *arg, size_t iters, uint64_t *elapsed) {
   uint64_t t0 = bench_now_ns();
   for (size_t it = 0; it < iters; it++) {
     int err = mvb_map_each(c->paths, SCALE_FILES, c->maps, c->sizes);
-    if (err)
-      return err;
+    if (err) return err;
     uint64_t sum = 0;
     for (size_t i = 0; i < SCALE_FILES; i++)
       sum += mvb_sum_words(c->maps[i], words, (uint64_t)(i * words));
     mvb_unmap_each(c->maps, c->sizes, SCALE_FILES);
     err = scale_check("separate mmaps", sum, c->sum);
-    if (err)
-      return err;
+    if (err) return err;
   }
   *elapsed = bench_now_ns() - t0;
   return 0;
@@ -663,12 +613,15 @@ static int scale_mmaps(void *arg, size_t iters, uint64_t *elapsed) {
 
 static int run_open_scan_1e4(const bench_opts *opts, scratch *s) {
   const char *name = "mview_open_scan_1e4";
-  if (!bench_selected(opts, name))
-    return 0;
+  if (!bench_selected(opts, name)) return 0;
   size_t page = vmp_page_size(), words = page / sizeof(uint64_t);
-  scale_ctx c = {calloc(SCALE_FILES, sizeof(char *)), calloc(SCALE_FILES, sizeof(vmp_segment)),
-                 calloc(SCALE_FILES, sizeof(void *)), calloc(SCALE_FILES, sizeof(size_t)),
-                 page, 0, 0};
+  scale_ctx c = {calloc(SCALE_FILES, sizeof(char *)),
+                 calloc(SCALE_FILES, sizeof(vmp_segment)),
+                 calloc(SCALE_FILES, sizeof(void *)),
+                 calloc(SCALE_FILES, sizeof(size_t)),
+                 page,
+                 0,
+                 0};
   uint64_t *content = malloc(page);
   int failed = 0;
   if (!c.paths || !c.segs || !c.maps || !c.sizes || !content) {
@@ -679,8 +632,7 @@ static int run_open_scan_1e4(const bench_opts *opts, scratch *s) {
   for (size_t i = 0; i < SCALE_FILES; i++) {
     char file[32];
     snprintf(file, sizeof file, "shard-%05zu", i);
-    for (size_t k = 0; k < words; k++)
-      content[k] = bench_rng(&rng);
+    for (size_t k = 0; k < words; k++) content[k] = bench_rng(&rng);
     c.sum += mvb_sum_words(content, words, (uint64_t)(i * words));
     c.paths[i] = scratch_path(s, file);
     int err = c.paths[i] ? write_file(c.paths[i], content, page) : -ENOMEM;
@@ -723,14 +675,12 @@ out:
 }
 
 int bench_mview(const bench_opts *opts) {
-  if (!bench_selected(opts, "mview_scan_vs_mmap") &&
-      !bench_selected(opts, "mview_scan_vs_read") &&
+  if (!bench_selected(opts, "mview_scan_vs_mmap") && !bench_selected(opts, "mview_scan_vs_read") &&
       !bench_selected(opts, "mview_open_close_1000") && !bench_selected(opts, "mview_follow") &&
       !bench_selected(opts, "mview_open_scan_1e4"))
     return 0;
   scratch s;
-  if (scratch_init(&s))
-    return 1;
+  if (scratch_init(&s)) return 1;
   int failed = run_scans(opts, &s);
   failed |= run_open_close(opts, &s);
   failed |= run_follow(opts, &s);

@@ -57,7 +57,7 @@ typedef struct rec_ctx {
   cr_ring *classic;
   void *boost;
   const rec_workload *w;
-  uint64_t records; /* per producer */
+  uint64_t records;       /* per producer */
   unsigned char *scratch; /* boost: where a record is copied out */
   int failed;
 } rec_ctx;
@@ -215,8 +215,11 @@ static void *consumer(void *arg) {
     int ok = c->producers == 1 ? (len == w->sizes[i % CYCLE] && s == w->sums[i % CYCLE])
                                : next_of_some_producer(c, next, len, s);
     if (!ok) {
-      fprintf(stderr, "vmplace_bench: records (%s, %u producers): record %llu is wrong (length %zu)\n",
-              c->kind == VIA_VMP ? "vmplace" : c->kind == VIA_CLASSIC ? "classic" : "boost",
+      fprintf(stderr,
+              "vmplace_bench: records (%s, %u producers): record %llu is wrong (length %zu)\n",
+              c->kind == VIA_VMP       ? "vmplace"
+              : c->kind == VIA_CLASSIC ? "classic"
+                                       : "boost",
               c->producers, (unsigned long long)i, len);
       exit(1);
     }
@@ -379,10 +382,15 @@ out:
 }
 
 int bench_records(const bench_opts *opts) {
-  static const char *const names[] = {"records_64B", "records_1KiB", "records_rand_1_16KiB",
-                                      "records_vs_boost_64B", "records_vs_boost_rand_1_16KiB",
-                                      "records_mpsc2_64B", "records_mpsc2_1KiB",
-                                      "records_mpsc4_64B", "ring_wake_latency"};
+  static const char *const names[] = {"records_64B",
+                                      "records_1KiB",
+                                      "records_rand_1_16KiB",
+                                      "records_vs_boost_64B",
+                                      "records_vs_boost_rand_1_16KiB",
+                                      "records_mpsc2_64B",
+                                      "records_mpsc2_1KiB",
+                                      "records_mpsc4_64B",
+                                      "ring_wake_latency"};
   int any = 0;
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) any |= bench_selected(opts, names[i]);
   if (!any) return 0;

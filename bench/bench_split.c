@@ -32,8 +32,7 @@ typedef struct split_ctx {
 /* Each batch takes fresh positions; they wrap only if a batch would run
  * past the end, which the sizing below avoids. */
 static const uint32_t *take_positions(split_ctx *c, size_t iters) {
-  if (c->cursor + iters > c->count)
-    c->cursor = 0;
+  if (c->cursor + iters > c->count) c->cursor = 0;
   const uint32_t *p = c->pages + c->cursor;
   c->cursor += iters;
   return p;
@@ -47,11 +46,9 @@ static int split_coalesce_vmp(void *arg, size_t iters, uint64_t *elapsed) {
   for (size_t i = 0; i < iters; i++) {
     size_t pg = pages[i];
     int err = vmp_split(c->region, pg * page, page);
-    if (err)
-      return err;
+    if (err) return err;
     err = vmp_coalesce(c->region, (pg & ~(size_t)1) * page, 2 * page);
-    if (err)
-      return err;
+    if (err) return err;
   }
   *elapsed = bench_now_ns() - t0;
   return 0;
@@ -64,10 +61,8 @@ static int split_merge_kernel(void *arg, size_t iters, uint64_t *elapsed) {
   uint64_t t0 = bench_now_ns();
   for (size_t i = 0; i < iters; i++) {
     char *addr = c->raw + (size_t)pages[i] * page;
-    if (mprotect(addr, page, PROT_READ) != 0)
-      return -errno;
-    if (mprotect(addr, page, PROT_NONE) != 0)
-      return -errno;
+    if (mprotect(addr, page, PROT_READ) != 0) return -errno;
+    if (mprotect(addr, page, PROT_NONE) != 0) return -errno;
   }
   *elapsed = bench_now_ns() - t0;
   return 0;
@@ -117,18 +112,15 @@ static size_t *build_chain(void) {
 static int build_region(size_t spans, vmp_region **out) {
   size_t page = vmp_page_size();
   int err = vmp_reserve(2 * spans * page, 0, out);
-  if (err)
-    return bench_error("vmp_reserve", err);
+  if (err) return bench_error("vmp_reserve", err);
   uint64_t t0 = bench_now_ns();
   for (size_t i = 0; i + 1 < spans; i++) {
     err = vmp_split(*out, 2 * i * page, 2 * page);
-    if (err)
-      return bench_error("vmp_split (building the region)", err);
+    if (err) return bench_error("vmp_split (building the region)", err);
   }
   uint64_t t1 = bench_now_ns();
   if (vmp_span_count(*out) != spans) {
-    fprintf(stderr, "vmplace_bench: built %zu spans, expected %zu\n",
-            vmp_span_count(*out), spans);
+    fprintf(stderr, "vmplace_bench: built %zu spans, expected %zu\n", vmp_span_count(*out), spans);
     return 1;
   }
   printf("# split_coalesce: built %zu spans in %.1f ms (not timed)\n", spans,
@@ -139,11 +131,9 @@ static int build_region(size_t spans, vmp_region **out) {
 
 /* count positions: a random two-page placeholder (or each in turn when
  * sequential) and a random one of its two pages. */
-static uint32_t *draw_positions(size_t spans, size_t count, int sequential,
-                                uint64_t seed) {
+static uint32_t *draw_positions(size_t spans, size_t count, int sequential, uint64_t seed) {
   uint32_t *pages = malloc(count * sizeof *pages);
-  if (pages == NULL)
-    return NULL;
+  if (pages == NULL) return NULL;
   for (size_t i = 0; i < count; i++) {
     uint64_t r = bench_rng(&seed);
     size_t span = sequential ? i % spans : (size_t)((r >> 1) % spans);
@@ -155,7 +145,7 @@ static uint32_t *draw_positions(size_t spans, size_t count, int sequential,
 enum { VMP_1E3, VMP_1E5, VMP_1E6, KERNEL_1E3, VMP_1E6_SEQ, DRAM_LOAD, CONTENDERS };
 
 static const struct {
-  const char *line;       /* the line this contender is the subject of */
+  const char *line; /* the line this contender is the subject of */
   size_t spans;
   int sequential;
 } contender_spec[CONTENDERS] = {
@@ -191,13 +181,11 @@ static int setup_contender(int which, size_t iters, int reps, split_ctx *all) {
   c->count = iters * (size_t)(reps + 1);
   c->pages = draw_positions(spans, c->count, contender_spec[which].sequential,
                             0x5eed0000u + (uint64_t)which);
-  if (c->pages == NULL)
-    return bench_error("malloc", -ENOMEM);
+  if (c->pages == NULL) return bench_error("malloc", -ENOMEM);
   if (which == KERNEL_1E3) {
     void *p = mmap(NULL, 2 * spans * vmp_page_size(), PROT_NONE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED)
-      return bench_error("mmap (kernel baseline)", -errno);
+    if (p == MAP_FAILED) return bench_error("mmap (kernel baseline)", -errno);
     c->raw = p;
     return 0;
   }
@@ -222,8 +210,7 @@ int bench_split(const bench_opts *opts) {
       any = 1;
     }
   }
-  if (!any)
-    return 0;
+  if (!any) return 0;
 
   /* Many short batches, so that a busy phase of a shared machine spoils a
    * few samples of every contender rather than one contender's figure. */
@@ -234,12 +221,10 @@ int bench_split(const bench_opts *opts) {
   size_t used = 0;
   int failed = 0;
   for (int w = 0; w < CONTENDERS && !failed; w++) {
-    if (!needed[w])
-      continue;
+    if (!needed[w]) continue;
     /* The kernel pair costs about ten times the library's: fewer of them
      * keep its batches about as long. */
-    size_t iters = w == KERNEL_1E3 ? (opts->quick ? 300 : 4000)
-                                   : (opts->quick ? 1000 : 20000);
+    size_t iters = w == KERNEL_1E3 ? (opts->quick ? 300 : 4000) : (opts->quick ? 1000 : 20000);
     failed = setup_contender(w, iters, reps, ctx);
     bench_batch_fn fn = w == KERNEL_1E3  ? split_merge_kernel
                         : w == DRAM_LOAD ? dependent_loads
@@ -249,12 +234,10 @@ int bench_split(const bench_opts *opts) {
   }
   if (!failed) {
     int err = bench_interleave(run, used, reps);
-    if (err)
-      failed = bench_error("split_coalesce", err);
+    if (err) failed = bench_error("split_coalesce", err);
   }
   for (size_t l = 0; l < LINES && !failed; l++) {
-    if (!printed[l])
-      continue;
+    if (!printed[l]) continue;
     double subject = run[slot_of[line_needs(l)[0]]].ns_per_op;
     double baseline = run[slot_of[line_needs(l)[1]]].ns_per_op;
     bench_line(lines[l].name, subject, baseline, "ns");
@@ -264,10 +247,8 @@ int bench_split(const bench_opts *opts) {
     }
   }
   for (int w = 0; w < CONTENDERS; w++) {
-    if (ctx[w].raw)
-      munmap(ctx[w].raw, 2 * contender_spec[w].spans * vmp_page_size());
-    if (!ctx[w].borrowed)
-      vmp_release(ctx[w].region);
+    if (ctx[w].raw) munmap(ctx[w].raw, 2 * contender_spec[w].spans * vmp_page_size());
+    if (!ctx[w].borrowed) vmp_release(ctx[w].region);
     free(ctx[w].pages);
     free(ctx[w].chain);
   }

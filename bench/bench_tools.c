@@ -53,15 +53,13 @@ static int tool_selected(const bench_opts *opts, const char *name) {
 }
 
 static int on_path(const char *program) {
-  if (strchr(program, '/'))
-    return access(program, X_OK) == 0;
+  if (strchr(program, '/')) return access(program, X_OK) == 0;
   const char *path = getenv("PATH");
   char full[4096];
   while (path && *path) {
     size_t len = strcspn(path, ":");
     snprintf(full, sizeof full, "%.*s/%s", (int)len, path, program);
-    if (len > 0 && access(full, X_OK) == 0)
-      return 1;
+    if (len > 0 && access(full, X_OK) == 0) return 1;
     path += len + (path[len] == ':');
   }
   return 0;
@@ -74,11 +72,9 @@ static int on_path(const char *program) {
  * these three and a pipe's end is closed once its last real user is gone. */
 static pid_t spawn(const char *const *argv, int in, int out, int err) {
   pid_t pid = fork();
-  if (pid != 0)
-    return pid;
+  if (pid != 0) return pid;
   int null = open("/dev/null", O_RDWR);
-  if (null < 0)
-    _exit(126);
+  if (null < 0) _exit(126);
   if (dup2(in >= 0 ? in : null, 0) < 0 || dup2(out >= 0 ? out : null, 1) < 0 ||
       dup2(err >= 0 ? err : null, 2) < 0)
     _exit(126);
@@ -90,21 +86,19 @@ static pid_t spawn(const char *const *argv, int in, int out, int err) {
 
 static int wait_ok(pid_t pid) {
   int status;
-  if (pid <= 0)
-    return -ECHILD;
+  if (pid <= 0) return -ECHILD;
   while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR)
-      return -errno;
+    if (errno != EINTR) return -errno;
   return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -ECHILD;
 }
 
 static void close_fd(int *fd) {
-  if (*fd >= 0)
-    close(*fd);
+  if (*fd >= 0) close(*fd);
   *fd = -1;
 }
 
-/* ---- pipe_vs_dd, pipe_vs_mbuffer -------------------------------------------------------------- */
+/* ---- pipe_vs_dd, pipe_vs_mbuffer --------------------------------------------------------------
+ */
 
 typedef struct pipeline_run {
   const char *line;        /* for messages */
@@ -119,13 +113,10 @@ static int dd_bytes(int fd, uint64_t *bytes) {
   size_t len = 0;
   for (;;) {
     ssize_t n = read(fd, text + len, sizeof text - 1 - len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break;
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
     len += (size_t)n;
-    if (len == sizeof text - 1)
-      break;
+    if (len == sizeof text - 1) break;
   }
   text[len] = '\0';
   for (char *line = text; *line; line += strcspn(line, "\n") + (line[strcspn(line, "\n")] != 0)) {
@@ -186,10 +177,8 @@ __attribute__((noreturn)) static void generator(unsigned char *block, uint64_t b
     fill_words(block, b * (BLOCK / 8), BLOCK);
     for (size_t done = 0; done < BLOCK;) {
       ssize_t w = write(1, block + done, BLOCK - done);
-      if (w < 0 && errno == EINTR)
-        continue;
-      if (w <= 0)
-        _exit(1);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) _exit(1);
       done += (size_t)w;
     }
   }
@@ -201,8 +190,7 @@ __attribute__((noreturn)) static void generator(unsigned char *block, uint64_t b
  * (/dev/zero in the timed pipeline would not show it). */
 static int verify_stage(pipeline_run *r, uint64_t blocks) {
   int in[2], out[2];
-  if (pipe2(in, O_CLOEXEC) != 0)
-    return -errno;
+  if (pipe2(in, O_CLOEXEC) != 0) return -errno;
   if (pipe2(out, O_CLOEXEC) != 0) {
     int err = -errno;
     close(in[0]), close(in[1]);
@@ -226,12 +214,9 @@ static int verify_stage(pipeline_run *r, uint64_t blocks) {
   size_t carried = 0; /* the start of a word split between reads */
   while (!err) {
     ssize_t n = read(out[0], r->buffer, BLOCK);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      err = -errno;
-    if (n <= 0)
-      break;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) err = -errno;
+    if (n <= 0) break;
     const unsigned char *p = r->buffer;
     size_t left = (size_t)n;
     while (left > 0 && !err) {
@@ -241,8 +226,7 @@ static int verify_stage(pipeline_run *r, uint64_t blocks) {
       if (carried == 8) {
         uint64_t v;
         memcpy(&v, carry, 8);
-        if (v != word_at(got / 8))
-          err = -EIO;
+        if (v != word_at(got / 8)) err = -EIO;
         carried = 0;
         got += 8;
       }
@@ -283,28 +267,22 @@ static int run_pipe_size(const bench_opts *opts, const char *size, int named,
   snprintf(dd_name, sizeof dd_name, named ? "pipe_vs_dd" : "pipe_vs_dd_m%s", size);
   snprintf(mb_name, sizeof mb_name, named ? "pipe_vs_mbuffer" : "pipe_vs_mbuffer_m%s", size);
   int want_dd = tool_selected(opts, dd_name), want_mb = tool_selected(opts, mb_name);
-  if (!want_dd && !want_mb)
-    return 0;
+  if (!want_dd && !want_mb) return 0;
   if (tool_path == NULL) {
     const char *why = "vmplace_bench was built without the vmplace tool";
-    if (want_dd)
-      skip(dd_name, why);
-    if (want_mb)
-      skip(mb_name, why);
+    if (want_dd) skip(dd_name, why);
+    if (want_mb) skip(mb_name, why);
     return 0;
   }
   if (!on_path("dd")) {
-    if (want_dd)
-      skip(dd_name, "dd is not installed");
-    if (want_mb)
-      skip(mb_name, "dd is not installed");
+    if (want_dd) skip(dd_name, "dd is not installed");
+    if (want_mb) skip(mb_name, "dd is not installed");
     return 0;
   }
   if (want_mb && !on_path("mbuffer")) {
     skip(mb_name, "mbuffer is not installed");
     want_mb = 0;
-    if (!want_dd)
-      return 0;
+    if (!want_dd) return 0;
   }
   const char *const tool_argv[] = {tool_path, "pipe", "-q", "-m", size, NULL};
   const char *const dd_argv[] = {"dd", "bs=1M", NULL};
@@ -327,18 +305,12 @@ static int run_pipe_size(const bench_opts *opts, const char *size, int named,
   /* Every contender first passes the byte-exact check on a patterned stream. */
   uint64_t check_blocks = opts->quick ? 8 : 256;
   int err = verify_stage(&runs[0], check_blocks);
-  if (!err && want_dd)
-    err = verify_stage(&runs[1], check_blocks);
-  if (!err && want_mb)
-    err = verify_stage(&runs[2], check_blocks);
-  if (!err)
-    err = bench_interleave(c, n, ROUNDS);
-  if (err)
-    return bench_error(want_dd ? dd_name : mb_name, err);
-  if (want_dd)
-    rate_line(dd_name, 0, at_dd, c);
-  if (want_mb)
-    rate_line(mb_name, 0, at_mb, c);
+  if (!err && want_dd) err = verify_stage(&runs[1], check_blocks);
+  if (!err && want_mb) err = verify_stage(&runs[2], check_blocks);
+  if (!err) err = bench_interleave(c, n, ROUNDS);
+  if (err) return bench_error(want_dd ? dd_name : mb_name, err);
+  if (want_dd) rate_line(dd_name, 0, at_dd, c);
+  if (want_mb) rate_line(mb_name, 0, at_mb, c);
   return 0;
 }
 
@@ -379,10 +351,8 @@ typedef struct cat_run {
 static void cat_argv(const cat_run *r, const char **argv) {
   size_t n = 0;
   argv[n++] = r->program;
-  if (r->program == tool_path)
-    argv[n++] = "cat";
-  for (size_t i = 0; i < r->env->files; i++)
-    argv[n++] = r->env->paths[i];
+  if (r->program == tool_path) argv[n++] = "cat";
+  for (size_t i = 0; i < r->env->files; i++) argv[n++] = r->env->paths[i];
   argv[n] = NULL;
 }
 
@@ -393,8 +363,7 @@ static int check_output_file(const cat_run *r, int fd) {
   const cat_env *e = r->env;
   struct stat st;
   uint64_t total = e->files * e->file_bytes;
-  if (fstat(fd, &st) != 0)
-    return -errno;
+  if (fstat(fd, &st) != 0) return -errno;
   if ((uint64_t)st.st_size != total) {
     fprintf(stderr, "vmplace_bench: %s: %s wrote %llu bytes of %llu\n", r->line, r->program,
             (unsigned long long)st.st_size, (unsigned long long)total);
@@ -429,8 +398,7 @@ static int cat_batch(void *arg, size_t iters, uint64_t *elapsed) {
   int out = -1;
   if (r->to_file) {
     out = open(e->out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (out < 0)
-      return -errno;
+    if (out < 0) return -errno;
   } else if (pipe2(fds, O_CLOEXEC) != 0) {
     return -errno;
   }
@@ -443,18 +411,14 @@ static int cat_batch(void *arg, size_t iters, uint64_t *elapsed) {
   uint64_t got = 0;
   while (!err && !r->to_file) {
     ssize_t n = read(fds[0], e->buffer, BLOCK);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      err = -errno;
-    if (n <= 0)
-      break;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) err = -errno;
+    if (n <= 0) break;
     uint64_t word = (got + 7) / 8; /* the first whole word in this piece */
     if (word * 8 + 8 <= got + (uint64_t)n) {
       uint64_t v;
       memcpy(&v, e->buffer + (word * 8 - got), 8);
-      if (v != word_at(word))
-        err = -EIO;
+      if (v != word_at(word)) err = -EIO;
     }
     got += (uint64_t)n;
   }
@@ -470,19 +434,16 @@ static int cat_batch(void *arg, size_t iters, uint64_t *elapsed) {
             r->program, (unsigned long long)got, (unsigned long long)total);
     return -EIO;
   }
-  if (err || !r->to_file)
-    return err;
+  if (err || !r->to_file) return err;
   int check = open(e->out_path, O_RDONLY | O_CLOEXEC);
-  if (check < 0)
-    return -errno;
+  if (check < 0) return -errno;
   err = check_output_file(r, check);
   close(check);
   return err;
 }
 
 static void remove_files(cat_env *e) {
-  for (size_t i = 0; i < e->files; i++)
-    unlink(e->paths[i]);
+  for (size_t i = 0; i < e->files; i++) unlink(e->paths[i]);
   unlink(e->out_path);
   rmdir(e->dir);
 }
@@ -492,16 +453,14 @@ static void remove_files(cat_env *e) {
 static int make_files(cat_env *e, size_t files, uint64_t file_bytes) {
   const char *tmp = getenv("TMPDIR");
   snprintf(e->dir, sizeof e->dir, "%s/vmplace_bench.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-  if (mkdtemp(e->dir) == NULL)
-    return -errno;
+  if (mkdtemp(e->dir) == NULL) return -errno;
   snprintf(e->out_path, sizeof e->out_path, "%s/out", e->dir);
   e->file_bytes = file_bytes;
   e->files = 0;
   for (size_t f = 0; f < files; f++) {
     snprintf(e->paths[f], sizeof e->paths[f], "%s/in%02zu", e->dir, f);
     int fd = open(e->paths[f], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-      return -errno;
+    if (fd < 0) return -errno;
     e->files = f + 1;
     for (uint64_t off = 0; off < file_bytes; off += BLOCK) {
       fill_words(e->buffer, (f * file_bytes + off) / 8, BLOCK);
@@ -515,8 +474,7 @@ static int make_files(cat_env *e, size_t files, uint64_t file_bytes) {
   }
   for (size_t f = 0; f < files; f++) {
     int fd = open(e->paths[f], O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-      return -errno;
+    if (fd < 0) return -errno;
     while (read(fd, e->buffer, BLOCK) > 0) {
     }
     close(fd);
@@ -527,8 +485,7 @@ static int make_files(cat_env *e, size_t files, uint64_t file_bytes) {
 static int run_cats(const bench_opts *opts) {
   static const char *const names[2] = {"cat_vs_coreutils_pipe", "cat_vs_coreutils_file"};
   int want[2] = {tool_selected(opts, names[0]), tool_selected(opts, names[1])};
-  if (!want[0] && !want[1])
-    return 0;
+  if (!want[0] && !want[1]) return 0;
   for (int k = 0; k < 2; k++) {
     if (want[k] && tool_path == NULL)
       skip(names[k], "vmplace_bench was built without the vmplace tool");
@@ -538,8 +495,7 @@ static int run_cats(const bench_opts *opts) {
       continue;
     want[k] = 0;
   }
-  if (!want[0] && !want[1])
-    return 0;
+  if (!want[0] && !want[1]) return 0;
   cat_env *e = calloc(1, sizeof *e);
   if (e == NULL || (e->buffer = malloc(BLOCK)) == NULL) {
     free(e);
@@ -557,8 +513,7 @@ static int run_cats(const bench_opts *opts) {
          (unsigned long long)(file_bytes >> 20), e->dir, ROUNDS);
   fflush(stdout);
   for (int k = 0; k < 2 && !failed; k++) {
-    if (!want[k])
-      continue;
+    if (!want[k]) continue;
     cat_run runs[2] = {{e, names[k], tool_path, k}, {e, names[k], "/bin/cat", k}};
     size_t bytes = (size_t)(files * file_bytes);
     bench_contender c[2] = {{cat_batch, &runs[0], bytes, 0}, {cat_batch, &runs[1], bytes, 0}};

@@ -21,8 +21,7 @@ struct hw_ring {
 
 int hw_ring_create(size_t size, hw_ring **out) {
   hw_ring *r = aligned_alloc(64, sizeof *r);
-  if (r == NULL)
-    return -ENOMEM;
+  if (r == NULL) return -ENOMEM;
   memset(r, 0, sizeof *r);
   int fd = memfd_create("hw_ring", MFD_CLOEXEC);
   void *base = MAP_FAILED;
@@ -32,14 +31,12 @@ int hw_ring_create(size_t size, hw_ring **out) {
   /* Both halves over the one reservation: nothing else can take the
    * address between the calls. */
   for (size_t half = 0; half < 2 && !err; half++)
-    if (mmap((char *)base + half * size, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-             fd, 0) == MAP_FAILED)
+    if (mmap((char *)base + half * size, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+             0) == MAP_FAILED)
       err = -errno;
-  if (fd >= 0)
-    close(fd);
+  if (fd >= 0) close(fd);
   if (err) {
-    if (base != MAP_FAILED)
-      munmap(base, 2 * size);
+    if (base != MAP_FAILED) munmap(base, 2 * size);
     free(r);
     return err;
   }
@@ -50,8 +47,7 @@ int hw_ring_create(size_t size, hw_ring **out) {
 }
 
 void hw_ring_destroy(hw_ring *r) {
-  if (r == NULL)
-    return;
+  if (r == NULL) return;
   munmap(r->data, 2 * r->size);
   free(r);
 }

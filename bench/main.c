@@ -25,9 +25,8 @@ static void print_header(const bench_opts *opts) {
   struct tm utc;
   gmtime_r(&now, &utc);
   strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S UTC", &utc);
-  printf("# vmplace_bench: backend %s, page %zu B, %ld CPUs, %s%s\n",
-         vmp_backend_name(), vmp_page_size(), sysconf(_SC_NPROCESSORS_ONLN),
-         date, opts->quick ? ", quick" : "");
+  printf("# vmplace_bench: backend %s, page %zu B, %ld CPUs, %s%s\n", vmp_backend_name(),
+         vmp_page_size(), sysconf(_SC_NPROCESSORS_ONLN), date, opts->quick ? ", quick" : "");
   fflush(stdout);
 }
 

@@ -17,11 +17,9 @@ __attribute__((noinline)) size_t mvb_parse(const unsigned char *p, size_t n, uin
   while (n - at >= MVB_HEADER) {
     uint32_t len = (uint32_t)p[at] | (uint32_t)p[at + 1] << 8 | (uint32_t)p[at + 2] << 16 |
                    (uint32_t)p[at + 3] << 24;
-    if (n - at - MVB_HEADER < len)
-      break;
+    if (n - at - MVB_HEADER < len) break;
     const unsigned char *payload = p + at + MVB_HEADER;
-    for (uint32_t i = 0; i < len; i++)
-      s += (uint64_t)payload[i] * (count + i + 1);
+    for (uint32_t i = 0; i < len; i++) s += (uint64_t)payload[i] * (count + i + 1);
     count++;
     at += MVB_HEADER + len;
   }
@@ -33,8 +31,7 @@ __attribute__((noinline)) size_t mvb_parse(const unsigned char *p, size_t n, uin
 int mvb_follower_open(mvb_follower *f, const char *path, size_t buffer_bytes) {
   memset(f, 0, sizeof *f);
   f->fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (f->fd < 0)
-    return -errno;
+  if (f->fd < 0) return -errno;
   f->buffer = malloc(buffer_bytes);
   if (f->buffer == NULL) {
     close(f->fd);
@@ -49,17 +46,13 @@ int mvb_follower_open(mvb_follower *f, const char *path, size_t buffer_bytes) {
 int mvb_follower_poll(mvb_follower *f) {
   for (;;) {
     ssize_t n = read(f->fd, f->buffer + f->kept, f->capacity - f->kept);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return -errno;
-    if (n == 0)
-      return 0;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -errno;
+    if (n == 0) return 0;
     size_t have = f->kept + (size_t)n;
     size_t used = mvb_parse(f->buffer, have, &f->records, &f->sum);
     f->kept = have - used;
-    if (f->kept == f->capacity)
-      return -EOVERFLOW; /* a record longer than the buffer */
+    if (f->kept == f->capacity) return -EOVERFLOW; /* a record longer than the buffer */
     memmove(f->buffer, f->buffer + used, f->kept);
   }
 }
@@ -91,14 +84,12 @@ int mvb_map_each(const char *const *paths, size_t count, void **maps, size_t *si
     }
     close(fd);
   }
-  if (err)
-    mvb_unmap_each(maps, sizes, mapped);
+  if (err) mvb_unmap_each(maps, sizes, mapped);
   return err;
 }
 
 void mvb_unmap_each(void **maps, const size_t *sizes, size_t count) {
-  for (size_t i = 0; i < count; i++)
-    munmap(maps[i], sizes[i]);
+  for (size_t i = 0; i < count; i++) munmap(maps[i], sizes[i]);
 }
 
 __attribute__((noinline)) uint64_t mvb_sum_words(const uint64_t *w, size_t n, uint64_t index) {
@@ -108,7 +99,6 @@ __attribute__((noinline)) uint64_t mvb_sum_words(const uint64_t *w, size_t n, ui
     a += w[i] ^ (index + i);
     b += w[i + 1] ^ (index + i + 1);
   }
-  for (; i < n; i++)
-    a += w[i] ^ (index + i);
+  for (; i < n; i++) a += w[i] ^ (index + i);
   return a + b;
 }

@@ -28,22 +28,19 @@ static void format3(char *buf, size_t len, double x) {
   /* Rounding can carry into the next power of ten (999.7 -> 1000). */
   magnitude = (int)floor(log10(fabs(rounded)));
   int decimals = 2 - magnitude;
-  if (decimals < 0)
-    decimals = 0;
+  if (decimals < 0) decimals = 0;
   snprintf(buf, len, "%.*f", decimals, rounded);
 }
 
-static void print_line(const char *name, const char *vmplace,
-                       const char *baseline, double ratio, const char *unit) {
+static void print_line(const char *name, const char *vmplace, const char *baseline, double ratio,
+                       const char *unit) {
   char r[32];
   format3(r, sizeof r, ratio);
-  printf("%s: vmplace %s %s, baseline %s %s, ratio %s\n", name, vmplace, unit,
-         baseline, unit, r);
+  printf("%s: vmplace %s %s, baseline %s %s, ratio %s\n", name, vmplace, unit, baseline, unit, r);
   fflush(stdout);
 }
 
-void bench_line(const char *name, double vmplace, double baseline,
-                const char *unit) {
+void bench_line(const char *name, double vmplace, double baseline, const char *unit) {
   char v[32], b[32];
   format3(v, sizeof v, vmplace);
   format3(b, sizeof b, baseline);
@@ -58,8 +55,8 @@ void bench_line_ratio(const char *name, double vmplace, double baseline, double 
   print_line(name, v, b, ratio, unit);
 }
 
-void bench_line_counts(const char *name, unsigned long vmplace,
-                       unsigned long baseline, double ratio, const char *unit) {
+void bench_line_counts(const char *name, unsigned long vmplace, unsigned long baseline,
+                       double ratio, const char *unit) {
   char v[32], b[32];
   snprintf(v, sizeof v, "%lu", vmplace);
   snprintf(b, sizeof b, "%lu", baseline);
@@ -68,27 +65,22 @@ void bench_line_counts(const char *name, unsigned long vmplace,
 
 #define MAX_BARS 64
 
-static struct {
-  char text[160];
-} bars[MAX_BARS];
+static struct { char text[160]; } bars[MAX_BARS];
 static size_t bar_count;
 
 void bench_bar(const char *name, const char *condition, int met) {
-  if (bar_count == MAX_BARS)
-    return;
-  snprintf(bars[bar_count].text, sizeof bars[bar_count].text,
-           "# bar %s: %s -> %s", name, condition, met ? "met" : "MISSED");
+  if (bar_count == MAX_BARS) return;
+  snprintf(bars[bar_count].text, sizeof bars[bar_count].text, "# bar %s: %s -> %s", name, condition,
+           met ? "met" : "MISSED");
   bar_count++;
 }
 
 void bench_print_bars(void) {
-  for (size_t i = 0; i < bar_count; i++)
-    printf("%s\n", bars[i].text);
+  for (size_t i = 0; i < bar_count; i++) printf("%s\n", bars[i].text);
   fflush(stdout);
 }
 
 int bench_error(const char *what, int err) {
-  fprintf(stderr, "vmplace_bench: %s: %s (%s)\n", what, vmp_err_name(err),
-          vmp_strerror(err));
+  fprintf(stderr, "vmplace_bench: %s: %s (%s)\n", what, vmp_err_name(err), vmp_strerror(err));
   return 1;
 }

@@ -17,11 +17,9 @@ static int compare_doubles(const void *a, const void *b) {
 }
 
 double bench_median(double *v, size_t n) {
-  if (n == 0)
-    return 0.0;
+  if (n == 0) return 0.0;
   qsort(v, n, sizeof *v, compare_doubles);
-  if (n % 2)
-    return v[n / 2];
+  if (n % 2) return v[n / 2];
   return (v[n / 2 - 1] + v[n / 2]) / 2.0;
 }
 
@@ -45,15 +43,13 @@ int bench_interleave(bench_contender *contenders, size_t count, int reps) {
   uint64_t elapsed;
   for (size_t c = 0; c < count; c++) {
     int err = contenders[c].run(contenders[c].ctx, contenders[c].iters, &elapsed);
-    if (err)
-      return err;
+    if (err) return err;
   }
   for (int rep = 0; rep < reps; rep++) {
     for (size_t k = 0; k < count; k++) {
       size_t c = (k + (size_t)rep) % count;
       int err = contenders[c].run(contenders[c].ctx, contenders[c].iters, &elapsed);
-      if (err)
-        return err;
+      if (err) return err;
       samples[c][rep] = (double)elapsed / (double)contenders[c].iters;
     }
   }
@@ -68,7 +64,6 @@ int bench_interleave(bench_contender *contenders, size_t count, int reps) {
 
 double bench_round_ratio(size_t a, size_t b) {
   double ratios[MAX_REPS];
-  for (int rep = 0; rep < last_reps; rep++)
-    ratios[rep] = samples[a][rep] / samples[b][rep];
+  for (int rep = 0; rep < last_reps; rep++) ratios[rep] = samples[a][rep] / samples[b][rep];
   return bench_median(ratios, (size_t)last_reps);
 }

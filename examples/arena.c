@@ -104,10 +104,11 @@ int main(void) {
     rc = arena_reset(&a);
     if (rc) return fail("reset", rc);
     if (round == 0) {
-      printf("arena: %u objects in %zu bytes, %zu chunks of 1 MiB committed of %zu, "
-             "%zu kernel mappings for %zu spans\n",
-             OBJECTS, used, a.committed / CHUNK, (ARENA_SIZE - GUARD) / CHUNK,
-             vmp_mapping_count(a.region), vmp_span_count(a.region));
+      printf(
+          "arena: %u objects in %zu bytes, %zu chunks of 1 MiB committed of %zu, "
+          "%zu kernel mappings for %zu spans\n",
+          OBJECTS, used, a.committed / CHUNK, (ARENA_SIZE - GUARD) / CHUNK,
+          vmp_mapping_count(a.region), vmp_span_count(a.region));
       /* After the reset the memory reads as zero: the next round checks it. */
     }
   }

@@ -20,7 +20,7 @@
  * write; 77 on a processor it has no code for.
  */
 #if !defined(_WIN32)
-#  define _POSIX_C_SOURCE 200809L
+#define _POSIX_C_SOURCE 200809L
 #endif
 #include <stdint.h>
 #include <stdio.h>
@@ -29,12 +29,12 @@
 #include <vmplace.h>
 
 #if defined(_WIN32)
-#  define WIN32_LEAN_AND_MEAN
-#  include <windows.h>
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h>
 #else
-#  include <signal.h>
-#  include <sys/wait.h>
-#  include <unistd.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #endif
 
 /* `return value;` for the processor this runs on. */
@@ -46,7 +46,7 @@ static size_t emit_return(unsigned char *code, uint32_t value) {
   return 6;
 #elif defined(__aarch64__)
   uint32_t insns[2] = {0x52800000u | ((value & 0xffffu) << 5), /* movz w0, #value */
-                       0xd65f03c0u};                          /* ret */
+                       0xd65f03c0u};                           /* ret */
   memcpy(code, insns, sizeof insns);
   return sizeof insns;
 #else
@@ -125,8 +125,8 @@ int main(void) {
   emit_return(rw, 7);
   flush_code(rx, n);
   int second = fn();
-  printf("jit_dual_map: wrote and ran %d, rewrote and ran %d, from %p (RW at %p)\n", first,
-         second, (void *)rx, (void *)rw);
+  printf("jit_dual_map: wrote and ran %d, rewrote and ran %d, from %p (RW at %p)\n", first, second,
+         (void *)rx, (void *)rw);
   if (first != 42 || second != 7) return fail("the code did not return what was written", 0);
 
   vmp_span_info info;
@@ -138,7 +138,8 @@ int main(void) {
   if (rx[0] != rw[0]) return fail("the views show different bytes", 0);
   rc = vmp_release(r);
   if (rc) return fail("release", rc);
-  puts("jit_dual_map: no view was writable and executable once mapped; the RX view refused a "
-       "write");
+  puts(
+      "jit_dual_map: no view was writable and executable once mapped; the RX view refused a "
+      "write");
   return 0;
 }

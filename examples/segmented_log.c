@@ -33,7 +33,7 @@
  * files, every retired file was deleted, and the writer succeeded.
  */
 #ifndef _WIN32
-#  define _XOPEN_SOURCE 700 /* mkdtemp, rmdir, nanosleep */
+#define _XOPEN_SOURCE 700 /* mkdtemp, rmdir, nanosleep */
 #endif
 
 #include <stdint.h>
@@ -43,12 +43,12 @@
 #include <time.h>
 
 #ifdef _WIN32
-#  include <direct.h>
-#  include <windows.h>
+#include <windows.h>
+#include <direct.h>
 #else
-#  include <sys/types.h>
-#  include <sys/wait.h>
-#  include <unistd.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #endif
 
 #include <vmplace.h>
@@ -67,34 +67,25 @@
 
 /* ---- record format ------------------------------------------------------ */
 
-static uint32_t fnv1a(const unsigned char *p, size_t n)
-{
+static uint32_t fnv1a(const unsigned char *p, size_t n) {
   uint32_t h = 2166136261u;
-  for (size_t i = 0; i < n; i++)
-    h = (h ^ p[i]) * 16777619u;
+  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 16777619u;
   return h;
 }
 
-static void put_u32(unsigned char *p, uint32_t v)
-{
-  for (int i = 0; i < 4; i++)
-    p[i] = (unsigned char)(v >> (8 * i));
+static void put_u32(unsigned char *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
 }
 
-static uint32_t get_u32(const unsigned char *p)
-{
+static uint32_t get_u32(const unsigned char *p) {
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 /* Record i's payload is a function of i, so the reader can tell a record
  * that is merely self-consistent from the one that was written. */
-static uint32_t payload_length(uint32_t i)
-{
-  return 1u + (i * 2654435761u) % MAX_PAYLOAD;
-}
+static uint32_t payload_length(uint32_t i) { return 1u + (i * 2654435761u) % MAX_PAYLOAD; }
 
-static void fill_payload(uint32_t i, unsigned char *p, uint32_t n)
-{
+static void fill_payload(uint32_t i, unsigned char *p, uint32_t n) {
   uint32_t x = i * 747796405u + 2891336453u;
   for (uint32_t k = 0; k < n; k++) {
     x = x * 1664525u + 1013904223u;
@@ -104,26 +95,21 @@ static void fill_payload(uint32_t i, unsigned char *p, uint32_t n)
 
 /* ---- the system: directories, processes, time ---------------------------- */
 
-static void segment_path(const char *dir, unsigned index, char *out, size_t n)
-{
+static void segment_path(const char *dir, unsigned index, char *out, size_t n) {
   snprintf(out, n, "%s/%06u.seg", dir, index);
 }
 
-static void done_path(const char *dir, int final, char *out, size_t n)
-{
+static void done_path(const char *dir, int final, char *out, size_t n) {
   snprintf(out, n, "%s/%s", dir, final ? "done" : "done.tmp");
 }
 
-static int file_exists(const char *path)
-{
+static int file_exists(const char *path) {
   FILE *f = fopen(path, "rb");
-  if (f)
-    fclose(f);
+  if (f) fclose(f);
   return f != NULL;
 }
 
-static double now_seconds(void)
-{
+static double now_seconds(void) {
 #ifdef _WIN32
   return (double)GetTickCount64() / 1e3;
 #else
@@ -133,8 +119,7 @@ static double now_seconds(void)
 #endif
 }
 
-static void pause_briefly(void)
-{
+static void pause_briefly(void) {
 #ifdef _WIN32
   Sleep(1);
 #else
@@ -143,19 +128,16 @@ static void pause_briefly(void)
 #endif
 }
 
-static int make_temp_dir(char *path, size_t n)
-{
+static int make_temp_dir(char *path, size_t n) {
 #ifdef _WIN32
   char tmp[MAX_PATH];
   DWORD len = GetTempPathA(sizeof tmp, tmp);
-  if (len == 0 || len >= sizeof tmp)
-    return -1;
+  if (len == 0 || len >= sizeof tmp) return -1;
   /* The process ID and a count: a directory left by a run that failed
    * must not stop the next one (Wine gives out the same IDs again). */
   for (unsigned attempt = 0; attempt < 100; attempt++) {
     snprintf(path, n, "%svmplace-log-%lu-%u", tmp, (unsigned long)GetCurrentProcessId(), attempt);
-    if (_mkdir(path) == 0)
-      return 0;
+    if (_mkdir(path) == 0) return 0;
   }
   return -1;
 #else
@@ -165,8 +147,7 @@ static int make_temp_dir(char *path, size_t n)
 #endif
 }
 
-static void remove_temp_dir(const char *path)
-{
+static void remove_temp_dir(const char *path) {
 #ifdef _WIN32
   _rmdir(path);
 #else
@@ -186,12 +167,10 @@ typedef struct child {
 #endif
 } child;
 
-static int start_writer(const char *dir, child *c)
-{
+static int start_writer(const char *dir, child *c) {
 #ifdef _WIN32
   char self[MAX_PATH], line[2 * MAX_PATH + 64];
-  if (GetModuleFileNameA(NULL, self, sizeof self) == 0)
-    return -1;
+  if (GetModuleFileNameA(NULL, self, sizeof self) == 0) return -1;
   snprintf(line, sizeof line, "\"%s\" --writer \"%s\"", self, dir);
   STARTUPINFOA si;
   memset(&si, 0, sizeof si);
@@ -200,27 +179,23 @@ static int start_writer(const char *dir, child *c)
 #else
   fflush(NULL);
   c->pid = fork();
-  if (c->pid == 0)
-    _exit(writer_main(dir));
+  if (c->pid == 0) _exit(writer_main(dir));
   return c->pid > 0 ? 0 : -1;
 #endif
 }
 
 /* The writer's exit status, or -1. */
-static int wait_writer(child *c)
-{
+static int wait_writer(child *c) {
 #ifdef _WIN32
   DWORD code = 1;
   WaitForSingleObject(c->pi.hProcess, INFINITE);
-  if (!GetExitCodeProcess(c->pi.hProcess, &code))
-    code = (DWORD)-1;
+  if (!GetExitCodeProcess(c->pi.hProcess, &code)) code = (DWORD)-1;
   CloseHandle(c->pi.hProcess);
   CloseHandle(c->pi.hThread);
   return (int)code;
 #else
   int status;
-  if (waitpid(c->pid, &status, 0) != c->pid)
-    return -1;
+  if (waitpid(c->pid, &status, 0) != c->pid) return -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 #endif
 }
@@ -234,8 +209,7 @@ typedef struct writer {
   uint32_t used;  /* bytes in it */
 } writer;
 
-static int writer_open_segment(writer *w)
-{
+static int writer_open_segment(writer *w) {
   char path[600];
   segment_path(w->dir, w->index, path, sizeof path);
   w->file = fopen(path, w->index == 0 ? "ab" : "wb");
@@ -247,22 +221,18 @@ static int writer_open_segment(writer *w)
  * where records end up straddling two files. The next file is created only
  * once the full one is closed, so a reader that sees it knows the one
  * before is complete. */
-static int writer_put(writer *w, const unsigned char *p, size_t n)
-{
+static int writer_put(writer *w, const unsigned char *p, size_t n) {
   while (n > 0) {
     size_t room = SEGMENT_SIZE - w->used;
     size_t now = n < room ? n : room;
-    if (fwrite(p, 1, now, w->file) != now || fflush(w->file) != 0)
-      return -1;
+    if (fwrite(p, 1, now, w->file) != now || fflush(w->file) != 0) return -1;
     w->used += (uint32_t)now;
     p += now;
     n -= now;
     if (w->used == SEGMENT_SIZE) {
-      if (fclose(w->file) != 0)
-        return -1;
+      if (fclose(w->file) != 0) return -1;
       w->index++;
-      if (writer_open_segment(w) != 0)
-        return -1;
+      if (writer_open_segment(w) != 0) return -1;
     }
   }
   return 0;
@@ -270,8 +240,7 @@ static int writer_put(writer *w, const unsigned char *p, size_t n)
 
 /* One record, in three pieces with a flush after each: the reader sees
  * records whose header is there and whose payload is not yet. */
-static int writer_append(writer *w, uint32_t i)
-{
+static int writer_append(writer *w, uint32_t i) {
   unsigned char record[HEADER_BYTES + MAX_PAYLOAD + TRAILER_BYTES];
   uint32_t n = payload_length(i);
   put_u32(record, n);
@@ -285,26 +254,20 @@ static int writer_append(writer *w, uint32_t i)
              : 0;
 }
 
-static int writer_main(const char *dir)
-{
+static int writer_main(const char *dir) {
   writer w = {dir, NULL, 0, 0};
-  if (writer_open_segment(&w) != 0)
-    return 1;
+  if (writer_open_segment(&w) != 0) return 1;
   for (uint32_t i = 0; i < RECORD_COUNT; i++) {
-    if (writer_append(&w, i) != 0)
-      return 1;
-    if (i % 64 == 63)
-      pause_briefly(); /* a live log: the reader catches up now and then */
+    if (writer_append(&w, i) != 0) return 1;
+    if (i % 64 == 63) pause_briefly(); /* a live log: the reader catches up now and then */
   }
-  if (fclose(w.file) != 0)
-    return 1;
+  if (fclose(w.file) != 0) return 1;
   /* "done", complete or not at all. */
   char tmp[600], final[600];
   done_path(dir, 0, tmp, sizeof tmp);
   done_path(dir, 1, final, sizeof final);
   FILE *f = fopen(tmp, "wb");
-  if (!f || fprintf(f, "%u\n", RECORD_COUNT) < 0 || fclose(f) != 0)
-    return 1;
+  if (!f || fprintf(f, "%u\n", RECORD_COUNT) < 0 || fclose(f) != 0) return 1;
   return rename(tmp, final) == 0 ? 0 : 1;
 }
 
@@ -323,8 +286,7 @@ typedef struct reader {
   int failed;
 } reader;
 
-static int fail(reader *r, const char *what, int err)
-{
+static int fail(reader *r, const char *what, int err) {
   fprintf(stderr, "segmented_log: %s: %s (%s)\n", what, vmp_strerror(err), vmp_err_name(err));
   r->failed = 1;
   return err;
@@ -334,14 +296,12 @@ static int fail(reader *r, const char *what, int err)
  * writer started), followed as it grows, with the whole capacity reserved
  * so that later segments land right after the earlier ones and the base
  * never moves (pointers into the log stay valid). */
-static int reader_open(reader *r)
-{
+static int reader_open(reader *r) {
   char path[600];
   segment_path(r->dir, 0, path, sizeof path);
   vmp_segment first = {path, -1, 0, 0};
   int err = vmp_mview_open(&first, 1, CAPACITY, VMP_MVIEW_CLOSE_FILES, &r->view, NULL);
-  if (err)
-    return fail(r, "vmp_mview_open", err);
+  if (err) return fail(r, "vmp_mview_open", err);
   r->segments = 1;
   /* A parser may load 8 bytes at a time up to the last byte without care:
    * the bytes after the end read as zeros, never a fault. */
@@ -352,33 +312,26 @@ static int reader_open(reader *r)
 /* Follows the writer: the last segment's new bytes, then the next file as
  * soon as it exists (the one before is then full: refreshed first, so the
  * page rule holds when it stops being last). */
-static int reader_follow(reader *r)
-{
+static int reader_follow(reader *r) {
   uint64_t before = vmp_mview_length(r->view), after;
   int err = vmp_mview_refresh(r->view, &after);
-  if (err)
-    return fail(r, "vmp_mview_refresh", err);
+  if (err) return fail(r, "vmp_mview_refresh", err);
   char path[600];
   for (;;) {
     segment_path(r->dir, r->segments, path, sizeof path);
-    if (!file_exists(path))
-      break;
+    if (!file_exists(path)) break;
     vmp_segment next = {path, -1, 0, 0};
-    if ((err = vmp_mview_refresh(r->view, &after)) != 0)
-      return fail(r, "vmp_mview_refresh", err);
-    if ((err = vmp_mview_append(r->view, &next)) != 0)
-      return fail(r, "vmp_mview_append", err);
+    if ((err = vmp_mview_refresh(r->view, &after)) != 0) return fail(r, "vmp_mview_refresh", err);
+    if ((err = vmp_mview_append(r->view, &next)) != 0) return fail(r, "vmp_mview_append", err);
     r->segments++;
-    if ((err = vmp_mview_refresh(r->view, &after)) != 0)
-      return fail(r, "vmp_mview_refresh", err);
+    if ((err = vmp_mview_refresh(r->view, &after)) != 0) return fail(r, "vmp_mview_refresh", err);
   }
   r->grew += after > before;
   return 0;
 }
 
 /* Where a byte of the view came from, as a segment number. */
-static size_t segment_of(const reader *r, uint64_t offset)
-{
+static size_t segment_of(const reader *r, uint64_t offset) {
   size_t segment = 0;
   uint64_t file_offset;
   vmp_mview_locate(r->view, offset, &segment, &file_offset);
@@ -387,8 +340,7 @@ static size_t segment_of(const reader *r, uint64_t offset)
 
 /* Reads every record that is complete in the view, in place. A record
  * whose end is not written yet is left for the next call. */
-static void reader_parse(reader *r)
-{
+static void reader_parse(reader *r) {
   const unsigned char *log = vmp_mview_base(r->view);
   uint64_t length = vmp_mview_length(r->view);
   while (!r->failed && length - r->parsed >= HEADER_BYTES) {
@@ -414,8 +366,7 @@ static void reader_parse(reader *r)
       r->failed = 1;
       return;
     }
-    if (segment_of(r, r->parsed) != segment_of(r, r->parsed + size - 1))
-      r->straddling++;
+    if (segment_of(r, r->parsed) != segment_of(r, r->parsed + size - 1)) r->straddling++;
     r->records++;
     r->parsed += size;
   }
@@ -423,13 +374,10 @@ static void reader_parse(reader *r)
 
 /* Gives back every segment, but the last, whose bytes are all read, and
  * deletes its file: the view no longer holds it. Offsets do not change. */
-static void reader_retire(reader *r)
-{
+static void reader_retire(reader *r) {
   unsigned done = (unsigned)(r->parsed / SEGMENT_SIZE);
-  if (done > r->segments - 1)
-    done = r->segments - 1;
-  if (done <= r->deleted)
-    return;
+  if (done > r->segments - 1) done = r->segments - 1;
+  if (done <= r->deleted) return;
   int err = vmp_mview_retire(r->view, done);
   if (err) {
     fail(r, "vmp_mview_retire", err);
@@ -446,8 +394,7 @@ static void reader_retire(reader *r)
   }
 }
 
-static void reader_main(reader *r)
-{
+static void reader_main(reader *r) {
   char done[600];
   done_path(r->dir, 1, done, sizeof done);
   double give_up = now_seconds() + GIVE_UP_SECONDS;
@@ -456,20 +403,16 @@ static void reader_main(reader *r)
      * every byte the writer wrote. */
     int finished = file_exists(done);
     uint64_t seen = r->parsed;
-    if (reader_follow(r) != 0)
-      return;
+    if (reader_follow(r) != 0) return;
     reader_parse(r);
     reader_retire(r);
-    if (finished && r->parsed == vmp_mview_length(r->view))
-      return;
+    if (finished && r->parsed == vmp_mview_length(r->view)) return;
     if (now_seconds() > give_up) {
-      fprintf(stderr, "segmented_log: the writer stopped after %u records\n",
-              (unsigned)r->records);
+      fprintf(stderr, "segmented_log: the writer stopped after %u records\n", (unsigned)r->records);
       r->failed = 1;
       return;
     }
-    if (r->parsed == seen)
-      pause_briefly();
+    if (r->parsed == seen) pause_briefly();
   }
 }
 
@@ -477,8 +420,7 @@ static void reader_main(reader *r)
 
 /* Every file either side may have made, also after a failure (the writer
  * may be ahead of the reader). */
-static void remove_everything(const char *dir)
-{
+static void remove_everything(const char *dir) {
   char path[600];
   for (unsigned i = 0; i <= CAPACITY / SEGMENT_SIZE; i++) {
     segment_path(dir, i, path, sizeof path);
@@ -491,10 +433,8 @@ static void remove_everything(const char *dir)
   remove_temp_dir(dir);
 }
 
-int main(int argc, char **argv)
-{
-  if (argc == 3 && strcmp(argv[1], "--writer") == 0)
-    return writer_main(argv[2]);
+int main(int argc, char **argv) {
+  if (argc == 3 && strcmp(argv[1], "--writer") == 0) return writer_main(argv[2]);
 
   char dir[512];
   if (make_temp_dir(dir, sizeof dir) != 0) {
@@ -527,17 +467,19 @@ int main(int argc, char **argv)
   int ok = !r.failed && writer_status == 0;
   if (ok) {
     uint64_t length = vmp_mview_length(r.view);
-    printf("segmented_log: followed a live writer: %u records, %u of them straddling two "
-           "segments, %u waited for, in %u segments of %u KiB (%llu bytes) through one view at "
-           "%p; %u growths mapped in place, %u segments retired and deleted as read; every "
-           "checksum and payload verified\n",
-           (unsigned)r.records, (unsigned)r.straddling, (unsigned)r.waited, r.segments,
-           SEGMENT_SIZE / 1024, (unsigned long long)length, vmp_mview_base(r.view),
-           (unsigned)r.grew, r.deleted);
+    printf(
+        "segmented_log: followed a live writer: %u records, %u of them straddling two "
+        "segments, %u waited for, in %u segments of %u KiB (%llu bytes) through one view at "
+        "%p; %u growths mapped in place, %u segments retired and deleted as read; every "
+        "checksum and payload verified\n",
+        (unsigned)r.records, (unsigned)r.straddling, (unsigned)r.waited, r.segments,
+        SEGMENT_SIZE / 1024, (unsigned long long)length, vmp_mview_base(r.view), (unsigned)r.grew,
+        r.deleted);
     if (r.records != RECORD_COUNT || r.parsed != length || r.straddling == 0 ||
         r.deleted + 1 != r.segments || vmp_mview_retired(r.view) != r.deleted) {
-      fprintf(stderr, "expected %u records filling the view exactly, some straddling, and "
-                      "every segment but the last retired and deleted\n",
+      fprintf(stderr,
+              "expected %u records filling the view exactly, some straddling, and "
+              "every segment but the last retired and deleted\n",
               RECORD_COUNT);
       ok = 0;
     }

@@ -42,9 +42,9 @@ enum { K_PLACEHOLDER = VMP_PLACEHOLDER, K_PRIVATE = VMP_PRIVATE, K_VIEW = VMP_VI
 typedef struct mpage {
   uint8_t kind;
   uint8_t prot;
-  uint8_t span_start; /* a span begins at this page */
-  int8_t obj;         /* view: the object slot */
-  uint32_t obj_page;  /* view: the object page shown */
+  uint8_t span_start;     /* a span begins at this page */
+  int8_t obj;             /* view: the object slot */
+  uint32_t obj_page;      /* view: the object page shown */
   uint8_t bytes[SAMPLES]; /* private: the sampled bytes */
 } mpage;
 
@@ -60,7 +60,7 @@ typedef struct mobject {
   vmp_mem *m;      /* NULL: the slot is free */
   int handle_open; /* the caller (we) still holds the handle */
   int writable;
-  uint64_t size;   /* bytes */
+  uint64_t size; /* bytes */
   uint64_t inode;
   uint8_t bytes[MAX_OBJ_PAGES][SAMPLES];
 } mobject;
@@ -164,10 +164,11 @@ static int check_walked_span(const vmp_span_info *info, void *arg) {
   if (info->offset != p * page || info->start != R->base + p * page ||
       info->size != (end - p) * page || info->kind != (vmp_kind)R->p[p].kind ||
       info->prot != R->p[p].prot)
-    fuzz_fail("region %d: vmp_foreach_span gives a %s span at page %zu of %zu pages, prot %d; "
-              "model %s at %zu, %zu pages, prot %d",
-              w->ri, vmp_kind_name(info->kind), info->offset / page, info->size / page, info->prot,
-              vmp_kind_name((vmp_kind)R->p[p].kind), p, end - p, R->p[p].prot);
+    fuzz_fail(
+        "region %d: vmp_foreach_span gives a %s span at page %zu of %zu pages, prot %d; "
+        "model %s at %zu, %zu pages, prot %d",
+        w->ri, vmp_kind_name(info->kind), info->offset / page, info->size / page, info->prot,
+        vmp_kind_name((vmp_kind)R->p[p].kind), p, end - p, R->p[p].prot);
   w->next = end;
   return 0;
 }
@@ -199,9 +200,10 @@ static void check_region(int ri) {
     if (rc) fuzz_fail("region %d page %zu: vmp_query %s", ri, p, vmp_err_name(rc));
     if (info.start != R->base + first * page || info.offset != first * page ||
         info.size != (end - first) * page || info.kind != (vmp_kind)pg->kind)
-      fuzz_fail("region %d page %zu: query says %s span at page %zu, %zu pages; model %s at %zu, %zu",
-                ri, p, vmp_kind_name(info.kind), info.offset / page, info.size / page,
-                vmp_kind_name((vmp_kind)pg->kind), first, end - first);
+      fuzz_fail(
+          "region %d page %zu: query says %s span at page %zu, %zu pages; model %s at %zu, %zu", ri,
+          p, vmp_kind_name(info.kind), info.offset / page, info.size / page,
+          vmp_kind_name((vmp_kind)pg->kind), first, end - first);
     if (info.prot != pg->prot)
       fuzz_fail("region %d page %zu: query prot %d, model %d", ri, p, info.prot, pg->prot);
     if (pg->kind == K_VIEW) {
@@ -238,8 +240,8 @@ static void check_region(int ri) {
       const mobject *o = &objects[pg->obj];
       uint64_t off = vma.offset + (a - vma.start);
       if (vma.inode != o->inode || off != (uint64_t)pg->obj_page * page)
-        fuzz_fail("region %d page %zu: kernel maps inode %llu at %llu, model inode %llu page %u", ri,
-                  p, (unsigned long long)vma.inode, (unsigned long long)off,
+        fuzz_fail("region %d page %zu: kernel maps inode %llu at %llu, model inode %llu page %u",
+                  ri, p, (unsigned long long)vma.inode, (unsigned long long)off,
                   (unsigned long long)o->inode, pg->obj_page);
     } else if (vma.inode != 0) {
       fuzz_fail("region %d page %zu: kernel maps a file over a %s page", ri, p,
@@ -318,7 +320,8 @@ static void draw_range(fuzz_input *in, const mregion *R, unsigned kinds, size_t 
     }
     case 6: { /* from one span's start to a later span's end */
       size_t last = end;
-      for (unsigned k = 1 + fuzz_below(in, 4); k > 0 && last < pages; k--) last = R ? span_end(R, last) : last + 1;
+      for (unsigned k = 1 + fuzz_below(in, 4); k > 0 && last < pages; k--)
+        last = R ? span_end(R, last) : last + 1;
       *off = first * page;
       *size = (last - first) * page;
       return;
@@ -349,7 +352,7 @@ static void draw_range(fuzz_input *in, const mregion *R, unsigned kinds, size_t 
 /* ---- running one call against its prediction ------------------------------------------ */
 
 static struct {
-  int armed;      /* 1 system call, 2 allocation */
+  int armed; /* 1 system call, 2 allocation */
   long n;
   inject_mode mode;
   int err;
@@ -397,9 +400,12 @@ static void count_call(const char *what, int rc, int fired) {
   for (int i = 0; i < MAX_CALLS; i++) {
     if (call_stats[i].what && strcmp(call_stats[i].what, what) != 0) continue;
     call_stats[i].what = what;
-    if (fired) call_stats[i].injected++;
-    else if (rc == 0) call_stats[i].ok++;
-    else call_stats[i].refused++;
+    if (fired)
+      call_stats[i].injected++;
+    else if (rc == 0)
+      call_stats[i].ok++;
+    else
+      call_stats[i].refused++;
     return;
   }
 }
@@ -430,7 +436,9 @@ static int judge_with(const char *what, int rc, int predicted, int system_decide
             fired ? vmp_err_name(injected_err) : "");
 }
 
-static int judge(const char *what, int rc, int predicted) { return judge_with(what, rc, predicted, 0); }
+static int judge(const char *what, int rc, int predicted) {
+  return judge_with(what, rc, predicted, 0);
+}
 
 /* ---- the operations ------------------------------------------------------------------ */
 
@@ -487,28 +495,48 @@ static void op_reserve(fuzz_input *in) {
   size_t size, alignment;
   unsigned pages = 1 + fuzz_below(in, MAX_PAGES);
   switch (fuzz_below(in, 8)) {
-    case 5: size = 0; break;
-    case 6: size = pages * page + 1 + fuzz_below(in, (unsigned)page - 1); break;
-    case 7: size = SIZE_MAX - page + 1 - fuzz_below(in, 3) * page; break;
-    default: size = pages * page; break;
+    case 5:
+      size = 0;
+      break;
+    case 6:
+      size = pages * page + 1 + fuzz_below(in, (unsigned)page - 1);
+      break;
+    case 7:
+      size = SIZE_MAX - page + 1 - fuzz_below(in, 3) * page;
+      break;
+    default:
+      size = pages * page;
+      break;
   }
   unsigned a = fuzz_below(in, 16);
-  if (a < 10) alignment = a == 0 ? 0 : page << (a - 1);
-  else if (a == 10) alignment = 1;
-  else if (a == 11) alignment = page / 2;
-  else if (a == 12) alignment = page * 3;
-  else if (a == 13) alignment = (SIZE_MAX >> 1) + 1;
-  else alignment = (size_t)1 << 21;
+  if (a < 10)
+    alignment = a == 0 ? 0 : page << (a - 1);
+  else if (a == 10)
+    alignment = 1;
+  else if (a == 11)
+    alignment = page / 2;
+  else if (a == 12)
+    alignment = page * 3;
+  else if (a == 13)
+    alignment = (SIZE_MAX >> 1) + 1;
+  else
+    alignment = (size_t)1 << 21;
   int null_out = fuzz_u8(in) == 0xff;
 
   int predicted;
   size_t unit = alignment > page ? alignment : page;
-  if (null_out || size == 0) predicted = VMP_EINVAL;
-  else if (alignment != 0 && ((alignment & (alignment - 1)) || alignment < page)) predicted = VMP_EINVAL;
-  else if (size % page) predicted = VMP_EALIGN;
-  else if (alignment != 0 && size > SIZE_MAX - alignment) predicted = VMP_ERANGE;
-  else if (size > ((size_t)1 << 48) || unit > ((size_t)1 << 48)) predicted = VMP_ENOMEM;
-  else predicted = 0;
+  if (null_out || size == 0)
+    predicted = VMP_EINVAL;
+  else if (alignment != 0 && ((alignment & (alignment - 1)) || alignment < page))
+    predicted = VMP_EINVAL;
+  else if (size % page)
+    predicted = VMP_EALIGN;
+  else if (alignment != 0 && size > SIZE_MAX - alignment)
+    predicted = VMP_ERANGE;
+  else if (size > ((size_t)1 << 48) || unit > ((size_t)1 << 48))
+    predicted = VMP_ENOMEM;
+  else
+    predicted = 0;
 
   vmp_region *r = NULL;
   arm_pending();
@@ -550,10 +578,12 @@ static void op_split(fuzz_input *in) {
   size_t off, size, first = 0, count = 0;
   draw_range(in, R, 1u << K_PLACEHOLDER, &off, &size);
   int predicted;
-  if (!R || size == 0) predicted = VMP_EINVAL;
+  if (!R || size == 0)
+    predicted = VMP_EINVAL;
   else if ((predicted = check_range(R, off, size, &first, &count)) != 0) {
   } else if ((predicted = check_kinds(R, first, count, 1u << K_PLACEHOLDER)) != 0) {
-  } else if (!inside_one_span(R, first, count) || whole_span(R, first, count)) predicted = VMP_EEXTENT;
+  } else if (!inside_one_span(R, first, count) || whole_span(R, first, count))
+    predicted = VMP_EEXTENT;
   arm_pending();
   int rc = vmp_split(R ? R->r : NULL, off, size);
   if (!judge("vmp_split", rc, predicted)) return;
@@ -567,7 +597,8 @@ static void op_coalesce(fuzz_input *in) {
   size_t off, size, first = 0, count = 0;
   draw_range(in, R, 1u << K_PLACEHOLDER, &off, &size);
   int predicted;
-  if (!R || size == 0) predicted = VMP_EINVAL;
+  if (!R || size == 0)
+    predicted = VMP_EINVAL;
   else if ((predicted = check_range(R, off, size, &first, &count)) != 0) {
   } else if ((predicted = check_kinds(R, first, count, 1u << K_PLACEHOLDER)) != 0) {
   } else if (!R->p[first].span_start || span_end(R, first + count - 1) != first + count ||
@@ -586,10 +617,12 @@ static void op_commit(fuzz_input *in) {
   draw_range(in, R, 1u << K_PLACEHOLDER, &off, &size);
   int prot = draw_prot(in, 0);
   int predicted;
-  if (!R || size == 0 || !prot_valid(prot)) predicted = VMP_EINVAL;
+  if (!R || size == 0 || !prot_valid(prot))
+    predicted = VMP_EINVAL;
   else if ((predicted = check_range(R, off, size, &first, &count)) != 0) {
   } else if ((predicted = check_kinds(R, first, count, 1u << K_PLACEHOLDER)) != 0) {
-  } else if (!whole_span(R, first, count)) predicted = VMP_EEXTENT;
+  } else if (!whole_span(R, first, count))
+    predicted = VMP_EEXTENT;
   arm_pending();
   int rc = vmp_commit(R ? R->r : NULL, off, size, prot);
   if (!judge("vmp_commit", rc, predicted)) return;
@@ -610,21 +643,33 @@ static void op_map(fuzz_input *in) {
   uint64_t mem_off;
   uint64_t opages = o ? object_pages(o) : 4;
   switch (fuzz_below(in, 8)) {
-    case 5: mem_off = 1 + fuzz_below(in, (unsigned)page - 1); break;
-    case 6: mem_off = UINT64_MAX - page + 1 - fuzz_below(in, 3) * page; break;
-    case 7: mem_off = (opages + fuzz_below(in, 2)) * page; break;
-    default: mem_off = fuzz_below(in, (unsigned)opages + 1) * page; break;
+    case 5:
+      mem_off = 1 + fuzz_below(in, (unsigned)page - 1);
+      break;
+    case 6:
+      mem_off = UINT64_MAX - page + 1 - fuzz_below(in, 3) * page;
+      break;
+    case 7:
+      mem_off = (opages + fuzz_below(in, 2)) * page;
+      break;
+    default:
+      mem_off = fuzz_below(in, (unsigned)opages + 1) * page;
+      break;
   }
   int prot = draw_prot(in, 1);
   int predicted;
-  if (!R || size == 0 || !o || !o->handle_open || !prot_valid(prot)) predicted = VMP_EINVAL;
-  else if (mem_off % page) predicted = VMP_EALIGN;
+  if (!R || size == 0 || !o || !o->handle_open || !prot_valid(prot))
+    predicted = VMP_EINVAL;
+  else if (mem_off % page)
+    predicted = VMP_EALIGN;
   else if ((predicted = check_range(R, off, size, &first, &count)) != 0) {
   } else if ((predicted = check_kinds(R, first, count, 1u << K_PLACEHOLDER)) != 0) {
-  } else if (!whole_span(R, first, count)) predicted = VMP_EEXTENT;
+  } else if (!whole_span(R, first, count))
+    predicted = VMP_EEXTENT;
   else if (mem_off > UINT64_MAX - size || mem_off + size > object_pages(o) * page)
     predicted = VMP_EBOUNDS;
-  else if ((prot & VMP_PROT_WRITE) && !o->writable) predicted = VMP_EACCES;
+  else if ((prot & VMP_PROT_WRITE) && !o->writable)
+    predicted = VMP_EACCES;
   vmp_mem *m = o ? o->m : NULL;
   arm_pending();
   int rc = vmp_map(R ? R->r : NULL, off, size, m, mem_off, prot);
@@ -643,7 +688,8 @@ static void op_unmap(fuzz_input *in) {
   size_t off, size, first = 0, count = 0;
   draw_range(in, R, 1u << K_PRIVATE | 1u << K_VIEW, &off, &size);
   int predicted;
-  if (!R || size == 0) predicted = VMP_EINVAL;
+  if (!R || size == 0)
+    predicted = VMP_EINVAL;
   else if ((predicted = check_range(R, off, size, &first, &count)) != 0) {
   } else if ((predicted = check_kinds(R, first, count, 1u << K_PRIVATE | 1u << K_VIEW)) != 0) {
   } else if (!inside_one_span(R, first, count) ||
@@ -671,11 +717,14 @@ static void op_protect(fuzz_input *in) {
   int views = R && R->p[span_first(R, (off / page) % R->pages)].kind == K_VIEW;
   int prot = draw_prot(in, views);
   int predicted;
-  if (!R || size == 0 || !prot_valid(prot)) predicted = VMP_EINVAL;
+  if (!R || size == 0 || !prot_valid(prot))
+    predicted = VMP_EINVAL;
   else if ((predicted = check_range(R, off, size, &first, &count)) != 0) {
   } else if ((predicted = check_kinds(R, first, count, 1u << K_PRIVATE | 1u << K_VIEW)) != 0) {
-  } else if (!inside_one_span(R, first, count)) predicted = VMP_EEXTENT;
-  else if (R->p[first].kind == K_VIEW && (prot & VMP_PROT_WRITE) && !objects[R->p[first].obj].writable)
+  } else if (!inside_one_span(R, first, count))
+    predicted = VMP_EEXTENT;
+  else if (R->p[first].kind == K_VIEW && (prot & VMP_PROT_WRITE) &&
+           !objects[R->p[first].obj].writable)
     predicted = VMP_EACCES;
   else if (R->p[first].kind == K_VIEW && (prot & VMP_PROT_EXEC))
     return; /* not asked for views (draw_prot), unless the range was drawn elsewhere */
@@ -691,10 +740,12 @@ static void op_discard(fuzz_input *in) {
   size_t off, size, first = 0, count = 0;
   draw_range(in, R, 1u << K_PRIVATE, &off, &size);
   int predicted;
-  if (!R || size == 0) predicted = VMP_EINVAL;
+  if (!R || size == 0)
+    predicted = VMP_EINVAL;
   else if ((predicted = check_range(R, off, size, &first, &count)) != 0) {
   } else if ((predicted = check_kinds(R, first, count, 1u << K_PRIVATE)) != 0) {
-  } else if (!inside_one_span(R, first, count)) predicted = VMP_EEXTENT;
+  } else if (!inside_one_span(R, first, count))
+    predicted = VMP_EEXTENT;
   arm_pending();
   int rc = vmp_discard(R ? R->r : NULL, off, size);
   if (!judge("vmp_discard", rc, predicted)) return;
@@ -708,10 +759,18 @@ static void op_query(fuzz_input *in) {
   size_t bytes = R->pages * page;
   uintptr_t base = (uintptr_t)R->base, addr;
   switch (fuzz_below(in, 5)) {
-    case 0: addr = base - 1 - fuzz_below(in, 2) * page; break;
-    case 1: addr = base + bytes + fuzz_below(in, 2) * page; break;
-    case 2: addr = UINTPTR_MAX - fuzz_below(in, 3); break;
-    default: addr = base + (fuzz_u32(in) % bytes); break;
+    case 0:
+      addr = base - 1 - fuzz_below(in, 2) * page;
+      break;
+    case 1:
+      addr = base + bytes + fuzz_below(in, 2) * page;
+      break;
+    case 2:
+      addr = UINTPTR_MAX - fuzz_below(in, 3);
+      break;
+    default:
+      addr = base + (fuzz_u32(in) % bytes);
+      break;
   }
   int null_info = fuzz_u8(in) == 0xff;
   int predicted = null_info ? VMP_EINVAL : (addr < base || addr - base >= bytes) ? VMP_ERANGE : 0;
@@ -720,7 +779,8 @@ static void op_query(fuzz_input *in) {
   int rc = vmp_query(R->r, (const void *)addr, null_info ? NULL : &info);
   if (judge("vmp_query", rc, predicted)) {
     size_t p = (addr - base) / page, first = span_first(R, p);
-    if (info.offset != first * page || info.kind != (vmp_kind)R->p[p].kind || info.prot != R->p[p].prot)
+    if (info.offset != first * page || info.kind != (vmp_kind)R->p[p].kind ||
+        info.prot != R->p[p].prot)
       fuzz_fail("vmp_query at byte %zu: span at %zu kind %d prot %d; model %zu kind %d prot %d",
                 (size_t)(addr - base), info.offset, info.kind, info.prot, first * page,
                 R->p[p].kind, R->p[p].prot);
@@ -771,9 +831,14 @@ static uint64_t draw_object_size(fuzz_input *in, int *valid) {
   unsigned pages = 1 + fuzz_below(in, 24);
   *valid = 1;
   switch (fuzz_below(in, 8)) {
-    case 6: *valid = 0; return 0;
-    case 7: *valid = 0; return (uint64_t)pages * page + 1 + fuzz_below(in, 100);
-    default: return (uint64_t)pages * page;
+    case 6:
+      *valid = 0;
+      return 0;
+    case 7:
+      *valid = 0;
+      return (uint64_t)pages * page + 1 + fuzz_below(in, 100);
+    default:
+      return (uint64_t)pages * page;
   }
 }
 
@@ -802,7 +867,8 @@ static void op_file_open(fuzz_input *in) {
   if (i < 0) return;
   int valid;
   uint64_t size = draw_object_size(in, &valid);
-  static const unsigned flag_choices[] = {VMP_MEM_READ, VMP_MEM_RW, VMP_MEM_RW, 0, VMP_MEM_WRITE, 8};
+  static const unsigned flag_choices[] = {VMP_MEM_READ,  VMP_MEM_RW, VMP_MEM_RW, 0,
+                                          VMP_MEM_WRITE, 8};
   unsigned flags = flag_choices[fuzz_below(in, 6)];
   unsigned path_kind = fuzz_below(in, 16); /* 13: none, 14: a directory, 15: missing */
   char path[4096];
@@ -851,9 +917,9 @@ static void op_mem_adopt(fuzz_input *in) {
     other = p[1];
   }
   int flags_ok = flags == 0 || flags == VMP_MEM_READ || flags == VMP_MEM_RW;
-  int predicted = fd < 0 || !flags_ok || kind == 6         ? VMP_EINVAL
+  int predicted = fd < 0 || !flags_ok || kind == 6       ? VMP_EINVAL
                   : kind >= 4 && (flags & VMP_MEM_WRITE) ? VMP_EACCES
-                                                           : 0;
+                                                         : 0;
   vmp_mem *m = NULL;
   arm_pending();
   int rc = vmp_mem_adopt(fd, flags, &m);
@@ -861,7 +927,8 @@ static void op_mem_adopt(fuzz_input *in) {
   int ok = judge_with("vmp_mem_adopt", rc, predicted, fd >= 0 && flags_ok);
   if (other >= 0) close(other);
   if (!ok) {
-    if (fd >= 0 && fcntl(fd, F_GETFD) < 0) fuzz_fail("a failed vmp_mem_adopt closed the descriptor");
+    if (fd >= 0 && fcntl(fd, F_GETFD) < 0)
+      fuzz_fail("a failed vmp_mem_adopt closed the descriptor");
     if (fd >= 0) close(fd);
     return;
   }
@@ -899,16 +966,27 @@ static void op_mem_grow(fuzz_input *in) {
   mobject *o = i >= 0 ? &objects[i] : NULL;
   uint64_t new_size, cur = o ? o->size : 0;
   switch (fuzz_below(in, 6)) {
-    case 0: new_size = cur ? cur - 1 - fuzz_below(in, (unsigned)(cur < 200 ? cur : 200)) : 0; break;
-    case 1: new_size = cur; break;
-    case 2: new_size = cur + 1 + fuzz_below(in, 200); break;
-    default: new_size = cur + (1 + fuzz_below(in, 8)) * page; break;
+    case 0:
+      new_size = cur ? cur - 1 - fuzz_below(in, (unsigned)(cur < 200 ? cur : 200)) : 0;
+      break;
+    case 1:
+      new_size = cur;
+      break;
+    case 2:
+      new_size = cur + 1 + fuzz_below(in, 200);
+      break;
+    default:
+      new_size = cur + (1 + fuzz_below(in, 8)) * page;
+      break;
   }
   if (new_size > (uint64_t)MAX_OBJ_PAGES * page) new_size = (uint64_t)MAX_OBJ_PAGES * page;
   int predicted;
-  if (!o || !o->handle_open || new_size < cur) predicted = VMP_EINVAL;
-  else if (!o->writable) predicted = VMP_EACCES;
-  else predicted = 0;
+  if (!o || !o->handle_open || new_size < cur)
+    predicted = VMP_EINVAL;
+  else if (!o->writable)
+    predicted = VMP_EACCES;
+  else
+    predicted = 0;
   arm_pending();
   int rc = vmp_mem_grow(o ? o->m : NULL, new_size);
   /* The current size, which decides EINVAL for a shrink, is the system's. */
@@ -950,10 +1028,10 @@ static void maybe_arm(fuzz_input *in) {
 
 typedef void (*operation)(fuzz_input *in);
 static const operation operations[] = {
-    op_reserve, op_release, op_split,  op_split,      op_coalesce,  op_commit,   op_commit,
-    op_map,     op_map,     op_unmap,  op_unmap,      op_protect,   op_protect,  op_discard,
-    op_query,   op_poke,    op_poke,   op_mem_create, op_file_open, op_mem_close, op_mem_grow,
-    op_mem_size, op_reserve, op_mem_adopt,
+    op_reserve,   op_release,   op_split,    op_split,    op_coalesce, op_commit,
+    op_commit,    op_map,       op_map,      op_unmap,    op_unmap,    op_protect,
+    op_protect,   op_discard,   op_query,    op_poke,     op_poke,     op_mem_create,
+    op_file_open, op_mem_close, op_mem_grow, op_mem_size, op_reserve,  op_mem_adopt,
 };
 
 /* ---- one input ----------------------------------------------------------------------- */

@@ -54,7 +54,9 @@ static size_t page;
 static mfile files[FILES];
 static char missing_path[4096];
 
-static uint8_t pattern(int file, uint64_t at) { return (uint8_t)((uint64_t)file * 37 + (at / 4096) * 13 + at); }
+static uint8_t pattern(int file, uint64_t at) {
+  return (uint8_t)((uint64_t)file * 37 + (at / 4096) * 13 + at);
+}
 
 static uint8_t file_byte(int file, uint64_t at) {
   const mfile *f = &files[file];
@@ -99,9 +101,9 @@ static uint64_t draw_size(fuzz_input *in) {
 
 typedef struct drawn {
   vmp_segment s;
-  int file;    /* -1: names nothing usable */
-  int how;     /* 0 path, 1 rw descriptor, 2 read-only descriptor, 3 missing path,
-                  4 a directory, 5 no file at all, 6 a closed descriptor */
+  int file; /* -1: names nothing usable */
+  int how;  /* 0 path, 1 rw descriptor, 2 read-only descriptor, 3 missing path,
+               4 a directory, 5 no file at all, 6 a closed descriptor */
 } drawn;
 
 static void draw_segment(fuzz_input *in, drawn *d) {
@@ -111,27 +113,57 @@ static void draw_segment(fuzz_input *in, drawn *d) {
   d->how = how < 6 ? 0 : how < 10 ? 1 : how < 12 ? 2 : (int)how - 9;
   const mfile *f = &files[d->file];
   switch (d->how) {
-    case 0: d->s.path = f->path; break;
-    case 1: d->s.fd = f->fd_rw; break;
-    case 2: d->s.fd = f->fd_ro; break;
-    case 3: d->s.path = missing_path; break;
-    case 4: d->s.path = "/"; break;
-    case 5: d->s.fd = -1; break;
-    default: d->s.fd = 1000; break; /* never open here */
+    case 0:
+      d->s.path = f->path;
+      break;
+    case 1:
+      d->s.fd = f->fd_rw;
+      break;
+    case 2:
+      d->s.fd = f->fd_ro;
+      break;
+    case 3:
+      d->s.path = missing_path;
+      break;
+    case 4:
+      d->s.path = "/";
+      break;
+    case 5:
+      d->s.fd = -1;
+      break;
+    default:
+      d->s.fd = 1000;
+      break; /* never open here */
   }
   uint64_t size = f->size;
   switch (fuzz_below(in, 6)) {
-    case 0: d->s.offset = 0; break;
-    case 1: d->s.offset = 1 + fuzz_below(in, (unsigned)page - 1); break;
-    case 2: d->s.offset = (size / page + fuzz_below(in, 2)) * page; break;
-    default: d->s.offset = fuzz_below(in, (unsigned)(size / page) + 1) * page; break;
+    case 0:
+      d->s.offset = 0;
+      break;
+    case 1:
+      d->s.offset = 1 + fuzz_below(in, (unsigned)page - 1);
+      break;
+    case 2:
+      d->s.offset = (size / page + fuzz_below(in, 2)) * page;
+      break;
+    default:
+      d->s.offset = fuzz_below(in, (unsigned)(size / page) + 1) * page;
+      break;
   }
   switch (fuzz_below(in, 6)) {
     case 0:
-    case 1: d->s.length = 0; break;
-    case 2: d->s.length = size > d->s.offset ? size - d->s.offset : 1; break;
-    case 3: d->s.length = 1 + fuzz_below(in, (unsigned)page * 3); break;
-    default: d->s.length = (1 + fuzz_below(in, 6)) * page; break;
+    case 1:
+      d->s.length = 0;
+      break;
+    case 2:
+      d->s.length = size > d->s.offset ? size - d->s.offset : 1;
+      break;
+    case 3:
+      d->s.length = 1 + fuzz_below(in, (unsigned)page * 3);
+      break;
+    default:
+      d->s.length = (1 + fuzz_below(in, 6)) * page;
+      break;
   }
 }
 
@@ -192,12 +224,14 @@ static int judge(const char *what, int rc, int predicted, size_t bad, size_t pre
   int hit = fired(&injected);
   fuzz_operations++;
   if (rc == predicted && (rc == 0 || bad == predicted_bad)) return rc == 0;
-  int step7 = predicted == 0 || predicted == VMP_ENOMEM || vmp_err_is_os(predicted) ||
-              system_decided == 2;
+  int step7 =
+      predicted == 0 || predicted == VMP_ENOMEM || vmp_err_is_os(predicted) || system_decided == 2;
   if (hit && rc == injected && (step7 || (!was_allocation && system_decided))) return 0;
   fuzz_fail("%s returned %s naming segment %zd; the model predicts %s naming %zd%s%s", what,
             vmp_err_name(rc), (ssize_t)bad, vmp_err_name(predicted), (ssize_t)predicted_bad,
-            hit ? (was_allocation ? ", with an injected allocation failure: " : ", with an injected system-call failure: ") : "",
+            hit ? (was_allocation ? ", with an injected allocation failure: "
+                                  : ", with an injected system-call failure: ")
+                : "",
             hit ? vmp_err_name(injected) : "");
 }
 
@@ -241,7 +275,8 @@ static void op_locate_and_read(mview *m, fuzz_input *in) {
   int rc = vmp_mview_locate(m->v, at, &seg, &file_offset);
   fuzz_operations++;
   if (at >= m->length) {
-    if (rc != VMP_ERANGE) fuzz_fail("locate(%llu) past the end: %s", (unsigned long long)at, vmp_err_name(rc));
+    if (rc != VMP_ERANGE)
+      fuzz_fail("locate(%llu) past the end: %s", (unsigned long long)at, vmp_err_name(rc));
     return;
   }
   size_t want = segment_of(m, at);
@@ -286,13 +321,26 @@ static void op_open(mview *m, fuzz_input *in) {
   }
   uint64_t capacity;
   switch (fuzz_below(in, 4)) {
-    case 0: capacity = 0; break;
-    case 1: capacity = fuzz_below(in, 40) * page; break;
-    case 2: capacity = fuzz_u32(in) % (64 * page); break;
-    default: capacity = (64 + fuzz_below(in, 64)) * page; break;
+    case 0:
+      capacity = 0;
+      break;
+    case 1:
+      capacity = fuzz_below(in, 40) * page;
+      break;
+    case 2:
+      capacity = fuzz_u32(in) % (64 * page);
+      break;
+    default:
+      capacity = (64 + fuzz_below(in, 64)) * page;
+      break;
   }
-  static const unsigned flag_choices[] = {0, 0, 0, VMP_MVIEW_CLOSE_FILES, VMP_MVIEW_CLOSE_FILES,
-                                          VMP_MVIEW_WRITE, VMP_MVIEW_WRITE | VMP_MVIEW_CLOSE_FILES,
+  static const unsigned flag_choices[] = {0,
+                                          0,
+                                          0,
+                                          VMP_MVIEW_CLOSE_FILES,
+                                          VMP_MVIEW_CLOSE_FILES,
+                                          VMP_MVIEW_WRITE,
+                                          VMP_MVIEW_WRITE | VMP_MVIEW_CLOSE_FILES,
                                           0x4};
   unsigned flags = flag_choices[fuzz_below(in, 8)];
   int writing = (flags & VMP_MVIEW_WRITE) != 0;
@@ -348,8 +396,10 @@ static void op_append(mview *m, fuzz_input *in) {
   int null_segment = fuzz_below(in, 32) == 0;
   int predicted = 0;
   uint64_t len = 0;
-  if (null_segment || !names_file(&d, m->close_files)) predicted = VMP_EINVAL;
-  else if (d.s.offset % page) predicted = VMP_EALIGN;
+  if (null_segment || !names_file(&d, m->close_files))
+    predicted = VMP_EINVAL;
+  else if (d.s.offset % page)
+    predicted = VMP_EALIGN;
   int arguments_only = predicted != 0;
   if (!predicted && m->count && m->seg[m->count - 1].length % page) predicted = VMP_EALIGN;
   if (!predicted) predicted = predict_prepare(&d, m->writing, 1, &len);
@@ -414,25 +464,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (int n = 0; n < 200 && fuzz_more(&in); n++) {
     unsigned op = fuzz_below(&in, 10);
     if (!m.v) {
-      if (op == 9) op_arm(&in);
-      else if (op >= 6) op_resize(&in);
-      else op_open(&m, &in);
+      if (op == 9)
+        op_arm(&in);
+      else if (op >= 6)
+        op_resize(&in);
+      else
+        op_open(&m, &in);
       continue;
     }
     switch (op) {
-      case 0: op_append(&m, &in); break;
+      case 0:
+        op_append(&m, &in);
+        break;
       case 1:
-      case 2: op_resize(&in); break;
-      case 3: op_check(&m); break;
+      case 2:
+        op_resize(&in);
+        break;
+      case 3:
+        op_check(&m);
+        break;
       case 4:
       case 5:
-      case 6: op_locate_and_read(&m, &in); break;
+      case 6:
+        op_locate_and_read(&m, &in);
+        break;
       case 7:
         if (vmp_mview_close(m.v) != 0) fuzz_fail("vmp_mview_close");
         memset(&m, 0, sizeof m);
         fuzz_operations++;
         continue;
-      default: op_arm(&in); continue;
+      default:
+        op_arm(&in);
+        continue;
     }
     check_view(&m);
   }

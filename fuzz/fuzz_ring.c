@@ -31,7 +31,7 @@ typedef struct peer {
   unsigned char *ctl; /* the fuzzer's own mapping of the control page and the data */
   size_t mapped;
   size_t capacity;
-  int scribbled;      /* the bytes can no longer be predicted */
+  int scribbled; /* the bytes can no longer be predicted */
   int scribbled_before_attach;
   uint64_t written, read; /* honest traffic, as byte counts */
   uint8_t next_out, next_in;
@@ -49,42 +49,70 @@ static void store64(unsigned char *p, uint64_t v) { memcpy(p, &v, sizeof v); }
 static uint64_t hostile_counter(fuzz_input *in, uint64_t now, size_t capacity) {
   uint64_t modulus = vmp__ring_modulus(capacity);
   switch (fuzz_below(in, 8)) {
-    case 0: return now + 1 + fuzz_below(in, 64);
-    case 1: return now - 1 - fuzz_below(in, 64);
-    case 2: return now + capacity + 1;
-    case 3: return modulus - 1 - fuzz_below(in, 4);
-    case 4: return modulus + fuzz_below(in, 4);
-    case 5: return UINT64_MAX - fuzz_below(in, 4);
-    case 6: return now + capacity;
-    default: return fuzz_u64(in);
+    case 0:
+      return now + 1 + fuzz_below(in, 64);
+    case 1:
+      return now - 1 - fuzz_below(in, 64);
+    case 2:
+      return now + capacity + 1;
+    case 3:
+      return modulus - 1 - fuzz_below(in, 4);
+    case 4:
+      return modulus + fuzz_below(in, 4);
+    case 5:
+      return UINT64_MAX - fuzz_below(in, 4);
+    case 6:
+      return now + capacity;
+    default:
+      return fuzz_u64(in);
   }
 }
 
 static void scribble(peer *p, fuzz_input *in) {
   unsigned char *c = p->ctl;
   switch (fuzz_below(in, 10)) {
-    case 0: store64(c + VMP__RING_OFFSET_HEAD, hostile_counter(in, load64(c + VMP__RING_OFFSET_HEAD), p->capacity)); break;
-    case 1: store64(c + VMP__RING_OFFSET_TAIL, hostile_counter(in, load64(c + VMP__RING_OFFSET_TAIL), p->capacity)); break;
-    case 2: c[VMP__RING_OFFSET_MAGIC + fuzz_below(in, VMP__RING_MAGIC_BYTES)] ^= (uint8_t)(1 + fuzz_below(in, 255)); break;
-    case 3: store64(c + VMP__RING_OFFSET_CAPACITY, fuzz_u8(in) & 1 ? p->capacity * 2 : fuzz_u64(in)); break;
-    case 4: c[VMP__RING_OFFSET_VERSION] = fuzz_u8(in); break;
-    case 5: c[VMP__RING_OFFSET_FLAGS] = fuzz_u8(in); break;
+    case 0:
+      store64(c + VMP__RING_OFFSET_HEAD,
+              hostile_counter(in, load64(c + VMP__RING_OFFSET_HEAD), p->capacity));
+      break;
+    case 1:
+      store64(c + VMP__RING_OFFSET_TAIL,
+              hostile_counter(in, load64(c + VMP__RING_OFFSET_TAIL), p->capacity));
+      break;
+    case 2:
+      c[VMP__RING_OFFSET_MAGIC + fuzz_below(in, VMP__RING_MAGIC_BYTES)] ^=
+          (uint8_t)(1 + fuzz_below(in, 255));
+      break;
+    case 3:
+      store64(c + VMP__RING_OFFSET_CAPACITY, fuzz_u8(in) & 1 ? p->capacity * 2 : fuzz_u64(in));
+      break;
+    case 4:
+      c[VMP__RING_OFFSET_VERSION] = fuzz_u8(in);
+      break;
+    case 5:
+      c[VMP__RING_OFFSET_FLAGS] = fuzz_u8(in);
+      break;
     case 6: { /* the sleep words and the shutdown flag, anywhere past the counters */
       size_t at = offsetof(vmp__ring_control, data_seq) +
-                  fuzz_below(in, (unsigned)(sizeof(vmp__ring_control) - offsetof(vmp__ring_control, data_seq)));
+                  fuzz_below(in, (unsigned)(sizeof(vmp__ring_control) -
+                                            offsetof(vmp__ring_control, data_seq)));
       c[at] = fuzz_u8(in);
       break;
     }
     case 7: { /* both counters at once, consistent with each other but not with the sides */
       uint64_t head = fuzz_u64(in);
       store64(c + VMP__RING_OFFSET_HEAD, head);
-      store64(c + VMP__RING_OFFSET_TAIL, head - fuzz_below(in, (unsigned)(p->capacity < 65536 ? p->capacity + 1 : 65536)));
+      store64(c + VMP__RING_OFFSET_TAIL,
+              head - fuzz_below(in, (unsigned)(p->capacity < 65536 ? p->capacity + 1 : 65536)));
       break;
     }
-    case 8: c[fuzz_below(in, (unsigned)page)] = fuzz_u8(in); break;
+    case 8:
+      c[fuzz_below(in, (unsigned)page)] = fuzz_u8(in);
+      break;
     default: { /* the data, where record headers are: near the counters mostly */
       uint64_t near = load64(c + (fuzz_u8(in) & 1 ? VMP__RING_OFFSET_HEAD : VMP__RING_OFFSET_TAIL));
-      size_t at = (size_t)((near + fuzz_below(in, 64) - 32) % p->capacity) & ~(size_t)(fuzz_u8(in) & 7);
+      size_t at =
+          (size_t)((near + fuzz_below(in, 64) - 32) % p->capacity) & ~(size_t)(fuzz_u8(in) & 7);
       c[page + at] = fuzz_u8(in);
       break;
     }
@@ -112,7 +140,8 @@ static void check_span(const peer *p, vmp_ring *ring, const void *ptr, size_t le
   (void)sum;
 }
 
-static void check_range(const peer *p, vmp_ring *ring, const void *ptr, size_t len, const char *who) {
+static void check_range(const peer *p, vmp_ring *ring, const void *ptr, size_t len,
+                        const char *who) {
   check_span(p, ring, ptr, len, 0, who);
 }
 
@@ -123,10 +152,14 @@ static void check_error(int rc, const char *who) {
 
 static size_t draw_want(fuzz_input *in, size_t capacity) {
   switch (fuzz_below(in, 5)) {
-    case 0: return 0;
-    case 1: return VMP_RING_ALL;
-    case 2: return capacity;
-    default: return 1 + fuzz_below(in, (unsigned)(capacity < 65536 ? capacity : 65536));
+    case 0:
+      return 0;
+    case 1:
+      return VMP_RING_ALL;
+    case 2:
+      return capacity;
+    default:
+      return 1 + fuzz_below(in, (unsigned)(capacity < 65536 ? capacity : 65536));
   }
 }
 
@@ -171,7 +204,8 @@ static void consume(peer *p, fuzz_input *in) {
     if ((size_t)got > n) fuzz_fail("read gave %td bytes of %zu", got, n);
     if (!p->scribbled)
       for (ptrdiff_t i = 0; i < got; i++)
-        if (buf[i] != (uint8_t)(p->next_in + i)) fuzz_fail("read: byte %td is not what was written", i);
+        if (buf[i] != (uint8_t)(p->next_in + i))
+          fuzz_fail("read: byte %td is not what was written", i);
     p->next_in = (uint8_t)(p->next_in + got);
     p->read += (uint64_t)got;
     return;
@@ -188,8 +222,9 @@ static void consume(peer *p, fuzz_input *in) {
   }
   check_range(p, p->consumer, ptr, len, "read_begin");
   if (!p->scribbled) {
-    if (len > p->written - p->read) fuzz_fail("read_begin offers %zu bytes, %llu were written", len,
-                                              (unsigned long long)(p->written - p->read));
+    if (len > p->written - p->read)
+      fuzz_fail("read_begin offers %zu bytes, %llu were written", len,
+                (unsigned long long)(p->written - p->read));
     for (size_t i = 0; i < len; i++)
       if (((const unsigned char *)ptr)[i] != (uint8_t)(p->next_in + i))
         fuzz_fail("read_begin: byte %zu is not what was written", i);
@@ -210,8 +245,8 @@ static void wait_some(peer *p, fuzz_input *in) {
                            : vmp_ring_wait_write(p->producer, want, fuzz_below(in, 2) * 1000);
   fuzz_operations++;
   if (rc == VMP_EINVAL && p->scribbled_before_attach) return; /* see read_begin */
-  if (want > p->capacity ? rc != VMP_EINVAL : rc != 0 && rc != VMP_ETIMEDOUT && rc != VMP_EPEER &&
-                                                  rc != VMP_ESHUTDOWN)
+  if (want > p->capacity ? rc != VMP_EINVAL
+                         : rc != 0 && rc != VMP_ETIMEDOUT && rc != VMP_EPEER && rc != VMP_ESHUTDOWN)
     fuzz_fail("wait(%zu) with capacity %zu: %s", want, p->capacity, vmp_err_name(rc));
 }
 
@@ -224,9 +259,11 @@ typedef struct records {
   unsigned in_flight;        /* submitted and not consumed, while honest */
 } records;
 
-static void check_record(const peer *p, vmp_ring *ring, const vmp_ring_record *rec, const char *who) {
+static void check_record(const peer *p, vmp_ring *ring, const vmp_ring_record *rec,
+                         const char *who) {
   if (rec->len > vmp_ring_record_max(ring))
-    fuzz_fail("%s: a record of %zu bytes, the largest is %zu", who, rec->len, vmp_ring_record_max(ring));
+    fuzz_fail("%s: a record of %zu bytes, the largest is %zu", who, rec->len,
+              vmp_ring_record_max(ring));
   check_span(p, ring, rec->data, rec->len, MAX_RECORD_HEADER, who);
 }
 
@@ -278,7 +315,8 @@ static void consume_record(peer *p, records *r, fuzz_input *in) {
     if (r->in_flight == 0) fuzz_fail("next gave a record nobody submitted");
     const unsigned char *b = rec.data;
     for (size_t i = 0; i < rec.len; i++)
-      if (b[i] != (uint8_t)(r->next_in + i)) fuzz_fail("next: byte %zu of a record is not what was written", i);
+      if (b[i] != (uint8_t)(r->next_in + i))
+        fuzz_fail("next: byte %zu of a record is not what was written", i);
   }
   if (fuzz_below(in, 8) == 0) return; /* next again gives the same record */
   rc = vmp_ring_consume(p->consumer, &rec);
@@ -320,7 +358,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   rc = vmp_ring_attach(fd, 0, &p.consumer);
   fuzz_operations++;
   if (rc == 0 && vmp_ring_capacity(p.consumer) != p.capacity)
-    fuzz_fail("attach gave capacity %zu, the ring has %zu", vmp_ring_capacity(p.consumer), p.capacity);
+    fuzz_fail("attach gave capacity %zu, the ring has %zu", vmp_ring_capacity(p.consumer),
+              p.capacity);
   if (rc != 0 && rc != VMP_EPEER) fuzz_fail("attach after scribbles: %s", vmp_err_name(rc));
   if (rc == 0 && before == 0 && vmp_ring_data(p.consumer) == vmp_ring_data(p.producer))
     fuzz_fail("attach mapped the ring over the creator's mapping");
@@ -334,24 +373,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     switch (fuzz_below(&in, 8)) {
       case 0:
       case 1:
-      case 2: produce_record(&p, &r, &in); break;
+      case 2:
+        produce_record(&p, &r, &in);
+        break;
       case 3:
       case 4:
-      case 5: consume_record(&p, &r, &in); break;
-      case 6: break;
-      default: scribble(&p, &in); break;
+      case 5:
+        consume_record(&p, &r, &in);
+        break;
+      case 6:
+        break;
+      default:
+        scribble(&p, &in);
+        break;
     }
   }
   for (int n = 0; rc == 0 && mode < 2 && n < 300 && fuzz_more(&in); n++) {
     switch (fuzz_below(&in, 8)) {
       case 0:
       case 1:
-      case 2: produce(&p, &in); break;
+      case 2:
+        produce(&p, &in);
+        break;
       case 3:
       case 4:
-      case 5: consume(&p, &in); break;
-      case 6: wait_some(&p, &in); break;
-      default: scribble(&p, &in); break;
+      case 5:
+        consume(&p, &in);
+        break;
+      case 6:
+        wait_some(&p, &in);
+        break;
+      default:
+        scribble(&p, &in);
+        break;
     }
   }
   munmap(p.ctl, p.mapped);

@@ -250,12 +250,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     switch (fuzz_u8(&in) % 8) {
       case 0:
       case 1:
-      case 2: op_split(&t, &in); break;
-      case 3: op_bulk_split(&t, &in); break;
+      case 2:
+        op_split(&t, &in);
+        break;
+      case 3:
+        op_bulk_split(&t, &in);
+        break;
       case 4:
-      case 5: op_coalesce(&t, &in); break;
-      case 6: op_edit(&t, &in); break;
-      default: op_insert_failing(&t, &in); break;
+      case 5:
+        op_coalesce(&t, &in);
+        break;
+      case 6:
+        op_edit(&t, &in);
+        break;
+      default:
+        op_insert_failing(&t, &in);
+        break;
     }
     fuzz_operations++;
     check_tree(&t, &in);

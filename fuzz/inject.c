@@ -37,28 +37,28 @@ static int victim(int eligible) {
 
 static int plain(void) { return plan.mode == INJECT_PLAIN; }
 
-#define SIMPLE_WRAPPERS(X)                                                                  \
-  X(munmap, int, (void *a, size_t l), (a, l), -1)                                           \
-  X(msync, int, (void *a, size_t l, int f), (a, l, f), -1)                                  \
-  X(madvise, int, (void *a, size_t l, int adv), (a, l, adv), -1)                            \
-  X(fstat, int, (int fd, struct stat *st), (fd, st), -1)                                    \
-  X(stat, int, (const char *p, struct stat *st), (p, st), -1)                               \
-  X(getrlimit, int, (int r, struct rlimit *lim), (r, lim), -1)                              \
-  X(ftruncate, int, (int fd, off_t len), (fd, len), -1)                                     \
-  X(memfd_create, int, (const char *n, unsigned int f), (n, f), -1)                         \
-  X(shm_open, int, (const char *n, int f, mode_t m), (n, f, m), -1)                         \
-  X(shm_unlink, int, (const char *n), (n), -1)                                              \
-  X(mkstemp, int, (char *t), (t), -1)                                                       \
-  X(unlink, int, (const char *p), (p), -1)                                                  \
-  X(futex, long, (_Atomic uint32_t * w, int op, uint32_t v, const struct timespec *t),      \
-    (w, op, v, t), -1)                                                                      \
-  X(membarrier, int, (int cmd, unsigned int f, int cpu), (cmd, f, cpu), -1)                \
-  X(read, ssize_t, (int fd, void *b, size_t n), (fd, b, n), -1)                             \
-  X(write, ssize_t, (int fd, const void *b, size_t n), (fd, b, n), -1)                     \
-  X(process_vm_readv, ssize_t,                                                              \
-    (pid_t pid, const struct iovec *l, unsigned long ln, const struct iovec *r,             \
-     unsigned long rn, unsigned long f),                                                    \
-    (pid, l, ln, r, rn, f), -1)                                                             \
+#define SIMPLE_WRAPPERS(X)                                                                        \
+  X(munmap, int, (void *a, size_t l), (a, l), -1)                                                 \
+  X(msync, int, (void *a, size_t l, int f), (a, l, f), -1)                                        \
+  X(madvise, int, (void *a, size_t l, int adv), (a, l, adv), -1)                                  \
+  X(fstat, int, (int fd, struct stat *st), (fd, st), -1)                                          \
+  X(stat, int, (const char *p, struct stat *st), (p, st), -1)                                     \
+  X(getrlimit, int, (int r, struct rlimit *lim), (r, lim), -1)                                    \
+  X(ftruncate, int, (int fd, off_t len), (fd, len), -1)                                           \
+  X(memfd_create, int, (const char *n, unsigned int f), (n, f), -1)                               \
+  X(shm_open, int, (const char *n, int f, mode_t m), (n, f, m), -1)                               \
+  X(shm_unlink, int, (const char *n), (n), -1)                                                    \
+  X(mkstemp, int, (char *t), (t), -1)                                                             \
+  X(unlink, int, (const char *p), (p), -1)                                                        \
+  X(futex, long, (_Atomic uint32_t *w, int op, uint32_t v, const struct timespec *t),             \
+    (w, op, v, t), -1)                                                                            \
+  X(membarrier, int, (int cmd, unsigned int f, int cpu), (cmd, f, cpu), -1)                       \
+  X(read, ssize_t, (int fd, void *b, size_t n), (fd, b, n), -1)                                   \
+  X(write, ssize_t, (int fd, const void *b, size_t n), (fd, b, n), -1)                            \
+  X(process_vm_readv, ssize_t,                                                                    \
+    (pid_t pid, const struct iovec *l, unsigned long ln, const struct iovec *r, unsigned long rn, \
+     unsigned long f),                                                                            \
+    (pid, l, ln, r, rn, f), -1)                                                                   \
   X(vma_anon_name, int, (void *a, size_t n, const char *name), (a, n, name), -1)
 
 #define DEFINE_SIMPLE(name, ret, params, args, failure) \
@@ -166,8 +166,8 @@ typedef struct wrapper {
 #define WRAPPER_ENTRY(name, ret, params, args, failure) \
   {#name, (vmp__syscall_fn)wrap_##name, (vmp__syscall_fn *)&real_##name},
 static const wrapper wrappers[] = {
-    SIMPLE_WRAPPERS(WRAPPER_ENTRY)
-    {"mmap", (vmp__syscall_fn)wrap_mmap, (vmp__syscall_fn *)&real_mmap},
+    SIMPLE_WRAPPERS(WRAPPER_ENTRY){"mmap", (vmp__syscall_fn)wrap_mmap,
+                                   (vmp__syscall_fn *)&real_mmap},
     {"posix_fallocate", (vmp__syscall_fn)wrap_posix_fallocate,
      (vmp__syscall_fn *)&real_posix_fallocate},
     {"mprotect", (vmp__syscall_fn)wrap_mprotect, (vmp__syscall_fn *)&real_mprotect},

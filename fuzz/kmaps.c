@@ -77,8 +77,9 @@ static void read_text(void) {
         table = realloc(table, table_cap * sizeof *table);
         if (!table) fuzz_fail("out of memory parsing /proc/self/maps");
       }
-      table[table_len++] = (kvma){start, end, perms[0] == 'r', perms[1] == 'w', perms[2] == 'x',
-                                  perms[3] == 's', offset, inode};
+      table[table_len++] =
+          (kvma){start,  end,  perms[0] == 'r', perms[1] == 'w', perms[2] == 'x', perms[3] == 's',
+                 offset, inode};
     }
     if (!next) break;
     line = next + 1;
@@ -102,17 +103,23 @@ int kmaps_at(uintptr_t addr, kvma *out) {
       if (errno == ENOENT) return 0;
       fuzz_fail("PROCMAP_QUERY: %s", strerror(errno));
     }
-    *out = (kvma){(uintptr_t)q.vma_start, (uintptr_t)q.vma_end,
-                  (q.vma_flags & FUZZ_VMA_READABLE) != 0, (q.vma_flags & FUZZ_VMA_WRITABLE) != 0,
-                  (q.vma_flags & FUZZ_VMA_EXECUTABLE) != 0, (q.vma_flags & FUZZ_VMA_SHARED) != 0,
-                  q.vma_offset, q.inode};
+    *out = (kvma){(uintptr_t)q.vma_start,
+                  (uintptr_t)q.vma_end,
+                  (q.vma_flags & FUZZ_VMA_READABLE) != 0,
+                  (q.vma_flags & FUZZ_VMA_WRITABLE) != 0,
+                  (q.vma_flags & FUZZ_VMA_EXECUTABLE) != 0,
+                  (q.vma_flags & FUZZ_VMA_SHARED) != 0,
+                  q.vma_offset,
+                  q.inode};
     return 1;
   }
   size_t lo = 0, hi = table_len;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    if (table[mid].end <= addr) lo = mid + 1;
-    else hi = mid;
+    if (table[mid].end <= addr)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   if (lo < table_len && table[lo].start <= addr) {
     *out = table[lo];

@@ -90,15 +90,15 @@ extern "C" {
 #endif
 
 #if defined(_WIN32) && !defined(VMP_STATIC)
-#  ifdef VMP_BUILDING
-#    define VMP_API __declspec(dllexport)
-#  else
-#    define VMP_API __declspec(dllimport)
-#  endif
-#elif defined(__GNUC__) && defined(VMP_BUILDING)
-#  define VMP_API __attribute__((visibility("default")))
+#ifdef VMP_BUILDING
+#define VMP_API __declspec(dllexport)
 #else
-#  define VMP_API
+#define VMP_API __declspec(dllimport)
+#endif
+#elif defined(__GNUC__) && defined(VMP_BUILDING)
+#define VMP_API __attribute__((visibility("default")))
+#else
+#define VMP_API
 #endif
 
 #define VMP_VERSION_MAJOR 0
@@ -112,30 +112,33 @@ extern "C" {
 /* X(name, value, message). The values sit far below any errno (< 4096)
  * and any Windows system error code (< 16000), so a negated OS code can
  * never be mistaken for one of them. */
-#define VMP_ERRNO_MAP(X)                                                     \
-  X(EINVAL, -30001, "invalid argument")                                      \
-  X(EALIGN, -30002, "address, size or offset is not a multiple of the page") \
-  X(ERANGE, -30003, "range is not inside the region")                        \
-  X(ESTATE, -30004, "a span in the range is of the wrong kind")              \
-  X(EEXTENT, -30005, "range does not match the span boundaries")             \
-  X(EBOUNDS, -30006, "view reaches past the end of its object")              \
-  X(EACCES, -30007, "protection exceeds what the object allows")             \
-  X(ENOMEM, -30008, "out of address space, memory or mapping slots")         \
-  X(ENOTSUP, -30009, "not supported by this backend or system")             \
-  X(ETIMEDOUT, -30010, "timed out")                                          \
-  X(ESHUTDOWN, -30011, "the ring was shut down")                             \
-  X(EPEER, -30012, "the peer's shared ring is not valid")                    \
-  X(EFULL, -30013, "the ring is full")                                       \
+#define VMP_ERRNO_MAP(X)                                                               \
+  X(EINVAL, -30001, "invalid argument")                                                \
+  X(EALIGN, -30002, "address, size or offset is not a multiple of the page")           \
+  X(ERANGE, -30003, "range is not inside the region")                                  \
+  X(ESTATE, -30004, "a span in the range is of the wrong kind")                        \
+  X(EEXTENT, -30005, "range does not match the span boundaries")                       \
+  X(EBOUNDS, -30006, "view reaches past the end of its object")                        \
+  X(EACCES, -30007, "protection exceeds what the object allows")                       \
+  X(ENOMEM, -30008, "out of address space, memory or mapping slots")                   \
+  X(ENOTSUP, -30009, "not supported by this backend or system")                        \
+  X(ETIMEDOUT, -30010, "timed out")                                                    \
+  X(ESHUTDOWN, -30011, "the ring was shut down")                                       \
+  X(EPEER, -30012, "the peer's shared ring is not valid")                              \
+  X(EFULL, -30013, "the ring is full")                                                 \
   X(EGONE, -30014, "the bytes are gone: file truncated under the view, or unreadable") \
-  X(EADDRINUSE, -30015, "the addresses asked for are taken by another mapping")           \
+  X(EADDRINUSE, -30015, "the addresses asked for are taken by another mapping")        \
   X(EMAPLIMIT, -30016, "the process holds as many kernel mappings as it may (vm.max_map_count)")
 
+/* The X-macro expands to enumerators, which clang-format cannot see. */
+/* clang-format off */
 typedef enum vmp_errno {
 #define VMP__ERR_ENUM(name, value, msg) VMP_##name = value,
   VMP_ERRNO_MAP(VMP__ERR_ENUM)
 #undef VMP__ERR_ENUM
   VMP__ERR_MIN = -30016
 } vmp_errno;
+/* clang-format on */
 
 /* A static, human-readable message for any code this library returns,
  * including OS errors ("No such file or directory"). Never NULL. */
@@ -318,31 +321,36 @@ typedef struct vmp_mem vmp_mem;
 VMP_API int vmp_mem_create(uint64_t size, unsigned flags, vmp_mem **out);
 
 /* Flags for vmp_mem_create_named(). */
-#define VMP_MEM_NO_FALLBACK 0x10 /* the backend's own way or VMP_ENOTSUP: never an
-                                    object in /dev/shm or $TMPDIR (on Linux a memfd;
-                                    generic POSIX has only those, so always
-                                    VMP_ENOTSUP; Windows: a section) */
-#define VMP_MEM_EXEC 0x20        /* views will be executable: Linux asks memfd_create
-                                    for MFD_EXEC (6.3+; older kernels make every
-                                    memfd exec-capable), so RX views work under
-                                    vm.memfd_noexec=1. Without it a Linux 6.3+
-                                    memfd is sealed against exec (MFD_NOEXEC_SEAL):
-                                    an executable view of it is VMP_EACCES */
-#define VMP_MEM_PREALLOCATE 0x40 /* reserve the backing store at create
-                                    (posix_fallocate): a full tmpfs or disk is
-                                    -ENOSPC now, never SIGBUS at a later touch.
-                                    Windows commits a section when it is created
-                                    anyway: nothing more to do there */
-#define VMP_MEM_HUGE 0x80        /* huge pages from the system's pool (Linux
-                                    hugetlbfs: size a multiple of vmp_budget's
-                                    huge_page, else VMP_EALIGN); VMP_ENOTSUP when
-                                    the pool cannot hold it now, and on POSIX and
-                                    Windows, which have none to offer */
-#define VMP_MEM_HUGE_OR_THP 0x100 /* as VMP_MEM_HUGE, and where that is not to be
-                                    had, ordinary pages whose views ask for
-                                    transparent huge pages (MADV_HUGEPAGE; the
-                                    kernel's shmem_enabled decides). Name and the
-                                    other flags are not used for huge objects */
+#define VMP_MEM_NO_FALLBACK                                \
+  0x10 /* the backend's own way or VMP_ENOTSUP: never an   \
+          object in /dev/shm or $TMPDIR (on Linux a memfd; \
+          generic POSIX has only those, so always          \
+          VMP_ENOTSUP; Windows: a section) */
+#define VMP_MEM_EXEC                                        \
+  0x20 /* views will be executable: Linux asks memfd_create \
+          for MFD_EXEC (6.3+; older kernels make every      \
+          memfd exec-capable), so RX views work under       \
+          vm.memfd_noexec=1. Without it a Linux 6.3+        \
+          memfd is sealed against exec (MFD_NOEXEC_SEAL):   \
+          an executable view of it is VMP_EACCES */
+#define VMP_MEM_PREALLOCATE                            \
+  0x40 /* reserve the backing store at create          \
+          (posix_fallocate): a full tmpfs or disk is   \
+          -ENOSPC now, never SIGBUS at a later touch.  \
+          Windows commits a section when it is created \
+          anyway: nothing more to do there */
+#define VMP_MEM_HUGE                                    \
+  0x80 /* huge pages from the system's pool (Linux      \
+          hugetlbfs: size a multiple of vmp_budget's    \
+          huge_page, else VMP_EALIGN); VMP_ENOTSUP when \
+          the pool cannot hold it now, and on POSIX and \
+          Windows, which have none to offer */
+#define VMP_MEM_HUGE_OR_THP                             \
+  0x100 /* as VMP_MEM_HUGE, and where that is not to be \
+          had, ordinary pages whose views ask for       \
+          transparent huge pages (MADV_HUGEPAGE; the    \
+          kernel's shmem_enabled decides). Name and the \
+          other flags are not used for huge objects */
 
 /* Where an object's memory comes from, as vmp_mem_query() reports it. */
 typedef enum vmp_backing {
@@ -382,13 +390,11 @@ VMP_API int vmp_mem_query(const vmp_mem *mem, vmp_mem_info *out);
  * A name is 1 to 79 printable ASCII characters, none of \ ` $ [ ] (the
  * kernel's rule for names of memory, applied on every backend).
  * `flags` is 0 or any of VMP_MEM_NO_FALLBACK, VMP_MEM_EXEC,
- * VMP_MEM_PREALLOCATE, VMP_MEM_HUGE and VMP_MEM_HUGE_OR_THP (above). vmp_mem_create's objects are made as with
- * flags 0: on Linux 6.3+ they cannot be mapped executable.
- * Errors: as vmp_mem_create, VMP_EINVAL for a NULL or invalid name or an
- * unknown flag, VMP_ENOTSUP with VMP_MEM_NO_FALLBACK where the backend's
- * own way is refused or missing. */
-VMP_API int vmp_mem_create_named(uint64_t size, const char *name, unsigned flags,
-                                 vmp_mem **out);
+ * VMP_MEM_PREALLOCATE, VMP_MEM_HUGE and VMP_MEM_HUGE_OR_THP (above). vmp_mem_create's objects are
+ * made as with flags 0: on Linux 6.3+ they cannot be mapped executable. Errors: as vmp_mem_create,
+ * VMP_EINVAL for a NULL or invalid name or an unknown flag, VMP_ENOTSUP with VMP_MEM_NO_FALLBACK
+ * where the backend's own way is refused or missing. */
+VMP_API int vmp_mem_create_named(uint64_t size, const char *name, unsigned flags, vmp_mem **out);
 
 /* Opens the regular file at `path` as a memory object, read-only
  * (VMP_MEM_READ) or read-write (VMP_MEM_RW). The file is not created and
@@ -585,8 +591,8 @@ VMP_API int vmp_commit(vmp_region *region, size_t off, size_t size, int prot);
  * offsets); only a Windows system found, by a probe at first use, to
  * refuse such offsets returns VMP_ENOTSUP for a mem_off that is not a
  * multiple of vmp_granularity(). */
-VMP_API int vmp_map(vmp_region *region, size_t off, size_t size, vmp_mem *mem,
-                    uint64_t mem_off, int prot);
+VMP_API int vmp_map(vmp_region *region, size_t off, size_t size, vmp_mem *mem, uint64_t mem_off,
+                    int prot);
 
 /* Turns [off, off+size) back into a placeholder of the same extent. The
  * range must lie inside one private or view span; a view is unmapped only
@@ -657,9 +663,9 @@ VMP_API int vmp_label(vmp_region *region, size_t off, size_t size, const char *n
 
 /* What vmp_query() reports. Offsets are bytes from the region's base. */
 typedef struct vmp_span_info {
-  void *start;         /* address of the span's first byte */
-  size_t offset;       /* span start, relative to the region */
-  size_t size;         /* span size in bytes */
+  void *start;   /* address of the span's first byte */
+  size_t offset; /* span start, relative to the region */
+  size_t size;   /* span size in bytes */
   vmp_kind kind;
   int prot;            /* protection of the page holding the address */
   vmp_mem *mem;        /* view: its object (valid while the view is); else NULL */
@@ -692,8 +698,7 @@ VMP_API size_t vmp_mapping_count(vmp_region *region);
  * must not call into the same region). Stops early and returns fn's value
  * when it returns nonzero; 0 otherwise. info->prot is the protection of
  * the span's first page. Errors: VMP_EINVAL. */
-VMP_API int vmp_foreach_span(vmp_region *region,
-                             int (*fn)(const vmp_span_info *info, void *arg),
+VMP_API int vmp_foreach_span(vmp_region *region, int (*fn)(const vmp_span_info *info, void *arg),
                              void *arg);
 
 /* ------------------------------------------------------------------ */
@@ -828,8 +833,7 @@ typedef struct vmp_mview_segment_info {
  * copy_file_range) rather than through the mapping. The descriptor must
  * not be closed, and its file position is the caller's to use. Errors:
  * VMP_EINVAL (NULL), VMP_ERANGE (no such segment). Thread-safe. */
-VMP_API int vmp_mview_describe(const vmp_mview *view, size_t segment,
-                               vmp_mview_segment_info *info);
+VMP_API int vmp_mview_describe(const vmp_mview *view, size_t segment, vmp_mview_segment_info *info);
 
 /* Checks every segment's file (retired ones excepted) against the range
  * it was mapped with. Returns 0 when none has shrunk; VMP_EBOUNDS when one
@@ -919,8 +923,8 @@ VMP_API int vmp_mview_read(const vmp_mview *view, uint64_t offset, void *dst, si
  * way). Checks and errors exactly as vmp_mview_read(), which it is built
  * on: it copies through a 32 KiB buffer on the stack, so a byte past the
  * first match may still be read. Thread-safe. */
-VMP_API int vmp_mview_scan(const vmp_mview *view, uint64_t offset, uint64_t n,
-                           unsigned char byte, uint64_t *found);
+VMP_API int vmp_mview_scan(const vmp_mview *view, uint64_t offset, uint64_t n, unsigned char byte,
+                           uint64_t *found);
 
 /* Unmaps everything, closes the files and gives the address range back.
  * NULL is ignored. Returns 0 or the error of vmp_release (see there). */
@@ -962,16 +966,19 @@ VMP_API int vmp_mview_close(vmp_mview *view);
 typedef struct vmp_ring vmp_ring;
 
 /* Flags for vmp_ring_create() and vmp_ring_attach(). */
-#define VMP_RING_HUGE_PAGES 0x1 /* back the data with huge pages (Linux): VMP_ENOTSUP
-                                   when the system has none free */
-#define VMP_RING_NO_INHERIT 0x2 /* a child made by fork() does not get the mapping
-                                   (Linux MADV_DONTFORK; by default it does, and
-                                   shares the ring with its parent) */
-#define VMP_RING_MULTI_PRODUCER 0x4 /* create only: records from many producers
-                                       (threads or processes) at once; see
-                                       vmp_ring_reserve. Such a ring carries
-                                       records only: the byte calls give
-                                       VMP_EINVAL. Attach learns it from the ring. */
+#define VMP_RING_HUGE_PAGES                                 \
+  0x1 /* back the data with huge pages (Linux): VMP_ENOTSUP \
+         when the system has none free */
+#define VMP_RING_NO_INHERIT                              \
+  0x2 /* a child made by fork() does not get the mapping \
+         (Linux MADV_DONTFORK; by default it does, and   \
+         shares the ring with its parent) */
+#define VMP_RING_MULTI_PRODUCER                   \
+  0x4 /* create only: records from many producers \
+         (threads or processes) at once; see      \
+         vmp_ring_reserve. Such a ring carries    \
+         records only: the byte calls give        \
+         VMP_EINVAL. Attach learns it from the ring. */
 
 /* Creates a ring whose capacity is `size` bytes rounded up to the page
  * (or the huge page size; on a Windows system that refuses views at page
@@ -1114,9 +1121,9 @@ VMP_API int vmp_ring_wait_read(vmp_ring *ring, size_t want, int64_t timeout_ns);
  * outside the ring.
  */
 typedef struct vmp_ring_record {
-  void *data;   /* the payload: len contiguous bytes inside the ring */
-  size_t len;   /* payload bytes */
-  uint64_t at;  /* private to the ring: which record this is */
+  void *data;  /* the payload: len contiguous bytes inside the ring */
+  size_t len;  /* payload bytes */
+  uint64_t at; /* private to the ring: which record this is */
 } vmp_ring_record;
 
 /* The largest payload one record can have: the capacity less the header,
@@ -1134,8 +1141,7 @@ VMP_API size_t vmp_ring_record_max(const vmp_ring *ring);
  * be submitted.
  * Thread safety: a single-producer ring has one producer; a multi-producer
  * ring's producers may all call at once. */
-VMP_API int vmp_ring_reserve(vmp_ring *ring, size_t len, int64_t timeout_ns,
-                             vmp_ring_record *rec);
+VMP_API int vmp_ring_reserve(vmp_ring *ring, size_t len, int64_t timeout_ns, vmp_ring_record *rec);
 /* Waits, as vmp_ring_reserve would, until a record of `len` bytes fits
  * (0), the timeout passes (VMP_ETIMEDOUT) or the ring is shut down
  * (VMP_ESHUTDOWN), and counts nothing: for a caller that waits in slices
@@ -1174,8 +1180,8 @@ VMP_API int vmp_ring_set_abandon_timeout(vmp_ring *ring, int64_t timeout_ns);
  * only reported, never used to find a byte, so a peer can make them wrong
  * but cannot make them harmful. */
 typedef struct vmp_ring_stats {
-  uint64_t bytes_written;   /* through the ring, headers included (modulo a
-                               multiple of the capacity near 2^64) */
+  uint64_t bytes_written; /* through the ring, headers included (modulo a
+                             multiple of the capacity near 2^64) */
   uint64_t bytes_read;
   uint64_t records_written; /* submitted */
   uint64_t records_read;    /* consumed */

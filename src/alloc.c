@@ -19,9 +19,7 @@ static int allocation_should_fail(void) {
   return 0;
 }
 
-void *vmp__malloc(size_t size) {
-  return allocation_should_fail() ? NULL : malloc(size);
-}
+void *vmp__malloc(size_t size) { return allocation_should_fail() ? NULL : malloc(size); }
 
 void *vmp__calloc(size_t count, size_t size) {
   return allocation_should_fail() ? NULL : calloc(count, size);

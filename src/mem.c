@@ -105,9 +105,7 @@ int vmp_mem_create_named(uint64_t size, const char *name, unsigned flags, vmp_me
  * (size a multiple of the huge page size). */
 int vmp__mem_create_huge(uint64_t size, vmp_mem **out) { return create_anonymous(size, 1, out); }
 
-static int valid_open_flags(unsigned flags) {
-  return flags == VMP_MEM_READ || flags == VMP_MEM_RW;
-}
+static int valid_open_flags(unsigned flags) { return flags == VMP_MEM_READ || flags == VMP_MEM_RW; }
 
 int vmp_mem_open(const char *path, unsigned flags, vmp_mem **out) {
   if (!path || !out || !valid_open_flags(flags)) return VMP_EINVAL;
@@ -196,9 +194,7 @@ int vmp_mem_close(vmp_mem *mem) {
   return err;
 }
 
-void vmp__mem_ref(vmp_mem *mem) {
-  atomic_fetch_add_explicit(&mem->refs, 1, memory_order_relaxed);
-}
+void vmp__mem_ref(vmp_mem *mem) { atomic_fetch_add_explicit(&mem->refs, 1, memory_order_relaxed); }
 
 void vmp__mem_unref(vmp_mem *mem) {
   if (atomic_fetch_sub_explicit(&mem->refs, 1, memory_order_acq_rel) == 1) {

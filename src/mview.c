@@ -485,8 +485,8 @@ int vmp_mview_append(vmp_mview *v, const vmp_segment *s) {
 done:
   if (err == VMP_ENOMEM) {
     size_t at;
-    int earlier = judge_files(s, 1, (v->mem_flags & VMP_MEM_WRITE) != 0, v->length,
-                              v->capacity, &at);
+    int earlier =
+        judge_files(s, 1, (v->mem_flags & VMP_MEM_WRITE) != 0, v->length, v->capacity, &at);
     if (earlier && earlier != VMP_ENOMEM) err = earlier;
   }
   vmp__os_lock_release(&v->lock);
@@ -579,7 +579,8 @@ static int unmap_views(vmp_mview *v, size_t from, size_t to) {
   }
   int err = 0;
   size_t done = 0;
-  for (; done < n && !err; done++) err = vmp_unmap(v->region, pieces[done].offset, pieces[done].size);
+  for (; done < n && !err; done++)
+    err = vmp_unmap(v->region, pieces[done].offset, pieces[done].size);
   if (err)
     for (size_t i = done - 1; i-- > 0;) remap_piece(v, &pieces[i]);
   vmp__free(pieces);

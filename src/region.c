@@ -79,8 +79,10 @@ static void live_add(vmp_region *r) {
 
 static void live_remove(vmp_region *r) {
   vmp__os_lock_acquire(&live_lock);
-  if (r->prev) r->prev->next = r->next;
-  else live_regions = r->next;
+  if (r->prev)
+    r->prev->next = r->next;
+  else
+    live_regions = r->next;
   if (r->next) r->next->prev = r->prev;
   vmp__os_lock_release(&live_lock);
 }
@@ -281,8 +283,8 @@ typedef enum placement_kind { PLACE_ANYWHERE, PLACE_AT, PLACE_IN } placement_kin
 
 typedef struct placement {
   placement_kind kind;
-  size_t alignment;         /* ANYWHERE, IN: a power of two >= the granularity */
-  void *addr;               /* AT */
+  size_t alignment;          /* ANYWHERE, IN: a power of two >= the granularity */
+  void *addr;                /* AT */
   uintptr_t lowest, highest; /* IN */
 } placement;
 
@@ -390,8 +392,8 @@ int vmp_extend(vmp_region *r, size_t more) {
   if (!err) err = vmp__spans_reserve(&r->spans, 1);
   if (!err) err = vmp__os_reserve_at((void *)end, more);
   if (!err) {
-    vmp__span room = {.start = size >> r->page_shift, .pages = more >> r->page_shift,
-                      .kind = VMP_PLACEHOLDER};
+    vmp__span room = {
+        .start = size >> r->page_shift, .pages = more >> r->page_shift, .kind = VMP_PLACEHOLDER};
     vmp__spans_insert(&r->spans, &room);
     r->size = size + more;
   }
@@ -439,7 +441,6 @@ static int cut_out(vmp_region *r, size_t off, size_t size, int whole_is_done) {
 int vmp_split(vmp_region *r, size_t off, size_t size) { return cut_out(r, off, size, 0); }
 
 int vmp_carve(vmp_region *r, size_t off, size_t size) { return cut_out(r, off, size, 1); }
-
 
 int vmp_coalesce(vmp_region *r, size_t off, size_t size) {
   if (!r || size == 0) return VMP_EINVAL;
@@ -509,8 +510,7 @@ int vmp_map(vmp_region *r, size_t off, size_t size, vmp_mem *mem, uint64_t mem_o
 
 /* Steps 4 and 5 for unmap, protect and discard: inside one span of an
  * allowed kind. */
-static int find_containing_span(vmp_region *r, page_range pr, unsigned allowed,
-                                vmp__span **out) {
+static int find_containing_span(vmp_region *r, page_range pr, unsigned allowed, vmp__span **out) {
   overlap o;
   int err = scan_kinds(r, pr, allowed, &o);
   if (err) return err;
@@ -700,8 +700,7 @@ size_t vmp_mapping_count(vmp_region *r) {
   return w.count;
 }
 
-int vmp_foreach_span(vmp_region *r, int (*fn)(const vmp_span_info *info, void *arg),
-                     void *arg) {
+int vmp_foreach_span(vmp_region *r, int (*fn)(const vmp_span_info *info, void *arg), void *arg) {
   if (!r || !fn) return VMP_EINVAL;
   int rc = 0;
   vmp__os_lock_acquire(&r->lock);

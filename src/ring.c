@@ -32,8 +32,8 @@
  * into every running thread of every process registered for it, so the
  * publisher needs none. Where the system has no such barrier (or this
  * process could not register), both sides make their flag and index
- * operations sequentially consistent instead (a full barrier each); the creator's choice is written in the header, and an attaching
- * process that cannot follow it sleeps in bounded slices (see
+ * operations sequentially consistent instead (a full barrier each); the creator's choice is written
+ * in the header, and an attaching process that cannot follow it sleeps in bounded slices (see
  * choose_publishing()).
  */
 #include <stdatomic.h>
@@ -261,8 +261,8 @@ static void publish_header(vmp_ring *ring) {
   int state = HEADER_UNWRITTEN;
   if (atomic_compare_exchange_strong_explicit(&ring->header_state, &state, HEADER_WRITING,
                                               memory_order_acquire, memory_order_acquire)) {
-    vmp__ring_header h = {{0}, VMP__RING_VERSION, ring->header_flags, ring->capacity,
-                         ring->record_key};
+    vmp__ring_header h = {
+        {0}, VMP__RING_VERSION, ring->header_flags, ring->capacity, ring->record_key};
     memcpy(h.magic, VMP__RING_MAGIC, VMP__RING_MAGIC_BYTES);
     memcpy(&ring->ctl->header, &h, sizeof h);
     atomic_store_explicit(&ring->header_state, HEADER_WRITTEN, memory_order_release);
@@ -486,7 +486,8 @@ int vmp__ring_wait(vmp_ring *ring, vmp__ring_probe probe, size_t want, _Atomic u
     int64_t left = deadline_left(&d);
     if (left == 0) return VMP_ETIMEDOUT;
     uint32_t seen = atomic_load_explicit(seq, memory_order_acquire);
-    if (!raise_flag(ring, sleeping) && (left < 0 || left > BOUNDED_SLEEP_NS)) left = BOUNDED_SLEEP_NS;
+    if (!raise_flag(ring, sleeping) && (left < 0 || left > BOUNDED_SLEEP_NS))
+      left = BOUNDED_SLEEP_NS;
     ready = probe(ring, want);
     if (!ready) vmp__os_wait(seq, seen, left); /* woken, timed out or spurious: look again */
     atomic_fetch_sub_explicit(sleeping, 1, memory_order_relaxed);
@@ -497,13 +498,13 @@ int vmp__ring_wait(vmp_ring *ring, vmp__ring_probe probe, size_t want, _Atomic u
 int vmp_ring_wait_write(vmp_ring *ring, size_t want, int64_t timeout_ns) {
   if (!ring || want > ring->capacity || carries_records_only(ring)) return VMP_EINVAL;
   return vmp__ring_wait(ring, producer_probe, want, &ring->ctl->space_seq,
-                  &ring->ctl->producer_sleeping, timeout_ns);
+                        &ring->ctl->producer_sleeping, timeout_ns);
 }
 
 int vmp_ring_wait_read(vmp_ring *ring, size_t want, int64_t timeout_ns) {
   if (!ring || want > ring->capacity || carries_records_only(ring)) return VMP_EINVAL;
   return vmp__ring_wait(ring, consumer_probe, want, &ring->ctl->data_seq,
-                  &ring->ctl->consumer_sleeping, timeout_ns);
+                        &ring->ctl->consumer_sleeping, timeout_ns);
 }
 
 void vmp_ring_shutdown(vmp_ring *ring) {

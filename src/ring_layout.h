@@ -51,8 +51,8 @@ typedef struct vmp__ring_header {
 
 typedef struct vmp__ring_control {
   vmp__ring_header header;
-  _Alignas(VMP__RING_LINE) _Atomic uint64_t head; /* bytes written; the producer's */
-  _Alignas(VMP__RING_LINE) _Atomic uint64_t tail; /* bytes read; the consumer's */
+  _Alignas(VMP__RING_LINE) _Atomic uint64_t head;     /* bytes written; the producer's */
+  _Alignas(VMP__RING_LINE) _Atomic uint64_t tail;     /* bytes read; the consumer's */
   _Alignas(VMP__RING_LINE) _Atomic uint32_t data_seq; /* bumped for a sleeping consumer */
   _Atomic uint32_t consumer_sleeping;
   _Alignas(VMP__RING_LINE) _Atomic uint32_t space_seq; /* bumped for a sleeping producer */

@@ -51,9 +51,9 @@ struct vmp_ring {
   control *ctl;
   unsigned char *data;
   size_t capacity;
-  uint64_t modulus;     /* vmp__ring_modulus(capacity) */
+  uint64_t modulus;      /* vmp__ring_modulus(capacity) */
   uint32_t header_flags; /* VMP__RING_LIGHT_PUBLISH, VMP__RING_MULTI_PRODUCER */
-  uint64_t record_key;  /* tags the headers of a multi-producer ring's records */
+  uint64_t record_key;   /* tags the headers of a multi-producer ring's records */
   /* The consumer's wait for a record still busy (multi-producer rings):
    * which record, since when, and how long before it is skipped. */
   size_t record_max;    /* vmp_ring_record_max() */
@@ -63,8 +63,8 @@ struct vmp_ring {
   uint64_t busy_at;
   int64_t busy_since;
   int64_t abandon_ns;
-  int fence_publish;    /* a full fence after each publish */
-  int bounded_sleep;    /* a wake-up may be missed: never sleep long */
+  int fence_publish; /* a full fence after each publish */
+  int bounded_sleep; /* a wake-up may be missed: never sleep long */
   _Atomic int header_state;
   side producer;
   side consumer;
@@ -81,7 +81,6 @@ static inline uint64_t advance(const vmp_ring *ring, uint64_t counter, size_t n)
 static inline uint64_t distance(const vmp_ring *ring, uint64_t later, uint64_t earlier) {
   return later >= earlier ? later - earlier : ring->modulus - earlier + later;
 }
-
 
 /* ---- the indexes ----------------------------------------------------------------- */
 
@@ -100,8 +99,8 @@ static inline int broken(side *s) {
  * meanwhile, and only within what the check allows (a consumer cannot pass
  * the head we hold still; a producer cannot run more than the capacity
  * ahead of the tail we hold still), so the two reads are consistent. */
-static inline int start_side(vmp_ring *ring, side *s, _Atomic uint64_t *own, _Atomic uint64_t *other,
-                      int producing) {
+static inline int start_side(vmp_ring *ring, side *s, _Atomic uint64_t *own,
+                             _Atomic uint64_t *other, int producing) {
   if (s->state != SIDE_UNSTARTED) return s->state;
   uint64_t mine = atomic_load_explicit(own, memory_order_relaxed);
   uint64_t theirs = atomic_load_explicit(other, memory_order_acquire);
@@ -211,7 +210,6 @@ static inline int vmp__ring_consumer_data(vmp_ring *ring, size_t want, size_t *t
   *there = ring->consumer.room;
   return 0;
 }
-
 
 /* A key for a new multi-producer ring's record tags: different from ring
  * to ring and run to run, so that no byte pattern a user writes is likely

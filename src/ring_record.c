@@ -172,8 +172,7 @@ static int mp_free(vmp_ring *ring, uint64_t *head, size_t *space) {
   for (int tries = 0; tries < MAX_RETRIES; tries++) {
     uint64_t tail = atomic_load_explicit(&ring->ctl->tail, memory_order_acquire);
     uint64_t h = atomic_load_explicit(&ring->ctl->head, memory_order_relaxed);
-    if (tail >= ring->modulus || h >= ring->modulus || ((tail | h) & (ALIGN - 1)))
-      return VMP_EPEER;
+    if (tail >= ring->modulus || h >= ring->modulus || ((tail | h) & (ALIGN - 1))) return VMP_EPEER;
     uint64_t used = distance(ring, h, tail);
     if (used <= ring->capacity) {
       *head = h;

@@ -27,13 +27,13 @@
 struct vmp_mem;
 
 typedef struct vmp__span {
-  size_t start;         /* first page, relative to the region */
-  size_t pages;         /* length in pages */
-  struct vmp_mem *mem;  /* a view's object (one reference held), else NULL */
-  uint64_t mem_page;    /* a view's object offset in pages */
-  uint8_t kind;         /* vmp_kind */
-  uint8_t prot;         /* protection when uniform */
-  uint8_t mixed;        /* protection varies by page: see the region's prot map */
+  size_t start;        /* first page, relative to the region */
+  size_t pages;        /* length in pages */
+  struct vmp_mem *mem; /* a view's object (one reference held), else NULL */
+  uint64_t mem_page;   /* a view's object offset in pages */
+  uint8_t kind;        /* vmp_kind */
+  uint8_t prot;        /* protection when uniform */
+  uint8_t mixed;       /* protection varies by page: see the region's prot map */
 } vmp__span;
 
 struct vmp__spans_node;

@@ -176,8 +176,8 @@ static int check(const char *name, mode m, int expect_lost) {
   explored = 0;
   long lost = explore(&start, &m);
   int ok = expect_lost ? lost > 0 : lost == 0;
-  printf("model_ring_handshake: %s: %ld states, %ld endings lose the wake-up: %s\n", name,
-         explored, lost, ok ? "as expected" : "WRONG");
+  printf("model_ring_handshake: %s: %ld states, %ld endings lose the wake-up: %s\n", name, explored,
+         lost, ok ? "as expected" : "WRONG");
   return ok;
 }
 

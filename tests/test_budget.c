@@ -18,12 +18,12 @@
 
 static size_t page;
 
-#define CHECK_COUNT(r, what)                                                          \
-  do {                                                                                \
-    size_t kernel_ = vmpt_maps_count_in(vmp_base(r), vmp_size(r));                    \
-    size_t model_ = vmp_mapping_count(r);                                             \
-    cr_assert_eq(model_, kernel_, "%s: the library counts %zu mappings, the kernel %zu", \
-                 what, model_, kernel_);                                              \
+#define CHECK_COUNT(r, what)                                                                   \
+  do {                                                                                         \
+    size_t kernel_ = vmpt_maps_count_in(vmp_base(r), vmp_size(r));                             \
+    size_t model_ = vmp_mapping_count(r);                                                      \
+    cr_assert_eq(model_, kernel_, "%s: the library counts %zu mappings, the kernel %zu", what, \
+                 model_, kernel_);                                                             \
   } while (0)
 
 Test(budget, the_mapping_count_is_what_the_kernel_holds) {

@@ -51,8 +51,7 @@ Test(errors, codes_are_distinct) {
   for (size_t i = 0; i < n; i++)
     for (size_t j = i + 1; j < n; j++) {
       cr_assert_neq(library_codes[i].value, library_codes[j].value);
-      cr_assert_str_neq(vmp_strerror(library_codes[i].value),
-                        vmp_strerror(library_codes[j].value));
+      cr_assert_str_neq(vmp_strerror(library_codes[i].value), vmp_strerror(library_codes[j].value));
     }
 }
 
@@ -82,10 +81,9 @@ Test(errors, os_errors_keep_native_code) {
  * error of the same spelling (VMP_EACCES and -EACCES, ...) included. */
 Test(errors, names_are_pairwise_distinct) {
   enum { LIBRARY = sizeof library_codes / sizeof *library_codes };
-  static const int natives[] = {EPERM,  ENOENT,   EIO,      EBADF,   EAGAIN,    ENOMEM,
-                                EACCES, EFAULT,   EBUSY,    EEXIST,  EISDIR,    EINVAL,
-                                EMFILE, EFBIG,    ENOSPC,   ERANGE,  ENOSYS,    ENOTSUP,
-                                ETIMEDOUT, EOVERFLOW, 3999, 4000};
+  static const int natives[] = {
+      EPERM,  ENOENT, EIO,   EBADF,  EAGAIN, ENOMEM, EACCES,  EFAULT,    EBUSY,     EEXIST, EISDIR,
+      EINVAL, EMFILE, EFBIG, ENOSPC, ERANGE, ENOSYS, ENOTSUP, ETIMEDOUT, EOVERFLOW, 3999,   4000};
   enum { OS = sizeof natives / sizeof *natives };
   char names[LIBRARY + OS + 1][64];
   size_t n = 0;
@@ -103,8 +101,8 @@ Test(errors, names_are_pairwise_distinct) {
 }
 
 Test(errors, never_null) {
-  static const int odd[] = {1, 42, 4096, -4095, -29999, -30000, -30010, -99999, -2147483647 - 1,
-                            2147483647};
+  static const int odd[] = {1,      42,     4096,   -4095,           -29999,
+                            -30000, -30010, -99999, -2147483647 - 1, 2147483647};
   for (size_t i = 0; i < sizeof odd / sizeof *odd; i++) {
     cr_assert_not_null(vmp_strerror(odd[i]), "vmp_strerror(%d)", odd[i]);
     cr_assert_not_null(vmp_err_name(odd[i]), "vmp_err_name(%d)", odd[i]);

@@ -10,16 +10,16 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <stdatomic.h>
-#include <stdint.h>
-#include <time.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "alloc.h"
@@ -113,9 +113,7 @@ static int op_protect_view(fixture *f) { return vmp_protect(f->r, 8 * PG, 8 * PG
 static int op_discard(fixture *f) { return vmp_discard(f->r, 1 * PG, 4 * PG); }
 static int op_discard_mixed(fixture *f) { return vmp_discard(f->r, 4 * PG, 4 * PG); }
 static int op_mem_create(fixture *f) { return vmp_mem_create(4 * PG, 0, &f->made_mem); }
-static int op_mem_open_ro(fixture *f) {
-  return vmp_mem_open(f->path, VMP_MEM_READ, &f->made_mem);
-}
+static int op_mem_open_ro(fixture *f) { return vmp_mem_open(f->path, VMP_MEM_READ, &f->made_mem); }
 static int op_mem_open_rw(fixture *f) { return vmp_mem_open(f->path, VMP_MEM_RW, &f->made_mem); }
 static int op_mem_adopt(fixture *f) {
   int rc = vmp_mem_adopt(f->adopt_fd, 0, &f->made_mem);
@@ -180,8 +178,8 @@ static void check_unchanged(const world *before, fixture *f, const char *what, i
   state_free(&now);
   cr_assert_eq(differs, 0, "%s returned %s but left a trace: %s", what, vmp_err_name(rc), why);
   cr_assert_eq(vmpt_outside_compare(before->outside, why, sizeof why), 0,
-               "%s returned %s but changed memory outside the region: %s", what,
-               vmp_err_name(rc), why);
+               "%s returned %s but changed memory outside the region: %s", what, vmp_err_name(rc),
+               why);
   cr_assert_eq(vmpt_fd_count(), before->fds, "%s returned %s but leaked a descriptor", what,
                vmp_err_name(rc));
   cr_assert_null(f->made_region, "%s failed but produced a region", what);
@@ -227,8 +225,8 @@ static int run_op(void *ctx) {
 static void run_check(void *ctx, const steps_attempt *a) {
   fault_run *run = ctx;
   char what[160];
-  snprintf(what, sizeof what, "%s with %s %ld failing", run->name,
-           a->fired ? "step" : "no step", a->n);
+  snprintf(what, sizeof what, "%s with %s %ld failing", run->name, a->fired ? "step" : "no step",
+           a->n);
   check_no_names(&run->before, what);
   if (a->rc != 0)
     check_unchanged(&run->before, &run->f, what, a->rc);
@@ -241,27 +239,33 @@ static void run_check(void *ctx, const steps_attempt *a) {
 /* Fails each system call (with errnum) or each allocation of op in turn. */
 static void fail_each_step(operation op, const char *name, inject_kind kind, int errnum) {
   if (op == op_discard_mixed && !vmp_capabilities()->discard_mixed_one_step)
-    cr_skip_test("this backend discards mixed protections run by run (tests/portable/suite_faults.c)");
+    cr_skip_test(
+        "this backend discards mixed protections run by run (tests/portable/suite_faults.c)");
   fault_run run = {.op = op, .name = name};
-  steps_plan plan = {.what = name, .kind = kind, .errnum = errnum, .ctx = &run,
-                     .setup = run_setup, .op = run_op, .check = run_check};
+  steps_plan plan = {.what = name,
+                     .kind = kind,
+                     .errnum = errnum,
+                     .ctx = &run,
+                     .setup = run_setup,
+                     .op = run_op,
+                     .check = run_check};
   steps_run(&plan);
 }
 
 /* One test per operation and kind of failure, so that one broken path
  * does not hide the others. */
-#define FAULT_TEST(op)                                                                  \
-  Test(faults, op##_enomem, .fini = remove_live_file) {                               \
-    fail_each_step(op_##op, #op, INJECT_SYSCALL, ENOMEM);                             \
-  }                                                                                   \
-  Test(faults, op##_eio, .fini = remove_live_file) {                                  \
-    fail_each_step(op_##op, #op, INJECT_SYSCALL, EIO);                                \
-  }                                                                                   \
-  Test(faults, op##_eacces, .fini = remove_live_file) {                               \
-    fail_each_step(op_##op, #op, INJECT_SYSCALL, EACCES);                             \
-  }                                                                                   \
-  Test(faults, op##_alloc, .fini = remove_live_file) {                                \
-    fail_each_step(op_##op, #op, INJECT_ALLOCATION, 0);                               \
+#define FAULT_TEST(op)                                    \
+  Test(faults, op##_enomem, .fini = remove_live_file) {   \
+    fail_each_step(op_##op, #op, INJECT_SYSCALL, ENOMEM); \
+  }                                                       \
+  Test(faults, op##_eio, .fini = remove_live_file) {      \
+    fail_each_step(op_##op, #op, INJECT_SYSCALL, EIO);    \
+  }                                                       \
+  Test(faults, op##_eacces, .fini = remove_live_file) {   \
+    fail_each_step(op_##op, #op, INJECT_SYSCALL, EACCES); \
+  }                                                       \
+  Test(faults, op##_alloc, .fini = remove_live_file) {    \
+    fail_each_step(op_##op, #op, INJECT_ALLOCATION, 0);   \
   }
 
 FAULT_TEST(reserve)

@@ -127,8 +127,10 @@ Test(holes, destroyed_discard_leaves_zero_pages_not_a_hole) {
   CHECK_MAPS(r);
   check_kind(r, page, VMP_PRIVATE);
   int want = destroyed ? 0 : 0x5a;
-  if (want == 0) CHECK_RC(rc, 0);
-  else cr_assert_lt(rc, 0);
+  if (want == 0)
+    CHECK_RC(rc, 0);
+  else
+    cr_assert_lt(rc, 0);
   for (size_t i = page; i < 3 * page; i++) cr_assert_eq(p[i], want, "byte %zu is %d", i, p[i]);
   cr_assert_eq(p[0], 0x5a);
   cr_assert_eq(p[3 * page], 0x5a);
@@ -138,14 +140,14 @@ Test(holes, destroyed_discard_leaves_zero_pages_not_a_hole) {
 
 /* At the kernel's mapping limit a protect inside a span fails part-way:
  * the first cut of the VMA is made, the second is refused. The call must
- * report VMP_EMAPLIMIT (VMP_ENOMEM on generic POSIX) with every page's protection and data as before and
- * (on this kernel, which checks before cutting) the same number of
- * mappings over the region; the header states what a kernel that cuts
- * first may leave. Real, not
- * injected: a forked child fills its mapping table up to one free slot. */
+ * report VMP_EMAPLIMIT (VMP_ENOMEM on generic POSIX) with every page's protection and data as
+ * before and (on this kernel, which checks before cutting) the same number of mappings over the
+ * region; the header states what a kernel that cuts first may leave. Real, not injected: a forked
+ * child fills its mapping table up to one free slot. */
 static int child_protect_at_the_limit(void) {
   vmp_region *r = region_of(16);
-  if (vmp_split(r, 4 * page, 8 * page) || vmp_commit(r, 4 * page, 8 * page, VMP_PROT_READ | VMP_PROT_WRITE))
+  if (vmp_split(r, 4 * page, 8 * page) ||
+      vmp_commit(r, 4 * page, 8 * page, VMP_PROT_READ | VMP_PROT_WRITE))
     return 10;
   unsigned char *p = (unsigned char *)vmp_base(r) + 4 * page;
   memset(p, 0x33, 8 * page);
@@ -190,7 +192,8 @@ static int child_protect_at_the_limit(void) {
 #endif
 
 Test(holes, protect_at_the_mapping_limit_restores_protections) {
-  if (UNDER_SANITIZER) cr_skip_test("the sanitizer's allocator cannot live with a full mapping table");
+  if (UNDER_SANITIZER)
+    cr_skip_test("the sanitizer's allocator cannot live with a full mapping table");
   page = vmp_page_size();
   pid_t pid = fork();
   cr_assert_geq(pid, 0);

@@ -15,7 +15,8 @@ Test(many, thousand_splits_one_mapping) {
   for (size_t i = 0; i < 1000; i++) CHECK_OK(vmp_split(r, (2 * i + 1) * PG, PG));
   cr_assert_eq(vmp_span_count(r), 2001);
   cr_assert_eq(vmpt_maps_count_in(vmp_base(r), vmp_size(r)), 1,
-               "1000 splits cost %zu kernel mappings", vmpt_maps_count_in(vmp_base(r), vmp_size(r)));
+               "1000 splits cost %zu kernel mappings",
+               vmpt_maps_count_in(vmp_base(r), vmp_size(r)));
   CHECK_MAPS(r);
   /* Replace and restore some: the restored placeholders merge again in the
    * kernel, though not in the bookkeeping. */

@@ -673,7 +673,6 @@ Test(mview, kernel_maps_agree, .fini = remove_files) {
 
 /* ---- failure at every step -------------------------------------------------------- */
 
-
 #define MAX_STEPS 300
 
 /* What a failed step must leave as it was, taken before each attempt. */
@@ -734,8 +733,13 @@ static void open_fails_cleanly(inject_kind kind) {
   const char *a = make_file(2 * PG, 1), *b = make_file(3 * PG, 2), *c = make_file(PG + 50, 3);
   int fb = open_file(b, O_RDONLY);
   open_run run = {.segs = {{a, -1, 0, 0}, {NULL, fb, PG, 2 * PG}, {c, -1, 0, 0}}};
-  steps_plan plan = {.what = "vmp_mview_open", .kind = kind, .max_steps = MAX_STEPS,
-                     .ctx = &run, .setup = open_setup, .op = open_op, .check = open_check};
+  steps_plan plan = {.what = "vmp_mview_open",
+                     .kind = kind,
+                     .max_steps = MAX_STEPS,
+                     .ctx = &run,
+                     .setup = open_setup,
+                     .op = open_op,
+                     .check = open_check};
   long failures = steps_run(&plan);
   cr_assert_gt(failures, kind == INJECT_SYSCALL ? 3 : 1, "only %ld steps could fail", failures);
   close(fb);
@@ -796,10 +800,14 @@ static void append_check(void *ctx, const steps_attempt *a) {
 static void append_fails_cleanly(inject_kind kind) {
   const char *a = make_file(2 * PG, 1), *b = make_file(3 * PG, 2), *c = make_file(3 * PG, 3);
   int fb = open_file(b, O_RDONLY);
-  append_run run = {.first = {a, -1, 0, 0}, .by_fd = {NULL, fb, PG, 2 * PG},
-                    .other = {c, -1, 0, 0}};
-  steps_plan plan = {.what = "vmp_mview_append", .kind = kind, .max_steps = MAX_STEPS,
-                     .ctx = &run, .setup = append_setup, .op = append_op,
+  append_run run = {
+      .first = {a, -1, 0, 0}, .by_fd = {NULL, fb, PG, 2 * PG}, .other = {c, -1, 0, 0}};
+  steps_plan plan = {.what = "vmp_mview_append",
+                     .kind = kind,
+                     .max_steps = MAX_STEPS,
+                     .ctx = &run,
+                     .setup = append_setup,
+                     .op = append_op,
                      .check = append_check};
   long failures = steps_run(&plan);
   cr_assert_gt(failures, 1, "only %ld steps could fail", failures);

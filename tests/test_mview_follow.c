@@ -84,7 +84,8 @@ static void shows(vmp_mview *v, uint64_t at, unsigned seed, uint64_t from, uint6
 
 static void zeros(vmp_mview *v, uint64_t at, uint64_t n) {
   const unsigned char *p = vmp_mview_base(v);
-  for (uint64_t i = 0; i < n; i++) cr_assert_eq(p[at + i], 0, "byte %llu", (unsigned long long)(at + i));
+  for (uint64_t i = 0; i < n; i++)
+    cr_assert_eq(p[at + i], 0, "byte %llu", (unsigned long long)(at + i));
 }
 
 static const vmpt_vma *vma_at(const void *addr) {
@@ -487,8 +488,7 @@ Test(mview_follow, read_and_scan_return_errors_not_signals, .init = setup, .fini
 /* The copy under the size check: a page past the end of its file, which a
  * load would turn into SIGBUS, is VMP_EGONE on Linux. The generic POSIX
  * backend has no such copy (the header says so), and is not asked. */
-Test(mview_follow, the_copy_itself_survives_a_truncated_page, .init = setup,
-     .fini = remove_files) {
+Test(mview_follow, the_copy_itself_survives_a_truncated_page, .init = setup, .fini = remove_files) {
   if (!vmp_capabilities()->fault_safe_copy) cr_skip_test("this backend copies with memcpy");
   const char *a = make_file(4 * PG, 1);
   vmp_segment seg = {a, -1, 0, 0};
@@ -585,7 +585,7 @@ typedef struct scenario {
   void (*prepare)(vmp_mview **v); /* the view before the operation */
   int (*operate)(vmp_mview *v);
   void (*verify)(vmp_mview *v); /* after success */
-  int same_pages_only; /* the kernel may cut a mapping where it was one */
+  int same_pages_only;          /* the kernel may cut a mapping where it was one */
 } scenario;
 
 static const char *sc_a, *sc_b, *sc_c;
@@ -624,9 +624,7 @@ static void prepare_retire_with(vmp_mview **v, unsigned flags) {
   CHECK_OK(vmp_mview_append(*v, &c));
 }
 static void prepare_retire(vmp_mview **v) { prepare_retire_with(v, 0); }
-static void prepare_retire_closed(vmp_mview **v) {
-  prepare_retire_with(v, VMP_MVIEW_CLOSE_FILES);
-}
+static void prepare_retire_closed(vmp_mview **v) { prepare_retire_with(v, VMP_MVIEW_CLOSE_FILES); }
 static int do_retire(vmp_mview *v) { return vmp_mview_retire(v, 2); }
 static void verify_retire(vmp_mview *v) {
   cr_assert_eq(vmp_mview_retired(v), 2);

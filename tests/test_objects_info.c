@@ -99,8 +99,7 @@ Test(objects, memfd_refused_falls_back_to_shm_and_says_so) {
   CHECK_OK(vmp_mem_close(m));
   /* Asked not to fall back: refused, and nothing is made. */
   m = NULL;
-  CHECK_RC(vmp_mem_create_named(vmp_page_size(), "strict", VMP_MEM_NO_FALLBACK, &m),
-           VMP_ENOTSUP);
+  CHECK_RC(vmp_mem_create_named(vmp_page_size(), "strict", VMP_MEM_NO_FALLBACK, &m), VMP_ENOTSUP);
   cr_assert_null(m);
   refuse("memfd_create", NULL);
 }
@@ -131,8 +130,7 @@ Test(objects, then_to_an_unnamed_file_then_to_mkstemp) {
   if (has_memfd()) refuse("memfd_create", NULL);
   /* Without a memfd every way is a fallback: none is allowed. */
   if (!has_memfd())
-    CHECK_RC(vmp_mem_create_named(vmp_page_size(), "strict", VMP_MEM_NO_FALLBACK, &m),
-             VMP_ENOTSUP);
+    CHECK_RC(vmp_mem_create_named(vmp_page_size(), "strict", VMP_MEM_NO_FALLBACK, &m), VMP_ENOTSUP);
 }
 
 Test(objects, files_and_descriptors) {
@@ -205,8 +203,7 @@ static int child_without_memfd(void) {
   if (vmp_mem_create_named(4096, "strict", VMP_MEM_NO_FALLBACK, &m) != VMP_ENOTSUP) return 20;
   if (vmp_mem_create(vmp_page_size(), 0, &m) != 0) return 21;
   vmp_mem_info info;
-  if (vmp_mem_query(m, &info) != 0 || info.backing != VMP_BACKING_SHM || !info.fell_back)
-    return 22;
+  if (vmp_mem_query(m, &info) != 0 || info.backing != VMP_BACKING_SHM || !info.fell_back) return 22;
   vmp_budget b;
   if (vmp_budget_get(&b) != 0 || b.memfd != 0) return 23;
   vmp_mem_close(m);
@@ -320,8 +317,7 @@ Test(objects, huge_pages_or_transparent_ones_and_the_info_says_which) {
     CHECK_OK(rc);
     cr_assert_eq(info_of(m).huge_pages, 1);
     CHECK_OK(vmp_mem_close(m));
-    CHECK_RC(vmp_mem_create_named(huge + vmp_page_size(), "huge", VMP_MEM_HUGE, &m),
-             VMP_EALIGN);
+    CHECK_RC(vmp_mem_create_named(huge + vmp_page_size(), "huge", VMP_MEM_HUGE, &m), VMP_EALIGN);
   } else {
     CHECK_RC(rc, VMP_ENOTSUP);
     cr_assert_null(m);

@@ -48,8 +48,8 @@ static char *free_range(size_t size) {
 
 /* A mapping of the test's own, outside any region, filled with a pattern. */
 static char *raw_canary(char *addr, size_t size, int byte) {
-  void *p = mmap(addr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
-                 -1, 0);
+  void *p = mmap(addr, size, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
   cr_assert_eq(p, (void *)addr, "cannot place the canary: %s", strerror(errno));
   memset(p, byte, size);
   return p;
@@ -70,9 +70,9 @@ static void refused_over_canary(void) {
   vmp_region *r = NULL;
   CHECK_RC(vmp_reserve_at(addr + 2 * grain, 4 * grain, &r), VMP_EADDRINUSE);
   CHECK_RC(vmp_reserve_at(addr + 3 * grain, page, &r), VMP_EADDRINUSE);
-  CHECK_RC(vmp_reserve_in((uintptr_t)(addr + 3 * grain), (uintptr_t)(addr + 4 * grain), page, 0,
-                          &r),
-           VMP_EADDRINUSE);
+  CHECK_RC(
+      vmp_reserve_in((uintptr_t)(addr + 3 * grain), (uintptr_t)(addr + 4 * grain), page, 0, &r),
+      VMP_EADDRINUSE);
   cr_assert_null(r);
   char *after = maps_of(addr, 8 * grain);
   cr_assert_str_eq(after, before, "the map around the canary changed");
@@ -85,8 +85,8 @@ static void refused_over_canary(void) {
   memset(vmp_base(r), 0x11, grain);
   CHECK_MAPS(r);
   CHECK_OK(vmp_release(r));
-  CHECK_OK(vmp_reserve_in((uintptr_t)(addr + 3 * grain), (uintptr_t)(addr + 8 * grain), grain, 0,
-                          &r));
+  CHECK_OK(
+      vmp_reserve_in((uintptr_t)(addr + 3 * grain), (uintptr_t)(addr + 8 * grain), grain, 0, &r));
   cr_assert_eq(vmp_base(r), addr + 4 * grain, "the lowest free fit is right after the canary");
   CHECK_OK(vmp_release(r));
   check_canary(canary, grain, 0xa5);
@@ -287,7 +287,8 @@ static int child_at_the_mapping_limit(void) {
   rc = vmp_commit(r, 4 * page, 4 * page, VMP_PROT_RW);
   if (rc != VMP_EMAPLIMIT) return 30 + (rc == VMP_ENOMEM);
   vmp_span_info info;
-  if (vmp_query(r, (char *)vmp_base(r) + 5 * page, &info) || info.kind != VMP_PLACEHOLDER) return 32;
+  if (vmp_query(r, (char *)vmp_base(r) + 5 * page, &info) || info.kind != VMP_PLACEHOLDER)
+    return 32;
   if (vmpt_maps_read(&maps) != before) return 33;
   char why[4096];
   if (vmpt_maps_check_region(r, why, sizeof why) != 0) return 34;
@@ -310,7 +311,8 @@ static int child_at_the_mapping_limit(void) {
 #endif
 
 Test(placement, the_mapping_limit_has_its_own_error) {
-  if (UNDER_SANITIZER) cr_skip_test("the sanitizer's allocator cannot live with a full mapping table");
+  if (UNDER_SANITIZER)
+    cr_skip_test("the sanitizer's allocator cannot live with a full mapping table");
   if (!vmp_capabilities()->knows_mapping_limit) {
     /* POSIX names no limit: the same failure is the generic ENOMEM. */
     cr_assert_eq(vmp_err_name(VMP_EMAPLIMIT)[0], 'E');

@@ -22,9 +22,9 @@ Test(query, protection_per_page_of_a_partly_protected_span) {
   CHECK_OK(vmp_protect(r, 2 * PG, 2 * PG, VMP_PROT_READ));
   CHECK_OK(vmp_protect(r, 5 * PG, PG, VMP_PROT_NONE));
   CHECK_OK(vmp_protect(r, 7 * PG, PG, VMP_PROT_READ | VMP_PROT_EXEC));
-  static const int want[8] = {VMP_PROT_RW,   VMP_PROT_RW,   VMP_PROT_READ, VMP_PROT_READ,
-                              VMP_PROT_RW,   VMP_PROT_NONE, VMP_PROT_RW,
-                              VMP_PROT_READ | VMP_PROT_EXEC};
+  static const int want[8] = {
+      VMP_PROT_RW, VMP_PROT_RW,   VMP_PROT_READ, VMP_PROT_READ,
+      VMP_PROT_RW, VMP_PROT_NONE, VMP_PROT_RW,   VMP_PROT_READ | VMP_PROT_EXEC};
   for (size_t p = 0; p < 8; p++) {
     CHECK_OK(vmp_query(r, b + p * PG + (p * 131) % PG, &info));
     cr_assert_eq(info.prot, want[p], "page %zu: prot %d, expected %d", p, info.prot, want[p]);

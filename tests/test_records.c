@@ -135,12 +135,18 @@ Test(records, streaming_producers_one_killed_anywhere) {
 static uint64_t scribble(uint64_t *seed, uint64_t old, uint64_t cap) {
   uint64_t r = stream_rng(seed);
   switch (r % 6) {
-  case 0: return old + 1 + (r >> 8) % 64;
-  case 1: return old - 1 - (r >> 8) % 64;
-  case 2: return old + cap;
-  case 3: return r;
-  case 4: return (r >> 8) % (2 * cap);
-  default: return old ^ (1ull << ((r >> 8) % 64));
+    case 0:
+      return old + 1 + (r >> 8) % 64;
+    case 1:
+      return old - 1 - (r >> 8) % 64;
+    case 2:
+      return old + cap;
+    case 3:
+      return r;
+    case 4:
+      return (r >> 8) % (2 * cap);
+    default:
+      return old ^ (1ull << ((r >> 8) % 64));
   }
 }
 
@@ -154,9 +160,9 @@ static void produce_one(vmp_ring *r, uint64_t *seed) {
     memset(rec.data, 0x11, len);
     err = vmp_ring_submit(r, &rec);
   }
-  cr_assert(err == 0 || err == VMP_EFULL || err == VMP_EPEER || err == VMP_EINVAL ||
-                err == VMP_ETIMEDOUT,
-            "producer: %s", vmp_err_name(err));
+  cr_assert(
+      err == 0 || err == VMP_EFULL || err == VMP_EPEER || err == VMP_EINVAL || err == VMP_ETIMEDOUT,
+      "producer: %s", vmp_err_name(err));
 }
 
 /* ... and one taken, when there is one: what the consumer is given lies
@@ -248,17 +254,19 @@ static void scribbling_process(unsigned flags) {
         uint64_t what = stream_rng(&s);
         size_t at = (size_t)((what >> 8) % (cap / 8)) * 8;
         uint64_t v = scribble(&s, 0, cap);
-        if (what % 8 == 0) atomic_store(&ctl->head, scribble(&s, atomic_load(&ctl->head), cap));
-        else if (what % 8 == 1) atomic_store(&ctl->tail, scribble(&s, atomic_load(&ctl->tail), cap));
-        else memcpy(data + at, &v, (what & 1) ? 4 : 8);
+        if (what % 8 == 0)
+          atomic_store(&ctl->head, scribble(&s, atomic_load(&ctl->head), cap));
+        else if (what % 8 == 1)
+          atomic_store(&ctl->tail, scribble(&s, atomic_load(&ctl->tail), cap));
+        else
+          memcpy(data + at, &v, (what & 1) ? 4 : 8);
       }
     }
     int dead = 0;
     /* Long enough for the child to be scribbling for most of it. */
     struct timespec start, now;
     clock_gettime(CLOCK_MONOTONIC, &start);
-    for (long ms = 0; ms < 40 && !dead;
-         clock_gettime(CLOCK_MONOTONIC, &now),
+    for (long ms = 0; ms < 40 && !dead; clock_gettime(CLOCK_MONOTONIC, &now),
               ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000) {
       produce_one(r, &seed);
       dead = take_one(r);

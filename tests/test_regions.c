@@ -49,10 +49,10 @@ Test(reserve, argument_order) {
   vmp_region *x = NULL;
   CHECK_RC(vmp_reserve(PG, 0, NULL), VMP_EINVAL);
   CHECK_RC(vmp_reserve(0, 0, &x), VMP_EINVAL);
-  CHECK_RC(vmp_reserve(100, 3, NULL), VMP_EINVAL);     /* EINVAL before EALIGN */
-  CHECK_RC(vmp_reserve(PG, 3 * PG, &x), VMP_EINVAL);   /* not a power of two */
-  CHECK_RC(vmp_reserve(PG, PG / 2, &x), VMP_EINVAL);   /* smaller than a page */
-  CHECK_RC(vmp_reserve(100, 3 * PG, &x), VMP_EINVAL);  /* EINVAL before EALIGN */
+  CHECK_RC(vmp_reserve(100, 3, NULL), VMP_EINVAL);    /* EINVAL before EALIGN */
+  CHECK_RC(vmp_reserve(PG, 3 * PG, &x), VMP_EINVAL);  /* not a power of two */
+  CHECK_RC(vmp_reserve(PG, PG / 2, &x), VMP_EINVAL);  /* smaller than a page */
+  CHECK_RC(vmp_reserve(100, 3 * PG, &x), VMP_EINVAL); /* EINVAL before EALIGN */
   CHECK_RC(vmp_reserve(100, 0, &x), VMP_EALIGN);
   CHECK_RC(vmp_reserve(PG + 1, PG, &x), VMP_EALIGN);
   size_t huge = SIZE_MAX & ~(PG - 1);
@@ -77,8 +77,8 @@ Test(reserve, alignment_is_honoured) {
   for (size_t i = 0; i < sizeof aligns / sizeof *aligns; i++) {
     vmp_region *x;
     CHECK_OK(vmp_reserve(3 * PG, aligns[i], &x));
-    cr_assert_eq((uintptr_t)vmp_base(x) % aligns[i], 0, "base %p not aligned to %zu",
-                 vmp_base(x), aligns[i]);
+    cr_assert_eq((uintptr_t)vmp_base(x) % aligns[i], 0, "base %p not aligned to %zu", vmp_base(x),
+                 aligns[i]);
     cr_assert_eq(vmp_span_count(x), 1);
     CHECK_MAPS(x);
     /* The trimmed slack is given back: only the region stays reserved

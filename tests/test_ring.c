@@ -39,7 +39,6 @@
 
 static size_t G(void) { return vmp_granularity(); }
 
-
 /* ---- sizes ------------------------------------------------------------------------- */
 
 /* A size in [1, max], small ones more often. */
@@ -636,12 +635,18 @@ static uint64_t peek64(unsigned char *ctl, size_t at) {
 static uint64_t scribble(uint64_t *seed, uint64_t near, size_t cap) {
   uint64_t r = stream_rng(seed);
   switch (r % 6) {
-  case 0: return stream_rng(seed);
-  case 1: return near + 1 + (r >> 8) % 4;
-  case 2: return near - 1 - (r >> 8) % 4;
-  case 3: return near + cap + (r >> 8) % 3;
-  case 4: return near - cap - (r >> 8) % 3;
-  default: return near + (r >> 8) % (cap + 1);
+    case 0:
+      return stream_rng(seed);
+    case 1:
+      return near + 1 + (r >> 8) % 4;
+    case 2:
+      return near - 1 - (r >> 8) % 4;
+    case 3:
+      return near + cap + (r >> 8) % 3;
+    case 4:
+      return near - cap - (r >> 8) % 3;
+    default:
+      return near + (r >> 8) % (cap + 1);
   }
 }
 
@@ -844,7 +849,9 @@ static int fake_ring(size_t cap, uint64_t size, int seal, const char *magic, uin
   memcpy(header + CTL_CAPACITY, &header_cap, 8);
   if (size >= sizeof header)
     cr_assert_eq(pwrite(fd, header, sizeof header, 0), (ssize_t)sizeof header);
-  if (seal) cr_assert_eq(fcntl(fd, F_ADD_SEALS, seal == 2 ? F_SEAL_SHRINK : F_SEAL_SHRINK | F_SEAL_GROW), 0);
+  if (seal)
+    cr_assert_eq(fcntl(fd, F_ADD_SEALS, seal == 2 ? F_SEAL_SHRINK : F_SEAL_SHRINK | F_SEAL_GROW),
+                 0);
   (void)cap;
   return fd;
 }
@@ -863,8 +870,8 @@ static void refused(int fd, int want, const char *what) {
   } else {
     cr_assert_eq(vmpt_fd_count(), fds, "%s: a descriptor was left open", what);
     char why[4096];
-    cr_assert_eq(vmpt_outside_compare(before, why, sizeof why), 0, "%s: left a mapping: %s",
-                 what, why);
+    cr_assert_eq(vmpt_outside_compare(before, why, sizeof why), 0, "%s: left a mapping: %s", what,
+                 why);
   }
   vmpt_outside_free(before);
   close(fd);
@@ -902,7 +909,8 @@ Test(ring_hostile, counters_crossing_the_modulus_keep_the_bytes) {
     got += (uint64_t)k;
   }
   /* The counters went past the modulus and came round to small values. */
-  cr_assert_lt(peek64(ctl, CTL_HEAD), 4 * cap, "head %llu", (unsigned long long)peek64(ctl, CTL_HEAD));
+  cr_assert_lt(peek64(ctl, CTL_HEAD), 4 * cap, "head %llu",
+               (unsigned long long)peek64(ctl, CTL_HEAD));
   CHECK_OK(vmp_ring_close(producer));
   CHECK_OK(vmp_ring_close(consumer));
   munmap(whole, whole_size);
@@ -1037,7 +1045,6 @@ Test(ring, no_inherit_keeps_the_ring_from_a_forked_child) {
 
 /* ---- failure at every step ------------------------------------------------------------- */
 
-
 typedef struct ring_run {
   int attach_to; /* < 0: create */
   unsigned flags;
@@ -1080,7 +1087,10 @@ static void ring_check(void *ctx, const steps_attempt *a) {
 static void fails_cleanly(inject_kind kind, int attach_to, unsigned flags) {
   ring_run run = {.attach_to = attach_to, .flags = flags};
   steps_plan plan = {.what = attach_to < 0 ? "vmp_ring_create" : "vmp_ring_attach",
-                     .kind = kind, .ctx = &run, .setup = ring_setup, .op = ring_op,
+                     .kind = kind,
+                     .ctx = &run,
+                     .setup = ring_setup,
+                     .op = ring_op,
                      .check = ring_check};
   long failures = steps_run(&plan);
   cr_assert_gt(failures, kind == INJECT_SYSCALL ? 4 : 1, "only %ld steps could fail", failures);

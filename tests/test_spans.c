@@ -259,8 +259,8 @@ Test(spans, random_against_model) {
       check_find(&t, &m, page);
       recent = page;
     }
-    cr_assert_eq(vmp__spans_count(&t), m.n, "op %d: count %zu, model %zu", op,
-                 vmp__spans_count(&t), m.n);
+    cr_assert_eq(vmp__spans_count(&t), m.n, "op %d: count %zu, model %zu", op, vmp__spans_count(&t),
+                 m.n);
     if (op % 2000 == 0) check_all(&t, &m);
   }
   check_all(&t, &m);

@@ -2,9 +2,9 @@
  * library's back and see each one notice. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
-#include <sys/mman.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "check.h"

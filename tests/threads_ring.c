@@ -16,22 +16,22 @@
 #include <string.h>
 #include <time.h>
 
-#include "vmplace.h"
 #include "portable/support_stream.h"
+#include "vmplace.h"
 
 #define TOTAL (4u << 20)
 
 typedef struct side {
   vmp_ring *ring;
   uint64_t seed;
-  uint64_t bytes;   /* moved so far */
-  char error[256];  /* empty while all is well */
+  uint64_t bytes;  /* moved so far */
+  char error[256]; /* empty while all is well */
 } side;
 
-#define FAIL(s, ...)                                           \
-  do {                                                         \
-    snprintf((s)->error, sizeof (s)->error, __VA_ARGS__);      \
-    return NULL;                                               \
+#define FAIL(s, ...)                                     \
+  do {                                                   \
+    snprintf((s)->error, sizeof(s)->error, __VA_ARGS__); \
+    return NULL;                                         \
   } while (0)
 
 static void *produce(void *arg) {
@@ -126,7 +126,8 @@ static int run(const char *name, int attached) {
   }
   side producer = {ring, 0x1234, 0, ""}, consumer = {attached ? other : ring, 0x9876, 0, ""};
   pthread_t a, b;
-  if (pthread_create(&a, NULL, produce, &producer) || pthread_create(&b, NULL, consume, &consumer)) {
+  if (pthread_create(&a, NULL, produce, &producer) ||
+      pthread_create(&b, NULL, consume, &consumer)) {
     fprintf(stderr, "pthread_create failed\n");
     exit(1);
   }
@@ -170,7 +171,8 @@ static void *answer(void *arg) {
     unsigned char b;
     int rc = vmp_ring_wait_read(pp->ask, 1, LOST_AFTER_NS);
     if (rc) FAIL(pp, "round %d: wait_read: %s (a lost wake-up?)", i, vmp_err_name(rc));
-    if (vmp_ring_read(pp->ask, &b, 1) != 1 || b != (unsigned char)i) FAIL(pp, "round %d: bad byte", i);
+    if (vmp_ring_read(pp->ask, &b, 1) != 1 || b != (unsigned char)i)
+      FAIL(pp, "round %d: bad byte", i);
     /* Longer than the asker spins: it is asleep when the answer comes. */
     if ((stream_rng(&seed) & 7) == 0) nap_us(200);
     if (vmp_ring_write(pp->answer, &b, 1) != 1) FAIL(pp, "round %d: write", i);
@@ -196,8 +198,9 @@ static int handshake(const char *name) {
       break;
     }
     int rc = vmp_ring_wait_read(pp.answer, 1, LOST_AFTER_NS);
-    if (rc) failed = fprintf(stderr, "%s: round %d: wait_read: %s (a lost wake-up?)\n", name, i,
-                             vmp_err_name(rc));
+    if (rc)
+      failed = fprintf(stderr, "%s: round %d: wait_read: %s (a lost wake-up?)\n", name, i,
+                       vmp_err_name(rc));
     else if (vmp_ring_read(pp.answer, &back, 1) != 1 || back != b)
       failed = fprintf(stderr, "%s: round %d: bad answer\n", name, i);
   }

@@ -22,20 +22,20 @@
 static vmp_region *region;
 static atomic_int failures;
 
-#define EXPECT(cond, ...)                                   \
-  do {                                                      \
-    if (!(cond)) {                                          \
+#define EXPECT(cond, ...)                                  \
+  do {                                                     \
+    if (!(cond)) {                                         \
       fprintf(stderr, "thread %d, iteration %d: ", t, it); \
-      fprintf(stderr, __VA_ARGS__);                         \
-      fputc('\n', stderr);                                  \
-      atomic_fetch_add(&failures, 1);                       \
-      return NULL;                                          \
-    }                                                       \
+      fprintf(stderr, __VA_ARGS__);                        \
+      fputc('\n', stderr);                                 \
+      atomic_fetch_add(&failures, 1);                      \
+      return NULL;                                         \
+    }                                                      \
   } while (0)
 
-#define EXPECT_OK(call)                                                                      \
-  do {                                                                                       \
-    int rc_ = (call);                                                                        \
+#define EXPECT_OK(call)                                                            \
+  do {                                                                             \
+    int rc_ = (call);                                                              \
     EXPECT(rc_ == 0, "%s = %s (%s)", #call, vmp_err_name(rc_), vmp_strerror(rc_)); \
   } while (0)
 
@@ -69,8 +69,8 @@ static void *worker(void *arg) {
     EXPECT_OK(vmp_protect(region, s, 8 * pg, VMP_PROT_READ));
     EXPECT_OK(vmp_query(region, base + 3 * pg, &info));
     EXPECT(info.kind == VMP_PRIVATE && info.prot == VMP_PROT_READ && info.size == 16 * pg,
-           "query of a read-only private page: kind %d prot %d size %zu", (int)info.kind,
-           info.prot, info.size);
+           "query of a read-only private page: kind %d prot %d size %zu", (int)info.kind, info.prot,
+           info.size);
     EXPECT_OK(vmp_query(region, base + 20 * pg, &info));
     EXPECT(info.kind == VMP_VIEW && info.mem == mem && info.mem_offset == 0,
            "query of a view page: kind %d", (int)info.kind);

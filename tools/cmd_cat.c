@@ -21,10 +21,10 @@
  * without a message, so both cases look the same to a caller.
  */
 #if defined(__linux__) && !defined(_GNU_SOURCE)
-#  define _GNU_SOURCE /* vmsplice, F_SETPIPE_SZ */
+#define _GNU_SOURCE /* vmsplice, F_SETPIPE_SZ */
 #endif
 #if !defined(_WIN32) && !defined(_FILE_OFFSET_BITS)
-#  define _FILE_OFFSET_BITS 64 /* st_size of files past 2 GiB on 32-bit systems */
+#define _FILE_OFFSET_BITS 64 /* st_size of files past 2 GiB on 32-bit systems */
 #endif
 
 #include <errno.h>
@@ -37,14 +37,14 @@
 #include <time.h>
 
 #ifdef _WIN32
-#  include <fcntl.h>
-#  include <io.h>
-#  include <windows.h>
+#include <windows.h>
+#include <fcntl.h>
+#include <io.h>
 #else
-#  include <fcntl.h>
-#  include <sys/mman.h>
-#  include <sys/uio.h>
-#  include <unistd.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <unistd.h>
 #endif
 
 #include "commands.h"
@@ -68,49 +68,33 @@ enum {
 
 #ifdef _WIN32
 typedef struct _stat64 file_status;
-static int status_of(const char *path, file_status *st)
-{
-  return _stat64(path, st);
-}
-#  define IS_DIRECTORY(m) (((m) & _S_IFMT) == _S_IFDIR)
-#  define IS_REGULAR(m) (((m) & _S_IFMT) == _S_IFREG)
-#  define IS_FIFO(m) (((m) & _S_IFMT) == _S_IFIFO)
-#  define IS_CHAR_DEVICE(m) (((m) & _S_IFMT) == _S_IFCHR)
+static int status_of(const char *path, file_status *st) { return _stat64(path, st); }
+#define IS_DIRECTORY(m) (((m)&_S_IFMT) == _S_IFDIR)
+#define IS_REGULAR(m) (((m)&_S_IFMT) == _S_IFREG)
+#define IS_FIFO(m) (((m)&_S_IFMT) == _S_IFIFO)
+#define IS_CHAR_DEVICE(m) (((m)&_S_IFMT) == _S_IFCHR)
 
-static long write_some(const void *p, size_t n)
-{
-  return _write(1, p, (unsigned)n);
-}
-static int is_terminal(int fd)
-{
-  return _isatty(fd);
-}
-static void prepare_output(const void *base, uint64_t length)
-{
+static long write_some(const void *p, size_t n) { return _write(1, p, (unsigned)n); }
+static int is_terminal(int fd) { return _isatty(fd); }
+static void prepare_output(const void *base, uint64_t length) {
   (void)base;
   (void)length;
   _setmode(1, _O_BINARY); /* no CR inserted before each LF */
 }
 static void finish_output(void) {}
-static double now_seconds(void)
-{
-  return (double)GetTickCount64() / 1e3;
-}
+static double now_seconds(void) { return (double)GetTickCount64() / 1e3; }
 #else
 typedef struct stat file_status;
-static int status_of(const char *path, file_status *st)
-{
-  return stat(path, st);
-}
-#  define IS_DIRECTORY(m) S_ISDIR(m)
-#  define IS_REGULAR(m) S_ISREG(m)
-#  define IS_FIFO(m) S_ISFIFO(m)
-#  define IS_CHAR_DEVICE(m) S_ISCHR(m)
+static int status_of(const char *path, file_status *st) { return stat(path, st); }
+#define IS_DIRECTORY(m) S_ISDIR(m)
+#define IS_REGULAR(m) S_ISREG(m)
+#define IS_FIFO(m) S_ISFIFO(m)
+#define IS_CHAR_DEVICE(m) S_ISCHR(m)
 
-#  ifdef __linux__
-#    ifndef MADV_POPULATE_READ
-#      define MADV_POPULATE_READ 22 /* Linux 5.14 */
-#    endif
+#ifdef __linux__
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14 */
+#endif
 /* Into a pipe, vmsplice() hands the reader the page-cache pages behind the
  * view themselves: no copy at all on our side (cat copies twice). The pages
  * are only read, and the view never writes, so what the reader gets is
@@ -123,8 +107,7 @@ static int status_of(const char *path, file_status *st)
 static int output_is_pipe;
 static int relay[2] = {-1, -1};
 
-static void relay_close(void)
-{
+static void relay_close(void) {
   if (relay[0] >= 0) {
     close(relay[0]);
     close(relay[1]);
@@ -134,45 +117,38 @@ static void relay_close(void)
 
 /* Bytes moved, -1 with errno, or -2 when splicing is refused here (the
  * relay is then closed and nothing was written). */
-static long relay_some(const void *p, size_t n)
-{
+static long relay_some(const void *p, size_t n) {
   struct iovec iov = {(void *)p, n};
   ssize_t in = vmsplice(relay[1], &iov, 1, 0);
   if (in < 0) {
-    if (errno != EINVAL && errno != ENOSYS)
-      return -1;
+    if (errno != EINVAL && errno != ENOSYS) return -1;
     relay_close();
     return -2;
   }
   size_t moved = 0;
   while (moved < (size_t)in) {
     ssize_t out = splice(relay[0], NULL, 1, NULL, (size_t)in - moved, SPLICE_F_MOVE);
-    if (out < 0 && errno == EINTR)
-      continue;
+    if (out < 0 && errno == EINTR) continue;
     if (out < 0 && moved == 0 && errno == EINVAL) {
       relay_close(); /* the output takes no splice: drop what the relay holds */
       return -2;
     }
-    if (out <= 0)
-      return out < 0 ? -1 : (errno = EIO, -1);
+    if (out <= 0) return out < 0 ? -1 : (errno = EIO, -1);
     moved += (size_t)out;
   }
   return (long)moved;
 }
 
-static long write_some(const void *p, size_t n)
-{
+static long write_some(const void *p, size_t n) {
   if (output_is_pipe) {
     struct iovec iov = {(void *)p, n};
     ssize_t put = vmsplice(1, &iov, 1, 0);
-    if (put >= 0 || (errno != EINVAL && errno != ENOSYS && errno != EBADF))
-      return (long)put;
+    if (put >= 0 || (errno != EINVAL && errno != ENOSYS && errno != EBADF)) return (long)put;
     output_is_pipe = 0;
   }
   if (relay[0] >= 0) {
     long put = relay_some(p, n);
-    if (put != -2)
-      return put;
+    if (put != -2) return put;
   }
   /* The kernel's copy out of the view would otherwise take a page fault
    * every few pages; populating the chunk first maps it in one call.
@@ -183,40 +159,27 @@ static long write_some(const void *p, size_t n)
   (void)madvise((void *)lo, n + ((uintptr_t)p - lo), MADV_POPULATE_READ);
   return (long)write(1, p, n);
 }
-static void finish_output(void)
-{
-  relay_close();
-}
-#  else
-static long write_some(const void *p, size_t n)
-{
-  return (long)write(1, p, n);
-}
+static void finish_output(void) { relay_close(); }
+#else
+static long write_some(const void *p, size_t n) { return (long)write(1, p, n); }
 static void finish_output(void) {}
-#  endif
-static int is_terminal(int fd)
-{
-  return isatty(fd);
-}
-static void prepare_output(const void *base, uint64_t length)
-{
+#endif
+static int is_terminal(int fd) { return isatty(fd); }
+static void prepare_output(const void *base, uint64_t length) {
   /* Only a hint for read-ahead; the output is the same without it. */
-  if (length > 0)
-    (void)posix_madvise((void *)base, (size_t)length, POSIX_MADV_SEQUENTIAL);
-#  ifdef __linux__
+  if (length > 0) (void)posix_madvise((void *)base, (size_t)length, POSIX_MADV_SEQUENTIAL);
+#ifdef __linux__
   struct stat st;
   output_is_pipe = fstat(1, &st) == 0 && S_ISFIFO(st.st_mode);
-  if (!output_is_pipe && pipe2(relay, O_CLOEXEC) != 0)
-    relay[0] = relay[1] = -1;
+  if (!output_is_pipe && pipe2(relay, O_CLOEXEC) != 0) relay[0] = relay[1] = -1;
   /* Pages go into a pipe a pipe-full at a time: ask for large ones (up to
    * /proc/sys/fs/pipe-max-size; refused, nothing changes). */
   int widen = output_is_pipe ? 1 : relay[1];
   if (widen >= 0 && fcntl(widen, F_GETPIPE_SZ) < (1 << 20))
     (void)fcntl(widen, F_SETPIPE_SZ, 1 << 20);
-#  endif
+#endif
 }
-static double now_seconds(void)
-{
+static double now_seconds(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
@@ -225,8 +188,7 @@ static double now_seconds(void)
 
 /* ---- checks --------------------------------------------------------------- */
 
-static void complain(const char *path, const char *why)
-{
+static void complain(const char *path, const char *why) {
   fprintf(stderr, "vmplace cat: %s: %s\n", path, why);
 }
 
@@ -235,18 +197,15 @@ static void complain(const char *path, const char *why)
  * message is clearer with the numbers in it. Returns whether the file can
  * be used and its size. */
 /* Whether a file that reports size 0 yields a byte when read. */
-static int has_content(const char *path)
-{
+static int has_content(const char *path) {
   FILE *f = fopen(path, "rb");
-  if (f == NULL)
-    return 0;
+  if (f == NULL) return 0;
   int c = fgetc(f);
   fclose(f);
   return c != EOF;
 }
 
-static int check_file(const char *path, int is_last, size_t page, uint64_t *size)
-{
+static int check_file(const char *path, int is_last, size_t page, uint64_t *size) {
   file_status st;
   if (status_of(path, &st) != 0) {
     complain(path, strerror(errno));
@@ -259,13 +218,15 @@ static int check_file(const char *path, int is_last, size_t page, uint64_t *size
   /* Told apart by stat() of the path, which never opens it: opening a
    * FIFO waits for a writer, a terminal or a device may wait for input. */
   if (IS_FIFO(st.st_mode)) {
-    complain(path, "is a FIFO (named pipe): its bytes are not in a file that can be mapped; "
-                   "use cat(1)");
+    complain(path,
+             "is a FIFO (named pipe): its bytes are not in a file that can be mapped; "
+             "use cat(1)");
     return 0;
   }
   if (IS_CHAR_DEVICE(st.st_mode)) {
-    complain(path, "is a character device (a terminal, /dev/zero, ...): it cannot be mapped; "
-                   "use cat(1)");
+    complain(path,
+             "is a character device (a terminal, /dev/zero, ...): it cannot be mapped; "
+             "use cat(1)");
     return 0;
   }
   if (!IS_REGULAR(st.st_mode)) {
@@ -275,13 +236,15 @@ static int check_file(const char *path, int is_last, size_t page, uint64_t *size
   *size = (uint64_t)st.st_size;
   if (*size == 0 && has_content(path)) {
     /* /proc and /sys files report size 0: mapping them maps nothing. */
-    complain(path, "reports size 0 but has content (a /proc or /sys file?); such files "
-                   "cannot be mapped, use cat(1)");
+    complain(path,
+             "reports size 0 but has content (a /proc or /sys file?); such files "
+             "cannot be mapped, use cat(1)");
     return 0;
   }
   if (!is_last && *size % page != 0) {
     fprintf(stderr,
-            "vmplace cat: %s: size %" PRIu64 " is not a multiple of the page (%zu bytes); "
+            "vmplace cat: %s: size %" PRIu64
+            " is not a multiple of the page (%zu bytes); "
             "only the last file may end mid-page\n",
             path, *size, page);
     return 0;
@@ -298,48 +261,38 @@ typedef struct progress {
   int width; /* of the line on screen, to erase it */
 } progress;
 
-static void progress_show(progress *pg, uint64_t done, double now)
-{
+static void progress_show(progress *pg, uint64_t done, double now) {
   const double mib = 1024.0 * 1024.0;
   double elapsed = now - pg->started;
   double rate = elapsed > 0 ? (double)done / mib / elapsed : 0.0;
   int n = fprintf(stderr, "\r%.1f / %.1f MiB  %.0f MiB/s ", (double)done / mib,
                   (double)pg->total / mib, rate);
   /* The new line may be shorter than the last: blank out the rest. */
-  if (n - 1 < pg->width)
-    fprintf(stderr, "%*s", pg->width - (n - 1), "");
-  if (n - 1 > pg->width)
-    pg->width = n - 1;
+  if (n - 1 < pg->width) fprintf(stderr, "%*s", pg->width - (n - 1), "");
+  if (n - 1 > pg->width) pg->width = n - 1;
   fflush(stderr);
   pg->shown_at = now;
 }
 
 /* A progress line only where a person watches stderr and the data does not
  * go to the same screen (there it would be mixed into the output). */
-static void progress_start(progress *pg, uint64_t total)
-{
+static void progress_start(progress *pg, uint64_t total) {
   memset(pg, 0, sizeof *pg);
   pg->total = total;
   pg->enabled = total >= PROGRESS_MIN_BYTES && is_terminal(2) && !is_terminal(1);
-  if (!pg->enabled)
-    return;
+  if (!pg->enabled) return;
   pg->started = now_seconds();
   progress_show(pg, 0, pg->started); /* at once: a large job says so */
 }
 
-static void progress_update(progress *pg, uint64_t done)
-{
-  if (!pg->enabled)
-    return;
+static void progress_update(progress *pg, uint64_t done) {
+  if (!pg->enabled) return;
   double now = now_seconds();
-  if (now - pg->shown_at >= PROGRESS_INTERVAL)
-    progress_show(pg, done, now);
+  if (now - pg->shown_at >= PROGRESS_INTERVAL) progress_show(pg, done, now);
 }
 
-static void progress_erase(progress *pg)
-{
-  if (!pg->enabled)
-    return;
+static void progress_erase(progress *pg) {
+  if (!pg->enabled) return;
   fprintf(stderr, "\r%*s\r", pg->width, "");
   fflush(stderr);
 }
@@ -356,17 +309,14 @@ static void progress_erase(progress *pg)
 static int copy_by_descriptor = 1;
 
 static int copy_segment(const vmp_mview_segment_info *seg, uint64_t *copied, uint64_t *done,
-                        progress *pg)
-{
-  if (output_is_pipe || !copy_by_descriptor)
-    return 0;
+                        progress *pg) {
+  if (output_is_pipe || !copy_by_descriptor) return 0;
   loff_t at = (loff_t)seg->file_offset;
   while (*copied < seg->length) {
     uint64_t left = seg->length - *copied;
     size_t chunk = left < WRITE_CHUNK ? (size_t)left : WRITE_CHUNK;
     ssize_t n = copy_file_range((int)seg->fd, &at, 1, NULL, chunk, 0);
-    if (n < 0 && errno == EINTR)
-      continue;
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0 && *copied == 0 && *done == 0 &&
         (n == 0 || errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EBADF ||
          errno == EOPNOTSUPP)) {
@@ -375,10 +325,8 @@ static int copy_segment(const vmp_mview_segment_info *seg, uint64_t *copied, uin
     }
     if (n < 0 && *copied == 0 && (errno == EXDEV || errno == EOPNOTSUPP || errno == ENOSYS))
       return 0; /* this file only: from the view */
-    if (n < 0)
-      return errno;
-    if (n == 0)
-      return EIO; /* the file ended early: it shrank since it was checked */
+    if (n < 0) return errno;
+    if (n == 0) return EIO; /* the file ended early: it shrank since it was checked */
     *copied += (uint64_t)n;
     *done += (uint64_t)n;
     progress_update(pg, *done);
@@ -387,8 +335,7 @@ static int copy_segment(const vmp_mview_segment_info *seg, uint64_t *copied, uin
 }
 #else
 static int copy_segment(const vmp_mview_segment_info *seg, uint64_t *copied, uint64_t *done,
-                        progress *pg)
-{
+                        progress *pg) {
   (void)seg, (void)copied, (void)done, (void)pg;
   return 0;
 }
@@ -399,20 +346,17 @@ static int copy_segment(const vmp_mview_segment_info *seg, uint64_t *copied, uin
 /* Writes [from, from+length) of the view; `done` counts the bytes of the
  * whole output so far. Returns 0 or the errno of the write that failed. */
 static int write_range(const unsigned char *base, uint64_t from, uint64_t length, uint64_t *done,
-                       progress *pg)
-{
+                       progress *pg) {
   uint64_t end = from + length;
   while (from < end) {
     uint64_t left = end - from;
     size_t chunk = left < WRITE_CHUNK ? (size_t)left : WRITE_CHUNK;
     long n = write_some(base + from, chunk);
     if (n < 0) {
-      if (errno == EINTR)
-        continue;
+      if (errno == EINTR) continue;
       return errno;
     }
-    if (n == 0)
-      return EIO; /* a device that takes nothing would loop forever */
+    if (n == 0) return EIO; /* a device that takes nothing would loop forever */
     from += (uint64_t)n;
     *done += (uint64_t)n;
     progress_update(pg, *done);
@@ -423,20 +367,17 @@ static int write_range(const unsigned char *base, uint64_t from, uint64_t length
 /* Segment by segment: by descriptor where the system copies files into
  * the output by itself, else from the view. *failed_at gets the view
  * offset where a failing copy stood. */
-static int write_all(vmp_mview *view, progress *pg, uint64_t *failed_at)
-{
+static int write_all(vmp_mview *view, progress *pg, uint64_t *failed_at) {
   const unsigned char *base = vmp_mview_base(view);
   uint64_t done = 0;
   for (size_t i = 0; i < vmp_mview_segments(view); i++) {
     vmp_mview_segment_info seg;
     int err = vmp_mview_describe(view, i, &seg);
-    if (err != 0)
-      return EIO;
+    if (err != 0) return EIO;
     uint64_t copied = 0;
     err = copy_segment(&seg, &copied, &done, pg);
     uint64_t written = done;
-    if (err == 0)
-      err = write_range(base, seg.view_offset + copied, seg.length - copied, &done, pg);
+    if (err == 0) err = write_range(base, seg.view_offset + copied, seg.length - copied, &done, pg);
     if (err != 0) {
       *failed_at = seg.view_offset + copied + (done - written);
       return err;
@@ -451,8 +392,7 @@ static int write_all(vmp_mview *view, progress *pg, uint64_t *failed_at)
  * asked of the library: the fault-safe read of the byte where the copy
  * stopped says VMP_EGONE, or the check finds a file shorter than its
  * segment. Names the file and its sizes; returns nonzero when so. */
-static int report_truncation(vmp_mview *view, char **paths, uint64_t at)
-{
+static int report_truncation(vmp_mview *view, char **paths, uint64_t at) {
   size_t seg = (size_t)-1;
   uint64_t file_offset;
   unsigned char byte;
@@ -461,35 +401,32 @@ static int report_truncation(vmp_mview *view, char **paths, uint64_t at)
   else if (vmp_mview_check(view, &seg) != VMP_EBOUNDS)
     return 0;
   vmp_mview_segment_info info;
-  if (seg == (size_t)-1 || vmp_mview_describe(view, seg, &info) != 0)
-    return 0;
+  if (seg == (size_t)-1 || vmp_mview_describe(view, seg, &info) != 0) return 0;
   file_status st;
   if (status_of(paths[seg], &st) == 0)
     fprintf(stderr,
-            "vmplace cat: %s: truncated while being read (%" PRIu64 " bytes when mapped, now %"
-            PRIu64 "); output incomplete\n",
+            "vmplace cat: %s: truncated while being read (%" PRIu64
+            " bytes when mapped, now %" PRIu64 "); output incomplete\n",
             paths[seg], info.length, (uint64_t)st.st_size);
   else
-    fprintf(stderr, "vmplace cat: %s: truncated while being read; output incomplete\n",
-            paths[seg]);
+    fprintf(stderr, "vmplace cat: %s: truncated while being read; output incomplete\n", paths[seg]);
   return 1;
 }
 
 /* --help is an answer (stdout, status 0); a wrong command line is not. */
-static int usage(FILE *out, int status)
-{
-  fputs("usage: vmplace cat FILE...\n"
-        "Writes the files one after another to stdout, through one contiguous\n"
-        "view of them. Every file but the last must be a whole number of pages\n"
-        "(vmplace --version shows the page size). Only regular files: not '-'\n"
-        "(standard input cannot be mapped), pipes, devices or /proc files.\n",
-        out);
+static int usage(FILE *out, int status) {
+  fputs(
+      "usage: vmplace cat FILE...\n"
+      "Writes the files one after another to stdout, through one contiguous\n"
+      "view of them. Every file but the last must be a whole number of pages\n"
+      "(vmplace --version shows the page size). Only regular files: not '-'\n"
+      "(standard input cannot be mapped), pipes, devices or /proc files.\n",
+      out);
   return status;
 }
 
 /* Opens the view; on failure names the file at fault. */
-static int open_view(char **paths, const uint64_t *sizes, size_t count, vmp_mview **view)
-{
+static int open_view(char **paths, const uint64_t *sizes, size_t count, vmp_mview **view) {
   vmp_segment *segments = calloc(count, sizeof *segments);
   if (segments == NULL) {
     fputs("vmplace cat: out of memory\n", stderr);
@@ -507,8 +444,7 @@ static int open_view(char **paths, const uint64_t *sizes, size_t count, vmp_mvie
   size_t bad = (size_t)-1;
   int err = vmp_mview_open(segments, count, 0, 0, view, &bad);
   free(segments);
-  if (err == 0)
-    return CAT_OK;
+  if (err == 0) return CAT_OK;
   if (bad < count) {
     const char *why = vmp_strerror(err);
     if (err == VMP_EBOUNDS)
@@ -523,8 +459,7 @@ static int open_view(char **paths, const uint64_t *sizes, size_t count, vmp_mvie
   return CAT_BAD_FILE;
 }
 
-int vmp_cli_cat(int argc, char **argv)
-{
+int vmp_cli_cat(int argc, char **argv) {
   int first = 1;
   if (first < argc && strcmp(argv[first], "--") == 0)
     first++;
@@ -533,16 +468,19 @@ int vmp_cli_cat(int argc, char **argv)
       if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
         return usage(stdout, CAT_OK);
       else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-        fprintf(stderr, "vmplace cat: unknown option '%s' (use -- before a file "
-                        "named like an option)\n", argv[i]);
+        fprintf(stderr,
+                "vmplace cat: unknown option '%s' (use -- before a file "
+                "named like an option)\n",
+                argv[i]);
         return usage(stderr, CAT_USAGE);
       }
-  if (first >= argc)
-    return usage(stderr, CAT_USAGE);
+  if (first >= argc) return usage(stderr, CAT_USAGE);
   for (int i = first; i < argc; i++)
     if (strcmp(argv[i], "-") == 0) {
-      fputs("vmplace cat: '-': standard input cannot be mapped; give regular files "
-            "(or use ./- for a file named '-')\n", stderr);
+      fputs(
+          "vmplace cat: '-': standard input cannot be mapped; give regular files "
+          "(or use ./- for a file named '-')\n",
+          stderr);
       return CAT_USAGE;
     }
 
@@ -560,8 +498,7 @@ int vmp_cli_cat(int argc, char **argv)
   vmp_mview *view = NULL;
   int status = usable ? open_view(paths, sizes, count, &view) : CAT_BAD_FILE;
   free(sizes);
-  if (status != CAT_OK)
-    return status;
+  if (status != CAT_OK) return status;
 
   uint64_t length = vmp_mview_length(view);
   prepare_output(vmp_mview_base(view), length);
@@ -574,10 +511,8 @@ int vmp_cli_cat(int argc, char **argv)
   int truncated = err != 0 && err != EPIPE && report_truncation(view, paths, failed_at);
   vmp_mview_close(view);
 
-  if (truncated)
-    return CAT_BAD_FILE;
-  if (err == EPIPE)
-    return CAT_READER_GONE;
+  if (truncated) return CAT_BAD_FILE;
+  if (err == EPIPE) return CAT_READER_GONE;
   if (err != 0) {
     fprintf(stderr, "vmplace cat: write error: %s\n", strerror(err));
     return CAT_WRITE_FAILED;

@@ -20,18 +20,15 @@ typedef struct demo {
   named_object objects[2];
 } demo;
 
-static const char *object_name(const vmp_mem *mem, void *arg)
-{
+static const char *object_name(const vmp_mem *mem, void *arg) {
   const demo *d = arg;
   for (size_t i = 0; i < sizeof d->objects / sizeof d->objects[0]; i++)
-    if (d->objects[i].mem != NULL && d->objects[i].mem == mem)
-      return d->objects[i].name;
+    if (d->objects[i].mem != NULL && d->objects[i].mem == mem) return d->objects[i].name;
   return NULL;
 }
 
 /* Prints the outcome of one call; returns whether it succeeded. */
-static int step(demo *d, int rc, const char *what)
-{
+static int step(demo *d, int rc, const char *what) {
   if (rc == 0) {
     printf("  %s: ok\n", what);
     return 1;
@@ -41,37 +38,30 @@ static int step(demo *d, int rc, const char *what)
   return 0;
 }
 
-static int check(demo *d, int ok, const char *what)
-{
+static int check(demo *d, int ok, const char *what) {
   printf("  %s: %s\n", what, ok ? "ok" : "FAILED");
-  if (!ok)
-    d->failures++;
+  if (!ok) d->failures++;
   return ok;
 }
 
-static void show(demo *d, vmp_region *region)
-{
+static void show(demo *d, vmp_region *region) {
   vmp_cli_print_spans(stdout, region, "    ", object_name, d);
   vmp_cli_print_kernel_maps(stdout, region, "    ");
 }
 
-static void print_bytes(const char *label, const unsigned char *p, size_t n)
-{
+static void print_bytes(const char *label, const unsigned char *p, size_t n) {
   printf("    %s:", label);
-  for (size_t i = 0; i < n; i++)
-    printf(" %02x", p[i]);
+  for (size_t i = 0; i < n; i++) printf(" %02x", p[i]);
   putchar('\n');
 }
 
 /* The view size: 64 KiB, or one page where pages are larger. */
-static size_t view_bytes(size_t page)
-{
+static size_t view_bytes(size_t page) {
   size_t want = 64 * 1024;
   return want < page ? page : (want + page - 1) / page * page;
 }
 
-static void adjacent_views(demo *d)
-{
+static void adjacent_views(demo *d) {
   size_t view = view_bytes(d->page);
   vmp_region *region = NULL;
   vmp_mem *a = NULL, *b = NULL;
@@ -79,14 +69,12 @@ static void adjacent_views(demo *d)
 
   printf("== 1. Two memory objects side by side in one reservation ==\n");
   snprintf(what, sizeof what, "reserve %zu KiB (%zu pages)", 2 * view / 1024, 2 * view / d->page);
-  if (!step(d, vmp_reserve(2 * view, 0, &region), what))
-    return;
+  if (!step(d, vmp_reserve(2 * view, 0, &region), what)) return;
   printf("    base 0x%" PRIxPTR "\n", (uintptr_t)vmp_base(region));
   show(d, region);
 
   snprintf(what, sizeof what, "split into two placeholders of %zu pages", view / d->page);
-  if (!step(d, vmp_split(region, 0, view), what))
-    goto out;
+  if (!step(d, vmp_split(region, 0, view), what)) goto out;
   show(d, region);
 
   if (!step(d, vmp_mem_create(view, 0, &a), "create object A") ||
@@ -118,8 +106,7 @@ out:
   vmp_mem_close(b);
 }
 
-static void ring_buffer(demo *d)
-{
+static void ring_buffer(demo *d) {
   size_t ring = view_bytes(d->page);
   vmp_region *region = NULL;
   vmp_mem *m = NULL;
@@ -127,19 +114,15 @@ static void ring_buffer(demo *d)
 
   printf("\n== 2. A ring buffer: one object mapped twice, back to back ==\n");
   snprintf(what, sizeof what, "reserve %zu KiB (%zu pages)", 2 * ring / 1024, 2 * ring / d->page);
-  if (!step(d, vmp_reserve(2 * ring, 0, &region), what))
-    return;
+  if (!step(d, vmp_reserve(2 * ring, 0, &region), what)) return;
   printf("    base 0x%" PRIxPTR "\n", (uintptr_t)vmp_base(region));
   show(d, region);
-  if (!step(d, vmp_split(region, 0, ring), "split into two placeholders"))
-    goto out;
+  if (!step(d, vmp_split(region, 0, ring), "split into two placeholders")) goto out;
   show(d, region);
   snprintf(what, sizeof what, "create object M (%zu KiB)", ring / 1024);
-  if (!step(d, vmp_mem_create(ring, 0, &m), what))
-    goto out;
+  if (!step(d, vmp_mem_create(ring, 0, &m), what)) goto out;
   d->objects[0] = (named_object){m, "M"};
-  if (!step(d, vmp_map(region, 0, ring, m, 0, VMP_PROT_RW), "map M at the start"))
-    goto out;
+  if (!step(d, vmp_map(region, 0, ring, m, 0, VMP_PROT_RW), "map M at the start")) goto out;
   show(d, region);
   if (!step(d, vmp_map(region, ring, ring, m, 0, VMP_PROT_RW), "map M again right after it"))
     goto out;
@@ -164,8 +147,7 @@ out:
   vmp_mem_close(m);
 }
 
-int vmp_cli_demo(int argc, char **argv)
-{
+int vmp_cli_demo(int argc, char **argv) {
   (void)argv;
   if (argc > 1) {
     fputs("usage: vmplace demo\n", stderr);

@@ -25,17 +25,13 @@ typedef struct verdicts {
 } verdicts;
 
 static void say(verdicts *v, const char *level, const char *what, const char *value,
-                const char *advice)
-{
+                const char *advice) {
   fprintf(v->out, "%-5s %-22s %s\n", level, what, value);
-  if (advice)
-    fprintf(v->out, "      %s\n", advice);
-  if (strcmp(level, "FAIL") == 0)
-    v->failed = 1;
+  if (advice) fprintf(v->out, "      %s\n", advice);
+  if (strcmp(level, "FAIL") == 0) v->failed = 1;
 }
 
-static const char *bytes_text(uint64_t bytes, char *buf, size_t len)
-{
+static const char *bytes_text(uint64_t bytes, char *buf, size_t len) {
   if (bytes == UINT64_MAX)
     snprintf(buf, len, "unlimited");
   else if (bytes >= GIB)
@@ -45,16 +41,16 @@ static const char *bytes_text(uint64_t bytes, char *buf, size_t len)
   return buf;
 }
 
-static void judge_mappings(verdicts *v, const vmp_budget *b)
-{
+static void judge_mappings(verdicts *v, const vmp_budget *b) {
   char value[96];
   if (b->map_limit < 0) {
     say(v, "ok", "mapping limit", "none known (this system has no vm.max_map_count)", NULL);
     return;
   }
   snprintf(value, sizeof value, "%" PRId64 " used of %" PRId64, b->map_count, b->map_limit);
-  const char *raise = "raise it: sysctl -w vm.max_map_count=1048576 (and a file in "
-                      "/etc/sysctl.d/ to keep it)";
+  const char *raise =
+      "raise it: sysctl -w vm.max_map_count=1048576 (and a file in "
+      "/etc/sysctl.d/ to keep it)";
   if (b->map_limit < DEFAULT_MAP_LIMIT)
     say(v, "FAIL", "mapping limit", value, raise);
   else if (b->map_count >= 0 && b->map_count > b->map_limit / 10 * 9)
@@ -69,8 +65,7 @@ static void judge_mappings(verdicts *v, const vmp_budget *b)
     say(v, "ok", "mapping limit", value, NULL);
 }
 
-static void judge_limits(verdicts *v, const vmp_budget *b)
-{
+static void judge_limits(verdicts *v, const vmp_budget *b) {
   char value[64];
   bytes_text(b->as_limit, value, sizeof value);
   if (b->as_limit < 8 * GIB)
@@ -95,8 +90,7 @@ static void judge_limits(verdicts *v, const vmp_budget *b)
     say(v, "ok", "overcommit", "not applicable here", NULL);
 }
 
-static void judge_shared_memory(verdicts *v, const vmp_budget *b)
-{
+static void judge_shared_memory(verdicts *v, const vmp_budget *b) {
   char value[96], size[32], free_text[32];
   if (b->memfd == 1)
     say(v, "ok", "memfd_create", "works", NULL);
@@ -125,8 +119,7 @@ static void judge_shared_memory(verdicts *v, const vmp_budget *b)
     say(v, "ok", "/dev/shm", value, NULL);
 }
 
-static void judge_huge_pages(verdicts *v, const vmp_budget *b)
-{
+static void judge_huge_pages(verdicts *v, const vmp_budget *b) {
   char value[96], free_text[32];
   if (b->huge_page < 0) {
     say(v, "ok", "huge pages", "not on this system", NULL);
@@ -142,20 +135,17 @@ static void judge_huge_pages(verdicts *v, const vmp_budget *b)
     say(v, "ok", "huge pages", value, NULL);
 }
 
-static int assume(vmp_budget *b, const char *arg)
-{
+static int assume(vmp_budget *b, const char *arg) {
   const char *eq = strchr(arg, '=');
-  if (eq == NULL)
-    return -1;
+  if (eq == NULL) return -1;
   size_t len = (size_t)(eq - arg);
   char *end;
   long long value = strtoll(eq + 1, &end, 10);
-  if (*end != 0)
-    return -1;
-#define FIELD(name, type)                                          \
-  if (len == strlen(#name) && strncmp(arg, #name, len) == 0) {     \
-    b->name = (type)value;                                         \
-    return 0;                                                      \
+  if (*end != 0) return -1;
+#define FIELD(name, type)                                      \
+  if (len == strlen(#name) && strncmp(arg, #name, len) == 0) { \
+    b->name = (type)value;                                     \
+    return 0;                                                  \
   }
   FIELD(map_limit, int64_t)
   FIELD(map_count, int64_t)
@@ -178,8 +168,7 @@ static int assume(vmp_budget *b, const char *arg)
   return -1;
 }
 
-int vmp_cli_doctor(int argc, char **argv)
-{
+int vmp_cli_doctor(int argc, char **argv) {
   vmp_budget b;
   if (vmp_budget_get(&b) != 0) {
     fputs("vmplace doctor: cannot read the budget\n", stderr);

@@ -64,60 +64,67 @@ enum {
 #define MAX_RINGS 32
 
 typedef struct pipe_job {
-  vmp_ring *ring;    /* the writer's ring (the reader's may be newer) */
+  vmp_ring *ring; /* the writer's ring (the reader's may be newer) */
   /* The rings the reader went on to, in order: the writer takes the next
    * one each time it has drained its ring and found it shut down. Each is
    * GROWTH times the last, so few are ever needed. */
   vmp_ring *chain[MAX_RINGS];
-  _Atomic size_t chained; /* entries the reader has filled */
-  size_t taken;           /* entries the writer has taken */
-  size_t max_size;   /* -m */
-  size_t chunk;      /* the largest single read() or write() */
-  size_t low_water;  /* a full ring: the reader sleeps until this much is free */
-  _Atomic int stop;        /* the writer gave up: the reader must end */
-  _Atomic int reader_done; /* the reader has ended */
-  intptr_t in, out;  /* the standard handles */
-  int read_err;      /* reader: the OS error that stopped it, or 0 */
-  int ring_err;      /* reader: a ring error (never VMP_ESHUTDOWN), or 0 */
+  _Atomic size_t chained;    /* entries the reader has filled */
+  size_t taken;              /* entries the writer has taken */
+  size_t max_size;           /* -m */
+  size_t chunk;              /* the largest single read() or write() */
+  size_t low_water;          /* a full ring: the reader sleeps until this much is free */
+  _Atomic int stop;          /* the writer gave up: the reader must end */
+  _Atomic int reader_done;   /* the reader has ended */
+  intptr_t in, out;          /* the standard handles */
+  int read_err;              /* reader: the OS error that stopped it, or 0 */
+  int ring_err;              /* reader: a ring error (never VMP_ESHUTDOWN), or 0 */
   _Atomic uint64_t bytes_in; /* for the progress line's fill level only */
 } pipe_job;
 
 /* ---- options -------------------------------------------------------------- */
 
-static int usage(FILE *out, int status)
-{
-  fputs("usage: vmplace pipe [-m SIZE] [-q]\n"
-        "Copies stdin to stdout through a buffer of up to SIZE bytes (default 16M;\n"
-        "suffixes k, M, G are powers of 1024), so a bursty producer and a slow\n"
-        "consumer do not wait for each other. The buffer starts at 1M and grows\n"
-        "only while it is full. -q: no progress line (shown only\n"
-        "when stderr is a terminal and stdout is not).\n"
-        "Exit status: 0 done, 1 read error, 2 usage, 3 write error, 4 setup or\n"
-        "buffer error, 141 the output was closed.\n",
-        out);
+static int usage(FILE *out, int status) {
+  fputs(
+      "usage: vmplace pipe [-m SIZE] [-q]\n"
+      "Copies stdin to stdout through a buffer of up to SIZE bytes (default 16M;\n"
+      "suffixes k, M, G are powers of 1024), so a bursty producer and a slow\n"
+      "consumer do not wait for each other. The buffer starts at 1M and grows\n"
+      "only while it is full. -q: no progress line (shown only\n"
+      "when stderr is a terminal and stdout is not).\n"
+      "Exit status: 0 done, 1 read error, 2 usage, 3 write error, 4 setup or\n"
+      "buffer error, 141 the output was closed.\n",
+      out);
   return status;
 }
 
 /* "16M" -> 16 MiB. Returns 0 for anything malformed, zero or too large. */
-static size_t parse_size(const char *text)
-{
+static size_t parse_size(const char *text) {
   char *end;
   errno = 0;
   unsigned long long value = strtoull(text, &end, 10);
-  if (end == text || errno != 0 || text[0] == '-')
-    return 0;
+  if (end == text || errno != 0 || text[0] == '-') return 0;
   unsigned shift = 0;
   switch (*end) {
-  case '\0': break;
-  case 'k': case 'K': shift = 10; break;
-  case 'm': case 'M': shift = 20; break;
-  case 'g': case 'G': shift = 30; break;
-  default: return 0;
+    case '\0':
+      break;
+    case 'k':
+    case 'K':
+      shift = 10;
+      break;
+    case 'm':
+    case 'M':
+      shift = 20;
+      break;
+    case 'g':
+    case 'G':
+      shift = 30;
+      break;
+    default:
+      return 0;
   }
-  if (*end != '\0' && end[1] != '\0')
-    return 0;
-  if (value == 0 || value > (SIZE_MAX >> shift))
-    return 0;
+  if (*end != '\0' && end[1] != '\0') return 0;
+  if (value == 0 || value > (SIZE_MAX >> shift)) return 0;
   return (size_t)value << shift;
 }
 
@@ -131,38 +138,30 @@ typedef struct progress {
 
 static uint64_t now_ns(void) { return pipe_sys_now_ns(); }
 
-static void progress_show(progress *pg, uint64_t out, double fill, uint64_t now)
-{
+static void progress_show(progress *pg, uint64_t out, double fill, uint64_t now) {
   const double mib = 1024.0 * 1024.0;
   double elapsed = (double)(now - pg->started_ns) / 1e9;
   double rate = elapsed > 0 ? (double)out / mib / elapsed : 0.0;
   int n = fprintf(stderr, "\r%.1f MiB  %.0f MiB/s  buffer %.0f%% ", (double)out / mib, rate,
                   100.0 * fill);
   /* The new line may be shorter than the last: blank out the rest. */
-  if (n - 1 < pg->width)
-    fprintf(stderr, "%*s", pg->width - (n - 1), "");
-  if (n - 1 > pg->width)
-    pg->width = n - 1;
+  if (n - 1 < pg->width) fprintf(stderr, "%*s", pg->width - (n - 1), "");
+  if (n - 1 > pg->width) pg->width = n - 1;
   fflush(stderr);
   pg->shown_ns = now;
 }
 
-static void progress_update(progress *pg, pipe_job *job, uint64_t out, int force)
-{
-  if (!pg->enabled)
-    return;
+static void progress_update(progress *pg, pipe_job *job, uint64_t out, int force) {
+  if (!pg->enabled) return;
   uint64_t now = now_ns();
-  if (!force && now - pg->shown_ns < PROGRESS_INTERVAL_NS)
-    return;
+  if (!force && now - pg->shown_ns < PROGRESS_INTERVAL_NS) return;
   uint64_t in = atomic_load_explicit(&job->bytes_in, memory_order_relaxed);
   double fill = in > out ? (double)(in - out) / (double)vmp_ring_capacity(job->ring) : 0.0;
   progress_show(pg, out, fill > 1.0 ? 1.0 : fill, now);
 }
 
-static void progress_erase(progress *pg)
-{
-  if (!pg->enabled)
-    return;
+static void progress_erase(progress *pg) {
+  if (!pg->enabled) return;
   fprintf(stderr, "\r%*s\r", pg->width, "");
   fflush(stderr);
 }
@@ -174,16 +173,13 @@ static void progress_erase(progress *pg)
  * of them may be alive at once while the output is stalled, at most 4/3 of
  * -m in all. On failure (out of memory) the reader keeps the full ring and
  * waits. */
-static vmp_ring *grow(pipe_job *job, vmp_ring *ring)
-{
+static vmp_ring *grow(pipe_job *job, vmp_ring *ring) {
   size_t capacity = vmp_ring_capacity(ring);
   size_t chained = atomic_load_explicit(&job->chained, memory_order_relaxed);
-  if (capacity >= job->max_size || chained == MAX_RINGS)
-    return ring;
+  if (capacity >= job->max_size || chained == MAX_RINGS) return ring;
   size_t size = capacity > job->max_size / GROWTH ? job->max_size : capacity * GROWTH;
   vmp_ring *bigger;
-  if (vmp_ring_create(size, 0, &bigger) != 0)
-    return ring;
+  if (vmp_ring_create(size, 0, &bigger) != 0) return ring;
   job->chain[chained] = bigger;
   atomic_store_explicit(&job->chained, chained + 1, memory_order_release);
   vmp_ring_shutdown(ring);
@@ -193,8 +189,7 @@ static vmp_ring *grow(pipe_job *job, vmp_ring *ring)
 /* stdin -> ring. The reader blocks in read() itself (a poll() first would
  * double the system calls); if the output fails meanwhile, the writer
  * interrupts it (see WAKE_SIGNAL). */
-static void *reader_main(void *arg)
-{
+static void *reader_main(void *arg) {
   pipe_job *job = arg;
   vmp_ring *ring = job->ring;
   while (!atomic_load_explicit(&job->stop, memory_order_acquire)) {
@@ -206,21 +201,18 @@ static void *reader_main(void *arg)
         continue;
       }
       int err = vmp_ring_wait_write(ring, job->low_water, -1);
-      if (err == 0)
-        continue;
+      if (err == 0) continue;
       got = err;
     }
     if (got > 0) {
       atomic_fetch_add_explicit(&job->bytes_in, (uint64_t)got, memory_order_relaxed);
       continue;
     }
-    if (got == 0)
-      break; /* end of input */
+    if (got == 0) break; /* end of input */
     if (pipe_sys_would_block((int)got) || pipe_sys_interrupted((int)got)) {
       /* A non-blocking stdin, or the writer's interruption: wait, but
        * stay stoppable. */
-      if (!atomic_load_explicit(&job->stop, memory_order_acquire) &&
-          pipe_sys_would_block((int)got))
+      if (!atomic_load_explicit(&job->stop, memory_order_acquire) && pipe_sys_would_block((int)got))
         pipe_sys_wait_readable(job->in);
       continue;
     }
@@ -241,8 +233,7 @@ typedef struct writer_result {
 } writer_result;
 
 /* ring -> stdout, until the ring is shut down and empty or a write fails. */
-static writer_result write_out(pipe_job *job, progress *pg)
-{
+static writer_result write_out(pipe_job *job, progress *pg) {
   writer_result res = {0, 0};
   uint64_t out = 0;
   /* Only a progress line needs the writer to wake up while nothing comes. */
@@ -285,8 +276,7 @@ static writer_result write_out(pipe_job *job, progress *pg)
 
 /* ---- the command ---------------------------------------------------------------- */
 
-static int parse_options(int argc, char **argv, size_t *size, int *quiet)
-{
+static int parse_options(int argc, char **argv, size_t *size, int *quiet) {
   *size = DEFAULT_SIZE;
   *quiet = 0;
   for (int i = 1; i < argc; i++) {
@@ -301,8 +291,7 @@ static int parse_options(int argc, char **argv, size_t *size, int *quiet)
       }
       *size = parse_size(value);
       if (*size == 0) {
-        fprintf(stderr, "vmplace pipe: bad size '%s' (a positive number, with k, M or G)\n",
-                value);
+        fprintf(stderr, "vmplace pipe: bad size '%s' (a positive number, with k, M or G)\n", value);
         return -1;
       }
     } else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
@@ -315,15 +304,12 @@ static int parse_options(int argc, char **argv, size_t *size, int *quiet)
   return 0;
 }
 
-int vmp_cli_pipe(int argc, char **argv)
-{
+int vmp_cli_pipe(int argc, char **argv) {
   size_t size;
   int quiet;
   int parsed = parse_options(argc, argv, &size, &quiet);
-  if (parsed > 0)
-    return usage(stdout, 0);
-  if (parsed < 0)
-    return usage(stderr, PIPE_USAGE);
+  if (parsed > 0) return usage(stdout, 0);
+  if (parsed < 0) return usage(stderr, PIPE_USAGE);
 
   pipe_job job;
   memset(&job, 0, sizeof job);
@@ -346,8 +332,7 @@ int vmp_cli_pipe(int argc, char **argv)
   }
   size_t capacity = vmp_ring_capacity(job.ring);
   job.chunk = capacity / 4 < MAX_CHUNK ? capacity / 4 : MAX_CHUNK;
-  if (job.chunk == 0)
-    job.chunk = capacity;
+  if (job.chunk == 0) job.chunk = capacity;
   job.low_water = job.chunk < ((size_t)64 << 10) ? job.chunk : ((size_t)64 << 10);
   job.in = pipe_sys_stdin();
   job.out = pipe_sys_stdout();
@@ -383,8 +368,7 @@ int vmp_cli_pipe(int argc, char **argv)
     atomic_store_explicit(&job.stop, 1, memory_order_release);
     size_t chained = atomic_load_explicit(&job.chained, memory_order_acquire);
     vmp_ring_shutdown(job.ring);
-    for (size_t i = job.taken; i < chained; i++)
-      vmp_ring_shutdown(job.chain[i]);
+    for (size_t i = job.taken; i < chained; i++) vmp_ring_shutdown(job.chain[i]);
     while (!atomic_load_explicit(&job.reader_done, memory_order_acquire)) {
       pipe_sys_interrupt(reader);
       pipe_sys_nap();
@@ -394,12 +378,10 @@ int vmp_cli_pipe(int argc, char **argv)
   /* The writer's ring, and any the reader went on to that it never took. */
   vmp_ring_close(job.ring);
   size_t chained = atomic_load_explicit(&job.chained, memory_order_acquire);
-  for (size_t i = job.taken; i < chained; i++)
-    vmp_ring_close(job.chain[i]);
+  for (size_t i = job.taken; i < chained; i++) vmp_ring_close(job.chain[i]);
   progress_erase(&pg);
 
-  if (pipe_sys_reader_gone(res.write_err))
-    return PIPE_READER_GONE;
+  if (pipe_sys_reader_gone(res.write_err)) return PIPE_READER_GONE;
   if (res.write_err != 0) {
     fprintf(stderr, "vmplace pipe: write error: %s (%s)\n", vmp_strerror(res.write_err),
             vmp_err_name(res.write_err));

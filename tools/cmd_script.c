@@ -7,8 +7,7 @@
 #include "commands.h"
 #include "script.h"
 
-static int run_file(const char *path, unsigned long *passed, unsigned long *failed)
-{
+static int run_file(const char *path, unsigned long *passed, unsigned long *failed) {
   vmp_interp *in = vmp_interp_new(stdout, VMP_INTERP_SCRIPT);
   if (in == NULL) {
     fprintf(stdout, "%s: out of memory\n", path);
@@ -28,8 +27,7 @@ static int run_file(const char *path, unsigned long *passed, unsigned long *fail
       fprintf(stdout, "%s:0: expected the whole script, got a read error\n", where);
       vmp_interp_count_failure(in);
     }
-    if (!is_stdin)
-      fclose(stream);
+    if (!is_stdin) fclose(stream);
   }
   *passed += vmp_interp_passed(in);
   *failed += vmp_interp_failed(in);
@@ -37,8 +35,7 @@ static int run_file(const char *path, unsigned long *passed, unsigned long *fail
   return 0;
 }
 
-int vmp_cli_script(int argc, char **argv)
-{
+int vmp_cli_script(int argc, char **argv) {
   if (argc < 2) {
     fputs("usage: vmplace script FILE...   ('-' reads standard input)\n", stderr);
     return 2;
@@ -47,8 +44,7 @@ int vmp_cli_script(int argc, char **argv)
   for (int i = 1; i < argc; i++) {
     unsigned long file_passed = 0, file_failed = 0;
     run_file(argv[i], &file_passed, &file_failed);
-    if (argc > 2)
-      printf("%s: %lu passed, %lu failed\n", argv[i], file_passed, file_failed);
+    if (argc > 2) printf("%s: %lu passed, %lu failed\n", argv[i], file_passed, file_failed);
     passed += file_passed;
     failed += file_failed;
     fflush(stdout);

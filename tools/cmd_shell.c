@@ -13,8 +13,7 @@
 #define stdin_is_terminal() isatty(fileno(stdin))
 #endif
 
-int vmp_cli_shell(int argc, char **argv)
-{
+int vmp_cli_shell(int argc, char **argv) {
   (void)argv;
   if (argc > 1) {
     fputs("usage: vmplace shell   (commands on standard input; type help)\n", stderr);
@@ -26,11 +25,10 @@ int vmp_cli_shell(int argc, char **argv)
     return 1;
   }
   int interactive = stdin_is_terminal();
-  if (interactive)
-    puts("vmplace shell: type help for the commands, quit or end of file to leave.");
+  if (interactive) puts("vmplace shell: type help for the commands, quit or end of file to leave.");
   /* Line numbers help when the input is a file; a person knows their line. */
-  int status = vmp_interp_run(in, stdin, interactive ? NULL : "<stdin>",
-                              interactive ? "vmplace> " : NULL);
+  int status =
+      vmp_interp_run(in, stdin, interactive ? NULL : "<stdin>", interactive ? "vmplace> " : NULL);
   printf("%lu passed, %lu failed\n", vmp_interp_passed(in), vmp_interp_failed(in));
   vmp_interp_free(in);
   return status == 0 ? 0 : 1;

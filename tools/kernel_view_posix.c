@@ -6,8 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-void vmp_cli_print_kernel_maps(FILE *out, vmp_region *region, const char *indent)
-{
+void vmp_cli_print_kernel_maps(FILE *out, vmp_region *region, const char *indent) {
   FILE *maps = fopen("/proc/self/maps", "r");
   fprintf(out, "%skernel (/proc/self/maps):\n", indent);
   if (maps == NULL) {
@@ -20,8 +19,7 @@ void vmp_cli_print_kernel_maps(FILE *out, vmp_region *region, const char *indent
   int printed = 0;
   while (fgets(line, sizeof line, maps) != NULL) {
     uintmax_t start = 0, end = 0;
-    if (sscanf(line, "%jx-%jx", &start, &end) != 2)
-      continue;
+    if (sscanf(line, "%jx-%jx", &start, &end) != 2) continue;
     /* A long line (a path) arrives in pieces; only the first piece of a
      * line starts with an address range, so stray pieces must not print. */
     int whole = strchr(line, '\n') != NULL;
@@ -29,10 +27,8 @@ void vmp_cli_print_kernel_maps(FILE *out, vmp_region *region, const char *indent
       fprintf(out, "%s  %s%s", indent, line, whole ? "" : "...\n");
       printed = 1;
     }
-    while (!whole && fgets(line, sizeof line, maps) != NULL)
-      whole = strchr(line, '\n') != NULL;
+    while (!whole && fgets(line, sizeof line, maps) != NULL) whole = strchr(line, '\n') != NULL;
   }
   fclose(maps);
-  if (!printed)
-    fprintf(out, "%s  (no kernel mapping overlaps the region)\n", indent);
+  if (!printed) fprintf(out, "%s  (no kernel mapping overlaps the region)\n", indent);
 }

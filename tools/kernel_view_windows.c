@@ -9,28 +9,33 @@
 #include <stdint.h>
 #include <stdio.h>
 
-static const char *state_name(DWORD state)
-{
+static const char *state_name(DWORD state) {
   switch (state) {
-  case MEM_COMMIT: return "commit";
-  case MEM_RESERVE: return "reserve";
-  case MEM_FREE: return "free";
-  default: return "?";
+    case MEM_COMMIT:
+      return "commit";
+    case MEM_RESERVE:
+      return "reserve";
+    case MEM_FREE:
+      return "free";
+    default:
+      return "?";
   }
 }
 
-static const char *type_name(DWORD type)
-{
+static const char *type_name(DWORD type) {
   switch (type) {
-  case MEM_PRIVATE: return "private";
-  case MEM_MAPPED: return "mapped";
-  case MEM_IMAGE: return "image";
-  default: return "-";
+    case MEM_PRIVATE:
+      return "private";
+    case MEM_MAPPED:
+      return "mapped";
+    case MEM_IMAGE:
+      return "image";
+    default:
+      return "-";
   }
 }
 
-void vmp_cli_print_kernel_maps(FILE *out, vmp_region *region, const char *indent)
-{
+void vmp_cli_print_kernel_maps(FILE *out, vmp_region *region, const char *indent) {
   char *p = vmp_base(region), *end = p + vmp_size(region);
   fprintf(out, "%skernel (VirtualQuery):\n", indent);
   while (p < end) {
@@ -41,9 +46,9 @@ void vmp_cli_print_kernel_maps(FILE *out, vmp_region *region, const char *indent
       return;
     }
     char *next = (char *)mbi.BaseAddress + mbi.RegionSize;
-    if (next > end)
-      next = end;
-    fprintf(out, "%s  %" PRIxPTR "-%" PRIxPTR " %-7s %-7s protect 0x%03lx allocation %" PRIxPTR "\n",
+    if (next > end) next = end;
+    fprintf(out,
+            "%s  %" PRIxPTR "-%" PRIxPTR " %-7s %-7s protect 0x%03lx allocation %" PRIxPTR "\n",
             indent, (uintptr_t)p, (uintptr_t)next, state_name(mbi.State), type_name(mbi.Type),
             (unsigned long)mbi.Protect, (uintptr_t)mbi.AllocationBase);
     p = next;

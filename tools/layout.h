@@ -18,8 +18,8 @@ const char *vmp_cli_prot_name(int prot);
 /* One row per span: offset and size in pages, kind, protection of the
  * span's first page, and for views the object's name and page offset.
  * Each line starts with `indent`. Returns 0 or the vmp_foreach_span error. */
-int vmp_cli_print_spans(FILE *out, vmp_region *region, const char *indent,
-                        vmp_cli_mem_namer *namer, void *namer_arg);
+int vmp_cli_print_spans(FILE *out, vmp_region *region, const char *indent, vmp_cli_mem_namer *namer,
+                        void *namer_arg);
 
 /* The kernel's own view of the region: a line at `indent` naming where it
  * comes from, then one line per mapping indented two more (kernel_view_posix.c: /proc/self/maps;

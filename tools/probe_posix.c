@@ -9,7 +9,6 @@
  */
 #include "probe.h"
 
-
 #include <setjmp.h>
 #include <signal.h>
 #include <string.h>
@@ -21,8 +20,7 @@ static sigjmp_buf probe_return;
  * glibc; 64 KiB is ample for a handler that only jumps. */
 static unsigned char probe_alt_stack[64 * 1024];
 
-static void on_fault(int sig)
-{
+static void on_fault(int sig) {
   (void)sig;
   siglongjmp(probe_return, 1);
 }
@@ -33,8 +31,7 @@ typedef struct saved_handlers {
   int have_stack;
 } saved_handlers;
 
-static void install(saved_handlers *saved)
-{
+static void install(saved_handlers *saved) {
   stack_t alt;
   memset(&alt, 0, sizeof alt);
   alt.ss_sp = probe_alt_stack;
@@ -51,16 +48,13 @@ static void install(saved_handlers *saved)
   sigaction(SIGBUS, &sa, &saved->bus);
 }
 
-static void restore(const saved_handlers *saved)
-{
+static void restore(const saved_handlers *saved) {
   sigaction(SIGSEGV, &saved->segv, NULL);
   sigaction(SIGBUS, &saved->bus, NULL);
-  if (saved->have_stack)
-    sigaltstack(&saved->stack, NULL);
+  if (saved->have_stack) sigaltstack(&saved->stack, NULL);
 }
 
-int vmp_probe_read(const volatile void *p, unsigned char *out)
-{
+int vmp_probe_read(const volatile void *p, unsigned char *out) {
   saved_handlers saved;
   const volatile unsigned char *byte = p;
   volatile unsigned char value = 0;
@@ -75,13 +69,11 @@ int vmp_probe_read(const volatile void *p, unsigned char *out)
     faulted = 1;
   restore(&saved);
 
-  if (!faulted)
-    *out = value;
+  if (!faulted) *out = value;
   return faulted;
 }
 
-int vmp_probe_write(volatile void *p, unsigned char v)
-{
+int vmp_probe_write(volatile void *p, unsigned char v) {
   saved_handlers saved;
   volatile unsigned char *byte = p;
   volatile int faulted = 0;
@@ -94,4 +86,3 @@ int vmp_probe_write(volatile void *p, unsigned char v)
   restore(&saved);
   return faulted;
 }
-

@@ -12,18 +12,14 @@
 #define WIN32_LEAN_AND_MEAN
 #include <windows.h>
 
-int vmp_probe_read(const volatile void *p, unsigned char *out)
-{
-  if (IsBadReadPtr((const void *)p, 1))
-    return 1;
+int vmp_probe_read(const volatile void *p, unsigned char *out) {
+  if (IsBadReadPtr((const void *)p, 1)) return 1;
   *out = *(const volatile unsigned char *)p;
   return 0;
 }
 
-int vmp_probe_write(volatile void *p, unsigned char v)
-{
-  if (IsBadWritePtr((void *)p, 1))
-    return 1;
+int vmp_probe_write(volatile void *p, unsigned char v) {
+  if (IsBadWritePtr((void *)p, 1)) return 1;
   *(volatile unsigned char *)p = v;
   return 0;
 }

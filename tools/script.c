@@ -11,21 +11,17 @@
 
 #define MAX_WORDS 16
 
-vmp_interp *vmp_interp_new(FILE *out, vmp_interp_mode mode)
-{
+vmp_interp *vmp_interp_new(FILE *out, vmp_interp_mode mode) {
   vmp_interp *in = calloc(1, sizeof *in);
-  if (in == NULL)
-    return NULL;
+  if (in == NULL) return NULL;
   in->out = out;
   in->mode = mode;
   in->page = vmp_page_size();
   return in;
 }
 
-void vmp_interp_free(vmp_interp *in)
-{
-  if (in == NULL)
-    return;
+void vmp_interp_free(vmp_interp *in) {
+  if (in == NULL) return;
   for (size_t i = 0; i < in->region_count; i++) {
     int rc = vmp_release(in->regions[i].region);
     if (rc != 0)
@@ -49,14 +45,12 @@ void vmp_interp_count_failure(vmp_interp *in) { in->failed++; }
 
 /* ---- helpers for the handlers ------------------------------------------- */
 
-static void set_text(interp_check *chk, const char *expected, const char *got_fmt, va_list ap)
-{
+static void set_text(interp_check *chk, const char *expected, const char *got_fmt, va_list ap) {
   snprintf(chk->expected, sizeof chk->expected, "%s", expected);
   vsnprintf(chk->got, sizeof chk->got, got_fmt, ap);
 }
 
-void interp_parse_error(interp_check *chk, const char *expected, const char *got_fmt, ...)
-{
+void interp_parse_error(interp_check *chk, const char *expected, const char *got_fmt, ...) {
   va_list ap;
   va_start(ap, got_fmt);
   set_text(chk, expected, got_fmt, ap);
@@ -64,8 +58,7 @@ void interp_parse_error(interp_check *chk, const char *expected, const char *got
   chk->parse_failed = 1;
 }
 
-void interp_mismatch(interp_check *chk, const char *expected, const char *got_fmt, ...)
-{
+void interp_mismatch(interp_check *chk, const char *expected, const char *got_fmt, ...) {
   va_list ap;
   va_start(ap, got_fmt);
   set_text(chk, expected, got_fmt, ap);
@@ -73,27 +66,21 @@ void interp_mismatch(interp_check *chk, const char *expected, const char *got_fm
   chk->detail_failed = 1;
 }
 
-static named_region *find_region(vmp_interp *in, const char *name)
-{
+static named_region *find_region(vmp_interp *in, const char *name) {
   for (size_t i = 0; i < in->region_count; i++)
-    if (strcmp(in->regions[i].name, name) == 0)
-      return &in->regions[i];
+    if (strcmp(in->regions[i].name, name) == 0) return &in->regions[i];
   return NULL;
 }
 
-static named_mem *find_mem(vmp_interp *in, const char *name)
-{
+static named_mem *find_mem(vmp_interp *in, const char *name) {
   for (size_t i = 0; i < in->mem_count; i++)
-    if (strcmp(in->mems[i].name, name) == 0)
-      return &in->mems[i];
+    if (strcmp(in->mems[i].name, name) == 0) return &in->mems[i];
   return NULL;
 }
 
-vmp_region *interp_region(vmp_interp *in, const char *name, interp_check *chk)
-{
+vmp_region *interp_region(vmp_interp *in, const char *name, interp_check *chk) {
   named_region *r = find_region(in, name);
-  if (r != NULL)
-    return r->region;
+  if (r != NULL) return r->region;
   if (find_mem(in, name) != NULL)
     interp_parse_error(chk, "a region", "'%s', which is a memory object", name);
   else
@@ -101,11 +88,9 @@ vmp_region *interp_region(vmp_interp *in, const char *name, interp_check *chk)
   return NULL;
 }
 
-vmp_mem *interp_mem(vmp_interp *in, const char *name, interp_check *chk)
-{
+vmp_mem *interp_mem(vmp_interp *in, const char *name, interp_check *chk) {
   named_mem *m = find_mem(in, name);
-  if (m != NULL)
-    return m->mem;
+  if (m != NULL) return m->mem;
   if (find_region(in, name) != NULL)
     interp_parse_error(chk, "a memory object", "'%s', which is a region", name);
   else
@@ -113,10 +98,10 @@ vmp_mem *interp_mem(vmp_interp *in, const char *name, interp_check *chk)
   return NULL;
 }
 
-int interp_name_available(vmp_interp *in, const char *name, interp_check *chk)
-{
+int interp_name_available(vmp_interp *in, const char *name, interp_check *chk) {
   size_t len = strlen(name);
-  int valid = len > 0 && len < INTERP_NAME_MAX && (isalpha((unsigned char)name[0]) || name[0] == '_');
+  int valid =
+      len > 0 && len < INTERP_NAME_MAX && (isalpha((unsigned char)name[0]) || name[0] == '_');
   for (size_t i = 1; valid && i < len; i++)
     valid = isalnum((unsigned char)name[i]) || name[i] == '_';
   if (!valid) {
@@ -131,21 +116,17 @@ int interp_name_available(vmp_interp *in, const char *name, interp_check *chk)
 }
 
 /* Grows a table of `elem` bytes per entry so it has room for one more. */
-static int reserve_slot(void **table, size_t count, size_t *cap, size_t elem)
-{
-  if (count < *cap)
-    return 0;
+static int reserve_slot(void **table, size_t count, size_t *cap, size_t elem) {
+  if (count < *cap) return 0;
   size_t new_cap = *cap ? *cap * 2 : 8;
   void *grown = realloc(*table, new_cap * elem);
-  if (grown == NULL)
-    return -1;
+  if (grown == NULL) return -1;
   *table = grown;
   *cap = new_cap;
   return 0;
 }
 
-int interp_bind_region(vmp_interp *in, const char *name, vmp_region *region)
-{
+int interp_bind_region(vmp_interp *in, const char *name, vmp_region *region) {
   void *table = in->regions;
   if (reserve_slot(&table, in->region_count, &in->region_cap, sizeof *in->regions) != 0) {
     vmp_release(region);
@@ -158,8 +139,7 @@ int interp_bind_region(vmp_interp *in, const char *name, vmp_region *region)
   return 0;
 }
 
-int interp_bind_mem(vmp_interp *in, const char *name, vmp_mem *mem)
-{
+int interp_bind_mem(vmp_interp *in, const char *name, vmp_mem *mem) {
   void *table = in->mems;
   if (reserve_slot(&table, in->mem_count, &in->mem_cap, sizeof *in->mems) != 0) {
     vmp_mem_close(mem);
@@ -172,53 +152,41 @@ int interp_bind_mem(vmp_interp *in, const char *name, vmp_mem *mem)
   return 0;
 }
 
-void interp_forget_region(vmp_interp *in, const char *name)
-{
+void interp_forget_region(vmp_interp *in, const char *name) {
   named_region *r = find_region(in, name);
-  if (r == NULL)
-    return;
+  if (r == NULL) return;
   size_t index = (size_t)(r - in->regions);
   memmove(r, r + 1, (in->region_count - index - 1) * sizeof *r);
   in->region_count--;
 }
 
-const char *interp_mem_name(const vmp_mem *mem, void *arg)
-{
+const char *interp_mem_name(const vmp_mem *mem, void *arg) {
   const vmp_interp *in = arg;
   for (size_t i = 0; i < in->mem_count; i++)
-    if (in->mems[i].mem == mem)
-      return in->mems[i].name;
+    if (in->mems[i].mem == mem) return in->mems[i].name;
   return NULL;
 }
 
 /* ---- one line ------------------------------------------------------------ */
 
-static const interp_command *find_command(const char *name)
-{
+static const interp_command *find_command(const char *name) {
   for (size_t i = 0; i < interp_command_count; i++)
-    if (strcmp(interp_commands[i].name, name) == 0)
-      return &interp_commands[i];
+    if (strcmp(interp_commands[i].name, name) == 0) return &interp_commands[i];
   return NULL;
 }
 
 /* Splits `text` in place at blanks. Returns the number of words, or -1 when
  * there are more than `max`. */
-static int split_words(char *text, char **words, int max)
-{
+static int split_words(char *text, char **words, int max) {
   int n = 0;
   char *p = text;
   for (;;) {
-    while (*p != '\0' && isspace((unsigned char)*p))
-      p++;
-    if (*p == '\0')
-      return n;
-    if (n == max)
-      return -1;
+    while (*p != '\0' && isspace((unsigned char)*p)) p++;
+    if (*p == '\0') return n;
+    if (n == max) return -1;
     words[n++] = p;
-    while (*p != '\0' && !isspace((unsigned char)*p))
-      p++;
-    if (*p != '\0')
-      *p++ = '\0';
+    while (*p != '\0' && !isspace((unsigned char)*p)) p++;
+    if (*p != '\0') *p++ = '\0';
   }
 }
 
@@ -226,37 +194,26 @@ static int split_words(char *text, char **words, int max)
  * followed by capitals and digits ("EACCES" is VMP_EACCES and nothing
  * else); an OS error is "OS:" and its native name or number ("OS:EACCES",
  * "OS:ERROR_ACCESS_DENIED", "OS:4000"). */
-static int valid_result_name(const char *word)
-{
-  if (strcmp(word, "ok") == 0 || strcmp(word, "OK") == 0)
-    return 1;
+static int valid_result_name(const char *word) {
+  if (strcmp(word, "ok") == 0 || strcmp(word, "OK") == 0) return 1;
   if (strncmp(word, "OS:", 3) == 0) {
     const char *p = word + 3;
-    if (*p == '\0')
-      return 0;
+    if (*p == '\0') return 0;
     for (; *p != '\0'; p++)
-      if (!isupper((unsigned char)*p) && !isdigit((unsigned char)*p) && *p != '_')
-        return 0;
+      if (!isupper((unsigned char)*p) && !isdigit((unsigned char)*p) && *p != '_') return 0;
     return 1;
   }
-  if (word[0] != 'E' || word[1] == '\0')
-    return 0;
+  if (word[0] != 'E' || word[1] == '\0') return 0;
   for (const char *p = word + 1; *p != '\0'; p++)
-    if (!isupper((unsigned char)*p) && !isdigit((unsigned char)*p))
-      return 0;
+    if (!isupper((unsigned char)*p) && !isdigit((unsigned char)*p)) return 0;
   return 1;
 }
 
-static const char *result_name(int rc)
-{
-  return rc == 0 ? "ok" : vmp_err_name(rc);
-}
+static const char *result_name(int rc) { return rc == 0 ? "ok" : vmp_err_name(rc); }
 
 static void report_failure(vmp_interp *in, const char *where, unsigned long lineno,
-                           const interp_check *chk, int error_code)
-{
-  if (where != NULL)
-    fprintf(in->out, "%s:%lu: ", where, lineno);
+                           const interp_check *chk, int error_code) {
+  if (where != NULL) fprintf(in->out, "%s:%lu: ", where, lineno);
   fprintf(in->out, "expected %s, got %s", chk->expected, chk->got);
   /* The shell is for people: say what the error means. Scripts keep the
    * exact "expected X, got Y" form that tools match on. */
@@ -267,8 +224,7 @@ static void report_failure(vmp_interp *in, const char *where, unsigned long line
 
 /* Parses and runs the command in `text` (comment already removed) into
  * chk; *counted says whether the line is a check. */
-static void run_text(vmp_interp *in, char *text, interp_check *chk, int *counted)
-{
+static void run_text(vmp_interp *in, char *text, interp_check *chk, int *counted) {
   char *expect_text = strstr(text, "=>");
   const char *expected_result = "ok";
   if (expect_text != NULL) {
@@ -277,7 +233,8 @@ static void run_text(vmp_interp *in, char *text, interp_check *chk, int *counted
     int n = split_words(expect_text + 2, rest, 2);
     if (n != 1 || !valid_result_name(rest[0])) {
       const char *what = n == 0 ? "nothing" : n < 0 ? "several words" : rest[0];
-      interp_parse_error(chk, "one result after => (ok or an error name such as ESTATE or OS:ENOENT)",
+      interp_parse_error(chk,
+                         "one result after => (ok or an error name such as ESTATE or OS:ENOENT)",
                          n == 1 ? "'%s'" : "%s", what);
       return;
     }
@@ -316,8 +273,7 @@ static void run_text(vmp_interp *in, char *text, interp_check *chk, int *counted
   }
 
   cmd->run(in, words + 1, nargs, chk);
-  if (chk->parse_failed || !cmd->is_check)
-    return;
+  if (chk->parse_failed || !cmd->is_check) return;
 
   const char *got = result_name(chk->rc);
   int ok_expected = strcmp(expected_result, "ok") == 0;
@@ -330,25 +286,21 @@ static void run_text(vmp_interp *in, char *text, interp_check *chk, int *counted
   }
 }
 
-int vmp_interp_line(vmp_interp *in, const char *where, unsigned long lineno, const char *line)
-{
+int vmp_interp_line(vmp_interp *in, const char *where, unsigned long lineno, const char *line) {
   size_t len = strlen(line);
   char *text = malloc(len + 1);
   if (text == NULL) {
-    if (where != NULL)
-      fprintf(in->out, "%s:%lu: ", where, lineno);
+    if (where != NULL) fprintf(in->out, "%s:%lu: ", where, lineno);
     fprintf(in->out, "expected memory to read the line, got none\n");
     in->failed++;
     return 0;
   }
   memcpy(text, line, len + 1);
   char *comment = strchr(text, '#');
-  if (comment != NULL)
-    *comment = '\0';
+  if (comment != NULL) *comment = '\0';
 
   char *probe = text;
-  while (*probe != '\0' && isspace((unsigned char)*probe))
-    probe++;
+  while (*probe != '\0' && isspace((unsigned char)*probe)) probe++;
   if (*probe == '\0') {
     free(text);
     return 0;
@@ -381,36 +333,29 @@ int vmp_interp_line(vmp_interp *in, const char *where, unsigned long lineno, con
 
 /* Reads one line of any length into *buf (without the newline). Returns 1
  * when a line was read, 0 at end of file, -1 on error. */
-static int read_line(FILE *stream, char **buf, size_t *cap)
-{
+static int read_line(FILE *stream, char **buf, size_t *cap) {
   size_t len = 0;
   for (;;) {
     if (*cap - len < 2) {
       size_t new_cap = *cap ? *cap * 2 : 256;
       char *grown = realloc(*buf, new_cap);
-      if (grown == NULL)
-        return -1;
+      if (grown == NULL) return -1;
       *buf = grown;
       *cap = new_cap;
     }
     if (fgets(*buf + len, (int)(*cap - len), stream) == NULL) {
-      if (ferror(stream))
-        return -1;
-      if (len == 0)
-        return 0;
+      if (ferror(stream)) return -1;
+      if (len == 0) return 0;
       break;
     }
     len += strlen(*buf + len);
-    if (len > 0 && (*buf)[len - 1] == '\n')
-      break;
+    if (len > 0 && (*buf)[len - 1] == '\n') break;
   }
-  while (len > 0 && ((*buf)[len - 1] == '\n' || (*buf)[len - 1] == '\r'))
-    (*buf)[--len] = '\0';
+  while (len > 0 && ((*buf)[len - 1] == '\n' || (*buf)[len - 1] == '\r')) (*buf)[--len] = '\0';
   return 1;
 }
 
-int vmp_interp_run(vmp_interp *in, FILE *stream, const char *where, const char *prompt)
-{
+int vmp_interp_run(vmp_interp *in, FILE *stream, const char *where, const char *prompt) {
   char *buf = NULL;
   size_t cap = 0;
   unsigned long lineno = 0;
@@ -423,29 +368,27 @@ int vmp_interp_run(vmp_interp *in, FILE *stream, const char *where, const char *
     int got = read_line(stream, &buf, &cap);
     if (got <= 0) {
       status = got;
-      if (prompt != NULL)
-        fputc('\n', in->out);
+      if (prompt != NULL) fputc('\n', in->out);
       break;
     }
     lineno++;
-    if (vmp_interp_line(in, where, lineno, buf))
-      break;
+    if (vmp_interp_line(in, where, lineno, buf)) break;
     fflush(in->out);
   }
   free(buf);
   return status;
 }
 
-void vmp_interp_print_help(FILE *out)
-{
+void vmp_interp_print_help(FILE *out) {
   fputs("Commands (sizes and offsets in pages; a number ending in b counts bytes):\n", out);
   for (size_t i = 0; i < interp_command_count; i++)
     fprintf(out, "  %-32s %s\n", interp_commands[i].usage, interp_commands[i].summary);
-  fputs("Any check may end with '=> RESULT': ok or an error name (EINVAL, EALIGN, ERANGE,\n"
-        "ESTATE, EEXTENT, EBOUNDS, EACCES, ENOMEM); none means '=> ok'. '#' starts a comment.\n"
-        "A bare name is the library's own code only: '=> EACCES' is a rule violation\n"
-        "(VMP_EACCES). An OS error is written with OS: and its native name, or its number\n"
-        "if it has none: '=> OS:EACCES', '=> OS:ENOENT', '=> OS:ERROR_ACCESS_DENIED'.\n"
-        "PROT is none, r or rw (rx, rwx add execute; w, x ask for invalid ones).\n",
-        out);
+  fputs(
+      "Any check may end with '=> RESULT': ok or an error name (EINVAL, EALIGN, ERANGE,\n"
+      "ESTATE, EEXTENT, EBOUNDS, EACCES, ENOMEM); none means '=> ok'. '#' starts a comment.\n"
+      "A bare name is the library's own code only: '=> EACCES' is a rule violation\n"
+      "(VMP_EACCES). An OS error is written with OS: and its native name, or its number\n"
+      "if it has none: '=> OS:EACCES', '=> OS:ENOENT', '=> OS:ERROR_ACCESS_DENIED'.\n"
+      "PROT is none, r or rw (rx, rwx add execute; w, x ask for invalid ones).\n",
+      out);
 }

@@ -16,9 +16,8 @@
  * A page count whose byte value does not fit in 64 bits becomes the
  * largest page multiple that does: the library must see a huge aligned
  * value (and answer ERANGE), not a wrapped small one. */
-static int parse_amount(const vmp_interp *in, const char *word, const char *what,
-                        uint64_t *bytes, interp_check *chk)
-{
+static int parse_amount(const vmp_interp *in, const char *word, const char *what, uint64_t *bytes,
+                        interp_check *chk) {
   size_t len = strlen(word);
   int in_bytes = len > 1 && word[len - 1] == 'b';
   size_t digits = in_bytes ? len - 1 : len;
@@ -51,11 +50,9 @@ static int parse_amount(const vmp_interp *in, const char *word, const char *what
 
 /* Same, as a size_t, saturating the same way on 32-bit machines. */
 static int parse_size(const vmp_interp *in, const char *word, const char *what, size_t *out,
-                      interp_check *chk)
-{
+                      interp_check *chk) {
   uint64_t bytes;
-  if (!parse_amount(in, word, what, &bytes, chk))
-    return 0;
+  if (!parse_amount(in, word, what, &bytes, chk)) return 0;
   if (bytes > SIZE_MAX)
     *out = bytes % in->page == 0 ? SIZE_MAX - in->page + 1 : SIZE_MAX;
   else
@@ -63,8 +60,7 @@ static int parse_size(const vmp_interp *in, const char *word, const char *what, 
   return 1;
 }
 
-static int parse_count(const char *word, const char *what, uint64_t *out, interp_check *chk)
-{
+static int parse_count(const char *word, const char *what, uint64_t *out, interp_check *chk) {
   uint64_t value = 0;
   int valid = word[0] != '\0';
   for (const char *p = word; valid && *p != '\0'; p++) {
@@ -81,8 +77,7 @@ static int parse_count(const char *word, const char *what, uint64_t *out, interp
 }
 
 /* 0x00..0xff or 0..255. */
-static int parse_byte(const char *word, unsigned char *out, interp_check *chk)
-{
+static int parse_byte(const char *word, unsigned char *out, interp_check *chk) {
   const char *p = word;
   unsigned base = 10, value = 0;
   if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
@@ -113,8 +108,7 @@ static int parse_byte(const char *word, unsigned char *out, interp_check *chk)
 
 /* none, or letters r, w, x each at most once. Combinations the library
  * refuses (w, x, wx) are accepted here so that scripts can test EINVAL. */
-static int parse_prot(const char *word, int *out, interp_check *chk)
-{
+static int parse_prot(const char *word, int *out, interp_check *chk) {
   if (strcmp(word, "none") == 0) {
     *out = VMP_PROT_NONE;
     return 1;
@@ -122,7 +116,10 @@ static int parse_prot(const char *word, int *out, interp_check *chk)
   int prot = 0;
   int valid = word[0] != '\0';
   for (const char *p = word; valid && *p != '\0'; p++) {
-    int bit = *p == 'r' ? VMP_PROT_READ : *p == 'w' ? VMP_PROT_WRITE : *p == 'x' ? VMP_PROT_EXEC : 0;
+    int bit = *p == 'r'   ? VMP_PROT_READ
+              : *p == 'w' ? VMP_PROT_WRITE
+              : *p == 'x' ? VMP_PROT_EXEC
+                          : 0;
     valid = bit != 0 && (prot & bit) == 0;
     prot |= bit;
   }
@@ -135,8 +132,7 @@ static int parse_prot(const char *word, int *out, interp_check *chk)
 }
 
 /* Prints a byte amount the way scripts write it: pages, or bytes with b. */
-static const char *amount_text(const vmp_interp *in, uint64_t bytes, char *buf, size_t len)
-{
+static const char *amount_text(const vmp_interp *in, uint64_t bytes, char *buf, size_t len) {
   if (bytes % in->page == 0)
     snprintf(buf, len, "%" PRIu64, bytes / in->page);
   else
@@ -146,8 +142,7 @@ static const char *amount_text(const vmp_interp *in, uint64_t bytes, char *buf, 
 
 /* ---- region operations ------------------------------------------------- */
 
-static void cmd_reserve(vmp_interp *in, char **args, int nargs, interp_check *chk)
-{
+static void cmd_reserve(vmp_interp *in, char **args, int nargs, interp_check *chk) {
   size_t size, alignment = 0;
   if (!interp_name_available(in, args[0], chk) ||
       !parse_size(in, args[1], "SIZE (pages, or bytes ending in b)", &size, chk))
@@ -157,21 +152,18 @@ static void cmd_reserve(vmp_interp *in, char **args, int nargs, interp_check *ch
       interp_parse_error(chk, "align=PAGES", "'%s'", args[2]);
       return;
     }
-    if (!parse_size(in, args[2] + 6, "align=PAGES", &alignment, chk))
-      return;
+    if (!parse_size(in, args[2] + 6, "align=PAGES", &alignment, chk)) return;
   }
   vmp_region *region = NULL;
   chk->rc = vmp_reserve(size, alignment, &region);
-  if (chk->rc == 0)
-    chk->rc = interp_bind_region(in, args[0], region);
+  if (chk->rc == 0) chk->rc = interp_bind_region(in, args[0], region);
 }
 
 typedef int range_op(vmp_region *region, size_t off, size_t size);
 
 /* OFF SIZE after the region name. */
 static vmp_region *region_range(vmp_interp *in, char **args, size_t *off, size_t *size,
-                                interp_check *chk)
-{
+                                interp_check *chk) {
   vmp_region *region = interp_region(in, args[0], chk);
   if (region == NULL || !parse_size(in, args[1], "OFF (pages, or bytes ending in b)", off, chk) ||
       !parse_size(in, args[2], "SIZE (pages, or bytes ending in b)", size, chk))
@@ -179,40 +171,33 @@ static vmp_region *region_range(vmp_interp *in, char **args, size_t *off, size_t
   return region;
 }
 
-static void run_range_op(vmp_interp *in, char **args, interp_check *chk, range_op *op)
-{
+static void run_range_op(vmp_interp *in, char **args, interp_check *chk, range_op *op) {
   size_t off, size;
   vmp_region *region = region_range(in, args, &off, &size, chk);
-  if (region != NULL)
-    chk->rc = op(region, off, size);
+  if (region != NULL) chk->rc = op(region, off, size);
 }
 
-static void cmd_split(vmp_interp *in, char **args, int nargs, interp_check *chk)
-{
+static void cmd_split(vmp_interp *in, char **args, int nargs, interp_check *chk) {
   (void)nargs;
   run_range_op(in, args, chk, vmp_split);
 }
 
-static void cmd_coalesce(vmp_interp *in, char **args, int nargs, interp_check *chk)
-{
+static void cmd_coalesce(vmp_interp *in, char **args, int nargs, interp_check *chk) {
   (void)nargs;
   run_range_op(in, args, chk, vmp_coalesce);
 }
 
-static void cmd_unmap(vmp_interp *in, char **args, int nargs, interp_check *chk)
-{
+static void cmd_unmap(vmp_interp *in, char **args, int nargs, interp_check *chk) {
   (void)nargs;
   run_range_op(in, args, chk, vmp_unmap);
 }
 
-static void cmd_discard(vmp_interp *in, char **args, int nargs, interp_check *chk)
-{
+static void cmd_discard(vmp_interp *in, char **args, int nargs, interp_check *chk) {
   (void)nargs;
   run_range_op(in, args, chk, vmp_discard);
 }
 
-static void cmd_commit(vmp_interp *in, char **args, int nargs, interp_check *chk)
-{
+static void cmd_commit(vmp_interp *in, char **args, int nargs, interp_check *chk) {
   (void)nargs;
   size_t off, size;
   int prot;
@@ -221,8 +206,7 @@ static void cmd_commit(vmp_interp *in, char **args, int nargs, interp_check *chk
     chk->rc = vmp_commit(region, off, size, prot);
 }
 
-static void cmd_protect(vmp_interp *in, char **args, int nargs, interp_check *chk)
-{
+static void cmd_protect(vmp_interp *in, char **args, int nargs, interp_check *chk) {
   (void)nargs;
   size_t off, size;
   int prot;
@@ -231,28 +215,25 @@ static void cmd_protect(vmp_interp *in, char **args, int nargs, interp_check *ch
     chk->rc = vmp_protect(region, off, size, prot);
 }
 
-static void cmd_map(vmp_interp *in, char **args, int nargs, interp_check *chk)
-{
+static void cmd_map(vmp_interp *in, char **args, int nargs, interp_check *chk) {
   (void)nargs;
   size_t off, size;
   uint64_t mem_off;
   int prot;
   vmp_region *region = region_range(in, args, &off, &size, chk);
-  if (region == NULL)
-    return;
+  if (region == NULL) return;
   vmp_mem *mem = interp_mem(in, args[3], chk);
-  if (mem == NULL || !parse_amount(in, args[4], "MOFF (pages, or bytes ending in b)", &mem_off, chk) ||
+  if (mem == NULL ||
+      !parse_amount(in, args[4], "MOFF (pages, or bytes ending in b)", &mem_off, chk) ||
       !parse_prot(args[5], &prot, chk))
     return;
   chk->rc = vmp_map(region, off, size, mem, mem_off, prot);
 }
 
-static void cmd_release(vmp_interp *in, char **args, int nargs, interp_check *chk)
-{
+static void cmd_release(vmp_interp *in, char **args, int nargs, interp_check *chk) {
   (void)nargs;
   vmp_region *region = interp_region(in, args[0], chk);
-  if (region == NULL)
-    return;
+  if (region == NULL) return;
   chk->rc = vmp_release(region);
   /* The handle is gone whatever release said: a second release would be a
    * use after free. */
@@ -261,8 +242,7 @@ static void cmd_release(vmp_interp *in, char **args, int nargs, interp_check *ch
 
 /* ---- memory objects ---------------------------------------------------- */
 
-static void cmd_mem(vmp_interp *in, char **args, int nargs, interp_check *chk)
-{
+static void cmd_mem(vmp_interp *in, char **args, int nargs, interp_check *chk) {
   (void)nargs;
   uint64_t size;
   if (!interp_name_available(in, args[0], chk) ||
@@ -270,12 +250,10 @@ static void cmd_mem(vmp_interp *in, char **args, int nargs, interp_check *chk)
     return;
   vmp_mem *mem = NULL;
   chk->rc = vmp_mem_create(size, 0, &mem);
-  if (chk->rc == 0)
-    chk->rc = interp_bind_mem(in, args[0], mem);
+  if (chk->rc == 0) chk->rc = interp_bind_mem(in, args[0], mem);
 }
 
-static void cmd_file(vmp_interp *in, char **args, int nargs, interp_check *chk)
-{
+static void cmd_file(vmp_interp *in, char **args, int nargs, interp_check *chk) {
   (void)nargs;
   uint64_t size;
   if (!interp_name_available(in, args[0], chk) ||
@@ -292,8 +270,7 @@ static void cmd_file(vmp_interp *in, char **args, int nargs, interp_check *chk)
   }
   vmp_mem *mem = NULL;
   chk->rc = vmp_cli_temp_file(size, flags, &mem);
-  if (chk->rc == 0)
-    chk->rc = interp_bind_mem(in, args[0], mem);
+  if (chk->rc == 0) chk->rc = interp_bind_mem(in, args[0], mem);
 }
 
 /* ---- memory access ----------------------------------------------------- */
@@ -301,8 +278,7 @@ static void cmd_file(vmp_interp *in, char **args, int nargs, interp_check *chk)
 /* The address of page OFF of the region, after the same checks the library
  * makes (EALIGN, then ERANGE), so that an access outside is an error
  * result and never a touch of memory the region does not own. */
-static unsigned char *page_address(vmp_interp *in, char **args, interp_check *chk)
-{
+static unsigned char *page_address(vmp_interp *in, char **args, interp_check *chk) {
   vmp_region *region = interp_region(in, args[0], chk);
   size_t off;
   if (region == NULL || !parse_size(in, args[1], "OFF (pages, or bytes ending in b)", &off, chk))
@@ -311,35 +287,28 @@ static unsigned char *page_address(vmp_interp *in, char **args, interp_check *ch
     chk->rc = VMP_EALIGN;
   else if (off >= vmp_size(region))
     chk->rc = VMP_ERANGE;
-  if (chk->rc != 0)
-    return NULL;
+  if (chk->rc != 0) return NULL;
   return (unsigned char *)vmp_base(region) + off;
 }
 
-static void cmd_poke(vmp_interp *in, char **args, int nargs, interp_check *chk)
-{
+static void cmd_poke(vmp_interp *in, char **args, int nargs, interp_check *chk) {
   (void)nargs;
   unsigned char value;
-  if (!parse_byte(args[2], &value, chk))
-    return;
+  if (!parse_byte(args[2], &value, chk)) return;
   unsigned char *page = page_address(in, args, chk);
-  if (page == NULL)
-    return;
+  if (page == NULL) return;
   if (vmp_probe_write(page, value))
     interp_mismatch(chk, "ok", "fault writing the first byte of page %s", args[1]);
   else if (vmp_probe_write(page + in->page - 1, value))
     interp_mismatch(chk, "ok", "fault writing the last byte of page %s", args[1]);
 }
 
-static void cmd_peek(vmp_interp *in, char **args, int nargs, interp_check *chk)
-{
+static void cmd_peek(vmp_interp *in, char **args, int nargs, interp_check *chk) {
   (void)nargs;
   unsigned char want, first, last;
-  if (!parse_byte(args[2], &want, chk))
-    return;
+  if (!parse_byte(args[2], &want, chk)) return;
   unsigned char *page = page_address(in, args, chk);
-  if (page == NULL)
-    return;
+  if (page == NULL) return;
   if (vmp_probe_read(page, &first))
     interp_mismatch(chk, args[2], "fault reading the first byte of page %s", args[1]);
   else if (vmp_probe_read(page + in->page - 1, &last))
@@ -357,17 +326,14 @@ static void cmd_peek(vmp_interp *in, char **args, int nargs, interp_check *chk)
 /* Does touching `p` fault? A write probe first reads the byte and writes
  * the same value back, so a check that finds the page writable leaves its
  * contents unchanged. */
-static int access_faults(unsigned char *p, int write)
-{
+static int access_faults(unsigned char *p, int write) {
   unsigned char value = 0;
   int read_faulted = vmp_probe_read(p, &value);
-  if (!write)
-    return read_faulted;
+  if (!write) return read_faulted;
   return vmp_probe_write(p, value);
 }
 
-static void cmd_fault(vmp_interp *in, char **args, int nargs, interp_check *chk)
-{
+static void cmd_fault(vmp_interp *in, char **args, int nargs, interp_check *chk) {
   (void)nargs;
   int write;
   if (strcmp(args[2], "read") == 0)
@@ -379,8 +345,7 @@ static void cmd_fault(vmp_interp *in, char **args, int nargs, interp_check *chk)
     return;
   }
   unsigned char *page = page_address(in, args, chk);
-  if (page == NULL)
-    return;
+  if (page == NULL) return;
   const char *what = write ? "writing" : "reading";
   if (!access_faults(page, write))
     interp_mismatch(chk, "a fault", "no fault %s the first byte of page %s", what, args[1]);
@@ -390,8 +355,7 @@ static void cmd_fault(vmp_interp *in, char **args, int nargs, interp_check *chk)
 
 /* ---- layout checks ----------------------------------------------------- */
 
-static void cmd_span(vmp_interp *in, char **args, int nargs, interp_check *chk)
-{
+static void cmd_span(vmp_interp *in, char **args, int nargs, interp_check *chk) {
   (void)nargs;
   vmp_region *region = interp_region(in, args[0], chk);
   uint64_t off, start, size;
@@ -419,8 +383,7 @@ static void cmd_span(vmp_interp *in, char **args, int nargs, interp_check *chk)
     addr = (uintptr_t)vmp_base(region) - 1; /* beyond a 32-bit address space */
   vmp_span_info info;
   chk->rc = vmp_query(region, (const void *)addr, &info);
-  if (chk->rc != 0)
-    return;
+  if (chk->rc != 0) return;
   if (info.kind != kind || info.offset != start || info.size != size) {
     char e1[32], e2[32], g1[32], g2[32], expected[INTERP_TEXT_MAX];
     snprintf(expected, sizeof expected, "%s %s %s", vmp_kind_name(kind),
@@ -431,13 +394,11 @@ static void cmd_span(vmp_interp *in, char **args, int nargs, interp_check *chk)
   }
 }
 
-static void cmd_spans(vmp_interp *in, char **args, int nargs, interp_check *chk)
-{
+static void cmd_spans(vmp_interp *in, char **args, int nargs, interp_check *chk) {
   (void)nargs;
   vmp_region *region = interp_region(in, args[0], chk);
   uint64_t want;
-  if (region == NULL || !parse_count(args[1], "N (a number of spans)", &want, chk))
-    return;
+  if (region == NULL || !parse_count(args[1], "N (a number of spans)", &want, chk)) return;
   size_t count = vmp_span_count(region);
   if ((uint64_t)count != want) {
     char expected[64];
@@ -447,13 +408,11 @@ static void cmd_spans(vmp_interp *in, char **args, int nargs, interp_check *chk)
 }
 
 /* The kernel mappings vmp_mapping_count() derives from the spans. */
-static void cmd_mappings(vmp_interp *in, char **args, int nargs, interp_check *chk)
-{
+static void cmd_mappings(vmp_interp *in, char **args, int nargs, interp_check *chk) {
   (void)nargs;
   vmp_region *region = interp_region(in, args[0], chk);
   uint64_t want;
-  if (region == NULL || !parse_count(args[1], "N (a number of mappings)", &want, chk))
-    return;
+  if (region == NULL || !parse_count(args[1], "N (a number of mappings)", &want, chk)) return;
   size_t count = vmp_mapping_count(region);
   if ((uint64_t)count != want) {
     char expected[64];
@@ -462,14 +421,12 @@ static void cmd_mappings(vmp_interp *in, char **args, int nargs, interp_check *c
   }
 }
 
-static void cmd_carve(vmp_interp *in, char **args, int nargs, interp_check *chk)
-{
+static void cmd_carve(vmp_interp *in, char **args, int nargs, interp_check *chk) {
   (void)nargs;
   run_range_op(in, args, chk, vmp_carve);
 }
 
-static void cmd_extend(vmp_interp *in, char **args, int nargs, interp_check *chk)
-{
+static void cmd_extend(vmp_interp *in, char **args, int nargs, interp_check *chk) {
   (void)nargs;
   size_t more;
   vmp_region *region = interp_region(in, args[0], chk);
@@ -477,8 +434,7 @@ static void cmd_extend(vmp_interp *in, char **args, int nargs, interp_check *chk
     chk->rc = vmp_extend(region, more);
 }
 
-static void cmd_aligned(vmp_interp *in, char **args, int nargs, interp_check *chk)
-{
+static void cmd_aligned(vmp_interp *in, char **args, int nargs, interp_check *chk) {
   (void)nargs;
   vmp_region *region = interp_region(in, args[0], chk);
   uint64_t alignment;
@@ -500,29 +456,23 @@ static void cmd_aligned(vmp_interp *in, char **args, int nargs, interp_check *ch
 
 /* ---- shell helpers ----------------------------------------------------- */
 
-static void cmd_show(vmp_interp *in, char **args, int nargs, interp_check *chk)
-{
+static void cmd_show(vmp_interp *in, char **args, int nargs, interp_check *chk) {
   (void)nargs;
   vmp_region *region = interp_region(in, args[0], chk);
-  if (region == NULL)
-    return;
+  if (region == NULL) return;
   size_t spans = vmp_span_count(region);
   fprintf(in->out, "region %s: base 0x%" PRIxPTR ", %zu pages, %zu span%s\n", args[0],
-          (uintptr_t)vmp_base(region),
-          vmp_size(region) / in->page, spans, spans == 1 ? "" : "s");
+          (uintptr_t)vmp_base(region), vmp_size(region) / in->page, spans, spans == 1 ? "" : "s");
   int rc = vmp_cli_print_spans(in->out, region, "  ", interp_mem_name, in);
-  if (rc != 0)
-    fprintf(in->out, "  (listing failed: %s: %s)\n", vmp_err_name(rc), vmp_strerror(rc));
+  if (rc != 0) fprintf(in->out, "  (listing failed: %s: %s)\n", vmp_err_name(rc), vmp_strerror(rc));
 }
 
-static void cmd_help(vmp_interp *in, char **args, int nargs, interp_check *chk)
-{
+static void cmd_help(vmp_interp *in, char **args, int nargs, interp_check *chk) {
   (void)args, (void)nargs, (void)chk;
   vmp_interp_print_help(in->out);
 }
 
-static void cmd_quit(vmp_interp *in, char **args, int nargs, interp_check *chk)
-{
+static void cmd_quit(vmp_interp *in, char **args, int nargs, interp_check *chk) {
   (void)args, (void)nargs, (void)chk;
   in->quit = 1;
 }
@@ -541,13 +491,18 @@ const interp_command interp_commands[] = {
     {"protect", 4, 4, "protect R OFF SIZE PROT", "change protection", 1, 0, cmd_protect},
     {"discard", 3, 3, "discard R OFF SIZE", "discard private pages", 1, 0, cmd_discard},
     {"release", 1, 1, "release R", "release region R", 1, 0, cmd_release},
-    {"poke", 3, 3, "poke R OFF BYTE", "write BYTE to first and last byte of page OFF", 1, 0, cmd_poke},
-    {"peek", 3, 3, "peek R OFF BYTE", "expect first and last byte of page OFF to be BYTE", 1, 0, cmd_peek},
-    {"fault", 3, 3, "fault R OFF read|write", "expect the access to page OFF to fault", 1, 0, cmd_fault},
-    {"span", 5, 5, "span R OFF KIND START SIZE", "expect the span holding page OFF", 1, 0, cmd_span},
+    {"poke", 3, 3, "poke R OFF BYTE", "write BYTE to first and last byte of page OFF", 1, 0,
+     cmd_poke},
+    {"peek", 3, 3, "peek R OFF BYTE", "expect first and last byte of page OFF to be BYTE", 1, 0,
+     cmd_peek},
+    {"fault", 3, 3, "fault R OFF read|write", "expect the access to page OFF to fault", 1, 0,
+     cmd_fault},
+    {"span", 5, 5, "span R OFF KIND START SIZE", "expect the span holding page OFF", 1, 0,
+     cmd_span},
     {"spans", 2, 2, "spans R N", "expect R to hold N spans", 1, 0, cmd_spans},
     {"mappings", 2, 2, "mappings R N", "expect R to cost N kernel mappings", 1, 0, cmd_mappings},
-    {"aligned", 2, 2, "aligned R PAGES", "expect R's base to be a multiple of PAGES pages", 1, 0, cmd_aligned},
+    {"aligned", 2, 2, "aligned R PAGES", "expect R's base to be a multiple of PAGES pages", 1, 0,
+     cmd_aligned},
     {"show", 1, 1, "show R", "print R's spans (checks nothing)", 0, 0, cmd_show},
     {"help", 0, 0, "help", "this list (shell only)", 0, 1, cmd_help},
     {"quit", 0, 0, "quit", "leave the shell (shell only)", 0, 1, cmd_quit},

@@ -2,7 +2,6 @@
  * holds its own descriptor. */
 #include "tempfile.h"
 
-
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,20 +9,16 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-int vmp_cli_temp_file(uint64_t size, unsigned flags, vmp_mem **out)
-{
+int vmp_cli_temp_file(uint64_t size, unsigned flags, vmp_mem **out) {
   const char *dir = getenv("TMPDIR");
-  if (dir == NULL || dir[0] == '\0')
-    dir = "/tmp";
+  if (dir == NULL || dir[0] == '\0') dir = "/tmp";
 
   char path[4096];
   int n = snprintf(path, sizeof path, "%s/vmplace-scenario-XXXXXX", dir);
-  if (n < 0 || (size_t)n >= sizeof path)
-    return -ENAMETOOLONG;
+  if (n < 0 || (size_t)n >= sizeof path) return -ENAMETOOLONG;
 
   int fd = mkstemp(path);
-  if (fd < 0)
-    return -errno;
+  if (fd < 0) return -errno;
 
   int rc = 0;
   if ((uint64_t)(off_t)size != size || size > (uint64_t)INT64_MAX)
@@ -32,9 +27,7 @@ int vmp_cli_temp_file(uint64_t size, unsigned flags, vmp_mem **out)
     rc = -errno;
   close(fd);
 
-  if (rc == 0)
-    rc = vmp_mem_open(path, flags, out);
+  if (rc == 0) rc = vmp_mem_open(path, flags, out);
   unlink(path);
   return rc;
 }
-

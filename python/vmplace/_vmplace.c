@@ -70,8 +70,9 @@ static PyObject *raise_code(int err, const char *what, PyObject *filename, Py_ss
   PyObject *exc = NULL;
   if (vmp_err_is_os(err)) {
     int os_code = vmp_err_os_code(err);
-    exc = filename ? PyObject_CallFunction(PyExc_OSError, "isO", os_code, vmp_strerror(err), filename)
-                   : PyObject_CallFunction(PyExc_OSError, "is", os_code, vmp_strerror(err));
+    exc = filename
+              ? PyObject_CallFunction(PyExc_OSError, "isO", os_code, vmp_strerror(err), filename)
+              : PyObject_CallFunction(PyExc_OSError, "is", os_code, vmp_strerror(err));
   } else {
     /* The file goes into the message: OSError's own filename slot would
      * make str() print an errno, which library codes have none of. */
@@ -79,8 +80,7 @@ static PyObject *raise_code(int err, const char *what, PyObject *filename, Py_ss
         VmpError, "N",
         filename ? PyUnicode_FromFormat("%s: %s [%s]: %R", what, vmp_strerror(err),
                                         vmp_err_name(err), filename)
-                 : PyUnicode_FromFormat("%s: %s [%s]", what, vmp_strerror(err),
-                                        vmp_err_name(err)));
+                 : PyUnicode_FromFormat("%s: %s [%s]", what, vmp_strerror(err), vmp_err_name(err)));
   }
   if (!exc) return NULL;
   if (set_attr_int(exc, "code", err) < 0 || set_attr_str(exc, "name", vmp_err_name(err)) < 0) {
@@ -149,8 +149,7 @@ typedef struct {
 enum window_kind { WINDOW_REGION, WINDOW_RING_READ, WINDOW_RING_WRITE };
 
 struct Window {
-  PyObject_HEAD
-  PyObject *owner; /* strong reference: the owner outlives the window */
+  PyObject_HEAD PyObject *owner; /* strong reference: the owner outlives the window */
   window_list *list;
   Window *prev, *next;
   enum window_kind kind;
@@ -231,8 +230,7 @@ static void window_dealloc(Window *w) {
 /* ---- memory objects ----------------------------------------------------- */
 
 typedef struct {
-  PyObject_HEAD
-  vmp_mem *mem;
+  PyObject_HEAD vmp_mem *mem;
 } Mem;
 
 static PyTypeObject MemType;
@@ -312,15 +310,19 @@ static vmp_mem *mem_open_handle(Mem *self) {
 static PyTypeObject MemInfoType;
 
 static PyStructSequence_Field mem_info_fields[] = {
-    {"backing", "where the memory comes from: 'memfd', 'shm', 'temp_file', 'file', 'section' "
-                "or 'descriptor'"},
+    {"backing",
+     "where the memory comes from: 'memfd', 'shm', 'temp_file', 'file', 'section' "
+     "or 'descriptor'"},
     {"sealed", "its size can never shrink, so views of it can never fault from truncation"},
-    {"huge_pages", "1: huge pages; 2: ordinary pages whose views ask for transparent huge "
-                   "pages; 0: ordinary pages"},
-    {"exec", "True: made exec-capable (MEM_EXEC); False: sealed against exec; None: as the "
-             "system decides"},
-    {"fell_back", "the backend's own way was refused and shm or a file was taken instead, "
-                  "which can fill up and then fault"},
+    {"huge_pages",
+     "1: huge pages; 2: ordinary pages whose views ask for transparent huge "
+     "pages; 0: ordinary pages"},
+    {"exec",
+     "True: made exec-capable (MEM_EXEC); False: sealed against exec; None: as the "
+     "system decides"},
+    {"fell_back",
+     "the backend's own way was refused and shm or a file was taken instead, "
+     "which can fill up and then fault"},
     {NULL, NULL}};
 
 static PyStructSequence_Desc mem_info_desc = {
@@ -329,12 +331,18 @@ static PyStructSequence_Desc mem_info_desc = {
 
 static const char *backing_name(vmp_backing b) {
   switch (b) {
-    case VMP_BACKING_MEMFD: return "memfd";
-    case VMP_BACKING_SHM: return "shm";
-    case VMP_BACKING_TEMP_FILE: return "temp_file";
-    case VMP_BACKING_FILE: return "file";
-    case VMP_BACKING_SECTION: return "section";
-    case VMP_BACKING_DESCRIPTOR: return "descriptor";
+    case VMP_BACKING_MEMFD:
+      return "memfd";
+    case VMP_BACKING_SHM:
+      return "shm";
+    case VMP_BACKING_TEMP_FILE:
+      return "temp_file";
+    case VMP_BACKING_FILE:
+      return "file";
+    case VMP_BACKING_SECTION:
+      return "section";
+    case VMP_BACKING_DESCRIPTOR:
+      return "descriptor";
   }
   return "unknown";
 }
@@ -431,10 +439,12 @@ static PyObject *Mem_repr(Mem *self) {
   uint64_t size = 0;
   int err = vmp_mem_size(self->mem, &size);
   unsigned flags = vmp_mem_flags(self->mem);
-  if (err) return PyUnicode_FromFormat("<vmplace.Mem fd=%zd %s>", (Py_ssize_t)vmp_mem_fd(self->mem),
-                                       (flags & VMP_MEM_WRITE) ? "rw" : "r");
-  return PyUnicode_FromFormat("<vmplace.Mem fd=%zd size=%llu %s>", (Py_ssize_t)vmp_mem_fd(self->mem),
-                              (unsigned long long)size, (flags & VMP_MEM_WRITE) ? "rw" : "r");
+  if (err)
+    return PyUnicode_FromFormat("<vmplace.Mem fd=%zd %s>", (Py_ssize_t)vmp_mem_fd(self->mem),
+                                (flags & VMP_MEM_WRITE) ? "rw" : "r");
+  return PyUnicode_FromFormat("<vmplace.Mem fd=%zd size=%llu %s>",
+                              (Py_ssize_t)vmp_mem_fd(self->mem), (unsigned long long)size,
+                              (flags & VMP_MEM_WRITE) ? "rw" : "r");
 }
 
 static PyMethodDef Mem_methods[] = {
@@ -482,10 +492,11 @@ static PyTypeObject MemType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "vmplace.Mem",
     .tp_basicsize = sizeof(Mem),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_doc = "Mem(size)\n\nA memory object: what region views map. Mem(size) creates anonymous "
-              "shared memory of size bytes (a page multiple), zero-filled, with nothing named "
-              "left behind; Mem.open(path) opens a file; Mem.adopt(fd) takes a descriptor. A "
-              "context manager; close() is idempotent and views stay valid after it.",
+    .tp_doc =
+        "Mem(size)\n\nA memory object: what region views map. Mem(size) creates anonymous "
+        "shared memory of size bytes (a page multiple), zero-filled, with nothing named "
+        "left behind; Mem.open(path) opens a file; Mem.adopt(fd) takes a descriptor. A "
+        "context manager; close() is idempotent and views stay valid after it.",
     .tp_new = Mem_new,
     .tp_dealloc = (destructor)Mem_dealloc,
     .tp_repr = (reprfunc)Mem_repr,
@@ -496,8 +507,7 @@ static PyTypeObject MemType = {
 /* ---- regions ------------------------------------------------------------ */
 
 typedef struct {
-  PyObject_HEAD
-  vmp_region *region;
+  PyObject_HEAD vmp_region *region;
   window_list windows;
   /* Counts the changes made to the region; every change goes through this
    * object, so a window checked at the current generation needs no new
@@ -538,9 +548,9 @@ fail:
 
 static PyObject *span_info_new(const vmp_span_info *info) {
   PyObject *items[6] = {
-      PyLong_FromVoidPtr(info->start),           PyLong_FromSize_t(info->offset),
-      PyLong_FromSize_t(info->size),             PyUnicode_FromString(vmp_kind_name(info->kind)),
-      PyLong_FromLong(info->prot),               PyLong_FromUnsignedLongLong(info->mem_offset)};
+      PyLong_FromVoidPtr(info->start), PyLong_FromSize_t(info->offset),
+      PyLong_FromSize_t(info->size),   PyUnicode_FromString(vmp_kind_name(info->kind)),
+      PyLong_FromLong(info->prot),     PyLong_FromUnsignedLongLong(info->mem_offset)};
   return struct_sequence(&SpanInfoType, items, 6);
 }
 
@@ -577,8 +587,8 @@ static PyObject *Region_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
 static PyObject *Region_reserve_at(PyObject *cls, PyObject *args, PyObject *kw) {
   static char *kwlist[] = {"addr", "size", NULL};
   size_t addr, size;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&:reserve_at", kwlist, conv_size, &addr,
-                                   conv_size, &size))
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&:reserve_at", kwlist, conv_size, &addr, conv_size,
+                                   &size))
     return NULL;
   vmp_region *r;
   int err = vmp_reserve_at((void *)(uintptr_t)addr, size, &r);
@@ -645,8 +655,7 @@ static PyObject *Region_extend(Region *self, PyObject *arg) {
 static PyObject *Region_label(Region *self, PyObject *args) {
   size_t off, size;
   const char *name;
-  if (!PyArg_ParseTuple(args, "O&O&s:label", conv_size, &off, conv_size, &size, &name))
-    return NULL;
+  if (!PyArg_ParseTuple(args, "O&O&s:label", conv_size, &off, conv_size, &size, &name)) return NULL;
   vmp_region *r = region_handle(self);
   if (!r) return NULL;
   /* A name changes neither the pages nor their protection: exports stay. */
@@ -811,8 +820,10 @@ static PyObject *region_span_list(vmp_region *r) {
     PyObject *list = PyList_New((Py_ssize_t)buf.count);
     for (size_t i = 0; list && i < buf.count; i++) {
       PyObject *s = span_info_new(&buf.items[i]);
-      if (!s) Py_CLEAR(list);
-      else PyList_SET_ITEM(list, (Py_ssize_t)i, s);
+      if (!s)
+        Py_CLEAR(list);
+      else
+        PyList_SET_ITEM(list, (Py_ssize_t)i, s);
     }
     PyMem_Free(buf.items);
     return list;
@@ -885,10 +896,9 @@ static PyObject *Region_repr(Region *self) {
     long prot = PyLong_AsLong(PyStructSequence_GET_ITEM(s, 4));
     char range[64];
     snprintf(range, sizeof range, "0x%zx+0x%zx", off, size);
-    PyObject *part =
-        PyUnicode_CompareWithASCIIString(kind, "placeholder") == 0
-            ? PyUnicode_FromFormat("%s %U", range, kind)
-            : PyUnicode_FromFormat("%s %U %s", range, kind, prot_names[prot & 7]);
+    PyObject *part = PyUnicode_CompareWithASCIIString(kind, "placeholder") == 0
+                         ? PyUnicode_FromFormat("%s %U", range, kind)
+                         : PyUnicode_FromFormat("%s %U %s", range, kind, prot_names[prot & 7]);
     if (!part || PyList_Append(parts, part) < 0) {
       Py_XDECREF(part);
       Py_DECREF(parts);
@@ -982,7 +992,8 @@ static PyMethodDef Region_methods[] = {
      "commit(offset, size, prot=PROT_RW)\n\nReplace exactly one whole placeholder with private "
      "zero-filled memory."},
     {"map", (PyCFunction)(void (*)(void))Region_map, METH_VARARGS | METH_KEYWORDS,
-     "map(offset, size, mem, mem_offset=0, prot=None)\n\nReplace exactly one whole placeholder with "
+     "map(offset, size, mem, mem_offset=0, prot=None)\n\nReplace exactly one whole placeholder "
+     "with "
      "a view of mem from byte mem_offset. prot defaults to PROT_RW for a writable object and "
      "PROT_READ for a read-only one. The view keeps the object alive."},
     {"unmap", (PyCFunction)Region_unmap, METH_VARARGS,
@@ -1028,10 +1039,11 @@ static PyTypeObject RegionType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "vmplace.Region",
     .tp_basicsize = sizeof(Region),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_doc = "Region(size, alignment=0)\n\nReserve size bytes of address space (a page multiple) "
-              "as one placeholder; split it, commit private memory or map Mem views into it, "
-              "never leaving any of it free for another allocation. Offsets and sizes are bytes "
-              "from the base, page multiples. A context manager; close() is idempotent.",
+    .tp_doc =
+        "Region(size, alignment=0)\n\nReserve size bytes of address space (a page multiple) "
+        "as one placeholder; split it, commit private memory or map Mem views into it, "
+        "never leaving any of it free for another allocation. Offsets and sizes are bytes "
+        "from the base, page multiples. A context manager; close() is idempotent.",
     .tp_new = Region_new,
     .tp_dealloc = (destructor)Region_dealloc,
     .tp_repr = (reprfunc)Region_repr,
@@ -1044,13 +1056,12 @@ static PyTypeObject RegionType = {
 typedef struct Record Record;
 
 typedef struct {
-  PyObject_HEAD
-  vmp_ring *ring;
+  PyObject_HEAD vmp_ring *ring;
   window_list windows;
-  int waiters;       /* calls in a wait with the GIL released */
-  int close_pending; /* close() came during a wait: the last waiter closes */
-  int multi;         /* many producers (learnt from the ring on attach) */
-  int in_next;       /* next() calls waiting with the GIL released */
+  int waiters;               /* calls in a wait with the GIL released */
+  int close_pending;         /* close() came during a wait: the last waiter closes */
+  int multi;                 /* many producers (learnt from the ring on attach) */
+  int in_next;               /* next() calls waiting with the GIL released */
   Py_ssize_t record_exports; /* buffers of its records exported now */
   /* Borrowed (a record clears them when it goes): the one reservation a
    * single-producer ring holds, which the next reserve replaces, and the
@@ -1205,7 +1216,9 @@ static PyObject *ring_window(Ring *self, PyObject *args, int writing) {
                                 clamp_to_ssize(len));
 }
 
-static PyObject *Ring_write_window(Ring *self, PyObject *args) { return ring_window(self, args, 1); }
+static PyObject *Ring_write_window(Ring *self, PyObject *args) {
+  return ring_window(self, args, 1);
+}
 
 static PyObject *Ring_read_window(Ring *self, PyObject *args) { return ring_window(self, args, 0); }
 
@@ -1295,8 +1308,8 @@ static PyObject *ring_wait(Ring *self, PyObject *args, PyObject *kw, int writing
   static char *kwlist[] = {"want", "timeout", NULL};
   size_t want = 1;
   PyObject *timeout_obj = Py_None;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, writing ? "|O&O:wait_write" : "|O&O:wait_read",
-                                   kwlist, conv_size, &want, &timeout_obj))
+  if (!PyArg_ParseTupleAndKeywords(args, kw, writing ? "|O&O:wait_write" : "|O&O:wait_read", kwlist,
+                                   conv_size, &want, &timeout_obj))
     return NULL;
   int64_t timeout;
   if (!parse_timeout(timeout_obj, &timeout)) return NULL;
@@ -1308,12 +1321,12 @@ static PyObject *ring_wait(Ring *self, PyObject *args, PyObject *kw, int writing
     int64_t slice = clock_slice(&clk);
     int err;
     self->waiters++;
-    Py_BEGIN_ALLOW_THREADS
-    err = writing ? vmp_ring_wait_write(r, want, slice) : vmp_ring_wait_read(r, want, slice);
-    Py_END_ALLOW_THREADS
-    if (ring_leave_wait(self, r) < 0) return NULL;
+    Py_BEGIN_ALLOW_THREADS err =
+        writing ? vmp_ring_wait_write(r, want, slice) : vmp_ring_wait_read(r, want, slice);
+    Py_END_ALLOW_THREADS if (ring_leave_wait(self, r) < 0) return NULL;
     if (err == 0) Py_RETURN_TRUE;
-    if (err != VMP_ETIMEDOUT) return raise_err(err, writing ? "vmp_ring_wait_write" : "vmp_ring_wait_read");
+    if (err != VMP_ETIMEDOUT)
+      return raise_err(err, writing ? "vmp_ring_wait_write" : "vmp_ring_wait_read");
     if (PyErr_CheckSignals() < 0) return NULL;
     if (clock_expired(&clk)) Py_RETURN_FALSE;
   }
@@ -1347,8 +1360,7 @@ static const char *const record_state_names[] = {"open",     "submitted", "disca
                                                  "consumed", "replaced",  "abandoned"};
 
 struct Record {
-  PyObject_HEAD
-  Ring *ring; /* strong reference: the ring outlives its records */
+  PyObject_HEAD Ring *ring; /* strong reference: the ring outlives its records */
   vmp_ring_record rec;
   int producer;
   enum record_state state;
@@ -1446,8 +1458,9 @@ static PyObject *Record_exit(Record *self, PyObject *args) {
   PyObject *exc_type = Py_None, *exc = Py_None, *tb = Py_None;
   if (!PyArg_UnpackTuple(args, "__exit__", 0, 3, &exc_type, &exc, &tb)) return NULL;
   if (self->state != RECORD_OPEN) Py_RETURN_NONE;
-  PyObject *done = record_finish(
-      self, !self->producer ? RECORD_CONSUME : exc_type == Py_None ? RECORD_SUBMIT : RECORD_DISCARD);
+  PyObject *done = record_finish(self, !self->producer       ? RECORD_CONSUME
+                                       : exc_type == Py_None ? RECORD_SUBMIT
+                                                             : RECORD_DISCARD);
   if (!done) return NULL;
   Py_DECREF(done);
   Py_RETURN_NONE; /* an exception from the block goes on */
@@ -1540,12 +1553,13 @@ static PyTypeObject RecordType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "vmplace.Record",
     .tp_basicsize = sizeof(Record),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "One record of a ring, contiguous in the ring's memory, with the buffer protocol: "
-              "writable for a reservation (Ring.reserve), read-only for a received record "
-              "(Ring.next); memoryview(rec) and numpy.frombuffer(rec) are zero-copy. A context "
-              "manager: a reservation is submitted at the end of the block (discarded when it "
-              "raised), a received record consumed. Neither happens while a buffer of it is "
-              "exported (BufferError).",
+    .tp_doc =
+        "One record of a ring, contiguous in the ring's memory, with the buffer protocol: "
+        "writable for a reservation (Ring.reserve), read-only for a received record "
+        "(Ring.next); memoryview(rec) and numpy.frombuffer(rec) are zero-copy. A context "
+        "manager: a reservation is submitted at the end of the block (discarded when it "
+        "raised), a received record consumed. Neither happens while a buffer of it is "
+        "exported (BufferError).",
     .tp_dealloc = (destructor)Record_dealloc,
     .tp_repr = (reprfunc)Record_repr,
     .tp_as_buffer = &Record_as_buffer,
@@ -1558,8 +1572,7 @@ static PyObject *Ring_reserve(Ring *self, PyObject *args, PyObject *kw) {
   static char *kwlist[] = {"size", "timeout", NULL};
   size_t len;
   PyObject *timeout_obj = Py_None;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|O:reserve", kwlist, conv_size, &len,
-                                   &timeout_obj))
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|O:reserve", kwlist, conv_size, &len, &timeout_obj))
     return NULL;
   int64_t timeout;
   if (!parse_timeout(timeout_obj, &timeout)) return NULL;
@@ -1595,11 +1608,10 @@ static PyObject *Ring_reserve(Ring *self, PyObject *args, PyObject *kw) {
         int64_t slice = clock_slice(&clk);
         if (slice == 0) break; /* that was the last try */
         self->waiters++;
-        Py_BEGIN_ALLOW_THREADS
-        err = vmp_ring_reserve(r, len, slice, &rec);
+        Py_BEGIN_ALLOW_THREADS err = vmp_ring_reserve(r, len, slice, &rec);
         Py_END_ALLOW_THREADS
-        /* Given back while the ring is still there: the wait may close it. */
-        if (!err && self->close_pending) vmp_ring_discard(r, &rec);
+            /* Given back while the ring is still there: the wait may close it. */
+            if (!err && self->close_pending) vmp_ring_discard(r, &rec);
         if (ring_leave_wait(self, r) < 0) return NULL;
         if (err != VMP_ETIMEDOUT || clock_expired(&clk)) break; /* counted once */
       } else if (err != VMP_ETIMEDOUT) {
@@ -1610,10 +1622,8 @@ static PyObject *Ring_reserve(Ring *self, PyObject *args, PyObject *kw) {
       } else {
         int64_t slice = clock_slice(&clk);
         self->waiters++;
-        Py_BEGIN_ALLOW_THREADS
-        err = vmp_ring_wait_room(r, len, slice);
-        Py_END_ALLOW_THREADS
-        if (ring_leave_wait(self, r) < 0) return NULL;
+        Py_BEGIN_ALLOW_THREADS err = vmp_ring_wait_room(r, len, slice);
+        Py_END_ALLOW_THREADS if (ring_leave_wait(self, r) < 0) return NULL;
         if (err && err != VMP_ETIMEDOUT) break;
       }
       if (PyErr_CheckSignals() < 0) return NULL;
@@ -1654,10 +1664,8 @@ static PyObject *Ring_next(Ring *self, PyObject *args, PyObject *kw) {
       int64_t slice = clock_slice(&clk);
       self->waiters++;
       self->in_next++;
-      Py_BEGIN_ALLOW_THREADS
-      err = vmp_ring_next(r, slice, &rec);
-      Py_END_ALLOW_THREADS
-      self->in_next--;
+      Py_BEGIN_ALLOW_THREADS err = vmp_ring_next(r, slice, &rec);
+      Py_END_ALLOW_THREADS self->in_next--;
       if (ring_leave_wait(self, r) < 0) return NULL;
       if (err == VMP_ETIMEDOUT && PyErr_CheckSignals() < 0) return NULL;
     }
@@ -1716,8 +1724,9 @@ static PyObject *Ring_set_abandon_timeout(Ring *self, PyObject *arg) {
 static PyTypeObject RingStatsType;
 
 static PyStructSequence_Field ring_stats_fields[] = {
-    {"bytes_written", "bytes through the ring, record headers included (modulo a multiple of "
-                      "the capacity near 2**64)"},
+    {"bytes_written",
+     "bytes through the ring, record headers included (modulo a multiple of "
+     "the capacity near 2**64)"},
     {"bytes_read", "bytes the consumer released, likewise"},
     {"records_written", "records submitted"},
     {"records_read", "records consumed"},
@@ -1760,8 +1769,8 @@ static PyObject *ring_fd_io(Ring *self, PyObject *args, PyObject *kw, int fillin
   static char *kwlist[] = {"fd", "max", NULL};
   int fd;
   PyObject *max_obj = Py_None;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, filling ? "O&|O:fill" : "O&|O:drain", kwlist,
-                                   conv_fd, &fd, &max_obj))
+  if (!PyArg_ParseTupleAndKeywords(args, kw, filling ? "O&|O:fill" : "O&|O:drain", kwlist, conv_fd,
+                                   &fd, &max_obj))
     return NULL;
   size_t max = VMP_RING_ALL;
   if (max_obj != Py_None && !conv_size(max_obj, &max)) return NULL;
@@ -1783,11 +1792,9 @@ static PyObject *ring_fd_io(Ring *self, PyObject *args, PyObject *kw, int fillin
       struct pollfd p = {.fd = fd, .events = filling ? POLLIN : POLLOUT, .revents = 0};
       int rc, saved;
       self->waiters++;
-      Py_BEGIN_ALLOW_THREADS
-      rc = poll(&p, 1, (int)(WAIT_SLICE_NS / 1000000));
+      Py_BEGIN_ALLOW_THREADS rc = poll(&p, 1, (int)(WAIT_SLICE_NS / 1000000));
       saved = errno;
-      Py_END_ALLOW_THREADS
-      if (ring_leave_wait(self, r) < 0) return NULL;
+      Py_END_ALLOW_THREADS if (ring_leave_wait(self, r) < 0) return NULL;
       if (rc > 0) break; /* ready, or an error or hang-up the call reports */
       if (rc < 0 && saved != EINTR) {
         errno = saved;
@@ -1798,10 +1805,8 @@ static PyObject *ring_fd_io(Ring *self, PyObject *args, PyObject *kw, int fillin
   }
   ptrdiff_t n;
   self->waiters++;
-  Py_BEGIN_ALLOW_THREADS
-  n = filling ? vmp_ring_fill(r, fd, max) : vmp_ring_drain(r, fd, max);
-  Py_END_ALLOW_THREADS
-  if (ring_leave_wait(self, r) < 0) return NULL;
+  Py_BEGIN_ALLOW_THREADS n = filling ? vmp_ring_fill(r, fd, max) : vmp_ring_drain(r, fd, max);
+  Py_END_ALLOW_THREADS if (ring_leave_wait(self, r) < 0) return NULL;
   if (n < 0) return raise_err((int)n, filling ? "vmp_ring_fill" : "vmp_ring_drain");
   return PyLong_FromSsize_t((Py_ssize_t)n);
 }
@@ -1921,7 +1926,8 @@ static PyMethodDef Ring_methods[] = {
      "released (Ctrl-C interrupts it): timeout in seconds, None for no limit, 0 to fail at once "
      "with vmplace.Error (EFULL); a wait that runs out gives vmplace.Error (ETIMEDOUT), and both "
      "count the record as dropped (so does a producer in another process taking the room first "
-     "when none comes back for one more 50 ms slice). On a single-producer ring a reservation replaces the one "
+     "when none comes back for one more 50 ms slice). On a single-producer ring a reservation "
+     "replaces the one "
      "before (BufferError while that one is exported). Submit it, discard it, or use it as a "
      "context manager."},
     {"next", (PyCFunction)(void (*)(void))Ring_next, METH_VARARGS | METH_KEYWORDS,
@@ -1930,8 +1936,7 @@ static PyMethodDef Ring_methods[] = {
      "(Ctrl-C interrupts it); vmplace.Error ETIMEDOUT when none came in timeout seconds (0: "
      "only looks), ESHUTDOWN once the ring is shut down and no record is left, EPEER when what "
      "a producer wrote cannot be valid."},
-    {"submit", (PyCFunction)Ring_submit, METH_O,
-     "submit(record)\n\nThe same as record.submit()."},
+    {"submit", (PyCFunction)Ring_submit, METH_O, "submit(record)\n\nThe same as record.submit()."},
     {"discard", (PyCFunction)Ring_discard, METH_O,
      "discard(record)\n\nThe same as record.discard()."},
     {"consume", (PyCFunction)Ring_consume, METH_O,
@@ -1968,8 +1973,8 @@ static PyMethodDef Ring_methods[] = {
 static PyGetSetDef Ring_getset[] = {
     {"capacity", (getter)Ring_get_capacity, NULL, "The capacity in bytes.", NULL},
     {"closed", (getter)Ring_get_closed, NULL, "True once close() was called.", NULL},
-    {"exports", (getter)Ring_get_exports, NULL,
-     "Buffers of its windows and records exported now.", NULL},
+    {"exports", (getter)Ring_get_exports, NULL, "Buffers of its windows and records exported now.",
+     NULL},
     {"record_max", (getter)Ring_get_record_max, NULL,
      "The largest payload of one record: the capacity less the record header.", NULL},
     {"multi_producer", (getter)Ring_get_multi_producer, NULL,
@@ -1981,10 +1986,11 @@ static PyTypeObject RingType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "vmplace.Ring",
     .tp_basicsize = sizeof(Ring),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_doc = "Ring(size, flags=0, *, multi_producer=False)\n\nA mirrored ring: a byte queue "
-              "for one producer and one consumer (threads or processes) whose free space and "
-              "data are always contiguous, or a queue of records (reserve, next), from many "
-              "producers with multi_producer=True.",
+    .tp_doc =
+        "Ring(size, flags=0, *, multi_producer=False)\n\nA mirrored ring: a byte queue "
+        "for one producer and one consumer (threads or processes) whose free space and "
+        "data are always contiguous, or a queue of records (reserve, next), from many "
+        "producers with multi_producer=True.",
     .tp_new = Ring_new,
     .tp_dealloc = (destructor)Ring_dealloc,
     .tp_repr = (reprfunc)Ring_repr,
@@ -2067,7 +2073,9 @@ static void window_releasebuffer(Window *w, Py_buffer *view) {
 static Py_ssize_t window_length(Window *w) { return (Py_ssize_t)w->len; }
 
 static PyObject *Window_repr(Window *w) {
-  const char *kind = w->kind == WINDOW_REGION ? "region" : w->kind == WINDOW_RING_READ ? "ring read" : "ring write";
+  const char *kind = w->kind == WINDOW_REGION      ? "region"
+                     : w->kind == WINDOW_RING_READ ? "ring read"
+                                                   : "ring write";
   char range[80];
   snprintf(range, sizeof range, "offset=0x%zx size=0x%zx", w->offset, w->len);
   return PyUnicode_FromFormat("<vmplace.Window %s %s exports=%zd>", kind, range, w->exports);
@@ -2091,8 +2099,7 @@ static PyObject *Window_get_owner(Window *w, void *c) {
 
 static PyGetSetDef Window_getset[] = {
     {"offset", (getter)Window_get_offset, NULL,
-     "Where the window starts: bytes from the region's base, or from the ring's data start.",
-     NULL},
+     "Where the window starts: bytes from the region's base, or from the ring's data start.", NULL},
     {"exports", (getter)Window_get_exports, NULL, "Buffers exported now.", NULL},
     {"owner", (getter)Window_get_owner, NULL, "The Region or Ring the window looks into.", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
@@ -2106,10 +2113,11 @@ static PyTypeObject WindowType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "vmplace.Window",
     .tp_basicsize = sizeof(Window),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "A range of mapped memory with the buffer protocol: memoryview(w) and "
-              "numpy.frombuffer(w) are zero-copy, and read-only where the memory is. Made by "
-              "Region.buffer(), Ring.read_window() and Ring.write_window(); its owner refuses to "
-              "unmap it while a buffer is exported (BufferError).",
+    .tp_doc =
+        "A range of mapped memory with the buffer protocol: memoryview(w) and "
+        "numpy.frombuffer(w) are zero-copy, and read-only where the memory is. Made by "
+        "Region.buffer(), Ring.read_window() and Ring.write_window(); its owner refuses to "
+        "unmap it while a buffer is exported (BufferError).",
     .tp_dealloc = (destructor)window_dealloc,
     .tp_repr = (reprfunc)Window_repr,
     .tp_as_buffer = &Window_as_buffer,
@@ -2120,8 +2128,7 @@ static PyTypeObject WindowType = {
 /* ---- multi-file views --------------------------------------------------- */
 
 typedef struct {
-  PyObject_HEAD
-  vmp_mview *view;
+  PyObject_HEAD vmp_mview *view;
   int writable;
   int close_files;
   Py_ssize_t exports;
@@ -2171,8 +2178,8 @@ static PyObject *segment_name(const vmp_segment *seg) {
   return PyLong_FromSsize_t((Py_ssize_t)seg->fd);
 }
 
-static PyObject *raise_segment_error(int err, const char *what, const vmp_segment *segs, size_t count,
-                                     size_t bad) {
+static PyObject *raise_segment_error(int err, const char *what, const vmp_segment *segs,
+                                     size_t count, size_t bad) {
   PyObject *name = bad < count ? segment_name(&segs[bad]) : NULL;
   if (bad < count && !name) return NULL;
   raise_code(err, what, name, bad < count ? (Py_ssize_t)bad : -1);
@@ -2185,8 +2192,8 @@ static PyObject *MView_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
   PyObject *seq_obj;
   uint64_t capacity = 0;
   int writable = 0, close_files = 0;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O&p$p:MView", kwlist, &seq_obj, conv_u64,
-                                   &capacity, &writable, &close_files))
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O&p$p:MView", kwlist, &seq_obj, conv_u64, &capacity,
+                                   &writable, &close_files))
     return NULL;
   unsigned flags = (writable ? VMP_MVIEW_WRITE : 0u) | (close_files ? VMP_MVIEW_CLOSE_FILES : 0u);
   if (PyUnicode_Check(seq_obj) || PyBytes_Check(seq_obj)) {
@@ -2209,9 +2216,8 @@ static PyObject *MView_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
   size_t bad = (size_t)-1;
   int err;
   Py_BEGIN_ALLOW_THREADS /* opening and mapping many files */
-  err = vmp_mview_open(segs, (size_t)count, capacity, flags, &view, &bad);
-  Py_END_ALLOW_THREADS
-  if (err) {
+      err = vmp_mview_open(segs, (size_t)count, capacity, flags, &view, &bad);
+  Py_END_ALLOW_THREADS if (err) {
     raise_segment_error(err, "vmp_mview_open", segs, (size_t)count, bad);
     goto done;
   }
@@ -2279,10 +2285,9 @@ static PyObject *MView_describe(MView *self, PyObject *arg) {
   vmp_mview_segment_info info;
   int err = vmp_mview_describe(v, index, &info);
   if (err) return raise_err(err, "vmp_mview_describe");
-  PyObject *items[4] = {PyLong_FromSsize_t((Py_ssize_t)info.fd),
-                        PyLong_FromUnsignedLongLong(info.file_offset),
-                        PyLong_FromUnsignedLongLong(info.length),
-                        PyLong_FromUnsignedLongLong(info.view_offset)};
+  PyObject *items[4] = {
+      PyLong_FromSsize_t((Py_ssize_t)info.fd), PyLong_FromUnsignedLongLong(info.file_offset),
+      PyLong_FromUnsignedLongLong(info.length), PyLong_FromUnsignedLongLong(info.view_offset)};
   return struct_sequence(&SegmentInfoType, items, 4);
 }
 
@@ -2439,8 +2444,8 @@ static int MView_getbuffer(MView *self, Py_buffer *view, int flags) {
     PyErr_SetString(PyExc_OverflowError, "the view is too large for a buffer");
     return -1;
   }
-  if (PyBuffer_FillInfo(view, (PyObject *)self, vmp_mview_base(v), (Py_ssize_t)len,
-                        !self->writable, flags) < 0)
+  if (PyBuffer_FillInfo(view, (PyObject *)self, vmp_mview_base(v), (Py_ssize_t)len, !self->writable,
+                        flags) < 0)
     return -1;
   self->exports++;
   return 0;
@@ -2509,11 +2514,10 @@ static PyObject *MView_get_exports(MView *self, void *c) {
 
 static PyObject *MView_repr(MView *self) {
   if (!self->view) return PyUnicode_FromString("<vmplace.MView closed>");
-  return PyUnicode_FromFormat("<vmplace.MView segments=%zu length=%llu capacity=%llu %s>",
-                              vmp_mview_segments(self->view),
-                              (unsigned long long)vmp_mview_length(self->view),
-                              (unsigned long long)vmp_mview_capacity(self->view),
-                              self->writable ? "rw" : "r");
+  return PyUnicode_FromFormat(
+      "<vmplace.MView segments=%zu length=%llu capacity=%llu %s>", vmp_mview_segments(self->view),
+      (unsigned long long)vmp_mview_length(self->view),
+      (unsigned long long)vmp_mview_capacity(self->view), self->writable ? "rw" : "r");
 }
 
 static PyMethodDef MView_methods[] = {
@@ -2589,14 +2593,15 @@ static PyTypeObject MViewType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "vmplace.MView",
     .tp_basicsize = sizeof(MView),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_doc = "MView(segments, capacity=0, writable=False, *, close_files=False)\n\nFiles, or "
-              "ranges of files, mapped back to back as one buffer, with room reserved after them "
-              "for append(). A segment is a path, a descriptor, or (path_or_fd, offset, length) "
-              "(length 0: to the end of the file, followed by refresh()). memoryview(v) and "
-              "numpy.frombuffer(v) see all of it, zero-copy, read-only unless writable; read() "
-              "and scan() never crash on a truncated file. close_files=True keeps no descriptor "
-              "for segments but the last (every segment must then be a path), so that a view of "
-              "many files costs few descriptors. A context manager; close() is idempotent.",
+    .tp_doc =
+        "MView(segments, capacity=0, writable=False, *, close_files=False)\n\nFiles, or "
+        "ranges of files, mapped back to back as one buffer, with room reserved after them "
+        "for append(). A segment is a path, a descriptor, or (path_or_fd, offset, length) "
+        "(length 0: to the end of the file, followed by refresh()). memoryview(v) and "
+        "numpy.frombuffer(v) see all of it, zero-copy, read-only unless writable; read() "
+        "and scan() never crash on a truncated file. close_files=True keeps no descriptor "
+        "for segments but the last (every segment must then be a path), so that a view of "
+        "many files costs few descriptors. A context manager; close() is idempotent.",
     .tp_new = MView_new,
     .tp_dealloc = (destructor)MView_dealloc,
     .tp_repr = (reprfunc)MView_repr,
@@ -2634,13 +2639,15 @@ static PyStructSequence_Field capabilities_fields[] = {
     {"huge_pages", "RING_HUGE_PAGES can work (while huge pages are free)"},
     {"no_inherit", "RING_NO_INHERIT is honoured by the library (the binding refuses it)"},
     {"wait_across_processes", "a ring's waiter sleeps in the kernel and a peer process wakes it"},
-    {"fault_safe_copy", "MView.read and scan copy with the system's checked copy: a cut racing "
-                        "with the copy is EGONE, not SIGBUS"},
+    {"fault_safe_copy",
+     "MView.read and scan copy with the system's checked copy: a cut racing "
+     "with the copy is EGONE, not SIGBUS"},
     {"place_exact_checked", "Region.reserve_at is one call the system refuses over a taken range"},
     {"place_window_by_system", "Region.reserve_in lets the system pick the gap"},
     {"place_window_gap_list", "Region.reserve_in reads the process's map to find a gap"},
-    {"knows_mapping_limit", "budget() reports the mapping limit and count, and ENOMEM at that "
-                            "limit is EMAPLIMIT"},
+    {"knows_mapping_limit",
+     "budget() reports the mapping limit and count, and ENOMEM at that "
+     "limit is EMAPLIMIT"},
     {"labels", "Region.label and Mem.create_named names show in the process's map"},
     {NULL, NULL}};
 
@@ -2656,24 +2663,23 @@ static PyObject *mod_capabilities(PyObject *m, PyObject *noargs) {
   (void)m;
   (void)noargs;
   const vmp_caps *c = vmp_capabilities();
-  PyObject *items[CAPABILITY_COUNT] = {
-      PyUnicode_FromString(c->backend),
-      PyLong_FromSize_t(c->page_size),
-      PyLong_FromSize_t(c->granularity),
-      PyLong_FromSize_t(c->view_offset_unit),
-      PyBool_FromLong(c->seals),
-      PyBool_FromLong(c->anon_resizable),
-      PyBool_FromLong(c->mapped_files_shrink),
-      PyBool_FromLong(c->discard_mixed_one_step),
-      PyBool_FromLong(c->huge_pages),
-      PyBool_FromLong(c->no_inherit),
-      PyBool_FromLong(c->wait_across_processes),
-      PyBool_FromLong(c->fault_safe_copy),
-      PyBool_FromLong(c->place_exact_checked),
-      PyBool_FromLong(c->place_window_by_system),
-      PyBool_FromLong(c->place_window_gap_list),
-      PyBool_FromLong(c->knows_mapping_limit),
-      PyBool_FromLong(c->labels)};
+  PyObject *items[CAPABILITY_COUNT] = {PyUnicode_FromString(c->backend),
+                                       PyLong_FromSize_t(c->page_size),
+                                       PyLong_FromSize_t(c->granularity),
+                                       PyLong_FromSize_t(c->view_offset_unit),
+                                       PyBool_FromLong(c->seals),
+                                       PyBool_FromLong(c->anon_resizable),
+                                       PyBool_FromLong(c->mapped_files_shrink),
+                                       PyBool_FromLong(c->discard_mixed_one_step),
+                                       PyBool_FromLong(c->huge_pages),
+                                       PyBool_FromLong(c->no_inherit),
+                                       PyBool_FromLong(c->wait_across_processes),
+                                       PyBool_FromLong(c->fault_safe_copy),
+                                       PyBool_FromLong(c->place_exact_checked),
+                                       PyBool_FromLong(c->place_window_by_system),
+                                       PyBool_FromLong(c->place_window_gap_list),
+                                       PyBool_FromLong(c->knows_mapping_limit),
+                                       PyBool_FromLong(c->labels)};
   return struct_sequence(&CapabilitiesType, items, CAPABILITY_COUNT);
 }
 
@@ -2714,12 +2720,11 @@ static PyObject *mod_budget(PyObject *m, PyObject *noargs) {
   vmp_budget b;
   int err = vmp_budget_get(&b);
   if (err) return raise_err(err, "vmp_budget_get");
-  PyObject *items[10] = {known_i64(b.map_limit),  known_i64(b.map_count),
-                         known_i64(b.overcommit),
-                         known_limit(b.as_limit), known_limit(b.data_limit),
-                         tristate(b.memfd),       known_i64(b.shm_size),
-                         known_i64(b.shm_free),   known_i64(b.huge_free),
-                         known_i64(b.huge_page)};
+  PyObject *items[10] = {known_i64(b.map_limit),    known_i64(b.map_count),
+                         known_i64(b.overcommit),   known_limit(b.as_limit),
+                         known_limit(b.data_limit), tristate(b.memfd),
+                         known_i64(b.shm_size),     known_i64(b.shm_free),
+                         known_i64(b.huge_free),    known_i64(b.huge_page)};
   return struct_sequence(&BudgetType, items, 10);
 }
 
@@ -2767,9 +2772,15 @@ static PyMethodDef module_methods[] = {
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module_def = {
-    PyModuleDef_HEAD_INIT, "_vmplace",
-    "The C extension behind the vmplace package; import vmplace instead.", -1, module_methods,
-    NULL, NULL, NULL, NULL};
+    PyModuleDef_HEAD_INIT,
+    "_vmplace",
+    "The C extension behind the vmplace package; import vmplace instead.",
+    -1,
+    module_methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL};
 
 static int add_type(PyObject *m, const char *name, PyTypeObject *type) {
   if (PyType_Ready(type) < 0) return -1;
@@ -2784,8 +2795,8 @@ static int add_type(PyObject *m, const char *name, PyTypeObject *type) {
 PyMODINIT_FUNC PyInit__vmplace(void) {
   PyObject *m = PyModule_Create(&module_def);
   if (!m) return NULL;
-  PyObject *dict = Py_BuildValue("{s:O,s:O,s:O}", "code", Py_None, "name", Py_None, "segment",
-                                 Py_None);
+  PyObject *dict =
+      Py_BuildValue("{s:O,s:O,s:O}", "code", Py_None, "name", Py_None, "segment", Py_None);
   if (!dict) goto fail;
   VmpError = PyErr_NewExceptionWithDoc(
       "vmplace.Error",
@@ -2812,9 +2823,9 @@ PyMODINIT_FUNC PyInit__vmplace(void) {
       add_type(m, "RingStats", &RingStatsType) < 0 || add_type(m, "MemInfo", &MemInfoType) < 0 ||
       add_type(m, "Capabilities", &CapabilitiesType) < 0 ||
       add_type(m, "Budget", &BudgetType) < 0 || add_type(m, "Record", &RecordType) < 0 ||
-      add_type(m, "Mem", &MemType) < 0 ||
-      add_type(m, "Region", &RegionType) < 0 || add_type(m, "Window", &WindowType) < 0 ||
-      add_type(m, "Ring", &RingType) < 0 || add_type(m, "MView", &MViewType) < 0)
+      add_type(m, "Mem", &MemType) < 0 || add_type(m, "Region", &RegionType) < 0 ||
+      add_type(m, "Window", &WindowType) < 0 || add_type(m, "Ring", &RingType) < 0 ||
+      add_type(m, "MView", &MViewType) < 0)
     goto fail;
 #define ADD_INT(name, value) \
   if (PyModule_AddIntConstant(m, name, (long)(value)) < 0) goto fail;
@@ -2839,7 +2850,8 @@ PyMODINIT_FUNC PyInit__vmplace(void) {
 #undef ADD_ERR
 #undef ADD_INT
   if (PyModule_AddStringConstant(m, "backend", vmp_backend_name()) < 0) goto fail;
-  PyObject *version = Py_BuildValue("(iii)", VMP_VERSION_MAJOR, VMP_VERSION_MINOR, VMP_VERSION_PATCH);
+  PyObject *version =
+      Py_BuildValue("(iii)", VMP_VERSION_MAJOR, VMP_VERSION_MINOR, VMP_VERSION_PATCH);
   if (!version || PyModule_AddObject(m, "version", version) < 0) {
     Py_XDECREF(version);
     goto fail;

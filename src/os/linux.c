@@ -42,13 +42,14 @@ static int vma_anon_name(void *addr, size_t size, const char *name) {
                (unsigned long)name);
 }
 
-#define LINUX_SYSCALLS(X)                            \
-  X(memfd_create, int, (const char *, unsigned int)) \
-  X(madvise, int, (void *, size_t, int))             \
-  X(futex, long, (_Atomic uint32_t *, int, uint32_t, const struct timespec *)) \
-  X(membarrier, int, (int, unsigned int, int))       \
-  X(process_vm_readv, ssize_t,                       \
-    (pid_t, const struct iovec *, unsigned long, const struct iovec *, unsigned long, unsigned long)) \
+#define LINUX_SYSCALLS(X)                                                             \
+  X(memfd_create, int, (const char *, unsigned int))                                  \
+  X(madvise, int, (void *, size_t, int))                                              \
+  X(futex, long, (_Atomic uint32_t *, int, uint32_t, const struct timespec *))        \
+  X(membarrier, int, (int, unsigned int, int))                                        \
+  X(process_vm_readv, ssize_t,                                                        \
+    (pid_t, const struct iovec *, unsigned long, const struct iovec *, unsigned long, \
+     unsigned long))                                                                  \
   X(vma_anon_name, int, (void *, size_t, const char *))
 
 VMP__DEFINE_SYSCALLS(LINUX_SYSCALLS, vmp__unix_backend_syscalls)
@@ -113,9 +114,12 @@ static int for_each_mapping(int (*fn)(uintptr_t lo, uintptr_t hi, void *arg), vo
         field = 0;
       } else if (field < 2) {
         int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-        if (digit >= 0 && field == 0) lo = lo * 16 + (uintptr_t)digit;
-        else if (digit >= 0) hi = hi * 16 + (uintptr_t)digit;
-        else field = c == '-' && field == 0 ? 1 : 2;
+        if (digit >= 0 && field == 0)
+          lo = lo * 16 + (uintptr_t)digit;
+        else if (digit >= 0)
+          hi = hi * 16 + (uintptr_t)digit;
+        else
+          field = c == '-' && field == 0 ? 1 : 2;
       }
     }
     if (rc) break;

@@ -67,10 +67,12 @@ typedef intptr_t vmp__os_handle;
 
 /* How vmp__os_object_create_named may make the object. */
 #define VMP__CREATE_NO_FALLBACK 0x1 /* only the backend's own way: no shm_open, no file */
-#define VMP__CREATE_EXEC 0x2        /* views will be executable (MFD_EXEC where known);
-                                       without it Linux seals the object against exec */
-#define VMP__CREATE_PREALLOCATE 0x4 /* reserve the backing store now: a full file
-                                       system is an error here, never SIGBUS later */
+#define VMP__CREATE_EXEC                                  \
+  0x2 /* views will be executable (MFD_EXEC where known); \
+         without it Linux seals the object against exec */
+#define VMP__CREATE_PREALLOCATE                     \
+  0x4 /* reserve the backing store now: a full file \
+         system is an error here, never SIGBUS later */
 
 /* Anonymous shared memory of `size` bytes, zero-filled, read-write.
  * Nothing named survives the call, even if the process dies during it. */
@@ -79,21 +81,20 @@ int vmp__os_object_create(uint64_t size, vmp__os_handle *out, unsigned *traits);
 /* The same, with a name that shows in the process's map where the object
  * is a memfd (/memfd:NAME on Linux); the fallbacks and Windows ignore it.
  * name is at most VMP__NAME_MAX bytes. */
-int vmp__os_object_create_named(uint64_t size, const char *name, unsigned how,
-                                vmp__os_handle *out, unsigned *traits);
+int vmp__os_object_create_named(uint64_t size, const char *name, unsigned how, vmp__os_handle *out,
+                                unsigned *traits);
 #define VMP__NAME_MAX 79
 
 /* Opens a regular file; `writable` selects read-write. Not created. */
-int vmp__os_object_open(const char *path, int writable, vmp__os_handle *out,
-                        unsigned *traits);
+int vmp__os_object_open(const char *path, int writable, vmp__os_handle *out, unsigned *traits);
 
 /* Adopts a native descriptor or HANDLE offered by the caller: whether views
  * may write (from how it was opened), the traits, and the backend's handle
  * (which owns the native one from now on). VMP_EINVAL if it cannot be
  * mapped, VMP_EACCES if want_write and it was not opened for writing; on
  * any error the caller keeps the native handle and nothing was made. */
-int vmp__os_object_adopt(intptr_t native, int want_write, int *writable,
-                         unsigned *traits, vmp__os_handle *out);
+int vmp__os_object_adopt(intptr_t native, int want_write, int *writable, unsigned *traits,
+                         vmp__os_handle *out);
 
 /* Undoes a successful vmp__os_object_adopt: the backend's handle goes, the
  * native one is not closed (the caller keeps it). */
@@ -151,8 +152,7 @@ int vmp__os_coalesce(void *addr, size_t size);
 int vmp__os_commit(void *addr, size_t size, int prot);
 
 /* Replaces the placeholder [addr, addr+size) with a shared view of h. */
-int vmp__os_map(void *addr, size_t size, vmp__os_handle h, uint64_t offset,
-                int prot);
+int vmp__os_map(void *addr, size_t size, vmp__os_handle h, uint64_t offset, int prot);
 
 /* Turns the whole view [addr, addr+size), a view of h at `offset` made
  * with protection prot, back into a placeholder. Returns 0 with the
@@ -168,8 +168,7 @@ int vmp__os_unmap_view(void *addr, size_t size, vmp__os_handle h, uint64_t offse
  * error with the pages intact. Where the system may destroy the pages and
  * then fail, their data is lost: the backend completes the unmap and
  * returns 0; only if that fails too is an error returned over a hole. */
-int vmp__os_unmap_private(void *span, size_t span_size, void *addr,
-                          size_t size);
+int vmp__os_unmap_private(void *span, size_t span_size, void *addr, size_t size);
 
 /* Gives every page of [addr, addr+size) protection prot. A system call
  * may fail part-way, having changed some pages first (mprotect out of

@@ -26,16 +26,15 @@ typedef struct vmp__syscall_table {
 #define VMP__SYSCALL_TYPEDEF(name, ret, args) typedef ret(*vmp__sys_##name##_fn) args;
 #define VMP__SYSCALL_ENUM(name, ret, args) VMP__SYS_##name,
 #define VMP__SYSCALL_NAME(name, ret, args) #name,
-#define VMP__SYSCALL_FN(name, ret, args) (vmp__syscall_fn)name,
+#define VMP__SYSCALL_FN(name, ret, args) (vmp__syscall_fn) name,
 
-#define VMP__DEFINE_SYSCALLS(LIST, table)                                       \
-  LIST(VMP__SYSCALL_TYPEDEF)                                                    \
-  enum { LIST(VMP__SYSCALL_ENUM) table##_count };                               \
-  static const char *const table##_names[] = {LIST(VMP__SYSCALL_NAME)};         \
-  static const vmp__syscall_fn table##_system[] = {LIST(VMP__SYSCALL_FN)};      \
-  static vmp__syscall_fn table##_current[] = {LIST(VMP__SYSCALL_FN)};           \
-  const vmp__syscall_table table = {table##_count, table##_names, table##_system, \
-                                    table##_current};
+#define VMP__DEFINE_SYSCALLS(LIST, table)                                  \
+  LIST(VMP__SYSCALL_TYPEDEF)                                               \
+  enum { LIST(VMP__SYSCALL_ENUM) table##_count };                          \
+  static const char *const table##_names[] = {LIST(VMP__SYSCALL_NAME)};    \
+  static const vmp__syscall_fn table##_system[] = {LIST(VMP__SYSCALL_FN)}; \
+  static vmp__syscall_fn table##_current[] = {LIST(VMP__SYSCALL_FN)};      \
+  const vmp__syscall_table table = {table##_count, table##_names, table##_system, table##_current};
 
 /* The same for lists whose entries name their default function:
  * X(name, default function, return type, (parameter types)), for calls
@@ -43,7 +42,7 @@ typedef struct vmp__syscall_table {
 #define VMP__SYSCALL_TYPEDEF_WITH(name, fn, ret, args) typedef ret(*vmp__sys_##name##_fn) args;
 #define VMP__SYSCALL_ENUM_WITH(name, fn, ret, args) VMP__SYS_##name,
 #define VMP__SYSCALL_NAME_WITH(name, fn, ret, args) #name,
-#define VMP__SYSCALL_FN_WITH(name, fn, ret, args) (vmp__syscall_fn)fn,
+#define VMP__SYSCALL_FN_WITH(name, fn, ret, args) (vmp__syscall_fn) fn,
 
 #define VMP__DEFINE_SYSCALLS_WITH(LIST, table)                                  \
   LIST(VMP__SYSCALL_TYPEDEF_WITH)                                               \
@@ -51,8 +50,7 @@ typedef struct vmp__syscall_table {
   static const char *const table##_names[] = {LIST(VMP__SYSCALL_NAME_WITH)};    \
   static const vmp__syscall_fn table##_system[] = {LIST(VMP__SYSCALL_FN_WITH)}; \
   static vmp__syscall_fn table##_current[] = {LIST(VMP__SYSCALL_FN_WITH)};      \
-  const vmp__syscall_table table = {table##_count, table##_names, table##_system, \
-                                    table##_current};
+  const vmp__syscall_table table = {table##_count, table##_names, table##_system, table##_current};
 
 /* Calls through the table: VMP__SYSCALL(table, mmap)(addr, len, ...). */
 #define VMP__SYSCALL(table, name) ((vmp__sys_##name##_fn)table##_current[VMP__SYS_##name])

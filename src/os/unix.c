@@ -7,12 +7,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -22,24 +22,24 @@
 #include "unix.h"
 #include "vmplace.h"
 
-#define UNIX_SYSCALLS(X)                                   \
-  X(mmap, void *, (void *, size_t, int, int, int, off_t))  \
-  X(munmap, int, (void *, size_t))                         \
-  X(mprotect, int, (void *, size_t, int))                  \
-  X(msync, int, (void *, size_t, int))                     \
-  X(open, int, (const char *, int, ...))                   \
-  X(close, int, (int))                                     \
-  X(fstat, int, (int, struct stat *))                      \
-  X(stat, int, (const char *, struct stat *))              \
-  X(getrlimit, int, (int, struct rlimit *))                \
-  X(ftruncate, int, (int, off_t))                          \
-  X(posix_fallocate, int, (int, off_t, off_t))             \
-  X(fcntl, int, (int, int, ...))                           \
-  X(shm_open, int, (const char *, int, mode_t))            \
-  X(shm_unlink, int, (const char *))                       \
-  X(mkstemp, int, (char *))                                \
-  X(unlink, int, (const char *))                           \
-  X(read, ssize_t, (int, void *, size_t))                  \
+#define UNIX_SYSCALLS(X)                                  \
+  X(mmap, void *, (void *, size_t, int, int, int, off_t)) \
+  X(munmap, int, (void *, size_t))                        \
+  X(mprotect, int, (void *, size_t, int))                 \
+  X(msync, int, (void *, size_t, int))                    \
+  X(open, int, (const char *, int, ...))                  \
+  X(close, int, (int))                                    \
+  X(fstat, int, (int, struct stat *))                     \
+  X(stat, int, (const char *, struct stat *))             \
+  X(getrlimit, int, (int, struct rlimit *))               \
+  X(ftruncate, int, (int, off_t))                         \
+  X(posix_fallocate, int, (int, off_t, off_t))            \
+  X(fcntl, int, (int, int, ...))                          \
+  X(shm_open, int, (const char *, int, mode_t))           \
+  X(shm_unlink, int, (const char *))                      \
+  X(mkstemp, int, (char *))                               \
+  X(unlink, int, (const char *))                          \
+  X(read, ssize_t, (int, void *, size_t))                 \
   X(write, ssize_t, (int, const void *, size_t))
 
 VMP__DEFINE_SYSCALLS(UNIX_SYSCALLS, unix_syscalls)
@@ -50,7 +50,7 @@ VMP__DEFINE_SYSCALLS(UNIX_SYSCALLS, unix_syscalls)
 #define VMP_EAGAIN_GAP 1
 
 const vmp__syscall_table *const vmp__os_syscall_tables[] = {&unix_syscalls,
-                                                             &vmp__unix_backend_syscalls, NULL};
+                                                            &vmp__unix_backend_syscalls, NULL};
 
 /* ---- capabilities --------------------------------------------------------- */
 
@@ -215,8 +215,8 @@ static uintptr_t align_up(uintptr_t value, uintptr_t alignment, int *overflow) {
 /* Tries to claim `size` bytes at `at` or, when the backend reads the map
  * of the process, at the lowest aligned start that fits in a free gap at
  * or above it. Sets *next to where a later try should start. */
-static int claim_from(uintptr_t at, uintptr_t highest, size_t size, size_t alignment,
-                      int *gap_list, uintptr_t *next, void **base) {
+static int claim_from(uintptr_t at, uintptr_t highest, size_t size, size_t alignment, int *gap_list,
+                      uintptr_t *next, void **base) {
   int overflow = 0;
   uintptr_t start = at;
   if (*gap_list) {
@@ -281,8 +281,7 @@ int vmp__os_coalesce(void *addr, size_t size) {
 /* POSIX lets a failed MAP_FIXED leave the old mapping torn down, and some
  * kernels do: that would be a hole anyone could map into. Put the
  * placeholder back; over an intact placeholder this changes nothing. */
-static int replace_placeholder(void *addr, size_t size, int prot, int flags, int fd,
-                               off_t offset) {
+static int replace_placeholder(void *addr, size_t size, int prot, int flags, int fd, off_t offset) {
   void *p = SYS(mmap)(addr, size, prot, MAP_FIXED | flags, fd, offset);
   if (p != MAP_FAILED) return 0;
   int err = vmp__unix_error(errno);
@@ -297,8 +296,7 @@ int vmp__os_commit(void *addr, size_t size, int prot) {
 
 int vmp__os_map(void *addr, size_t size, vmp__os_handle h, uint64_t offset, int prot) {
   if (offset > (uint64_t)LLONG_MAX) return VMP_EBOUNDS;
-  return replace_placeholder(addr, size, vmp__unix_prot(prot), MAP_SHARED, (int)h,
-                             (off_t)offset);
+  return replace_placeholder(addr, size, vmp__unix_prot(prot), MAP_SHARED, (int)h, (off_t)offset);
 }
 
 /* Whether every page of [addr, addr+size) still has a mapping: msync
@@ -330,8 +328,8 @@ int vmp__unix_fresh_private(void *addr, size_t size, int prot) {
 int vmp__os_unmap_view(void *addr, size_t size, vmp__os_handle h, uint64_t offset, int prot) {
   int err = vmp__unix_placeholder(addr, size);
   if (!err || still_mapped(addr, size)) return err;
-  if (SYS(mmap)(addr, size, vmp__unix_prot(prot), MAP_FIXED | MAP_SHARED, (int)h,
-                (off_t)offset) != MAP_FAILED)
+  if (SYS(mmap)(addr, size, vmp__unix_prot(prot), MAP_FIXED | MAP_SHARED, (int)h, (off_t)offset) !=
+      MAP_FAILED)
     return err;
   return vmp__unix_placeholder(addr, size) == 0 ? 0 : err;
 }
@@ -481,8 +479,8 @@ int vmp__os_object_create(uint64_t size, vmp__os_handle *out, unsigned *traits) 
   return vmp__os_object_create_named(size, "vmplace", 0, out, traits);
 }
 
-int vmp__os_object_create_named(uint64_t size, const char *name, unsigned how,
-                                vmp__os_handle *out, unsigned *traits) {
+int vmp__os_object_create_named(uint64_t size, const char *name, unsigned how, vmp__os_handle *out,
+                                unsigned *traits) {
   int method = atomic_load_explicit(&anon_method, memory_order_relaxed);
   int fd = VMP_ENOTSUP;
   *traits = 0;
@@ -530,8 +528,7 @@ static int check_mappable(int fd, unsigned *traits) {
  * file is refused by stat before it is opened. The open itself is
  * O_NONBLOCK in case the path was swapped for such a file in between; the
  * fstat that follows then refuses it. */
-int vmp__os_object_open(const char *path, int writable, vmp__os_handle *out,
-                        unsigned *traits) {
+int vmp__os_object_open(const char *path, int writable, vmp__os_handle *out, unsigned *traits) {
   struct stat st;
   if (SYS(stat)(path, &st) != 0) return vmp__unix_error(errno);
   if (!S_ISREG(st.st_mode)) return VMP_EINVAL;
@@ -553,8 +550,8 @@ int vmp__os_object_open(const char *path, int writable, vmp__os_handle *out,
   return 0;
 }
 
-int vmp__os_object_adopt(intptr_t native, int want_write, int *writable,
-                         unsigned *traits, vmp__os_handle *out) {
+int vmp__os_object_adopt(intptr_t native, int want_write, int *writable, unsigned *traits,
+                         vmp__os_handle *out) {
   if (native < 0 || native > INT_MAX) return VMP_EINVAL;
   int flags = SYS(fcntl)((int)native, F_GETFL);
   if (flags < 0) return errno == EBADF ? VMP_EINVAL : vmp__unix_error(errno);

@@ -40,14 +40,14 @@
 #include "syscalls.h"
 #include "vmplace.h"
 
-#define PLACEHOLDER_RESERVE 0x00040000 /* MEM_RESERVE_PLACEHOLDER */
-#define PLACEHOLDER_REPLACE 0x00004000 /* MEM_REPLACE_PLACEHOLDER */
+#define PLACEHOLDER_RESERVE 0x00040000  /* MEM_RESERVE_PLACEHOLDER */
+#define PLACEHOLDER_REPLACE 0x00004000  /* MEM_REPLACE_PLACEHOLDER */
 #define PLACEHOLDER_PRESERVE 0x00000002 /* MEM_PRESERVE_PLACEHOLDER */
 #define PLACEHOLDER_COALESCE 0x00000001 /* MEM_COALESCE_PLACEHOLDERS */
 
 typedef PVOID(WINAPI *virtual_alloc2_fn)(HANDLE, PVOID, SIZE_T, ULONG, ULONG, void *, ULONG);
-typedef PVOID(WINAPI *map_view3_fn)(HANDLE, HANDLE, PVOID, ULONG64, SIZE_T, ULONG, ULONG,
-                                    void *, ULONG);
+typedef PVOID(WINAPI *map_view3_fn)(HANDLE, HANDLE, PVOID, ULONG64, SIZE_T, ULONG, ULONG, void *,
+                                    ULONG);
 typedef BOOL(WINAPI *unmap_view2_fn)(HANDLE, PVOID, ULONG);
 typedef LONG(WINAPI *nt_query_object_fn)(HANDLE, int, PVOID, ULONG, PULONG);
 typedef LONG(WINAPI *nt_query_section_fn)(HANDLE, int, PVOID, SIZE_T, PSIZE_T);
@@ -66,11 +66,11 @@ static struct {
 
 /* The table's defaults for the calls found at run time. */
 static PVOID WINAPI run_time_VirtualAlloc2(HANDLE p, PVOID b, SIZE_T s, ULONG t, ULONG pr, void *e,
-                                  ULONG n) {
+                                           ULONG n) {
   return loaded.virtual_alloc2(p, b, s, t, pr, e, n);
 }
-static PVOID WINAPI run_time_MapViewOfFile3(HANDLE f, HANDLE p, PVOID b, ULONG64 o, SIZE_T s, ULONG t,
-                                   ULONG pr, void *e, ULONG n) {
+static PVOID WINAPI run_time_MapViewOfFile3(HANDLE f, HANDLE p, PVOID b, ULONG64 o, SIZE_T s,
+                                            ULONG t, ULONG pr, void *e, ULONG n) {
   return loaded.map_view3(f, p, b, o, s, t, pr, e, n);
 }
 static BOOL WINAPI run_time_UnmapViewOfFile2(HANDLE p, PVOID b, ULONG f) {
@@ -83,31 +83,31 @@ static LONG WINAPI run_time_NtQuerySection(HANDLE h, int c, PVOID i, SIZE_T l, P
   return loaded.nt_query_section(h, c, i, l, r);
 }
 
-#define WINDOWS_SYSCALLS(X)                                                                 \
-  X(VirtualAlloc2, run_time_VirtualAlloc2, PVOID,                                           \
-    (HANDLE, PVOID, SIZE_T, ULONG, ULONG, void *, ULONG))                                   \
-  X(MapViewOfFile3, run_time_MapViewOfFile3, PVOID,                                         \
-    (HANDLE, HANDLE, PVOID, ULONG64, SIZE_T, ULONG, ULONG, void *, ULONG))                  \
-  X(UnmapViewOfFile2, run_time_UnmapViewOfFile2, BOOL, (HANDLE, PVOID, ULONG))              \
-  X(VirtualAlloc, VirtualAlloc, LPVOID, (LPVOID, SIZE_T, DWORD, DWORD))                     \
-  X(VirtualFree, VirtualFree, BOOL, (LPVOID, SIZE_T, DWORD))                                \
-  X(VirtualProtect, VirtualProtect, BOOL, (LPVOID, SIZE_T, DWORD, PDWORD))                  \
-  X(VirtualQuery, VirtualQuery, SIZE_T, (LPCVOID, PMEMORY_BASIC_INFORMATION, SIZE_T))       \
-  X(CreateFileMappingW, CreateFileMappingW, HANDLE,                                         \
-    (HANDLE, LPSECURITY_ATTRIBUTES, DWORD, DWORD, DWORD, LPCWSTR))                          \
-  X(CreateFileW, CreateFileW, HANDLE,                                                       \
-    (LPCWSTR, DWORD, DWORD, LPSECURITY_ATTRIBUTES, DWORD, DWORD, HANDLE))                   \
-  X(GetFileSizeEx, GetFileSizeEx, BOOL, (HANDLE, PLARGE_INTEGER))                           \
-  X(SetFileInformationByHandle, SetFileInformationByHandle, BOOL,                           \
-    (HANDLE, FILE_INFO_BY_HANDLE_CLASS, LPVOID, DWORD))                                     \
-  X(GetFileType, GetFileType, DWORD, (HANDLE))                                              \
-  X(CloseHandle, CloseHandle, BOOL, (HANDLE))                                               \
+#define WINDOWS_SYSCALLS(X)                                                                  \
+  X(VirtualAlloc2, run_time_VirtualAlloc2, PVOID,                                            \
+    (HANDLE, PVOID, SIZE_T, ULONG, ULONG, void *, ULONG))                                    \
+  X(MapViewOfFile3, run_time_MapViewOfFile3, PVOID,                                          \
+    (HANDLE, HANDLE, PVOID, ULONG64, SIZE_T, ULONG, ULONG, void *, ULONG))                   \
+  X(UnmapViewOfFile2, run_time_UnmapViewOfFile2, BOOL, (HANDLE, PVOID, ULONG))               \
+  X(VirtualAlloc, VirtualAlloc, LPVOID, (LPVOID, SIZE_T, DWORD, DWORD))                      \
+  X(VirtualFree, VirtualFree, BOOL, (LPVOID, SIZE_T, DWORD))                                 \
+  X(VirtualProtect, VirtualProtect, BOOL, (LPVOID, SIZE_T, DWORD, PDWORD))                   \
+  X(VirtualQuery, VirtualQuery, SIZE_T, (LPCVOID, PMEMORY_BASIC_INFORMATION, SIZE_T))        \
+  X(CreateFileMappingW, CreateFileMappingW, HANDLE,                                          \
+    (HANDLE, LPSECURITY_ATTRIBUTES, DWORD, DWORD, DWORD, LPCWSTR))                           \
+  X(CreateFileW, CreateFileW, HANDLE,                                                        \
+    (LPCWSTR, DWORD, DWORD, LPSECURITY_ATTRIBUTES, DWORD, DWORD, HANDLE))                    \
+  X(GetFileSizeEx, GetFileSizeEx, BOOL, (HANDLE, PLARGE_INTEGER))                            \
+  X(SetFileInformationByHandle, SetFileInformationByHandle, BOOL,                            \
+    (HANDLE, FILE_INFO_BY_HANDLE_CLASS, LPVOID, DWORD))                                      \
+  X(GetFileType, GetFileType, DWORD, (HANDLE))                                               \
+  X(CloseHandle, CloseHandle, BOOL, (HANDLE))                                                \
   X(ReadProcessMemory, ReadProcessMemory, BOOL, (HANDLE, LPCVOID, LPVOID, SIZE_T, SIZE_T *)) \
-  X(DuplicateHandle, DuplicateHandle, BOOL,                                                 \
-    (HANDLE, HANDLE, HANDLE, LPHANDLE, DWORD, BOOL, DWORD))                                 \
-  X(NtQueryObject, run_time_NtQueryObject, LONG, (HANDLE, int, PVOID, ULONG, PULONG))       \
-  X(NtQuerySection, run_time_NtQuerySection, LONG, (HANDLE, int, PVOID, SIZE_T, PSIZE_T))  \
-  X(ReadFile, ReadFile, BOOL, (HANDLE, LPVOID, DWORD, LPDWORD, LPOVERLAPPED))               \
+  X(DuplicateHandle, DuplicateHandle, BOOL,                                                  \
+    (HANDLE, HANDLE, HANDLE, LPHANDLE, DWORD, BOOL, DWORD))                                  \
+  X(NtQueryObject, run_time_NtQueryObject, LONG, (HANDLE, int, PVOID, ULONG, PULONG))        \
+  X(NtQuerySection, run_time_NtQuerySection, LONG, (HANDLE, int, PVOID, SIZE_T, PSIZE_T))    \
+  X(ReadFile, ReadFile, BOOL, (HANDLE, LPVOID, DWORD, LPDWORD, LPOVERLAPPED))                \
   X(WriteFile, WriteFile, BOOL, (HANDLE, LPCVOID, DWORD, LPDWORD, LPOVERLAPPED))
 
 VMP__DEFINE_SYSCALLS_WITH(WINDOWS_SYSCALLS, windows_syscalls)
@@ -143,8 +143,8 @@ static int page_offsets_map(void) {
   void *ph = loaded.virtual_alloc2(NULL, NULL, page, MEM_RESERVE | PLACEHOLDER_RESERVE,
                                    PAGE_NOACCESS, NULL, 0);
   if (ph) {
-    void *view = loaded.map_view3(section, NULL, ph, page, page, PLACEHOLDER_REPLACE,
-                                  PAGE_READONLY, NULL, 0);
+    void *view = loaded.map_view3(section, NULL, ph, page, page, PLACEHOLDER_REPLACE, PAGE_READONLY,
+                                  NULL, 0);
     if (view) {
       UnmapViewOfFile(view);
     } else {
@@ -223,24 +223,24 @@ static int win_error(DWORD code) {
 
 static int last_error(void) { return win_error(GetLastError()); }
 
-#define WINDOWS_ERRORS(X)                                                          \
-  X(ERROR_FILE_NOT_FOUND, "The system cannot find the file specified")             \
-  X(ERROR_PATH_NOT_FOUND, "The system cannot find the path specified")             \
-  X(ERROR_TOO_MANY_OPEN_FILES, "Too many open files")                              \
-  X(ERROR_ACCESS_DENIED, "Access is denied")                                       \
-  X(ERROR_INVALID_HANDLE, "The handle is invalid")                                 \
-  X(ERROR_NOT_ENOUGH_MEMORY, "Not enough memory resources are available")          \
-  X(ERROR_OUTOFMEMORY, "Not enough storage is available")                          \
-  X(ERROR_GEN_FAILURE, "A device attached to the system is not functioning")       \
-  X(ERROR_SHARING_VIOLATION, "The file is being used by another process")          \
-  X(ERROR_NOT_SUPPORTED, "The request is not supported")                           \
-  X(ERROR_INVALID_PARAMETER, "The parameter is incorrect")                         \
-  X(ERROR_DISK_FULL, "There is not enough space on the disk")                      \
-  X(ERROR_FILE_INVALID, "The volume for a file has been externally altered")       \
-  X(ERROR_ALREADY_EXISTS, "The file already exists")                               \
-  X(ERROR_INVALID_ADDRESS, "Attempt to access invalid address")                    \
-  X(ERROR_MAPPED_ALIGNMENT, "The base address or the file offset is not aligned")  \
-  X(ERROR_COMMITMENT_LIMIT, "The paging file is too small")                      \
+#define WINDOWS_ERRORS(X)                                                         \
+  X(ERROR_FILE_NOT_FOUND, "The system cannot find the file specified")            \
+  X(ERROR_PATH_NOT_FOUND, "The system cannot find the path specified")            \
+  X(ERROR_TOO_MANY_OPEN_FILES, "Too many open files")                             \
+  X(ERROR_ACCESS_DENIED, "Access is denied")                                      \
+  X(ERROR_INVALID_HANDLE, "The handle is invalid")                                \
+  X(ERROR_NOT_ENOUGH_MEMORY, "Not enough memory resources are available")         \
+  X(ERROR_OUTOFMEMORY, "Not enough storage is available")                         \
+  X(ERROR_GEN_FAILURE, "A device attached to the system is not functioning")      \
+  X(ERROR_SHARING_VIOLATION, "The file is being used by another process")         \
+  X(ERROR_NOT_SUPPORTED, "The request is not supported")                          \
+  X(ERROR_INVALID_PARAMETER, "The parameter is incorrect")                        \
+  X(ERROR_DISK_FULL, "There is not enough space on the disk")                     \
+  X(ERROR_FILE_INVALID, "The volume for a file has been externally altered")      \
+  X(ERROR_ALREADY_EXISTS, "The file already exists")                              \
+  X(ERROR_INVALID_ADDRESS, "Attempt to access invalid address")                   \
+  X(ERROR_MAPPED_ALIGNMENT, "The base address or the file offset is not aligned") \
+  X(ERROR_COMMITMENT_LIMIT, "The paging file is too small")                       \
   X(ERROR_BROKEN_PIPE, "The pipe has been ended")                                 \
   X(ERROR_NO_DATA, "The pipe is being closed")
 
@@ -587,8 +587,8 @@ static int new_object(win_object **out) {
 
 /* A named section would be a kernel object anyone could open: the name
  * is not given to Windows, and only memfd objects carry one. */
-int vmp__os_object_create_named(uint64_t size, const char *name, unsigned how,
-                                vmp__os_handle *out, unsigned *traits) {
+int vmp__os_object_create_named(uint64_t size, const char *name, unsigned how, vmp__os_handle *out,
+                                unsigned *traits) {
   (void)name;
   int err = vmp__os_object_create(size, out, traits);
   /* Sections are created exec-capable (PAGE_EXECUTE_READWRITE). */
@@ -643,8 +643,7 @@ static int is_device_path(const WCHAR *p) {
  * pipes, devices and directories are refused from the name before
  * anything is opened. GetFileType after the open stays the last word, for
  * the reserved DOS names (NUL, CON, ...), which open at once. */
-int vmp__os_object_open(const char *path, int writable, vmp__os_handle *out,
-                        unsigned *traits) {
+int vmp__os_object_open(const char *path, int writable, vmp__os_handle *out, unsigned *traits) {
   WCHAR wide[MAX_PATH * 4];
   if (!MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path, -1, wide,
                            (int)(sizeof wide / sizeof wide[0])))
@@ -689,7 +688,7 @@ typedef struct section_basic_info {
   LARGE_INTEGER size;
 } section_basic_info;
 
-#define FILE_WRITE_ACCESS 0x0002 /* FILE_WRITE_DATA */
+#define FILE_WRITE_ACCESS 0x0002    /* FILE_WRITE_DATA */
 #define SECTION_WRITE_ACCESS 0x0002 /* SECTION_MAP_WRITE */
 
 int vmp__os_object_adopt(intptr_t native, int want_write, int *writable, unsigned *traits,
@@ -813,8 +812,8 @@ int vmp__os_map(void *addr, size_t size, vmp__os_handle h, uint64_t offset, int 
                                    page_protection(most), NULL, 0)) {
     DWORD code = GetLastError();
     /* The offset is refused, not the memory: a capability the system lacks. */
-    err = code == ERROR_MAPPED_ALIGNMENT && offset % caps.granularity ? VMP_ENOTSUP
-                                                                       : win_error(code);
+    err =
+        code == ERROR_MAPPED_ALIGNMENT && offset % caps.granularity ? VMP_ENOTSUP : win_error(code);
     undo_cuts(&made);
   } else if (!err && most != prot && (err = vmp__os_protect(addr, size, prot)) != 0) {
     SYS(UnmapViewOfFile2)(GetCurrentProcess(), addr, PLACEHOLDER_PRESERVE);
@@ -829,8 +828,7 @@ int vmp__os_map(void *addr, size_t size, vmp__os_handle h, uint64_t offset, int 
  * restoring. */
 int vmp__os_unmap_view(void *addr, size_t size, vmp__os_handle h, uint64_t offset, int prot) {
   (void)size, (void)h, (void)offset, (void)prot;
-  if (!SYS(UnmapViewOfFile2)(GetCurrentProcess(), addr, PLACEHOLDER_PRESERVE))
-    return last_error();
+  if (!SYS(UnmapViewOfFile2)(GetCurrentProcess(), addr, PLACEHOLDER_PRESERVE)) return last_error();
   return 0;
 }
 

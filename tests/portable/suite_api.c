@@ -78,7 +78,8 @@ CHECK_TEST(kernel_view_works) {
   CHECK(!kv_page_matches(&snap, 0, VMP_PRIVATE, VMP_PROT_RW, 0), "wrong protection accepted");
   CHECK(!kv_page_matches(&snap, 0, VMP_PLACEHOLDER, 0, 0), "private page taken for a placeholder");
   CHECK(kv_page_matches(&snap, first_ph, VMP_PLACEHOLDER, 0, 0), "placeholder not seen");
-  CHECK(!kv_page_matches(&snap, first_ph, VMP_VIEW, VMP_PROT_NONE, 0), "placeholder taken for a view");
+  CHECK(!kv_page_matches(&snap, first_ph, VMP_VIEW, VMP_PROT_NONE, 0),
+        "placeholder taken for a view");
   CHECK(kv_readable(&snap, 0) && !kv_writable(&snap, 0) && !kv_accessible(&snap, first_ph),
         "per-page access is wrong");
   kv_snapshot again;
@@ -101,9 +102,9 @@ CHECK_TEST(reserve_arguments) {
   vmp_region *r = NULL;
   CHECK_RC(vmp_reserve(P, 0, NULL), VMP_EINVAL);
   CHECK_RC(vmp_reserve(0, 0, &r), VMP_EINVAL);
-  CHECK_RC(vmp_reserve(P, 3 * P, &r), VMP_EINVAL);   /* not a power of two */
-  CHECK_RC(vmp_reserve(P, P / 2, &r), VMP_EINVAL);   /* below the page */
-  CHECK_RC(vmp_reserve(P + 1, 3, &r), VMP_EINVAL);   /* EINVAL before EALIGN */
+  CHECK_RC(vmp_reserve(P, 3 * P, &r), VMP_EINVAL); /* not a power of two */
+  CHECK_RC(vmp_reserve(P, P / 2, &r), VMP_EINVAL); /* below the page */
+  CHECK_RC(vmp_reserve(P + 1, 3, &r), VMP_EINVAL); /* EINVAL before EALIGN */
   CHECK_RC(vmp_reserve(P + 1, 0, &r), VMP_EALIGN);
   CHECK_RC(vmp_reserve(P / 2, 0, &r), VMP_EALIGN);
   size_t top_bit = (SIZE_MAX >> 1) + 1;
@@ -189,7 +190,7 @@ CHECK_TEST(split_rules) {
   CHECK_RC(vmp_split(r, 16 * P, P), VMP_ERANGE);
   CHECK_RC(vmp_split(r, 15 * P, 2 * P), VMP_ERANGE);
   CHECK_RC(vmp_split(r, SIZE_MAX - P + 1, 2 * P), VMP_ERANGE); /* overflow */
-  CHECK_RC(vmp_split(r, 0, 16 * P), VMP_EEXTENT);             /* the whole placeholder */
+  CHECK_RC(vmp_split(r, 0, 16 * P), VMP_EEXTENT);              /* the whole placeholder */
   CHECK(vmp_span_count(r) == 1, "failed splits changed the spans");
 
   CHECK_RC(vmp_split(r, 4 * P, 4 * P), 0); /* middle: three */
@@ -197,7 +198,7 @@ CHECK_TEST(split_rules) {
   CHECK_SPAN(r, 0, VMP_PLACEHOLDER, 0, 4 * P);
   CHECK_SPAN(r, 5 * P, VMP_PLACEHOLDER, 4 * P, 4 * P);
   CHECK_SPAN(r, 8 * P, VMP_PLACEHOLDER, 8 * P, 8 * P);
-  CHECK_RC(vmp_split(r, 8 * P, 2 * P), 0); /* front: two */
+  CHECK_RC(vmp_split(r, 8 * P, 2 * P), 0);  /* front: two */
   CHECK_RC(vmp_split(r, 14 * P, 2 * P), 0); /* back: two */
   CHECK(vmp_span_count(r) == 5, "%zu spans", vmp_span_count(r));
   CHECK_RC(vmp_split(r, 3 * P, 2 * P), VMP_EEXTENT); /* across two placeholders */
@@ -221,8 +222,8 @@ CHECK_TEST(coalesce_rules) {
   CHECK_RC(vmp_coalesce(r, 0, 0), VMP_EINVAL);
   CHECK_RC(vmp_coalesce(r, P / 2, 4 * P), VMP_EALIGN);
   CHECK_RC(vmp_coalesce(r, 8 * P, 12 * P), VMP_ERANGE);
-  CHECK_RC(vmp_coalesce(r, P, 7 * P), VMP_EEXTENT);  /* does not start at a span start */
-  CHECK_RC(vmp_coalesce(r, 0, 7 * P), VMP_EEXTENT);  /* does not end at a span end */
+  CHECK_RC(vmp_coalesce(r, P, 7 * P), VMP_EEXTENT);     /* does not start at a span start */
+  CHECK_RC(vmp_coalesce(r, 0, 7 * P), VMP_EEXTENT);     /* does not end at a span end */
   CHECK_RC(vmp_coalesce(r, 4 * P, 4 * P), VMP_EEXTENT); /* one span */
   CHECK_RC(vmp_commit(r, 8 * P, 4 * P, VMP_PROT_RW), 0);
   CHECK_RC(vmp_coalesce(r, 4 * P, 8 * P), VMP_ESTATE);
@@ -401,8 +402,7 @@ CHECK_TEST(map_anonymous) {
 CHECK_TEST(map_files) {
   char path[600];
   const unsigned seed = 21;
-  if (!CHECK(util_temp_file(path, sizeof path, 4 * G, seed) == 0, "cannot create a file"))
-    return;
+  if (!CHECK(util_temp_file(path, sizeof path, 4 * G, seed) == 0, "cannot create a file")) return;
   vmp_mem *ro = NULL, *rw = NULL;
   vmp_region *r = NULL;
   CHECK_RC(vmp_mem_open(NULL, VMP_MEM_READ, &ro), VMP_EINVAL);
@@ -488,9 +488,9 @@ CHECK_TEST(map_files) {
     CHECK(util_read_file(path, 2 * G + P, buf, sizeof buf) == 0 &&
               util_all_bytes(buf, sizeof buf, 0xa5),
           "a write through a view did not reach the file");
-    CHECK(util_read_file(path, 4 * G, buf, sizeof buf) == 0 &&
-              util_all_bytes(buf, sizeof buf, 0x3c),
-          "a write past the old end did not reach the file");
+    CHECK(
+        util_read_file(path, 4 * G, buf, sizeof buf) == 0 && util_all_bytes(buf, sizeof buf, 0x3c),
+        "a write past the old end did not reach the file");
   }
 out:
   if (r) vmp_release(r);
@@ -718,8 +718,8 @@ CHECK_TEST(discard_rules) {
   CHECK_RC(vmp_protect(r, 4 * P, P, VMP_PROT_NONE), 0);
   CHECK_RC(vmp_protect(r, 5 * P, P, VMP_PROT_READ), 0);
   if (CHECK_RC(vmp_discard(r, P, 6 * P), 0)) {
-    static const int want[] = {VMP_PROT_RW, VMP_PROT_RW, VMP_PROT_READ, VMP_PROT_RW,
-                               VMP_PROT_NONE, VMP_PROT_READ, VMP_PROT_RW, VMP_PROT_RW};
+    static const int want[] = {VMP_PROT_RW,   VMP_PROT_RW,   VMP_PROT_READ, VMP_PROT_RW,
+                               VMP_PROT_NONE, VMP_PROT_READ, VMP_PROT_RW,   VMP_PROT_RW};
     for (size_t page = 0; page < 8; page++) {
       CHECK_RC(vmp_query(r, at(r, page * P), &info), 0);
       CHECK(info.prot == want[page] && info.kind == VMP_PRIVATE && info.size == G,
@@ -782,8 +782,7 @@ CHECK_TEST(query_and_foreach) {
         "query of an unaligned address: kind %d offset %zu size %zu", info.kind, info.offset,
         info.size);
   CHECK_RC(vmp_query(r, at(r, 16 * P - 1), &info), 0);
-  CHECK(info.kind == VMP_PLACEHOLDER && info.offset == 8 * P, "last byte: offset %zu",
-        info.offset);
+  CHECK(info.kind == VMP_PLACEHOLDER && info.offset == 8 * P, "last byte: offset %zu", info.offset);
   CHECK_RC(vmp_foreach_span(NULL, walk_span, NULL), VMP_EINVAL);
   CHECK_RC(vmp_foreach_span(r, NULL, NULL), VMP_EINVAL);
   span_walk w = {0, 0, 0, 1};

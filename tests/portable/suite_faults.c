@@ -23,8 +23,8 @@
 #include <string.h>
 
 #include "support_check.h"
-#include "support_steps.h"
 #include "support_kernel.h"
+#include "support_steps.h"
 #include "support_util.h"
 #include "testing.h"
 #include "vmplace.h"
@@ -37,19 +37,19 @@
 #define MAX_STEPS 64
 
 typedef struct fixture {
-  vmp_region *r;      /* the region the case works on (NULL once released) */
-  vmp_mem *anon;      /* the object of the view at [G,2G) */
-  vmp_mem *file;      /* the case's file, opened read-write */
-  const char *path;   /* that file */
-  vmp_region *made;   /* what reserve made */
-  vmp_mem *made_mem;  /* what mem_create / mem_open made */
+  vmp_region *r;     /* the region the case works on (NULL once released) */
+  vmp_mem *anon;     /* the object of the view at [G,2G) */
+  vmp_mem *file;     /* the case's file, opened read-write */
+  const char *path;  /* that file */
+  vmp_region *made;  /* what reserve made */
+  vmp_mem *made_mem; /* what mem_create / mem_open made */
 } fixture;
 
 typedef struct fault_case {
   const char *name;
   void (*prepare)(fixture *f); /* extra steps before the operation, may be NULL */
   int (*op)(fixture *f);
-  int checks_address_space;    /* compare the process's reservations too */
+  int checks_address_space; /* compare the process's reservations too */
 } fault_case;
 
 static char file_path[600];
@@ -229,8 +229,7 @@ static void case_check(void *ctx, const steps_attempt *a) {
             (unsigned long long)fresh);
     }
     CHECK(run->before.file_size == after.file_size, "%s: the file's size changed", context);
-    CHECK(f->made == NULL && f->made_mem == NULL, "%s: a failed call handed out a handle",
-          context);
+    CHECK(f->made == NULL && f->made_mem == NULL, "%s: a failed call handed out a handle", context);
     f->made = NULL;
     f->made_mem = NULL;
     forget(&after);
@@ -242,8 +241,13 @@ static void case_check(void *ctx, const steps_attempt *a) {
 
 static void run_case(const fault_case *c, inject_kind kind) {
   case_run run = {.c = c};
-  steps_plan plan = {.what = c->name, .kind = kind, .max_steps = MAX_STEPS, .ctx = &run,
-                     .setup = case_setup, .op = case_op, .check = case_check};
+  steps_plan plan = {.what = c->name,
+                     .kind = kind,
+                     .max_steps = MAX_STEPS,
+                     .ctx = &run,
+                     .setup = case_setup,
+                     .op = case_op,
+                     .check = case_check};
   long failed = steps_run(&plan);
   if (getenv("VMPT_VERBOSE"))
     check_note("%s: %ld %s failures injected", c->name, failed,
@@ -315,9 +319,9 @@ CHECK_TEST(wrappers_pass_through) {
  * discard finishes the job. Pages [P,6P) of one private span: rw, r, none,
  * r, rw — five runs. */
 #define MIXED_PAGES 8
-static const int mixed_prot[MIXED_PAGES] = {VMP_PROT_RW, VMP_PROT_RW,   VMP_PROT_READ,
+static const int mixed_prot[MIXED_PAGES] = {VMP_PROT_RW,   VMP_PROT_RW,   VMP_PROT_READ,
                                             VMP_PROT_NONE, VMP_PROT_READ, VMP_PROT_RW,
-                                            VMP_PROT_RW, VMP_PROT_RW};
+                                            VMP_PROT_RW,   VMP_PROT_RW};
 
 static vmp_region *mixed_region(void) {
   vmp_region *r;
@@ -391,8 +395,8 @@ static void mixed_check(void *ctx, const steps_attempt *a) {
       if (mixed_prot[i] == VMP_PROT_NONE) vmp_protect(r, i * P, P, VMP_PROT_NONE);
     if (CHECK_RC(vmp_discard(r, P, 5 * P), 0))
       for (size_t i = 1; i < 6; i++)
-        CHECK(page_content(r, i) == 1, "%s: page %zu not zero after the second discard",
-              context, i);
+        CHECK(page_content(r, i) == 1, "%s: page %zu not zero after the second discard", context,
+              i);
   } else {
     /* Done, or the backend made up for the failure (Windows tries a
      * commit twice): the range is discarded all the same. */
@@ -404,8 +408,12 @@ static void mixed_check(void *ctx, const steps_attempt *a) {
 
 CHECK_TEST(mixed_discard_failure_keeps_protections) {
   mixed_run run = {0};
-  steps_plan plan = {.what = "vmp_discard over five runs", .kind = INJECT_SYSCALL,
-                     .max_steps = MAX_STEPS, .ctx = &run, .setup = mixed_setup, .op = mixed_op,
+  steps_plan plan = {.what = "vmp_discard over five runs",
+                     .kind = INJECT_SYSCALL,
+                     .max_steps = MAX_STEPS,
+                     .ctx = &run,
+                     .setup = mixed_setup,
+                     .op = mixed_op,
                      .check = mixed_check};
   steps_run(&plan);
   /* Elsewhere five runs, one at a time: some failure came after a run had

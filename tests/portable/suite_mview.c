@@ -25,8 +25,8 @@
 
 #include "alloc.h"
 #include "support_check.h"
-#include "support_steps.h"
 #include "support_kernel.h"
+#include "support_steps.h"
 #include "support_util.h"
 #include "testing.h"
 #include "vmplace.h"
@@ -109,7 +109,6 @@ static int native_usable(intptr_t fd) {
   return fcntl((int)fd, F_GETFD) != -1;
 #endif
 }
-
 
 /* Whether the library takes a file's native descriptor or HANDLE at all
  * (vmp_mem_adopt). The tests of descriptor segments need it; the failure
@@ -499,8 +498,12 @@ static void open_fails_cleanly(inject_kind kind) {
   intptr_t fb = adopt_works(b) ? open_native(b, 0) : -1;
   if (fb == -1) check_note("descriptors cannot be adopted here: a path stands in");
   open_run run = {.segs = {{a, -1, 0, 0}, {fb == -1 ? b : NULL, fb, G, G}, {c, -1, 0, 0}}, .b = b};
-  steps_plan plan = {.what = "vmp_mview_open", .kind = kind, .leftovers = 1, .ctx = &run,
-                     .op = open_op, .check = open_check};
+  steps_plan plan = {.what = "vmp_mview_open",
+                     .kind = kind,
+                     .leftovers = 1,
+                     .ctx = &run,
+                     .op = open_op,
+                     .check = open_check};
   long failures = steps_run(&plan);
   CHECK(failures > 1, "only %ld steps could fail", failures);
   if (fb != -1) close_native(fb);
@@ -539,8 +542,8 @@ static void append_check(void *ctx, const steps_attempt *a) {
   } else {
     long n = a->n;
     CHECK(vmp_mview_segments(v) == 1 && vmp_mview_length(v) == G,
-          "step %ld failing changed the view: %zu segments, length %llu", n,
-          vmp_mview_segments(v), (unsigned long long)vmp_mview_length(v));
+          "step %ld failing changed the view: %zu segments, length %llu", n, vmp_mview_segments(v),
+          (unsigned long long)vmp_mview_length(v));
     CHECK(util_open_handles() == run->handles, "step %ld failing (%s) left %ld handles open", n,
           vmp_err_name(a->rc), util_open_handles() - run->handles);
     kv_snapshot after;
@@ -548,8 +551,8 @@ static void append_check(void *ctx, const steps_attempt *a) {
         kv_take(&after, vmp_mview_base(v), (size_t)vmp_mview_capacity(v)) == 0) {
       size_t i = kv_first_difference(&run->before, &after);
       char x[160], y[160];
-      CHECK(i == NONE, "step %ld failing (%s) changed page %zu: %s, now %s", n,
-            vmp_err_name(a->rc), i, i == NONE ? "" : kv_describe(&run->before, i, x, sizeof x),
+      CHECK(i == NONE, "step %ld failing (%s) changed page %zu: %s, now %s", n, vmp_err_name(a->rc),
+            i, i == NONE ? "" : kv_describe(&run->before, i, x, sizeof x),
             i == NONE ? "" : kv_describe(&after, i, y, sizeof y));
       kv_free(&after);
     }
@@ -565,10 +568,17 @@ static void append_fails_cleanly(inject_kind kind) {
   if (!a || !b || !c) goto out;
   intptr_t fb = adopt_works(b) ? open_native(b, 0) : -1;
   if (fb == -1) check_note("descriptors cannot be adopted here: a path stands in");
-  append_run run = {.first = {a, -1, 0, 0}, .by_fd = {fb == -1 ? b : NULL, fb, G, G},
-                    .other = {c, -1, 0, 2 * G}, .b = b, .c = c};
-  steps_plan plan = {.what = "vmp_mview_append", .kind = kind, .ctx = &run,
-                     .setup = append_setup, .op = append_op, .check = append_check};
+  append_run run = {.first = {a, -1, 0, 0},
+                    .by_fd = {fb == -1 ? b : NULL, fb, G, G},
+                    .other = {c, -1, 0, 2 * G},
+                    .b = b,
+                    .c = c};
+  steps_plan plan = {.what = "vmp_mview_append",
+                     .kind = kind,
+                     .ctx = &run,
+                     .setup = append_setup,
+                     .op = append_op,
+                     .check = append_check};
   long failures = steps_run(&plan);
   CHECK(failures > 1, "only %ld steps could fail", failures);
   if (fb != -1) close_native(fb);

@@ -95,8 +95,9 @@ static void remove_files(void) {
  * refuses: Windows does not shrink a file that has a view. */
 static int set_size(const char *path, uint64_t size) {
 #if defined(_WIN32)
-  HANDLE h = CreateFileA(path, GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
-                         NULL, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+  HANDLE h =
+      CreateFileA(path, GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+                  OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
   if (h == INVALID_HANDLE_VALUE) return -1;
   LARGE_INTEGER at;
   at.QuadPart = (LONGLONG)size;
@@ -142,8 +143,8 @@ static int shows(vmp_mview *v, uint64_t at, unsigned seed, uint64_t from, uint64
   uint64_t i = 0;
   while (i < n && p[at + i] == byte_of(seed, from + i)) i++;
   return CHECK(i == n, "view byte %llu is 0x%02x, file byte %llu is 0x%02x",
-               (unsigned long long)(at + i), i < n ? p[at + i] : 0,
-               (unsigned long long)(from + i), i < n ? byte_of(seed, from + i) : 0);
+               (unsigned long long)(at + i), i < n ? p[at + i] : 0, (unsigned long long)(from + i),
+               i < n ? byte_of(seed, from + i) : 0);
 }
 
 static int zeros(vmp_mview *v, uint64_t at, uint64_t n) {
@@ -374,7 +375,8 @@ CHECK_TEST(read_and_scan) {
     /* A file cut short under the view: Windows refuses the cut, elsewhere
      * the bytes are gone and say so. */
     if (set_size(b, G + 20) == 0) {
-      CHECK(vmp_capabilities()->mapped_files_shrink, "a mapped file was cut where the system refuses it");
+      CHECK(vmp_capabilities()->mapped_files_shrink,
+            "a mapped file was cut where the system refuses it");
       CHECK_RC(vmp_mview_read(v, G, buf, G + 20), 0);
       CHECK_RC(vmp_mview_read(v, G, buf, G + 21), VMP_EGONE);
       CHECK_RC(vmp_mview_scan(v, 0, len, 0, &found), VMP_EGONE);
@@ -498,8 +500,7 @@ CHECK_TEST(follow_while_reading) {
     if (CHECK_RC(vmp_mview_read(v, from, buf, (size_t)n), 0)) {
       uint64_t i = 0;
       while (i < n && buf[i] == byte_of(31, from + i)) i++;
-      CHECK(i == n, "byte %llu read as 0x%02x", (unsigned long long)(from + i),
-            i < n ? buf[i] : 0);
+      CHECK(i == n, "byte %llu read as 0x%02x", (unsigned long long)(from + i), i < n ? buf[i] : 0);
     }
   }
 #if defined(_WIN32)
@@ -641,24 +642,14 @@ static const scenario retire_closed_sc = {"retire without descriptors", prepare_
                                           do_retire, verify_retire};
 static const scenario append_sc = {"append", prepare_append, do_append, verify_append};
 
-CHECK_TEST(refresh_with_each_system_call_failing) {
-  fails_cleanly(&refresh_sc, INJECT_SYSCALL, 3);
-}
+CHECK_TEST(refresh_with_each_system_call_failing) { fails_cleanly(&refresh_sc, INJECT_SYSCALL, 3); }
 CHECK_TEST(refresh_with_each_allocation_failing) {
   fails_cleanly(&refresh_sc, INJECT_ALLOCATION, 0);
 }
-CHECK_TEST(retire_with_each_system_call_failing) {
-  fails_cleanly(&retire_sc, INJECT_SYSCALL, 2);
-}
-CHECK_TEST(retire_with_each_allocation_failing) {
-  fails_cleanly(&retire_sc, INJECT_ALLOCATION, 1);
-}
+CHECK_TEST(retire_with_each_system_call_failing) { fails_cleanly(&retire_sc, INJECT_SYSCALL, 2); }
+CHECK_TEST(retire_with_each_allocation_failing) { fails_cleanly(&retire_sc, INJECT_ALLOCATION, 1); }
 CHECK_TEST(retire_without_descriptors_with_each_system_call_failing) {
   fails_cleanly(&retire_closed_sc, INJECT_SYSCALL, 2);
 }
-CHECK_TEST(append_with_each_system_call_failing) {
-  fails_cleanly(&append_sc, INJECT_SYSCALL, 3);
-}
-CHECK_TEST(append_with_each_allocation_failing) {
-  fails_cleanly(&append_sc, INJECT_ALLOCATION, 2);
-}
+CHECK_TEST(append_with_each_system_call_failing) { fails_cleanly(&append_sc, INJECT_SYSCALL, 3); }
+CHECK_TEST(append_with_each_allocation_failing) { fails_cleanly(&append_sc, INJECT_ALLOCATION, 2); }

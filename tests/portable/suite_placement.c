@@ -243,10 +243,10 @@ CHECK_TEST(reserve_in_argument_order) {
   CHECK_RC(vmp_reserve_in(lo, lo + G, 2 * G + 1, 0, &r), VMP_EALIGN);
   CHECK_RC(vmp_reserve_in(lo, lo + G, 2 * G, 0, &r), VMP_ERANGE);
   CHECK_RC(vmp_reserve_in(lo + G, lo + 4 * G, 2 * G, 16 * G, &r), VMP_ERANGE);
-  CHECK_RC(vmp_reserve_in(UINTPTR_MAX - (uintptr_t)G + 1 - 16 * (uintptr_t)G,
-                          UINTPTR_MAX - (uintptr_t)G + 1, G, (size_t)1 << (sizeof(void *) * 8 - 2),
-                          &r),
-           VMP_ERANGE);
+  CHECK_RC(
+      vmp_reserve_in(UINTPTR_MAX - (uintptr_t)G + 1 - 16 * (uintptr_t)G,
+                     UINTPTR_MAX - (uintptr_t)G + 1, G, (size_t)1 << (sizeof(void *) * 8 - 2), &r),
+      VMP_ERANGE);
   CHECK(r == NULL, "*out written by a refused call");
 }
 
@@ -323,8 +323,7 @@ CHECK_TEST(extend_refused_changes_nothing) {
   CHECK_RC(vmp_extend(r, 3 * G), VMP_EADDRINUSE);
   CHECK_RC(vmp_extend(r, 4 * G), VMP_EADDRINUSE);
   reservations_none_new(&res, "a refused extend");
-  CHECK(vmp_size(r) == 4 * G && vmp_base(r) == base, "size %zu base %p", vmp_size(r),
-        vmp_base(r));
+  CHECK(vmp_size(r) == 4 * G && vmp_base(r) == base, "size %zu base %p", vmp_size(r), vmp_base(r));
   if (have && CHECK(state_take(r, &after) == 0, "cannot read the state")) {
     state_same(&before, &after, __FILE__, __LINE__, "a refused extend");
     state_free(&after);
@@ -361,9 +360,7 @@ CHECK_TEST(extend_argument_order) {
 
 typedef int (*placement_call)(void *arg, vmp_region **out);
 
-static int call_reserve_at(void *arg, vmp_region **out) {
-  return vmp_reserve_at(arg, 2 * G, out);
-}
+static int call_reserve_at(void *arg, vmp_region **out) { return vmp_reserve_at(arg, 2 * G, out); }
 static int call_reserve_in(void *arg, vmp_region **out) {
   uintptr_t lo = (uintptr_t)arg;
   return vmp_reserve_in(lo, lo + 4 * G, 2 * G, 0, out);
@@ -452,9 +449,9 @@ CHECK_TEST(error_is_distinct) {
   CHECK(strcmp(vmp_err_name(VMP_EADDRINUSE), "EADDRINUSE") == 0, "%s",
         vmp_err_name(VMP_EADDRINUSE));
   CHECK(!vmp_err_is_os(VMP_EADDRINUSE), "taken for an OS error");
-  CHECK(VMP_EADDRINUSE != VMP_ENOMEM && VMP_EADDRINUSE >= VMP__ERR_MIN, "not a distinct library code");
-  CHECK(strstr(vmp_strerror(VMP_EADDRINUSE), "taken") != NULL, "%s",
-        vmp_strerror(VMP_EADDRINUSE));
+  CHECK(VMP_EADDRINUSE != VMP_ENOMEM && VMP_EADDRINUSE >= VMP__ERR_MIN,
+        "not a distinct library code");
+  CHECK(strstr(vmp_strerror(VMP_EADDRINUSE), "taken") != NULL, "%s", vmp_strerror(VMP_EADDRINUSE));
 }
 
 /* The budget and the mapping count answer on every backend. */
@@ -483,18 +480,17 @@ CHECK_TEST(budget_on_every_backend) {
 
 /* A call that must be refused with `want` and change nothing: spans,
  * readable bytes and the kernel's view. */
-#define REFUSED(r, call, want)                                                      \
-  do {                                                                              \
-    region_state before_, after_;                                                   \
-    int have_ = state_take((r), &before_) == 0;                                     \
-    int rc_ = (call);                                                               \
-    CHECK(rc_ == (want), "%s: %s, expected %s", #call, vmp_err_name(rc_),           \
-          vmp_err_name(want));                                                      \
-    if (have_ && CHECK(state_take((r), &after_) == 0, "cannot read the state")) {   \
-      state_same(&before_, &after_, __FILE__, __LINE__, #call);                     \
-      state_free(&after_);                                                          \
-    }                                                                               \
-    if (have_) state_free(&before_);                                                \
+#define REFUSED(r, call, want)                                                                 \
+  do {                                                                                         \
+    region_state before_, after_;                                                              \
+    int have_ = state_take((r), &before_) == 0;                                                \
+    int rc_ = (call);                                                                          \
+    CHECK(rc_ == (want), "%s: %s, expected %s", #call, vmp_err_name(rc_), vmp_err_name(want)); \
+    if (have_ && CHECK(state_take((r), &after_) == 0, "cannot read the state")) {              \
+      state_same(&before_, &after_, __FILE__, __LINE__, #call);                                \
+      state_free(&after_);                                                                     \
+    }                                                                                          \
+    if (have_) state_free(&before_);                                                           \
   } while (0)
 
 /* carve: split where needed, nothing where the range already is a whole

@@ -176,8 +176,7 @@ CHECK_TEST(multi_producer_refuses_bytes) {
   CHECK_RC(vmp_ring_read_begin(r, 1, &q, &len), VMP_EINVAL);
   CHECK_RC(vmp_ring_wait_write(r, 1, 0), VMP_EINVAL);
   CHECK_RC(vmp_ring_wait_read(r, 1, 0), VMP_EINVAL);
-  CHECK(vmp_ring_record_max(r) == vmp_ring_capacity(r) - sizeof(vmp__ring_mp_header),
-        "record max");
+  CHECK(vmp_ring_record_max(r) == vmp_ring_capacity(r) - sizeof(vmp__ring_mp_header), "record max");
   vmp_ring *other;
   CHECK_RC(vmp_ring_attach(vmp_ring_fd(r), VMP_RING_MULTI_PRODUCER, &other), VMP_EINVAL);
   CHECK_RC(vmp_ring_close(r), 0);
@@ -341,8 +340,8 @@ static void run_producers(unsigned flags, unsigned producers) {
     uint64_t seq = tag & 0xffffffffu;
     if (!CHECK(id < producers, "producer %u", id)) break;
     while (next[id] % 7 == 3) next[id]++;
-    CHECK(seq == next[id], "producer %u: record %llu, expected %llu", id,
-          (unsigned long long)seq, (unsigned long long)next[id]);
+    CHECK(seq == next[id], "producer %u: record %llu, expected %llu", id, (unsigned long long)seq,
+          (unsigned long long)next[id]);
     next[id] = seq + 1;
     stream_fill(expect, rec.len, tag);
     CHECK(memcmp(expect + 8, (unsigned char *)rec.data + 8, rec.len - 8) == 0,
@@ -365,9 +364,7 @@ static void run_producers(unsigned flags, unsigned producers) {
 }
 
 CHECK_TEST(one_producer_thread) { run_producers(0, 1); }
-CHECK_TEST(many_producer_threads) {
-  run_producers(VMP_RING_MULTI_PRODUCER, PRODUCERS);
-}
+CHECK_TEST(many_producer_threads) { run_producers(VMP_RING_MULTI_PRODUCER, PRODUCERS); }
 
 /* Producers on an attached handle of the same ring, the consumer on the
  * creator's. */

@@ -111,7 +111,8 @@ CHECK_TEST(mirror) {
   CHECK_RC(vmp_ring_write_commit(r, 200), 0);
   CHECK_RC(vmp_ring_read_begin(r, VMP_RING_ALL, &p, &len), 0);
   CHECK(len == 200 && stream_mismatch(p, 200, 1000) == (size_t)-1, "read back across the seam");
-  CHECK(stream_mismatch(d, 150, 1050) == (size_t)-1, "the bytes past the seam are not at the start");
+  CHECK(stream_mismatch(d, 150, 1050) == (size_t)-1,
+        "the bytes past the seam are not at the start");
   CHECK_RC(vmp_ring_close(r), 0);
 }
 
@@ -326,7 +327,8 @@ CHECK_TEST(attach_own_descriptor) {
     CHECK(e[5] == 0x3c && e[cap + 5] == 0x3c, "the attached views are not the same memory");
     CHECK_RC(vmp_ring_close(a), 0);
   }
-  CHECK(util_open_handles() == handles, "attach and close left %ld handles", util_open_handles() - handles);
+  CHECK(util_open_handles() == handles, "attach and close left %ld handles",
+        util_open_handles() - handles);
   CHECK(vmp_ring_write(r, "!", 1) == 1, "the creator's ring broke");
   CHECK_RC(vmp_ring_close(r), 0);
 }
@@ -372,8 +374,12 @@ static void ring_check(void *ctx, const steps_attempt *a) {
 /* create (from == NULL) or attach to from's descriptor, each step failing. */
 static void fails_cleanly(inject_kind kind, vmp_ring *from) {
   ring_run run = {.from = from};
-  steps_plan plan = {.what = from ? "vmp_ring_attach" : "vmp_ring_create", .kind = kind,
-                     .leftovers = 1, .ctx = &run, .op = ring_op, .check = ring_check};
+  steps_plan plan = {.what = from ? "vmp_ring_attach" : "vmp_ring_create",
+                     .kind = kind,
+                     .leftovers = 1,
+                     .ctx = &run,
+                     .op = ring_op,
+                     .check = ring_check};
   long failures = steps_run(&plan);
   CHECK(failures > 1, "only %ld steps could fail", failures);
 }

@@ -200,8 +200,8 @@ static check_outcome spawn(const check_test *t, int quiet, char *why, size_t len
       snprintf(why, len, "died of the expected access violation");
       return CHECK_PASSED;
     }
-    snprintf(why, len, "expected to die of signal %d, ended with status 0x%lx",
-             t->expect_signal, (unsigned long)code);
+    snprintf(why, len, "expected to die of signal %d, ended with status 0x%lx", t->expect_signal,
+             (unsigned long)code);
     return CHECK_FAILED;
   }
   if (crashed) {

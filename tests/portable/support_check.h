@@ -63,16 +63,16 @@ void check_note(const char *fmt, ...) VMPT_PRINTF(1, 2);
 /* Marks the running test skipped, with the reason; the test then returns
  * (SKIP does both). A test that failed before skipping stays failed. */
 void check_skip(const char *fmt, ...) VMPT_PRINTF(1, 2);
-#define SKIP(...)             \
-  do {                        \
-    check_skip(__VA_ARGS__);  \
-    return;                   \
+#define SKIP(...)            \
+  do {                       \
+    check_skip(__VA_ARGS__); \
+    return;                  \
   } while (0)
 
 /* ---- tests ---------------------------------------------------------------------- */
 
 typedef struct check_test {
-  const char *name;   /* a name starting with '_' is run only when asked for */
+  const char *name; /* a name starting with '_' is run only when asked for */
   void (*run)(void);
   int expect_signal;  /* 0, or the signal the test must die of (SIGSEGV: on
                          Windows, an access violation) */
@@ -83,13 +83,12 @@ typedef struct check_test {
 /* Adds a test to the program's list (CHECK_TEST does it before main). */
 void check_register(const check_test *test);
 
-#define CHECK_TEST_WITH(name, signal, timeout_s)                                           \
-  static void test_##name(void);                                                           \
-  static const check_test check_entry_##name = {#name, test_##name, signal, timeout_s,     \
-                                                __LINE__};                                  \
-  __attribute__((constructor)) static void check_register_##name(void) {                   \
-    check_register(&check_entry_##name);                                                   \
-  }                                                                                        \
+#define CHECK_TEST_WITH(name, signal, timeout_s)                                                  \
+  static void test_##name(void);                                                                  \
+  static const check_test check_entry_##name = {#name, test_##name, signal, timeout_s, __LINE__}; \
+  __attribute__((constructor)) static void check_register_##name(void) {                          \
+    check_register(&check_entry_##name);                                                          \
+  }                                                                                               \
   static void test_##name(void)
 
 #define CHECK_TEST(name) CHECK_TEST_WITH(name, 0, 0)
@@ -98,7 +97,7 @@ void check_register(const check_test *test);
 /* How one isolated run of a test ended. */
 typedef enum check_outcome {
   CHECK_PASSED,
-  CHECK_FAILED,   /* a check failed, or it died of a signal it did not expect */
+  CHECK_FAILED, /* a check failed, or it died of a signal it did not expect */
   CHECK_SKIPPED,
   CHECK_TIMED_OUT
 } check_outcome;

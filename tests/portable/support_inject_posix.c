@@ -7,11 +7,11 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <time.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "support_inject.h"
@@ -21,31 +21,31 @@
  * The usual error is one the call can really have and that the library
  * must report rather than take for "this way is not available" (EMFILE,
  * not EPERM). */
-#define PLAIN_WRAPPERS(X)                                                                    \
-  X(munmap, int, (void *a, size_t n), (a, n), -1, ENOMEM)                                    \
-  X(mprotect, int, (void *a, size_t n, int prot), (a, n, prot), -1, ENOMEM)                  \
-  X(madvise, int, (void *a, size_t n, int advice), (a, n, advice), -1, ENOMEM)               \
-  X(msync, int, (void *a, size_t n, int flags), (a, n, flags), -1, EIO)                      \
-  X(fstat, int, (int fd, struct stat *st), (fd, st), -1, EIO)                                \
-  X(stat, int, (const char *path, struct stat *st), (path, st), -1, EIO)                     \
-  X(getrlimit, int, (int resource, struct rlimit *lim), (resource, lim), -1, EFAULT)         \
-  X(ftruncate, int, (int fd, off_t size), (fd, size), -1, ENOSPC)                            \
-  X(shm_open, int, (const char *name, int flags, mode_t mode), (name, flags, mode), -1, EMFILE) \
-  X(shm_unlink, int, (const char *name), (name), -1, EIO)                                    \
-  X(mkstemp, int, (char *templ), (templ), -1, EMFILE)                                        \
-  X(unlink, int, (const char *path), (path), -1, EIO)                                        \
-  X(memfd_create, int, (const char *name, unsigned int flags), (name, flags), -1, EMFILE)    \
-  X(futex, long, (_Atomic uint32_t * w, int op, uint32_t v, const struct timespec *t),       \
-    (w, op, v, t), -1, EINTR)                                                                \
-  X(membarrier, int, (int cmd, unsigned int flags, int cpu), (cmd, flags, cpu), -1, EPERM)  \
-  X(read, ssize_t, (int fd, void *buf, size_t n), (fd, buf, n), -1, EIO)                     \
-  X(write, ssize_t, (int fd, const void *buf, size_t n), (fd, buf, n), -1, ENOSPC)         \
-  /* The multi-file view's fault-safe copy: EFAULT is what a truncated file \
-   * gives, so a failure reads as bytes gone. */                            \
-  X(process_vm_readv, ssize_t,                                                               \
-    (pid_t pid, const struct iovec *l, unsigned long nl, const struct iovec *r,              \
-     unsigned long nr, unsigned long flags),                                                 \
-    (pid, l, nl, r, nr, flags), -1, EFAULT)                                                 \
+#define PLAIN_WRAPPERS(X)                                                                         \
+  X(munmap, int, (void *a, size_t n), (a, n), -1, ENOMEM)                                         \
+  X(mprotect, int, (void *a, size_t n, int prot), (a, n, prot), -1, ENOMEM)                       \
+  X(madvise, int, (void *a, size_t n, int advice), (a, n, advice), -1, ENOMEM)                    \
+  X(msync, int, (void *a, size_t n, int flags), (a, n, flags), -1, EIO)                           \
+  X(fstat, int, (int fd, struct stat *st), (fd, st), -1, EIO)                                     \
+  X(stat, int, (const char *path, struct stat *st), (path, st), -1, EIO)                          \
+  X(getrlimit, int, (int resource, struct rlimit *lim), (resource, lim), -1, EFAULT)              \
+  X(ftruncate, int, (int fd, off_t size), (fd, size), -1, ENOSPC)                                 \
+  X(shm_open, int, (const char *name, int flags, mode_t mode), (name, flags, mode), -1, EMFILE)   \
+  X(shm_unlink, int, (const char *name), (name), -1, EIO)                                         \
+  X(mkstemp, int, (char *templ), (templ), -1, EMFILE)                                             \
+  X(unlink, int, (const char *path), (path), -1, EIO)                                             \
+  X(memfd_create, int, (const char *name, unsigned int flags), (name, flags), -1, EMFILE)         \
+  X(futex, long, (_Atomic uint32_t *w, int op, uint32_t v, const struct timespec *t),             \
+    (w, op, v, t), -1, EINTR)                                                                     \
+  X(membarrier, int, (int cmd, unsigned int flags, int cpu), (cmd, flags, cpu), -1, EPERM)        \
+  X(read, ssize_t, (int fd, void *buf, size_t n), (fd, buf, n), -1, EIO)                          \
+  X(write, ssize_t, (int fd, const void *buf, size_t n), (fd, buf, n), -1, ENOSPC)                \
+  /* The multi-file view's fault-safe copy: EFAULT is what a truncated file                       \
+   * gives, so a failure reads as bytes gone. */                                                  \
+  X(process_vm_readv, ssize_t,                                                                    \
+    (pid_t pid, const struct iovec *l, unsigned long nl, const struct iovec *r, unsigned long nr, \
+     unsigned long flags),                                                                        \
+    (pid, l, nl, r, nr, flags), -1, EFAULT)                                                       \
   X(vma_anon_name, int, (void *a, size_t n, const char *name), (a, n, name), -1, ENOMEM)
 
 #define DEFINE_PLAIN(name, ret, params, args, failure, usual) \
@@ -145,9 +145,8 @@ static int w_close(int fd) {
 #define WRAPPER(name) {#name, (vmp__syscall_fn)w_##name, &real_##name},
 #define PLAIN_ENTRY(name, ret, params, args, failure, usual) WRAPPER(name)
 
-static const inject_wrapper wrappers[] = {
-    PLAIN_WRAPPERS(PLAIN_ENTRY) WRAPPER(mmap) WRAPPER(open) WRAPPER(fcntl) WRAPPER(close)
-    WRAPPER(posix_fallocate)};
+static const inject_wrapper wrappers[] = {PLAIN_WRAPPERS(PLAIN_ENTRY) WRAPPER(mmap) WRAPPER(
+    open) WRAPPER(fcntl) WRAPPER(close) WRAPPER(posix_fallocate)};
 
 const inject_wrapper *inject_platform_wrappers(size_t *count) {
   *count = sizeof wrappers / sizeof wrappers[0];

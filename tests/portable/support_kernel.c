@@ -174,7 +174,8 @@ int kv_reservations_take(kv_reservations *res) {
   size_t n = vmpt_maps_read(&v);
   if (n == 0) return -1;
   for (size_t i = 0; i < n; i++)
-    if (strcmp(v[i].perms, "---p") == 0 && v[i].inode == 0 && add_range(res, v[i].start, v[i].end)) {
+    if (strcmp(v[i].perms, "---p") == 0 && v[i].inode == 0 &&
+        add_range(res, v[i].start, v[i].end)) {
       kv_reservations_free(res);
       return -1;
     }
@@ -265,8 +266,8 @@ const char *kv_describe(const kv_snapshot *snap, size_t i, char *buf, size_t len
   const kv_page *p = &snap->page[i];
   snprintf(buf, len, "page %zu: %s %c%c%c inode=%" PRIu64 " offset=%" PRIu64, i,
            state_name(p->state), (p->prot & VMP_PROT_READ) ? 'r' : '-',
-           (p->prot & VMP_PROT_WRITE) ? 'w' : '-', (p->prot & VMP_PROT_EXEC) ? 'x' : '-',
-           p->ident, p->file_offset);
+           (p->prot & VMP_PROT_WRITE) ? 'w' : '-', (p->prot & VMP_PROT_EXEC) ? 'x' : '-', p->ident,
+           p->file_offset);
   return buf;
 }
 

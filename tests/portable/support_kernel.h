@@ -19,17 +19,17 @@
 
 /* What a page is, as far as the kernel says. */
 typedef enum kv_state {
-  KV_FREE = 0,     /* nothing mapped or reserved */
-  KV_RESERVED,     /* Windows: MEM_RESERVE (placeholder, or decommitted hole) */
-  KV_PRIVATE,      /* committed private memory (on Linux also PROT_NONE placeholders) */
-  KV_SHARED        /* a shared view of a section, memfd, shm or file */
+  KV_FREE = 0, /* nothing mapped or reserved */
+  KV_RESERVED, /* Windows: MEM_RESERVE (placeholder, or decommitted hole) */
+  KV_PRIVATE,  /* committed private memory (on Linux also PROT_NONE placeholders) */
+  KV_SHARED    /* a shared view of a section, memfd, shm or file */
 } kv_state;
 
 typedef struct kv_page {
-  unsigned char state;   /* kv_state */
-  unsigned char prot;    /* VMP_PROT_* bits the kernel grants */
-  uint64_t ident;        /* Linux: inode of the mapping; 0 elsewhere */
-  uint64_t file_offset;  /* Linux: object offset of this page; 0 elsewhere */
+  unsigned char state;  /* kv_state */
+  unsigned char prot;   /* VMP_PROT_* bits the kernel grants */
+  uint64_t ident;       /* Linux: inode of the mapping; 0 elsewhere */
+  uint64_t file_offset; /* Linux: object offset of this page; 0 elsewhere */
 } kv_page;
 
 typedef struct kv_snapshot {

@@ -49,12 +49,12 @@ long steps_run(const steps_plan *p) {
     }
     long undone = vmp__testing_undo_failures() - undo_failures;
     if (undone)
-      check_failf(__FILE__, __LINE__, "%s with %s %ld failing (%s): %ld undo steps failed",
-                  p->what, kind, n, vmp_err_name(a.rc), undone);
+      check_failf(__FILE__, __LINE__, "%s with %s %ld failing (%s): %ld undo steps failed", p->what,
+                  kind, n, vmp_err_name(a.rc), undone);
     if (p->check) p->check(p->ctx, &a);
     if (!a.fired || check_failures() > failures_before) return failed;
   }
-  check_failf(__FILE__, __LINE__, "%s: still failing after %ld injected %s failures", p->what,
-              max, kind);
+  check_failf(__FILE__, __LINE__, "%s: still failing after %ld injected %s failures", p->what, max,
+              kind);
   return failed;
 }

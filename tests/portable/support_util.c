@@ -145,9 +145,9 @@ int state_take(vmp_region *r, region_state *s) {
     char *addr = base + i * page;
     int known = vmp_query(r, addr, &info) == 0;
     s->page_prot[i] = known ? info.prot : -1;
-    int readable = s->have_kernel ? kv_readable(&s->kernel, i)
-                                  : known && info.kind != VMP_PLACEHOLDER &&
-                                        (info.prot & VMP_PROT_READ);
+    int readable = s->have_kernel
+                       ? kv_readable(&s->kernel, i)
+                       : known && info.kind != VMP_PLACEHOLDER && (info.prot & VMP_PROT_READ);
     if (readable)
       memcpy(s->bytes + i * page, addr, page);
     else if (!known || info.kind == VMP_PLACEHOLDER || kv_read(addr, s->bytes + i * page, page))
@@ -216,8 +216,8 @@ int state_compare(const region_state *a, const region_state *b, char *why, size_
       return differ(why, len, "the bytes of page %zu changed", i);
   }
   if (a->kernel_text && b->kernel_text && strcmp(a->kernel_text, b->kernel_text) != 0)
-    return differ(why, len, "kernel mappings changed:\n--- before\n%s--- after\n%s",
-                  a->kernel_text, b->kernel_text);
+    return differ(why, len, "kernel mappings changed:\n--- before\n%s--- after\n%s", a->kernel_text,
+                  b->kernel_text);
   return 0;
 }
 
@@ -269,8 +269,7 @@ int util_span_is(vmp_region *r, size_t off, vmp_kind kind, size_t start, size_t 
   if (info.kind != kind || info.offset != start || info.size != size ||
       info.start != (char *)vmp_base(r) + start) {
     check_failf(file, line, "span at %zu: expected %s %zu+%zu, got %s %zu+%zu", off,
-                vmp_kind_name(kind), start, size, vmp_kind_name(info.kind), info.offset,
-                info.size);
+                vmp_kind_name(kind), start, size, vmp_kind_name(info.kind), info.offset, info.size);
     return 0;
   }
   return 1;
@@ -314,8 +313,7 @@ void leftovers_check(leftovers *l, const char *file, int line, const char *conte
   leftovers_free(l);
 }
 
-int util_region_and_object(size_t region_size, uint64_t object_size, vmp_region **r,
-                           vmp_mem **m) {
+int util_region_and_object(size_t region_size, uint64_t object_size, vmp_region **r, vmp_mem **m) {
   if (!CHECK_RC(vmp_reserve(region_size, 0, r), 0)) return 1;
   if (!CHECK_RC(vmp_mem_create(object_size, 0, m), 0)) {
     vmp_release(*r);

@@ -43,8 +43,7 @@ int util_read_file(const char *path, size_t offset, void *buf, size_t size);
 
 /* A region of region_size bytes and an anonymous object of object_size:
  * 0 with both made, or nonzero (reported as a check failure) with neither. */
-int util_region_and_object(size_t region_size, uint64_t object_size, vmp_region **r,
-                           vmp_mem **m);
+int util_region_and_object(size_t region_size, uint64_t object_size, vmp_region **r, vmp_mem **m);
 
 /* One thread running fn(arg), with the system's threads. */
 typedef struct util_thread {
@@ -84,7 +83,7 @@ typedef struct region_state {
   size_t pages;
   size_t span_count;
   vmp_span_info spans[UTIL_MAX_SPANS];
-  int *page_prot;          /* vmp_query() of every page; -1 where it failed */
+  int *page_prot; /* vmp_query() of every page; -1 where it failed */
   int have_kernel;
   kv_snapshot kernel;
   char *kernel_text;       /* kv_mappings_text(), or NULL */

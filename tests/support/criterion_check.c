@@ -13,13 +13,13 @@
 
 static int failures;
 
-#define FORMAT(message, fmt)                   \
-  char message[4096];                          \
-  do {                                         \
-    va_list ap;                                \
-    va_start(ap, fmt);                         \
+#define FORMAT(message, fmt)                     \
+  char message[4096];                            \
+  do {                                           \
+    va_list ap;                                  \
+    va_start(ap, fmt);                           \
     vsnprintf(message, sizeof message, fmt, ap); \
-    va_end(ap);                                \
+    va_end(ap);                                  \
   } while (0)
 
 void check_failf(const char *file, int line, const char *fmt, ...) {

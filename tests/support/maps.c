@@ -31,7 +31,6 @@
 static vmpt_vma vmas[MAX_VMAS];
 static char maps_text[MAPS_TEXT_MAX];
 
-
 static size_t slurp_maps(void) {
   int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
   size_t used = 0;
@@ -52,8 +51,8 @@ static int parse_line(char *line, vmpt_vma *v) {
   unsigned long long start, end, offset, inode;
   unsigned major_no, minor_no;
   int path_at = 0;
-  if (sscanf(line, "%llx-%llx %4s %llx %x:%x %llu %n", &start, &end, v->perms,
-             &offset, &major_no, &minor_no, &inode, &path_at) < 7)
+  if (sscanf(line, "%llx-%llx %4s %llx %x:%x %llu %n", &start, &end, v->perms, &offset, &major_no,
+             &minor_no, &inode, &path_at) < 7)
     return 0;
   v->start = (uintptr_t)start;
   v->end = (uintptr_t)end;
@@ -164,7 +163,7 @@ int vmpt_maps_check_region(vmp_region *region, char *why, size_t why_len) {
       const vmp_span_info *s = &spans.items[si];
       if ((uintptr_t)s->start != expect || s->offset != expect - base || !s->size) {
         vmpt_say(why, why_len, "span %zu at %p (offset %zu, size %zu) does not tile the region", si,
-            s->start, s->offset, s->size);
+                 s->start, s->offset, s->size);
         bad = 1;
       }
       expect += s->size;
@@ -172,7 +171,7 @@ int vmpt_maps_check_region(vmp_region *region, char *why, size_t why_len) {
     }
     if (!bad && expect != base + size) {
       vmpt_say(why, why_len, "spans end at %#" PRIxPTR ", region ends at %#" PRIxPTR, expect,
-          base + size);
+               base + size);
       bad = 1;
     }
   }
@@ -198,7 +197,7 @@ int vmpt_maps_check_region(vmp_region *region, char *why, size_t why_len) {
       while (vi < nv && v[vi].end <= addr) vi++;
       if (vi == nv || v[vi].start > addr) {
         vmpt_say(why, why_len, "page %zu (%s span at offset %zu) is not mapped at all", p,
-            vmp_kind_name(s->kind), s->offset);
+                 vmp_kind_name(s->kind), s->offset);
         bad = 1;
         break;
       }
@@ -208,7 +207,7 @@ int vmpt_maps_check_region(vmp_region *region, char *why, size_t why_len) {
           expected_perms(VMP_PROT_NONE, 'p', want);
           if (strcmp(m->perms, want) || m->inode != 0) {
             vmpt_say(why, why_len, "placeholder page %zu is mapped %s inode %" PRIu64 " (%s)", p,
-                m->perms, m->inode, m->path);
+                     m->perms, m->inode, m->path);
             bad = 1;
           }
           break;
@@ -216,8 +215,8 @@ int vmpt_maps_check_region(vmp_region *region, char *why, size_t why_len) {
           expected_perms(page_prot[p], 'p', want);
           if (strcmp(m->perms, want) || m->inode != 0) {
             vmpt_say(why, why_len,
-                "private page %zu is mapped %s inode %" PRIu64 " (%s), expected %s anonymous", p,
-                m->perms, m->inode, m->path, want);
+                     "private page %zu is mapped %s inode %" PRIu64 " (%s), expected %s anonymous",
+                     p, m->perms, m->inode, m->path, want);
             bad = 1;
           }
           break;
@@ -227,17 +226,18 @@ int vmpt_maps_check_region(vmp_region *region, char *why, size_t why_len) {
           expected_perms(page_prot[p], 's', want);
           if (strcmp(m->perms, want) || got_off != want_off) {
             vmpt_say(why, why_len,
-                "view page %zu is mapped %s at file offset %#" PRIx64 ", expected %s at %#" PRIx64,
-                p, m->perms, got_off, want, want_off);
+                     "view page %zu is mapped %s at file offset %#" PRIx64
+                     ", expected %s at %#" PRIx64,
+                     p, m->perms, got_off, want, want_off);
             bad = 1;
           } else if (ids[si].known &&
                      (m->inode != (uint64_t)ids[si].ino || m->dev_major != major(ids[si].dev) ||
                       m->dev_minor != minor(ids[si].dev))) {
             vmpt_say(why, why_len,
-                "view page %zu maps inode %" PRIu64 " on %x:%x, the object is inode %" PRIu64
-                " on %x:%x",
-                p, m->inode, m->dev_major, m->dev_minor, (uint64_t)ids[si].ino,
-                major(ids[si].dev), minor(ids[si].dev));
+                     "view page %zu maps inode %" PRIu64 " on %x:%x, the object is inode %" PRIu64
+                     " on %x:%x",
+                     p, m->inode, m->dev_major, m->dev_minor, (uint64_t)ids[si].ino,
+                     major(ids[si].dev), minor(ids[si].dev));
             bad = 1;
           }
           break;
@@ -348,7 +348,8 @@ int vmpt_outside_compare(const vmpt_outside *before, char *why, size_t why_len) 
       i++;
       j++;
     } else if (c < 0) {
-      vmpt_say(why, why_len, "mapping outside the region vanished or changed: %s", before->lines[i]);
+      vmpt_say(why, why_len, "mapping outside the region vanished or changed: %s",
+               before->lines[i]);
       bad = 1;
     } else {
       vmpt_say(why, why_len, "mapping outside the region appeared or changed: %s", after[j]);

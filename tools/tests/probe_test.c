@@ -13,8 +13,7 @@
 
 static int failures;
 
-static void expect(int ok, const char *what)
-{
+static void expect(int ok, const char *what) {
   if (!ok) {
     printf("FAILED: %s\n", what);
     failures++;
@@ -23,8 +22,7 @@ static void expect(int ok, const char *what)
 
 static void sentinel_handler(int sig) { (void)sig; }
 
-int main(void)
-{
+int main(void) {
   long page = sysconf(_SC_PAGESIZE);
   unsigned char value = 0;
 
@@ -36,8 +34,8 @@ int main(void)
   sigaction(SIGSEGV, &mine, NULL);
   sigaction(SIGBUS, &mine, NULL);
 
-  unsigned char *rw = mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE,
-                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  unsigned char *rw =
+      mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (rw == MAP_FAILED) {
     perror("mmap");
     return 1;
@@ -58,8 +56,7 @@ int main(void)
   expect(vmp_probe_write(rw + page - 1, 1) == 1, "write to a PROT_NONE page faults");
   /* Many in a row: the signal must not stay blocked after a jump. */
   int all = 1;
-  for (int i = 0; i < 100; i++)
-    all &= vmp_probe_read(rw + i, &value) == 1;
+  for (int i = 0; i < 100; i++) all &= vmp_probe_read(rw + i, &value) == 1;
   expect(all, "repeated faults are all caught");
   munmap(rw, (size_t)page * 2);
 
@@ -69,8 +66,8 @@ int main(void)
     perror("tmpfile");
     return 1;
   }
-  unsigned char *file = mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE, MAP_SHARED,
-                             fileno(tmp), 0);
+  unsigned char *file =
+      mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE, MAP_SHARED, fileno(tmp), 0);
   if (file == MAP_FAILED) {
     perror("mmap file");
     return 1;

@@ -47,10 +47,10 @@ typedef struct {
 } probe_addr_req;
 #define PROBE_PARAM_ADDRESS_REQUIREMENTS 1
 
-typedef void *(WINAPI *virtual_alloc2_fn)(HANDLE, void *, SIZE_T, ULONG, ULONG,
-                                          probe_ext_param *, ULONG);
-typedef void *(WINAPI *map_view3_fn)(HANDLE, HANDLE, void *, ULONG64, SIZE_T,
-                                     ULONG, ULONG, probe_ext_param *, ULONG);
+typedef void *(WINAPI *virtual_alloc2_fn)(HANDLE, void *, SIZE_T, ULONG, ULONG, probe_ext_param *,
+                                          ULONG);
+typedef void *(WINAPI *map_view3_fn)(HANDLE, HANDLE, void *, ULONG64, SIZE_T, ULONG, ULONG,
+                                     probe_ext_param *, ULONG);
 typedef BOOL(WINAPI *unmap_view2_fn)(HANDLE, void *, ULONG);
 typedef BOOL(WINAPI *unmap_view_ex_fn)(void *, ULONG);
 
@@ -59,29 +59,38 @@ static map_view3_fn pMapViewOfFile3;
 static unmap_view2_fn pUnmapViewOfFile2;
 static unmap_view_ex_fn pUnmapViewOfFileEx;
 
-static size_t P; /* page size */
+static size_t P;       /* page size */
 static HANDLE section; /* 64 pages of pagefile-backed memory */
 
-#define PAGES(n) ((SIZE_T)(n) * P)
+#define PAGES(n) ((SIZE_T)(n)*P)
 
 /* ---- printing --------------------------------------------------------- */
 
 static const char *state_name(DWORD s) {
   switch (s) {
-  case MEM_COMMIT: return "MEM_COMMIT";
-  case MEM_RESERVE: return "MEM_RESERVE";
-  case MEM_FREE: return "MEM_FREE";
-  default: return "?";
+    case MEM_COMMIT:
+      return "MEM_COMMIT";
+    case MEM_RESERVE:
+      return "MEM_RESERVE";
+    case MEM_FREE:
+      return "MEM_FREE";
+    default:
+      return "?";
   }
 }
 
 static const char *type_name(DWORD t) {
   switch (t) {
-  case 0: return "0";
-  case MEM_PRIVATE: return "MEM_PRIVATE";
-  case MEM_MAPPED: return "MEM_MAPPED";
-  case MEM_IMAGE: return "MEM_IMAGE";
-  default: return "?";
+    case 0:
+      return "0";
+    case MEM_PRIVATE:
+      return "MEM_PRIVATE";
+    case MEM_MAPPED:
+      return "MEM_MAPPED";
+    case MEM_IMAGE:
+      return "MEM_IMAGE";
+    default:
+      return "?";
   }
 }
 
@@ -105,17 +114,18 @@ static void walk(char *base, size_t npages) {
     SetLastError(0);
     SIZE_T n = VirtualQuery(p, &m, sizeof m);
     if (!n) {
-      printf("      VirtualQuery(+%lldp) failed, err %lu\n",
-             (long long)((p - base) / (long long)P), GetLastError());
+      printf("      VirtualQuery(+%lldp) failed, err %lu\n", (long long)((p - base) / (long long)P),
+             GetLastError());
       return;
     }
     char b[32], ab[32];
     rel(b, sizeof b, m.BaseAddress, base);
     rel(ab, sizeof ab, m.AllocationBase, base);
-    printf("      BaseAddress=%s AllocationBase=%s RegionSize=%llup State=%s "
-           "Type=%s Protect=0x%lx AllocationProtect=0x%lx\n",
-           b, ab, (unsigned long long)(m.RegionSize / P), state_name(m.State),
-           type_name(m.Type), m.Protect, m.AllocationProtect);
+    printf(
+        "      BaseAddress=%s AllocationBase=%s RegionSize=%llup State=%s "
+        "Type=%s Protect=0x%lx AllocationProtect=0x%lx\n",
+        b, ab, (unsigned long long)(m.RegionSize / P), state_name(m.State), type_name(m.Type),
+        m.Protect, m.AllocationProtect);
     p = (char *)m.BaseAddress + m.RegionSize;
   }
 }
@@ -130,11 +140,11 @@ static void show_ptr(const char *what, void *r, char *base, DWORD err) {
   printf("    %s -> %s, err %lu\n", what, b, r ? 0UL : err);
 }
 
-#define VFREE(base, off, np, flags, text)                                      \
-  do {                                                                         \
-    SetLastError(0);                                                           \
-    BOOL r_ = VirtualFree((base) + PAGES(off), PAGES(np), (flags));            \
-    show_bool(text, r_, GetLastError());                                       \
+#define VFREE(base, off, np, flags, text)                           \
+  do {                                                              \
+    SetLastError(0);                                                \
+    BOOL r_ = VirtualFree((base) + PAGES(off), PAGES(np), (flags)); \
+    show_bool(text, r_, GetLastError());                            \
   } while (0)
 
 /* ---- fault catching (j) ------------------------------------------------ */
@@ -143,29 +153,29 @@ static void show_ptr(const char *what, void *r, char *base, DWORD err) {
  * int probe_write(volatile char *p, int v): the same for a write.
  * The vectored handler moves Rip from the faulting instruction to the
  * instruction after it and sets eax = 1. */
-__asm__(".text\n"
-        ".globl probe_read\n"
-        "probe_read:\n"
-        "  xorl %eax, %eax\n"
-        ".globl probe_read_insn\n"
-        "probe_read_insn:\n"
-        "  movb (%rcx), %dl\n"
-        ".globl probe_read_resume\n"
-        "probe_read_resume:\n"
-        "  ret\n"
-        ".globl probe_write\n"
-        "probe_write:\n"
-        "  xorl %eax, %eax\n"
-        ".globl probe_write_insn\n"
-        "probe_write_insn:\n"
-        "  movb %dl, (%rcx)\n"
-        ".globl probe_write_resume\n"
-        "probe_write_resume:\n"
-        "  ret\n");
+__asm__(
+    ".text\n"
+    ".globl probe_read\n"
+    "probe_read:\n"
+    "  xorl %eax, %eax\n"
+    ".globl probe_read_insn\n"
+    "probe_read_insn:\n"
+    "  movb (%rcx), %dl\n"
+    ".globl probe_read_resume\n"
+    "probe_read_resume:\n"
+    "  ret\n"
+    ".globl probe_write\n"
+    "probe_write:\n"
+    "  xorl %eax, %eax\n"
+    ".globl probe_write_insn\n"
+    "probe_write_insn:\n"
+    "  movb %dl, (%rcx)\n"
+    ".globl probe_write_resume\n"
+    "probe_write_resume:\n"
+    "  ret\n");
 int probe_read(const volatile char *p);
 int probe_write(volatile char *p, int v);
-extern char probe_read_insn[], probe_read_resume[], probe_write_insn[],
-    probe_write_resume[];
+extern char probe_read_insn[], probe_read_resume[], probe_write_insn[], probe_write_resume[];
 
 enum { MODE_OFF, MODE_RIP, MODE_LONGJMP, MODE_BUILTIN_LONGJMP };
 static volatile int veh_mode;
@@ -185,22 +195,22 @@ static LONG CALLBACK veh(EXCEPTION_POINTERS *ep) {
   veh_info1 = er->NumberParameters > 1 ? er->ExceptionInformation[1] : 0;
   CONTEXT *c = ep->ContextRecord;
   switch (veh_mode) {
-  case MODE_RIP:
-    if (c->Rip == (DWORD64)(uintptr_t)probe_read_insn) {
-      c->Rip = (DWORD64)(uintptr_t)probe_read_resume;
-      c->Rax = 1;
-      return EXCEPTION_CONTINUE_EXECUTION;
-    }
-    if (c->Rip == (DWORD64)(uintptr_t)probe_write_insn) {
-      c->Rip = (DWORD64)(uintptr_t)probe_write_resume;
-      c->Rax = 1;
-      return EXCEPTION_CONTINUE_EXECUTION;
-    }
-    return EXCEPTION_CONTINUE_SEARCH;
-  case MODE_LONGJMP:
-    longjmp(veh_jb, 1);
-  case MODE_BUILTIN_LONGJMP:
-    __builtin_longjmp(veh_bjb, 1);
+    case MODE_RIP:
+      if (c->Rip == (DWORD64)(uintptr_t)probe_read_insn) {
+        c->Rip = (DWORD64)(uintptr_t)probe_read_resume;
+        c->Rax = 1;
+        return EXCEPTION_CONTINUE_EXECUTION;
+      }
+      if (c->Rip == (DWORD64)(uintptr_t)probe_write_insn) {
+        c->Rip = (DWORD64)(uintptr_t)probe_write_resume;
+        c->Rax = 1;
+        return EXCEPTION_CONTINUE_EXECUTION;
+      }
+      return EXCEPTION_CONTINUE_SEARCH;
+    case MODE_LONGJMP:
+      longjmp(veh_jb, 1);
+    case MODE_BUILTIN_LONGJMP:
+      __builtin_longjmp(veh_bjb, 1);
   }
   return EXCEPTION_CONTINUE_SEARCH;
 }
@@ -248,26 +258,23 @@ static int zero_page(const char *p) {
 
 static char *placeholder(size_t npages) {
   SetLastError(0);
-  char *p = pVirtualAlloc2(NULL, NULL, PAGES(npages),
-                           MEM_RESERVE | MEM_RESERVE_PLACEHOLDER, PAGE_NOACCESS,
-                           NULL, 0);
+  char *p = pVirtualAlloc2(NULL, NULL, PAGES(npages), MEM_RESERVE | MEM_RESERVE_PLACEHOLDER,
+                           PAGE_NOACCESS, NULL, 0);
   if (!p)
-    printf("    !! VirtualAlloc2(placeholder %zup) failed, err %lu\n", npages,
-           GetLastError());
+    printf("    !! VirtualAlloc2(placeholder %zup) failed, err %lu\n", npages, GetLastError());
   return p;
 }
 
 static void *replace_private(char *at, size_t npages, char *base, const char *text) {
   SetLastError(0);
-  void *r = pVirtualAlloc2(NULL, at, PAGES(npages),
-                           MEM_RESERVE | MEM_COMMIT | MEM_REPLACE_PLACEHOLDER,
-                           PAGE_READWRITE, NULL, 0);
+  void *r =
+      pVirtualAlloc2(NULL, at, PAGES(npages), MEM_RESERVE | MEM_COMMIT | MEM_REPLACE_PLACEHOLDER,
+                     PAGE_READWRITE, NULL, 0);
   show_ptr(text, r, base, GetLastError());
   return r;
 }
 
-static void *replace_view(char *at, ULONG64 off, size_t npages, char *base,
-                          const char *text) {
+static void *replace_view(char *at, ULONG64 off, size_t npages, char *base, const char *text) {
   SetLastError(0);
   void *r = pMapViewOfFile3(section, GetCurrentProcess(), at, off, PAGES(npages),
                             MEM_REPLACE_PLACEHOLDER, PAGE_READWRITE, NULL, 0);
@@ -303,8 +310,8 @@ static void fact_a(void) {
   VFREE(b, 4, 4, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER,
         "VirtualFree(+4p, 4p, MEM_RELEASE|MEM_PRESERVE_PLACEHOLDER)");
   walk(b, 16);
-  printf("    read +0p: %s, +4p: %s, +8p: %s\n", rip_read(b, b),
-         rip_read(b + PAGES(4), b), rip_read(b + PAGES(8), b));
+  printf("    read +0p: %s, +4p: %s, +8p: %s\n", rip_read(b, b), rip_read(b + PAGES(4), b),
+         rip_read(b + PAGES(8), b));
   /* The same with size 0 and at the very start / end. */
   VFREE(b, 4, 0, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER,
         "VirtualFree(+4p, 0, MEM_RELEASE|MEM_PRESERVE_PLACEHOLDER)");
@@ -323,8 +330,8 @@ static void fact_a(void) {
 static void fact_b_one(const char *what, size_t off, size_t np) {
   char *b = placeholder(8);
   if (!b) return;
-  char *m = replace_private(b, 8, b,
-                            "VirtualAlloc2(+0p, 8p, MEM_RESERVE|MEM_COMMIT|MEM_REPLACE_PLACEHOLDER, RW)");
+  char *m = replace_private(
+      b, 8, b, "VirtualAlloc2(+0p, 8p, MEM_RESERVE|MEM_COMMIT|MEM_REPLACE_PLACEHOLDER, RW)");
   if (!m) {
     cleanup(b, 8);
     return;
@@ -335,20 +342,21 @@ static void fact_b_one(const char *what, size_t off, size_t np) {
            np, what);
   VFREE(b, off, np, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER, t);
   walk(b, 8);
-  printf("    read +0p: %s, +%zup: %s\n", rip_read(b, b), off,
-         rip_read(b + PAGES(off), b));
+  printf("    read +0p: %s, +%zup: %s\n", rip_read(b, b), off, rip_read(b + PAGES(off), b));
   if (off != 0 && off + np < 8)
     printf("    data kept: +0p 0x%02x, +7p 0x%02x (0x11 written)\n", (unsigned char)b[0],
            (unsigned char)b[PAGES(7)]);
   else if (off != 0)
     printf("    data kept: +0p 0x%02x (0x11 written)\n", (unsigned char)b[0]);
   if (off == 0 && np == 8) {
-    void *again = replace_private(b, 8, b, "again VirtualAlloc2(+0p, 8p, ...REPLACE_PLACEHOLDER, RW)");
+    void *again =
+        replace_private(b, 8, b, "again VirtualAlloc2(+0p, 8p, ...REPLACE_PLACEHOLDER, RW)");
     if (again) {
       printf("    zero-filled again: %s\n", zero_page(b) && zero_page(b + PAGES(7)) ? "yes" : "no");
       VFREE(b, 0, 8, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER,
             "VirtualFree(+0p, 8p, MEM_RELEASE|MEM_PRESERVE_PLACEHOLDER)");
-      replace_view(b, 0, 8, b, "MapViewOfFile3(+0p, off 0, 8p, MEM_REPLACE_PLACEHOLDER, RW) after that");
+      replace_view(b, 0, 8, b,
+                   "MapViewOfFile3(+0p, off 0, 8p, MEM_REPLACE_PLACEHOLDER, RW) after that");
       walk(b, 8);
     }
     VFREE(b, 0, 0, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER,
@@ -385,9 +393,9 @@ static void fact_c(void) {
   memset(b, 0x22, PAGES(8));
   VFREE(b, 2, 2, MEM_DECOMMIT, "VirtualFree(+2p, 2p, MEM_DECOMMIT)");
   walk(b, 8);
-  printf("    read +2p: %s, read +1p: %s\n", rip_read(b + PAGES(2), b),
-         rip_read(b + PAGES(1), b));
-  replace_view(b + PAGES(2), 0, 2, b, "MapViewOfFile3(+2p, off 0, 2p, MEM_REPLACE_PLACEHOLDER, RW)");
+  printf("    read +2p: %s, read +1p: %s\n", rip_read(b + PAGES(2), b), rip_read(b + PAGES(1), b));
+  replace_view(b + PAGES(2), 0, 2, b,
+               "MapViewOfFile3(+2p, off 0, 2p, MEM_REPLACE_PLACEHOLDER, RW)");
   replace_private(b + PAGES(2), 2, b,
                   "VirtualAlloc2(+2p, 2p, MEM_RESERVE|MEM_COMMIT|MEM_REPLACE_PLACEHOLDER, RW)");
   SetLastError(0);
@@ -400,7 +408,8 @@ static void fact_c(void) {
            (unsigned char)b[PAGES(1)], (unsigned char)b[PAGES(4)]);
   VFREE(b, 2, 2, MEM_DECOMMIT, "VirtualFree(+2p, 2p, MEM_DECOMMIT) again");
   VFREE(b, 0, 8, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER,
-        "VirtualFree(+0p, 8p, MEM_RELEASE|MEM_PRESERVE_PLACEHOLDER) (whole, decommitted pages inside)");
+        "VirtualFree(+0p, 8p, MEM_RELEASE|MEM_PRESERVE_PLACEHOLDER) (whole, decommitted pages "
+        "inside)");
   walk(b, 8);
   cleanup(b, 8);
 
@@ -458,10 +467,11 @@ static void fact_e(void) {
         "VirtualFree(+4p, 5p, MEM_RELEASE|MEM_PRESERVE_PLACEHOLDER)");
   /* pieces: +0 1p, +1 3p, +4 5p, +9 7p */
   char *m1 = replace_private(b, 1, b, "VirtualAlloc2(+0p, 1p, ...REPLACE_PLACEHOLDER, RW) (4 KiB)");
-  char *m2 = replace_view(b + PAGES(1), 0, 3, b,
-                          "MapViewOfFile3(+1p, off 0, 3p, REPLACE_PLACEHOLDER, RW) (12 KiB at +4 KiB)");
-  char *m3 = replace_private(b + PAGES(4), 5, b,
-                             "VirtualAlloc2(+4p, 5p, ...REPLACE_PLACEHOLDER, RW) (20 KiB at +16 KiB)");
+  char *m2 =
+      replace_view(b + PAGES(1), 0, 3, b,
+                   "MapViewOfFile3(+1p, off 0, 3p, REPLACE_PLACEHOLDER, RW) (12 KiB at +4 KiB)");
+  char *m3 = replace_private(
+      b + PAGES(4), 5, b, "VirtualAlloc2(+4p, 5p, ...REPLACE_PLACEHOLDER, RW) (20 KiB at +16 KiB)");
   char *m4 = replace_view(b + PAGES(9), PAGES(3), 7, b,
                           "MapViewOfFile3(+9p, off 3p, 7p, REPLACE_PLACEHOLDER, RW)");
   walk(b, 16);
@@ -481,8 +491,8 @@ static void fact_e(void) {
   if (m4) {
     SetLastError(0);
     BOOL r = pUnmapViewOfFile2(GetCurrentProcess(), b + PAGES(10), MEM_PRESERVE_PLACEHOLDER);
-    show_bool("UnmapViewOfFile2(+10p (inside the view, not its start), MEM_PRESERVE_PLACEHOLDER)", r,
-              GetLastError());
+    show_bool("UnmapViewOfFile2(+10p (inside the view, not its start), MEM_PRESERVE_PLACEHOLDER)",
+              r, GetLastError());
   }
   walk(b, 16);
   cleanup(b, 16);
@@ -492,11 +502,13 @@ static void fact_f(void) {
   printf("\n[f] coalescing\n");
   char *b = placeholder(12);
   if (!b) return;
-  VFREE(b, 4, 4, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER, "VirtualFree(+4p, 4p, RELEASE|PRESERVE) (3 pieces)");
+  VFREE(b, 4, 4, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER,
+        "VirtualFree(+4p, 4p, RELEASE|PRESERVE) (3 pieces)");
   VFREE(b, 0, 8, MEM_RELEASE | MEM_COALESCE_PLACEHOLDERS,
         "VirtualFree(+0p, 8p, MEM_RELEASE|MEM_COALESCE_PLACEHOLDERS) (first two only)");
   walk(b, 12);
-  VFREE(b, 0, 4, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER, "VirtualFree(+0p, 4p, RELEASE|PRESERVE) (3 pieces again)");
+  VFREE(b, 0, 4, MEM_RELEASE | MEM_PRESERVE_PLACEHOLDER,
+        "VirtualFree(+0p, 4p, RELEASE|PRESERVE) (3 pieces again)");
   walk(b, 12);
   VFREE(b, 0, 12, MEM_RELEASE | MEM_COALESCE_PLACEHOLDERS,
         "VirtualFree(+0p, 12p, MEM_RELEASE|MEM_COALESCE_PLACEHOLDERS) (3 placeholders)");
@@ -591,8 +603,8 @@ static void fact_h(void) {
                                  PAGE_NOACCESS, &prm, 1);
         DWORD e = GetLastError();
         printf("    VirtualAlloc2(16p, MEM_RESERVE%s, Alignment=0x%llx) -> %p, err %lu%s\n",
-               placeholder_flag ? "|MEM_RESERVE_PLACEHOLDER" : "",
-               (unsigned long long)aligns[i], (void *)r, r ? 0UL : e,
+               placeholder_flag ? "|MEM_RESERVE_PLACEHOLDER" : "", (unsigned long long)aligns[i],
+               (void *)r, r ? 0UL : e,
                r ? ((uintptr_t)r % aligns[i] == 0 ? " (aligned)" : " (NOT aligned)") : "");
         if (r) {
           if (placeholder_flag && k == 0) {
@@ -625,9 +637,9 @@ static void fact_i(void) {
   printf("\n[i] which unmap-with-flags functions exist\n");
   HMODULE k32 = GetModuleHandleA("kernel32.dll");
   HMODULE kb = GetModuleHandleA("kernelbase.dll");
-  const char *names[] = {"UnmapViewOfFileEx", "UnmapViewOfFile2", "VirtualAlloc2", "MapViewOfFile3",
-                         "VirtualAlloc2FromApp", "MapViewOfFile3FromApp", "DiscardVirtualMemory",
-                         "OfferVirtualMemory"};
+  const char *names[] = {"UnmapViewOfFileEx",    "UnmapViewOfFile2",     "VirtualAlloc2",
+                         "MapViewOfFile3",       "VirtualAlloc2FromApp", "MapViewOfFile3FromApp",
+                         "DiscardVirtualMemory", "OfferVirtualMemory"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     printf("    %-22s kernel32: %-3s kernelbase: %s\n", names[i],
            GetProcAddress(k32, names[i]) ? "yes" : "no",
@@ -698,7 +710,8 @@ static void fact_j(void) {
       faults++;
     }
   }
-  printf("    __builtin_setjmp/__builtin_longjmp method: %d of 3 faults caught and resumed\n", faults);
+  printf("    __builtin_setjmp/__builtin_longjmp method: %d of 3 faults caught and resumed\n",
+         faults);
   printf("    after all of them, Rip method still works: %s\n", rip_read(b, b));
   RemoveVectoredExceptionHandler(h);
   cleanup(b, 8);
@@ -730,12 +743,15 @@ int main(int argc, char **argv) {
     pUnmapViewOfFile2 = (unmap_view2_fn)(void (*)(void))GetProcAddress(kb, "UnmapViewOfFile2");
   }
   pUnmapViewOfFileEx = (unmap_view_ex_fn)(void (*)(void))GetProcAddress(k32, "UnmapViewOfFileEx");
-  printf("kernelbase: VirtualAlloc2 %s, MapViewOfFile3 %s, UnmapViewOfFile2 %s; kernel32: UnmapViewOfFileEx %s\n",
-         pVirtualAlloc2 ? "yes" : "no", pMapViewOfFile3 ? "yes" : "no",
-         pUnmapViewOfFile2 ? "yes" : "no", pUnmapViewOfFileEx ? "yes" : "no");
+  printf(
+      "kernelbase: VirtualAlloc2 %s, MapViewOfFile3 %s, UnmapViewOfFile2 %s; kernel32: "
+      "UnmapViewOfFileEx %s\n",
+      pVirtualAlloc2 ? "yes" : "no", pMapViewOfFile3 ? "yes" : "no",
+      pUnmapViewOfFile2 ? "yes" : "no", pUnmapViewOfFileEx ? "yes" : "no");
   if (!pVirtualAlloc2 || !pMapViewOfFile3 || !pUnmapViewOfFile2) return 2;
 
-  section = CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE, 0, (DWORD)PAGES(64), NULL);
+  section =
+      CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE, 0, (DWORD)PAGES(64), NULL);
   if (!section) {
     printf("CreateFileMappingW failed, err %lu\n", GetLastError());
     return 2;
