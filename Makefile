@@ -19,7 +19,7 @@ SUITE = JOBS=$(JOBS) tools/test-suite
 # The suites of `make test`, each a target test-NAME. A new suite: add its
 # name here and give its target `$(SUITE) cmake NAME DIR FLAGS...` (a ctest
 # run) or `$(SUITE) command NAME LOG CMD...` (anything else).
-TEST_SUITES = plain asan tsan posix fuzz windows
+TEST_SUITES = format plain asan tsan posix fuzz windows
 
 .PHONY: all demo check test test-plain test-asan test-tsan test-posix test-windows deps build-deps bench bench-deps install clean
 
@@ -36,7 +36,7 @@ demo: build-deps
 BUILD_PACKAGES = cmake gcc make pkg-config
 # Debian's cargo (and rustc) only where no Rust toolchain is there already.
 RUST_PACKAGES = $(if $(shell command -v cargo || ls $$HOME/.cargo/bin/cargo 2>/dev/null),,cargo)
-TEST_PACKAGES = $(BUILD_PACKAGES) libcriterion-dev python3-dev python3-numpy $(RUST_PACKAGES) clang libclang-rt-14-dev
+TEST_PACKAGES = $(BUILD_PACKAGES) libcriterion-dev python3-dev python3-numpy $(RUST_PACKAGES) clang libclang-rt-14-dev clang-format
 
 define install_missing
 	@missing=""; \
@@ -132,6 +132,12 @@ fuzz-build:
 
 fuzz: deps fuzz-build
 	fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# The tree matches .clang-format (tools/format rewrites what does not).
+.PHONY: test-format
+test-format:
+	@mkdir -p $(abspath build-logs)
+	@$(SUITE) command format $(abspath build-logs)/format.log tools/format --check
 
 # Its build and run output goes to $(FUZZ_BUILD)/logs/smoke.log.
 test-fuzz:
