@@ -36,7 +36,7 @@ demo: build-deps
 BUILD_PACKAGES = cmake gcc make pkg-config
 # Debian's cargo (and rustc) only where no Rust toolchain is there already.
 RUST_PACKAGES = $(if $(shell command -v cargo || ls $$HOME/.cargo/bin/cargo 2>/dev/null),,cargo)
-TEST_PACKAGES = $(BUILD_PACKAGES) libcriterion-dev python3-dev python3-numpy $(RUST_PACKAGES) clang libclang-rt-14-dev clang-format
+TEST_PACKAGES = $(BUILD_PACKAGES) libcriterion-dev python3-dev python3-pytest python3-numpy $(RUST_PACKAGES) clang libclang-rt-14-dev clang-format
 
 define install_missing
 	@missing=""; \
