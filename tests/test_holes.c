@@ -178,19 +178,6 @@ static int child_protect_at_the_limit(void) {
   return 0;
 }
 
-/* A sanitizer's allocator needs mappings of its own at any moment: with
- * the table full it aborts before the library is reached. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define UNDER_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define UNDER_SANITIZER 1
-#endif
-#endif
-#ifndef UNDER_SANITIZER
-#define UNDER_SANITIZER 0
-#endif
-
 Test(holes, protect_at_the_mapping_limit_restores_protections) {
   if (UNDER_SANITIZER)
     cr_skip_test("the sanitizer's allocator cannot live with a full mapping table");

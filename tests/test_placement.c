@@ -299,17 +299,6 @@ static int child_at_the_mapping_limit(void) {
   return 0;
 }
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define UNDER_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define UNDER_SANITIZER 1
-#endif
-#endif
-#ifndef UNDER_SANITIZER
-#define UNDER_SANITIZER 0
-#endif
-
 Test(placement, the_mapping_limit_has_its_own_error) {
   if (UNDER_SANITIZER)
     cr_skip_test("the sanitizer's allocator cannot live with a full mapping table");

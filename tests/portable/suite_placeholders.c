@@ -29,21 +29,6 @@
 
 static char *at(vmp_region *r, size_t off) { return (char *)vmp_base(r) + off; }
 
-/* A call that must be refused with `want` and change nothing at all:
- * spans, readable bytes and the kernel's view. */
-#define REFUSED(r, call, want)                                                                 \
-  do {                                                                                         \
-    region_state before_, after_;                                                              \
-    int have_ = state_take((r), &before_) == 0;                                                \
-    int rc_ = (call);                                                                          \
-    CHECK(rc_ == (want), "%s: %s, expected %s", #call, vmp_err_name(rc_), vmp_err_name(want)); \
-    if (have_ && CHECK(state_take((r), &after_) == 0, "cannot read the state")) {              \
-      state_same(&before_, &after_, __FILE__, __LINE__, #call);                                \
-      state_free(&after_);                                                                     \
-    }                                                                                          \
-    if (have_) state_free(&before_);                                                           \
-  } while (0)
-
 /* An object of `pages` pages whose page i starts with byte 0x40 + i. */
 static vmp_mem *marked_object(size_t pages) {
   vmp_mem *m;

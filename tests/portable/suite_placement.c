@@ -478,21 +478,6 @@ CHECK_TEST(budget_on_every_backend) {
   CHECK_RC(vmp_release(r), 0);
 }
 
-/* A call that must be refused with `want` and change nothing: spans,
- * readable bytes and the kernel's view. */
-#define REFUSED(r, call, want)                                                                 \
-  do {                                                                                         \
-    region_state before_, after_;                                                              \
-    int have_ = state_take((r), &before_) == 0;                                                \
-    int rc_ = (call);                                                                          \
-    CHECK(rc_ == (want), "%s: %s, expected %s", #call, vmp_err_name(rc_), vmp_err_name(want)); \
-    if (have_ && CHECK(state_take((r), &after_) == 0, "cannot read the state")) {              \
-      state_same(&before_, &after_, __FILE__, __LINE__, #call);                                \
-      state_free(&after_);                                                                     \
-    }                                                                                          \
-    if (have_) state_free(&before_);                                                           \
-  } while (0)
-
 /* carve: split where needed, nothing where the range already is a whole
  * placeholder; refusals change nothing. */
 CHECK_TEST(carve) {

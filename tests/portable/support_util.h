@@ -103,6 +103,22 @@ int state_compare(const region_state *a, const region_state *b, char *why, size_
 int state_same(const region_state *a, const region_state *b, const char *file, int line,
                const char *context);
 
+/* A call that must be refused with `want` and change nothing at all:
+ * spans, readable bytes and the kernel's view (a check of
+ * support_check.h, which the suite includes). */
+#define REFUSED(r, call, want)                                                                 \
+  do {                                                                                         \
+    region_state before_, after_;                                                              \
+    int have_ = state_take((r), &before_) == 0;                                                \
+    int rc_ = (call);                                                                          \
+    CHECK(rc_ == (want), "%s: %s, expected %s", #call, vmp_err_name(rc_), vmp_err_name(want)); \
+    if (have_ && CHECK(state_take((r), &after_) == 0, "cannot read the state")) {              \
+      state_same(&before_, &after_, __FILE__, __LINE__, #call);                                \
+      state_free(&after_);                                                                     \
+    }                                                                                          \
+    if (have_) state_free(&before_);                                                           \
+  } while (0)
+
 /* Checks every page of the region: the kernel's view agrees with
  * vmp_query() (kind, protection, object offset). Reports at file:line. */
 int util_kernel_agrees(vmp_region *r, const char *file, int line);

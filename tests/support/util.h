@@ -9,6 +9,20 @@
 
 #define PG (vmp_page_size())
 
+/* Whether this build runs under ASan or TSan, whose allocators need
+ * mappings of their own at any moment: with the process's mapping table
+ * full they abort before the library is reached. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define UNDER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define UNDER_SANITIZER 1
+#endif
+#endif
+#ifndef UNDER_SANITIZER
+#define UNDER_SANITIZER 0
+#endif
+
 /* Creates a regular file of `size` bytes, every byte `fill`, in a fresh
  * private directory; writes its path to `path`. Returns 0 or -errno. */
 int vmpt_temp_file(size_t size, int fill, char *path, size_t path_len);
