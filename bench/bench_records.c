@@ -139,7 +139,10 @@ static void boost_receive(void *q, void *p, size_t n) {
     n -= got;
   }
 #else
-  (void)q, (void)p, (void)n;
+  /* Never called without boost (its lines are skipped); zeros keep the
+   * caller's reads defined, which -Werror's uninitialised check wants. */
+  (void)q;
+  memset(p, 0, n);
 #endif
 }
 
