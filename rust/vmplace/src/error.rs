@@ -94,6 +94,7 @@ const BORROWED_CODE: c_int = -30100;
 impl Error {
     /// The error with this code (a negative `VMP_E*` value or a negated OS
     /// error code), as the C functions return it.
+    #[inline]
     pub fn from_code(code: c_int) -> Error {
         Error { code, segment: None }
     }
@@ -176,6 +177,7 @@ impl Error {
 }
 
 /// Turns a C return value (0 or a negative code) into a `Result`.
+#[inline]
 pub(crate) fn check(code: c_int) -> Result<()> {
     if code == 0 {
         Ok(())

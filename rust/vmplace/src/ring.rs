@@ -82,6 +82,7 @@ impl Drop for RingShared {
 }
 
 impl RingShared {
+    #[inline]
     pub(crate) fn raw(&self) -> *mut sys::vmp_ring {
         self.raw.as_ptr()
     }
@@ -242,7 +243,7 @@ impl Ring {
     /// The two halves, for two threads. Dropping either shuts the ring
     /// down, like closing one end of a pipe.
     pub fn split(self) -> (Producer, Consumer) {
-        let producer = Producer { shared: Arc::clone(&self.shared), offered: 0, not_sync: PhantomData };
+        let producer = Producer { shared: Arc::clone(&self.shared), not_sync: PhantomData };
         let consumer = Consumer { shared: self.shared, offered: 0, not_sync: PhantomData };
         (producer, consumer)
     }
@@ -250,7 +251,7 @@ impl Ring {
     /// Only the producer half, for a process whose peer (another process)
     /// reads.
     pub fn into_producer(self) -> Producer {
-        Producer { shared: self.shared, offered: 0, not_sync: PhantomData }
+        Producer { shared: self.shared, not_sync: PhantomData }
     }
 
     /// Only the consumer half, for a process whose peer writes.
@@ -345,13 +346,54 @@ fn io_error(err: Error) -> io::Error {
 /// ```
 pub struct Producer {
     pub(crate) shared: Arc<RingShared>,
-    offered: usize,
     not_sync: NotSync,
 }
 
 impl Producer {
+    #[inline]
     fn raw(&self) -> *mut sys::vmp_ring {
         self.shared.raw()
+    }
+
+    /// One `vmp_ring_write` of `buf`: the count, 0 (full) or a negative code.
+    #[inline]
+    fn write_raw(&mut self, buf: &[u8]) -> isize {
+        unsafe { sys::vmp_ring_write(self.raw(), buf.as_ptr() as *const c_void, buf.len()) }
+    }
+
+    /// Where `io::Write` goes when a write took nothing (`n` 0) or failed
+    /// (`n` < 0): waits for room and writes again, until some of `buf`
+    /// went (the count, never 0) or an error. Out of line, so that the
+    /// write that succeeds at once is one C call and a compare.
+    #[cold]
+    #[inline(never)]
+    fn write_waiting(&mut self, buf: &[u8], mut n: isize) -> io::Result<usize> {
+        let want = buf.len().min(self.capacity() / 2).max(1);
+        loop {
+            if n > 0 {
+                return Ok(n as usize);
+            }
+            if n < 0 {
+                return Err(Error::from_code(n as i32).into());
+            }
+            self.wait(want, None).map_err(io_error)?;
+            n = self.write_raw(buf);
+        }
+    }
+
+    /// The rest of a `write_all` whose first write (result `n`) did not
+    /// take all of `buf`.
+    #[cold]
+    #[inline(never)]
+    fn write_all_rest(&mut self, buf: &[u8], mut n: isize) -> io::Result<()> {
+        let mut done = 0;
+        loop {
+            done += self.write_waiting(&buf[done..], n)?;
+            if done == buf.len() {
+                return Ok(());
+            }
+            n = self.write_raw(&buf[done..]);
+        }
     }
 
     /// The contiguous free space to write into, at least `want` bytes when
@@ -362,11 +404,11 @@ impl Producer {
     ///
     /// Errors: `EINVAL`, `EPEER` (the consumer's index is impossible),
     /// `ESHUTDOWN`.
+    #[inline]
     pub fn grant(&mut self, want: usize) -> Result<&mut [u8]> {
         let mut ptr: *mut c_void = ptr::null_mut();
         let mut len = 0usize;
         check(unsafe { sys::vmp_ring_write_begin(self.raw(), want, &mut ptr, &mut len) })?;
-        self.offered = len;
         if len == 0 {
             return Ok(&mut []);
         }
@@ -378,20 +420,19 @@ impl Producer {
     /// Publishes the first `n` bytes of the last [`grant`](Producer::grant)
     /// (in one call or several). Errors: `EINVAL` when `n` is more than it
     /// offered.
+    #[inline]
     pub fn commit(&mut self, n: usize) -> Result<()> {
-        check(unsafe { sys::vmp_ring_write_commit(self.raw(), n) })?;
-        self.offered -= n.min(self.offered);
-        Ok(())
+        check(unsafe { sys::vmp_ring_write_commit(self.raw(), n) })
     }
 
     /// Writes as much of `buf` as fits now, without waiting: the count (0
     /// when full). Errors: as [`grant`](Producer::grant).
+    #[inline]
     pub fn try_write(&mut self, buf: &[u8]) -> Result<usize> {
-        let n = unsafe { sys::vmp_ring_write(self.raw(), buf.as_ptr() as *const c_void, buf.len()) };
+        let n = self.write_raw(buf);
         if n < 0 {
             return Err(Error::from_code(n as i32));
         }
-        self.offered = 0;
         Ok(n as usize)
     }
 
@@ -426,7 +467,6 @@ impl Producer {
         if n < 0 {
             return Err(Error::from_code(n as i32));
         }
-        self.offered = 0;
         Ok(n as usize)
     }
 
@@ -454,18 +494,32 @@ impl Write for Producer {
     /// the ring before the producer goes on), so that a full ring does not
     /// wake the producer for every byte freed. A shut-down ring is
     /// `BrokenPipe`.
+    #[inline]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
         }
-        let want = buf.len().min(self.capacity() / 2).max(1);
-        loop {
-            let n = self.try_write(buf).map_err(io_error)?;
-            if n > 0 {
-                return Ok(n);
-            }
-            self.wait(want, None).map_err(io_error)?;
+        let n = self.write_raw(buf);
+        if n > 0 {
+            return Ok(n as usize);
         }
+        self.write_waiting(buf, n)
+    }
+
+    /// As `write` until all of `buf` went, each call and wait as `write`
+    /// makes them; a message that fits is one C call, as a C caller makes
+    /// it.
+    #[inline]
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let n = self.write_raw(buf);
+        // A negative code, as usize, is never a slice length.
+        if n as usize == buf.len() {
+            return Ok(());
+        }
+        self.write_all_rest(buf, n)
     }
 
     /// Bytes are published by each write: nothing to do.
@@ -526,8 +580,67 @@ pub struct Consumer {
 }
 
 impl Consumer {
+    #[inline]
     fn raw(&self) -> *mut sys::vmp_ring {
         self.shared.raw()
+    }
+
+    /// One `vmp_ring_read` into `buf`: the count, 0 (empty) or a negative
+    /// code. The C call forgets what read-begin offered, and so does this.
+    #[inline]
+    fn read_raw(&mut self, buf: &mut [u8]) -> isize {
+        let n = unsafe { sys::vmp_ring_read(self.raw(), buf.as_mut_ptr() as *mut c_void, buf.len()) };
+        if n >= 0 {
+            self.offered = 0;
+        }
+        n
+    }
+
+    /// Where `io::Read` goes when a read got nothing (`n` 0) or failed
+    /// (`n` < 0): waits for `want` bytes (at most the capacity) and reads
+    /// again, until some came (the count), the end (0) or an error. Out of
+    /// line, so that the read that succeeds at once is one C call and a
+    /// compare.
+    #[cold]
+    #[inline(never)]
+    fn read_waiting(&mut self, buf: &mut [u8], mut n: isize, want: usize) -> io::Result<usize> {
+        loop {
+            if n > 0 {
+                return Ok(n as usize);
+            }
+            if n < 0 {
+                let err = Error::from_code(n as i32);
+                return if is_end(&err) { Ok(0) } else { Err(err.into()) };
+            }
+            match self.wait(want, None) {
+                Ok(()) => {}
+                Err(err) if is_end(&err) => return Ok(0),
+                Err(err) => return Err(err.into()),
+            }
+            n = self.read_raw(buf);
+        }
+    }
+
+    /// The rest of a `read_exact` whose first read (result `n`) did not
+    /// fill `buf`. Waits for all that is missing (as much as the ring
+    /// holds), as a C caller would, rather than for every byte: the call
+    /// cannot return before they are there anyway.
+    #[cold]
+    #[inline(never)]
+    fn read_exact_rest(&mut self, buf: &mut [u8], mut n: isize) -> io::Result<()> {
+        let capacity = self.capacity();
+        let mut done = 0;
+        loop {
+            let left = buf.len() - done;
+            match self.read_waiting(&mut buf[done..], n, left.min(capacity))? {
+                0 => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "failed to fill whole buffer")),
+                got => done += got,
+            }
+            if done == buf.len() {
+                return Ok(());
+            }
+            n = self.read_raw(&mut buf[done..]);
+        }
     }
 
     /// The bytes written and not yet released, contiguously; the
@@ -537,6 +650,7 @@ impl Consumer {
     ///
     /// Errors: `EINVAL` (`want` above the capacity), `EPEER`, `ESHUTDOWN`
     /// (only once shut down and empty).
+    #[inline]
     pub fn peek(&mut self, want: usize) -> Result<&[u8]> {
         let mut ptr: *const c_void = ptr::null();
         let mut len = 0usize;
@@ -552,6 +666,7 @@ impl Consumer {
 
     /// Releases the first `n` bytes of the last [`peek`](Consumer::peek).
     /// Errors: `EINVAL` when more than it offered.
+    #[inline]
     pub fn release(&mut self, n: usize) -> Result<()> {
         check(unsafe { sys::vmp_ring_read_release(self.raw(), n) })?;
         self.offered -= n.min(self.offered);
@@ -560,12 +675,12 @@ impl Consumer {
 
     /// Copies out what is there now, up to `buf.len()`, without waiting:
     /// the count (0 when empty). Errors: as [`peek`](Consumer::peek).
+    #[inline]
     pub fn try_read(&mut self, buf: &mut [u8]) -> Result<usize> {
-        let n = unsafe { sys::vmp_ring_read(self.raw(), buf.as_mut_ptr() as *mut c_void, buf.len()) };
+        let n = self.read_raw(buf);
         if n < 0 {
             return Err(Error::from_code(n as i32));
         }
-        self.offered = 0;
         Ok(n as usize)
     }
 
@@ -625,23 +740,32 @@ fn is_end(err: &Error) -> bool {
 impl Read for Consumer {
     /// Copies what is there, waiting while the ring is empty; 0 at the end
     /// (shut down and drained).
+    #[inline]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
         }
-        loop {
-            match self.try_read(buf) {
-                Ok(0) => {}
-                Ok(n) => return Ok(n),
-                Err(err) if is_end(&err) => return Ok(0),
-                Err(err) => return Err(err.into()),
-            }
-            match self.wait(1, None) {
-                Ok(()) => {}
-                Err(err) if is_end(&err) => return Ok(0),
-                Err(err) => return Err(err.into()),
-            }
+        let n = self.read_raw(buf);
+        if n > 0 {
+            return Ok(n as usize);
         }
+        self.read_waiting(buf, n, 1)
+    }
+
+    /// Fills `buf`, waiting as needed; `UnexpectedEof` when the ring ends
+    /// first (what came is consumed). A message that is there is one C
+    /// call, as a C caller makes it.
+    #[inline]
+    fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let n = self.read_raw(buf);
+        // A negative code, as usize, is never a slice length.
+        if n as usize == buf.len() {
+            return Ok(());
+        }
+        self.read_exact_rest(buf, n)
     }
 }
 

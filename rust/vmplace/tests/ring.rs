@@ -109,6 +109,87 @@ fn two_threads_grant_commit_and_read() {
 }
 
 #[test]
+fn two_threads_write_all_and_read_exact_every_byte_in_order() {
+    let ring = Ring::new(16 * 1024).unwrap();
+    let cap = ring.capacity();
+    let (mut tx, mut rx) = ring.split();
+    let total = TOTAL / 4;
+    // Both sides take pieces larger than the ring too, and pieces that
+    // leave the other side's piece half done.
+    let sizes = move |step: u64| [1usize, 63, 64, 4097, cap - 1, cap, cap / 2 + 3, 2 * cap + 5][(step % 8) as usize];
+    let producer = std::thread::spawn(move || {
+        let (mut at, mut step) = (0u64, 0u64);
+        while at < total {
+            let n = (sizes(step) as u64).min(total - at);
+            let chunk: Vec<u8> = (at..at + n).map(stream_byte).collect();
+            tx.write_all(&chunk).unwrap();
+            at += n;
+            step += 1;
+        }
+    });
+    let mut buf = vec![0u8; 2 * cap + 5];
+    let (mut at, mut step) = (0u64, 3u64);
+    while at < total {
+        let n = (sizes(step) as u64).min(total - at) as usize;
+        rx.read_exact(&mut buf[..n]).unwrap();
+        for (k, &b) in buf[..n].iter().enumerate() {
+            assert_eq!(b, stream_byte(at + k as u64), "byte {}", at + k as u64);
+        }
+        at += n as u64;
+        step += 1;
+    }
+    producer.join().unwrap();
+    // The producer is gone, and so is every byte it wrote.
+    assert_eq!(rx.read(&mut buf).unwrap(), 0);
+}
+
+#[test]
+fn read_exact_waits_for_what_is_missing_and_fails_at_the_end() {
+    let (mut tx, mut rx) = Ring::new(4096).unwrap().split();
+    tx.write_all(b"short").unwrap();
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        tx.write_all(b"er th").unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        tx.write_all(b"an").unwrap();
+        // Dropping the producer ends the data.
+    });
+    let mut buf = [0u8; 10];
+    rx.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"shorter th");
+    // Two bytes come, then the end: what came is consumed.
+    let err = rx.read_exact(&mut buf).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    assert_eq!(&buf[..2], b"an");
+    writer.join().unwrap();
+    assert_eq!(rx.read(&mut buf).unwrap(), 0);
+    assert_eq!(rx.read_exact(&mut buf[..1]).unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+    // Empty buffers succeed as for any reader, even at the end.
+    rx.read_exact(&mut []).unwrap();
+    assert_eq!(rx.read(&mut []).unwrap(), 0);
+}
+
+#[test]
+fn write_all_into_a_full_ring_breaks_when_the_consumer_goes() {
+    let (mut tx, rx) = Ring::new(4096).unwrap().split();
+    let cap = tx.capacity();
+    tx.write_all(&vec![1u8; cap - 3]).unwrap();
+    let reader = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        drop(rx);
+    });
+    // Three bytes go at once, then the write waits for room until the
+    // consumer is dropped.
+    let err = tx.write_all(b"abcdef").unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+    reader.join().unwrap();
+    assert_eq!(tx.write_all(b"x").unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+    // Nothing to write is no error, as for any writer.
+    tx.write_all(&[]).unwrap();
+    assert_eq!(tx.write(&[]).unwrap(), 0);
+}
+
+#[test]
 fn dropping_the_consumer_breaks_the_pipe() {
     let (mut tx, rx) = Ring::new(4096).unwrap().split();
     drop(rx);
