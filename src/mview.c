@@ -96,14 +96,24 @@ static int check_alignment(const vmp_segment *s, int is_last) {
 }
 
 /* Opens the segment's file. A caller's descriptor is duplicated and the
- * copy adopted, so the caller keeps theirs whatever happens. */
+ * copy adopted, so the caller keeps theirs whatever happens. The object is
+ * the view's own, and every mapping of it follows a look at its size by
+ * the view (prepare, refresh): vmp_map is told not to look again, which
+ * is one system call less per refresh that gains pages. A file opened
+ * again from its path (file_of) is not so marked: it may be another file
+ * by now. */
 static int open_file(const vmp_segment *s, unsigned mem_flags, vmp_mem **out) {
-  if (s->path) return vmp_mem_open(s->path, mem_flags, out);
-  intptr_t copy;
-  int err = vmp__os_native_dup(s->fd, &copy);
-  if (err) return err;
-  err = vmp_mem_adopt(copy, mem_flags, out);
-  if (err) vmp__os_native_close(copy);
+  int err;
+  if (s->path) {
+    err = vmp_mem_open(s->path, mem_flags, out);
+  } else {
+    intptr_t copy;
+    err = vmp__os_native_dup(s->fd, &copy);
+    if (err) return err;
+    err = vmp_mem_adopt(copy, mem_flags, out);
+    if (err) vmp__os_native_close(copy);
+  }
+  if (!err) (*out)->length_checked_by_owner = 1;
   return err;
 }
 
