@@ -904,3 +904,40 @@ Test(mview_follow, a_refresh_asks_the_size_once_and_maps_only_new_pages, .init =
   shows(v, 0, 8, 0, 6 * PG);
   CHECK_OK(vmp_mview_close(v));
 }
+
+/* Each system call of a fault-safe read failing in turn (the size check,
+ * and the copy's own: process_vm_readv, or the pipe and its fcntl, write,
+ * read): the read reports an error and leaves no descriptor behind, and
+ * the next read works. A failing close still closes, so it may go
+ * unreported. */
+Test(mview_follow, every_system_call_of_a_read_can_fail, .init = setup, .fini = remove_files) {
+  const uint64_t size = 20 * PG;
+  const char *a = make_file(size, 9);
+  vmp_segment seg = {a, -1, 0, 0};
+  vmp_mview *v;
+  CHECK_OK(vmp_mview_open(&seg, 1, 0, 0, &v, NULL));
+  unsigned char *buf = malloc(size);
+  cr_assert(buf);
+  size_t fds = vmpt_fd_count();
+  long n = 1;
+  for (;; n++) {
+    cr_assert_null(inject_arm(INJECT_SYSCALL, n, 0));
+    memset(buf, 0, size);
+    int err = vmp_mview_read(v, 0, buf, (size_t)size);
+    const char *failed = inject_failed_call();
+    int fired = inject_disarm(INJECT_SYSCALL);
+    if (!fired) {
+      CHECK_OK(err);
+      break;
+    }
+    if (strcmp(failed, "close") != 0)
+      cr_assert_neq(err, 0, "read succeeded with call %ld (%s) failing", n, failed);
+    cr_assert_eq(vmpt_fd_count(), fds, "a descriptor left after %s failed", failed);
+    CHECK_OK(vmp_mview_read(v, 0, buf, (size_t)size));
+    shows(v, 0, 9, 0, size);
+    cr_assert_eq(memcmp(buf, vmp_mview_base(v), size), 0);
+  }
+  cr_assert_geq(n, 3, "only %ld system calls in a read", n - 1);
+  free(buf);
+  CHECK_OK(vmp_mview_close(v));
+}
