@@ -859,7 +859,9 @@ VMP_API int vmp_mview_check(const vmp_mview *view, size_t *segment);
  * Errors: VMP_EINVAL (view NULL), VMP_EBOUNDS (the file is now shorter
  * than the segment: it was truncated), VMP_ERANGE (the grown file no
  * longer fits the capacity: nothing is mapped, append a new view instead),
- * VMP_ENOMEM, OS errors. On error nothing changed. Thread-safe. */
+ * VMP_ENOMEM, OS errors. On error nothing changed. Thread-safe.
+ * Cost on POSIX: one fstat a call, and one mmap when the file gained pages
+ * past the last page mapped (Windows makes a section and a view then). */
 VMP_API int vmp_mview_refresh(vmp_mview *view, uint64_t *length);
 
 /* Turns segments [0, count) back into placeholder and closes their files

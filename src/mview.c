@@ -505,6 +505,13 @@ done:
 
 /* ---- follow, retire, padding ---------------------------------------------------------- */
 
+/* One size query a call, and one mapping when the file gained pages (vmp_map
+ * does not ask the size again: open_file). Mapping the file ahead past its
+ * end, as mmap allows, would spare that mapping, but the pages the file
+ * then grows into share one span with those still past its end, and the
+ * region can only unmap a view whole: an append or padding after it could
+ * not take the pages past the end back without unmapping, for a moment,
+ * bytes that readers may be reading without the lock. */
 int vmp_mview_refresh(vmp_mview *v, uint64_t *length_out) {
   if (!v) return VMP_EINVAL;
   int err = 0;
