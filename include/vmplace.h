@@ -906,22 +906,24 @@ VMP_API int vmp_mview_set_padding(vmp_mview *view, size_t bytes);
  * size now: a file truncated below them is VMP_EGONE, a retired segment
  * VMP_ESTATE. Then the copy itself cannot fault either, on any backend (a
  * page truncated in between, or one that cannot be read, an I/O error, is
- * VMP_EGONE): Linux has the kernel copy (process_vm_readv on this
- * process); the generic POSIX backend write()s the bytes into a pipe and
- * reads them back (write reports EFAULT for a page it cannot read), as
- * Linux does under a sandbox refusing process_vm_readv: a pipe made for
- * the call, both ends close-on-exec, 6 system calls more and 2 per 64 KiB
- * (a program that forks and execs from another thread meanwhile may pass
- * the pipe on: POSIX.1-2008 has no pipe2), so at the descriptor limit the
- * read fails with -EMFILE; Windows uses ReadProcessMemory (a page that
- * cannot be brought in, an in-page I/O error; files with views cannot be
- * truncated there). No signal handler is ever installed. dst receives
- * partial data on VMP_EGONE. Holds the view's lock for the copy.
+ * VMP_EGONE):
+ *   - Linux: the kernel copies (process_vm_readv on this process);
+ *   - generic POSIX, and Linux under a sandbox refusing process_vm_readv:
+ *     the bytes are written into a pipe and read back (write() reports
+ *     EFAULT for a page it cannot read). The pipe is the call's own, both
+ *     ends close-on-exec and non-blocking: 7 system calls (pipe, 4 fcntl,
+ *     2 close) and one write and one read per 64 KiB; -EMFILE at the
+ *     descriptor limit; POSIX.1-2008 has no pipe2, so a program that forks
+ *     and execs from another thread meanwhile may pass the pipe on;
+ *   - Windows: ReadProcessMemory (a page that cannot be brought in, an
+ *     in-page I/O error; files with views cannot be truncated there).
+ * No signal handler is ever installed. dst receives partial data on
+ * VMP_EGONE. Holds the view's lock for the copy.
  * Errors, in this order: VMP_EINVAL (view NULL, dst NULL with n > 0),
  * VMP_ERANGE ([offset, offset+n) not inside vmp_mview_length()),
- * VMP_ESTATE, VMP_EGONE, OS errors from asking a file's size or (a pipe)
- * from making the copy's pipe. n = 0 reads
- * nothing and returns 0 when offset is at most the length. Thread-safe. */
+ * VMP_ESTATE, VMP_EGONE, OS errors from asking a file's size or making
+ * the copy's pipe. n = 0 reads nothing and returns 0 when offset is at
+ * most the length. Thread-safe. */
 VMP_API int vmp_mview_read(const vmp_mview *view, uint64_t offset, void *dst, size_t n);
 
 /* Fault-safe scan: the view offset of the first byte equal to `byte` in
