@@ -55,6 +55,7 @@ static int plain(void) { return plan.mode == INJECT_PLAIN; }
   X(membarrier, int, (int cmd, unsigned int f, int cpu), (cmd, f, cpu), -1)                       \
   X(read, ssize_t, (int fd, void *b, size_t n), (fd, b, n), -1)                                   \
   X(write, ssize_t, (int fd, const void *b, size_t n), (fd, b, n), -1)                            \
+  X(pipe, int, (int fds[2]), (fds), -1)                                                           \
   X(process_vm_readv, ssize_t,                                                                    \
     (pid_t pid, const struct iovec *l, unsigned long ln, const struct iovec *r, unsigned long rn, \
      unsigned long f),                                                                            \

@@ -190,7 +190,7 @@ VMP_API const char *vmp_backend_name(void);
  *   huge_pages                1       0       0
  *   no_inherit                1       0       1
  *   wait_across_processes     1       0       0
- *   fault_safe_copy           1       0       1
+ *   fault_safe_copy           1       1       1
  *   place_exact_checked       1       0       1
  *   place_window_by_system    0       0       1
  *   place_window_gap_list     1       0       0
@@ -220,10 +220,11 @@ typedef struct vmp_caps {
   int wait_across_processes;  /* a ring's waiter sleeps in the kernel and a peer in another
                                  process wakes it at once (futex); 0: it polls, sleeping up to
                                  a millisecond between looks */
-  int fault_safe_copy;        /* vmp_mview_read and vmp_mview_scan copy with the system's checked
-                                 copy (process_vm_readv, ReadProcessMemory), so bytes cut from
-                                 under them mid-copy are VMP_EGONE; 0: a size check, then
-                                 memcpy, which a cut racing with the copy turns into SIGBUS */
+  int fault_safe_copy;        /* vmp_mview_read and vmp_mview_scan copy with a copy the system
+                                 checks (Linux process_vm_readv, POSIX write() into a pipe and
+                                 back, Windows ReadProcessMemory), so bytes cut from under them
+                                 mid-copy are VMP_EGONE; 0: a size check, then memcpy, which a
+                                 cut racing with the copy turns into SIGBUS */
   int place_exact_checked;    /* vmp_reserve_at is one call the system refuses over a taken
                                  range (MAP_FIXED_NOREPLACE, VirtualAlloc2); 0: a hint, then a
                                  check of the address obtained */
@@ -858,7 +859,9 @@ VMP_API int vmp_mview_check(const vmp_mview *view, size_t *segment);
  * Errors: VMP_EINVAL (view NULL), VMP_EBOUNDS (the file is now shorter
  * than the segment: it was truncated), VMP_ERANGE (the grown file no
  * longer fits the capacity: nothing is mapped, append a new view instead),
- * VMP_ENOMEM, OS errors. On error nothing changed. Thread-safe. */
+ * VMP_ENOMEM, OS errors. On error nothing changed. Thread-safe.
+ * Cost on POSIX: one fstat a call, and one mmap when the file gained pages
+ * past the last page mapped (Windows makes a section and a view then). */
 VMP_API int vmp_mview_refresh(vmp_mview *view, uint64_t *length);
 
 /* Turns segments [0, count) back into placeholder and closes their files
@@ -901,21 +904,26 @@ VMP_API int vmp_mview_set_padding(vmp_mview *view, size_t bytes);
  * (not overlapping the view), and returns an error instead of crashing
  * when those bytes are gone. First every file they come from is asked its
  * size now: a file truncated below them is VMP_EGONE, a retired segment
- * VMP_ESTATE. Then the copy itself cannot fault on Linux (the kernel
- * copies, process_vm_readv on this process: a page truncated in between or
- * one that cannot be read, an I/O error, is VMP_EGONE) and on Windows
- * (ReadProcessMemory: a page that cannot be brought in, an in-page I/O
- * error, is VMP_EGONE; files with views cannot be truncated there). The
- * generic POSIX backend has no such call and copies with memcpy: there, a
- * truncation racing with the copy, or an I/O error, still raises SIGBUS;
- * the size check catches every truncation made before the call. On Linux
- * under a sandbox refusing process_vm_readv the same fallback applies.
+ * VMP_ESTATE. Then the copy itself cannot fault either, on any backend (a
+ * page truncated in between, or one that cannot be read, an I/O error, is
+ * VMP_EGONE):
+ *   - Linux: the kernel copies (process_vm_readv on this process);
+ *   - generic POSIX, and Linux under a sandbox refusing process_vm_readv:
+ *     the bytes are written into a pipe and read back (write() reports
+ *     EFAULT for a page it cannot read). The pipe is the call's own, both
+ *     ends close-on-exec and non-blocking: 7 system calls (pipe, 4 fcntl,
+ *     2 close) and one write and one read per 64 KiB; -EMFILE at the
+ *     descriptor limit; POSIX.1-2008 has no pipe2, so a program that forks
+ *     and execs from another thread meanwhile may pass the pipe on;
+ *   - Windows: ReadProcessMemory (a page that cannot be brought in, an
+ *     in-page I/O error; files with views cannot be truncated there).
  * No signal handler is ever installed. dst receives partial data on
  * VMP_EGONE. Holds the view's lock for the copy.
  * Errors, in this order: VMP_EINVAL (view NULL, dst NULL with n > 0),
  * VMP_ERANGE ([offset, offset+n) not inside vmp_mview_length()),
- * VMP_ESTATE, VMP_EGONE, OS errors from asking a file's size. n = 0 reads
- * nothing and returns 0 when offset is at most the length. Thread-safe. */
+ * VMP_ESTATE, VMP_EGONE, OS errors from asking a file's size or making
+ * the copy's pipe. n = 0 reads nothing and returns 0 when offset is at
+ * most the length. Thread-safe. */
 VMP_API int vmp_mview_read(const vmp_mview *view, uint64_t offset, void *dst, size_t n);
 
 /* Fault-safe scan: the view offset of the first byte equal to `byte` in

@@ -21,6 +21,9 @@ struct vmp_mem {
   unsigned traits;             /* VMP__OBJ_* */
   _Atomic uint64_t size_floor; /* a size the object is known to have reached;
                                   a lower bound only when it cannot shrink */
+  int length_checked_by_owner; /* set by a multi-file view for the objects it opens for
+                                  itself (never a caller's handle): it has just asked the
+                                  size, so vmp_map need not ask again (see mview.c) */
 };
 
 void vmp__mem_ref(vmp_mem *mem);

@@ -216,6 +216,10 @@ int vmp__mem_check_view(vmp_mem *mem, uint64_t offset, uint64_t size, int prot) 
   /* An object that can never shrink is at least as large as it ever was:
    * no need to ask the system when the view fits below that. */
   int known_fit = (mem->traits & VMP__OBJ_NO_SHRINK) && end <= atomic_load(&mem->size_floor);
+  /* A view's own file, whose size the view asked right before mapping: a
+   * second look would only find what the first found, or a file cut in
+   * between, which is the same as one cut right after the view is made. */
+  known_fit |= mem->length_checked_by_owner;
   if (!known_fit) {
     uint64_t current;
     int err = vmp__os_object_size(mem->handle, &current);

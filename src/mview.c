@@ -96,14 +96,24 @@ static int check_alignment(const vmp_segment *s, int is_last) {
 }
 
 /* Opens the segment's file. A caller's descriptor is duplicated and the
- * copy adopted, so the caller keeps theirs whatever happens. */
+ * copy adopted, so the caller keeps theirs whatever happens. The object is
+ * the view's own, and every mapping of it follows a look at its size by
+ * the view (prepare, refresh): vmp_map is told not to look again, which
+ * is one system call less per refresh that gains pages. A file opened
+ * again from its path (file_of) is not so marked: it may be another file
+ * by now. */
 static int open_file(const vmp_segment *s, unsigned mem_flags, vmp_mem **out) {
-  if (s->path) return vmp_mem_open(s->path, mem_flags, out);
-  intptr_t copy;
-  int err = vmp__os_native_dup(s->fd, &copy);
-  if (err) return err;
-  err = vmp_mem_adopt(copy, mem_flags, out);
-  if (err) vmp__os_native_close(copy);
+  int err;
+  if (s->path) {
+    err = vmp_mem_open(s->path, mem_flags, out);
+  } else {
+    intptr_t copy;
+    err = vmp__os_native_dup(s->fd, &copy);
+    if (err) return err;
+    err = vmp_mem_adopt(copy, mem_flags, out);
+    if (err) vmp__os_native_close(copy);
+  }
+  if (!err) (*out)->length_checked_by_owner = 1;
   return err;
 }
 
@@ -495,6 +505,13 @@ done:
 
 /* ---- follow, retire, padding ---------------------------------------------------------- */
 
+/* One size query a call, and one mapping when the file gained pages (vmp_map
+ * does not ask the size again: open_file). Mapping the file ahead past its
+ * end, as mmap allows, would spare that mapping, but the pages the file
+ * then grows into share one span with those still past its end, and the
+ * region can only unmap a view whole: an append or padding after it could
+ * not take the pages past the end back without unmapping, for a moment,
+ * bytes that readers may be reading without the lock. */
 int vmp_mview_refresh(vmp_mview *v, uint64_t *length_out) {
   if (!v) return VMP_EINVAL;
   int err = 0;

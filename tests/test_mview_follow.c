@@ -26,6 +26,7 @@
 
 #include "check.h"
 #include "os/os.h"
+#include "os/unix.h"
 #include "portable/support_inject.h"
 #include "testing.h"
 #include "vmplace.h"
@@ -766,4 +767,177 @@ Test(mview_follow_faults, retire_with_destructive_mmap_failures, .init = setup,
   inject_destructive_mmap(1);
   fails_cleanly(&retire_sc, INJECT_SYSCALL, 2);
   inject_destructive_mmap(0);
+}
+
+/* ---- the copy under a cut that races with the size check ---------------------------- */
+
+/* An fstat that, once armed, reports the file's size as it was and then
+ * cuts the file to `cut_to`: read and scan have checked the size and only
+ * then copy, so the copy meets pages that are gone, as it would when
+ * another process truncates the file in between. */
+typedef int (*fstat_fn)(int, struct stat *);
+static const char *cut_path;
+static uint64_t cut_to;
+static int cuts_made;
+
+static int cutting_fstat(int fd, struct stat *st) {
+  int rc = ((fstat_fn)vmp__testing_syscall_default("fstat"))(fd, st);
+  if (rc == 0 && cut_path) {
+    cr_assert_eq(truncate(cut_path, (off_t)cut_to), 0);
+    cut_path = NULL;
+    cuts_made++;
+  }
+  return rc;
+}
+
+static void cut_after_next_size_check(const char *path, uint64_t size) {
+  cut_path = path;
+  cut_to = size;
+  cr_assert_eq(vmp__testing_syscall_set("fstat", (vmp__syscall_fn)cutting_fstat), 0);
+}
+
+/* Every backend whose files can shrink under a view copies with a call
+ * that reports the fault (process_vm_readv on Linux, a pipe on generic
+ * POSIX): a plain memcpy here dies of SIGBUS, which fails the test. */
+Test(mview_follow, a_cut_between_the_size_check_and_the_copy_is_egone, .init = setup,
+     .fini = remove_files) {
+  if (!vmp_capabilities()->mapped_files_shrink) cr_skip_test("mapped files cannot shrink here");
+  cr_assert(vmp_capabilities()->fault_safe_copy,
+            "every backend with shrinking files copies safely");
+  const char *a = make_file(6 * PG, 6);
+  vmp_segment seg = {a, -1, 0, 0};
+  vmp_mview *v;
+  CHECK_OK(vmp_mview_open(&seg, 1, 0, 0, &v, NULL));
+  unsigned char *buf = malloc(6 * PG);
+  cr_assert(buf);
+
+  /* The first page copies, the second is gone: VMP_EGONE with what came. */
+  cut_after_next_size_check(a, 5 * PG);
+  memset(buf, 0, 6 * PG);
+  CHECK_RC(vmp_mview_read(v, 3 * PG, buf, 3 * PG), VMP_EGONE);
+  cr_assert_eq(cuts_made, 1);
+  for (uint64_t i = 0; i < PG; i++)
+    cr_assert_eq(buf[i], byte_of(6, 3 * PG + i), "byte %llu before the cut", (unsigned long long)i);
+
+  /* Scan copies chunk by chunk: a cut past its first chunk (32 KiB) too. */
+  cut_after_next_size_check(a, 2 * PG);
+  uint64_t found = 0;
+  CHECK_RC(vmp_mview_scan(v, 0, 5 * PG, (unsigned char)0, &found), VMP_EGONE);
+  cr_assert_eq(cuts_made, 2);
+  cr_assert_eq(found, 0, "no answer on error");
+
+  /* The size check finds the cut from now on, and what is left reads. */
+  vmp__testing_syscall_set("fstat", NULL);
+  CHECK_RC(vmp_mview_read(v, 2 * PG, buf, 1), VMP_EGONE);
+  CHECK_OK(vmp_mview_read(v, 0, buf, 2 * PG));
+  for (uint64_t i = 0; i < 2 * PG; i++) cr_assert_eq(buf[i], byte_of(6, i));
+  free(buf);
+  CHECK_OK(vmp_mview_close(v));
+}
+
+/* The copy through a pipe (the generic POSIX backend's, and Linux's where
+ * process_vm_readv is refused) on its own: whole, across the pipe's chunk
+ * size, into a page that is gone, and with no descriptor left over. */
+Test(mview_follow, the_pipe_copy_reports_a_page_that_is_gone, .init = setup, .fini = remove_files) {
+  const uint64_t size = 40 * PG; /* more than the 64 KiB one write hands over */
+  const char *a = make_file(size, 7);
+  vmp_segment seg = {a, -1, 0, 0};
+  vmp_mview *v;
+  CHECK_OK(vmp_mview_open(&seg, 1, 0, 0, &v, NULL));
+  const unsigned char *p = vmp_mview_base(v);
+  unsigned char *buf = malloc(size);
+  cr_assert(buf);
+  size_t fds = vmpt_fd_count();
+  CHECK_OK(vmp__unix_copy_through_pipe(buf, p, size));
+  cr_assert_eq(memcmp(buf, p, size), 0);
+  CHECK_OK(vmp__unix_copy_through_pipe(buf, p + 7, 1));
+  cr_assert_eq(buf[0], p[7]);
+  cut(a, 20 * PG + 100);
+  /* The rest of the last page reads as zeros; the page after it is gone. */
+  memset(buf, 0xff, size);
+  CHECK_OK(vmp__unix_copy_through_pipe(buf, p, 21 * PG));
+  cr_assert_eq(buf[20 * PG + 99], byte_of(7, 20 * PG + 99));
+  cr_assert_eq(buf[20 * PG + 100], 0);
+  CHECK_RC(vmp__unix_copy_through_pipe(buf, p, size), VMP_EGONE);
+  CHECK_RC(vmp__unix_copy_through_pipe(buf, p + 30 * PG, 1), VMP_EGONE);
+  cr_assert_eq(vmpt_fd_count(), fds, "the pipes are closed");
+  free(buf);
+  CHECK_OK(vmp_mview_close(v));
+}
+
+/* Follow mode's cost: a refresh asks the file's size once (vmp_map does
+ * not ask again for the view's own file), and maps once when the file
+ * gained pages, not at all when it did not. */
+static int fstats, mmaps;
+typedef void *(*mmap_fn)(void *, size_t, int, int, int, off_t);
+static int counting_fstat(int fd, struct stat *st) {
+  fstats++;
+  return ((fstat_fn)vmp__testing_syscall_default("fstat"))(fd, st);
+}
+static void *counting_mmap(void *a, size_t n, int prot, int flags, int fd, off_t off) {
+  mmaps++;
+  return ((mmap_fn)vmp__testing_syscall_default("mmap"))(a, n, prot, flags, fd, off);
+}
+
+Test(mview_follow, a_refresh_asks_the_size_once_and_maps_only_new_pages, .init = setup,
+     .fini = remove_files) {
+  const char *a = make_file(PG + 10, 8);
+  vmp_segment seg = {a, -1, 0, 0};
+  vmp_mview *v;
+  CHECK_OK(vmp_mview_open(&seg, 1, 64 * PG, 0, &v, NULL));
+  cr_assert_eq(vmp__testing_syscall_set("fstat", (vmp__syscall_fn)counting_fstat), 0);
+  cr_assert_eq(vmp__testing_syscall_set("mmap", (vmp__syscall_fn)counting_mmap), 0);
+  uint64_t len = 0;
+  write_pattern(a, 8, PG + 10, 5 * PG + 1); /* gains pages */
+  CHECK_OK(vmp_mview_refresh(v, &len));
+  cr_assert_eq(len, 5 * PG + 1);
+  cr_assert_eq(fstats, 1, "%d size checks for one refresh", fstats);
+  cr_assert_eq(mmaps, 1, "%d mappings for one refresh", mmaps);
+  write_pattern(a, 8, 5 * PG + 1, 6 * PG); /* inside the last page mapped */
+  CHECK_OK(vmp_mview_refresh(v, &len));
+  cr_assert_eq(len, 6 * PG);
+  CHECK_OK(vmp_mview_refresh(v, &len));
+  cr_assert_eq(fstats, 3);
+  cr_assert_eq(mmaps, 1);
+  vmp__testing_syscall_set("fstat", NULL);
+  vmp__testing_syscall_set("mmap", NULL);
+  shows(v, 0, 8, 0, 6 * PG);
+  CHECK_OK(vmp_mview_close(v));
+}
+
+/* Each system call of a fault-safe read failing in turn (the size check,
+ * and the copy's own: process_vm_readv, or the pipe and its fcntl, write,
+ * read): the read reports an error and leaves no descriptor behind, and
+ * the next read works. A failing close still closes, so it may go
+ * unreported. */
+Test(mview_follow, every_system_call_of_a_read_can_fail, .init = setup, .fini = remove_files) {
+  const uint64_t size = 20 * PG;
+  const char *a = make_file(size, 9);
+  vmp_segment seg = {a, -1, 0, 0};
+  vmp_mview *v;
+  CHECK_OK(vmp_mview_open(&seg, 1, 0, 0, &v, NULL));
+  unsigned char *buf = malloc(size);
+  cr_assert(buf);
+  size_t fds = vmpt_fd_count();
+  long n = 1;
+  for (;; n++) {
+    cr_assert_null(inject_arm(INJECT_SYSCALL, n, 0));
+    memset(buf, 0, size);
+    int err = vmp_mview_read(v, 0, buf, (size_t)size);
+    const char *failed = inject_failed_call();
+    int fired = inject_disarm(INJECT_SYSCALL);
+    if (!fired) {
+      CHECK_OK(err);
+      break;
+    }
+    if (strcmp(failed, "close") != 0)
+      cr_assert_neq(err, 0, "read succeeded with call %ld (%s) failing", n, failed);
+    cr_assert_eq(vmpt_fd_count(), fds, "a descriptor left after %s failed", failed);
+    CHECK_OK(vmp_mview_read(v, 0, buf, (size_t)size));
+    shows(v, 0, 9, 0, size);
+    cr_assert_eq(memcmp(buf, vmp_mview_base(v), size), 0);
+  }
+  cr_assert_geq(n, 3, "only %ld system calls in a read", n - 1);
+  free(buf);
+  CHECK_OK(vmp_mview_close(v));
 }

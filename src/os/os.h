@@ -282,12 +282,12 @@ int vmp__os_interrupted(int err);
 /* Copies n bytes from src (inside a view the core mapped) to dst without
  * letting a page that can no longer be read (its file truncated under the
  * view, an I/O error paging it in) raise a signal or an exception: 0, or
- * VMP_EGONE with dst partly written. Linux asks the kernel to copy
- * (process_vm_readv on this process, which reports EFAULT instead of
- * SIGBUS) and falls back to memcpy where a sandbox refuses that call;
- * Windows uses ReadProcessMemory on this process; the generic POSIX
- * backend has no such call and copies with memcpy (the core's size checks
- * are then all the protection there is). */
+ * VMP_EGONE with dst partly written, or an OS error. Linux asks the
+ * kernel to copy (process_vm_readv on this process, which reports EFAULT
+ * instead of SIGBUS); the generic POSIX backend, and Linux where a sandbox
+ * refuses that call, write() the bytes into a pipe of the call's own and
+ * read them back (unix.c: write reports EFAULT too); Windows uses
+ * ReadProcessMemory on this process. */
 int vmp__os_read_memory(void *dst, const void *src, size_t n);
 
 /* ---- the budget ---------------------------------------------------------- */

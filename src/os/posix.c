@@ -9,7 +9,9 @@
  * shrinking; placeholders are plain PROT_NONE mappings; discard maps fresh
  * pages over the range instead of MADV_DONTNEED, because POSIX_MADV_DONTNEED
  * is only advice and need not zero anything (over pages of several
- * protections the core asks once per run, so fresh pages get each run's own).
+ * protections the core asks once per run, so fresh pages get each run's own);
+ * the fault-safe copy of the views goes through a pipe (unix.c), a few
+ * system calls a read where Linux makes one.
  */
 /* The build compiles this file, unix.c and the core as strict POSIX.1-2008
  * so that anything beyond POSIX fails to compile: keep it that way. */
@@ -17,13 +19,12 @@
 #error "posix.c must be compiled with _POSIX_C_SOURCE=200809L and no _GNU_SOURCE or _DEFAULT_SOURCE"
 #endif
 
-#include <string.h>
-
 #include "unix.h"
 #include "vmplace.h"
 
-/* Nothing beyond what unix.c gives every POSIX system. */
-const vmp__os_caps vmp__unix_backend_caps = {.backend = "posix"};
+/* What unix.c gives every POSIX system; the views' copy is checked by
+ * write() into a pipe, which reports EFAULT (unix.c). */
+const vmp__os_caps vmp__unix_backend_caps = {.backend = "posix", .fault_safe_copy = 1};
 const int vmp__unix_placeholder_flags = 0;
 /* POSIX has only the hint: unix.c checks the address it got. */
 const int vmp__unix_noreplace_flag = 0;
@@ -115,10 +116,9 @@ void vmp__os_wake_all(_Atomic uint32_t *word) { (void)word; }
 int vmp__os_remote_barrier_ready(void) { return 0; }
 int vmp__os_remote_barrier(void) { return VMP_ENOTSUP; }
 
-/* POSIX has no call that reads memory and reports a fault instead of
- * raising it: the core checks the files' sizes before, and a truncation
- * racing with the copy still raises SIGBUS (include/vmplace.h says so). */
+/* POSIX has no call that copies memory and reports a fault instead of
+ * raising it, but write() reports one in the buffer it is given: the bytes
+ * go through a pipe (unix.c). */
 int vmp__os_read_memory(void *dst, const void *src, size_t n) {
-  memcpy(dst, src, n);
-  return 0;
+  return vmp__unix_copy_through_pipe(dst, src, n);
 }

@@ -40,7 +40,8 @@
   X(mkstemp, int, (char *))                               \
   X(unlink, int, (const char *))                          \
   X(read, ssize_t, (int, void *, size_t))                 \
-  X(write, ssize_t, (int, const void *, size_t))
+  X(write, ssize_t, (int, const void *, size_t))          \
+  X(pipe, int, (int[2]))
 
 VMP__DEFINE_SYSCALLS(UNIX_SYSCALLS, unix_syscalls)
 #define SYS(name) VMP__SYSCALL(unix_syscalls, name)
@@ -691,3 +692,76 @@ int vmp__os_write(intptr_t fd, const void *buf, size_t n, size_t *put) {
 }
 
 int vmp__os_interrupted(int err) { return err == -EINTR; }
+
+/* ---- reading mapped bytes through a pipe ----------------------------------------------- */
+
+/* What one write() hands the pipe at most: a pipe holds at least PIPE_BUF
+ * bytes (512 by POSIX, 64 KiB by default on Linux), and the write end is
+ * non-blocking, so a larger chunk is only written in part, never waited
+ * for. */
+#define PIPE_COPY_CHUNK ((size_t)65536)
+
+/* A pipe of this call's own, both ends close-on-exec and non-blocking.
+ * POSIX.1-2008 has no pipe2, so the flags come one fcntl at a time: a
+ * program that forks and execs from another thread in between may pass
+ * the two descriptors on (they are closed here right after the copy). */
+static int open_copy_pipe(int fds[2]) {
+  if (SYS(pipe)(fds) != 0) return vmp__unix_error(errno);
+  for (int i = 0; i < 2; i++) {
+    /* FD_CLOEXEC is the only descriptor flag and a new pipe has no status
+     * flags but its access mode, which F_SETFL ignores: nothing to read
+     * back first. */
+    if (SYS(fcntl)(fds[i], F_SETFD, FD_CLOEXEC) < 0 ||
+        SYS(fcntl)(fds[i], F_SETFL, O_NONBLOCK) < 0) {
+      int err = vmp__unix_error(errno);
+      close_quietly(fds[0]);
+      close_quietly(fds[1]);
+      return err;
+    }
+  }
+  return 0;
+}
+
+/* Takes back the `pending` bytes just written into the pipe. They are
+ * there already, so a read that finds nothing (EAGAIN) is an error, never
+ * a wait. */
+static int drain_pipe(int fd, char *to, size_t pending) {
+  while (pending > 0) {
+    ssize_t got = SYS(read)(fd, to, pending);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) return vmp__unix_error(errno);
+    if (got == 0) return -EIO; /* cannot happen: this call holds the write end */
+    to += got;
+    pending -= (size_t)got;
+  }
+  return 0;
+}
+
+/* The kernel reads the source for write(), and a page it cannot bring in
+ * (past the end of a truncated file, an I/O error) makes write() fail
+ * with EFAULT, or stop short before it, where a load of ours would raise
+ * SIGBUS: POSIX names EFAULT for a bad buffer, and Linux, the BSDs and
+ * macOS report a fault in one that way. So the bytes go into a pipe chunk
+ * by chunk and are read back into dst. */
+int vmp__unix_copy_through_pipe(void *dst, const void *src, size_t n) {
+  int fds[2];
+  int err = open_copy_pipe(fds);
+  if (err) return err;
+  char *to = dst;
+  const char *from = src;
+  while (!err && n > 0) {
+    ssize_t put = SYS(write)(fds[1], from, n < PIPE_COPY_CHUNK ? n : PIPE_COPY_CHUNK);
+    if (put < 0 && errno == EINTR) continue;
+    if (put < 0) {
+      err = errno == EFAULT ? VMP_EGONE : vmp__unix_error(errno);
+    } else if (put == 0) {
+      err = -EIO; /* a write of at least one byte into an empty pipe */
+    } else {
+      err = drain_pipe(fds[0], to, (size_t)put);
+      to += put, from += put, n -= (size_t)put;
+    }
+  }
+  close_quietly(fds[0]);
+  close_quietly(fds[1]);
+  return err;
+}

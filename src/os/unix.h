@@ -73,6 +73,14 @@ void vmp__unix_budget(struct vmp_budget *out);
  * PR_SET_VMA_ANON_NAME), or does nothing where the kernel cannot. */
 int vmp__unix_label_private(void *addr, size_t size, const char *name);
 
+/* ---- supplied by unix.c for the backends ---- */
+
+/* vmp__os_read_memory without a signal: copies n bytes from src to dst
+ * through a pipe of its own, so that a page that cannot be read is
+ * VMP_EGONE (dst then partly written) instead of SIGBUS. OS errors from
+ * making the pipe (-EMFILE at the descriptor limit). */
+int vmp__unix_copy_through_pipe(void *dst, const void *src, size_t n);
+
 /* ---- supplied by unix_map_anonymous.c ---- */
 
 /* MAP_ANONYMOUS. It is POSIX.1-2024, and C libraries show it to a strict

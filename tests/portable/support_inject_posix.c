@@ -40,6 +40,8 @@
   X(membarrier, int, (int cmd, unsigned int flags, int cpu), (cmd, flags, cpu), -1, EPERM)        \
   X(read, ssize_t, (int fd, void *buf, size_t n), (fd, buf, n), -1, EIO)                          \
   X(write, ssize_t, (int fd, const void *buf, size_t n), (fd, buf, n), -1, ENOSPC)                \
+  /* The fault-safe copy's pipe: a process out of descriptors. */                                 \
+  X(pipe, int, (int fds[2]), (fds), -1, EMFILE)                                                   \
   /* The multi-file view's fault-safe copy: EFAULT is what a truncated file                       \
    * gives, so a failure reads as bytes gone. */                                                  \
   X(process_vm_readv, ssize_t,                                                                    \
