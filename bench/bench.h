@@ -85,5 +85,8 @@ int bench_ring(const bench_opts *opts);
 int bench_records(const bench_opts *opts);
 /* The vmplace tool's pipe and cat against dd, mbuffer and coreutils cat. */
 int bench_tools(const bench_opts *opts);
+/* A runtime's address space: fastmem views, placement at an address,
+ * growth in place. */
+int bench_runtimes(const bench_opts *opts);
 
 #endif

@@ -52,6 +52,7 @@ int main(int argc, char **argv) {
   int failed = 0;
   failed |= bench_mapping(&opts);
   failed |= bench_split(&opts);
+  failed |= bench_runtimes(&opts);
   failed |= bench_contention(&opts);
   failed |= bench_mview(&opts);
   failed |= bench_ring(&opts);

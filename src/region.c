@@ -307,8 +307,11 @@ static int region_create(size_t size, const placement *p, vmp_region **out) {
   size_t page = vmp__os_caps_get()->page_size;
   int hooks = live_list_ready();
   if (hooks) return hooks;
-  vmp_region *r = vmp__calloc(1, sizeof *r);
+  /* malloc, not calloc: glibc's calloc bypasses the per-thread cache, and
+   * a reserve/release loop would pay a trip through the heap for each. */
+  vmp_region *r = vmp__malloc(sizeof *r);
   if (!r) return VMP_ENOMEM;
+  memset(r, 0, sizeof *r);
   r->size = size;
   r->page_mask = page - 1;
   r->page_shift = log2_of(page);

@@ -537,6 +537,21 @@ void vmp__spans_remove(vmp__spans *t, size_t start) {
 
 void vmp__spans_remove_range(vmp__spans *t, size_t first, size_t last) {
   if (first > last) return;
+  /* A coalesce has just looked its range up: when every key of the range
+   * belongs to the remembered leaf and enough entries stay in it, the run
+   * goes without a second descent. */
+  spans_node *hinted = hinted_leaf(t, first);
+  if (hinted && last <= t->hint_last) {
+    unsigned count = LEAF(hinted)->count;
+    unsigned from = first == 0 ? 0 : count_le(LEAF(hinted)->keys, count, first - 1);
+    unsigned to = count_le(LEAF(hinted)->keys, count, last);
+    if (to <= from) return;
+    if (count - (to - from) >= (t->height == 1 ? 1 : LEAF_MIN)) {
+      leaf_remove_run(hinted, from, to);
+      t->count -= to - from;
+      return;
+    }
+  }
   /* One leaf's run per round; each round but the last empties what is
    * left of a leaf, so rounds cost O(height) for about LEAF_MIN entries. */
   while (t->root) {

@@ -442,6 +442,50 @@ Test(spans, remove_range_edges) {
   free(m.keys);
 }
 
+/* As a coalesce does it: a find of a spot, then a short range after it
+ * removed at once, which the tree may do in the leaf the find remembered.
+ * Ranges that stay in that leaf, reach past it, or would leave it below
+ * its minimum (small trees, thinned leaves) all come up; inserts near the
+ * spot, as an unmap's split makes them, keep the tree from running dry. */
+Test(spans, remove_range_after_find) {
+  enum { OPS = 60000, KEY_SPACE = 1 << 18, ENTRIES = 3000 };
+  rng_state = 0xc0a1e5ceULL;
+  vmp__spans t;
+  vmp__spans_init(&t);
+  model m;
+  model_init(&m, ENTRIES * 2);
+  for (int op = 0; op < OPS; op++) {
+    /* Every so often the tree starts again small, a single leaf. */
+    size_t want = op % 20000 < 2000 ? 20 : ENTRIES;
+    if (op % 20000 == 0) {
+      vmp__spans_remove_range(&t, 0, SIZE_MAX);
+      model_remove_range(&m, 0, SIZE_MAX);
+    }
+    while (m.n < want) {
+      size_t key = rng_below(KEY_SPACE);
+      if (!model_has(&m, key)) insert_ok(&t, &m, key);
+    }
+    size_t page = rng_below(8) == 0 ? 0 : rng_below(KEY_SPACE);
+    check_find(&t, &m, page);
+    const size_t *at = model_find(&m, page);
+    size_t first = at ? *at + 1 : 0;
+    size_t last = first + rng_below(rng_below(4) == 0 ? KEY_SPACE / 64 : KEY_SPACE / 1024);
+    vmp__spans_remove_range(&t, first, last);
+    model_remove_range(&m, first, last);
+    cr_assert_eq(vmp__spans_count(&t), m.n, "op %d: count %zu, model %zu", op, vmp__spans_count(&t),
+                 m.n);
+    for (int i = 0; i < 4; i++) check_find(&t, &m, first + rng_below(64));
+    for (int i = 0; i < 3 && m.n < want + ENTRIES / 2; i++) {
+      size_t key = first + rng_below(KEY_SPACE / 1024);
+      if (!model_has(&m, key)) insert_ok(&t, &m, key);
+    }
+    if (op % 1000 == 0) check_all(&t, &m);
+  }
+  check_all(&t, &m);
+  vmp__spans_destroy(&t);
+  free(m.keys);
+}
+
 static int compare_keys(const void *a, const void *b) {
   size_t x = *(const size_t *)a, y = *(const size_t *)b;
   return (x > y) - (x < y);
