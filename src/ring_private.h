@@ -36,14 +36,16 @@ typedef struct side {
   size_t room;    /* as of our last look at the other side's counter: the free
                      bytes (producer) or the readable bytes (consumer) */
   size_t offered; /* bytes a begin call offered that no commit/release took */
-  size_t len;     /* the payload of the record reserve (producer) or next
-                     (consumer) gave, while offered says it is pending */
   /* The consumer of a multi-producer ring: the record it waits for while
    * busy (UINT64_MAX: none), and since when. Here, not beside the fields
    * both sides read, so that its writes never take their line away from
    * the producer's CPU. */
   uint64_t busy_at;
   int64_t busy_since;
+  /* The payload of the record reserve (producer) or next (consumer) gave,
+   * while offered says it is pending (not beside offered: the compiler
+   * would pack the two stores into a vector one, which costs more). */
+  size_t len;
   int state; /* SIDE_UNSTARTED, SIDE_RUNNING or an error */
   char pad_after[VMP__RING_LINE];
 } side;
