@@ -83,15 +83,15 @@ static inline void count(_Atomic uint64_t *counter, int shared) {
 
 /* ---- single producer ------------------------------------------------------------ */
 
-/* The reservation: the `need` bytes at our head, the payload after the
- * header that submit writes. */
-static inline void sp_offer(vmp_ring *ring, size_t len, size_t need, vmp_ring_record *rec) {
-  side *p = &ring->producer;
-  p->offered = need;
-  p->len = len;
-  rec->data = ring->data + p->pos + SP_HEADER;
+/* The record a side hands out: the `need` bytes at its counter, the
+ * payload after the header (which submit writes, or next has read). */
+static inline void hand_out(vmp_ring *ring, side *s, size_t len, size_t need,
+                            vmp_ring_record *rec) {
+  s->offered = need;
+  s->len = len;
+  rec->data = ring->data + s->pos + SP_HEADER;
   rec->len = len;
-  rec->at = p->own;
+  rec->at = s->own;
 }
 
 /* Not running yet or any more, shut down, or short of room as far as the
@@ -104,7 +104,7 @@ static VMP__RING_SLOW int sp_reserve_slow(vmp_ring *ring, size_t len, size_t nee
     err = timeout_ns == 0 ? VMP_EFULL : vmp_ring_wait_write(ring, need, timeout_ns);
   if (err == VMP_EFULL || err == VMP_ETIMEDOUT) count(&ring->ctl->dropped, 0);
   if (err) return err;
-  sp_offer(ring, len, need, rec);
+  hand_out(ring, &ring->producer, len, need, rec);
   return 0;
 }
 
@@ -113,7 +113,7 @@ static inline int sp_reserve(vmp_ring *ring, size_t len, size_t need, int64_t ti
   const side *p = &ring->producer;
   if (p->state != SIDE_RUNNING || p->room < need || is_shut_down(ring))
     return sp_reserve_slow(ring, len, need, timeout_ns, rec);
-  sp_offer(ring, len, need, rec);
+  hand_out(ring, &ring->producer, len, need, rec);
   return 0;
 }
 
@@ -163,15 +163,6 @@ static inline int sp_header(const vmp_ring *ring, size_t *len, size_t *need) {
   return 0;
 }
 
-static inline void sp_give(vmp_ring *ring, size_t len, size_t need, vmp_ring_record *rec) {
-  side *c = &ring->consumer;
-  c->offered = need;
-  c->len = len;
-  rec->data = ring->data + c->pos + SP_HEADER;
-  rec->len = len;
-  rec->at = c->own;
-}
-
 /* Not running yet or any more, or the cached head shows no header or not
  * all of the record: look again, and wait when asked to. */
 static VMP__RING_SLOW int sp_next_slow(vmp_ring *ring, int64_t timeout_ns, vmp_ring_record *rec) {
@@ -190,7 +181,7 @@ static VMP__RING_SLOW int sp_next_slow(vmp_ring *ring, int64_t timeout_ns, vmp_r
   if (sp_header(ring, &len, &need)) return broken(c);
   if (need > there && ((err = vmp__ring_consumer_data(ring, need, &there)) != 0)) return err;
   if (need > there) return broken(c);
-  sp_give(ring, len, need, rec);
+  hand_out(ring, &ring->consumer, len, need, rec);
   return 0;
 }
 
@@ -206,7 +197,7 @@ static inline int sp_next(vmp_ring *ring, int64_t timeout_ns, vmp_ring_record *r
    * each read is checked on its own). */
   if (sp_header(ring, &len, &need)) return broken(c);
   if (need > c->room) return sp_next_slow(ring, timeout_ns, rec);
-  sp_give(ring, len, need, rec);
+  hand_out(ring, &ring->consumer, len, need, rec);
   return 0;
 }
 
