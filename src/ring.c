@@ -126,7 +126,11 @@ static void init_side(side *s, int state) {
   s->own = 0;
   s->room = 0;
   s->pos = 0;
+  s->base = 0;
   s->offered = 0;
+  s->len = 0;
+  s->busy_at = UINT64_MAX; /* no counter: they stay below the modulus */
+  s->busy_since = 0;
   s->state = state;
 }
 
@@ -296,6 +300,31 @@ int vmp_ring_close(vmp_ring *ring) {
 void vmp__ring_wake(_Atomic uint32_t *seq) {
   atomic_fetch_add_explicit(seq, 1, memory_order_release);
   vmp__os_wake_all(seq);
+}
+
+int vmp__ring_producer_space_slow(vmp_ring *ring, size_t want, size_t *space) {
+  int err = start_producer(ring);
+  if (err) return err;
+  if (is_shut_down(ring)) return VMP_ESHUTDOWN;
+  if (ring->producer.room < want) {
+    err = refresh_tail(ring);
+    if (err) return err;
+  }
+  *space = ring->producer.room;
+  return 0;
+}
+
+int vmp__ring_consumer_data_slow(vmp_ring *ring, size_t want, size_t *there) {
+  int err = start_consumer(ring);
+  if (err) return err;
+  if (ring->consumer.room < want) {
+    int down = is_shut_down(ring);
+    err = refresh_head(ring);
+    if (err) return err;
+    if (down && ring->consumer.room == 0) return VMP_ESHUTDOWN;
+  }
+  *there = ring->consumer.room;
+  return 0;
 }
 
 /* Byte calls would take a multi-producer ring's record headers apart. */

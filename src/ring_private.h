@@ -31,11 +31,22 @@ typedef vmp__ring_control control;
 typedef struct side {
   char pad_before[VMP__RING_LINE];
   uint64_t own;   /* our counter: head for the producer, tail for the consumer */
+  size_t pos;     /* own % capacity, kept as own moves */
+  uint64_t base;  /* own - pos: own moves by pos, and base only when pos wraps */
   size_t room;    /* as of our last look at the other side's counter: the free
                      bytes (producer) or the readable bytes (consumer) */
-  size_t pos;     /* own % capacity, kept as own moves */
   size_t offered; /* bytes a begin call offered that no commit/release took */
-  int state;      /* SIDE_UNSTARTED, SIDE_RUNNING or an error */
+  /* The consumer of a multi-producer ring: the record it waits for while
+   * busy (UINT64_MAX: none), and since when. Here, not beside the fields
+   * both sides read, so that its writes never take their line away from
+   * the producer's CPU. */
+  uint64_t busy_at;
+  int64_t busy_since;
+  /* The payload of the record reserve (producer) or next (consumer) gave,
+   * while offered says it is pending (not beside offered: the compiler
+   * would pack the two stores into a vector one, which costs more). */
+  size_t len;
+  int state; /* SIDE_UNSTARTED, SIDE_RUNNING or an error */
   char pad_after[VMP__RING_LINE];
 } side;
 
@@ -54,21 +65,25 @@ struct vmp_ring {
   uint64_t modulus;      /* vmp__ring_modulus(capacity) */
   uint32_t header_flags; /* VMP__RING_LIGHT_PUBLISH, VMP__RING_MULTI_PRODUCER */
   uint64_t record_key;   /* tags the headers of a multi-producer ring's records */
-  /* The consumer's wait for a record still busy (multi-producer rings):
-   * which record, since when, and how long before it is skipped. */
-  size_t record_max;    /* vmp_ring_record_max() */
-  size_t record_header; /* a record header's bytes: 8, or 16 with many producers */
-  size_t producer_len;  /* the pending reservation's length (single producer) */
-  size_t consumer_len;  /* the length of the record vmp_ring_next gave */
-  uint64_t busy_at;
-  int64_t busy_since;
+  size_t record_max;     /* vmp_ring_record_max() */
+  size_t record_header;  /* a record header's bytes: 8, or 16 with many producers */
+  /* How long the consumer of a multi-producer ring waits for a busy record
+   * before it skips it. */
   int64_t abandon_ns;
   int fence_publish; /* a full fence after each publish */
   int bounded_sleep; /* a wake-up may be missed: never sleep long */
   _Atomic int header_state;
+  /* Nothing above changes while the sides run (the header state once):
+   * what only one side writes is in its own side, on its own lines. */
   side producer;
   side consumer;
 };
+
+/* The rare branches of the hot calls, and the other kind of ring's calls,
+ * stay out of line, so that the common case needs no stack frame (gcc and
+ * clang both take the attributes). */
+#define VMP__RING_SLOW __attribute__((noinline, cold))
+#define VMP__RING_APART __attribute__((noinline))
 
 /* ---- counters ------------------------------------------------------------------ */
 
@@ -110,6 +125,7 @@ static inline int start_side(vmp_ring *ring, side *s, _Atomic uint64_t *own,
   s->own = mine;
   s->room = producing ? ring->capacity - (size_t)used : (size_t)used;
   s->pos = (size_t)(mine % ring->capacity);
+  s->base = mine - s->pos;
   s->state = SIDE_RUNNING;
   return 0;
 }
@@ -155,16 +171,24 @@ void vmp__ring_wake(_Atomic uint32_t *seq);
 
 static inline void publish(vmp_ring *ring, side *s, _Atomic uint64_t *index, size_t n,
                            _Atomic uint32_t *sleeping, _Atomic uint32_t *seq) {
-  s->own = advance(ring, s->own, n);
+  /* advance(own, n) without its compares in the common case: own is
+   * base + pos, base a multiple of the capacity below the modulus (itself
+   * a multiple), so base moves on a whole capacity when pos wraps. */
+  size_t pos = s->pos + n;
+  if (pos >= ring->capacity) {
+    pos -= ring->capacity;
+    s->base = ring->modulus - s->base == ring->capacity ? 0 : s->base + ring->capacity;
+  }
+  uint64_t own = s->base + pos;
+  s->pos = pos;
+  s->own = own;
   s->room -= n;
-  s->pos += n;
-  if (s->pos >= ring->capacity) s->pos -= ring->capacity;
   /* The fencing mode orders store and load by making both sequentially
    * consistent (an xchg on x86); ThreadSanitizer does not take fences. */
   if (ring->fence_publish) {
-    atomic_store_explicit(index, s->own, memory_order_seq_cst);
+    atomic_store_explicit(index, own, memory_order_seq_cst);
   } else {
-    atomic_store_explicit(index, s->own, memory_order_release);
+    atomic_store_explicit(index, own, memory_order_release);
     atomic_signal_fence(memory_order_seq_cst); /* only the compiler keeps them in order */
   }
   if (atomic_load_explicit(sleeping, memory_order_seq_cst)) vmp__ring_wake(seq);
@@ -181,34 +205,36 @@ static inline void publish_tail(vmp_ring *ring, size_t n) {
 }
 
 /* Running, not shut down, and the free space as of a fresh look at the
- * tail when the cached one shows less than `want`. */
+ * tail when the cached one shows less than `want`. The common cases (the
+ * cached space is enough, or a fresh look makes it so) are inline; the
+ * rest, the side's first look included, is out of line in src/ring.c. */
+int vmp__ring_producer_space_slow(vmp_ring *ring, size_t want, size_t *space);
+
 static inline int vmp__ring_producer_space(vmp_ring *ring, size_t want, size_t *space) {
-  int err = start_producer(ring);
-  if (err) return err;
-  if (is_shut_down(ring)) return VMP_ESHUTDOWN;
-  if (ring->producer.room < want) {
-    err = refresh_tail(ring);
-    if (err) return err;
+  side *p = &ring->producer;
+  if (p->state == SIDE_RUNNING && !is_shut_down(ring) &&
+      (p->room >= want || (refresh_tail(ring) == 0 && p->room >= want))) {
+    *space = p->room;
+    return 0;
   }
-  *space = ring->producer.room;
-  return 0;
+  return vmp__ring_producer_space_slow(ring, want, space);
 }
 
 /* Running, and the bytes there as of a fresh look at the head when the
  * cached one shows fewer than `want`; VMP_ESHUTDOWN once shut down and
- * empty. The flag is read before the head: a producer that shut down
- * after its last commit has then been seen whole. */
+ * empty. Inline as above while the bytes are there: the shutdown flag
+ * matters only when they are not (the slow path reads it before the head,
+ * so that a producer that shut down after its last commit is seen whole). */
+int vmp__ring_consumer_data_slow(vmp_ring *ring, size_t want, size_t *there);
+
 static inline int vmp__ring_consumer_data(vmp_ring *ring, size_t want, size_t *there) {
-  int err = start_consumer(ring);
-  if (err) return err;
-  if (ring->consumer.room < want) {
-    int down = is_shut_down(ring);
-    err = refresh_head(ring);
-    if (err) return err;
-    if (down && ring->consumer.room == 0) return VMP_ESHUTDOWN;
+  side *c = &ring->consumer;
+  if (c->state == SIDE_RUNNING &&
+      (c->room >= want || (refresh_head(ring) == 0 && c->room >= want))) {
+    *there = c->room;
+    return 0;
   }
-  *there = ring->consumer.room;
-  return 0;
+  return vmp__ring_consumer_data_slow(ring, want, there);
 }
 
 /* A key for a new multi-producer ring's record tags: different from ring

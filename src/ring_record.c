@@ -45,8 +45,6 @@ static inline int is_multi(const vmp_ring *ring) {
   return (ring->header_flags & VMP__RING_MULTI_PRODUCER) != 0;
 }
 
-static inline size_t header_bytes(const vmp_ring *ring) { return ring->record_header; }
-
 size_t vmp_ring_record_max(const vmp_ring *ring) { return ring ? ring->record_max : 0; }
 
 /* The ring bytes a record of `len` payload bytes takes, or 0 when it can
@@ -60,8 +58,6 @@ void vmp__ring_records_init(vmp_ring *ring) {
   ring->record_header = is_multi(ring) ? MP_HEADER : SP_HEADER;
   size_t max = ring->capacity - ring->record_header;
   ring->record_max = max < UINT32_MAX ? max : UINT32_MAX;
-  ring->busy_at = UINT64_MAX; /* no counter: they stay below the modulus */
-  ring->busy_since = 0;
   ring->abandon_ns = DEFAULT_ABANDON_NS;
 }
 
@@ -87,56 +83,92 @@ static inline void count(_Atomic uint64_t *counter, int shared) {
 
 /* ---- single producer ------------------------------------------------------------ */
 
-static int sp_reserve(vmp_ring *ring, size_t len, size_t need, int64_t timeout_ns,
-                      vmp_ring_record *rec) {
-  side *p = &ring->producer;
+/* The record a side hands out: the `need` bytes at its counter, the
+ * payload after the header (which submit writes, or next has read). */
+static inline void hand_out(vmp_ring *ring, side *s, size_t len, size_t need,
+                            vmp_ring_record *rec) {
+  s->offered = need;
+  s->len = len;
+  rec->data = ring->data + s->pos + SP_HEADER;
+  rec->len = len;
+  rec->at = s->own;
+}
+
+/* Not running yet or any more, shut down, or short of room as far as the
+ * cached tail says: look again, and wait when asked to. */
+static VMP__RING_SLOW int sp_reserve_slow(vmp_ring *ring, size_t len, size_t need,
+                                          int64_t timeout_ns, vmp_ring_record *rec) {
   size_t space;
-  int err = vmp__ring_producer_space(ring, need, &space);
+  int err = vmp__ring_producer_space_slow(ring, need, &space);
   if (!err && space < need)
     err = timeout_ns == 0 ? VMP_EFULL : vmp_ring_wait_write(ring, need, timeout_ns);
   if (err == VMP_EFULL || err == VMP_ETIMEDOUT) count(&ring->ctl->dropped, 0);
   if (err) return err;
-  p->offered = need;
-  ring->producer_len = len;
-  rec->data = ring->data + p->pos + SP_HEADER;
-  rec->len = len;
-  rec->at = p->own;
+  hand_out(ring, &ring->producer, len, need, rec);
   return 0;
 }
 
-/* The reservation `rec` names is the one this producer holds. */
-static int sp_held(const vmp_ring *ring, const vmp_ring_record *rec, size_t *need) {
+static inline int sp_reserve(vmp_ring *ring, size_t len, size_t need, int64_t timeout_ns,
+                             vmp_ring_record *rec) {
   const side *p = &ring->producer;
-  if (p->state < 0) return p->state;
-  *need = record_bytes(ring, rec->len);
-  if (*need == 0 || rec->at != p->own || p->offered != *need || rec->len != ring->producer_len ||
-      rec->data != ring->data + p->pos + SP_HEADER)
-    return VMP_EINVAL;
+  if (p->state != SIDE_RUNNING || p->room < need || is_shut_down(ring))
+    return sp_reserve_slow(ring, len, need, timeout_ns, rec);
+  hand_out(ring, &ring->producer, len, need, rec);
   return 0;
 }
 
-static int sp_finish(vmp_ring *ring, const vmp_ring_record *rec, int submit) {
+/* `rec` names the record this side holds (reserved, or given by next):
+ * nothing pending (offered 0, as on a broken side) matches, and its length
+ * came through record_bytes() when it was handed out, so `need` (from a
+ * length that may be anything) cannot wrap into a match without the length
+ * matching too. */
+static inline int holds(const vmp_ring *ring, const side *s, const vmp_ring_record *rec,
+                        size_t *need) {
+  *need = (ring->record_header + rec->len + (ALIGN - 1)) & ~(size_t)(ALIGN - 1);
+  return rec->len == s->len && s->offered == *need && rec->at == s->own &&
+         rec->data == ring->data + s->pos + ring->record_header;
+}
+
+static inline int sp_finish(vmp_ring *ring, const vmp_ring_record *rec, int submit) {
+  side *p = &ring->producer;
+  control *ctl = ring->ctl;
   size_t need;
-  int err = sp_held(ring, rec, &need);
-  if (err) return err;
-  ring->producer.offered = 0;
+  if (!holds(ring, p, rec, &need)) return p->state < 0 ? p->state : VMP_EINVAL;
+  p->offered = 0;
   if (!submit) {
-    count(&ring->ctl->discarded, 0);
+    count(&ctl->discarded, 0);
     return 0;
   }
   vmp__ring_sp_header h = {(uint32_t)rec->len, 0};
-  memcpy(ring->data + ring->producer.pos, &h, sizeof h);
+  memcpy(ring->data + p->pos, &h, sizeof h);
   publish_head(ring, need);
-  count(&ring->ctl->records_written, 0);
+  count(&ctl->records_written, 0);
   return 0;
 }
 
 /* ---- single producer: the consumer ---------------------------------------------- */
 
-static int sp_next(vmp_ring *ring, int64_t timeout_ns, vmp_ring_record *rec) {
+/* The header at our tail, read once: 0 with the record's bytes in *need, or
+ * 1 when its length and zero word are not those of a record (the peer
+ * scribbled). The zero word above the length makes the two one number
+ * that is at most record_max (below 2^32) exactly when the zero word is 0
+ * and the length fits. */
+static inline int sp_header(const vmp_ring *ring, size_t *len, size_t *need) {
+  vmp__ring_sp_header h;
+  memcpy(&h, ring->data + ring->consumer.pos, sizeof h);
+  uint64_t both = (uint64_t)h.zero << 32 | h.len;
+  if (both > ring->record_max) return 1;
+  *len = (size_t)both;
+  *need = (SP_HEADER + *len + (ALIGN - 1)) & ~(size_t)(ALIGN - 1);
+  return 0;
+}
+
+/* Not running yet or any more, or the cached head shows no header or not
+ * all of the record: look again, and wait when asked to. */
+static VMP__RING_SLOW int sp_next_slow(vmp_ring *ring, int64_t timeout_ns, vmp_ring_record *rec) {
   side *c = &ring->consumer;
   size_t there;
-  int err = vmp__ring_consumer_data(ring, SP_HEADER, &there);
+  int err = vmp__ring_consumer_data_slow(ring, SP_HEADER, &there);
   if (!err && there < SP_HEADER) {
     err = timeout_ns == 0 ? VMP_ETIMEDOUT : vmp_ring_wait_read(ring, SP_HEADER, timeout_ns);
     if (!err) err = vmp__ring_consumer_data(ring, SP_HEADER, &there);
@@ -145,17 +177,27 @@ static int sp_next(vmp_ring *ring, int64_t timeout_ns, vmp_ring_record *rec) {
   /* Records are published whole: a header's worth of bytes is always
    * there, and so is all of the record it announces. */
   if (there < SP_HEADER) return broken(c);
-  vmp__ring_sp_header h;
-  memcpy(&h, ring->data + c->pos, sizeof h);
-  size_t need = record_bytes(ring, h.len);
-  if (h.zero != 0 || need == 0) return broken(c);
+  size_t len, need;
+  if (sp_header(ring, &len, &need)) return broken(c);
   if (need > there && ((err = vmp__ring_consumer_data(ring, need, &there)) != 0)) return err;
   if (need > there) return broken(c);
-  c->offered = need;
-  ring->consumer_len = h.len;
-  rec->data = ring->data + c->pos + SP_HEADER;
-  rec->len = h.len;
-  rec->at = c->own;
+  hand_out(ring, &ring->consumer, len, need, rec);
+  return 0;
+}
+
+static inline int sp_next(vmp_ring *ring, int64_t timeout_ns, vmp_ring_record *rec) {
+  side *c = &ring->consumer;
+  size_t len, need;
+  if (c->state != SIDE_RUNNING) return sp_next_slow(ring, timeout_ns, rec);
+  if (c->room < SP_HEADER && (refresh_head(ring) != 0 || c->room < SP_HEADER))
+    return sp_next_slow(ring, timeout_ns, rec);
+  /* A header the head shows was published whole: one that is not a
+   * record's is the peer's doing. One whose record goes past the head we
+   * saw sends us to look at the head again (and read the header again:
+   * each read is checked on its own). */
+  if (sp_header(ring, &len, &need)) return broken(c);
+  if (need > c->room) return sp_next_slow(ring, timeout_ns, rec);
+  hand_out(ring, &ring->consumer, len, need, rec);
   return 0;
 }
 
@@ -191,8 +233,8 @@ static int mp_space_probe(vmp_ring *ring, size_t need) {
   return err ? err : space >= need;
 }
 
-static int mp_reserve(vmp_ring *ring, size_t len, size_t need, int64_t timeout_ns,
-                      vmp_ring_record *rec) {
+static VMP__RING_APART int mp_reserve(vmp_ring *ring, size_t len, size_t need, int64_t timeout_ns,
+                                      vmp_ring_record *rec) {
   control *ctl = ring->ctl;
   uint64_t head;
   for (;;) {
@@ -222,7 +264,7 @@ static int mp_reserve(vmp_ring *ring, size_t len, size_t need, int64_t timeout_n
   return 0;
 }
 
-static int mp_finish(vmp_ring *ring, const vmp_ring_record *rec, int submit) {
+static VMP__RING_APART int mp_finish(vmp_ring *ring, const vmp_ring_record *rec, int submit) {
   if (rec->at >= ring->modulus || record_bytes(ring, rec->len) == 0) return VMP_EINVAL;
   vmp__ring_mp_header *h = mp_header_at(ring, rec->at);
   if ((void *)(h + 1) != rec->data ||
@@ -245,20 +287,21 @@ static int mp_finish(vmp_ring *ring, const vmp_ring_record *rec, int submit) {
 
 /* Gives up the record at the tail, of `need` bytes. */
 static void mp_skip(vmp_ring *ring, size_t need) {
-  ring->busy_at = UINT64_MAX;
+  ring->consumer.busy_at = UINT64_MAX;
   publish_tail(ring, need);
 }
 
 /* Whether the record at the tail has been busy (or missing) for longer
  * than the abandonment timeout, starting the clock at the first look. */
 static int waited_too_long(vmp_ring *ring) {
+  side *c = &ring->consumer;
   int64_t now = vmp__os_monotonic_ns();
-  if (ring->busy_at != ring->consumer.own) {
-    ring->busy_at = ring->consumer.own;
-    ring->busy_since = now;
+  if (c->busy_at != c->own) {
+    c->busy_at = c->own;
+    c->busy_since = now;
     return 0;
   }
-  return ring->abandon_ns >= 0 && now - ring->busy_since >= ring->abandon_ns;
+  return ring->abandon_ns >= 0 && now - c->busy_since >= ring->abandon_ns;
 }
 
 /* A producer died after it claimed bytes but before it wrote their header:
@@ -337,7 +380,7 @@ static int mp_probe(vmp_ring *ring, size_t want) {
   return mp_probe_record(ring, &need);
 }
 
-static int mp_next(vmp_ring *ring, int64_t timeout_ns, vmp_ring_record *rec) {
+static VMP__RING_APART int mp_next(vmp_ring *ring, int64_t timeout_ns, vmp_ring_record *rec) {
   side *c = &ring->consumer;
   int err = start_consumer(ring);
   if (err) return err;
@@ -367,7 +410,7 @@ static int mp_next(vmp_ring *ring, int64_t timeout_ns, vmp_ring_record *rec) {
   size_t len = h->len;
   if (record_bytes(ring, len) != need) return broken(c);
   c->offered = need;
-  ring->consumer_len = len;
+  c->len = len;
   rec->data = (unsigned char *)(h + 1);
   rec->len = len;
   rec->at = c->own;
@@ -375,6 +418,9 @@ static int mp_next(vmp_ring *ring, int64_t timeout_ns, vmp_ring_record *rec) {
 }
 
 /* ---- the calls -------------------------------------------------------------------- */
+
+/* Each call tests the ring's kind once, first: a single-producer ring's
+ * calls are inline above, their rare cases out of line. */
 
 int vmp_ring_reserve(vmp_ring *ring, size_t len, int64_t timeout_ns, vmp_ring_record *rec) {
   if (!ring || !rec) return VMP_EINVAL;
@@ -411,15 +457,13 @@ int vmp_ring_next(vmp_ring *ring, int64_t timeout_ns, vmp_ring_record *rec) {
 int vmp_ring_consume(vmp_ring *ring, const vmp_ring_record *rec) {
   if (!ring || !rec) return VMP_EINVAL;
   side *c = &ring->consumer;
-  if (c->state < 0) return c->state;
-  size_t need = record_bytes(ring, rec->len);
-  if (need == 0 || rec->at != c->own || c->offered != need || rec->len != ring->consumer_len ||
-      rec->data != ring->data + c->pos + header_bytes(ring))
-    return VMP_EINVAL;
+  control *ctl = ring->ctl;
+  size_t need;
+  if (!holds(ring, c, rec, &need)) return c->state < 0 ? c->state : VMP_EINVAL;
   c->offered = 0;
-  ring->busy_at = UINT64_MAX;
+  c->busy_at = UINT64_MAX;
   publish_tail(ring, need);
-  count(&ring->ctl->records_read, 0);
+  count(&ctl->records_read, 0);
   return 0;
 }
 
