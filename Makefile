@@ -68,8 +68,10 @@ define run_suite
 	@$(SUITE) cmake $(1) $(2) -DCMAKE_BUILD_TYPE=$(3) $(TEST_CMAKE_FLAGS) $(4) $(CMAKE_FLAGS)
 endef
 
-# The plain suite also compiles the benchmarks (never runs them), so that
-# their warnings are errors too.
+# The plain suite also compiles the benchmarks (and runs only
+# vmplace_wake_bench --quick, as a smoke test), so that their warnings are
+# errors too; the posix suite (and tools/wine-test's Windows suite)
+# compile vmplace_wake_bench, the benchmark that builds there.
 PLAIN_FLAGS = -DVMP_BUILD_BENCH=ON -DVMP_BUILD_PYTHON=ON
 
 # The plain suite alone: the quick check while working.
@@ -115,7 +117,7 @@ test-rust:
 # The generic POSIX backend, built as strict POSIX.1-2008 (no _GNU_SOURCE)
 # and tested on this system too.
 test-posix:
-	$(call run_suite,posix,build-posix,RelWithDebInfo,-DVMP_BACKEND=posix -DVMP_BUILD_PYTHON=ON)
+	$(call run_suite,posix,build-posix,RelWithDebInfo,-DVMP_BACKEND=posix -DVMP_BUILD_PYTHON=ON -DVMP_BUILD_BENCH=ON)
 
 # The libFuzzer targets of fuzz/ (clang, ASan+UBSan). `make fuzz` runs each
 # for FUZZ_SECONDS and prints the totals over every run so far; `make
@@ -168,10 +170,19 @@ bench-deps:
 	    echo "bench-deps: could not install$$missing (pipe_vs_mbuffer or ring_vs_boost_* will be skipped)"; \
 	fi
 
+# vmplace_wake_bench gives the wake-up latency lines of each backend: this
+# build's (Linux), a generic POSIX build's, and the Windows build's under
+# Wine where test-windows's chroot is there (a `# skipped` line otherwise).
 bench: bench-deps
 	$(CMAKE) -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DVMP_BUILD_BENCH=ON -DVMP_BUILD_PYTHON=ON $(CMAKE_FLAGS)
-	$(CMAKE) --build build-bench -j$(JOBS) --target vmplace_bench vmplace_python
+	$(CMAKE) --build build-bench -j$(JOBS) --target vmplace_bench vmplace_wake_bench vmplace_python
 	./build-bench/bench/vmplace_bench $(BENCH_ARGS)
+	./build-bench/bench/vmplace_wake_bench $(BENCH_ARGS)
+	$(CMAKE) -S . -B build-bench-posix -DCMAKE_BUILD_TYPE=Release -DVMP_BACKEND=posix -DBUILD_TESTING=OFF \
+	  -DVMP_BUILD_BENCH=ON -DVMP_BUILD_TOOLS=OFF -DVMP_BUILD_EXAMPLES=OFF $(CMAKE_FLAGS)
+	$(CMAKE) --build build-bench-posix -j$(JOBS) --target vmplace_wake_bench
+	./build-bench-posix/bench/vmplace_wake_bench $(BENCH_ARGS)
+	VMP_WINE_JOBS=$(JOBS) tools/wine-test bench $(BENCH_ARGS)
 	PYTHONPATH=build-bench/python /usr/bin/python3 python/bench/bench.py $(BENCH_ARGS)
 	JOBS=$(JOBS) sh rust/bench.sh build-bench $(BENCH_ARGS)
 
@@ -180,4 +191,4 @@ install: all
 
 clean:
 	rm -rf $(BUILD) build-test build-asan build-tsan build-posix build-bench build-rust rust/target \
-	  $(FUZZ_BUILD) build-windows $(LOGS)
+	  $(FUZZ_BUILD) build-windows build-bench-posix build-windows-bench $(LOGS)

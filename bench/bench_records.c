@@ -30,6 +30,7 @@
 
 #include "baseline_record_ring.h"
 #include "vmplace.h"
+#include "wake_latency.h"
 #ifdef VMP_BENCH_BOOST
 #include "boost_ring.h"
 #endif
@@ -257,75 +258,11 @@ static int batch(void *arg, size_t iters, uint64_t *elapsed) {
 
 /* ---- wake-up latency ----------------------------------------------------------------- */
 
-/* A consumer asleep in its wait (the producer waits long enough for it to
- * have stopped spinning) and the time from the producer's write to the
- * consumer's return: the ring's futex (Linux) against a reader blocked in
- * read() on a pipe. The message is the write's timestamp. */
-enum { WAKE_TRIPS = 150, WAKE_GAP_NS = 1000000 };
-
-typedef struct wake_ctx {
-  vmp_ring *ring; /* NULL: the pipe */
-  int fds[2];
-  double latency_ns[WAKE_TRIPS];
-} wake_ctx;
-
-static void *wake_consumer(void *arg) {
-  wake_ctx *c = arg;
-  pin(CONSUMER_CPU);
-  for (int i = 0; i < WAKE_TRIPS; i++) {
-    uint64_t sent;
-    if (c->ring) {
-      int err;
-      while ((err = vmp_ring_wait_read(c->ring, sizeof sent, -1)) == 0 &&
-             vmp_ring_read(c->ring, &sent, sizeof sent) != (ptrdiff_t)sizeof sent) {
-      }
-      if (err) fail(NULL, "wake: wait", err);
-    } else if (read(c->fds[0], &sent, sizeof sent) != (ssize_t)sizeof sent) {
-      fail(NULL, "wake: read", -errno);
-    }
-    c->latency_ns[i] = (double)(bench_now_ns() - sent);
-  }
-  return NULL;
-}
-
-static int wake_batch(void *arg, size_t iters, uint64_t *elapsed) {
-  (void)iters;
-  wake_ctx *c = arg;
-  pthread_t t;
-  int err = pthread_create(&t, NULL, wake_consumer, c);
-  if (err) return -err;
-  pin(PRODUCER_CPU);
-  for (int i = 0; i < WAKE_TRIPS; i++) {
-    uint64_t until = bench_now_ns() + WAKE_GAP_NS;
-    while (bench_now_ns() < until) spin();
-    uint64_t now = bench_now_ns();
-    if (c->ring ? vmp_ring_write(c->ring, &now, sizeof now) != (ptrdiff_t)sizeof now
-                : write(c->fds[1], &now, sizeof now) != (ssize_t)sizeof now)
-      fail(NULL, "wake: write", -EIO);
-  }
-  pthread_join(t, NULL);
-  /* The median trip stands for the batch. */
-  *elapsed = (uint64_t)bench_median(c->latency_ns, WAKE_TRIPS);
-  return 0;
-}
-
+/* wake_latency.c measures it, for vmplace_wake_bench on every backend too. */
 static int run_wake(const bench_opts *opts) {
   const char *name = "ring_wake_latency";
   if (!bench_selected(opts, name)) return 0;
-  static wake_ctx ctx[2];
-  memset(ctx, 0, sizeof ctx);
-  int err = vmp_ring_create(RING_BYTES, 0, &ctx[0].ring);
-  if (!err && pipe(ctx[1].fds) != 0) err = -errno;
-  if (err) return bench_error(name, err);
-  bench_contender c[2] = {{wake_batch, &ctx[0], 1, 0}, {wake_batch, &ctx[1], 1, 0}};
-  err = bench_interleave(c, 2, opts->quick ? 3 : 7);
-  vmp_ring_close(ctx[0].ring);
-  close(ctx[1].fds[0]);
-  close(ctx[1].fds[1]);
-  if (err) return bench_error(name, err);
-  double ratio = bench_round_ratio(0, 1);
-  bench_line_ratio(name, c[0].ns_per_op / 1e3, c[1].ns_per_op / 1e3, ratio, "us");
-  return 0;
+  return wake_line(name, BSYS_THREADS, opts->quick);
 }
 
 /* ---- the lines ---------------------------------------------------------------------- */

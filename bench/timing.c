@@ -1,15 +1,9 @@
-/* Clock, median and the interleaved repetition loop. */
+/* Median and the interleaved repetition loop, in plain C11 (the clock,
+ * bench_now_ns, is the system's: bench_sys_posix.c, bench_sys_windows.c). */
 #include "bench.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-uint64_t bench_now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static int compare_doubles(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
