@@ -13,8 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "check.h"
-#include "portable/support_inject.h"
+#include "support_criterion.h"
+#include "support_inject.h"
 #include "vmplace.h"
 
 static size_t page;

@@ -19,8 +19,8 @@
 #include <unistd.h>
 
 #include "alloc.h"
-#include "check.h"
-#include "portable/support_steps.h"
+#include "support_criterion.h"
+#include "support_steps.h"
 #include "testing.h"
 #include "vmplace.h"
 

@@ -24,9 +24,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "check.h"
 #include "os/os.h"
-#include "portable/support_inject.h"
+#include "support_criterion.h"
+#include "support_inject.h"
 #include "testing.h"
 #include "vmplace.h"
 

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "check.h"
+#include "support_criterion.h"
 #include "vmplace.h"
 
 static vmp_region *r;

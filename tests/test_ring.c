@@ -22,10 +22,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "check.h"
-#include "portable/support_steps.h"
-#include "portable/support_stream.h"
 #include "ring_layout.h"
+#include "support_criterion.h"
+#include "support_steps.h"
+#include "support_stream.h"
 #include "testing.h"
 #include "vmplace.h"
 

@@ -79,27 +79,6 @@ static int view_shows(vmp_mview *v, size_t at, const char *path, size_t offset, 
   return CHECK(i == size, "view byte %zu differs from byte %zu of %s", at + i, offset + i, path);
 }
 
-/* A native descriptor or HANDLE of the file, opened read-only or
- * read-write, or -1. */
-static intptr_t open_native(const char *path, int writable) {
-#if defined(_WIN32)
-  HANDLE h = CreateFileA(path, GENERIC_READ | (writable ? GENERIC_WRITE : 0),
-                         FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
-                         OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
-  return h == INVALID_HANDLE_VALUE ? -1 : (intptr_t)h;
-#else
-  return open(path, writable ? O_RDWR : O_RDONLY);
-#endif
-}
-
-static void close_native(intptr_t fd) {
-#if defined(_WIN32)
-  CloseHandle((HANDLE)fd);
-#else
-  close((int)fd);
-#endif
-}
-
 /* Whether the caller's descriptor still works. */
 static int native_usable(intptr_t fd) {
 #if defined(_WIN32)
@@ -114,12 +93,12 @@ static int native_usable(intptr_t fd) {
  * (vmp_mem_adopt). The tests of descriptor segments need it; the failure
  * tests fall back to paths without it, so that they still run. */
 static int adopt_works(const char *path) {
-  intptr_t fd = open_native(path, 0);
+  intptr_t fd = util_open_native(path, 0);
   if (fd == -1) return 0;
   vmp_mem *m;
   int rc = vmp_mem_adopt(fd, 0, &m);
   if (rc == 0) return vmp_mem_close(m) == 0; /* closes fd */
-  close_native(fd);
+  util_close_native(fd);
   return 0;
 }
 
@@ -227,7 +206,7 @@ CHECK_TEST(descriptors_and_writing) {
   if (!CHECK(adopt_works(b), "vmp_mem_adopt refuses a read-only file's descriptor on %s",
              vmp_capabilities()->backend))
     goto out;
-  intptr_t ro = open_native(b, 0);
+  intptr_t ro = util_open_native(b, 0);
   if (!CHECK(ro != -1, "cannot open %s", b)) goto out;
   vmp_segment segs[] = {{a, -1, 0, 0}, {NULL, ro, 0, 0}};
   expect_open(segs, 2, 0, VMP_MVIEW_WRITE, VMP_EACCES, 1, "write through a read-only descriptor");
@@ -238,7 +217,7 @@ CHECK_TEST(descriptors_and_writing) {
     CHECK_RC(vmp_mview_close(v), 0);
   }
   CHECK(native_usable(ro), "close closed the caller's descriptor");
-  close_native(ro);
+  util_close_native(ro);
 
   vmp_segment by_path[] = {{a, -1, 0, 0}, {b, -1, 0, 0}};
   if (CHECK_RC(vmp_mview_open(by_path, 2, 0, VMP_MVIEW_WRITE, &v, NULL), 0)) {
@@ -495,7 +474,7 @@ static void open_check(void *ctx, const steps_attempt *a) {
 static void open_fails_cleanly(inject_kind kind) {
   const char *a = make_file(G, 1), *b = make_file(2 * G, 2), *c = make_file(G + 7, 3);
   if (!a || !b || !c) goto out;
-  intptr_t fb = adopt_works(b) ? open_native(b, 0) : -1;
+  intptr_t fb = adopt_works(b) ? util_open_native(b, 0) : -1;
   if (fb == -1) check_note("descriptors cannot be adopted here: a path stands in");
   open_run run = {.segs = {{a, -1, 0, 0}, {fb == -1 ? b : NULL, fb, G, G}, {c, -1, 0, 0}}, .b = b};
   steps_plan plan = {.what = "vmp_mview_open",
@@ -506,7 +485,7 @@ static void open_fails_cleanly(inject_kind kind) {
                      .check = open_check};
   long failures = steps_run(&plan);
   CHECK(failures > 1, "only %ld steps could fail", failures);
-  if (fb != -1) close_native(fb);
+  if (fb != -1) util_close_native(fb);
 out:
   remove_files();
 }
@@ -566,7 +545,7 @@ static void append_check(void *ctx, const steps_attempt *a) {
 static void append_fails_cleanly(inject_kind kind) {
   const char *a = make_file(G, 1), *b = make_file(2 * G, 2), *c = make_file(3 * G, 3);
   if (!a || !b || !c) goto out;
-  intptr_t fb = adopt_works(b) ? open_native(b, 0) : -1;
+  intptr_t fb = adopt_works(b) ? util_open_native(b, 0) : -1;
   if (fb == -1) check_note("descriptors cannot be adopted here: a path stands in");
   append_run run = {.first = {a, -1, 0, 0},
                     .by_fd = {fb == -1 ? b : NULL, fb, G, G},
@@ -581,7 +560,7 @@ static void append_fails_cleanly(inject_kind kind) {
                      .check = append_check};
   long failures = steps_run(&plan);
   CHECK(failures > 1, "only %ld steps could fail", failures);
-  if (fb != -1) close_native(fb);
+  if (fb != -1) util_close_native(fb);
 out:
   remove_files();
 }

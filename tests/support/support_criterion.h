@@ -1,11 +1,11 @@
 /* Criterion assertions over the support checks. */
-#ifndef VMPT_CHECK_H
-#define VMPT_CHECK_H
+#ifndef VMPT_SUPPORT_CRITERION_H
+#define VMPT_SUPPORT_CRITERION_H
 
 #include <criterion/criterion.h>
 
-#include "maps.h"
-#include "util.h"
+#include "support_maps.h"
+#include "support_posix.h"
 
 /* The kernel agrees with the bookkeeping over the whole region. */
 #define CHECK_MAPS(region)                                               \

@@ -1,5 +1,5 @@
 /*
- * The checks of tests/portable/support_check.h reported through Criterion,
+ * The checks of support_check.h reported through Criterion,
  * so that the shared support code (the step driver, the state and kernel
  * comparisons) serves the Criterion suites too. A failed check fails the
  * test and lets it go on, as it does under the portable harness.
@@ -8,7 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "portable/support_check.h"
+#include "support_check.h"
 #include "vmplace.h"
 
 static int failures;

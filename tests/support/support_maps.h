@@ -3,8 +3,8 @@
  * the library's bookkeeping. Plain C, no test framework: every check
  * returns 0 when it holds, or nonzero with a message in `why`.
  */
-#ifndef VMPT_MAPS_H
-#define VMPT_MAPS_H
+#ifndef VMPT_SUPPORT_MAPS_H
+#define VMPT_SUPPORT_MAPS_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
 #define _GNU_SOURCE
-#include "maps.h"
-#include "util.h"
+#include "support_maps.h"
+#include "support_posix.h"
 
 #include <errno.h>
 #include <fcntl.h>
