@@ -26,48 +26,12 @@
 
 #include "os/os.h"
 #include "support_criterion.h"
-#include "support_inject.h"
+#include "support_files.h"
+#include "support_steps.h"
 #include "testing.h"
 #include "vmplace.h"
 
 #define NONE ((size_t)-1)
-#define MAX_FILES 8
-
-static char made[MAX_FILES][512];
-static size_t made_count;
-
-static unsigned char byte_of(unsigned seed, uint64_t i) {
-  return (unsigned char)(seed * 41u + i * 7u + (i / 4096) * 29u + 1u);
-}
-
-/* Appends bytes [from, to) of the seed's pattern to the file at `path`. */
-static void write_pattern(const char *path, unsigned seed, uint64_t from, uint64_t to) {
-  int fd = open(path, O_WRONLY | O_CLOEXEC);
-  cr_assert_geq(fd, 0, "open %s: %s", path, strerror(errno));
-  unsigned char buf[4096];
-  for (uint64_t at = from; at < to;) {
-    size_t n = to - at < sizeof buf ? (size_t)(to - at) : sizeof buf;
-    for (size_t i = 0; i < n; i++) buf[i] = byte_of(seed, at + i);
-    cr_assert_eq(pwrite(fd, buf, n, (off_t)at), (ssize_t)n);
-    at += n;
-  }
-  close(fd);
-}
-
-static const char *make_file(uint64_t size, unsigned seed) {
-  cr_assert_lt(made_count, MAX_FILES);
-  char *path = made[made_count];
-  cr_assert_eq(vmpt_temp_file(0, 0, path, sizeof made[0]), 0, "cannot create a file");
-  made_count++;
-  write_pattern(path, seed, 0, size);
-  return path;
-}
-
-static void remove_files(void) {
-  for (size_t i = 0; i < made_count; i++) vmpt_temp_file_remove(made[i]);
-  made_count = 0;
-}
-
 static void setup(void) { signal(SIGBUS, SIG_DFL); }
 
 static void cut(const char *path, uint64_t size) { cr_assert_eq(truncate(path, (off_t)size), 0); }
@@ -76,10 +40,10 @@ static void cut(const char *path, uint64_t size) { cr_assert_eq(truncate(path, (
 static void shows(vmp_mview *v, uint64_t at, unsigned seed, uint64_t from, uint64_t n) {
   const unsigned char *p = vmp_mview_base(v);
   for (uint64_t i = 0; i < n; i++)
-    if (p[at + i] != byte_of(seed, from + i))
+    if (p[at + i] != files_byte(seed, from + i))
       cr_assert_fail("view byte %llu is 0x%02x, file byte %llu is 0x%02x",
                      (unsigned long long)(at + i), p[at + i], (unsigned long long)(from + i),
-                     byte_of(seed, from + i));
+                     files_byte(seed, from + i));
 }
 
 static void zeros(vmp_mview *v, uint64_t at, uint64_t n) {
@@ -134,8 +98,8 @@ static char *view_maps(vmp_mview *v) {
 
 /* ---- follow ------------------------------------------------------------------------ */
 
-Test(mview_follow, refresh_maps_the_grown_pages_in_place, .init = setup, .fini = remove_files) {
-  const char *f = make_file(PG + 100, 1);
+Test(mview_follow, refresh_maps_the_grown_pages_in_place, .init = setup, .fini = files_remove) {
+  const char *f = files_make(PG + 100, 1);
   vmp_segment seg = {f, -1, 0, 0};
   vmp_mview *v;
   CHECK_OK(vmp_mview_open(&seg, 1, 64 * PG, 0, &v, NULL));
@@ -146,13 +110,13 @@ Test(mview_follow, refresh_maps_the_grown_pages_in_place, .init = setup, .fini =
   cr_assert_eq(len, PG + 100);
 
   /* Growth inside the mapped last page: no mapping, the bytes are there. */
-  write_pattern(f, 1, PG + 100, PG + 900);
+  files_write(f, 1, PG + 100, PG + 900);
   CHECK_OK(vmp_mview_refresh(v, &len));
   cr_assert_eq(len, PG + 900);
   cr_assert_eq(vmpt_maps_count_in(base, 2 * PG), 1, "the segment is one mapping");
 
   /* Growth by whole pages and a partial one. */
-  write_pattern(f, 1, PG + 900, 5 * PG + 7);
+  files_write(f, 1, PG + 900, 5 * PG + 7);
   CHECK_OK(vmp_mview_refresh(v, &len));
   cr_assert_eq(len, 5 * PG + 7);
   cr_assert_eq(vmp_mview_length(v), 5 * PG + 7);
@@ -182,9 +146,9 @@ Test(mview_follow, refresh_maps_the_grown_pages_in_place, .init = setup, .fini =
   CHECK_OK(vmp_mview_close(v));
 }
 
-Test(mview_follow, refresh_errors_change_nothing, .init = setup, .fini = remove_files) {
+Test(mview_follow, refresh_errors_change_nothing, .init = setup, .fini = files_remove) {
   CHECK_RC(vmp_mview_refresh(NULL, NULL), VMP_EINVAL);
-  const char *f = make_file(2 * PG, 2), *fixed = make_file(3 * PG, 3);
+  const char *f = files_make(2 * PG, 2), *fixed = files_make(3 * PG, 3);
   /* A segment with an explicit length does not follow its file. */
   vmp_segment given = {fixed, -1, 0, PG};
   vmp_mview *v;
@@ -208,9 +172,9 @@ Test(mview_follow, refresh_errors_change_nothing, .init = setup, .fini = remove_
   cut(f, PG);
   CHECK_RC(vmp_mview_refresh(v, &len), VMP_EBOUNDS);
   cr_assert_eq(len, 2 * PG);
-  write_pattern(f, 2, PG, 2 * PG);
+  files_write(f, 2, PG, 2 * PG);
   /* Grown past the capacity: ERANGE, nothing mapped. */
-  write_pattern(f, 2, 2 * PG, capacity + 1);
+  files_write(f, 2, 2 * PG, capacity + 1);
   CHECK_RC(vmp_mview_refresh(v, &len), VMP_ERANGE);
   cr_assert_eq(len, 2 * PG);
   char *after = view_maps(v);
@@ -227,8 +191,8 @@ Test(mview_follow, refresh_errors_change_nothing, .init = setup, .fini = remove_
 
 /* ---- roll, retire ------------------------------------------------------------------- */
 
-Test(mview_follow, roll_append_and_retire, .init = setup, .fini = remove_files) {
-  const char *s0 = make_file(PG / 2, 10), *s1 = make_file(0, 11), *s2 = make_file(PG, 12);
+Test(mview_follow, roll_append_and_retire, .init = setup, .fini = files_remove) {
+  const char *s0 = files_make(PG / 2, 10), *s1 = files_make(0, 11), *s2 = files_make(PG, 12);
   vmp_segment first = {s0, -1, 0, 0};
   vmp_mview *v;
   CHECK_OK(vmp_mview_open(&first, 1, 64 * PG, 0, &v, NULL));
@@ -236,12 +200,12 @@ Test(mview_follow, roll_append_and_retire, .init = setup, .fini = remove_files) 
   vmp_segment next = {s1, -1, 0, 0};
   /* The first segment is not full yet: the page rule refuses the roll. */
   CHECK_RC(vmp_mview_append(v, &next), VMP_EALIGN);
-  write_pattern(s0, 10, PG / 2, 4 * PG);
+  files_write(s0, 10, PG / 2, 4 * PG);
   CHECK_OK(vmp_mview_refresh(v, NULL));
   CHECK_OK(vmp_mview_append(v, &next));
   cr_assert_eq(vmp_mview_length(v), 4 * PG);
   /* The new, empty segment follows its file. */
-  write_pattern(s1, 11, 0, 2 * PG + 3);
+  files_write(s1, 11, 0, 2 * PG + 3);
   uint64_t len;
   CHECK_OK(vmp_mview_refresh(v, &len));
   cr_assert_eq(len, 6 * PG + 3);
@@ -282,7 +246,7 @@ Test(mview_follow, roll_append_and_retire, .init = setup, .fini = remove_files) 
   CHECK_RC(vmp_mview_retire(NULL, 1), VMP_EINVAL);
 
   /* Fill the second, roll to a third, retire both at once. */
-  write_pattern(s1, 11, 2 * PG + 3, 3 * PG);
+  files_write(s1, 11, 2 * PG + 3, 3 * PG);
   CHECK_OK(vmp_mview_refresh(v, NULL));
   vmp_segment third = {s2, -1, 0, 0};
   CHECK_OK(vmp_mview_append(v, &third));
@@ -299,8 +263,8 @@ Test(mview_follow, roll_append_and_retire, .init = setup, .fini = remove_files) 
   CHECK_OK(vmp_mview_close(v));
 }
 
-Test(mview_follow, a_retired_byte_faults, .signal = SIGSEGV, .init = setup, .fini = remove_files) {
-  const char *a = make_file(PG, 1), *b = make_file(PG, 2);
+Test(mview_follow, a_retired_byte_faults, .signal = SIGSEGV, .init = setup, .fini = files_remove) {
+  const char *a = files_make(PG, 1), *b = files_make(PG, 2);
   vmp_segment segs[] = {{a, -1, 0, 0}, {b, -1, 0, 0}};
   vmp_mview *v;
   CHECK_OK(vmp_mview_open(segs, 2, 0, 0, &v, NULL));
@@ -312,8 +276,8 @@ Test(mview_follow, a_retired_byte_faults, .signal = SIGSEGV, .init = setup, .fin
 
 #define MANY 3000
 
-Test(mview_follow, close_files_keeps_no_descriptors, .init = setup, .fini = remove_files) {
-  const char *f = make_file(4 * PG, 5), *g = make_file(PG + 1, 6);
+Test(mview_follow, close_files_keeps_no_descriptors, .init = setup, .fini = files_remove) {
+  const char *f = files_make(4 * PG, 5), *g = files_make(PG + 1, 6);
   vmp_segment *segs = calloc(MANY + 1, sizeof *segs);
   cr_assert(segs);
   for (size_t i = 0; i < MANY; i++) segs[i] = (vmp_segment){f, -1, (i % 4) * PG, PG};
@@ -361,19 +325,19 @@ Test(mview_follow, close_files_keeps_no_descriptors, .init = setup, .fini = remo
   free(segs);
 }
 
-Test(mview_follow, close_files_follows_and_closes_on_roll, .init = setup, .fini = remove_files) {
-  const char *a = make_file(PG, 1), *b = make_file(10, 2);
+Test(mview_follow, close_files_follows_and_closes_on_roll, .init = setup, .fini = files_remove) {
+  const char *a = files_make(PG, 1), *b = files_make(10, 2);
   vmp_segment first = {a, -1, 0, 0};
   size_t fds = vmpt_fd_count();
   vmp_mview *v;
   CHECK_OK(vmp_mview_open(&first, 1, 16 * PG, VMP_MVIEW_CLOSE_FILES, &v, NULL));
   cr_assert_eq(vmpt_fd_count(), fds + 1);
-  write_pattern(a, 1, PG, 2 * PG);
+  files_write(a, 1, PG, 2 * PG);
   CHECK_OK(vmp_mview_refresh(v, NULL));
   vmp_segment next = {b, -1, 0, 0};
   CHECK_OK(vmp_mview_append(v, &next));
   cr_assert_eq(vmpt_fd_count(), fds + 1, "the segment before the last kept its descriptor");
-  write_pattern(b, 2, 10, PG + 20);
+  files_write(b, 2, 10, PG + 20);
   CHECK_OK(vmp_mview_refresh(v, NULL));
   cr_assert_eq(vmp_mview_length(v), 3 * PG + 20);
   shows(v, 0, 1, 0, 2 * PG);
@@ -385,8 +349,8 @@ Test(mview_follow, close_files_follows_and_closes_on_roll, .init = setup, .fini 
 
 /* ---- padding ------------------------------------------------------------------------ */
 
-Test(mview_follow, padding_is_readable_zeros_after_the_end, .init = setup, .fini = remove_files) {
-  const char *f = make_file(PG + 10, 7), *g = make_file(2 * PG, 8);
+Test(mview_follow, padding_is_readable_zeros_after_the_end, .init = setup, .fini = files_remove) {
+  const char *f = files_make(PG + 10, 7), *g = files_make(2 * PG, 8);
   vmp_segment seg = {f, -1, 0, 0};
   vmp_mview *v;
   CHECK_OK(vmp_mview_open(&seg, 1, 8 * PG, 0, &v, NULL));
@@ -403,7 +367,7 @@ Test(mview_follow, padding_is_readable_zeros_after_the_end, .init = setup, .fini
   cr_assert_eq(m->end, (uintptr_t)(base + 7 * PG));
 
   /* It moves with the end. */
-  write_pattern(f, 7, PG + 10, 2 * PG);
+  files_write(f, 7, PG + 10, 2 * PG);
   CHECK_OK(vmp_mview_refresh(v, NULL));
   shows(v, 0, 7, 0, 2 * PG);
   zeros(v, 2 * PG, 5 * PG);
@@ -435,8 +399,8 @@ static uint64_t first_equal(const unsigned char *p, uint64_t from, uint64_t n, u
   return hit ? (uint64_t)(hit - p) : from + n;
 }
 
-Test(mview_follow, read_and_scan_return_errors_not_signals, .init = setup, .fini = remove_files) {
-  const char *a = make_file(2 * PG, 1), *b = make_file(3 * PG + 50, 2);
+Test(mview_follow, read_and_scan_return_errors_not_signals, .init = setup, .fini = files_remove) {
+  const char *a = files_make(2 * PG, 1), *b = files_make(3 * PG + 50, 2);
   vmp_segment segs[] = {{a, -1, 0, 0}, {b, -1, 0, 0}};
   vmp_mview *v;
   CHECK_OK(vmp_mview_open(segs, 2, 0, 0, &v, NULL));
@@ -454,7 +418,7 @@ Test(mview_follow, read_and_scan_return_errors_not_signals, .init = setup, .fini
   /* Scan finds the first byte equal, across the segment boundary too. */
   const unsigned char *p = vmp_mview_base(v);
   uint64_t found;
-  unsigned char want = byte_of(2, 5);
+  unsigned char want = files_byte(2, 5);
   CHECK_OK(vmp_mview_scan(v, 2 * PG - 3, len - (2 * PG - 3), want, &found));
   cr_assert_eq(found, first_equal(p, 2 * PG - 3, len - (2 * PG - 3), want));
   cr_assert_geq(found, 2 * PG);
@@ -488,9 +452,9 @@ Test(mview_follow, read_and_scan_return_errors_not_signals, .init = setup, .fini
 /* The copy under the size check: a page past the end of its file, which a
  * load would turn into SIGBUS, is VMP_EGONE on Linux. The generic POSIX
  * backend has no such copy (the header says so), and is not asked. */
-Test(mview_follow, the_copy_itself_survives_a_truncated_page, .init = setup, .fini = remove_files) {
+Test(mview_follow, the_copy_itself_survives_a_truncated_page, .init = setup, .fini = files_remove) {
   if (!vmp_capabilities()->fault_safe_copy) cr_skip_test("this backend copies with memcpy");
-  const char *a = make_file(4 * PG, 1);
+  const char *a = files_make(4 * PG, 1);
   vmp_segment seg = {a, -1, 0, 0};
   vmp_mview *v;
   CHECK_OK(vmp_mview_open(&seg, 1, 0, 0, &v, NULL));
@@ -515,10 +479,10 @@ static ssize_t refuse_vm_readv(pid_t pid, const struct iovec *l, unsigned long n
 }
 
 Test(mview_follow, reads_go_on_where_the_kernel_copy_is_refused, .init = setup,
-     .fini = remove_files) {
+     .fini = files_remove) {
   if (!vmp__testing_syscall_default("process_vm_readv"))
     cr_skip_test("no process_vm_readv in this backend");
-  const char *a = make_file(2 * PG + 9, 4);
+  const char *a = files_make(2 * PG + 9, 4);
   vmp_segment seg = {a, -1, 0, 0};
   vmp_mview *v;
   CHECK_OK(vmp_mview_open(&seg, 1, 0, 0, &v, NULL));
@@ -543,10 +507,10 @@ Test(mview_follow, reads_go_on_where_the_kernel_copy_is_refused, .init = setup,
 
 #define SCALE 10000
 
-Test(mview_follow, ten_thousand_segments_one_mapping_each, .init = setup, .fini = remove_files) {
+Test(mview_follow, ten_thousand_segments_one_mapping_each, .init = setup, .fini = files_remove) {
   /* One file, its pages in reverse order, so that no two neighbours in the
    * view are neighbours in the file and the kernel cannot merge them. */
-  const char *f = make_file((uint64_t)SCALE * PG, 3);
+  const char *f = files_make((uint64_t)SCALE * PG, 3);
   vmp_segment *segs = calloc(SCALE, sizeof *segs);
   cr_assert(segs);
   for (size_t i = 0; i < SCALE; i++) segs[i] = (vmp_segment){f, -1, (SCALE - 1 - i) * PG, PG};
@@ -561,7 +525,7 @@ Test(mview_follow, ten_thousand_segments_one_mapping_each, .init = setup, .fini 
     cr_assert_geq(maps, SCALE);
     for (size_t i = 0; i < SCALE; i += 331) shows(v, i * PG, 3, (SCALE - 1 - i) * PG, PG);
     uint64_t found;
-    unsigned char last = byte_of(3, PG - 1);
+    unsigned char last = files_byte(3, PG - 1);
     uint64_t from = (uint64_t)(SCALE / 2) * PG;
     CHECK_OK(vmp_mview_scan(v, from, vmp_mview_length(v) - from, last, &found));
     cr_assert_eq(found, first_equal(base, from, vmp_mview_length(v) - from, last));
@@ -591,9 +555,9 @@ typedef struct scenario {
 static const char *sc_a, *sc_b, *sc_c;
 
 static void files_for_scenarios(void) {
-  sc_a = make_file(2 * PG + 30, 21);
-  sc_b = make_file(3 * PG, 22);
-  sc_c = make_file(PG + 5, 23);
+  sc_a = files_make(2 * PG + 30, 21);
+  sc_b = files_make(3 * PG, 22);
+  sc_c = files_make(PG + 5, 23);
 }
 
 /* Follow: the last segment grew by pages, with padding to move. */
@@ -602,7 +566,7 @@ static void prepare_refresh(vmp_mview **v) {
   vmp_segment segs[] = {{sc_b, -1, 0, 0}, {sc_a, -1, 0, 0}};
   CHECK_OK(vmp_mview_open(segs, 2, 32 * PG, 0, v, NULL));
   CHECK_OK(vmp_mview_set_padding(*v, 2 * PG));
-  write_pattern(sc_a, 21, 2 * PG + 30, 6 * PG + 1);
+  files_write(sc_a, 21, 2 * PG + 30, 6 * PG + 1);
 }
 static int do_refresh(vmp_mview *v) { return vmp_mview_refresh(v, NULL); }
 static void verify_refresh(vmp_mview *v) {
@@ -618,7 +582,7 @@ static void prepare_retire_with(vmp_mview **v, unsigned flags) {
   cut(sc_a, 2 * PG);
   vmp_segment segs[] = {{sc_b, -1, 0, 0}, {sc_a, -1, 0, 0}};
   CHECK_OK(vmp_mview_open(segs, 2, 32 * PG, flags, v, NULL));
-  write_pattern(sc_a, 21, 2 * PG, 4 * PG);
+  files_write(sc_a, 21, 2 * PG, 4 * PG);
   CHECK_OK(vmp_mview_refresh(*v, NULL));
   vmp_segment c = {sc_c, -1, 0, 0};
   CHECK_OK(vmp_mview_append(*v, &c));
@@ -648,49 +612,77 @@ static void verify_append(vmp_mview *v) {
   zeros(v, 4 * PG + 5, 2 * PG - 5);
 }
 
+/* One scenario under the step driver: a fresh view for every attempt, and
+ * what the operation must leave as it was when it fails. */
+typedef struct scenario_run {
+  const scenario *sc;
+  vmp_mview *v;
+  char *maps;
+  size_t fds, segments, retired;
+  uint64_t length;
+  vmpt_outside *outside;
+} scenario_run;
+
+static char *view_text(const scenario_run *run) {
+  return run->sc->same_pages_only ? view_pages(run->v) : view_maps(run->v);
+}
+
+static int scenario_setup(void *ctx) {
+  scenario_run *run = ctx;
+  run->sc->prepare(&run->v);
+  vmp_mview *v = run->v;
+  run->maps = view_text(run);
+  run->fds = vmpt_fd_count();
+  run->segments = vmp_mview_segments(v);
+  run->retired = vmp_mview_retired(v);
+  run->length = vmp_mview_length(v);
+  run->outside = vmpt_outside_take(vmp_mview_base(v), (size_t)vmp_mview_capacity(v));
+  cr_assert(run->outside);
+  return 0;
+}
+
+static int scenario_op(void *ctx) {
+  scenario_run *run = ctx;
+  return run->sc->operate(run->v);
+}
+
+static void scenario_check(void *ctx, const steps_attempt *a) {
+  scenario_run *run = ctx;
+  const scenario *sc = run->sc;
+  vmp_mview *v = run->v;
+  if (a->rc == 0) {
+    sc->verify(v);
+  } else {
+    char *now = view_text(run);
+    cr_assert_str_eq(now, run->maps, "%s: step %ld failing (%s) changed the mappings", sc->name,
+                     a->n, vmp_err_name(a->rc));
+    free(now);
+    cr_assert_eq(vmp_mview_length(v), run->length);
+    cr_assert_eq(vmp_mview_segments(v), run->segments);
+    cr_assert_eq(vmp_mview_retired(v), run->retired);
+    cr_assert_eq(vmpt_fd_count(), run->fds, "%s: step %ld failing left a descriptor", sc->name,
+                 a->n);
+    char why[4096];
+    cr_assert_eq(vmpt_outside_compare(run->outside, why, sizeof why), 0,
+                 "%s: step %ld failing changed mappings outside: %s", sc->name, a->n, why);
+    /* And it works once nothing fails. */
+    CHECK_OK(sc->operate(v));
+    sc->verify(v);
+  }
+  vmpt_outside_free(run->outside);
+  free(run->maps);
+  CHECK_OK(vmp_mview_close(v));
+}
+
 static void fails_cleanly(const scenario *sc, inject_kind kind, int least) {
   files_for_scenarios();
-  int failures = 0;
-  for (long n = 1;; n++) {
-    cr_assert_lt(n, MAX_STEPS, "%s still failing after %d steps", sc->name, MAX_STEPS);
-    vmp_mview *v;
-    sc->prepare(&v);
-    char *maps = sc->same_pages_only ? view_pages(v) : view_maps(v);
-    size_t fds = vmpt_fd_count(), segments = vmp_mview_segments(v), retired = vmp_mview_retired(v);
-    uint64_t length = vmp_mview_length(v);
-    vmpt_outside *outside = vmpt_outside_take(vmp_mview_base(v), (size_t)vmp_mview_capacity(v));
-    cr_assert(outside);
-    const char *missing = inject_arm(kind, n, 0);
-    cr_assert(!missing, "no injection wrapper for \"%s\"", missing);
-    int rc = sc->operate(v);
-    int fired = inject_disarm(kind);
-    if (rc == 0) {
-      sc->verify(v);
-    } else {
-      failures++;
-      cr_assert(fired, "%s failed with %s with nothing injected", sc->name, vmp_err_name(rc));
-      if (kind == INJECT_ALLOCATION) cr_assert_eq(rc, VMP_ENOMEM, "got %s", vmp_err_name(rc));
-      char *now = sc->same_pages_only ? view_pages(v) : view_maps(v);
-      cr_assert_str_eq(now, maps, "%s: step %ld failing (%s) changed the mappings", sc->name, n,
-                       vmp_err_name(rc));
-      free(now);
-      cr_assert_eq(vmp_mview_length(v), length);
-      cr_assert_eq(vmp_mview_segments(v), segments);
-      cr_assert_eq(vmp_mview_retired(v), retired);
-      cr_assert_eq(vmpt_fd_count(), fds, "%s: step %ld failing left a descriptor", sc->name, n);
-      char why[4096];
-      cr_assert_eq(vmpt_outside_compare(outside, why, sizeof why), 0,
-                   "%s: step %ld failing changed mappings outside: %s", sc->name, n, why);
-      /* And it works once nothing fails. */
-      CHECK_OK(sc->operate(v));
-      sc->verify(v);
-    }
-    vmpt_outside_free(outside);
-    free(maps);
-    CHECK_OK(vmp_mview_close(v));
-    if (!fired) break;
-  }
-  cr_assert_geq(failures, least, "%s: only %d steps could fail", sc->name, failures);
+  scenario_run run = {.sc = sc};
+  steps_plan plan = {.what = sc->name,
+                     .kind = kind,
+                     .max_steps = MAX_STEPS,
+                     .least = least,
+                     STEPS_CALLBACKS(scenario, &run)};
+  steps_run(&plan);
 }
 
 static const scenario refresh_sc = {"refresh", prepare_refresh, do_refresh, verify_refresh, 0};
@@ -719,50 +711,28 @@ static const scenario padding_sc = {"padding", prepare_padding, do_padding, veri
 
 static const scenario append_sc = {"append", prepare_append, do_append, verify_append, 0};
 
-Test(mview_follow_faults, refresh_with_each_system_call_failing, .init = setup,
-     .fini = remove_files) {
-  fails_cleanly(&refresh_sc, INJECT_SYSCALL, 3);
-}
-Test(mview_follow_faults, refresh_with_each_allocation_failing, .init = setup,
-     .fini = remove_files) {
-  /* Refresh allocates nothing of its own: no step may fail. */
-  fails_cleanly(&refresh_sc, INJECT_ALLOCATION, 0);
-}
-Test(mview_follow_faults, retire_with_each_system_call_failing, .init = setup,
-     .fini = remove_files) {
-  fails_cleanly(&retire_sc, INJECT_SYSCALL, 2);
-}
-Test(mview_follow_faults, retire_with_each_allocation_failing, .init = setup,
-     .fini = remove_files) {
-  fails_cleanly(&retire_sc, INJECT_ALLOCATION, 1);
-}
-Test(mview_follow_faults, append_with_each_system_call_failing, .init = setup,
-     .fini = remove_files) {
-  fails_cleanly(&append_sc, INJECT_SYSCALL, 3);
-}
-Test(mview_follow_faults, append_with_each_allocation_failing, .init = setup,
-     .fini = remove_files) {
-  fails_cleanly(&append_sc, INJECT_ALLOCATION, 2);
-}
-
-Test(mview_follow_faults, retire_without_descriptors_with_each_system_call_failing, .init = setup,
-     .fini = remove_files) {
-  fails_cleanly(&retire_closed_sc, INJECT_SYSCALL, 2);
-}
-
-Test(mview_follow_faults, padding_with_each_system_call_failing, .init = setup,
-     .fini = remove_files) {
-  fails_cleanly(&padding_sc, INJECT_SYSCALL, 2);
-}
-Test(mview_follow_faults, padding_with_each_allocation_failing, .init = setup,
-     .fini = remove_files) {
-  fails_cleanly(&padding_sc, INJECT_ALLOCATION, 0);
-}
+/* Each scenario with each kind of failure, and how many of its steps can
+ * fail at the least. */
+#define FAULT_TEST(name, sc, kind, least)                                \
+  Test(mview_follow_faults, name, .init = setup, .fini = files_remove) { \
+    fails_cleanly(&sc, kind, least);                                     \
+  }
+FAULT_TEST(refresh_with_each_system_call_failing, refresh_sc, INJECT_SYSCALL, 3)
+/* Refresh allocates nothing of its own: no step may fail. */
+FAULT_TEST(refresh_with_each_allocation_failing, refresh_sc, INJECT_ALLOCATION, 0)
+FAULT_TEST(retire_with_each_system_call_failing, retire_sc, INJECT_SYSCALL, 2)
+FAULT_TEST(retire_with_each_allocation_failing, retire_sc, INJECT_ALLOCATION, 1)
+FAULT_TEST(append_with_each_system_call_failing, append_sc, INJECT_SYSCALL, 3)
+FAULT_TEST(append_with_each_allocation_failing, append_sc, INJECT_ALLOCATION, 2)
+FAULT_TEST(retire_without_descriptors_with_each_system_call_failing, retire_closed_sc,
+           INJECT_SYSCALL, 2)
+FAULT_TEST(padding_with_each_system_call_failing, padding_sc, INJECT_SYSCALL, 2)
+FAULT_TEST(padding_with_each_allocation_failing, padding_sc, INJECT_ALLOCATION, 0)
 
 /* Destructive MAP_FIXED failures (POSIX allows them) while retiring: the
  * view is put back, never a hole. */
 Test(mview_follow_faults, retire_with_destructive_mmap_failures, .init = setup,
-     .fini = remove_files) {
+     .fini = files_remove) {
   inject_destructive_mmap(1);
   fails_cleanly(&retire_sc, INJECT_SYSCALL, 2);
   inject_destructive_mmap(0);

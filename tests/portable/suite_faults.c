@@ -305,10 +305,7 @@ static void run_case(const char *name, inject_kind kind, int error) {
                      .errnum = error < 0 ? 0 : util_system_error((util_error)error),
                      .max_steps = MAX_STEPS,
                      .leftovers = 1,
-                     .ctx = &run,
-                     .setup = case_setup,
-                     .op = case_op,
-                     .check = case_check};
+                     STEPS_CALLBACKS(case, &run)};
   long failed = steps_run(&plan);
   if (getenv("VMPT_VERBOSE"))
     check_note("%s: %ld %s failures injected", c->name, failed,
@@ -562,10 +559,7 @@ CHECK_TEST(mixed_discard_failure_keeps_protections) {
   steps_plan plan = {.what = "vmp_discard over five runs",
                      .kind = INJECT_SYSCALL,
                      .max_steps = MAX_STEPS,
-                     .ctx = &run,
-                     .setup = mixed_setup,
-                     .op = mixed_op,
-                     .check = mixed_check};
+                     STEPS_CALLBACKS(mixed, &run)};
   steps_run(&plan);
   /* Elsewhere five runs, one at a time: some failure came after a run had
    * been zeroed, which is the case this test is about. */

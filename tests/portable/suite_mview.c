@@ -25,6 +25,7 @@
 
 #include "alloc.h"
 #include "support_check.h"
+#include "support_files.h"
 #include "support_kernel.h"
 #include "support_steps.h"
 #include "support_util.h"
@@ -37,40 +38,9 @@
 
 /* ---- files ------------------------------------------------------------------------ */
 
-#define MAX_FILES 6
-static char paths[MAX_FILES][600];
-static size_t path_count;
-
-/* A temporary file of `size` bytes (util_fill with `seed`), or NULL. */
-static const char *make_file(size_t size, unsigned seed) {
-  if (!CHECK(path_count < MAX_FILES, "too many files")) return NULL;
-  char *path = paths[path_count];
-  if (!CHECK(util_temp_file(path, sizeof paths[0], size, seed) == 0, "cannot create a file"))
-    return NULL;
-  path_count++;
-  return path;
-}
-
-/* Removed only after the views are closed: Windows keeps mapped files. */
-static void remove_files(void) {
-  for (size_t i = 0; i < path_count; i++) remove(paths[i]);
-  path_count = 0;
-}
-
-/* The file's bytes [offset, offset+size), read with the C library. */
-static unsigned char *file_bytes(const char *path, size_t offset, size_t size) {
-  unsigned char *buf = malloc(size ? size : 1);
-  if (buf && util_read_file(path, offset, buf, size) != 0) {
-    free(buf);
-    buf = NULL;
-  }
-  CHECK(buf != NULL, "cannot read %zu bytes at %zu of %s", size, offset, path);
-  return buf;
-}
-
 /* The view's bytes [at, at+size) are the file's [offset, offset+size). */
 static int view_shows(vmp_mview *v, size_t at, const char *path, size_t offset, size_t size) {
-  unsigned char *want = file_bytes(path, offset, size);
+  unsigned char *want = files_read(path, offset, size);
   if (!want) return 0;
   const unsigned char *got = (const unsigned char *)vmp_mview_base(v) + at;
   size_t i = 0;
@@ -105,7 +75,7 @@ static int adopt_works(const char *path) {
 /* ---- open, read, close ------------------------------------------------------------ */
 
 CHECK_TEST(open_reads_as_one_buffer) {
-  const char *a = make_file(2 * G, 1), *b = make_file(3 * G, 2), *c = make_file(G + 100, 3);
+  const char *a = files_make(2 * G, 1), *b = files_make(3 * G, 2), *c = files_make(G + 100, 3);
   if (!a || !b || !c) goto out;
   vmp_segment segs[] = {{a, -1, 0, 0}, {b, -1, G, G}, {c, -1, 0, 0}};
   vmp_mview *v = NULL;
@@ -124,11 +94,11 @@ CHECK_TEST(open_reads_as_one_buffer) {
   CHECK(util_all_bytes(p + tail, P - tail % P, 0), "the rest of the last page is not zero");
   CHECK_RC(vmp_mview_close(v), 0);
 out:
-  remove_files();
+  files_remove();
 }
 
 CHECK_TEST(empty_files) {
-  const char *a = make_file(G, 1), *empty = make_file(0, 0);
+  const char *a = files_make(G, 1), *empty = files_make(0, 0);
   if (!a || !empty) goto out;
   vmp_segment segs[] = {{empty, -1, 0, 0}, {a, -1, 0, 0}, {empty, -1, 0, 0}};
   vmp_mview *v;
@@ -143,7 +113,7 @@ CHECK_TEST(empty_files) {
   view_shows(v, 0, a, 0, G);
   CHECK_RC(vmp_mview_close(v), 0);
 out:
-  remove_files();
+  files_remove();
 }
 
 /* ---- the page rule and the segment at fault --------------------------------------- */
@@ -159,7 +129,7 @@ static void expect_open(const vmp_segment *segs, size_t count, uint64_t capacity
 }
 
 CHECK_TEST(errors_name_the_segment) {
-  const char *a = make_file(4 * G, 1), *odd = make_file(G + 10, 2);
+  const char *a = files_make(4 * G, 1), *odd = files_make(G + 10, 2);
   if (!a || !odd) goto out;
   vmp_segment odd_length[] = {{a, -1, 0, G}, {a, -1, 0, G + 1}, {a, -1, 0, 0}};
   expect_open(odd_length, 3, 0, 0, VMP_EALIGN, 1, "non-last odd length");
@@ -195,13 +165,13 @@ CHECK_TEST(errors_name_the_segment) {
         vmp_err_name(rc));
   if (rc == 0) vmp_mview_close(v);
 out:
-  remove_files();
+  files_remove();
 }
 
 /* ---- descriptors and write mode --------------------------------------------------- */
 
 CHECK_TEST(descriptors_and_writing) {
-  const char *a = make_file(2 * G, 4), *b = make_file(G + 33, 5);
+  const char *a = files_make(2 * G, 4), *b = files_make(G + 33, 5);
   if (!a || !b) goto out;
   if (!CHECK(adopt_works(b), "vmp_mem_adopt refuses a read-only file's descriptor on %s",
              vmp_capabilities()->backend))
@@ -225,20 +195,20 @@ CHECK_TEST(descriptors_and_writing) {
     p[G + 1] = 0x5a;
     p[2 * G + G + 32] = 0xa5; /* the last byte of b */
     CHECK_RC(vmp_mview_close(v), 0);
-    unsigned char *x = file_bytes(a, G + 1, 1), *y = file_bytes(b, G + 32, 1);
+    unsigned char *x = files_read(a, G + 1, 1), *y = files_read(b, G + 32, 1);
     CHECK(x && x[0] == 0x5a, "a write did not reach the first file");
     CHECK(y && y[0] == 0xa5, "a write did not reach the last byte of the second file");
     free(x);
     free(y);
   }
 out:
-  remove_files();
+  files_remove();
 }
 
 /* ---- append, locate, check -------------------------------------------------------- */
 
 CHECK_TEST(append_and_locate) {
-  const char *a = make_file(2 * G, 6), *b = make_file(3 * G, 7), *c = make_file(G + 5, 8);
+  const char *a = files_make(2 * G, 6), *b = files_make(3 * G, 7), *c = files_make(G + 5, 8);
   if (!a || !b || !c) goto out;
   vmp_segment first = {a, -1, 0, 0};
   vmp_mview *v;
@@ -314,13 +284,13 @@ CHECK_TEST(append_and_locate) {
   }
   CHECK_RC(vmp_mview_close(v), 0);
 out:
-  remove_files();
+  files_remove();
 }
 
 /* A file cut short after mapping: check names it. Windows refuses to cut
  * a file that has a view, which is fine too. */
 CHECK_TEST(check_sees_a_shrunk_file) {
-  const char *a = make_file(G, 1), *b = make_file(3 * G, 2);
+  const char *a = files_make(G, 1), *b = files_make(3 * G, 2);
   if (!a || !b) goto out;
   vmp_segment segs[] = {{a, -1, 0, 0}, {b, -1, 0, 2 * G}};
   vmp_mview *v;
@@ -346,7 +316,7 @@ CHECK_TEST(check_sees_a_shrunk_file) {
   }
   CHECK_RC(vmp_mview_close(v), 0);
 out:
-  remove_files();
+  files_remove();
 }
 
 /* ---- threads ---------------------------------------------------------------------- */
@@ -387,9 +357,9 @@ static void *appender_main(void *arg) {
 /* One thread appends while this one locates and reads what is already
  * mapped: every byte read is the file's byte that locate names. */
 CHECK_TEST(append_while_reading) {
-  const char *f = make_file((THREAD_SEGMENTS + 1) * G, 11);
+  const char *f = files_make((THREAD_SEGMENTS + 1) * G, 11);
   if (!f) goto out;
-  unsigned char *file = file_bytes(f, 0, (THREAD_SEGMENTS + 1) * G);
+  unsigned char *file = files_read(f, 0, (THREAD_SEGMENTS + 1) * G);
   vmp_segment first = {f, -1, 0, G};
   vmp_mview *v;
   if (!file || !CHECK_RC(vmp_mview_open(&first, 1, (THREAD_SEGMENTS + 1) * G, 0, &v, NULL), 0)) {
@@ -441,7 +411,7 @@ CHECK_TEST(append_while_reading) {
   CHECK_RC(vmp_mview_close(v), 0);
   free(file);
 out:
-  remove_files();
+  files_remove();
 }
 
 /* ---- failure at every step -------------------------------------------------------- */
@@ -453,10 +423,15 @@ typedef struct open_run {
   size_t bad;
 } open_run;
 
-static int open_op(void *ctx) {
+static int open_setup(void *ctx) {
   open_run *run = ctx;
   run->v = NULL;
   run->bad = 77;
+  return 0;
+}
+
+static int open_op(void *ctx) {
+  open_run *run = ctx;
   return vmp_mview_open(run->segs, 3, 4 * G, 0, &run->v, &run->bad);
 }
 
@@ -472,22 +447,20 @@ static void open_check(void *ctx, const steps_attempt *a) {
 }
 
 static void open_fails_cleanly(inject_kind kind) {
-  const char *a = make_file(G, 1), *b = make_file(2 * G, 2), *c = make_file(G + 7, 3);
+  const char *a = files_make(G, 1), *b = files_make(2 * G, 2), *c = files_make(G + 7, 3);
   if (!a || !b || !c) goto out;
   intptr_t fb = adopt_works(b) ? util_open_native(b, 0) : -1;
   if (fb == -1) check_note("descriptors cannot be adopted here: a path stands in");
   open_run run = {.segs = {{a, -1, 0, 0}, {fb == -1 ? b : NULL, fb, G, G}, {c, -1, 0, 0}}, .b = b};
   steps_plan plan = {.what = "vmp_mview_open",
                      .kind = kind,
+                     .least = 2,
                      .leftovers = 1,
-                     .ctx = &run,
-                     .op = open_op,
-                     .check = open_check};
-  long failures = steps_run(&plan);
-  CHECK(failures > 1, "only %ld steps could fail", failures);
+                     STEPS_CALLBACKS(open, &run)};
+  steps_run(&plan);
   if (fb != -1) util_close_native(fb);
 out:
-  remove_files();
+  files_remove();
 }
 
 typedef struct append_run {
@@ -543,7 +516,7 @@ static void append_check(void *ctx, const steps_attempt *a) {
 }
 
 static void append_fails_cleanly(inject_kind kind) {
-  const char *a = make_file(G, 1), *b = make_file(2 * G, 2), *c = make_file(3 * G, 3);
+  const char *a = files_make(G, 1), *b = files_make(2 * G, 2), *c = files_make(3 * G, 3);
   if (!a || !b || !c) goto out;
   intptr_t fb = adopt_works(b) ? util_open_native(b, 0) : -1;
   if (fb == -1) check_note("descriptors cannot be adopted here: a path stands in");
@@ -552,17 +525,12 @@ static void append_fails_cleanly(inject_kind kind) {
                     .other = {c, -1, 0, 2 * G},
                     .b = b,
                     .c = c};
-  steps_plan plan = {.what = "vmp_mview_append",
-                     .kind = kind,
-                     .ctx = &run,
-                     .setup = append_setup,
-                     .op = append_op,
-                     .check = append_check};
-  long failures = steps_run(&plan);
-  CHECK(failures > 1, "only %ld steps could fail", failures);
+  steps_plan plan = {
+      .what = "vmp_mview_append", .kind = kind, .least = 2, STEPS_CALLBACKS(append, &run)};
+  steps_run(&plan);
   if (fb != -1) util_close_native(fb);
 out:
-  remove_files();
+  files_remove();
 }
 
 CHECK_TEST(open_with_each_system_call_failing) { open_fails_cleanly(INJECT_SYSCALL); }

@@ -308,7 +308,7 @@ long util_open_handles(void) {
   return GetProcessHandleCount(GetCurrentProcess(), &count) ? (long)count : -1;
 #else
   long count = 0;
-  for (int fd = 0; fd < 1024; fd++) count += fcntl(fd, F_GETFD) != -1;
+  for (int fd = 0; fd < 4096; fd++) count += fcntl(fd, F_GETFD) != -1;
   return count;
 #endif
 }
