@@ -52,14 +52,6 @@ static void zeros(vmp_mview *v, uint64_t at, uint64_t n) {
     cr_assert_eq(p[at + i], 0, "byte %llu", (unsigned long long)(at + i));
 }
 
-static const vmpt_vma *vma_at(const void *addr) {
-  const vmpt_vma *m;
-  size_t n = vmpt_maps_read(&m);
-  for (size_t i = 0; i < n; i++)
-    if (m[i].start <= (uintptr_t)addr && (uintptr_t)addr < m[i].end) return &m[i];
-  return NULL;
-}
-
 static uint64_t inode_of(const char *path) {
   struct stat st;
   cr_assert_eq(stat(path, &st), 0);
@@ -128,13 +120,13 @@ Test(mview_follow, refresh_maps_the_grown_pages_in_place, .init = setup, .fini =
   cr_assert_eq(vmpt_maps_count_in(base, 6 * PG), 1, "%zu mappings for one segment",
                vmpt_maps_count_in(base, 6 * PG));
   for (size_t page = 0; page < 6; page++) {
-    const vmpt_vma *m = vma_at(base + page * PG);
+    const vmpt_vma *m = vmpt_maps_at(base + page * PG);
     cr_assert(m);
     cr_assert_eq(m->inode, inode_of(f));
     cr_assert_eq(m->offset + ((uintptr_t)(base + page * PG) - m->start), page * PG);
     cr_assert_str_eq(m->perms, "r--s");
   }
-  const vmpt_vma *room = vma_at(base + 6 * PG);
+  const vmpt_vma *room = vmpt_maps_at(base + 6 * PG);
   cr_assert(room);
   cr_assert_str_eq(room->perms, "---p", "the room is placeholder");
   size_t seg_at;
@@ -218,7 +210,7 @@ Test(mview_follow, roll_append_and_retire, .init = setup, .fini = files_remove) 
   CHECK_OK(vmp_mview_retire(v, 1));
   cr_assert_eq(vmp_mview_retired(v), 1);
   cr_assert_eq(vmpt_fd_count(), fds - 1, "the retired file is still open");
-  const vmpt_vma *m = vma_at(base);
+  const vmpt_vma *m = vmpt_maps_at(base);
   cr_assert(m);
   cr_assert_str_eq(m->perms, "---p");
   cr_assert_eq(m->inode, 0);
@@ -252,7 +244,7 @@ Test(mview_follow, roll_append_and_retire, .init = setup, .fini = files_remove) 
   CHECK_OK(vmp_mview_append(v, &third));
   CHECK_OK(vmp_mview_retire(v, 3));
   cr_assert_eq(vmp_mview_length(v), 8 * PG);
-  m = vma_at(base);
+  m = vmpt_maps_at(base);
   cr_assert(m);
   cr_assert_eq(m->start, (uintptr_t)base);
   cr_assert_str_eq(m->perms, "---p");
@@ -360,7 +352,7 @@ Test(mview_follow, padding_is_readable_zeros_after_the_end, .init = setup, .fini
   CHECK_RC(vmp_mview_set_padding(v, 6 * PG + 1), VMP_ERANGE);
   CHECK_OK(vmp_mview_set_padding(v, 5 * PG));
   zeros(v, PG + 10, 6 * PG - 10);
-  const vmpt_vma *m = vma_at(base + 2 * PG);
+  const vmpt_vma *m = vmpt_maps_at(base + 2 * PG);
   cr_assert(m);
   cr_assert_str_eq(m->perms, "r--p", "padding is private read-only memory");
   cr_assert_eq(m->inode, 0);
@@ -379,13 +371,13 @@ Test(mview_follow, padding_is_readable_zeros_after_the_end, .init = setup, .fini
   CHECK_OK(vmp_mview_append(v, &more));
   shows(v, 2 * PG, 8, 0, 2 * PG);
   zeros(v, 4 * PG, 100);
-  m = vma_at(base + 4 * PG);
+  m = vmpt_maps_at(base + 4 * PG);
   cr_assert(m);
   cr_assert_str_eq(m->perms, "r--p");
   cr_assert_eq(m->end, (uintptr_t)(base + 5 * PG));
   /* 0 takes it away. */
   CHECK_OK(vmp_mview_set_padding(v, 0));
-  m = vma_at(base + 4 * PG);
+  m = vmpt_maps_at(base + 4 * PG);
   cr_assert(m);
   cr_assert_str_eq(m->perms, "---p");
   CHECK_OK(vmp_mview_close(v));
@@ -703,7 +695,7 @@ static int do_padding(vmp_mview *v) { return vmp_mview_set_padding(v, 3 * PG - 1
 static void verify_padding(vmp_mview *v) {
   shows(v, 0, 23, 0, PG + 5);
   zeros(v, PG + 5, 4 * PG - 5);
-  const vmpt_vma *m = vma_at((unsigned char *)vmp_mview_base(v) + 5 * PG);
+  const vmpt_vma *m = vmpt_maps_at((unsigned char *)vmp_mview_base(v) + 5 * PG);
   cr_assert(m);
   cr_assert_str_eq(m->perms, "---p", "padding past what was asked");
 }

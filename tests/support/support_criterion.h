@@ -25,4 +25,10 @@
 
 #define CHECK_OK(call) CHECK_RC(call, 0)
 
+/* Runs fn in a child process of its own, for what must not happen to the
+ * test's process (a full mapping table, a system call denied for good):
+ * fn returns 0 when every step held, or the number of the step that
+ * failed, which the test's failure names. */
+void vmpt_in_child(int (*fn)(void));
+
 #endif

@@ -78,6 +78,14 @@ size_t vmpt_maps_read(const vmpt_vma **out) {
   return n;
 }
 
+const vmpt_vma *vmpt_maps_at(const void *addr) {
+  const vmpt_vma *m;
+  size_t n = vmpt_maps_read(&m);
+  for (size_t i = 0; i < n; i++)
+    if (m[i].start <= (uintptr_t)addr && (uintptr_t)addr < m[i].end) return &m[i];
+  return NULL;
+}
+
 size_t vmpt_maps_count_in(const void *base, size_t size) {
   const vmpt_vma *v;
   size_t n = vmpt_maps_read(&v), count = 0;

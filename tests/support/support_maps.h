@@ -25,6 +25,10 @@ typedef struct vmpt_vma {
  * maps must not itself allocate, or it would disturb what it measures. */
 size_t vmpt_maps_read(const vmpt_vma **out);
 
+/* The mapping that holds addr (static storage, as vmpt_maps_read's), or
+ * NULL. */
+const vmpt_vma *vmpt_maps_at(const void *addr);
+
 /* Number of kernel mappings that intersect [base, base+size). */
 size_t vmpt_maps_count_in(const void *base, size_t size);
 
