@@ -14,15 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(_WIN32)
-#define WIN32_LEAN_AND_MEAN
-#include <windows.h>
-#else
-#include <fcntl.h>
-#include <pthread.h>
-#include <unistd.h>
-#endif
-
 #include "alloc.h"
 #include "support_check.h"
 #include "support_files.h"
@@ -47,16 +38,6 @@ static int view_shows(vmp_mview *v, size_t at, const char *path, size_t offset, 
   while (i < size && got[i] == want[i]) i++;
   free(want);
   return CHECK(i == size, "view byte %zu differs from byte %zu of %s", at + i, offset + i, path);
-}
-
-/* Whether the caller's descriptor still works. */
-static int native_usable(intptr_t fd) {
-#if defined(_WIN32)
-  LARGE_INTEGER size;
-  return GetFileSizeEx((HANDLE)fd, &size) != 0;
-#else
-  return fcntl((int)fd, F_GETFD) != -1;
-#endif
 }
 
 /* Whether the library takes a file's native descriptor or HANDLE at all
@@ -180,13 +161,13 @@ CHECK_TEST(descriptors_and_writing) {
   if (!CHECK(ro != -1, "cannot open %s", b)) goto out;
   vmp_segment segs[] = {{a, -1, 0, 0}, {NULL, ro, 0, 0}};
   expect_open(segs, 2, 0, VMP_MVIEW_WRITE, VMP_EACCES, 1, "write through a read-only descriptor");
-  CHECK(native_usable(ro), "a failed open closed the caller's descriptor");
+  CHECK(util_native_usable(ro), "a failed open closed the caller's descriptor");
   vmp_mview *v;
   if (CHECK_RC(vmp_mview_open(segs, 2, 0, 0, &v, NULL), 0)) {
     view_shows(v, 2 * G, b, 0, G + 33);
     CHECK_RC(vmp_mview_close(v), 0);
   }
-  CHECK(native_usable(ro), "close closed the caller's descriptor");
+  CHECK(util_native_usable(ro), "close closed the caller's descriptor");
   util_close_native(ro);
 
   vmp_segment by_path[] = {{a, -1, 0, 0}, {b, -1, 0, 0}};
@@ -342,17 +323,7 @@ static void append_grains(appender *ap) {
   }
 }
 
-#if defined(_WIN32)
-static DWORD WINAPI appender_main(LPVOID arg) {
-  append_grains(arg);
-  return 0;
-}
-#else
-static void *appender_main(void *arg) {
-  append_grains(arg);
-  return NULL;
-}
-#endif
+static void append_grains_thread(void *arg) { append_grains(arg); }
 
 /* One thread appends while this one locates and reads what is already
  * mapped: every byte read is the file's byte that locate names. */
@@ -368,13 +339,8 @@ CHECK_TEST(append_while_reading) {
   }
   const unsigned char *base = vmp_mview_base(v);
   appender ap = {v, f, 0, 0};
-#if defined(_WIN32)
-  HANDLE thread = CreateThread(NULL, 0, appender_main, &ap, 0, NULL);
-  int started = thread != NULL;
-#else
-  pthread_t thread;
-  int started = pthread_create(&thread, NULL, appender_main, &ap) == 0;
-#endif
+  util_thread thread;
+  int started = util_thread_start(&thread, append_grains_thread, &ap);
   if (!CHECK(started, "cannot start a thread")) {
     vmp_mview_close(v);
     free(file);
@@ -396,12 +362,7 @@ CHECK_TEST(append_while_reading) {
     if (!CHECK(!wrong, "a byte read during appends is wrong")) break;
     if (segs == THREAD_SEGMENTS + 1) break;
   }
-#if defined(_WIN32)
-  WaitForSingleObject(thread, INFINITE);
-  CloseHandle(thread);
-#else
-  pthread_join(thread, NULL);
-#endif
+  util_thread_join(&thread);
   CHECK(ap.failures == 0, "%d appends failed, the last with %s", ap.failures,
         vmp_err_name(ap.last_rc));
   CHECK(vmp_mview_base(v) == base, "the base moved");

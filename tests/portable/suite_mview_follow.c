@@ -11,22 +11,10 @@
  * Lengths of segments that are not last and file offsets are whole grains
  * (G: 64 KiB rounded up to the page), as in suite_mview.c.
  */
-#if !defined(_WIN32)
-#define _POSIX_C_SOURCE 200809L
-#endif
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#if defined(_WIN32)
-#define WIN32_LEAN_AND_MEAN
-#include <windows.h>
-#else
-#include <fcntl.h>
-#include <pthread.h>
-#include <unistd.h>
-#endif
 
 #include "support_check.h"
 #include "support_files.h"
@@ -40,40 +28,6 @@
 #define NONE ((size_t)-1)
 
 /* ---- files ------------------------------------------------------------------------ */
-
-/* Sets the file's size (down as well as up). 0, or -1 when the system
- * refuses: Windows does not shrink a file that has a view. */
-static int set_size(const char *path, uint64_t size) {
-#if defined(_WIN32)
-  HANDLE h =
-      CreateFileA(path, GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
-                  OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
-  if (h == INVALID_HANDLE_VALUE) return -1;
-  LARGE_INTEGER at;
-  at.QuadPart = (LONGLONG)size;
-  int ok = SetFilePointerEx(h, at, NULL, FILE_BEGIN) && SetEndOfFile(h);
-  CloseHandle(h);
-  return ok ? 0 : -1;
-#else
-  return truncate(path, (off_t)size) == 0 ? 0 : -1;
-#endif
-}
-
-/* Whether nothing in the process holds the file any more: on Windows, an
- * open that shares nothing succeeds only then (a view's section counts);
- * elsewhere there is no such test and the handle count says it. */
-static int nobody_holds(const char *path) {
-#if defined(_WIN32)
-  HANDLE h = CreateFileA(path, GENERIC_READ | GENERIC_WRITE | DELETE, 0, NULL, OPEN_EXISTING,
-                         FILE_ATTRIBUTE_NORMAL, NULL);
-  if (h == INVALID_HANDLE_VALUE) return 0;
-  CloseHandle(h);
-  return 1;
-#else
-  (void)path;
-  return 1;
-#endif
-}
 
 /* The view's bytes [at, at+n) are bytes [from, from+n) of the seed's file. */
 static int shows(vmp_mview *v, uint64_t at, unsigned seed, uint64_t from, uint64_t n) {
@@ -167,15 +121,15 @@ CHECK_TEST(roll_retire_and_delete) {
   /* A system that keeps a mapped file from being cut keeps it from being
    * deleted too (Windows): only retire frees it. */
   if (!vmp_capabilities()->mapped_files_shrink)
-    CHECK(!nobody_holds(s0), "the mapped file is free before it is retired");
+    CHECK(!files_unheld(s0), "the mapped file is free before it is retired");
   long handles = util_open_handles();
   CHECK_RC(vmp_mview_retire(v, 1), 0);
   CHECK(vmp_mview_retired(v) == 1, "retired %zu", vmp_mview_retired(v));
-  /* Wine counts no handles (0): there nobody_holds() is the test. */
+  /* Wine counts no handles (0): there files_unheld() is the test. */
   if (handles > 0)
     CHECK(util_open_handles() < handles, "retire closed nothing (%ld handles, %ld before)",
           util_open_handles(), handles);
-  CHECK(nobody_holds(s0), "the retired file is still held");
+  CHECK(files_unheld(s0), "the retired file is still held");
   CHECK(remove(s0) == 0, "the retired file cannot be deleted");
   kv_snapshot snap;
   if (kv_take(&snap, base, G) == 0) {
@@ -199,7 +153,7 @@ CHECK_TEST(roll_retire_and_delete) {
   vmp_segment third = {s2, -1, 0, 0};
   CHECK_RC(vmp_mview_append(v, &third), 0);
   CHECK_RC(vmp_mview_retire(v, 3), 0);
-  CHECK(nobody_holds(s1) && nobody_holds(s2), "retired files are still held");
+  CHECK(files_unheld(s1) && files_unheld(s2), "retired files are still held");
   CHECK_RC(vmp_mview_append(v, &third), 0);
   shows(v, 3 * G + P, 12, 0, G);
   CHECK_RC(vmp_mview_close(v), 0);
@@ -312,7 +266,7 @@ CHECK_TEST(read_and_scan) {
     CHECK(found == first_equal(p, 0, len, last), "scan found %llu", (unsigned long long)found);
     /* A file cut short under the view: Windows refuses the cut, elsewhere
      * the bytes are gone and say so. */
-    if (set_size(b, G + 20) == 0) {
+    if (files_set_size(b, G + 20) == 0) {
       CHECK(vmp_capabilities()->mapped_files_shrink,
             "a mapped file was cut where the system refuses it");
       CHECK_RC(vmp_mview_read(v, G, buf, G + 20), 0);
@@ -393,17 +347,7 @@ static void follow_to_the_end(follower *f) {
   }
 }
 
-#if defined(_WIN32)
-static DWORD WINAPI follower_main(LPVOID arg) {
-  follow_to_the_end(arg);
-  return 0;
-}
-#else
-static void *follower_main(void *arg) {
-  follow_to_the_end(arg);
-  return NULL;
-}
-#endif
+static void follow_to_the_end_thread(void *arg) { follow_to_the_end(arg); }
 
 /* This thread writes the file a few KiB at a time and reads what the view
  * holds so far through the fault-safe read; another refreshes as fast as
@@ -415,13 +359,8 @@ CHECK_TEST(follow_while_reading) {
   vmp_mview *v;
   if (!CHECK_RC(vmp_mview_open(&seg, 1, 8 * G, 0, &v, NULL), 0)) goto out;
   follower fl = {v, 0, 0};
-#if defined(_WIN32)
-  HANDLE thread = CreateThread(NULL, 0, follower_main, &fl, 0, NULL);
-  int started = thread != NULL;
-#else
-  pthread_t thread;
-  int started = pthread_create(&thread, NULL, follower_main, &fl) == 0;
-#endif
+  util_thread thread;
+  int started = util_thread_start(&thread, follow_to_the_end_thread, &fl);
   if (!CHECK(started, "cannot start a thread")) {
     vmp_mview_close(v);
     goto out;
@@ -441,12 +380,7 @@ CHECK_TEST(follow_while_reading) {
       CHECK(i == n, "byte %llu read as 0x%02x", (unsigned long long)(from + i), i < n ? buf[i] : 0);
     }
   }
-#if defined(_WIN32)
-  WaitForSingleObject(thread, INFINITE);
-  CloseHandle(thread);
-#else
-  pthread_join(thread, NULL);
-#endif
+  util_thread_join(&thread);
   CHECK_RC(fl.rc, 0);
   CHECK(vmp_mview_length(v) == FOLLOW_TOTAL, "length %llu",
         (unsigned long long)vmp_mview_length(v));
@@ -470,7 +404,7 @@ typedef struct scenario {
 } scenario;
 
 static int prepare_refresh(vmp_mview **v) {
-  if (set_size(sc_a, G + 30) != 0) return 0;
+  if (files_set_size(sc_a, G + 30) != 0) return 0;
   vmp_segment segs[] = {{sc_b, -1, 0, 0}, {sc_a, -1, 0, 0}};
   if (!CHECK_RC(vmp_mview_open(segs, 2, 8 * G, 0, v, NULL), 0)) return 0;
   if (!CHECK_RC(vmp_mview_set_padding(*v, 2 * P), 0)) return vmp_mview_close(*v), 0;
@@ -486,7 +420,7 @@ static void verify_refresh(vmp_mview *v) {
 /* Without descriptors, a segment whose pages were taken is mapped again
  * from its path. */
 static int prepare_retire_with(vmp_mview **v, unsigned flags) {
-  if (set_size(sc_a, G) != 0) return 0;
+  if (files_set_size(sc_a, G) != 0) return 0;
   vmp_segment segs[] = {{sc_b, -1, 0, 0}, {sc_a, -1, 0, 0}};
   if (!CHECK_RC(vmp_mview_open(segs, 2, 8 * G, flags, v, NULL), 0)) return 0;
   files_write(sc_a, 21, G, 2 * G);

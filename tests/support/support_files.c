@@ -67,3 +67,37 @@ void files_remove(void) {
   for (size_t i = 0; i < path_count; i++) remove(paths[i]);
   path_count = 0;
 }
+
+/* Sets the file's size (down as well as up). 0, or -1 when the system
+ * refuses: Windows does not shrink a file that has a view. */
+int files_set_size(const char *path, uint64_t size) {
+#if defined(_WIN32)
+  HANDLE h =
+      CreateFileA(path, GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+                  OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+  if (h == INVALID_HANDLE_VALUE) return -1;
+  LARGE_INTEGER at;
+  at.QuadPart = (LONGLONG)size;
+  int ok = SetFilePointerEx(h, at, NULL, FILE_BEGIN) && SetEndOfFile(h);
+  CloseHandle(h);
+  return ok ? 0 : -1;
+#else
+  return truncate(path, (off_t)size) == 0 ? 0 : -1;
+#endif
+}
+
+/* Whether nothing in the process holds the file any more: on Windows, an
+ * open that shares nothing succeeds only then (a view's section counts);
+ * elsewhere there is no such test and the handle count says it. */
+int files_unheld(const char *path) {
+#if defined(_WIN32)
+  HANDLE h = CreateFileA(path, GENERIC_READ | GENERIC_WRITE | DELETE, 0, NULL, OPEN_EXISTING,
+                         FILE_ATTRIBUTE_NORMAL, NULL);
+  if (h == INVALID_HANDLE_VALUE) return 0;
+  CloseHandle(h);
+  return 1;
+#else
+  (void)path;
+  return 1;
+#endif
+}

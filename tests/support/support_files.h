@@ -31,6 +31,15 @@ int files_write(const char *path, unsigned seed, uint64_t from, uint64_t to);
  * memory the caller frees; NULL (reported) when they cannot be read. */
 unsigned char *files_read(const char *path, size_t offset, size_t size);
 
+/* Sets the file's size (down as well as up): 0, or -1 when the system
+ * refuses (Windows does not shrink a file that has a view). */
+int files_set_size(const char *path, uint64_t size);
+
+/* Whether nothing in the process holds the file any more: on Windows, an
+ * open that shares nothing succeeds only then (a view's section counts);
+ * elsewhere there is no such test (nonzero), and the handle count says it. */
+int files_unheld(const char *path);
+
 /* Removes every file files_make() made. */
 void files_remove(void);
 

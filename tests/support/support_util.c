@@ -50,6 +50,15 @@ intptr_t util_open_native(const char *path, int writable) {
 #endif
 }
 
+int util_native_usable(intptr_t fd) {
+#if defined(_WIN32)
+  LARGE_INTEGER size;
+  return GetFileSizeEx((HANDLE)fd, &size) != 0;
+#else
+  return fcntl((int)fd, F_GETFD) != -1;
+#endif
+}
+
 void util_close_native(intptr_t fd) {
 #if defined(_WIN32)
   CloseHandle((HANDLE)fd);

@@ -33,6 +33,8 @@ int util_system_error(util_error which);
  * opened read-only or read-write, or -1; and its close. */
 intptr_t util_open_native(const char *path, int writable);
 void util_close_native(intptr_t fd);
+/* Whether the descriptor or HANDLE still works (nobody closed it). */
+int util_native_usable(intptr_t fd);
 
 /* The byte that util_fill() writes at byte i of a buffer with this seed:
  * one value per page, so misplaced pages show. */
