@@ -52,12 +52,20 @@ static uint64_t first_equal(const unsigned char *p, uint64_t from, uint64_t n, u
 
 /* ---- follow ------------------------------------------------------------------------ */
 
-CHECK_TEST(refresh_follows_the_file) {
-  const char *f = files_make(G + 100, 1);
-  if (!f) goto out;
-  vmp_segment seg = {f, -1, 0, 0};
+/* A view with room for 8 grains of one file of `size` bytes (the seed's
+ * pattern) that is to grow; NULL (reported) when either cannot be made. */
+static vmp_mview *growing_view(const char **path, uint64_t size, unsigned seed) {
+  *path = files_make(size, seed);
+  if (!*path) return NULL;
+  vmp_segment seg = {*path, -1, 0, 0};
   vmp_mview *v;
-  if (!CHECK_RC(vmp_mview_open(&seg, 1, 8 * G, 0, &v, NULL), 0)) goto out;
+  return CHECK_RC(vmp_mview_open(&seg, 1, 8 * G, 0, &v, NULL), 0) ? v : NULL;
+}
+
+CHECK_TEST(refresh_follows_the_file) {
+  const char *f;
+  vmp_mview *v = growing_view(&f, G + 100, 1);
+  if (!v) goto out;
   char *base = vmp_mview_base(v);
   uint64_t len = 0;
   CHECK_RC(vmp_mview_refresh(v, &len), 0);
@@ -353,11 +361,9 @@ static void follow_to_the_end_thread(void *arg) { follow_to_the_end(arg); }
  * holds so far through the fault-safe read; another refreshes as fast as
  * it can. Every byte read is the file's. */
 CHECK_TEST(follow_while_reading) {
-  const char *f = files_make(P + 1, 31);
-  if (!f) goto out;
-  vmp_segment seg = {f, -1, 0, 0};
-  vmp_mview *v;
-  if (!CHECK_RC(vmp_mview_open(&seg, 1, 8 * G, 0, &v, NULL), 0)) goto out;
+  const char *f;
+  vmp_mview *v = growing_view(&f, P + 1, 31);
+  if (!v) goto out;
   follower fl = {v, 0, 0};
   util_thread thread;
   int started = util_thread_start(&thread, follow_to_the_end_thread, &fl);
