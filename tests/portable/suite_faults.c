@@ -237,6 +237,8 @@ static int fixture_ready(fixture *f, void (*prepare)(fixture *)) {
     return 1;
   }
   if (prepare) prepare(f);
+  char why[4096];
+  CHECK(kv_region_exact(f->r, why, sizeof why) == 0, "the fixture: %s", why);
   return 0;
 }
 
@@ -285,8 +287,13 @@ static void case_check(void *ctx, const steps_attempt *a) {
     f->made_mem = NULL;
     forget(&after);
   }
-  if (f->r) CHECK_KERNEL_AGREES(f->r);
-  if (f->made) CHECK_KERNEL_AGREES(f->made);
+  vmp_region *regions[] = {f->r, f->made};
+  for (size_t i = 0; i < 2; i++) {
+    if (!regions[i]) continue;
+    CHECK_KERNEL_AGREES(regions[i]);
+    CHECK(kv_region_exact(regions[i], why, sizeof why) == 0, "%s: the kernel disagrees: %s",
+          context, why);
+  }
   forget(&run->before);
   drop_fixture(f);
 }

@@ -127,6 +127,12 @@ char *kv_mappings_text(const void *base, size_t size) {
   return NULL; /* VirtualQuery's ranges are per page state: kv_take has it all */
 }
 
+/* VirtualQuery shows no more than kv_take() has. */
+int kv_region_exact(vmp_region *r, char *why, size_t why_len) {
+  (void)r, (void)why, (void)why_len;
+  return 0;
+}
+
 /* Handles and reservations are leftovers_*()'s; the library names nothing
  * on Windows (its sections are unnamed). */
 struct kv_outside {
@@ -213,6 +219,10 @@ int kv_read(const void *addr, void *buf, size_t len) {
 }
 
 char *kv_mappings_text(const void *base, size_t size) { return vmpt_maps_region_text(base, size); }
+
+int kv_region_exact(vmp_region *r, char *why, size_t why_len) {
+  return vmpt_maps_check_region(r, why, why_len);
+}
 
 struct kv_outside {
   vmpt_outside *maps;

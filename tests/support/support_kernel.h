@@ -93,6 +93,12 @@ void kv_reservations_free(kv_reservations *res);
 /* Bytes of `after` that no range of `before` covers. */
 uint64_t kv_reservations_new_bytes(const kv_reservations *before, const kv_reservations *after);
 
+/* What the kernel shows of the region beyond kv_page_matches(), where it
+ * shows more: on POSIX, that every view's pages map its object's very
+ * inode and each mapping's bounds fit the spans (support_maps.c). 0 when
+ * it all holds, otherwise nonzero and the first disagreement in why. */
+int kv_region_exact(vmp_region *r, char *why, size_t why_len);
+
 /* What a failed call must leave as it was beyond its own range, where the
  * system shows it: on POSIX the process's other mappings (those
  * vmpt_outside_take() compares) and the names the library could leave in
