@@ -27,7 +27,7 @@
 #include "os/os.h"
 #include "support_criterion.h"
 #include "support_files.h"
-#include "support_steps.h"
+#include "support_mview_steps.h"
 #include "testing.h"
 #include "vmplace.h"
 
@@ -60,28 +60,6 @@ static uint64_t inode_of(const char *path) {
 
 /* The view's pages as the kernel maps them, one line each (protection,
  * inode, file offset): the same pages, whatever the mappings' seams. */
-static char *view_pages(vmp_mview *v) {
-  const unsigned char *base = vmp_mview_base(v);
-  size_t pages = (size_t)vmp_mview_capacity(v) / PG, n;
-  const vmpt_vma *m;
-  n = vmpt_maps_read(&m);
-  char *text = malloc(pages * 64 + 1);
-  cr_assert(text);
-  size_t used = 0, k = 0;
-  for (size_t i = 0; i < pages; i++) {
-    uintptr_t a = (uintptr_t)(base + i * PG);
-    while (k < n && m[k].end <= a) k++;
-    if (k < n && m[k].start <= a)
-      used += (size_t)sprintf(text + used, "%zu %s %llu %llu\n", i, m[k].perms,
-                              (unsigned long long)m[k].inode,
-                              (unsigned long long)(m[k].offset + (a - m[k].start)));
-    else
-      used += (size_t)sprintf(text + used, "%zu unmapped\n", i);
-  }
-  text[used] = 0;
-  return text;
-}
-
 static char *view_maps(vmp_mview *v) {
   char *text = vmpt_maps_region_text(vmp_mview_base(v), (size_t)vmp_mview_capacity(v));
   cr_assert(text);
@@ -532,18 +510,6 @@ Test(mview_follow, ten_thousand_segments_one_mapping_each, .init = setup, .fini 
 
 /* ---- failure at every step ----------------------------------------------------------- */
 
-#define MAX_STEPS 300
-
-/* What one operation under test does, and what the view looks like when it
- * has done nothing. */
-typedef struct scenario {
-  const char *name;
-  void (*prepare)(vmp_mview **v); /* the view before the operation */
-  int (*operate)(vmp_mview *v);
-  void (*verify)(vmp_mview *v); /* after success */
-  int same_pages_only;          /* the kernel may cut a mapping where it was one */
-} scenario;
-
 static const char *sc_a, *sc_b, *sc_c;
 
 static void files_for_scenarios(void) {
@@ -553,12 +519,12 @@ static void files_for_scenarios(void) {
 }
 
 /* Follow: the last segment grew by pages, with padding to move. */
-static void prepare_refresh(vmp_mview **v) {
+static int prepare_refresh(vmp_mview **v, unsigned flags) {
   cut(sc_a, 2 * PG + 30);
   vmp_segment segs[] = {{sc_b, -1, 0, 0}, {sc_a, -1, 0, 0}};
-  CHECK_OK(vmp_mview_open(segs, 2, 32 * PG, 0, v, NULL));
+  CHECK_OK(vmp_mview_open(segs, 2, 32 * PG, flags, v, NULL));
   CHECK_OK(vmp_mview_set_padding(*v, 2 * PG));
-  files_write(sc_a, 21, 2 * PG + 30, 6 * PG + 1);
+  return files_write(sc_a, 21, 2 * PG + 30, 6 * PG + 1);
 }
 static int do_refresh(vmp_mview *v) { return vmp_mview_refresh(v, NULL); }
 static void verify_refresh(vmp_mview *v) {
@@ -570,7 +536,7 @@ static void verify_refresh(vmp_mview *v) {
 /* Retire two segments, one of them grown in two refreshes (two spans);
  * without descriptors, a segment whose pages were taken is mapped again
  * from its path. */
-static void prepare_retire_with(vmp_mview **v, unsigned flags) {
+static int prepare_retire(vmp_mview **v, unsigned flags) {
   cut(sc_a, 2 * PG);
   vmp_segment segs[] = {{sc_b, -1, 0, 0}, {sc_a, -1, 0, 0}};
   CHECK_OK(vmp_mview_open(segs, 2, 32 * PG, flags, v, NULL));
@@ -578,9 +544,8 @@ static void prepare_retire_with(vmp_mview **v, unsigned flags) {
   CHECK_OK(vmp_mview_refresh(*v, NULL));
   vmp_segment c = {sc_c, -1, 0, 0};
   CHECK_OK(vmp_mview_append(*v, &c));
+  return 1;
 }
-static void prepare_retire(vmp_mview **v) { prepare_retire_with(v, 0); }
-static void prepare_retire_closed(vmp_mview **v) { prepare_retire_with(v, VMP_MVIEW_CLOSE_FILES); }
 static int do_retire(vmp_mview *v) { return vmp_mview_retire(v, 2); }
 static void verify_retire(vmp_mview *v) {
   cr_assert_eq(vmp_mview_retired(v), 2);
@@ -588,10 +553,11 @@ static void verify_retire(vmp_mview *v) {
 }
 
 /* Append with padding to move, keeping no descriptors. */
-static void prepare_append(vmp_mview **v) {
+static int prepare_append(vmp_mview **v, unsigned flags) {
   vmp_segment segs[] = {{sc_b, -1, 0, 0}};
-  CHECK_OK(vmp_mview_open(segs, 1, 32 * PG, VMP_MVIEW_CLOSE_FILES, v, NULL));
+  CHECK_OK(vmp_mview_open(segs, 1, 32 * PG, flags, v, NULL));
   CHECK_OK(vmp_mview_set_padding(*v, PG));
+  return 1;
 }
 static int do_append(vmp_mview *v) {
   vmp_segment c = {sc_c, -1, 0, 0};
@@ -604,92 +570,30 @@ static void verify_append(vmp_mview *v) {
   zeros(v, 4 * PG + 5, 2 * PG - 5);
 }
 
-/* One scenario under the step driver: a fresh view for every attempt, and
- * what the operation must leave as it was when it fails. */
-typedef struct scenario_run {
-  const scenario *sc;
-  vmp_mview *v;
-  char *maps;
-  size_t fds, segments, retired;
-  uint64_t length;
-  vmpt_outside *outside;
-} scenario_run;
-
-static char *view_text(const scenario_run *run) {
-  return run->sc->same_pages_only ? view_pages(run->v) : view_maps(run->v);
-}
-
-static int scenario_setup(void *ctx) {
-  scenario_run *run = ctx;
-  run->sc->prepare(&run->v);
-  vmp_mview *v = run->v;
-  run->maps = view_text(run);
-  run->fds = vmpt_fd_count();
-  run->segments = vmp_mview_segments(v);
-  run->retired = vmp_mview_retired(v);
-  run->length = vmp_mview_length(v);
-  run->outside = vmpt_outside_take(vmp_mview_base(v), (size_t)vmp_mview_capacity(v));
-  cr_assert(run->outside);
-  return 0;
-}
-
-static int scenario_op(void *ctx) {
-  scenario_run *run = ctx;
-  return run->sc->operate(run->v);
-}
-
-static void scenario_check(void *ctx, const steps_attempt *a) {
-  scenario_run *run = ctx;
-  const scenario *sc = run->sc;
-  vmp_mview *v = run->v;
-  if (a->rc == 0) {
-    sc->verify(v);
-  } else {
-    char *now = view_text(run);
-    cr_assert_str_eq(now, run->maps, "%s: step %ld failing (%s) changed the mappings", sc->name,
-                     a->n, vmp_err_name(a->rc));
-    free(now);
-    cr_assert_eq(vmp_mview_length(v), run->length);
-    cr_assert_eq(vmp_mview_segments(v), run->segments);
-    cr_assert_eq(vmp_mview_retired(v), run->retired);
-    cr_assert_eq(vmpt_fd_count(), run->fds, "%s: step %ld failing left a descriptor", sc->name,
-                 a->n);
-    char why[4096];
-    cr_assert_eq(vmpt_outside_compare(run->outside, why, sizeof why), 0,
-                 "%s: step %ld failing changed mappings outside: %s", sc->name, a->n, why);
-    /* And it works once nothing fails. */
-    CHECK_OK(sc->operate(v));
-    sc->verify(v);
-  }
-  vmpt_outside_free(run->outside);
-  free(run->maps);
-  CHECK_OK(vmp_mview_close(v));
-}
-
-static void fails_cleanly(const scenario *sc, inject_kind kind, int least) {
+static void fails_cleanly(const mview_scenario *sc, inject_kind kind, int least) {
   files_for_scenarios();
-  scenario_run run = {.sc = sc};
-  steps_plan plan = {.what = sc->name,
-                     .kind = kind,
-                     .max_steps = MAX_STEPS,
-                     .least = least,
-                     STEPS_CALLBACKS(scenario, &run)};
-  steps_run(&plan);
+  mview_fails_cleanly(sc, kind, least);
 }
 
-static const scenario refresh_sc = {"refresh", prepare_refresh, do_refresh, verify_refresh, 0};
-static const scenario retire_sc = {"retire", prepare_retire, do_retire, verify_retire, 0};
+static const mview_scenario refresh_sc = {"refresh",      0, prepare_refresh, do_refresh,
+                                          verify_refresh, 0};
+static const mview_scenario retire_sc = {"retire", 0, prepare_retire, do_retire, verify_retire, 0};
 /* A page mapped again comes from the file opened again, which the kernel
  * does not merge with the pages still mapped from the first opening: the
  * same pages, possibly one more line in /proc/self/maps (the header says
  * so). */
-static const scenario retire_closed_sc = {"retire without descriptors", prepare_retire_closed,
-                                          do_retire, verify_retire, 1};
+static const mview_scenario retire_closed_sc = {"retire without descriptors",
+                                                VMP_MVIEW_CLOSE_FILES,
+                                                prepare_retire,
+                                                do_retire,
+                                                verify_retire,
+                                                1};
 /* Padding moved from 1 page to 3. */
-static void prepare_padding(vmp_mview **v) {
+static int prepare_padding(vmp_mview **v, unsigned flags) {
   vmp_segment segs[] = {{sc_c, -1, 0, 0}};
-  CHECK_OK(vmp_mview_open(segs, 1, 32 * PG, 0, v, NULL));
+  CHECK_OK(vmp_mview_open(segs, 1, 32 * PG, flags, v, NULL));
   CHECK_OK(vmp_mview_set_padding(*v, PG));
+  return 1;
 }
 static int do_padding(vmp_mview *v) { return vmp_mview_set_padding(v, 3 * PG - 100); }
 static void verify_padding(vmp_mview *v) {
@@ -699,9 +603,11 @@ static void verify_padding(vmp_mview *v) {
   cr_assert(m);
   cr_assert_str_eq(m->perms, "---p", "padding past what was asked");
 }
-static const scenario padding_sc = {"padding", prepare_padding, do_padding, verify_padding, 0};
+static const mview_scenario padding_sc = {"padding",      0, prepare_padding, do_padding,
+                                          verify_padding, 0};
 
-static const scenario append_sc = {"append", prepare_append, do_append, verify_append, 0};
+static const mview_scenario append_sc = {"append",  VMP_MVIEW_CLOSE_FILES, prepare_append,
+                                         do_append, verify_append,         0};
 
 /* Each scenario with each kind of failure, and how many of its steps can
  * fail at the least. */

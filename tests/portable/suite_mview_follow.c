@@ -19,7 +19,7 @@
 #include "support_check.h"
 #include "support_files.h"
 #include "support_kernel.h"
-#include "support_steps.h"
+#include "support_mview_steps.h"
 #include "support_util.h"
 #include "vmplace.h"
 
@@ -398,21 +398,12 @@ out:
 
 /* ---- failure at every step ----------------------------------------------------------- */
 
-#define MAX_STEPS 200
-
 static const char *sc_a, *sc_b, *sc_c;
 
-typedef struct scenario {
-  const char *name;
-  int (*prepare)(vmp_mview **v);
-  int (*operate)(vmp_mview *v);
-  void (*verify)(vmp_mview *v);
-} scenario;
-
-static int prepare_refresh(vmp_mview **v) {
+static int prepare_refresh(vmp_mview **v, unsigned flags) {
   if (files_set_size(sc_a, G + 30) != 0) return 0;
   vmp_segment segs[] = {{sc_b, -1, 0, 0}, {sc_a, -1, 0, 0}};
-  if (!CHECK_RC(vmp_mview_open(segs, 2, 8 * G, 0, v, NULL), 0)) return 0;
+  if (!CHECK_RC(vmp_mview_open(segs, 2, 8 * G, flags, v, NULL), 0)) return 0;
   if (!CHECK_RC(vmp_mview_set_padding(*v, 2 * P), 0)) return vmp_mview_close(*v), 0;
   return files_write(sc_a, 21, G + 30, 3 * G + 1);
 }
@@ -425,7 +416,7 @@ static void verify_refresh(vmp_mview *v) {
 
 /* Without descriptors, a segment whose pages were taken is mapped again
  * from its path. */
-static int prepare_retire_with(vmp_mview **v, unsigned flags) {
+static int prepare_retire(vmp_mview **v, unsigned flags) {
   if (files_set_size(sc_a, G) != 0) return 0;
   vmp_segment segs[] = {{sc_b, -1, 0, 0}, {sc_a, -1, 0, 0}};
   if (!CHECK_RC(vmp_mview_open(segs, 2, 8 * G, flags, v, NULL), 0)) return 0;
@@ -435,19 +426,15 @@ static int prepare_retire_with(vmp_mview **v, unsigned flags) {
     return vmp_mview_close(*v), 0;
   return 1;
 }
-static int prepare_retire(vmp_mview **v) { return prepare_retire_with(v, 0); }
-static int prepare_retire_closed(vmp_mview **v) {
-  return prepare_retire_with(v, VMP_MVIEW_CLOSE_FILES);
-}
 static int do_retire(vmp_mview *v) { return vmp_mview_retire(v, 2); }
 static void verify_retire(vmp_mview *v) {
   CHECK(vmp_mview_retired(v) == 2, "retired %zu", vmp_mview_retired(v));
   shows(v, 4 * G, 23, 0, P + 5);
 }
 
-static int prepare_append(vmp_mview **v) {
+static int prepare_append(vmp_mview **v, unsigned flags) {
   vmp_segment segs[] = {{sc_b, -1, 0, 0}};
-  if (!CHECK_RC(vmp_mview_open(segs, 1, 8 * G, VMP_MVIEW_CLOSE_FILES, v, NULL), 0)) return 0;
+  if (!CHECK_RC(vmp_mview_open(segs, 1, 8 * G, flags, v, NULL), 0)) return 0;
   if (!CHECK_RC(vmp_mview_set_padding(*v, P), 0)) return vmp_mview_close(*v), 0;
   return 1;
 }
@@ -462,82 +449,27 @@ static void verify_append(vmp_mview *v) {
   zeros(v, 2 * G + P + 5, 2 * P - 5);
 }
 
-/* One scenario under the step driver: a fresh view for every attempt, and
- * what the operation must leave as it was when it fails (the driver sees
- * to the handles and reservations). */
-typedef struct scenario_run {
-  const scenario *sc;
-  vmp_mview *v;
-  size_t segments, retired;
-  uint64_t length;
-  int have_kernel;
-  kv_snapshot before;
-} scenario_run;
-
-static int scenario_setup(void *ctx) {
-  scenario_run *run = ctx;
-  if (!run->sc->prepare(&run->v)) return 1;
-  vmp_mview *v = run->v;
-  run->segments = vmp_mview_segments(v);
-  run->retired = vmp_mview_retired(v);
-  run->length = vmp_mview_length(v);
-  run->have_kernel = kv_take(&run->before, vmp_mview_base(v), (size_t)vmp_mview_capacity(v)) == 0;
-  return 0;
-}
-
-static int scenario_op(void *ctx) {
-  scenario_run *run = ctx;
-  return run->sc->operate(run->v);
-}
-
-static void scenario_check(void *ctx, const steps_attempt *a) {
-  scenario_run *run = ctx;
-  const scenario *sc = run->sc;
-  vmp_mview *v = run->v;
-  if (a->rc == 0) {
-    sc->verify(v);
-  } else {
-    CHECK(vmp_mview_segments(v) == run->segments && vmp_mview_retired(v) == run->retired &&
-              vmp_mview_length(v) == run->length,
-          "%s: step %ld failing changed the view", sc->name, a->n);
-    kv_snapshot after;
-    if (run->have_kernel &&
-        kv_take(&after, vmp_mview_base(v), (size_t)vmp_mview_capacity(v)) == 0) {
-      size_t i = kv_first_difference(&run->before, &after);
-      char x[160], y[160];
-      CHECK(i == NONE, "%s: step %ld failing (%s) changed page %zu: %s, now %s", sc->name, a->n,
-            vmp_err_name(a->rc), i, i == NONE ? "" : kv_describe(&run->before, i, x, sizeof x),
-            i == NONE ? "" : kv_describe(&after, i, y, sizeof y));
-      kv_free(&after);
-    }
-    if (CHECK_RC(sc->operate(v), 0)) sc->verify(v);
-  }
-  if (run->have_kernel) kv_free(&run->before);
-  CHECK_RC(vmp_mview_close(v), 0);
-}
-
-static void fails_cleanly(const scenario *sc, inject_kind kind, int least) {
+static void fails_cleanly(const mview_scenario *sc, inject_kind kind, int least) {
   sc_a = files_make(G + 30, 21);
   sc_b = files_make(2 * G, 22);
   sc_c = files_make(P + 5, 23);
-  if (sc_a && sc_b && sc_c) {
-    scenario_run run = {.sc = sc};
-    steps_plan plan = {.what = sc->name,
-                       .kind = kind,
-                       .max_steps = MAX_STEPS,
-                       .least = least,
-                       .leftovers = 1,
-                       STEPS_CALLBACKS(scenario, &run)};
-    steps_run(&plan);
-  }
+  if (sc_a && sc_b && sc_c) mview_fails_cleanly(sc, kind, least);
   files_remove();
 }
 
-static const scenario refresh_sc = {"refresh", prepare_refresh, do_refresh, verify_refresh};
-static const scenario retire_sc = {"retire", prepare_retire, do_retire, verify_retire};
-static const scenario retire_closed_sc = {"retire without descriptors", prepare_retire_closed,
-                                          do_retire, verify_retire};
-static const scenario append_sc = {"append", prepare_append, do_append, verify_append};
+static const mview_scenario refresh_sc = {"refresh",      0, prepare_refresh, do_refresh,
+                                          verify_refresh, 0};
+static const mview_scenario retire_sc = {"retire", 0, prepare_retire, do_retire, verify_retire, 0};
+/* A page mapped again comes from the file opened again, which the kernel
+ * does not merge with the pages still mapped from the first opening. */
+static const mview_scenario retire_closed_sc = {"retire without descriptors",
+                                                VMP_MVIEW_CLOSE_FILES,
+                                                prepare_retire,
+                                                do_retire,
+                                                verify_retire,
+                                                1};
+static const mview_scenario append_sc = {"append",  VMP_MVIEW_CLOSE_FILES, prepare_append,
+                                         do_append, verify_append,         0};
 
 CHECK_TEST(refresh_with_each_system_call_failing) { fails_cleanly(&refresh_sc, INJECT_SYSCALL, 3); }
 CHECK_TEST(refresh_with_each_allocation_failing) {
