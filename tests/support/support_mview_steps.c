@@ -58,9 +58,8 @@ static void check_unchanged(scenario_run *run, const steps_attempt *a) {
   if (run->have_kernel && kv_take(&after, base, size) == 0) {
     size_t i = kv_first_difference(&run->before, &after);
     char x[160], y[160];
-    CHECK(i == (size_t)-1, "%s: step %ld failing (%s) changed page %zu: %s, now %s", sc->name,
-          a->n, vmp_err_name(a->rc), i,
-          i == (size_t)-1 ? "" : kv_describe(&run->before, i, x, sizeof x),
+    CHECK(i == (size_t)-1, "%s: step %ld failing (%s) changed page %zu: %s, now %s", sc->name, a->n,
+          vmp_err_name(a->rc), i, i == (size_t)-1 ? "" : kv_describe(&run->before, i, x, sizeof x),
           i == (size_t)-1 ? "" : kv_describe(&after, i, y, sizeof y));
     kv_free(&after);
   }
