@@ -12,7 +12,7 @@
 #include <sys/resource.h>
 #include <sys/statvfs.h>
 
-#include "check.h"
+#include "support_criterion.h"
 #include "testing.h"
 #include "vmplace.h"
 

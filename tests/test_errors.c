@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "check.h"
+#include "support_criterion.h"
 #include "vmplace.h"
 
 typedef struct code {

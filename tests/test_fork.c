@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "support_criterion.h"
 #include "vmplace.h"
 
 static size_t page;

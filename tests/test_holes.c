@@ -10,11 +10,10 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "check.h"
-#include "portable/support_inject.h"
+#include "support_criterion.h"
+#include "support_inject.h"
 #include "vmplace.h"
 
 static size_t page;
@@ -182,11 +181,5 @@ Test(holes, protect_at_the_mapping_limit_restores_protections) {
   if (UNDER_SANITIZER)
     cr_skip_test("the sanitizer's allocator cannot live with a full mapping table");
   page = vmp_page_size();
-  pid_t pid = fork();
-  cr_assert_geq(pid, 0);
-  if (pid == 0) _exit(child_protect_at_the_limit());
-  int status = 0;
-  cr_assert_eq(waitpid(pid, &status, 0), pid);
-  cr_assert(WIFEXITED(status), "child died (signal %d)", WTERMSIG(status));
-  cr_assert_eq(WEXITSTATUS(status), 0, "child failed at step %d", WEXITSTATUS(status));
+  vmpt_in_child(child_protect_at_the_limit);
 }

@@ -3,7 +3,7 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 
-#include "check.h"
+#include "support_criterion.h"
 #include "vmplace.h"
 
 #define MANY 100000

@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "support_criterion.h"
 #include "testing.h"
 #include "vmplace.h"
 

@@ -19,8 +19,8 @@
 #include <unistd.h>
 
 #include "alloc.h"
-#include "check.h"
-#include "portable/support_steps.h"
+#include "support_criterion.h"
+#include "support_steps.h"
 #include "testing.h"
 #include "vmplace.h"
 
@@ -513,11 +513,20 @@ Test(mview, append_errors_name_nothing_and_change_nothing, .fini = remove_files)
 
 /* ---- locate ----------------------------------------------------------------------- */
 
-Test(mview, locate_at_the_boundaries, .fini = remove_files) {
+/* Three segments: pages [1,3) of a file, the first page of another and
+ * the rest of it from its second page on. */
+static vmp_mview *three_segments(vmp_segment segs[3]) {
   const char *a = make_file(4 * PG, 1), *b = make_file(3 * PG + 5, 2);
-  vmp_segment segs[] = {{a, -1, PG, 2 * PG}, {b, -1, 0, PG}, {b, -1, PG, 0}};
+  vmp_segment want[] = {{a, -1, PG, 2 * PG}, {b, -1, 0, PG}, {b, -1, PG, 0}};
+  memcpy(segs, want, sizeof want);
   vmp_mview *v;
   CHECK_OK(vmp_mview_open(segs, 3, 0, 0, &v, NULL));
+  return v;
+}
+
+Test(mview, locate_at_the_boundaries, .fini = remove_files) {
+  vmp_segment segs[3];
+  vmp_mview *v = three_segments(segs);
   uint64_t len = vmp_mview_length(v);
   cr_assert_eq(len, 5 * PG + 5);
   struct {
@@ -548,10 +557,8 @@ Test(mview, locate_at_the_boundaries, .fini = remove_files) {
 /* describe gives each segment's range and a descriptor of the very file the
  * view mapped: reading through it gives the view's bytes. */
 Test(mview, describe_names_each_segment_and_its_file, .fini = remove_files) {
-  const char *a = make_file(4 * PG, 1), *b = make_file(3 * PG + 5, 2);
-  vmp_segment segs[] = {{a, -1, PG, 2 * PG}, {b, -1, 0, PG}, {b, -1, PG, 0}};
-  vmp_mview *v;
-  CHECK_OK(vmp_mview_open(segs, 3, 0, 0, &v, NULL));
+  vmp_segment segs[3];
+  vmp_mview *v = three_segments(segs);
   const unsigned char *base = base_of(v);
   uint64_t want_start[] = {0, 2 * PG, 3 * PG}, want_len[] = {2 * PG, PG, 2 * PG + 5};
   for (size_t i = 0; i < 3; i++) {
@@ -626,14 +633,6 @@ Test(mview, touching_a_lost_page_faults, .signal = SIGBUS) {
 
 /* ---- the kernel's view ------------------------------------------------------------ */
 
-static const vmpt_vma *vma_at(const void *addr) {
-  const vmpt_vma *v;
-  size_t n = vmpt_maps_read(&v);
-  for (size_t i = 0; i < n; i++)
-    if (v[i].start <= (uintptr_t)addr && (uintptr_t)addr < v[i].end) return &v[i];
-  return NULL;
-}
-
 Test(mview, kernel_maps_agree, .fini = remove_files) {
   const char *a = make_file(3 * PG, 1), *b = make_file(4 * PG, 2), *c = make_file(PG + 3, 3);
   vmp_segment segs[] = {{a, -1, 0, 0}, {b, -1, 2 * PG, 2 * PG}, {c, -1, 0, 0}};
@@ -648,7 +647,7 @@ Test(mview, kernel_maps_agree, .fini = remove_files) {
     size_t len = segs[i].length ? segs[i].length : (size_t)st.st_size - segs[i].offset;
     for (size_t page = 0; page < round_up(len, PG) / PG; page++) {
       unsigned char *addr = base + start + page * PG;
-      const vmpt_vma *m = vma_at(addr);
+      const vmpt_vma *m = vmpt_maps_at(addr);
       cr_assert(m, "segment %zu page %zu is not mapped", i, page);
       cr_assert_eq(m->inode, (uint64_t)st.st_ino, "segment %zu page %zu maps inode %llu", i, page,
                    (unsigned long long)m->inode);
@@ -662,13 +661,13 @@ Test(mview, kernel_maps_agree, .fini = remove_files) {
   size_t room = (size_t)vmp_mview_capacity(v) - start;
   cr_assert_eq(vmpt_maps_count_in(base + start, room), 1, "the room is %zu mappings",
                vmpt_maps_count_in(base + start, room));
-  const vmpt_vma *m = vma_at(base + start);
+  const vmpt_vma *m = vmpt_maps_at(base + start);
   cr_assert(m);
   cr_assert_eq(m->start, (uintptr_t)(base + start));
   cr_assert_str_eq(m->perms, "---p");
   cr_assert_eq(m->inode, 0);
   CHECK_OK(vmp_mview_close(v));
-  cr_assert_null(vma_at(base), "close left the range mapped");
+  cr_assert_null(vmpt_maps_at(base), "close left the range mapped");
 }
 
 /* ---- failure at every step -------------------------------------------------------- */
@@ -736,22 +735,21 @@ static void open_fails_cleanly(inject_kind kind) {
   steps_plan plan = {.what = "vmp_mview_open",
                      .kind = kind,
                      .max_steps = MAX_STEPS,
-                     .ctx = &run,
-                     .setup = open_setup,
-                     .op = open_op,
-                     .check = open_check};
-  long failures = steps_run(&plan);
-  cr_assert_gt(failures, kind == INJECT_SYSCALL ? 3 : 1, "only %ld steps could fail", failures);
+                     .least = kind == INJECT_SYSCALL ? 4 : 2,
+                     STEPS_CALLBACKS(open, &run)};
+  steps_run(&plan);
   close(fb);
 }
 
-Test(mview_faults, open_with_each_system_call_failing, .fini = remove_files) {
-  open_fails_cleanly(INJECT_SYSCALL);
-}
-
-Test(mview_faults, open_with_each_allocation_failing, .fini = remove_files) {
-  open_fails_cleanly(INJECT_ALLOCATION);
-}
+/* An operation's NAME_fails_cleanly() with each kind of failure. */
+#define FAULT_TESTS(name)                                                          \
+  Test(mview_faults, name##_with_each_system_call_failing, .fini = remove_files) { \
+    name##_fails_cleanly(INJECT_SYSCALL);                                          \
+  }                                                                                \
+  Test(mview_faults, name##_with_each_allocation_failing, .fini = remove_files) {  \
+    name##_fails_cleanly(INJECT_ALLOCATION);                                       \
+  }
+FAULT_TESTS(open)
 
 typedef struct append_run {
   vmp_segment first, by_fd, other;
@@ -805,22 +803,13 @@ static void append_fails_cleanly(inject_kind kind) {
   steps_plan plan = {.what = "vmp_mview_append",
                      .kind = kind,
                      .max_steps = MAX_STEPS,
-                     .ctx = &run,
-                     .setup = append_setup,
-                     .op = append_op,
-                     .check = append_check};
-  long failures = steps_run(&plan);
-  cr_assert_gt(failures, 1, "only %ld steps could fail", failures);
+                     .least = 2,
+                     STEPS_CALLBACKS(append, &run)};
+  steps_run(&plan);
   close(fb);
 }
 
-Test(mview_faults, append_with_each_system_call_failing, .fini = remove_files) {
-  append_fails_cleanly(INJECT_SYSCALL);
-}
-
-Test(mview_faults, append_with_each_allocation_failing, .fini = remove_files) {
-  append_fails_cleanly(INJECT_ALLOCATION);
-}
+FAULT_TESTS(append)
 
 /* ---- threads ---------------------------------------------------------------------- */
 

@@ -24,51 +24,15 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "check.h"
 #include "os/os.h"
 #include "os/unix.h"
-#include "portable/support_inject.h"
+#include "support_criterion.h"
+#include "support_files.h"
+#include "support_mview_steps.h"
 #include "testing.h"
 #include "vmplace.h"
 
 #define NONE ((size_t)-1)
-#define MAX_FILES 8
-
-static char made[MAX_FILES][512];
-static size_t made_count;
-
-static unsigned char byte_of(unsigned seed, uint64_t i) {
-  return (unsigned char)(seed * 41u + i * 7u + (i / 4096) * 29u + 1u);
-}
-
-/* Appends bytes [from, to) of the seed's pattern to the file at `path`. */
-static void write_pattern(const char *path, unsigned seed, uint64_t from, uint64_t to) {
-  int fd = open(path, O_WRONLY | O_CLOEXEC);
-  cr_assert_geq(fd, 0, "open %s: %s", path, strerror(errno));
-  unsigned char buf[4096];
-  for (uint64_t at = from; at < to;) {
-    size_t n = to - at < sizeof buf ? (size_t)(to - at) : sizeof buf;
-    for (size_t i = 0; i < n; i++) buf[i] = byte_of(seed, at + i);
-    cr_assert_eq(pwrite(fd, buf, n, (off_t)at), (ssize_t)n);
-    at += n;
-  }
-  close(fd);
-}
-
-static const char *make_file(uint64_t size, unsigned seed) {
-  cr_assert_lt(made_count, MAX_FILES);
-  char *path = made[made_count];
-  cr_assert_eq(vmpt_temp_file(0, 0, path, sizeof made[0]), 0, "cannot create a file");
-  made_count++;
-  write_pattern(path, seed, 0, size);
-  return path;
-}
-
-static void remove_files(void) {
-  for (size_t i = 0; i < made_count; i++) vmpt_temp_file_remove(made[i]);
-  made_count = 0;
-}
-
 static void setup(void) { signal(SIGBUS, SIG_DFL); }
 
 static void cut(const char *path, uint64_t size) { cr_assert_eq(truncate(path, (off_t)size), 0); }
@@ -77,24 +41,16 @@ static void cut(const char *path, uint64_t size) { cr_assert_eq(truncate(path, (
 static void shows(vmp_mview *v, uint64_t at, unsigned seed, uint64_t from, uint64_t n) {
   const unsigned char *p = vmp_mview_base(v);
   for (uint64_t i = 0; i < n; i++)
-    if (p[at + i] != byte_of(seed, from + i))
+    if (p[at + i] != files_byte(seed, from + i))
       cr_assert_fail("view byte %llu is 0x%02x, file byte %llu is 0x%02x",
                      (unsigned long long)(at + i), p[at + i], (unsigned long long)(from + i),
-                     byte_of(seed, from + i));
+                     files_byte(seed, from + i));
 }
 
 static void zeros(vmp_mview *v, uint64_t at, uint64_t n) {
   const unsigned char *p = vmp_mview_base(v);
   for (uint64_t i = 0; i < n; i++)
     cr_assert_eq(p[at + i], 0, "byte %llu", (unsigned long long)(at + i));
-}
-
-static const vmpt_vma *vma_at(const void *addr) {
-  const vmpt_vma *m;
-  size_t n = vmpt_maps_read(&m);
-  for (size_t i = 0; i < n; i++)
-    if (m[i].start <= (uintptr_t)addr && (uintptr_t)addr < m[i].end) return &m[i];
-  return NULL;
 }
 
 static uint64_t inode_of(const char *path) {
@@ -105,28 +61,6 @@ static uint64_t inode_of(const char *path) {
 
 /* The view's pages as the kernel maps them, one line each (protection,
  * inode, file offset): the same pages, whatever the mappings' seams. */
-static char *view_pages(vmp_mview *v) {
-  const unsigned char *base = vmp_mview_base(v);
-  size_t pages = (size_t)vmp_mview_capacity(v) / PG, n;
-  const vmpt_vma *m;
-  n = vmpt_maps_read(&m);
-  char *text = malloc(pages * 64 + 1);
-  cr_assert(text);
-  size_t used = 0, k = 0;
-  for (size_t i = 0; i < pages; i++) {
-    uintptr_t a = (uintptr_t)(base + i * PG);
-    while (k < n && m[k].end <= a) k++;
-    if (k < n && m[k].start <= a)
-      used += (size_t)sprintf(text + used, "%zu %s %llu %llu\n", i, m[k].perms,
-                              (unsigned long long)m[k].inode,
-                              (unsigned long long)(m[k].offset + (a - m[k].start)));
-    else
-      used += (size_t)sprintf(text + used, "%zu unmapped\n", i);
-  }
-  text[used] = 0;
-  return text;
-}
-
 static char *view_maps(vmp_mview *v) {
   char *text = vmpt_maps_region_text(vmp_mview_base(v), (size_t)vmp_mview_capacity(v));
   cr_assert(text);
@@ -135,8 +69,8 @@ static char *view_maps(vmp_mview *v) {
 
 /* ---- follow ------------------------------------------------------------------------ */
 
-Test(mview_follow, refresh_maps_the_grown_pages_in_place, .init = setup, .fini = remove_files) {
-  const char *f = make_file(PG + 100, 1);
+Test(mview_follow, refresh_maps_the_grown_pages_in_place, .init = setup, .fini = files_remove) {
+  const char *f = files_make(PG + 100, 1);
   vmp_segment seg = {f, -1, 0, 0};
   vmp_mview *v;
   CHECK_OK(vmp_mview_open(&seg, 1, 64 * PG, 0, &v, NULL));
@@ -147,13 +81,13 @@ Test(mview_follow, refresh_maps_the_grown_pages_in_place, .init = setup, .fini =
   cr_assert_eq(len, PG + 100);
 
   /* Growth inside the mapped last page: no mapping, the bytes are there. */
-  write_pattern(f, 1, PG + 100, PG + 900);
+  files_write(f, 1, PG + 100, PG + 900);
   CHECK_OK(vmp_mview_refresh(v, &len));
   cr_assert_eq(len, PG + 900);
   cr_assert_eq(vmpt_maps_count_in(base, 2 * PG), 1, "the segment is one mapping");
 
   /* Growth by whole pages and a partial one. */
-  write_pattern(f, 1, PG + 900, 5 * PG + 7);
+  files_write(f, 1, PG + 900, 5 * PG + 7);
   CHECK_OK(vmp_mview_refresh(v, &len));
   cr_assert_eq(len, 5 * PG + 7);
   cr_assert_eq(vmp_mview_length(v), 5 * PG + 7);
@@ -165,13 +99,13 @@ Test(mview_follow, refresh_maps_the_grown_pages_in_place, .init = setup, .fini =
   cr_assert_eq(vmpt_maps_count_in(base, 6 * PG), 1, "%zu mappings for one segment",
                vmpt_maps_count_in(base, 6 * PG));
   for (size_t page = 0; page < 6; page++) {
-    const vmpt_vma *m = vma_at(base + page * PG);
+    const vmpt_vma *m = vmpt_maps_at(base + page * PG);
     cr_assert(m);
     cr_assert_eq(m->inode, inode_of(f));
     cr_assert_eq(m->offset + ((uintptr_t)(base + page * PG) - m->start), page * PG);
     cr_assert_str_eq(m->perms, "r--s");
   }
-  const vmpt_vma *room = vma_at(base + 6 * PG);
+  const vmpt_vma *room = vmpt_maps_at(base + 6 * PG);
   cr_assert(room);
   cr_assert_str_eq(room->perms, "---p", "the room is placeholder");
   size_t seg_at;
@@ -183,9 +117,9 @@ Test(mview_follow, refresh_maps_the_grown_pages_in_place, .init = setup, .fini =
   CHECK_OK(vmp_mview_close(v));
 }
 
-Test(mview_follow, refresh_errors_change_nothing, .init = setup, .fini = remove_files) {
+Test(mview_follow, refresh_errors_change_nothing, .init = setup, .fini = files_remove) {
   CHECK_RC(vmp_mview_refresh(NULL, NULL), VMP_EINVAL);
-  const char *f = make_file(2 * PG, 2), *fixed = make_file(3 * PG, 3);
+  const char *f = files_make(2 * PG, 2), *fixed = files_make(3 * PG, 3);
   /* A segment with an explicit length does not follow its file. */
   vmp_segment given = {fixed, -1, 0, PG};
   vmp_mview *v;
@@ -209,9 +143,9 @@ Test(mview_follow, refresh_errors_change_nothing, .init = setup, .fini = remove_
   cut(f, PG);
   CHECK_RC(vmp_mview_refresh(v, &len), VMP_EBOUNDS);
   cr_assert_eq(len, 2 * PG);
-  write_pattern(f, 2, PG, 2 * PG);
+  files_write(f, 2, PG, 2 * PG);
   /* Grown past the capacity: ERANGE, nothing mapped. */
-  write_pattern(f, 2, 2 * PG, capacity + 1);
+  files_write(f, 2, 2 * PG, capacity + 1);
   CHECK_RC(vmp_mview_refresh(v, &len), VMP_ERANGE);
   cr_assert_eq(len, 2 * PG);
   char *after = view_maps(v);
@@ -228,8 +162,8 @@ Test(mview_follow, refresh_errors_change_nothing, .init = setup, .fini = remove_
 
 /* ---- roll, retire ------------------------------------------------------------------- */
 
-Test(mview_follow, roll_append_and_retire, .init = setup, .fini = remove_files) {
-  const char *s0 = make_file(PG / 2, 10), *s1 = make_file(0, 11), *s2 = make_file(PG, 12);
+Test(mview_follow, roll_append_and_retire, .init = setup, .fini = files_remove) {
+  const char *s0 = files_make(PG / 2, 10), *s1 = files_make(0, 11), *s2 = files_make(PG, 12);
   vmp_segment first = {s0, -1, 0, 0};
   vmp_mview *v;
   CHECK_OK(vmp_mview_open(&first, 1, 64 * PG, 0, &v, NULL));
@@ -237,12 +171,12 @@ Test(mview_follow, roll_append_and_retire, .init = setup, .fini = remove_files) 
   vmp_segment next = {s1, -1, 0, 0};
   /* The first segment is not full yet: the page rule refuses the roll. */
   CHECK_RC(vmp_mview_append(v, &next), VMP_EALIGN);
-  write_pattern(s0, 10, PG / 2, 4 * PG);
+  files_write(s0, 10, PG / 2, 4 * PG);
   CHECK_OK(vmp_mview_refresh(v, NULL));
   CHECK_OK(vmp_mview_append(v, &next));
   cr_assert_eq(vmp_mview_length(v), 4 * PG);
   /* The new, empty segment follows its file. */
-  write_pattern(s1, 11, 0, 2 * PG + 3);
+  files_write(s1, 11, 0, 2 * PG + 3);
   uint64_t len;
   CHECK_OK(vmp_mview_refresh(v, &len));
   cr_assert_eq(len, 6 * PG + 3);
@@ -255,7 +189,7 @@ Test(mview_follow, roll_append_and_retire, .init = setup, .fini = remove_files) 
   CHECK_OK(vmp_mview_retire(v, 1));
   cr_assert_eq(vmp_mview_retired(v), 1);
   cr_assert_eq(vmpt_fd_count(), fds - 1, "the retired file is still open");
-  const vmpt_vma *m = vma_at(base);
+  const vmpt_vma *m = vmpt_maps_at(base);
   cr_assert(m);
   cr_assert_str_eq(m->perms, "---p");
   cr_assert_eq(m->inode, 0);
@@ -283,13 +217,13 @@ Test(mview_follow, roll_append_and_retire, .init = setup, .fini = remove_files) 
   CHECK_RC(vmp_mview_retire(NULL, 1), VMP_EINVAL);
 
   /* Fill the second, roll to a third, retire both at once. */
-  write_pattern(s1, 11, 2 * PG + 3, 3 * PG);
+  files_write(s1, 11, 2 * PG + 3, 3 * PG);
   CHECK_OK(vmp_mview_refresh(v, NULL));
   vmp_segment third = {s2, -1, 0, 0};
   CHECK_OK(vmp_mview_append(v, &third));
   CHECK_OK(vmp_mview_retire(v, 3));
   cr_assert_eq(vmp_mview_length(v), 8 * PG);
-  m = vma_at(base);
+  m = vmpt_maps_at(base);
   cr_assert(m);
   cr_assert_eq(m->start, (uintptr_t)base);
   cr_assert_str_eq(m->perms, "---p");
@@ -300,8 +234,8 @@ Test(mview_follow, roll_append_and_retire, .init = setup, .fini = remove_files) 
   CHECK_OK(vmp_mview_close(v));
 }
 
-Test(mview_follow, a_retired_byte_faults, .signal = SIGSEGV, .init = setup, .fini = remove_files) {
-  const char *a = make_file(PG, 1), *b = make_file(PG, 2);
+Test(mview_follow, a_retired_byte_faults, .signal = SIGSEGV, .init = setup, .fini = files_remove) {
+  const char *a = files_make(PG, 1), *b = files_make(PG, 2);
   vmp_segment segs[] = {{a, -1, 0, 0}, {b, -1, 0, 0}};
   vmp_mview *v;
   CHECK_OK(vmp_mview_open(segs, 2, 0, 0, &v, NULL));
@@ -313,8 +247,8 @@ Test(mview_follow, a_retired_byte_faults, .signal = SIGSEGV, .init = setup, .fin
 
 #define MANY 3000
 
-Test(mview_follow, close_files_keeps_no_descriptors, .init = setup, .fini = remove_files) {
-  const char *f = make_file(4 * PG, 5), *g = make_file(PG + 1, 6);
+Test(mview_follow, close_files_keeps_no_descriptors, .init = setup, .fini = files_remove) {
+  const char *f = files_make(4 * PG, 5), *g = files_make(PG + 1, 6);
   vmp_segment *segs = calloc(MANY + 1, sizeof *segs);
   cr_assert(segs);
   for (size_t i = 0; i < MANY; i++) segs[i] = (vmp_segment){f, -1, (i % 4) * PG, PG};
@@ -362,19 +296,19 @@ Test(mview_follow, close_files_keeps_no_descriptors, .init = setup, .fini = remo
   free(segs);
 }
 
-Test(mview_follow, close_files_follows_and_closes_on_roll, .init = setup, .fini = remove_files) {
-  const char *a = make_file(PG, 1), *b = make_file(10, 2);
+Test(mview_follow, close_files_follows_and_closes_on_roll, .init = setup, .fini = files_remove) {
+  const char *a = files_make(PG, 1), *b = files_make(10, 2);
   vmp_segment first = {a, -1, 0, 0};
   size_t fds = vmpt_fd_count();
   vmp_mview *v;
   CHECK_OK(vmp_mview_open(&first, 1, 16 * PG, VMP_MVIEW_CLOSE_FILES, &v, NULL));
   cr_assert_eq(vmpt_fd_count(), fds + 1);
-  write_pattern(a, 1, PG, 2 * PG);
+  files_write(a, 1, PG, 2 * PG);
   CHECK_OK(vmp_mview_refresh(v, NULL));
   vmp_segment next = {b, -1, 0, 0};
   CHECK_OK(vmp_mview_append(v, &next));
   cr_assert_eq(vmpt_fd_count(), fds + 1, "the segment before the last kept its descriptor");
-  write_pattern(b, 2, 10, PG + 20);
+  files_write(b, 2, 10, PG + 20);
   CHECK_OK(vmp_mview_refresh(v, NULL));
   cr_assert_eq(vmp_mview_length(v), 3 * PG + 20);
   shows(v, 0, 1, 0, 2 * PG);
@@ -386,8 +320,8 @@ Test(mview_follow, close_files_follows_and_closes_on_roll, .init = setup, .fini 
 
 /* ---- padding ------------------------------------------------------------------------ */
 
-Test(mview_follow, padding_is_readable_zeros_after_the_end, .init = setup, .fini = remove_files) {
-  const char *f = make_file(PG + 10, 7), *g = make_file(2 * PG, 8);
+Test(mview_follow, padding_is_readable_zeros_after_the_end, .init = setup, .fini = files_remove) {
+  const char *f = files_make(PG + 10, 7), *g = files_make(2 * PG, 8);
   vmp_segment seg = {f, -1, 0, 0};
   vmp_mview *v;
   CHECK_OK(vmp_mview_open(&seg, 1, 8 * PG, 0, &v, NULL));
@@ -397,14 +331,14 @@ Test(mview_follow, padding_is_readable_zeros_after_the_end, .init = setup, .fini
   CHECK_RC(vmp_mview_set_padding(v, 6 * PG + 1), VMP_ERANGE);
   CHECK_OK(vmp_mview_set_padding(v, 5 * PG));
   zeros(v, PG + 10, 6 * PG - 10);
-  const vmpt_vma *m = vma_at(base + 2 * PG);
+  const vmpt_vma *m = vmpt_maps_at(base + 2 * PG);
   cr_assert(m);
   cr_assert_str_eq(m->perms, "r--p", "padding is private read-only memory");
   cr_assert_eq(m->inode, 0);
   cr_assert_eq(m->end, (uintptr_t)(base + 7 * PG));
 
   /* It moves with the end. */
-  write_pattern(f, 7, PG + 10, 2 * PG);
+  files_write(f, 7, PG + 10, 2 * PG);
   CHECK_OK(vmp_mview_refresh(v, NULL));
   shows(v, 0, 7, 0, 2 * PG);
   zeros(v, 2 * PG, 5 * PG);
@@ -416,13 +350,13 @@ Test(mview_follow, padding_is_readable_zeros_after_the_end, .init = setup, .fini
   CHECK_OK(vmp_mview_append(v, &more));
   shows(v, 2 * PG, 8, 0, 2 * PG);
   zeros(v, 4 * PG, 100);
-  m = vma_at(base + 4 * PG);
+  m = vmpt_maps_at(base + 4 * PG);
   cr_assert(m);
   cr_assert_str_eq(m->perms, "r--p");
   cr_assert_eq(m->end, (uintptr_t)(base + 5 * PG));
   /* 0 takes it away. */
   CHECK_OK(vmp_mview_set_padding(v, 0));
-  m = vma_at(base + 4 * PG);
+  m = vmpt_maps_at(base + 4 * PG);
   cr_assert(m);
   cr_assert_str_eq(m->perms, "---p");
   CHECK_OK(vmp_mview_close(v));
@@ -436,8 +370,8 @@ static uint64_t first_equal(const unsigned char *p, uint64_t from, uint64_t n, u
   return hit ? (uint64_t)(hit - p) : from + n;
 }
 
-Test(mview_follow, read_and_scan_return_errors_not_signals, .init = setup, .fini = remove_files) {
-  const char *a = make_file(2 * PG, 1), *b = make_file(3 * PG + 50, 2);
+Test(mview_follow, read_and_scan_return_errors_not_signals, .init = setup, .fini = files_remove) {
+  const char *a = files_make(2 * PG, 1), *b = files_make(3 * PG + 50, 2);
   vmp_segment segs[] = {{a, -1, 0, 0}, {b, -1, 0, 0}};
   vmp_mview *v;
   CHECK_OK(vmp_mview_open(segs, 2, 0, 0, &v, NULL));
@@ -455,7 +389,7 @@ Test(mview_follow, read_and_scan_return_errors_not_signals, .init = setup, .fini
   /* Scan finds the first byte equal, across the segment boundary too. */
   const unsigned char *p = vmp_mview_base(v);
   uint64_t found;
-  unsigned char want = byte_of(2, 5);
+  unsigned char want = files_byte(2, 5);
   CHECK_OK(vmp_mview_scan(v, 2 * PG - 3, len - (2 * PG - 3), want, &found));
   cr_assert_eq(found, first_equal(p, 2 * PG - 3, len - (2 * PG - 3), want));
   cr_assert_geq(found, 2 * PG);
@@ -489,9 +423,9 @@ Test(mview_follow, read_and_scan_return_errors_not_signals, .init = setup, .fini
 /* The copy under the size check: a page past the end of its file, which a
  * load would turn into SIGBUS, is VMP_EGONE on Linux. The generic POSIX
  * backend has no such copy (the header says so), and is not asked. */
-Test(mview_follow, the_copy_itself_survives_a_truncated_page, .init = setup, .fini = remove_files) {
+Test(mview_follow, the_copy_itself_survives_a_truncated_page, .init = setup, .fini = files_remove) {
   if (!vmp_capabilities()->fault_safe_copy) cr_skip_test("this backend copies with memcpy");
-  const char *a = make_file(4 * PG, 1);
+  const char *a = files_make(4 * PG, 1);
   vmp_segment seg = {a, -1, 0, 0};
   vmp_mview *v;
   CHECK_OK(vmp_mview_open(&seg, 1, 0, 0, &v, NULL));
@@ -516,10 +450,10 @@ static ssize_t refuse_vm_readv(pid_t pid, const struct iovec *l, unsigned long n
 }
 
 Test(mview_follow, reads_go_on_where_the_kernel_copy_is_refused, .init = setup,
-     .fini = remove_files) {
+     .fini = files_remove) {
   if (!vmp__testing_syscall_default("process_vm_readv"))
     cr_skip_test("no process_vm_readv in this backend");
-  const char *a = make_file(2 * PG + 9, 4);
+  const char *a = files_make(2 * PG + 9, 4);
   vmp_segment seg = {a, -1, 0, 0};
   vmp_mview *v;
   CHECK_OK(vmp_mview_open(&seg, 1, 0, 0, &v, NULL));
@@ -544,10 +478,10 @@ Test(mview_follow, reads_go_on_where_the_kernel_copy_is_refused, .init = setup,
 
 #define SCALE 10000
 
-Test(mview_follow, ten_thousand_segments_one_mapping_each, .init = setup, .fini = remove_files) {
+Test(mview_follow, ten_thousand_segments_one_mapping_each, .init = setup, .fini = files_remove) {
   /* One file, its pages in reverse order, so that no two neighbours in the
    * view are neighbours in the file and the kernel cannot merge them. */
-  const char *f = make_file((uint64_t)SCALE * PG, 3);
+  const char *f = files_make((uint64_t)SCALE * PG, 3);
   vmp_segment *segs = calloc(SCALE, sizeof *segs);
   cr_assert(segs);
   for (size_t i = 0; i < SCALE; i++) segs[i] = (vmp_segment){f, -1, (SCALE - 1 - i) * PG, PG};
@@ -562,7 +496,7 @@ Test(mview_follow, ten_thousand_segments_one_mapping_each, .init = setup, .fini 
     cr_assert_geq(maps, SCALE);
     for (size_t i = 0; i < SCALE; i += 331) shows(v, i * PG, 3, (SCALE - 1 - i) * PG, PG);
     uint64_t found;
-    unsigned char last = byte_of(3, PG - 1);
+    unsigned char last = files_byte(3, PG - 1);
     uint64_t from = (uint64_t)(SCALE / 2) * PG;
     CHECK_OK(vmp_mview_scan(v, from, vmp_mview_length(v) - from, last, &found));
     cr_assert_eq(found, first_equal(base, from, vmp_mview_length(v) - from, last));
@@ -577,33 +511,21 @@ Test(mview_follow, ten_thousand_segments_one_mapping_each, .init = setup, .fini 
 
 /* ---- failure at every step ----------------------------------------------------------- */
 
-#define MAX_STEPS 300
-
-/* What one operation under test does, and what the view looks like when it
- * has done nothing. */
-typedef struct scenario {
-  const char *name;
-  void (*prepare)(vmp_mview **v); /* the view before the operation */
-  int (*operate)(vmp_mview *v);
-  void (*verify)(vmp_mview *v); /* after success */
-  int same_pages_only;          /* the kernel may cut a mapping where it was one */
-} scenario;
-
 static const char *sc_a, *sc_b, *sc_c;
 
 static void files_for_scenarios(void) {
-  sc_a = make_file(2 * PG + 30, 21);
-  sc_b = make_file(3 * PG, 22);
-  sc_c = make_file(PG + 5, 23);
+  sc_a = files_make(2 * PG + 30, 21);
+  sc_b = files_make(3 * PG, 22);
+  sc_c = files_make(PG + 5, 23);
 }
 
 /* Follow: the last segment grew by pages, with padding to move. */
-static void prepare_refresh(vmp_mview **v) {
+static int prepare_refresh(vmp_mview **v, unsigned flags) {
   cut(sc_a, 2 * PG + 30);
   vmp_segment segs[] = {{sc_b, -1, 0, 0}, {sc_a, -1, 0, 0}};
-  CHECK_OK(vmp_mview_open(segs, 2, 32 * PG, 0, v, NULL));
+  CHECK_OK(vmp_mview_open(segs, 2, 32 * PG, flags, v, NULL));
   CHECK_OK(vmp_mview_set_padding(*v, 2 * PG));
-  write_pattern(sc_a, 21, 2 * PG + 30, 6 * PG + 1);
+  return files_write(sc_a, 21, 2 * PG + 30, 6 * PG + 1);
 }
 static int do_refresh(vmp_mview *v) { return vmp_mview_refresh(v, NULL); }
 static void verify_refresh(vmp_mview *v) {
@@ -615,17 +537,16 @@ static void verify_refresh(vmp_mview *v) {
 /* Retire two segments, one of them grown in two refreshes (two spans);
  * without descriptors, a segment whose pages were taken is mapped again
  * from its path. */
-static void prepare_retire_with(vmp_mview **v, unsigned flags) {
+static int prepare_retire(vmp_mview **v, unsigned flags) {
   cut(sc_a, 2 * PG);
   vmp_segment segs[] = {{sc_b, -1, 0, 0}, {sc_a, -1, 0, 0}};
   CHECK_OK(vmp_mview_open(segs, 2, 32 * PG, flags, v, NULL));
-  write_pattern(sc_a, 21, 2 * PG, 4 * PG);
+  files_write(sc_a, 21, 2 * PG, 4 * PG);
   CHECK_OK(vmp_mview_refresh(*v, NULL));
   vmp_segment c = {sc_c, -1, 0, 0};
   CHECK_OK(vmp_mview_append(*v, &c));
+  return 1;
 }
-static void prepare_retire(vmp_mview **v) { prepare_retire_with(v, 0); }
-static void prepare_retire_closed(vmp_mview **v) { prepare_retire_with(v, VMP_MVIEW_CLOSE_FILES); }
 static int do_retire(vmp_mview *v) { return vmp_mview_retire(v, 2); }
 static void verify_retire(vmp_mview *v) {
   cr_assert_eq(vmp_mview_retired(v), 2);
@@ -633,10 +554,11 @@ static void verify_retire(vmp_mview *v) {
 }
 
 /* Append with padding to move, keeping no descriptors. */
-static void prepare_append(vmp_mview **v) {
+static int prepare_append(vmp_mview **v, unsigned flags) {
   vmp_segment segs[] = {{sc_b, -1, 0, 0}};
-  CHECK_OK(vmp_mview_open(segs, 1, 32 * PG, VMP_MVIEW_CLOSE_FILES, v, NULL));
+  CHECK_OK(vmp_mview_open(segs, 1, 32 * PG, flags, v, NULL));
   CHECK_OK(vmp_mview_set_padding(*v, PG));
+  return 1;
 }
 static int do_append(vmp_mview *v) {
   vmp_segment c = {sc_c, -1, 0, 0};
@@ -649,121 +571,67 @@ static void verify_append(vmp_mview *v) {
   zeros(v, 4 * PG + 5, 2 * PG - 5);
 }
 
-static void fails_cleanly(const scenario *sc, inject_kind kind, int least) {
+static void fails_cleanly(const mview_scenario *sc, inject_kind kind, int least) {
   files_for_scenarios();
-  int failures = 0;
-  for (long n = 1;; n++) {
-    cr_assert_lt(n, MAX_STEPS, "%s still failing after %d steps", sc->name, MAX_STEPS);
-    vmp_mview *v;
-    sc->prepare(&v);
-    char *maps = sc->same_pages_only ? view_pages(v) : view_maps(v);
-    size_t fds = vmpt_fd_count(), segments = vmp_mview_segments(v), retired = vmp_mview_retired(v);
-    uint64_t length = vmp_mview_length(v);
-    vmpt_outside *outside = vmpt_outside_take(vmp_mview_base(v), (size_t)vmp_mview_capacity(v));
-    cr_assert(outside);
-    const char *missing = inject_arm(kind, n, 0);
-    cr_assert(!missing, "no injection wrapper for \"%s\"", missing);
-    int rc = sc->operate(v);
-    int fired = inject_disarm(kind);
-    if (rc == 0) {
-      sc->verify(v);
-    } else {
-      failures++;
-      cr_assert(fired, "%s failed with %s with nothing injected", sc->name, vmp_err_name(rc));
-      if (kind == INJECT_ALLOCATION) cr_assert_eq(rc, VMP_ENOMEM, "got %s", vmp_err_name(rc));
-      char *now = sc->same_pages_only ? view_pages(v) : view_maps(v);
-      cr_assert_str_eq(now, maps, "%s: step %ld failing (%s) changed the mappings", sc->name, n,
-                       vmp_err_name(rc));
-      free(now);
-      cr_assert_eq(vmp_mview_length(v), length);
-      cr_assert_eq(vmp_mview_segments(v), segments);
-      cr_assert_eq(vmp_mview_retired(v), retired);
-      cr_assert_eq(vmpt_fd_count(), fds, "%s: step %ld failing left a descriptor", sc->name, n);
-      char why[4096];
-      cr_assert_eq(vmpt_outside_compare(outside, why, sizeof why), 0,
-                   "%s: step %ld failing changed mappings outside: %s", sc->name, n, why);
-      /* And it works once nothing fails. */
-      CHECK_OK(sc->operate(v));
-      sc->verify(v);
-    }
-    vmpt_outside_free(outside);
-    free(maps);
-    CHECK_OK(vmp_mview_close(v));
-    if (!fired) break;
-  }
-  cr_assert_geq(failures, least, "%s: only %d steps could fail", sc->name, failures);
+  mview_fails_cleanly(sc, kind, least);
 }
 
-static const scenario refresh_sc = {"refresh", prepare_refresh, do_refresh, verify_refresh, 0};
-static const scenario retire_sc = {"retire", prepare_retire, do_retire, verify_retire, 0};
+static const mview_scenario refresh_sc = {"refresh",      0, prepare_refresh, do_refresh,
+                                          verify_refresh, 0};
+static const mview_scenario retire_sc = {"retire", 0, prepare_retire, do_retire, verify_retire, 0};
 /* A page mapped again comes from the file opened again, which the kernel
  * does not merge with the pages still mapped from the first opening: the
  * same pages, possibly one more line in /proc/self/maps (the header says
  * so). */
-static const scenario retire_closed_sc = {"retire without descriptors", prepare_retire_closed,
-                                          do_retire, verify_retire, 1};
+static const mview_scenario retire_closed_sc = {"retire without descriptors",
+                                                VMP_MVIEW_CLOSE_FILES,
+                                                prepare_retire,
+                                                do_retire,
+                                                verify_retire,
+                                                1};
 /* Padding moved from 1 page to 3. */
-static void prepare_padding(vmp_mview **v) {
+static int prepare_padding(vmp_mview **v, unsigned flags) {
   vmp_segment segs[] = {{sc_c, -1, 0, 0}};
-  CHECK_OK(vmp_mview_open(segs, 1, 32 * PG, 0, v, NULL));
+  CHECK_OK(vmp_mview_open(segs, 1, 32 * PG, flags, v, NULL));
   CHECK_OK(vmp_mview_set_padding(*v, PG));
+  return 1;
 }
 static int do_padding(vmp_mview *v) { return vmp_mview_set_padding(v, 3 * PG - 100); }
 static void verify_padding(vmp_mview *v) {
   shows(v, 0, 23, 0, PG + 5);
   zeros(v, PG + 5, 4 * PG - 5);
-  const vmpt_vma *m = vma_at((unsigned char *)vmp_mview_base(v) + 5 * PG);
+  const vmpt_vma *m = vmpt_maps_at((unsigned char *)vmp_mview_base(v) + 5 * PG);
   cr_assert(m);
   cr_assert_str_eq(m->perms, "---p", "padding past what was asked");
 }
-static const scenario padding_sc = {"padding", prepare_padding, do_padding, verify_padding, 0};
+static const mview_scenario padding_sc = {"padding",      0, prepare_padding, do_padding,
+                                          verify_padding, 0};
 
-static const scenario append_sc = {"append", prepare_append, do_append, verify_append, 0};
+static const mview_scenario append_sc = {"append",  VMP_MVIEW_CLOSE_FILES, prepare_append,
+                                         do_append, verify_append,         0};
 
-Test(mview_follow_faults, refresh_with_each_system_call_failing, .init = setup,
-     .fini = remove_files) {
-  fails_cleanly(&refresh_sc, INJECT_SYSCALL, 3);
-}
-Test(mview_follow_faults, refresh_with_each_allocation_failing, .init = setup,
-     .fini = remove_files) {
-  /* Refresh allocates nothing of its own: no step may fail. */
-  fails_cleanly(&refresh_sc, INJECT_ALLOCATION, 0);
-}
-Test(mview_follow_faults, retire_with_each_system_call_failing, .init = setup,
-     .fini = remove_files) {
-  fails_cleanly(&retire_sc, INJECT_SYSCALL, 2);
-}
-Test(mview_follow_faults, retire_with_each_allocation_failing, .init = setup,
-     .fini = remove_files) {
-  fails_cleanly(&retire_sc, INJECT_ALLOCATION, 1);
-}
-Test(mview_follow_faults, append_with_each_system_call_failing, .init = setup,
-     .fini = remove_files) {
-  fails_cleanly(&append_sc, INJECT_SYSCALL, 3);
-}
-Test(mview_follow_faults, append_with_each_allocation_failing, .init = setup,
-     .fini = remove_files) {
-  fails_cleanly(&append_sc, INJECT_ALLOCATION, 2);
-}
-
-Test(mview_follow_faults, retire_without_descriptors_with_each_system_call_failing, .init = setup,
-     .fini = remove_files) {
-  fails_cleanly(&retire_closed_sc, INJECT_SYSCALL, 2);
-}
-
-Test(mview_follow_faults, padding_with_each_system_call_failing, .init = setup,
-     .fini = remove_files) {
-  fails_cleanly(&padding_sc, INJECT_SYSCALL, 2);
-}
-Test(mview_follow_faults, padding_with_each_allocation_failing, .init = setup,
-     .fini = remove_files) {
-  fails_cleanly(&padding_sc, INJECT_ALLOCATION, 0);
-}
+/* Each scenario with each kind of failure, and how many of its steps can
+ * fail at the least. */
+#define FAULT_TEST(name, sc, kind, least)                                \
+  Test(mview_follow_faults, name, .init = setup, .fini = files_remove) { \
+    fails_cleanly(&sc, kind, least);                                     \
+  }
+FAULT_TEST(refresh_with_each_system_call_failing, refresh_sc, INJECT_SYSCALL, 3)
+/* Refresh allocates nothing of its own: no step may fail. */
+FAULT_TEST(refresh_with_each_allocation_failing, refresh_sc, INJECT_ALLOCATION, 0)
+FAULT_TEST(retire_with_each_system_call_failing, retire_sc, INJECT_SYSCALL, 2)
+FAULT_TEST(retire_with_each_allocation_failing, retire_sc, INJECT_ALLOCATION, 1)
+FAULT_TEST(append_with_each_system_call_failing, append_sc, INJECT_SYSCALL, 3)
+FAULT_TEST(append_with_each_allocation_failing, append_sc, INJECT_ALLOCATION, 2)
+FAULT_TEST(retire_without_descriptors_with_each_system_call_failing, retire_closed_sc,
+           INJECT_SYSCALL, 2)
+FAULT_TEST(padding_with_each_system_call_failing, padding_sc, INJECT_SYSCALL, 2)
+FAULT_TEST(padding_with_each_allocation_failing, padding_sc, INJECT_ALLOCATION, 0)
 
 /* Destructive MAP_FIXED failures (POSIX allows them) while retiring: the
  * view is put back, never a hole. */
 Test(mview_follow_faults, retire_with_destructive_mmap_failures, .init = setup,
-     .fini = remove_files) {
+     .fini = files_remove) {
   inject_destructive_mmap(1);
   fails_cleanly(&retire_sc, INJECT_SYSCALL, 2);
   inject_destructive_mmap(0);
@@ -800,11 +668,11 @@ static void cut_after_next_size_check(const char *path, uint64_t size) {
  * that reports the fault (process_vm_readv on Linux, a pipe on generic
  * POSIX): a plain memcpy here dies of SIGBUS, which fails the test. */
 Test(mview_follow, a_cut_between_the_size_check_and_the_copy_is_egone, .init = setup,
-     .fini = remove_files) {
+     .fini = files_remove) {
   if (!vmp_capabilities()->mapped_files_shrink) cr_skip_test("mapped files cannot shrink here");
   cr_assert(vmp_capabilities()->fault_safe_copy,
             "every backend with shrinking files copies safely");
-  const char *a = make_file(6 * PG, 6);
+  const char *a = files_make(6 * PG, 6);
   vmp_segment seg = {a, -1, 0, 0};
   vmp_mview *v;
   CHECK_OK(vmp_mview_open(&seg, 1, 0, 0, &v, NULL));
@@ -817,7 +685,8 @@ Test(mview_follow, a_cut_between_the_size_check_and_the_copy_is_egone, .init = s
   CHECK_RC(vmp_mview_read(v, 3 * PG, buf, 3 * PG), VMP_EGONE);
   cr_assert_eq(cuts_made, 1);
   for (uint64_t i = 0; i < PG; i++)
-    cr_assert_eq(buf[i], byte_of(6, 3 * PG + i), "byte %llu before the cut", (unsigned long long)i);
+    cr_assert_eq(buf[i], files_byte(6, 3 * PG + i), "byte %llu before the cut",
+                 (unsigned long long)i);
 
   /* Scan copies chunk by chunk: a cut past its first chunk (32 KiB) too. */
   cut_after_next_size_check(a, 2 * PG);
@@ -830,7 +699,7 @@ Test(mview_follow, a_cut_between_the_size_check_and_the_copy_is_egone, .init = s
   vmp__testing_syscall_set("fstat", NULL);
   CHECK_RC(vmp_mview_read(v, 2 * PG, buf, 1), VMP_EGONE);
   CHECK_OK(vmp_mview_read(v, 0, buf, 2 * PG));
-  for (uint64_t i = 0; i < 2 * PG; i++) cr_assert_eq(buf[i], byte_of(6, i));
+  for (uint64_t i = 0; i < 2 * PG; i++) cr_assert_eq(buf[i], files_byte(6, i));
   free(buf);
   CHECK_OK(vmp_mview_close(v));
 }
@@ -838,9 +707,9 @@ Test(mview_follow, a_cut_between_the_size_check_and_the_copy_is_egone, .init = s
 /* The copy through a pipe (the generic POSIX backend's, and Linux's where
  * process_vm_readv is refused) on its own: whole, across the pipe's chunk
  * size, into a page that is gone, and with no descriptor left over. */
-Test(mview_follow, the_pipe_copy_reports_a_page_that_is_gone, .init = setup, .fini = remove_files) {
+Test(mview_follow, the_pipe_copy_reports_a_page_that_is_gone, .init = setup, .fini = files_remove) {
   const uint64_t size = 40 * PG; /* more than the 64 KiB one write hands over */
-  const char *a = make_file(size, 7);
+  const char *a = files_make(size, 7);
   vmp_segment seg = {a, -1, 0, 0};
   vmp_mview *v;
   CHECK_OK(vmp_mview_open(&seg, 1, 0, 0, &v, NULL));
@@ -856,7 +725,7 @@ Test(mview_follow, the_pipe_copy_reports_a_page_that_is_gone, .init = setup, .fi
   /* The rest of the last page reads as zeros; the page after it is gone. */
   memset(buf, 0xff, size);
   CHECK_OK(vmp__unix_copy_through_pipe(buf, p, 21 * PG));
-  cr_assert_eq(buf[20 * PG + 99], byte_of(7, 20 * PG + 99));
+  cr_assert_eq(buf[20 * PG + 99], files_byte(7, 20 * PG + 99));
   cr_assert_eq(buf[20 * PG + 100], 0);
   CHECK_RC(vmp__unix_copy_through_pipe(buf, p, size), VMP_EGONE);
   CHECK_RC(vmp__unix_copy_through_pipe(buf, p + 30 * PG, 1), VMP_EGONE);
@@ -880,20 +749,20 @@ static void *counting_mmap(void *a, size_t n, int prot, int flags, int fd, off_t
 }
 
 Test(mview_follow, a_refresh_asks_the_size_once_and_maps_only_new_pages, .init = setup,
-     .fini = remove_files) {
-  const char *a = make_file(PG + 10, 8);
+     .fini = files_remove) {
+  const char *a = files_make(PG + 10, 8);
   vmp_segment seg = {a, -1, 0, 0};
   vmp_mview *v;
   CHECK_OK(vmp_mview_open(&seg, 1, 64 * PG, 0, &v, NULL));
   cr_assert_eq(vmp__testing_syscall_set("fstat", (vmp__syscall_fn)counting_fstat), 0);
   cr_assert_eq(vmp__testing_syscall_set("mmap", (vmp__syscall_fn)counting_mmap), 0);
   uint64_t len = 0;
-  write_pattern(a, 8, PG + 10, 5 * PG + 1); /* gains pages */
+  files_write(a, 8, PG + 10, 5 * PG + 1); /* gains pages */
   CHECK_OK(vmp_mview_refresh(v, &len));
   cr_assert_eq(len, 5 * PG + 1);
   cr_assert_eq(fstats, 1, "%d size checks for one refresh", fstats);
   cr_assert_eq(mmaps, 1, "%d mappings for one refresh", mmaps);
-  write_pattern(a, 8, 5 * PG + 1, 6 * PG); /* inside the last page mapped */
+  files_write(a, 8, 5 * PG + 1, 6 * PG); /* inside the last page mapped */
   CHECK_OK(vmp_mview_refresh(v, &len));
   cr_assert_eq(len, 6 * PG);
   CHECK_OK(vmp_mview_refresh(v, &len));
@@ -910,9 +779,9 @@ Test(mview_follow, a_refresh_asks_the_size_once_and_maps_only_new_pages, .init =
  * read): the read reports an error and leaves no descriptor behind, and
  * the next read works. A failing close still closes, so it may go
  * unreported. */
-Test(mview_follow, every_system_call_of_a_read_can_fail, .init = setup, .fini = remove_files) {
+Test(mview_follow, every_system_call_of_a_read_can_fail, .init = setup, .fini = files_remove) {
   const uint64_t size = 20 * PG;
-  const char *a = make_file(size, 9);
+  const char *a = files_make(size, 9);
   vmp_segment seg = {a, -1, 0, 0};
   vmp_mview *v;
   CHECK_OK(vmp_mview_open(&seg, 1, 0, 0, &v, NULL));

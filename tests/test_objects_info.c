@@ -18,10 +18,9 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "support_criterion.h"
 #include "testing.h"
 #include "vmplace.h"
 
@@ -66,6 +65,16 @@ static void refuse(const char *call, vmp__syscall_fn fn) {
   cr_assert_eq(vmp__testing_syscall_set(call, fn), 0, "no table entry %s", call);
 }
 
+/* An object made now falls back to `backing` and says so. */
+static vmp_mem *falls_back_to(vmp_backing backing) {
+  vmp_mem *m;
+  CHECK_OK(vmp_mem_create(vmp_page_size(), 0, &m));
+  vmp_mem_info info = info_of(m);
+  cr_assert_eq(info.backing, backing);
+  cr_assert_eq(info.fell_back, 1);
+  return m;
+}
+
 Test(objects, the_first_choice_is_reported) {
   vmp_mem *m;
   CHECK_OK(vmp_mem_create(vmp_page_size(), 0, &m));
@@ -90,12 +99,8 @@ Test(objects, the_first_choice_is_reported) {
 Test(objects, memfd_refused_falls_back_to_shm_and_says_so) {
   if (!has_memfd()) cr_skip_test("no memfd on this backend");
   refuse("memfd_create", (vmp__syscall_fn)refused_memfd);
-  vmp_mem *m;
-  CHECK_OK(vmp_mem_create(vmp_page_size(), 0, &m));
-  vmp_mem_info info = info_of(m);
-  cr_assert_eq(info.backing, VMP_BACKING_SHM);
-  cr_assert_eq(info.fell_back, 1);
-  cr_assert_eq(info.sealed, 0);
+  vmp_mem *m = falls_back_to(VMP_BACKING_SHM);
+  cr_assert_eq(info_of(m).sealed, 0);
   CHECK_OK(vmp_mem_close(m));
   /* Asked not to fall back: refused, and nothing is made. */
   m = NULL;
@@ -107,18 +112,10 @@ Test(objects, memfd_refused_falls_back_to_shm_and_says_so) {
 Test(objects, then_to_an_unnamed_file_then_to_mkstemp) {
   if (has_memfd()) refuse("memfd_create", (vmp__syscall_fn)refused_memfd);
   refuse("shm_open", (vmp__syscall_fn)refused_shm_open);
-  vmp_mem *m;
-  CHECK_OK(vmp_mem_create(vmp_page_size(), 0, &m));
-  vmp_mem_info info = info_of(m);
-  cr_assert_eq(info.backing, VMP_BACKING_TEMP_FILE);
-  cr_assert_eq(info.fell_back, 1);
-  CHECK_OK(vmp_mem_close(m));
+  CHECK_OK(vmp_mem_close(falls_back_to(VMP_BACKING_TEMP_FILE)));
   real_open = (open_fn)vmp__testing_syscall_default("open");
   refuse("open", (vmp__syscall_fn)open_without_tmpfile);
-  CHECK_OK(vmp_mem_create(vmp_page_size(), 0, &m));
-  info = info_of(m);
-  cr_assert_eq(info.backing, VMP_BACKING_TEMP_FILE);
-  cr_assert_eq(info.fell_back, 1);
+  vmp_mem *m = falls_back_to(VMP_BACKING_TEMP_FILE);
   vmp_region *r;
   CHECK_OK(vmp_reserve(vmp_page_size(), 0, &r));
   CHECK_OK(vmp_map(r, 0, vmp_page_size(), m, 0, VMP_PROT_RW));
@@ -212,13 +209,7 @@ static int child_without_memfd(void) {
 
 Test(objects, a_sandbox_that_denies_memfd) {
   if (!has_memfd()) cr_skip_test("no memfd on this backend");
-  pid_t pid = fork();
-  cr_assert_geq(pid, 0);
-  if (pid == 0) _exit(child_without_memfd());
-  int status = 0;
-  cr_assert_eq(waitpid(pid, &status, 0), pid);
-  cr_assert(WIFEXITED(status), "child died (signal %d)", WTERMSIG(status));
-  cr_assert_eq(WEXITSTATUS(status), 0, "child failed at step %d", WEXITSTATUS(status));
+  vmpt_in_child(child_without_memfd);
 }
 
 /* Without exec intent a Linux 6.3+ memfd is sealed against exec: an

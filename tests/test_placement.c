@@ -12,10 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "support_criterion.h"
 #include "testing.h"
 #include "vmplace.h"
 
@@ -307,11 +306,5 @@ Test(placement, the_mapping_limit_has_its_own_error) {
     cr_assert_eq(vmp_err_name(VMP_EMAPLIMIT)[0], 'E');
     return;
   }
-  pid_t pid = fork();
-  cr_assert_geq(pid, 0);
-  if (pid == 0) _exit(child_at_the_mapping_limit());
-  int status = 0;
-  cr_assert_eq(waitpid(pid, &status, 0), pid);
-  cr_assert(WIFEXITED(status), "child died (signal %d)", WTERMSIG(status));
-  cr_assert_eq(WEXITSTATUS(status), 0, "child failed at step %d", WEXITSTATUS(status));
+  vmpt_in_child(child_at_the_mapping_limit);
 }

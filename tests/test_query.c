@@ -3,7 +3,7 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 
-#include "check.h"
+#include "support_criterion.h"
 #include "vmplace.h"
 
 static int first_info(const vmp_span_info *info, void *arg) {

@@ -14,9 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "check.h"
-#include "portable/support_stream.h"
 #include "ring_layout.h"
+#include "support_criterion.h"
+#include "support_stream.h"
 #include "vmplace.h"
 
 static vmp__ring_control *control_of(vmp_ring *r) {

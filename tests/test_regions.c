@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "check.h"
+#include "support_criterion.h"
 #include "vmplace.h"
 
 static vmp_region *r;
@@ -23,6 +23,19 @@ static void setup16(void) {
 static void teardown(void) {
   if (r) CHECK_OK(vmp_release(r));
   r = NULL;
+}
+
+/* The region and an object of 8 pages to map from it. */
+static vmp_mem *obj;
+
+static void setup16_object(void) {
+  setup16();
+  CHECK_OK(vmp_mem_create(8 * PG, 0, &obj));
+}
+
+static void teardown_object(void) {
+  teardown();
+  CHECK_OK(vmp_mem_close(obj));
 }
 
 static void expect_span(size_t page, vmp_kind kind, size_t start, size_t pages) {
@@ -215,46 +228,40 @@ Test(commit, zero_filled_private, .init = setup16, .fini = teardown) {
 
 /* ---- map ---------------------------------------------------------------------- */
 
-Test(map, argument_order, .init = setup16, .fini = teardown) {
-  vmp_mem *m;
-  CHECK_OK(vmp_mem_create(8 * PG, 0, &m));
-  CHECK_RC(vmp_map(NULL, 0, 8 * PG, m, 0, VMP_PROT_RW), VMP_EINVAL);
+Test(map, argument_order, .init = setup16_object, .fini = teardown_object) {
+  CHECK_RC(vmp_map(NULL, 0, 8 * PG, obj, 0, VMP_PROT_RW), VMP_EINVAL);
   CHECK_RC(vmp_map(r, 0, 16 * PG, NULL, 0, VMP_PROT_RW), VMP_EINVAL);
-  CHECK_RC(vmp_map(r, 0, 0, m, 0, VMP_PROT_RW), VMP_EINVAL);
-  CHECK_RC(vmp_map(r, 0, 16 * PG, m, 0, 16), VMP_EINVAL);
-  CHECK_RC(vmp_map(r, 0, 16 * PG, m, 100, 16), VMP_EINVAL); /* EINVAL before EALIGN */
-  CHECK_RC(vmp_map(r, 0, 16 * PG, m, 100, VMP_PROT_RW), VMP_EALIGN);
-  CHECK_RC(vmp_map(r, 100, 16 * PG, m, 0, VMP_PROT_RW), VMP_EALIGN);
-  CHECK_RC(vmp_map(r, 0, 32 * PG, m, 100, VMP_PROT_RW), VMP_EALIGN); /* before ERANGE */
-  CHECK_RC(vmp_map(r, 0, 32 * PG, m, 0, VMP_PROT_RW), VMP_ERANGE);
-  CHECK_RC(vmp_map(r, 0, 4 * PG, m, 0, VMP_PROT_RW), VMP_EEXTENT);
-  CHECK_RC(vmp_map(r, 0, 4 * PG, m, 64 * PG, VMP_PROT_RW), VMP_EEXTENT); /* before EBOUNDS */
+  CHECK_RC(vmp_map(r, 0, 0, obj, 0, VMP_PROT_RW), VMP_EINVAL);
+  CHECK_RC(vmp_map(r, 0, 16 * PG, obj, 0, 16), VMP_EINVAL);
+  CHECK_RC(vmp_map(r, 0, 16 * PG, obj, 100, 16), VMP_EINVAL); /* EINVAL before EALIGN */
+  CHECK_RC(vmp_map(r, 0, 16 * PG, obj, 100, VMP_PROT_RW), VMP_EALIGN);
+  CHECK_RC(vmp_map(r, 100, 16 * PG, obj, 0, VMP_PROT_RW), VMP_EALIGN);
+  CHECK_RC(vmp_map(r, 0, 32 * PG, obj, 100, VMP_PROT_RW), VMP_EALIGN); /* before ERANGE */
+  CHECK_RC(vmp_map(r, 0, 32 * PG, obj, 0, VMP_PROT_RW), VMP_ERANGE);
+  CHECK_RC(vmp_map(r, 0, 4 * PG, obj, 0, VMP_PROT_RW), VMP_EEXTENT);
+  CHECK_RC(vmp_map(r, 0, 4 * PG, obj, 64 * PG, VMP_PROT_RW), VMP_EEXTENT); /* before EBOUNDS */
   CHECK_OK(vmp_split(r, 0, 8 * PG));
-  CHECK_RC(vmp_map(r, 0, 8 * PG, m, PG, VMP_PROT_RW), VMP_EBOUNDS);
-  CHECK_RC(vmp_map(r, 0, 8 * PG, m, UINT64_MAX & ~(uint64_t)(PG - 1), VMP_PROT_RW), VMP_EBOUNDS);
-  CHECK_RC(vmp_map(r, 8 * PG, 8 * PG, m, 8 * PG, VMP_PROT_RW), VMP_EBOUNDS);
+  CHECK_RC(vmp_map(r, 0, 8 * PG, obj, PG, VMP_PROT_RW), VMP_EBOUNDS);
+  CHECK_RC(vmp_map(r, 0, 8 * PG, obj, UINT64_MAX & ~(uint64_t)(PG - 1), VMP_PROT_RW), VMP_EBOUNDS);
+  CHECK_RC(vmp_map(r, 8 * PG, 8 * PG, obj, 8 * PG, VMP_PROT_RW), VMP_EBOUNDS);
   CHECK_OK(vmp_commit(r, 8 * PG, 8 * PG, VMP_PROT_RW));
-  CHECK_RC(vmp_map(r, 8 * PG, 8 * PG, m, 64 * PG, VMP_PROT_RW), VMP_ESTATE); /* before EBOUNDS */
-  CHECK_RC(vmp_map(r, 0, 16 * PG, m, 0, VMP_PROT_RW), VMP_ESTATE);
-  CHECK_OK(vmp_map(r, 0, 8 * PG, m, 0, VMP_PROT_RW));
-  CHECK_RC(vmp_map(r, 0, 8 * PG, m, 0, VMP_PROT_RW), VMP_ESTATE);
+  CHECK_RC(vmp_map(r, 8 * PG, 8 * PG, obj, 64 * PG, VMP_PROT_RW), VMP_ESTATE); /* before EBOUNDS */
+  CHECK_RC(vmp_map(r, 0, 16 * PG, obj, 0, VMP_PROT_RW), VMP_ESTATE);
+  CHECK_OK(vmp_map(r, 0, 8 * PG, obj, 0, VMP_PROT_RW));
+  CHECK_RC(vmp_map(r, 0, 8 * PG, obj, 0, VMP_PROT_RW), VMP_ESTATE);
   CHECK_MAPS(r);
-  CHECK_OK(vmp_mem_close(m));
 }
 
-Test(map, views_share_bytes, .init = setup16, .fini = teardown) {
-  vmp_mem *m;
-  CHECK_OK(vmp_mem_create(8 * PG, 0, &m));
+Test(map, views_share_bytes, .init = setup16_object, .fini = teardown_object) {
   CHECK_OK(vmp_split(r, 0, 8 * PG));
   CHECK_OK(vmp_split(r, 8 * PG, 4 * PG));
-  CHECK_OK(vmp_map(r, 0, 8 * PG, m, 0, VMP_PROT_RW));
-  CHECK_OK(vmp_map(r, 8 * PG, 4 * PG, m, 4 * PG, VMP_PROT_READ));
+  CHECK_OK(vmp_map(r, 0, 8 * PG, obj, 0, VMP_PROT_RW));
+  CHECK_OK(vmp_map(r, 8 * PG, 4 * PG, obj, 4 * PG, VMP_PROT_READ));
   expect_span(9, VMP_VIEW, 8, 4);
   cr_assert(all_bytes(b, 8 * PG, 0), "a new object reads as zero");
   b[4 * PG + 17] = 0x42;
   cr_assert_eq(b[8 * PG + 17], 0x42, "two views at one object offset differ");
   CHECK_MAPS(r);
-  CHECK_OK(vmp_mem_close(m));
 }
 
 /* ---- unmap -------------------------------------------------------------------- */
@@ -279,9 +286,7 @@ Test(unmap, argument_order, .init = setup16, .fini = teardown) {
   CHECK_OK(vmp_mem_close(m));
 }
 
-Test(unmap, private_pieces_and_whole_views, .init = setup16, .fini = teardown) {
-  vmp_mem *m;
-  CHECK_OK(vmp_mem_create(8 * PG, 0, &m));
+Test(unmap, private_pieces_and_whole_views, .init = setup16_object, .fini = teardown_object) {
   CHECK_OK(vmp_split(r, 0, 8 * PG));
   CHECK_OK(vmp_commit(r, 0, 8 * PG, VMP_PROT_RW));
   vmpt_fill_pages(b, 8 * PG, 3);
@@ -306,15 +311,14 @@ Test(unmap, private_pieces_and_whole_views, .init = setup16, .fini = teardown) {
   expect_span(7, VMP_PLACEHOLDER, 7, 1);
   expect_span(5, VMP_PRIVATE, 5, 2);
   CHECK_MAPS(r);
-  CHECK_OK(vmp_map(r, 8 * PG, 8 * PG, m, 0, VMP_PROT_RW));
+  CHECK_OK(vmp_map(r, 8 * PG, 8 * PG, obj, 0, VMP_PROT_RW));
   b[9 * PG] = 0x33;
   CHECK_OK(vmp_unmap(r, 8 * PG, 8 * PG));
   expect_span(9, VMP_PLACEHOLDER, 8, 8);
   CHECK_MAPS(r);
-  CHECK_OK(vmp_map(r, 8 * PG, 8 * PG, m, 0, VMP_PROT_READ));
+  CHECK_OK(vmp_map(r, 8 * PG, 8 * PG, obj, 0, VMP_PROT_READ));
   cr_assert_eq(b[9 * PG], 0x33, "the object lost its bytes");
   CHECK_MAPS(r);
-  CHECK_OK(vmp_mem_close(m));
 }
 
 /* ---- protect ------------------------------------------------------------------ */

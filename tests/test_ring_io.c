@@ -18,8 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "check.h"
-#include "portable/support_stream.h"
+#include "support_criterion.h"
+#include "support_stream.h"
 #include "testing.h"
 #include "vmplace.h"
 

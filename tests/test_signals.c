@@ -4,7 +4,7 @@
 #include <criterion/criterion.h>
 #include <signal.h>
 
-#include "check.h"
+#include "support_criterion.h"
 #include "vmplace.h"
 
 static volatile char sink;

@@ -7,8 +7,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "check.h"
-#include "portable/support_util.h"
+#include "support_criterion.h"
+#include "support_util.h"
 #include "vmplace.h"
 
 static vmp_region *r;

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "portable/support_stream.h"
+#include "support_stream.h"
 #include "vmplace.h"
 
 #define TOTAL (4u << 20)

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "maps.h"
+#include "support_maps.h"
 #include "vmplace.h"
 
 #define THREADS 4

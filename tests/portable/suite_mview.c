@@ -14,17 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(_WIN32)
-#define WIN32_LEAN_AND_MEAN
-#include <windows.h>
-#else
-#include <fcntl.h>
-#include <pthread.h>
-#include <unistd.h>
-#endif
-
 #include "alloc.h"
 #include "support_check.h"
+#include "support_files.h"
 #include "support_kernel.h"
 #include "support_steps.h"
 #include "support_util.h"
@@ -37,40 +29,9 @@
 
 /* ---- files ------------------------------------------------------------------------ */
 
-#define MAX_FILES 6
-static char paths[MAX_FILES][600];
-static size_t path_count;
-
-/* A temporary file of `size` bytes (util_fill with `seed`), or NULL. */
-static const char *make_file(size_t size, unsigned seed) {
-  if (!CHECK(path_count < MAX_FILES, "too many files")) return NULL;
-  char *path = paths[path_count];
-  if (!CHECK(util_temp_file(path, sizeof paths[0], size, seed) == 0, "cannot create a file"))
-    return NULL;
-  path_count++;
-  return path;
-}
-
-/* Removed only after the views are closed: Windows keeps mapped files. */
-static void remove_files(void) {
-  for (size_t i = 0; i < path_count; i++) remove(paths[i]);
-  path_count = 0;
-}
-
-/* The file's bytes [offset, offset+size), read with the C library. */
-static unsigned char *file_bytes(const char *path, size_t offset, size_t size) {
-  unsigned char *buf = malloc(size ? size : 1);
-  if (buf && util_read_file(path, offset, buf, size) != 0) {
-    free(buf);
-    buf = NULL;
-  }
-  CHECK(buf != NULL, "cannot read %zu bytes at %zu of %s", size, offset, path);
-  return buf;
-}
-
 /* The view's bytes [at, at+size) are the file's [offset, offset+size). */
 static int view_shows(vmp_mview *v, size_t at, const char *path, size_t offset, size_t size) {
-  unsigned char *want = file_bytes(path, offset, size);
+  unsigned char *want = files_read(path, offset, size);
   if (!want) return 0;
   const unsigned char *got = (const unsigned char *)vmp_mview_base(v) + at;
   size_t i = 0;
@@ -79,54 +40,23 @@ static int view_shows(vmp_mview *v, size_t at, const char *path, size_t offset, 
   return CHECK(i == size, "view byte %zu differs from byte %zu of %s", at + i, offset + i, path);
 }
 
-/* A native descriptor or HANDLE of the file, opened read-only or
- * read-write, or -1. */
-static intptr_t open_native(const char *path, int writable) {
-#if defined(_WIN32)
-  HANDLE h = CreateFileA(path, GENERIC_READ | (writable ? GENERIC_WRITE : 0),
-                         FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
-                         OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
-  return h == INVALID_HANDLE_VALUE ? -1 : (intptr_t)h;
-#else
-  return open(path, writable ? O_RDWR : O_RDONLY);
-#endif
-}
-
-static void close_native(intptr_t fd) {
-#if defined(_WIN32)
-  CloseHandle((HANDLE)fd);
-#else
-  close((int)fd);
-#endif
-}
-
-/* Whether the caller's descriptor still works. */
-static int native_usable(intptr_t fd) {
-#if defined(_WIN32)
-  LARGE_INTEGER size;
-  return GetFileSizeEx((HANDLE)fd, &size) != 0;
-#else
-  return fcntl((int)fd, F_GETFD) != -1;
-#endif
-}
-
 /* Whether the library takes a file's native descriptor or HANDLE at all
  * (vmp_mem_adopt). The tests of descriptor segments need it; the failure
  * tests fall back to paths without it, so that they still run. */
 static int adopt_works(const char *path) {
-  intptr_t fd = open_native(path, 0);
+  intptr_t fd = util_open_native(path, 0);
   if (fd == -1) return 0;
   vmp_mem *m;
   int rc = vmp_mem_adopt(fd, 0, &m);
   if (rc == 0) return vmp_mem_close(m) == 0; /* closes fd */
-  close_native(fd);
+  util_close_native(fd);
   return 0;
 }
 
 /* ---- open, read, close ------------------------------------------------------------ */
 
 CHECK_TEST(open_reads_as_one_buffer) {
-  const char *a = make_file(2 * G, 1), *b = make_file(3 * G, 2), *c = make_file(G + 100, 3);
+  const char *a = files_make(2 * G, 1), *b = files_make(3 * G, 2), *c = files_make(G + 100, 3);
   if (!a || !b || !c) goto out;
   vmp_segment segs[] = {{a, -1, 0, 0}, {b, -1, G, G}, {c, -1, 0, 0}};
   vmp_mview *v = NULL;
@@ -145,11 +75,11 @@ CHECK_TEST(open_reads_as_one_buffer) {
   CHECK(util_all_bytes(p + tail, P - tail % P, 0), "the rest of the last page is not zero");
   CHECK_RC(vmp_mview_close(v), 0);
 out:
-  remove_files();
+  files_remove();
 }
 
 CHECK_TEST(empty_files) {
-  const char *a = make_file(G, 1), *empty = make_file(0, 0);
+  const char *a = files_make(G, 1), *empty = files_make(0, 0);
   if (!a || !empty) goto out;
   vmp_segment segs[] = {{empty, -1, 0, 0}, {a, -1, 0, 0}, {empty, -1, 0, 0}};
   vmp_mview *v;
@@ -164,7 +94,7 @@ CHECK_TEST(empty_files) {
   view_shows(v, 0, a, 0, G);
   CHECK_RC(vmp_mview_close(v), 0);
 out:
-  remove_files();
+  files_remove();
 }
 
 /* ---- the page rule and the segment at fault --------------------------------------- */
@@ -180,7 +110,7 @@ static void expect_open(const vmp_segment *segs, size_t count, uint64_t capacity
 }
 
 CHECK_TEST(errors_name_the_segment) {
-  const char *a = make_file(4 * G, 1), *odd = make_file(G + 10, 2);
+  const char *a = files_make(4 * G, 1), *odd = files_make(G + 10, 2);
   if (!a || !odd) goto out;
   vmp_segment odd_length[] = {{a, -1, 0, G}, {a, -1, 0, G + 1}, {a, -1, 0, 0}};
   expect_open(odd_length, 3, 0, 0, VMP_EALIGN, 1, "non-last odd length");
@@ -216,29 +146,29 @@ CHECK_TEST(errors_name_the_segment) {
         vmp_err_name(rc));
   if (rc == 0) vmp_mview_close(v);
 out:
-  remove_files();
+  files_remove();
 }
 
 /* ---- descriptors and write mode --------------------------------------------------- */
 
 CHECK_TEST(descriptors_and_writing) {
-  const char *a = make_file(2 * G, 4), *b = make_file(G + 33, 5);
+  const char *a = files_make(2 * G, 4), *b = files_make(G + 33, 5);
   if (!a || !b) goto out;
   if (!CHECK(adopt_works(b), "vmp_mem_adopt refuses a read-only file's descriptor on %s",
              vmp_capabilities()->backend))
     goto out;
-  intptr_t ro = open_native(b, 0);
+  intptr_t ro = util_open_native(b, 0);
   if (!CHECK(ro != -1, "cannot open %s", b)) goto out;
   vmp_segment segs[] = {{a, -1, 0, 0}, {NULL, ro, 0, 0}};
   expect_open(segs, 2, 0, VMP_MVIEW_WRITE, VMP_EACCES, 1, "write through a read-only descriptor");
-  CHECK(native_usable(ro), "a failed open closed the caller's descriptor");
+  CHECK(util_native_usable(ro), "a failed open closed the caller's descriptor");
   vmp_mview *v;
   if (CHECK_RC(vmp_mview_open(segs, 2, 0, 0, &v, NULL), 0)) {
     view_shows(v, 2 * G, b, 0, G + 33);
     CHECK_RC(vmp_mview_close(v), 0);
   }
-  CHECK(native_usable(ro), "close closed the caller's descriptor");
-  close_native(ro);
+  CHECK(util_native_usable(ro), "close closed the caller's descriptor");
+  util_close_native(ro);
 
   vmp_segment by_path[] = {{a, -1, 0, 0}, {b, -1, 0, 0}};
   if (CHECK_RC(vmp_mview_open(by_path, 2, 0, VMP_MVIEW_WRITE, &v, NULL), 0)) {
@@ -246,20 +176,20 @@ CHECK_TEST(descriptors_and_writing) {
     p[G + 1] = 0x5a;
     p[2 * G + G + 32] = 0xa5; /* the last byte of b */
     CHECK_RC(vmp_mview_close(v), 0);
-    unsigned char *x = file_bytes(a, G + 1, 1), *y = file_bytes(b, G + 32, 1);
+    unsigned char *x = files_read(a, G + 1, 1), *y = files_read(b, G + 32, 1);
     CHECK(x && x[0] == 0x5a, "a write did not reach the first file");
     CHECK(y && y[0] == 0xa5, "a write did not reach the last byte of the second file");
     free(x);
     free(y);
   }
 out:
-  remove_files();
+  files_remove();
 }
 
 /* ---- append, locate, check -------------------------------------------------------- */
 
 CHECK_TEST(append_and_locate) {
-  const char *a = make_file(2 * G, 6), *b = make_file(3 * G, 7), *c = make_file(G + 5, 8);
+  const char *a = files_make(2 * G, 6), *b = files_make(3 * G, 7), *c = files_make(G + 5, 8);
   if (!a || !b || !c) goto out;
   vmp_segment first = {a, -1, 0, 0};
   vmp_mview *v;
@@ -335,13 +265,13 @@ CHECK_TEST(append_and_locate) {
   }
   CHECK_RC(vmp_mview_close(v), 0);
 out:
-  remove_files();
+  files_remove();
 }
 
 /* A file cut short after mapping: check names it. Windows refuses to cut
  * a file that has a view, which is fine too. */
 CHECK_TEST(check_sees_a_shrunk_file) {
-  const char *a = make_file(G, 1), *b = make_file(3 * G, 2);
+  const char *a = files_make(G, 1), *b = files_make(3 * G, 2);
   if (!a || !b) goto out;
   vmp_segment segs[] = {{a, -1, 0, 0}, {b, -1, 0, 2 * G}};
   vmp_mview *v;
@@ -367,7 +297,7 @@ CHECK_TEST(check_sees_a_shrunk_file) {
   }
   CHECK_RC(vmp_mview_close(v), 0);
 out:
-  remove_files();
+  files_remove();
 }
 
 /* ---- threads ---------------------------------------------------------------------- */
@@ -393,24 +323,14 @@ static void append_grains(appender *ap) {
   }
 }
 
-#if defined(_WIN32)
-static DWORD WINAPI appender_main(LPVOID arg) {
-  append_grains(arg);
-  return 0;
-}
-#else
-static void *appender_main(void *arg) {
-  append_grains(arg);
-  return NULL;
-}
-#endif
+static void append_grains_thread(void *arg) { append_grains(arg); }
 
 /* One thread appends while this one locates and reads what is already
  * mapped: every byte read is the file's byte that locate names. */
 CHECK_TEST(append_while_reading) {
-  const char *f = make_file((THREAD_SEGMENTS + 1) * G, 11);
+  const char *f = files_make((THREAD_SEGMENTS + 1) * G, 11);
   if (!f) goto out;
-  unsigned char *file = file_bytes(f, 0, (THREAD_SEGMENTS + 1) * G);
+  unsigned char *file = files_read(f, 0, (THREAD_SEGMENTS + 1) * G);
   vmp_segment first = {f, -1, 0, G};
   vmp_mview *v;
   if (!file || !CHECK_RC(vmp_mview_open(&first, 1, (THREAD_SEGMENTS + 1) * G, 0, &v, NULL), 0)) {
@@ -419,13 +339,8 @@ CHECK_TEST(append_while_reading) {
   }
   const unsigned char *base = vmp_mview_base(v);
   appender ap = {v, f, 0, 0};
-#if defined(_WIN32)
-  HANDLE thread = CreateThread(NULL, 0, appender_main, &ap, 0, NULL);
-  int started = thread != NULL;
-#else
-  pthread_t thread;
-  int started = pthread_create(&thread, NULL, appender_main, &ap) == 0;
-#endif
+  util_thread thread;
+  int started = util_thread_start(&thread, append_grains_thread, &ap);
   if (!CHECK(started, "cannot start a thread")) {
     vmp_mview_close(v);
     free(file);
@@ -447,12 +362,7 @@ CHECK_TEST(append_while_reading) {
     if (!CHECK(!wrong, "a byte read during appends is wrong")) break;
     if (segs == THREAD_SEGMENTS + 1) break;
   }
-#if defined(_WIN32)
-  WaitForSingleObject(thread, INFINITE);
-  CloseHandle(thread);
-#else
-  pthread_join(thread, NULL);
-#endif
+  util_thread_join(&thread);
   CHECK(ap.failures == 0, "%d appends failed, the last with %s", ap.failures,
         vmp_err_name(ap.last_rc));
   CHECK(vmp_mview_base(v) == base, "the base moved");
@@ -462,7 +372,7 @@ CHECK_TEST(append_while_reading) {
   CHECK_RC(vmp_mview_close(v), 0);
   free(file);
 out:
-  remove_files();
+  files_remove();
 }
 
 /* ---- failure at every step -------------------------------------------------------- */
@@ -474,10 +384,15 @@ typedef struct open_run {
   size_t bad;
 } open_run;
 
-static int open_op(void *ctx) {
+static int open_setup(void *ctx) {
   open_run *run = ctx;
   run->v = NULL;
   run->bad = 77;
+  return 0;
+}
+
+static int open_op(void *ctx) {
+  open_run *run = ctx;
   return vmp_mview_open(run->segs, 3, 4 * G, 0, &run->v, &run->bad);
 }
 
@@ -493,22 +408,20 @@ static void open_check(void *ctx, const steps_attempt *a) {
 }
 
 static void open_fails_cleanly(inject_kind kind) {
-  const char *a = make_file(G, 1), *b = make_file(2 * G, 2), *c = make_file(G + 7, 3);
+  const char *a = files_make(G, 1), *b = files_make(2 * G, 2), *c = files_make(G + 7, 3);
   if (!a || !b || !c) goto out;
-  intptr_t fb = adopt_works(b) ? open_native(b, 0) : -1;
+  intptr_t fb = adopt_works(b) ? util_open_native(b, 0) : -1;
   if (fb == -1) check_note("descriptors cannot be adopted here: a path stands in");
   open_run run = {.segs = {{a, -1, 0, 0}, {fb == -1 ? b : NULL, fb, G, G}, {c, -1, 0, 0}}, .b = b};
   steps_plan plan = {.what = "vmp_mview_open",
                      .kind = kind,
+                     .least = 2,
                      .leftovers = 1,
-                     .ctx = &run,
-                     .op = open_op,
-                     .check = open_check};
-  long failures = steps_run(&plan);
-  CHECK(failures > 1, "only %ld steps could fail", failures);
-  if (fb != -1) close_native(fb);
+                     STEPS_CALLBACKS(open, &run)};
+  steps_run(&plan);
+  if (fb != -1) util_close_native(fb);
 out:
-  remove_files();
+  files_remove();
 }
 
 typedef struct append_run {
@@ -564,26 +477,21 @@ static void append_check(void *ctx, const steps_attempt *a) {
 }
 
 static void append_fails_cleanly(inject_kind kind) {
-  const char *a = make_file(G, 1), *b = make_file(2 * G, 2), *c = make_file(3 * G, 3);
+  const char *a = files_make(G, 1), *b = files_make(2 * G, 2), *c = files_make(3 * G, 3);
   if (!a || !b || !c) goto out;
-  intptr_t fb = adopt_works(b) ? open_native(b, 0) : -1;
+  intptr_t fb = adopt_works(b) ? util_open_native(b, 0) : -1;
   if (fb == -1) check_note("descriptors cannot be adopted here: a path stands in");
   append_run run = {.first = {a, -1, 0, 0},
                     .by_fd = {fb == -1 ? b : NULL, fb, G, G},
                     .other = {c, -1, 0, 2 * G},
                     .b = b,
                     .c = c};
-  steps_plan plan = {.what = "vmp_mview_append",
-                     .kind = kind,
-                     .ctx = &run,
-                     .setup = append_setup,
-                     .op = append_op,
-                     .check = append_check};
-  long failures = steps_run(&plan);
-  CHECK(failures > 1, "only %ld steps could fail", failures);
-  if (fb != -1) close_native(fb);
+  steps_plan plan = {
+      .what = "vmp_mview_append", .kind = kind, .least = 2, STEPS_CALLBACKS(append, &run)};
+  steps_run(&plan);
+  if (fb != -1) util_close_native(fb);
 out:
-  remove_files();
+  files_remove();
 }
 
 CHECK_TEST(open_with_each_system_call_failing) { open_fails_cleanly(INJECT_SYSCALL); }

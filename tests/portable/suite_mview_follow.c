@@ -11,26 +11,15 @@
  * Lengths of segments that are not last and file offsets are whole grains
  * (G: 64 KiB rounded up to the page), as in suite_mview.c.
  */
-#if !defined(_WIN32)
-#define _POSIX_C_SOURCE 200809L
-#endif
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(_WIN32)
-#define WIN32_LEAN_AND_MEAN
-#include <windows.h>
-#else
-#include <fcntl.h>
-#include <pthread.h>
-#include <unistd.h>
-#endif
-
 #include "support_check.h"
-#include "support_inject.h"
+#include "support_files.h"
 #include "support_kernel.h"
+#include "support_mview_steps.h"
 #include "support_util.h"
 #include "vmplace.h"
 
@@ -40,111 +29,14 @@
 
 /* ---- files ------------------------------------------------------------------------ */
 
-#define MAX_FILES 6
-static char paths[MAX_FILES][600];
-static size_t path_count;
-
-/* Byte i of the file with this seed: differs inside a page, so a scan has
- * something to find and a misplaced byte shows. */
-static unsigned char byte_of(unsigned seed, uint64_t i) {
-  return (unsigned char)(seed * 41u + i * 7u + (i / 4096) * 29u + 1u);
-}
-
-/* Writes bytes [from, to) of the seed's pattern at their offsets, with the
- * C library (the writer of a log). */
-static int write_pattern(const char *path, unsigned seed, uint64_t from, uint64_t to) {
-  FILE *f = fopen(path, "r+b");
-  if (!CHECK(f != NULL, "cannot open %s to write", path)) return 0;
-  int ok = fseek(f, (long)from, SEEK_SET) == 0;
-  for (uint64_t i = from; ok && i < to; i++) ok = fputc(byte_of(seed, i), f) != EOF;
-  ok = fclose(f) == 0 && ok;
-  return CHECK(ok, "cannot write %s", path);
-}
-
-static unsigned long process_id(void) {
-#if defined(_WIN32)
-  return (unsigned long)GetCurrentProcessId();
-#else
-  return (unsigned long)getpid();
-#endif
-}
-
-/* Named with the process ID: ctest runs the portable suites side by side,
- * and under Wine two of them started together have the same clock and
- * stack addresses, which util_temp_file() names its files from. */
-static const char *make_file(uint64_t size, unsigned seed) {
-  static unsigned counter;
-  if (!CHECK(path_count < MAX_FILES, "too many files")) return NULL;
-  char *path = paths[path_count], dir[512];
-  const char *d = util_temp_directory(dir, sizeof dir);
-  size_t dlen = strlen(d);
-  const char *sep = dlen && (d[dlen - 1] == '/' || d[dlen - 1] == '\\') ? "" : "/";
-  snprintf(path, sizeof paths[0], "%s%svmpt-follow-%lu-%u.bin", d, sep, process_id(), counter++);
-  FILE *f = fopen(path, "wb");
-  if (!CHECK(f != NULL && fclose(f) == 0, "cannot create %s", path)) return NULL;
-  path_count++;
-  return write_pattern(path, seed, 0, size) ? path : NULL;
-}
-
-static void remove_files(void) {
-  for (size_t i = 0; i < path_count; i++) remove(paths[i]);
-  path_count = 0;
-}
-
-/* Sets the file's size (down as well as up). 0, or -1 when the system
- * refuses: Windows does not shrink a file that has a view. */
-static int set_size(const char *path, uint64_t size) {
-#if defined(_WIN32)
-  HANDLE h =
-      CreateFileA(path, GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
-                  OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
-  if (h == INVALID_HANDLE_VALUE) return -1;
-  LARGE_INTEGER at;
-  at.QuadPart = (LONGLONG)size;
-  int ok = SetFilePointerEx(h, at, NULL, FILE_BEGIN) && SetEndOfFile(h);
-  CloseHandle(h);
-  return ok ? 0 : -1;
-#else
-  return truncate(path, (off_t)size) == 0 ? 0 : -1;
-#endif
-}
-
-/* Descriptors (POSIX) or handles (Windows) the process holds. */
-static long open_handles(void) {
-#if defined(_WIN32)
-  DWORD count = 0;
-  return GetProcessHandleCount(GetCurrentProcess(), &count) ? (long)count : -1;
-#else
-  long count = 0;
-  for (int fd = 0; fd < 4096; fd++) count += fcntl(fd, F_GETFD) != -1;
-  return count;
-#endif
-}
-
-/* Whether nothing in the process holds the file any more: on Windows, an
- * open that shares nothing succeeds only then (a view's section counts);
- * elsewhere there is no such test and the handle count says it. */
-static int nobody_holds(const char *path) {
-#if defined(_WIN32)
-  HANDLE h = CreateFileA(path, GENERIC_READ | GENERIC_WRITE | DELETE, 0, NULL, OPEN_EXISTING,
-                         FILE_ATTRIBUTE_NORMAL, NULL);
-  if (h == INVALID_HANDLE_VALUE) return 0;
-  CloseHandle(h);
-  return 1;
-#else
-  (void)path;
-  return 1;
-#endif
-}
-
 /* The view's bytes [at, at+n) are bytes [from, from+n) of the seed's file. */
 static int shows(vmp_mview *v, uint64_t at, unsigned seed, uint64_t from, uint64_t n) {
   const unsigned char *p = (const unsigned char *)vmp_mview_base(v);
   uint64_t i = 0;
-  while (i < n && p[at + i] == byte_of(seed, from + i)) i++;
+  while (i < n && p[at + i] == files_byte(seed, from + i)) i++;
   return CHECK(i == n, "view byte %llu is 0x%02x, file byte %llu is 0x%02x",
                (unsigned long long)(at + i), i < n ? p[at + i] : 0, (unsigned long long)(from + i),
-               i < n ? byte_of(seed, from + i) : 0);
+               i < n ? files_byte(seed, from + i) : 0);
 }
 
 static int zeros(vmp_mview *v, uint64_t at, uint64_t n) {
@@ -160,23 +52,31 @@ static uint64_t first_equal(const unsigned char *p, uint64_t from, uint64_t n, u
 
 /* ---- follow ------------------------------------------------------------------------ */
 
-CHECK_TEST(refresh_follows_the_file) {
-  const char *f = make_file(G + 100, 1);
-  if (!f) goto out;
-  vmp_segment seg = {f, -1, 0, 0};
+/* A view with room for 8 grains of one file of `size` bytes (the seed's
+ * pattern) that is to grow; NULL (reported) when either cannot be made. */
+static vmp_mview *growing_view(const char **path, uint64_t size, unsigned seed) {
+  *path = files_make(size, seed);
+  if (!*path) return NULL;
+  vmp_segment seg = {*path, -1, 0, 0};
   vmp_mview *v;
-  if (!CHECK_RC(vmp_mview_open(&seg, 1, 8 * G, 0, &v, NULL), 0)) goto out;
+  return CHECK_RC(vmp_mview_open(&seg, 1, 8 * G, 0, &v, NULL), 0) ? v : NULL;
+}
+
+CHECK_TEST(refresh_follows_the_file) {
+  const char *f;
+  vmp_mview *v = growing_view(&f, G + 100, 1);
+  if (!v) goto out;
   char *base = vmp_mview_base(v);
   uint64_t len = 0;
   CHECK_RC(vmp_mview_refresh(v, &len), 0);
   CHECK(len == G + 100, "length %llu", (unsigned long long)len);
   /* Written into the page already mapped: the view shows it at once. */
-  write_pattern(f, 1, G + 100, G + 300);
+  files_write(f, 1, G + 100, G + 300);
   CHECK_RC(vmp_mview_refresh(v, &len), 0);
   CHECK(len == G + 300, "length %llu", (unsigned long long)len);
   shows(v, 0, 1, 0, G + 300);
   /* Whole pages and a partial one. */
-  write_pattern(f, 1, G + 300, 3 * G + 7);
+  files_write(f, 1, G + 300, 3 * G + 7);
   CHECK_RC(vmp_mview_refresh(v, &len), 0);
   CHECK(len == 3 * G + 7 && vmp_mview_length(v) == 3 * G + 7, "length %llu",
         (unsigned long long)len);
@@ -197,29 +97,29 @@ CHECK_TEST(refresh_follows_the_file) {
   CHECK(seg_at == 0 && off == 3 * G + 6, "located at %zu, %llu", seg_at, (unsigned long long)off);
   CHECK_RC(vmp_mview_check(v, NULL), 0);
   /* Grown past the capacity: refused, nothing mapped. */
-  write_pattern(f, 1, 3 * G + 7, vmp_mview_capacity(v) + 1);
+  files_write(f, 1, 3 * G + 7, vmp_mview_capacity(v) + 1);
   CHECK_RC(vmp_mview_refresh(v, &len), VMP_ERANGE);
   CHECK(len == 3 * G + 7, "length %llu", (unsigned long long)len);
   CHECK_RC(vmp_mview_close(v), 0);
   CHECK_RC(vmp_mview_refresh(NULL, NULL), VMP_EINVAL);
 out:
-  remove_files();
+  files_remove();
 }
 
 /* ---- roll and retire ---------------------------------------------------------------- */
 
 CHECK_TEST(roll_retire_and_delete) {
-  const char *s0 = make_file(P, 10), *s1 = make_file(0, 11), *s2 = make_file(G, 12);
+  const char *s0 = files_make(P, 10), *s1 = files_make(0, 11), *s2 = files_make(G, 12);
   if (!s0 || !s1 || !s2) goto out;
   vmp_segment first = {s0, -1, 0, 0};
   vmp_mview *v;
   if (!CHECK_RC(vmp_mview_open(&first, 1, 16 * G, 0, &v, NULL), 0)) goto out;
   char *base = vmp_mview_base(v);
   vmp_segment next = {s1, -1, 0, 0};
-  write_pattern(s0, 10, P, G);
+  files_write(s0, 10, P, G);
   CHECK_RC(vmp_mview_refresh(v, NULL), 0);
   CHECK_RC(vmp_mview_append(v, &next), 0);
-  write_pattern(s1, 11, 0, G + 3);
+  files_write(s1, 11, 0, G + 3);
   uint64_t len;
   CHECK_RC(vmp_mview_refresh(v, &len), 0);
   CHECK(len == 2 * G + 3, "length %llu", (unsigned long long)len);
@@ -229,15 +129,15 @@ CHECK_TEST(roll_retire_and_delete) {
   /* A system that keeps a mapped file from being cut keeps it from being
    * deleted too (Windows): only retire frees it. */
   if (!vmp_capabilities()->mapped_files_shrink)
-    CHECK(!nobody_holds(s0), "the mapped file is free before it is retired");
-  long handles = open_handles();
+    CHECK(!files_unheld(s0), "the mapped file is free before it is retired");
+  long handles = util_open_handles();
   CHECK_RC(vmp_mview_retire(v, 1), 0);
   CHECK(vmp_mview_retired(v) == 1, "retired %zu", vmp_mview_retired(v));
-  /* Wine counts no handles (0): there nobody_holds() is the test. */
+  /* Wine counts no handles (0): there files_unheld() is the test. */
   if (handles > 0)
-    CHECK(open_handles() < handles, "retire closed nothing (%ld handles, %ld before)",
-          open_handles(), handles);
-  CHECK(nobody_holds(s0), "the retired file is still held");
+    CHECK(util_open_handles() < handles, "retire closed nothing (%ld handles, %ld before)",
+          util_open_handles(), handles);
+  CHECK(files_unheld(s0), "the retired file is still held");
   CHECK(remove(s0) == 0, "the retired file cannot be deleted");
   kv_snapshot snap;
   if (kv_take(&snap, base, G) == 0) {
@@ -256,17 +156,17 @@ CHECK_TEST(roll_retire_and_delete) {
   CHECK_RC(vmp_mview_retire(v, 0), 0);
   CHECK_RC(vmp_mview_retire(v, 3), VMP_ERANGE);
 
-  write_pattern(s1, 11, G + 3, G + P);
+  files_write(s1, 11, G + 3, G + P);
   CHECK_RC(vmp_mview_refresh(v, NULL), 0);
   vmp_segment third = {s2, -1, 0, 0};
   CHECK_RC(vmp_mview_append(v, &third), 0);
   CHECK_RC(vmp_mview_retire(v, 3), 0);
-  CHECK(nobody_holds(s1) && nobody_holds(s2), "retired files are still held");
+  CHECK(files_unheld(s1) && files_unheld(s2), "retired files are still held");
   CHECK_RC(vmp_mview_append(v, &third), 0);
   shows(v, 3 * G + P, 12, 0, G);
   CHECK_RC(vmp_mview_close(v), 0);
 out:
-  remove_files();
+  files_remove();
 }
 
 /* ---- descriptors -------------------------------------------------------------------- */
@@ -274,16 +174,16 @@ out:
 #define MANY 400
 
 CHECK_TEST(close_files) {
-  const char *f = make_file(4 * G, 5), *g = make_file(P + 1, 6);
+  const char *f = files_make(4 * G, 5), *g = files_make(P + 1, 6);
   if (!f || !g) goto out;
   vmp_segment *segs = calloc(MANY + 1, sizeof *segs);
   if (!CHECK(segs != NULL, "no memory")) goto out;
   for (size_t i = 0; i < MANY; i++) segs[i] = (vmp_segment){f, -1, (i % 4) * G, G};
   segs[MANY] = (vmp_segment){g, -1, 0, 0};
-  long handles = open_handles();
+  long handles = util_open_handles();
   vmp_mview *v;
   if (CHECK_RC(vmp_mview_open(segs, MANY + 1, 0, VMP_MVIEW_CLOSE_FILES, &v, NULL), 0)) {
-    long now = open_handles();
+    long now = util_open_handles();
     CHECK(now <= handles + 1, "%ld handles for %d segments", now - handles, MANY + 1);
     for (size_t i = 0; i < MANY; i += 37) shows(v, i * G, 5, (i % 4) * G, G);
     shows(v, (uint64_t)MANY * G, 6, 0, P + 1);
@@ -291,25 +191,25 @@ CHECK_TEST(close_files) {
     CHECK_RC(vmp_mview_describe(v, 0, &info), 0);
     CHECK(info.fd == -1, "a closed segment has a descriptor");
     CHECK_RC(vmp_mview_check(v, NULL), 0);
-    write_pattern(g, 6, P + 1, 2 * P);
+    files_write(g, 6, P + 1, 2 * P);
     CHECK_RC(vmp_mview_refresh(v, NULL), 0);
     shows(v, (uint64_t)MANY * G, 6, 0, 2 * P);
     CHECK_RC(vmp_mview_close(v), 0);
   }
-  CHECK(open_handles() == handles, "close left %ld handles", open_handles() - handles);
+  CHECK(util_open_handles() == handles, "close left %ld handles", util_open_handles() - handles);
   vmp_segment by_fd[] = {{f, -1, 0, G}, {NULL, 0, 0, 0}};
   size_t bad = 77;
   CHECK_RC(vmp_mview_open(by_fd, 2, 0, VMP_MVIEW_CLOSE_FILES, &v, &bad), VMP_EINVAL);
   CHECK(bad == 1, "bad segment %zu", bad);
   free(segs);
 out:
-  remove_files();
+  files_remove();
 }
 
 /* ---- padding ------------------------------------------------------------------------ */
 
 CHECK_TEST(padding) {
-  const char *f = make_file(P + 10, 7), *g = make_file(G, 8);
+  const char *f = files_make(P + 10, 7), *g = files_make(G, 8);
   if (!f || !g) goto out;
   vmp_segment seg = {f, -1, 0, 0};
   vmp_mview *v;
@@ -325,7 +225,7 @@ CHECK_TEST(padding) {
     CHECK(!kv_accessible(&snap, 5), "the room after the padding can be touched");
     kv_free(&snap);
   }
-  write_pattern(f, 7, P + 10, 2 * P);
+  files_write(f, 7, P + 10, 2 * P);
   CHECK_RC(vmp_mview_refresh(v, NULL), 0);
   shows(v, 0, 7, 0, 2 * P);
   zeros(v, 2 * P, 3 * P);
@@ -345,13 +245,13 @@ CHECK_TEST(padding) {
   }
   CHECK_RC(vmp_mview_close(v), 0);
 out:
-  remove_files();
+  files_remove();
 }
 
 /* ---- fault-safe reads ---------------------------------------------------------------- */
 
 CHECK_TEST(read_and_scan) {
-  const char *a = make_file(G, 1), *b = make_file(2 * G + 50, 2);
+  const char *a = files_make(G, 1), *b = files_make(2 * G + 50, 2);
   if (!a || !b) goto out;
   vmp_segment segs[] = {{a, -1, 0, 0}, {b, -1, 0, 0}};
   vmp_mview *v;
@@ -365,7 +265,7 @@ CHECK_TEST(read_and_scan) {
     CHECK_RC(vmp_mview_read(v, len - 1, buf, 2), VMP_ERANGE);
     CHECK_RC(vmp_mview_read(v, 0, NULL, 1), VMP_EINVAL);
     uint64_t found;
-    unsigned char want = byte_of(2, 9);
+    unsigned char want = files_byte(2, 9);
     CHECK_RC(vmp_mview_scan(v, G - 5, len - (G - 5), want, &found), 0);
     CHECK(found == first_equal(p, G - 5, len - (G - 5), want), "scan found %llu",
           (unsigned long long)found);
@@ -374,7 +274,7 @@ CHECK_TEST(read_and_scan) {
     CHECK(found == first_equal(p, 0, len, last), "scan found %llu", (unsigned long long)found);
     /* A file cut short under the view: Windows refuses the cut, elsewhere
      * the bytes are gone and say so. */
-    if (set_size(b, G + 20) == 0) {
+    if (files_set_size(b, G + 20) == 0) {
       CHECK(vmp_capabilities()->mapped_files_shrink,
             "a mapped file was cut where the system refuses it");
       CHECK_RC(vmp_mview_read(v, G, buf, G + 20), 0);
@@ -390,7 +290,7 @@ CHECK_TEST(read_and_scan) {
   }
   CHECK_RC(vmp_mview_close(v), 0);
 out:
-  remove_files();
+  files_remove();
 }
 
 /* ---- scale -------------------------------------------------------------------------- */
@@ -399,12 +299,12 @@ out:
 
 CHECK_TEST(ten_thousand_segments) {
   /* One file's pages in reverse order: no two neighbours can merge. */
-  const char *f = make_file((uint64_t)SCALE * P, 3);
+  const char *f = files_make((uint64_t)SCALE * P, 3);
   if (!f) goto out;
   vmp_segment *segs = calloc(SCALE, sizeof *segs);
   if (!CHECK(segs != NULL, "no memory")) goto out;
   for (size_t i = 0; i < SCALE; i++) segs[i] = (vmp_segment){f, -1, (SCALE - 1 - i) * P, P};
-  long handles = open_handles();
+  long handles = util_open_handles();
   vmp_mview *v;
   size_t bad = 77;
   int rc = vmp_mview_open(segs, SCALE, 0, VMP_MVIEW_CLOSE_FILES, &v, &bad);
@@ -412,7 +312,7 @@ CHECK_TEST(ten_thousand_segments) {
     /* A system found to map files only at granularity offsets. */
     check_note("views at page offsets are not supported here");
   } else if (CHECK_RC(rc, 0)) {
-    CHECK(open_handles() <= handles + 1, "%ld handles", open_handles() - handles);
+    CHECK(util_open_handles() <= handles + 1, "%ld handles", util_open_handles() - handles);
     for (size_t i = 0; i < SCALE; i += 499) shows(v, i * P, 3, (SCALE - 1 - i) * P, P);
     kv_snapshot snap;
     if (kv_take(&snap, vmp_mview_base(v), SCALE * P) == 0) {
@@ -423,17 +323,17 @@ CHECK_TEST(ten_thousand_segments) {
       kv_free(&snap);
     }
     uint64_t found;
-    CHECK_RC(vmp_mview_scan(v, 0, vmp_mview_length(v), byte_of(3, 0), &found), 0);
-    CHECK(found == first_equal(vmp_mview_base(v), 0, vmp_mview_length(v), byte_of(3, 0)),
+    CHECK_RC(vmp_mview_scan(v, 0, vmp_mview_length(v), files_byte(3, 0), &found), 0);
+    CHECK(found == first_equal(vmp_mview_base(v), 0, vmp_mview_length(v), files_byte(3, 0)),
           "scan found %llu", (unsigned long long)found);
     CHECK_RC(vmp_mview_retire(v, SCALE - 1), 0);
     shows(v, (SCALE - 1) * P, 3, 0, P);
     CHECK_RC(vmp_mview_close(v), 0);
   }
-  CHECK(open_handles() == handles, "%ld handles left", open_handles() - handles);
+  CHECK(util_open_handles() == handles, "%ld handles left", util_open_handles() - handles);
   free(segs);
 out:
-  remove_files();
+  files_remove();
 }
 
 /* ---- threads ------------------------------------------------------------------------ */
@@ -455,35 +355,18 @@ static void follow_to_the_end(follower *f) {
   }
 }
 
-#if defined(_WIN32)
-static DWORD WINAPI follower_main(LPVOID arg) {
-  follow_to_the_end(arg);
-  return 0;
-}
-#else
-static void *follower_main(void *arg) {
-  follow_to_the_end(arg);
-  return NULL;
-}
-#endif
+static void follow_to_the_end_thread(void *arg) { follow_to_the_end(arg); }
 
 /* This thread writes the file a few KiB at a time and reads what the view
  * holds so far through the fault-safe read; another refreshes as fast as
  * it can. Every byte read is the file's. */
 CHECK_TEST(follow_while_reading) {
-  const char *f = make_file(P + 1, 31);
-  if (!f) goto out;
-  vmp_segment seg = {f, -1, 0, 0};
-  vmp_mview *v;
-  if (!CHECK_RC(vmp_mview_open(&seg, 1, 8 * G, 0, &v, NULL), 0)) goto out;
+  const char *f;
+  vmp_mview *v = growing_view(&f, P + 1, 31);
+  if (!v) goto out;
   follower fl = {v, 0, 0};
-#if defined(_WIN32)
-  HANDLE thread = CreateThread(NULL, 0, follower_main, &fl, 0, NULL);
-  int started = thread != NULL;
-#else
-  pthread_t thread;
-  int started = pthread_create(&thread, NULL, follower_main, &fl) == 0;
-#endif
+  util_thread thread;
+  int started = util_thread_start(&thread, follow_to_the_end_thread, &fl);
   if (!CHECK(started, "cannot start a thread")) {
     vmp_mview_close(v);
     goto out;
@@ -492,51 +375,37 @@ CHECK_TEST(follow_while_reading) {
   uint64_t rng = 7;
   for (uint64_t at = P + 1; at < FOLLOW_TOTAL && !check_failures();) {
     uint64_t next = at + 2999 < FOLLOW_TOTAL ? at + 2999 : FOLLOW_TOTAL;
-    if (!write_pattern(f, 31, at, next)) break;
+    if (!files_write(f, 31, at, next)) break;
     at = next;
     uint64_t len = vmp_mview_length(v);
     rng = rng * 6364136223846793005u + 1442695040888963407u;
     uint64_t from = (rng >> 33) % len, n = len - from < sizeof buf ? len - from : sizeof buf;
     if (CHECK_RC(vmp_mview_read(v, from, buf, (size_t)n), 0)) {
       uint64_t i = 0;
-      while (i < n && buf[i] == byte_of(31, from + i)) i++;
+      while (i < n && buf[i] == files_byte(31, from + i)) i++;
       CHECK(i == n, "byte %llu read as 0x%02x", (unsigned long long)(from + i), i < n ? buf[i] : 0);
     }
   }
-#if defined(_WIN32)
-  WaitForSingleObject(thread, INFINITE);
-  CloseHandle(thread);
-#else
-  pthread_join(thread, NULL);
-#endif
+  util_thread_join(&thread);
   CHECK_RC(fl.rc, 0);
   CHECK(vmp_mview_length(v) == FOLLOW_TOTAL, "length %llu",
         (unsigned long long)vmp_mview_length(v));
   shows(v, 0, 31, 0, FOLLOW_TOTAL);
   CHECK_RC(vmp_mview_close(v), 0);
 out:
-  remove_files();
+  files_remove();
 }
 
 /* ---- failure at every step ----------------------------------------------------------- */
 
-#define MAX_STEPS 200
-
 static const char *sc_a, *sc_b, *sc_c;
 
-typedef struct scenario {
-  const char *name;
-  int (*prepare)(vmp_mview **v);
-  int (*operate)(vmp_mview *v);
-  void (*verify)(vmp_mview *v);
-} scenario;
-
-static int prepare_refresh(vmp_mview **v) {
-  if (set_size(sc_a, G + 30) != 0) return 0;
+static int prepare_refresh(vmp_mview **v, unsigned flags) {
+  if (files_set_size(sc_a, G + 30) != 0) return 0;
   vmp_segment segs[] = {{sc_b, -1, 0, 0}, {sc_a, -1, 0, 0}};
-  if (!CHECK_RC(vmp_mview_open(segs, 2, 8 * G, 0, v, NULL), 0)) return 0;
+  if (!CHECK_RC(vmp_mview_open(segs, 2, 8 * G, flags, v, NULL), 0)) return 0;
   if (!CHECK_RC(vmp_mview_set_padding(*v, 2 * P), 0)) return vmp_mview_close(*v), 0;
-  return write_pattern(sc_a, 21, G + 30, 3 * G + 1);
+  return files_write(sc_a, 21, G + 30, 3 * G + 1);
 }
 static int do_refresh(vmp_mview *v) { return vmp_mview_refresh(v, NULL); }
 static void verify_refresh(vmp_mview *v) {
@@ -547,19 +416,15 @@ static void verify_refresh(vmp_mview *v) {
 
 /* Without descriptors, a segment whose pages were taken is mapped again
  * from its path. */
-static int prepare_retire_with(vmp_mview **v, unsigned flags) {
-  if (set_size(sc_a, G) != 0) return 0;
+static int prepare_retire(vmp_mview **v, unsigned flags) {
+  if (files_set_size(sc_a, G) != 0) return 0;
   vmp_segment segs[] = {{sc_b, -1, 0, 0}, {sc_a, -1, 0, 0}};
   if (!CHECK_RC(vmp_mview_open(segs, 2, 8 * G, flags, v, NULL), 0)) return 0;
-  write_pattern(sc_a, 21, G, 2 * G);
+  files_write(sc_a, 21, G, 2 * G);
   vmp_segment c = {sc_c, -1, 0, 0};
   if (!CHECK_RC(vmp_mview_refresh(*v, NULL), 0) || !CHECK_RC(vmp_mview_append(*v, &c), 0))
     return vmp_mview_close(*v), 0;
   return 1;
-}
-static int prepare_retire(vmp_mview **v) { return prepare_retire_with(v, 0); }
-static int prepare_retire_closed(vmp_mview **v) {
-  return prepare_retire_with(v, VMP_MVIEW_CLOSE_FILES);
 }
 static int do_retire(vmp_mview *v) { return vmp_mview_retire(v, 2); }
 static void verify_retire(vmp_mview *v) {
@@ -567,9 +432,9 @@ static void verify_retire(vmp_mview *v) {
   shows(v, 4 * G, 23, 0, P + 5);
 }
 
-static int prepare_append(vmp_mview **v) {
+static int prepare_append(vmp_mview **v, unsigned flags) {
   vmp_segment segs[] = {{sc_b, -1, 0, 0}};
-  if (!CHECK_RC(vmp_mview_open(segs, 1, 8 * G, VMP_MVIEW_CLOSE_FILES, v, NULL), 0)) return 0;
+  if (!CHECK_RC(vmp_mview_open(segs, 1, 8 * G, flags, v, NULL), 0)) return 0;
   if (!CHECK_RC(vmp_mview_set_padding(*v, P), 0)) return vmp_mview_close(*v), 0;
   return 1;
 }
@@ -584,63 +449,27 @@ static void verify_append(vmp_mview *v) {
   zeros(v, 2 * G + P + 5, 2 * P - 5);
 }
 
-static void fails_cleanly(const scenario *sc, inject_kind kind, int least) {
-  sc_a = make_file(G + 30, 21);
-  sc_b = make_file(2 * G, 22);
-  sc_c = make_file(P + 5, 23);
-  if (!sc_a || !sc_b || !sc_c) goto out;
-  int failures = 0;
-  for (long n = 1; n < MAX_STEPS; n++) {
-    vmp_mview *v;
-    if (!sc->prepare(&v)) break;
-    char *base = vmp_mview_base(v);
-    size_t capacity = (size_t)vmp_mview_capacity(v);
-    size_t segments = vmp_mview_segments(v), retired = vmp_mview_retired(v);
-    uint64_t length = vmp_mview_length(v);
-    kv_snapshot before, after;
-    int have_kernel = kv_take(&before, base, capacity) == 0;
-    long handles = open_handles();
-    const char *missing = inject_arm(kind, n, 0);
-    if (!CHECK(!missing, "no injection wrapper for %s", missing ? missing : "")) {
-      vmp_mview_close(v);
-      break;
-    }
-    int rc = sc->operate(v);
-    int fired = inject_disarm(kind);
-    if (rc == 0) {
-      sc->verify(v);
-    } else {
-      failures++;
-      CHECK(fired, "%s failed with %s with nothing injected", sc->name, vmp_err_name(rc));
-      CHECK(vmp_mview_segments(v) == segments && vmp_mview_retired(v) == retired &&
-                vmp_mview_length(v) == length,
-            "%s: step %ld failing changed the view", sc->name, n);
-      CHECK(open_handles() == handles, "%s: step %ld failing (%s) left %ld handles", sc->name, n,
-            vmp_err_name(rc), open_handles() - handles);
-      if (have_kernel && kv_take(&after, base, capacity) == 0) {
-        size_t i = kv_first_difference(&before, &after);
-        char x[160], y[160];
-        CHECK(i == NONE, "%s: step %ld failing (%s) changed page %zu: %s, now %s", sc->name, n,
-              vmp_err_name(rc), i, i == NONE ? "" : kv_describe(&before, i, x, sizeof x),
-              i == NONE ? "" : kv_describe(&after, i, y, sizeof y));
-        kv_free(&after);
-      }
-      if (CHECK_RC(sc->operate(v), 0)) sc->verify(v);
-    }
-    if (have_kernel) kv_free(&before);
-    CHECK_RC(vmp_mview_close(v), 0);
-    if (!fired || check_failures()) break;
-  }
-  CHECK(failures >= least, "%s: only %d steps could fail", sc->name, failures);
-out:
-  remove_files();
+static void fails_cleanly(const mview_scenario *sc, inject_kind kind, int least) {
+  sc_a = files_make(G + 30, 21);
+  sc_b = files_make(2 * G, 22);
+  sc_c = files_make(P + 5, 23);
+  if (sc_a && sc_b && sc_c) mview_fails_cleanly(sc, kind, least);
+  files_remove();
 }
 
-static const scenario refresh_sc = {"refresh", prepare_refresh, do_refresh, verify_refresh};
-static const scenario retire_sc = {"retire", prepare_retire, do_retire, verify_retire};
-static const scenario retire_closed_sc = {"retire without descriptors", prepare_retire_closed,
-                                          do_retire, verify_retire};
-static const scenario append_sc = {"append", prepare_append, do_append, verify_append};
+static const mview_scenario refresh_sc = {"refresh",      0, prepare_refresh, do_refresh,
+                                          verify_refresh, 0};
+static const mview_scenario retire_sc = {"retire", 0, prepare_retire, do_retire, verify_retire, 0};
+/* A page mapped again comes from the file opened again, which the kernel
+ * does not merge with the pages still mapped from the first opening. */
+static const mview_scenario retire_closed_sc = {"retire without descriptors",
+                                                VMP_MVIEW_CLOSE_FILES,
+                                                prepare_retire,
+                                                do_retire,
+                                                verify_retire,
+                                                1};
+static const mview_scenario append_sc = {"append",  VMP_MVIEW_CLOSE_FILES, prepare_append,
+                                         do_append, verify_append,         0};
 
 CHECK_TEST(refresh_with_each_system_call_failing) { fails_cleanly(&refresh_sc, INJECT_SYSCALL, 3); }
 CHECK_TEST(refresh_with_each_allocation_failing) {

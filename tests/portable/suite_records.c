@@ -215,12 +215,20 @@ CHECK_TEST(multi_producer_order) {
   CHECK_RC(vmp_ring_close(r), 0);
 }
 
+/* A multi-producer ring that gives a record up after timeout_ns, or NULL
+ * (reported). */
+static vmp_ring *abandoning_ring(int64_t timeout_ns) {
+  vmp_ring *r;
+  if (!CHECK_RC(vmp_ring_create(1, VMP_RING_MULTI_PRODUCER, &r), 0)) return NULL;
+  CHECK_RC(vmp_ring_set_abandon_timeout(r, timeout_ns), 0);
+  return r;
+}
+
 /* A producer that never submits (it died): after the timeout the consumer
  * skips its record, and its late submit is told so. */
 CHECK_TEST(abandoned_record_is_skipped) {
-  vmp_ring *r;
-  if (!CHECK_RC(vmp_ring_create(1, VMP_RING_MULTI_PRODUCER, &r), 0)) return;
-  CHECK_RC(vmp_ring_set_abandon_timeout(r, 30000000), 0);
+  vmp_ring *r = abandoning_ring(30000000);
+  if (!r) return;
   vmp_ring_record dead, got;
   CHECK_RC(vmp_ring_reserve(r, 40, 0, &dead), 0);
   CHECK_RC(send_record(r, 9, 33), 0);
@@ -238,9 +246,8 @@ CHECK_TEST(abandoned_record_is_skipped) {
 /* A producer that died after it claimed its bytes but before it wrote the
  * header: the consumer finds the next record by its tag. */
 CHECK_TEST(claim_without_header_is_skipped) {
-  vmp_ring *r;
-  if (!CHECK_RC(vmp_ring_create(1, VMP_RING_MULTI_PRODUCER, &r), 0)) return;
-  CHECK_RC(vmp_ring_set_abandon_timeout(r, 20000000), 0);
+  vmp_ring *r = abandoning_ring(20000000);
+  if (!r) return;
   vmp__ring_control *ctl = control_of(r);
   /* The claim, as the dead producer's compare-and-swap left it. */
   memset(vmp_ring_data(r), 0x5a, 200);

@@ -52,7 +52,13 @@ long steps_run(const steps_plan *p) {
       check_failf(__FILE__, __LINE__, "%s with %s %ld failing (%s): %ld undo steps failed", p->what,
                   kind, n, vmp_err_name(a.rc), undone);
     if (p->check) p->check(p->ctx, &a);
-    if (!a.fired || check_failures() > failures_before) return failed;
+    if (check_failures() > failures_before) return failed;
+    if (!a.fired) {
+      if (failed < p->least)
+        check_failf(__FILE__, __LINE__, "%s: only %ld %s failures made it fail, expected %ld",
+                    p->what, failed, kind, p->least);
+      return failed;
+    }
   }
   check_failf(__FILE__, __LINE__, "%s: still failing after %ld injected %s failures", p->what, max,
               kind);

@@ -1,6 +1,6 @@
 #define _GNU_SOURCE
-#include "maps.h"
-#include "util.h"
+#include "support_maps.h"
+#include "support_posix.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -76,6 +76,14 @@ size_t vmpt_maps_read(const vmpt_vma **out) {
     if (parse_line(line, &vmas[n])) n++;
   }
   return n;
+}
+
+const vmpt_vma *vmpt_maps_at(const void *addr) {
+  const vmpt_vma *m;
+  size_t n = vmpt_maps_read(&m);
+  for (size_t i = 0; i < n; i++)
+    if (m[i].start <= (uintptr_t)addr && (uintptr_t)addr < m[i].end) return &m[i];
+  return NULL;
 }
 
 size_t vmpt_maps_count_in(const void *base, size_t size) {

@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "util.h"
+#include "support_posix.h"
 
 #include "vmplace.h"
 

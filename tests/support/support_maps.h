@@ -3,8 +3,8 @@
  * the library's bookkeeping. Plain C, no test framework: every check
  * returns 0 when it holds, or nonzero with a message in `why`.
  */
-#ifndef VMPT_MAPS_H
-#define VMPT_MAPS_H
+#ifndef VMPT_SUPPORT_MAPS_H
+#define VMPT_SUPPORT_MAPS_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -24,6 +24,10 @@ typedef struct vmpt_vma {
  * The array is static storage, overwritten by the next call: reading the
  * maps must not itself allocate, or it would disturb what it measures. */
 size_t vmpt_maps_read(const vmpt_vma **out);
+
+/* The mapping that holds addr (static storage, as vmpt_maps_read's), or
+ * NULL. */
+const vmpt_vma *vmpt_maps_at(const void *addr);
 
 /* Number of kernel mappings that intersect [base, base+size). */
 size_t vmpt_maps_count_in(const void *base, size_t size);

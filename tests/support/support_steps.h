@@ -26,6 +26,8 @@ typedef struct steps_plan {
   inject_kind kind;
   int errnum;     /* for system calls: the error the failing call reports, 0 for its usual */
   long max_steps; /* more failures than the operation can meet (0: 200) */
+  long least;     /* how many attempts must fail at the least (the operation
+                     has that many steps that can), or 0 */
   int leftovers;  /* nonzero: a failed attempt must also leave no handle open and no
                      address space reserved (taken after setup, checked before check) */
   void *ctx;      /* passed to the callbacks */
@@ -37,6 +39,11 @@ typedef struct steps_plan {
   /* The test's checks of the outcome, and the teardown. May be NULL. */
   void (*check)(void *ctx, const steps_attempt *attempt);
 } steps_plan;
+
+/* A plan's context and its callbacks, named after one prefix:
+ * prefix_setup, prefix_op and prefix_check. */
+#define STEPS_CALLBACKS(prefix, context) \
+  .ctx = (context), .setup = prefix##_setup, .op = prefix##_op, .check = prefix##_check
 
 /* Runs the plan, reporting every broken rule through check_failf; stops
  * early after an attempt with a failed check (the next would repeat it).

@@ -23,6 +23,19 @@ const char *util_missing_file_error_name(void);
  * library then refuses it with VMP_EINVAL; Windows refuses the open). */
 int util_directories_open(void);
 
+/* The system's own code (errno, or GetLastError()) for out of memory, an
+ * I/O error and access denied: the errors a fault test makes calls fail
+ * with, so that the library's handling of each is seen. */
+typedef enum util_error { UTIL_ERR_NOMEM, UTIL_ERR_IO, UTIL_ERR_ACCESS } util_error;
+int util_system_error(util_error which);
+
+/* A native descriptor or HANDLE of the file (what vmp_mem_adopt takes),
+ * opened read-only or read-write, or -1; and its close. */
+intptr_t util_open_native(const char *path, int writable);
+void util_close_native(intptr_t fd);
+/* Whether the descriptor or HANDLE still works (nobody closed it). */
+int util_native_usable(intptr_t fd);
+
 /* The byte that util_fill() writes at byte i of a buffer with this seed:
  * one value per page, so misplaced pages show. */
 unsigned char util_pattern(unsigned seed, size_t i);

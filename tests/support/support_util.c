@@ -2,8 +2,10 @@
 #define WIN32_LEAN_AND_MEAN
 #include <windows.h>
 #else
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <unistd.h>
 #endif
 
 #include "support_util.h"
@@ -28,10 +30,42 @@ size_t util_grain(void) {
 #if defined(_WIN32)
 const char *util_missing_file_error_name(void) { return "OS:ERROR_FILE_NOT_FOUND"; }
 int util_directories_open(void) { return 0; }
+static const int system_errors[] = {ERROR_NOT_ENOUGH_MEMORY, ERROR_IO_DEVICE, ERROR_ACCESS_DENIED};
 #else
 const char *util_missing_file_error_name(void) { return "OS:ENOENT"; }
 int util_directories_open(void) { return 1; }
+static const int system_errors[] = {ENOMEM, EIO, EACCES};
 #endif
+
+int util_system_error(util_error which) { return system_errors[which]; }
+
+intptr_t util_open_native(const char *path, int writable) {
+#if defined(_WIN32)
+  HANDLE h = CreateFileA(path, GENERIC_READ | (writable ? GENERIC_WRITE : 0),
+                         FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+                         OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+  return h == INVALID_HANDLE_VALUE ? -1 : (intptr_t)h;
+#else
+  return open(path, writable ? O_RDWR : O_RDONLY);
+#endif
+}
+
+int util_native_usable(intptr_t fd) {
+#if defined(_WIN32)
+  LARGE_INTEGER size;
+  return GetFileSizeEx((HANDLE)fd, &size) != 0;
+#else
+  return fcntl((int)fd, F_GETFD) != -1;
+#endif
+}
+
+void util_close_native(intptr_t fd) {
+#if defined(_WIN32)
+  CloseHandle((HANDLE)fd);
+#else
+  close((int)fd);
+#endif
+}
 
 unsigned char util_pattern(unsigned seed, size_t i) {
   return (unsigned char)(seed * 31u + (unsigned)(i / vmp_page_size()) * 7u + 1u);
@@ -283,7 +317,7 @@ long util_open_handles(void) {
   return GetProcessHandleCount(GetCurrentProcess(), &count) ? (long)count : -1;
 #else
   long count = 0;
-  for (int fd = 0; fd < 1024; fd++) count += fcntl(fd, F_GETFD) != -1;
+  for (int fd = 0; fd < 4096; fd++) count += fcntl(fd, F_GETFD) != -1;
   return count;
 #endif
 }

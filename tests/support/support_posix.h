@@ -1,6 +1,6 @@
 /* Small helpers shared by the tests (no test framework here). */
-#ifndef VMPT_UTIL_H
-#define VMPT_UTIL_H
+#ifndef VMPT_SUPPORT_POSIX_H
+#define VMPT_SUPPORT_POSIX_H
 
 #include <stddef.h>
 #include <stdint.h>

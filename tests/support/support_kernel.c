@@ -127,13 +127,36 @@ char *kv_mappings_text(const void *base, size_t size) {
   return NULL; /* VirtualQuery's ranges are per page state: kv_take has it all */
 }
 
-#else /* POSIX: /proc/self/maps, read by support/maps.c, and /proc/self/mem */
+/* VirtualQuery shows no more than kv_take() has. */
+int kv_region_exact(vmp_region *r, char *why, size_t why_len) {
+  (void)r, (void)why, (void)why_len;
+  return 0;
+}
+
+/* Handles and reservations are leftovers_*()'s; the library names nothing
+ * on Windows (its sections are unnamed). */
+struct kv_outside {
+  int unused;
+};
+
+kv_outside *kv_outside_take(const void *base, size_t size) {
+  (void)base, (void)size;
+  return calloc(1, sizeof(kv_outside));
+}
+
+int kv_outside_compare(const kv_outside *o, int mappings, char *why, size_t why_len) {
+  (void)o, (void)mappings, (void)why, (void)why_len;
+  return 0;
+}
+
+#else /* POSIX: /proc/self/maps, read by support_maps.c, and /proc/self/mem */
 
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "maps.h"
+#include "support_maps.h"
+#include "support_posix.h"
 
 int kv_available(void) {
   FILE *f = fopen("/proc/self/maps", "r");
@@ -197,7 +220,51 @@ int kv_read(const void *addr, void *buf, size_t len) {
 
 char *kv_mappings_text(const void *base, size_t size) { return vmpt_maps_region_text(base, size); }
 
+int kv_region_exact(vmp_region *r, char *why, size_t why_len) {
+  return vmpt_maps_check_region(r, why, why_len);
+}
+
+struct kv_outside {
+  vmpt_outside *maps;
+  uint64_t shm_names, tmp_names;
+};
+
+kv_outside *kv_outside_take(const void *base, size_t size) {
+  kv_outside *o = calloc(1, sizeof *o);
+  if (!o) return NULL;
+  o->maps = vmpt_outside_take(base, size);
+  o->shm_names = vmpt_dir_fingerprint("/dev/shm", NULL);
+  o->tmp_names = vmpt_dir_fingerprint(vmpt_tmpdir(), NULL);
+  return o;
+}
+
+int kv_outside_compare(const kv_outside *o, int mappings, char *why, size_t why_len) {
+  if (!o || (!o->maps && kv_available())) {
+    vmpt_say(why, why_len, "the mappings outside were not recorded");
+    return 1;
+  }
+  if (mappings && o->maps && vmpt_outside_compare(o->maps, why, why_len) != 0) return 1;
+  int shm_same = vmpt_dir_fingerprint("/dev/shm", NULL) == o->shm_names;
+  int tmp_same = vmpt_dir_fingerprint(vmpt_tmpdir(), NULL) == o->tmp_names;
+  if (shm_same && tmp_same) return 0;
+  /* The library's names carry the pid: clean up before failing, so that a
+   * failing test does not litter. */
+  char prefix[64];
+  snprintf(prefix, sizeof prefix, "vmplace-%ld-", (long)getpid());
+  vmpt_remove_names("/dev/shm", prefix);
+  vmpt_remove_names(vmpt_tmpdir(), prefix);
+  vmpt_say(why, why_len, "a name was left in %s", shm_same ? vmpt_tmpdir() : "/dev/shm");
+  return 1;
+}
+
 #endif
+
+void kv_outside_free(kv_outside *o) {
+#if !defined(_WIN32)
+  if (o) vmpt_outside_free(o->maps);
+#endif
+  free(o);
+}
 
 static int add_range(kv_reservations *res, uintptr_t lo, uintptr_t hi) {
   if (res->count == res->capacity) {

@@ -13,7 +13,7 @@
  * so one run reports every broken rule rather than the first.
  *
  * The checks (check_failf, CHECK, CHECK_RC, SKIP...) do not depend on the
- * harness: the Criterion suites link an adapter (support/criterion_check.c)
+ * harness: the Criterion suites link an adapter (support_criterion.c)
  * that reports them through Criterion, so the shared support code (fault
  * injection, the step driver, state comparison) serves both.
  *

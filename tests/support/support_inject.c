@@ -6,6 +6,7 @@
 
 static long calls_seen;
 static long failing_call;
+static int failing_onward; /* every call from failing_call on fails */
 static int chosen_error;
 static const char *failed_call;
 static const char *seen_names[MAX_NAMES];
@@ -18,8 +19,9 @@ int inject_this_call_fails(const char *name) {
   if (i == seen_used && seen_used < MAX_NAMES) seen_names[seen_used++] = name;
   if (i < MAX_NAMES) seen_counts[i]++;
   calls_seen++;
-  if (calls_seen != failing_call) return 0;
-  failed_call = name;
+  if (failing_call == 0 || calls_seen < failing_call) return 0;
+  if (calls_seen > failing_call && !failing_onward) return 0;
+  if (!failed_call) failed_call = name;
   return 1;
 }
 
@@ -40,7 +42,7 @@ const char *inject_missing_wrapper(void) {
   return NULL;
 }
 
-static const char *install(long fail_at, int errnum) {
+static const char *install(long fail_at, int onward, int errnum) {
   const char *missing = inject_missing_wrapper();
   if (missing) return missing;
   for (const char *name = vmp__testing_syscall_next(NULL); name;
@@ -48,6 +50,7 @@ static const char *install(long fail_at, int errnum) {
     *wrapper_for(name)->real = vmp__testing_syscall_default(name);
   calls_seen = 0;
   failing_call = fail_at;
+  failing_onward = onward;
   chosen_error = errnum;
   failed_call = NULL;
   seen_used = 0;
@@ -63,6 +66,7 @@ static void uninstall(void) {
        name = vmp__testing_syscall_next(name))
     vmp__testing_syscall_set(name, NULL);
   failing_call = 0;
+  failing_onward = 0;
 }
 
 long inject_calls(void) { return calls_seen; }
@@ -80,8 +84,10 @@ const char *inject_arm(inject_kind kind, long n, int errnum) {
     vmp__testing_alloc_fail_after(n - 1);
     return NULL;
   }
-  return install(n, errnum);
+  return install(n, 0, errnum);
 }
+
+const char *inject_arm_from(long n, int errnum) { return install(n, 1, errnum); }
 
 int inject_disarm(inject_kind kind) {
   if (kind == INJECT_ALLOCATION) return vmp__testing_alloc_disarm();

@@ -1,11 +1,11 @@
 /* Criterion assertions over the support checks. */
-#ifndef VMPT_CHECK_H
-#define VMPT_CHECK_H
+#ifndef VMPT_SUPPORT_CRITERION_H
+#define VMPT_SUPPORT_CRITERION_H
 
 #include <criterion/criterion.h>
 
-#include "maps.h"
-#include "util.h"
+#include "support_maps.h"
+#include "support_posix.h"
 
 /* The kernel agrees with the bookkeeping over the whole region. */
 #define CHECK_MAPS(region)                                               \
@@ -24,5 +24,11 @@
   } while (0)
 
 #define CHECK_OK(call) CHECK_RC(call, 0)
+
+/* Runs fn in a child process of its own, for what must not happen to the
+ * test's process (a full mapping table, a system call denied for good):
+ * fn returns 0 when every step held, or the number of the step that
+ * failed, which the test's failure names. */
+void vmpt_in_child(int (*fn)(void));
 
 #endif

@@ -93,4 +93,23 @@ void kv_reservations_free(kv_reservations *res);
 /* Bytes of `after` that no range of `before` covers. */
 uint64_t kv_reservations_new_bytes(const kv_reservations *before, const kv_reservations *after);
 
+/* What the kernel shows of the region beyond kv_page_matches(), where it
+ * shows more: on POSIX, that every view's pages map its object's very
+ * inode and each mapping's bounds fit the spans (support_maps.c). 0 when
+ * it all holds, otherwise nonzero and the first disagreement in why. */
+int kv_region_exact(vmp_region *r, char *why, size_t why_len);
+
+/* What a failed call must leave as it was beyond its own range, where the
+ * system shows it: on POSIX the process's other mappings (those
+ * vmpt_outside_take() compares) and the names the library could leave in
+ * /dev/shm and the temporary directory; nothing more on Windows (handles
+ * and reservations are leftovers_take()'s). NULL when out of memory. */
+typedef struct kv_outside kv_outside;
+kv_outside *kv_outside_take(const void *base, size_t size);
+/* 0 when nothing changed: the names always, the mappings only when
+ * `mappings` (a call that succeeded may map elsewhere); otherwise nonzero
+ * and what changed in why (names left behind are removed). */
+int kv_outside_compare(const kv_outside *o, int mappings, char *why, size_t why_len);
+void kv_outside_free(kv_outside *o);
+
 #endif

@@ -1,14 +1,17 @@
 /*
- * The checks of tests/portable/support_check.h reported through Criterion,
+ * The checks of support_check.h reported through Criterion,
  * so that the shared support code (the step driver, the state and kernel
  * comparisons) serves the Criterion suites too. A failed check fails the
- * test and lets it go on, as it does under the portable harness.
+ * test and lets it go on, as it does under the portable harness. Also:
+ * running a test's steps in a child process (vmpt_in_child).
  */
 #include <criterion/criterion.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
-#include "portable/support_check.h"
+#include "support_check.h"
 #include "vmplace.h"
 
 static int failures;
@@ -38,4 +41,17 @@ void check_note(const char *fmt, ...) {
 void check_skip(const char *fmt, ...) {
   FORMAT(message, fmt);
   cr_skip_test("%s", message);
+}
+
+/* Declared in support_criterion.h, which cannot be included here: its
+ * CHECK_RC is Criterion's, this file's is support_check.h's. */
+void vmpt_in_child(int (*fn)(void));
+void vmpt_in_child(int (*fn)(void)) {
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) _exit(fn());
+  int status = 0;
+  cr_assert_eq(waitpid(pid, &status, 0), pid);
+  cr_assert(WIFEXITED(status), "child died (signal %d)", WTERMSIG(status));
+  cr_assert_eq(WEXITSTATUS(status), 0, "child failed at step %d", WEXITSTATUS(status));
 }

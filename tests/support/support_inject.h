@@ -24,6 +24,10 @@ typedef enum inject_kind { INJECT_SYSCALL, INJECT_ALLOCATION } inject_kind;
  * name of a table entry with no wrapper (then nothing is armed). */
 const char *inject_arm(inject_kind kind, long n, int errnum);
 
+/* System calls only: the n-th call and every one after it fail (n from 1),
+ * so that a failure path's own undo steps fail too. */
+const char *inject_arm_from(long n, int errnum);
+
 /* Disarms (the system's functions are back); nonzero when the armed
  * failure was made. */
 int inject_disarm(inject_kind kind);
