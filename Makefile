@@ -36,7 +36,11 @@ demo: build-deps
 BUILD_PACKAGES = cmake gcc make pkg-config
 # Debian's cargo (and rustc) only where no Rust toolchain is there already.
 RUST_PACKAGES = $(if $(shell command -v cargo || ls $$HOME/.cargo/bin/cargo 2>/dev/null),,cargo)
-TEST_PACKAGES = $(BUILD_PACKAGES) libcriterion-dev python3-dev python3-pytest python3-numpy $(RUST_PACKAGES) clang libclang-rt-14-dev clang-format
+# The Windows suite cross-builds the Rust binding's tests on this host with
+# Debian's cargo and rustc, whose Windows standard library is this package
+# (rust/wine-tests.sh), linking with MinGW-w64.
+WINDOWS_RUST_PACKAGES = cargo libstd-rust-dev-windows gcc-mingw-w64-x86-64
+TEST_PACKAGES = $(BUILD_PACKAGES) libcriterion-dev python3-dev python3-pytest python3-numpy $(RUST_PACKAGES) clang libclang-rt-14-dev clang-format $(WINDOWS_RUST_PACKAGES)
 
 define install_missing
 	@missing=""; \

@@ -38,12 +38,14 @@ const RING_BYTES: usize = 64 << 10;
 const SOURCE_BYTES: usize = 4 << 20;
 const FULL_CHECK_EVERY: usize = 64;
 
+#[cfg(target_os = "linux")]
 extern "C" {
     fn sched_setaffinity(pid: i32, size: usize, mask: *const u64) -> i32;
 }
 
 /// Pins the calling thread to one CPU, where there is such a CPU; the
-/// benchmark runs unpinned elsewhere.
+/// benchmark runs unpinned elsewhere (and on systems other than Linux).
+#[cfg(target_os = "linux")]
 fn pin(cpu: usize) {
     let mut mask = [0u64; 16];
     if cpu < 64 * mask.len() {
@@ -51,6 +53,9 @@ fn pin(cpu: usize) {
         unsafe { sched_setaffinity(0, std::mem::size_of_val(&mask), mask.as_ptr()) };
     }
 }
+
+#[cfg(not(target_os = "linux"))]
+fn pin(_cpu: usize) {}
 
 /// What is sent: message i is `size` bytes of the source from `offset(i)`.
 struct Workload {

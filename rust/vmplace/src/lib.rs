@@ -29,6 +29,12 @@
 //!   [`code`](Error::code), [`name`](Error::name) and
 //!   [`raw_os_error`](Error::raw_os_error).
 //!
+//! On Unix the descriptor calls take `AsFd` / `OwnedFd` / `BorrowedFd`
+//! and the types implement `AsFd`; on Windows they take `AsHandle` /
+//! `OwnedHandle` / `BorrowedHandle` (a section or file HANDLE) and the
+//! types implement `AsHandle`, the way the C library takes a descriptor or
+//! a HANDLE as one `intptr_t`.
+//!
 //! Constructors over memory others can reach ([`Mem::open`],
 //! [`Mem::adopt`], [`MView::open`], [`Ring::attach`]) are `unsafe`: a file
 //! can be changed or truncated by others while its bytes are borrowed, and
@@ -47,13 +53,13 @@
 //! assert_eq!(text, "hello, ring");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-#![cfg(unix)]
 #![warn(missing_docs)]
 
 mod deque;
 mod error;
 mod mem;
 mod mview;
+mod native;
 mod record;
 mod region;
 mod ring;

@@ -1,8 +1,6 @@
 //! Memory objects: what views map.
 
 use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::io::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd};
 use std::path::Path;
 use std::ptr::{self, NonNull};
 use std::sync::{Arc, Mutex};
@@ -10,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use vmplace_sys as sys;
 
 use crate::error::{check, Error, Result};
+use crate::native::{self, OwnedNative};
 
 /// What views of a memory object may do.
 ///
@@ -43,7 +42,12 @@ impl Access {
 /// Turns a path into the NUL-terminated form the C library takes; a path
 /// with a NUL byte inside is an invalid argument, as the C side would say.
 pub(crate) fn c_path(path: &Path) -> Result<CString> {
-    CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::from_code(sys::VMP_EINVAL))
+    #[cfg(unix)]
+    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str());
+    // The Windows backend takes UTF-8 (and widens it for CreateFileW).
+    #[cfg(windows)]
+    let bytes = path.to_str().ok_or_else(|| Error::from_code(sys::VMP_EINVAL))?.as_bytes();
+    CString::new(bytes).map_err(|_| Error::from_code(sys::VMP_EINVAL))
 }
 
 /// Flags for [`Mem::create_named`], combined with `|`.
@@ -366,7 +370,8 @@ impl Mem {
         Ok(Mem::from_raw(raw))
     }
 
-    /// Adopts an open descriptor of a regular file or shared memory: the
+    /// Adopts an open descriptor of a regular file or shared memory (an
+    /// `OwnedFd`; on Windows an `OwnedHandle` of a file or a section): the
     /// object owns it from now on, and it is closed even when adopting
     /// fails. `access` `None` takes what the descriptor allows.
     ///
@@ -381,21 +386,21 @@ impl Mem {
     /// ```
     /// # let path = std::env::temp_dir().join(format!("vmplace-doc-adopt-{}", std::process::id()));
     /// # std::fs::write(&path, vec![0u8; vmplace::page_size()]).unwrap();
-    /// use std::os::unix::io::OwnedFd;
-    /// let fd: OwnedFd = std::fs::File::open(&path).unwrap().into();
+    /// // An `OwnedFd` (Unix) or `OwnedHandle` (Windows).
+    /// let fd = std::fs::File::open(&path).unwrap().into();
     /// let mem = unsafe { vmplace::Mem::adopt(fd, None)? };
     /// assert!(!mem.is_writable());
     /// # std::fs::remove_file(&path).unwrap();
     /// # Ok::<(), vmplace::Error>(())
     /// ```
-    pub unsafe fn adopt(fd: OwnedFd, access: Option<Access>) -> Result<Mem> {
+    pub unsafe fn adopt(fd: OwnedNative, access: Option<Access>) -> Result<Mem> {
         let flags = access.map_or(0, Access::flags);
-        let raw_fd = fd.into_raw_fd();
+        let raw_fd = native::into_raw(fd);
         let mut raw = ptr::null_mut();
-        let code = sys::vmp_mem_adopt(raw_fd as isize, flags, &mut raw);
+        let code = sys::vmp_mem_adopt(raw_fd, flags, &mut raw);
         if code != 0 {
             // On failure the descriptor is still ours: close it as promised.
-            drop(<OwnedFd as std::os::unix::io::FromRawFd>::from_raw_fd(raw_fd));
+            drop(native::from_raw(raw_fd));
             return Err(Error::from_code(code));
         }
         Ok(Mem::from_raw(raw))
@@ -431,24 +436,16 @@ impl Mem {
     }
 }
 
-impl AsFd for Mem {
-    /// The object's descriptor, still owned by the object: to pass it to
-    /// another process.
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        let fd = unsafe { sys::vmp_mem_fd(self.shared.raw()) };
-        // The object keeps the descriptor open for as long as it lives.
-        unsafe { BorrowedFd::borrow_raw(fd as i32) }
-    }
-}
-
-impl AsRawFd for Mem {
-    fn as_raw_fd(&self) -> i32 {
-        self.as_fd().as_raw_fd()
-    }
-}
+native::impl_as_native!(
+    Mem,
+    |mem| unsafe { sys::vmp_mem_fd(mem.shared.raw()) },
+    "The object's descriptor (Unix) or section or file HANDLE (Windows), \
+     still owned by the object: to pass it to another process."
+);
 
 impl std::fmt::Debug for Mem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mem").field("fd", &self.as_raw_fd()).field("size", &self.size().ok()).finish()
+        let fd = unsafe { sys::vmp_mem_fd(self.shared.raw()) };
+        f.debug_struct("Mem").field("fd", &fd).field("size", &self.size().ok()).finish()
     }
 }

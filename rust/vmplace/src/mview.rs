@@ -3,7 +3,6 @@
 use std::ffi::CString;
 use std::fmt;
 use std::ops::Deref;
-use std::os::unix::io::{AsRawFd, BorrowedFd};
 use std::path::Path;
 use std::ptr::{self, NonNull};
 
@@ -11,10 +10,11 @@ use vmplace_sys as sys;
 
 use crate::error::{check, Error, Result};
 use crate::mem::c_path;
+use crate::native::{self, BorrowedNative};
 
 enum Source<'a> {
     Path(&'a Path),
-    Fd(BorrowedFd<'a>),
+    Fd(BorrowedNative<'a>),
 }
 
 /// One segment of an [`MView`]: a file by path or by descriptor, and the
@@ -38,9 +38,10 @@ impl<'a> Segment<'a> {
         Segment { source: Source::Path(path.as_ref()), offset: 0, length: 0 }
     }
 
-    /// The whole file open as `fd` (it stays the caller's; the view keeps a
-    /// reference of its own).
-    pub fn fd(fd: BorrowedFd<'a>) -> Segment<'a> {
+    /// The whole file open as `fd` (a `BorrowedFd`; on Windows a
+    /// `BorrowedHandle` of a file). It stays the caller's; the view keeps a
+    /// reference of its own.
+    pub fn fd(fd: BorrowedNative<'a>) -> Segment<'a> {
         Segment { source: Source::Fd(fd), offset: 0, length: 0 }
     }
 
@@ -74,7 +75,7 @@ fn raw_segments(segments: &[Segment<'_>]) -> Result<RawSegments> {
         .map(|(segment, path)| sys::vmp_segment {
             path: path.as_ref().map_or(ptr::null(), |p| p.as_ptr()),
             fd: match segment.source {
-                Source::Fd(fd) => fd.as_raw_fd() as isize,
+                Source::Fd(fd) => native::raw(&fd),
                 Source::Path(_) => -1,
             },
             offset: segment.offset,
@@ -121,10 +122,11 @@ pub struct Location {
 /// ```
 #[derive(Debug, Clone, Copy)]
 pub struct SegmentInfo<'a> {
-    /// The segment file's descriptor, still the view's (for `sendfile`,
-    /// `copy_file_range` and the like); `None` for a retired segment, and
-    /// under [`MViewOptions::close_files`] for one that is no longer last.
-    pub fd: Option<BorrowedFd<'a>>,
+    /// The segment file's descriptor (on Windows its file HANDLE), still
+    /// the view's (for `sendfile`, `copy_file_range` and the like); `None`
+    /// for a retired segment, and under [`MViewOptions::close_files`] for
+    /// one that is no longer last.
+    pub fd: Option<BorrowedNative<'a>>,
     /// Where the segment starts in its file.
     pub file_offset: u64,
     /// Its bytes.
@@ -595,7 +597,7 @@ impl MView {
             // The view keeps the descriptor open for as long as it lives,
             // and only retire (&mut self) or an append after the segment
             // under close-files gives it back; -1 means it has none.
-            fd: if info.fd < 0 { None } else { Some(unsafe { BorrowedFd::borrow_raw(info.fd as i32) }) },
+            fd: unsafe { native::borrow(info.fd) },
             file_offset: info.file_offset,
             length: info.length,
             view_offset: info.view_offset,

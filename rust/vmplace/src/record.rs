@@ -3,7 +3,6 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::os::unix::io::{AsFd, BorrowedFd};
 use std::ptr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +10,8 @@ use std::time::Duration;
 use vmplace_sys as sys;
 
 use crate::error::{check, Error, Result};
-use crate::ring::{timeout_ns, Consumer, Producer, Ring, RingShared};
+use crate::native;
+use crate::ring::{ring_fd, timeout_ns, Consumer, Producer, Ring, RingShared};
 
 /// The counts a ring keeps in its shared control page, readable from either
 /// side (each read on its own, so they may be a moment apart; a peer can
@@ -368,14 +368,11 @@ impl MultiProducer {
     }
 }
 
-impl AsFd for MultiProducer {
-    /// The ring's descriptor, to give a peer process.
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        let fd = unsafe { sys::vmp_ring_fd(self.shared.raw()) };
-        // The ring owns the descriptor for as long as it lives.
-        unsafe { BorrowedFd::borrow_raw(fd as i32) }
-    }
-}
+native::impl_as_native!(
+    MultiProducer,
+    |producer| ring_fd(&producer.shared),
+    "The ring's descriptor (Unix) or section HANDLE (Windows), to give a peer process."
+);
 
 impl fmt::Debug for MultiProducer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -5,7 +5,6 @@ use std::fmt;
 use std::io::{self, BufRead, Read, Write};
 use std::marker::PhantomData;
 use std::os::raw::c_void;
-use std::os::unix::io::{AsFd, AsRawFd, BorrowedFd};
 use std::ptr::{self, NonNull};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +12,7 @@ use std::time::Duration;
 use vmplace_sys as sys;
 
 use crate::error::{check, Error, ErrorKind, Result};
+use crate::native::{self, AsNative};
 
 /// How a ring is made: the flags of [`Ring::with_options`] and
 /// [`Ring::attach_with`].
@@ -159,7 +159,9 @@ impl Ring {
     }
 
     /// Maps a ring that another process created, from its descriptor (an
-    /// `OwnedFd` received over a socket or inherited, or any `AsFd`). The
+    /// `OwnedFd` received over a socket or inherited, or any `AsFd`; on
+    /// Windows its section HANDLE, any `AsHandle`: an `OwnedHandle`
+    /// inherited or duplicated into this process). The
     /// descriptor stays the caller's; the ring keeps its own copy. The
     /// object and its shared header are checked before anything is trusted.
     ///
@@ -181,7 +183,8 @@ impl Ring {
     /// use std::io::{Read, Write};
     /// use std::os::unix::io::{AsFd, OwnedFd};
     /// let ring = vmplace::Ring::new(4096)?;
-    /// // What another process would receive: a duplicate of the descriptor.
+    /// // What another process would receive: a duplicate of the descriptor
+    /// // (on Windows: `AsHandle::as_handle` and an `OwnedHandle`).
     /// let fd: OwnedFd = ring.as_fd().try_clone_to_owned().unwrap();
     /// // Safety: `ring` keeps only the producer side, `other` the consumer.
     /// let other = unsafe { vmplace::Ring::attach(fd)? };
@@ -193,7 +196,7 @@ impl Ring {
     /// assert_eq!(&buf, b"across");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub unsafe fn attach<F: AsFd>(fd: F) -> Result<Ring> {
+    pub unsafe fn attach<F: AsNative>(fd: F) -> Result<Ring> {
         Ring::attach_with(fd, RingOptions::new())
     }
 
@@ -203,10 +206,9 @@ impl Ring {
     /// # Safety
     ///
     /// As for [`attach`](Ring::attach).
-    pub unsafe fn attach_with<F: AsFd>(fd: F, options: RingOptions) -> Result<Ring> {
+    pub unsafe fn attach_with<F: AsNative>(fd: F, options: RingOptions) -> Result<Ring> {
         let mut raw = ptr::null_mut();
-        let fd = fd.as_fd().as_raw_fd();
-        check(sys::vmp_ring_attach(fd as isize, options.flags, &mut raw))?;
+        check(sys::vmp_ring_attach(native::raw(&fd), options.flags, &mut raw))?;
         Ok(Ring::from_raw(raw))
     }
 
@@ -289,19 +291,18 @@ impl fmt::Debug for ShutdownHandle {
     }
 }
 
-fn ring_fd(shared: &RingShared) -> BorrowedFd<'_> {
-    let fd = unsafe { sys::vmp_ring_fd(shared.raw()) };
-    // The ring owns the descriptor for as long as it lives.
-    unsafe { BorrowedFd::borrow_raw(fd as i32) }
+/// The ring owns its descriptor for as long as it lives.
+pub(crate) fn ring_fd(shared: &RingShared) -> isize {
+    unsafe { sys::vmp_ring_fd(shared.raw()) }
 }
 
-impl AsFd for Ring {
-    /// The descriptor to give a peer process (duplicate it, or pass it with
-    /// `SCM_RIGHTS`); still owned by the ring.
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        ring_fd(&self.shared)
-    }
-}
+native::impl_as_native!(
+    Ring,
+    |ring| ring_fd(&ring.shared),
+    "The descriptor (Unix) or section HANDLE (Windows) to give a peer \
+     process (duplicate it, pass it with `SCM_RIGHTS`, or let a child \
+     inherit it); still owned by the ring."
+);
 
 impl fmt::Debug for Ring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -436,7 +437,7 @@ impl Producer {
         Ok(n as usize)
     }
 
-    /// One `read()` from `fd` straight into the free space (at most `max`
+    /// One `read()` (`ReadFile` on Windows) from `fd` straight into the free space (at most `max`
     /// bytes; [`sys::VMP_RING_ALL`] for as many as fit), then publishes
     /// what came: no copy in between. The count (> 0), or 0 at the end of
     /// the input.
@@ -461,9 +462,8 @@ impl Producer {
     /// # std::fs::remove_file(&path).unwrap();
     /// # Ok::<(), vmplace::Error>(())
     /// ```
-    pub fn fill_from<F: AsFd>(&mut self, fd: &F, max: usize) -> Result<usize> {
-        let fd = fd.as_fd().as_raw_fd();
-        let n = unsafe { sys::vmp_ring_fill(self.raw(), fd as isize, max) };
+    pub fn fill_from<F: AsNative>(&mut self, fd: &F, max: usize) -> Result<usize> {
+        let n = unsafe { sys::vmp_ring_fill(self.raw(), native::raw(fd), max) };
         if n < 0 {
             return Err(Error::from_code(n as i32));
         }
@@ -534,12 +534,11 @@ impl Drop for Producer {
     }
 }
 
-impl AsFd for Producer {
-    /// The ring's descriptor, to give a peer process.
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        ring_fd(&self.shared)
-    }
-}
+native::impl_as_native!(
+    Producer,
+    |half| ring_fd(&half.shared),
+    "The ring's descriptor (Unix) or section HANDLE (Windows), to give a peer process."
+);
 
 impl fmt::Debug for Producer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -684,7 +683,7 @@ impl Consumer {
         Ok(n as usize)
     }
 
-    /// One `write()` to `fd` straight from the bytes there (at most `max`;
+    /// One `write()` (`WriteFile` on Windows) to `fd` straight from the bytes there (at most `max`;
     /// [`sys::VMP_RING_ALL`] for all), then releases what went: no copy in
     /// between. The count, 0 when the ring is empty
     /// ([`wait`](Consumer::wait) for more).
@@ -705,9 +704,8 @@ impl Consumer {
     /// # std::fs::remove_file(&path).unwrap();
     /// # Ok::<(), vmplace::Error>(())
     /// ```
-    pub fn drain_to<F: AsFd>(&mut self, fd: &F, max: usize) -> Result<usize> {
-        let fd = fd.as_fd().as_raw_fd();
-        let n = unsafe { sys::vmp_ring_drain(self.raw(), fd as isize, max) };
+    pub fn drain_to<F: AsNative>(&mut self, fd: &F, max: usize) -> Result<usize> {
+        let n = unsafe { sys::vmp_ring_drain(self.raw(), native::raw(fd), max) };
         if n < 0 {
             return Err(Error::from_code(n as i32));
         }
@@ -806,12 +804,11 @@ impl Drop for Consumer {
     }
 }
 
-impl AsFd for Consumer {
-    /// The ring's descriptor, to give a peer process.
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        ring_fd(&self.shared)
-    }
-}
+native::impl_as_native!(
+    Consumer,
+    |half| ring_fd(&half.shared),
+    "The ring's descriptor (Unix) or section HANDLE (Windows), to give a peer process."
+);
 
 impl fmt::Debug for Consumer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

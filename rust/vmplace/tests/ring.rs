@@ -1,9 +1,11 @@
 //! The ring between two threads and between two processes.
 
 use std::io::{self, BufRead, Read, Write};
-use std::os::unix::io::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
 use std::process::Command;
+#[cfg(unix)]
+use std::os::unix::io::AsFd as AsNative;
+#[cfg(windows)]
+use std::os::windows::io::AsHandle as AsNative;
 use std::time::Duration;
 
 use vmplace::{ErrorKind, MultiProducer, Ring, RingOptions};
@@ -238,20 +240,9 @@ fn attaching_something_that_is_not_a_ring_is_refused() {
     assert!(matches!(err.kind(), ErrorKind::Peer | ErrorKind::InvalidArgument), "{}", err);
 }
 
-/// The descriptor number the child finds the ring at.
-const CHILD_FD: i32 = 3;
-
-extern "C" {
-    fn dup2(old: i32, new: i32) -> i32;
-    fn fcntl(fd: i32, cmd: i32, ...) -> i32;
-}
-
-const F_SETFD: i32 = 2;
-
-/// Runs this test binary again, as the child side of a two-process test,
-/// with the ring's descriptor at `CHILD_FD`.
-fn spawn_child(ring: &impl AsFd, test: &str, role: &str) -> std::process::Child {
-    let fd = ring.as_fd().as_raw_fd();
+/// Runs this test binary again, as the child side of a two-process test
+/// (`ring_child`, with `role`), once `give` has given it the ring.
+fn spawn_child_with(give: impl FnOnce(&mut Command), test: &str, role: &str) -> std::process::Child {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
         .args(["--exact", test, "--ignored", "--nocapture", "--test-threads=1"])
@@ -259,20 +250,90 @@ fn spawn_child(ring: &impl AsFd, test: &str, role: &str) -> std::process::Child 
         // The child's own test summary would read as this run's; its
         // panics still show on stderr.
         .stdout(std::process::Stdio::null());
-    // dup2 gives the child a descriptor without close-on-exec (fcntl when
-    // it is already there); both are async-signal-safe, as a pre_exec hook
-    // must be.
-    unsafe {
-        command.pre_exec(move || {
-            let done = if fd == CHILD_FD { fcntl(fd, F_SETFD, 0) } else { dup2(fd, CHILD_FD) };
-            if done < 0 {
-                Err(io::Error::last_os_error())
-            } else {
-                Ok(())
-            }
-        });
-    }
+    give(&mut command);
     command.spawn().unwrap()
+}
+
+#[cfg(unix)]
+mod child_ring {
+    //! The child finds the ring's descriptor at number `CHILD_FD`.
+    use std::io;
+    use std::os::unix::io::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+
+    const CHILD_FD: i32 = 3;
+
+    extern "C" {
+        fn dup2(old: i32, new: i32) -> i32;
+        fn fcntl(fd: i32, cmd: i32, ...) -> i32;
+    }
+
+    const F_SETFD: i32 = 2;
+
+    pub fn spawn(ring: &impl AsFd, test: &str, role: &str) -> std::process::Child {
+        let fd = ring.as_fd().as_raw_fd();
+        super::spawn_child_with(
+            |command| {
+                // dup2 gives the child a descriptor without close-on-exec
+                // (fcntl when it is already there); both are
+                // async-signal-safe, as a pre_exec hook must be.
+                unsafe {
+                    command.pre_exec(move || {
+                        let done = if fd == CHILD_FD { fcntl(fd, F_SETFD, 0) } else { dup2(fd, CHILD_FD) };
+                        if done < 0 {
+                            Err(io::Error::last_os_error())
+                        } else {
+                            Ok(())
+                        }
+                    });
+                }
+            },
+            test,
+            role,
+        )
+    }
+
+    /// In the child: the descriptor the parent left at `CHILD_FD`.
+    pub fn take() -> OwnedFd {
+        unsafe { OwnedFd::from_raw_fd(CHILD_FD) }
+    }
+}
+
+#[cfg(windows)]
+mod child_ring {
+    //! The child inherits a copy of the ring's section HANDLE, whose value
+    //! it reads from `VMPLACE_RING_HANDLE` (an inherited HANDLE has the
+    //! same value in the child). `Command::spawn` lets the child inherit
+    //! every inheritable handle; only the copy made for it is one.
+    use std::os::windows::io::{AsHandle, AsRawHandle, FromRawHandle, OwnedHandle, RawHandle};
+
+    const HANDLE_FLAG_INHERIT: u32 = 1;
+
+    #[link(name = "kernel32")]
+    extern "system" {
+        fn SetHandleInformation(handle: RawHandle, mask: u32, flags: u32) -> i32;
+    }
+
+    pub fn spawn(ring: &impl AsHandle, test: &str, role: &str) -> std::process::Child {
+        let copy = ring.as_handle().try_clone_to_owned().unwrap();
+        let ok = unsafe { SetHandleInformation(copy.as_raw_handle(), HANDLE_FLAG_INHERIT, HANDLE_FLAG_INHERIT) };
+        assert_ne!(ok, 0, "SetHandleInformation: {}", std::io::Error::last_os_error());
+        let value = copy.as_raw_handle() as usize;
+        // The copy is dropped (closed here) once the child has its own.
+        super::spawn_child_with(
+            |command| {
+                command.env("VMPLACE_RING_HANDLE", value.to_string());
+            },
+            test,
+            role,
+        )
+    }
+
+    /// In the child: the HANDLE the parent let it inherit.
+    pub fn take() -> OwnedHandle {
+        let value: usize = std::env::var("VMPLACE_RING_HANDLE").expect("set by the parent").parse().unwrap();
+        unsafe { OwnedHandle::from_raw_handle(value as RawHandle) }
+    }
 }
 
 /// Waits for the child on another thread and shuts the ring down when it
@@ -290,9 +351,8 @@ fn watch(mut child: std::process::Child, stop: vmplace::ShutdownHandle) -> std::
 #[ignore = "the child side of two_processes_*: run by them"]
 fn ring_child() {
     let role = std::env::var("VMPLACE_RING_CHILD").expect("run by two_processes_* only");
-    let fd = unsafe { OwnedFd::from_raw_fd(CHILD_FD) };
     // Safety: the parent keeps the other side only.
-    let ring = unsafe { Ring::attach(fd) }.unwrap();
+    let ring = unsafe { Ring::attach(child_ring::take()) }.unwrap();
     let cap = ring.capacity();
     match role.as_str() {
         "produce" => produce_write(&mut ring.into_producer(), cap).unwrap(),
@@ -311,7 +371,7 @@ fn ring_child() {
 #[test]
 fn two_processes_child_writes_parent_reads() {
     let ring = Ring::new(64 * 1024).unwrap();
-    let child = watch(spawn_child(&ring, "ring_child", "produce"), ring.shutdown_handle());
+    let child = watch(child_ring::spawn(&ring, "ring_child", "produce"), ring.shutdown_handle());
     let got = consume_bufread(&mut ring.into_consumer()).unwrap();
     assert!(child.join().unwrap(), "the child failed");
     assert_eq!(got, TOTAL);
@@ -321,7 +381,7 @@ fn two_processes_child_writes_parent_reads() {
 fn two_processes_parent_writes_child_reads() {
     let ring = Ring::new(32 * 1024).unwrap();
     let cap = ring.capacity();
-    let child = watch(spawn_child(&ring, "ring_child", "consume"), ring.shutdown_handle());
+    let child = watch(child_ring::spawn(&ring, "ring_child", "consume"), ring.shutdown_handle());
     let mut tx = ring.into_producer();
     let written = produce_write(&mut tx, cap);
     drop(tx); // the shutdown is the child's end of data
@@ -470,7 +530,7 @@ fn a_multi_producer_ring_refuses_bytes_and_a_single_one_refuses_many_producers()
 fn a_producer_process_writes_records_the_parent_reads() {
     let ring = Ring::with_options(32 * 1024, RingOptions::new().multi_producer(true)).unwrap();
     let (tx, mut rx) = ring.split_multi().unwrap();
-    let mut child = spawn_child(&tx, "ring_child", "records");
+    let mut child = child_ring::spawn(&tx, "ring_child", "records");
     // The parent's own producer runs at the same time as the child's.
     let local_tx = tx.clone();
     let local = std::thread::spawn(move || produce_records(&local_tx, 2, RECORDS_PER_PRODUCER));
@@ -489,17 +549,20 @@ fn a_producer_process_writes_records_the_parent_reads() {
 
 // ---- descriptor I/O ----------------------------------------------------------
 
-#[test]
-fn fill_from_and_drain_to_move_a_stream_between_sockets_without_a_copy() {
-    use std::os::unix::net::UnixStream;
+/// The stream of `BYTES` bytes written to `source` arrives at `sink`, moved
+/// from `input` (the other end of `source`) by `fill_from` and to `output`
+/// (the other end of `sink`) by `drain_to`, in pieces of at most 1000.
+fn move_stream_through_a_ring<I, O>(mut source: impl Write + Send + 'static, input: I, output: O, mut sink: impl Read)
+where
+    I: AsNative + Send + 'static,
+    O: AsNative + Send + 'static,
+{
     const BYTES: u64 = 4 << 20;
-    let (mut source, input) = UnixStream::pair().unwrap();
-    let (output, mut sink) = UnixStream::pair().unwrap();
     let (mut tx, mut rx) = Ring::new(16 * 1024).unwrap().split();
     let writer = std::thread::spawn(move || {
         let data: Vec<u8> = (0..BYTES).map(stream_byte).collect();
         source.write_all(&data).unwrap();
-        // Dropping the socket is the end of the input.
+        // Dropping the writing end is the end of the input.
     });
     let filler = std::thread::spawn(move || loop {
         match tx.fill_from(&input, vmplace::sys::VMP_RING_ALL) {
@@ -530,6 +593,16 @@ fn fill_from_and_drain_to_move_a_stream_between_sockets_without_a_copy() {
     assert!(got.iter().enumerate().all(|(i, &b)| b == stream_byte(i as u64)));
 }
 
+#[cfg(unix)]
+#[test]
+fn fill_from_and_drain_to_move_a_stream_between_sockets_without_a_copy() {
+    use std::os::unix::net::UnixStream;
+    let (source, input) = UnixStream::pair().unwrap();
+    let (output, sink) = UnixStream::pair().unwrap();
+    move_stream_through_a_ring(source, input, output, sink);
+}
+
+#[cfg(unix)]
 #[test]
 fn descriptor_io_reports_os_errors() {
     use std::os::unix::net::UnixStream;
@@ -543,5 +616,43 @@ fn descriptor_io_reports_os_errors() {
     input.set_nonblocking(true).unwrap();
     let err = tx.fill_from(&input, vmplace::sys::VMP_RING_ALL).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(11), "{}", err); // EAGAIN
+    assert_eq!(tx.fill_from(&input, 0).unwrap_err().kind(), ErrorKind::InvalidArgument);
+}
+
+/// An anonymous pipe: (read end, write end).
+#[cfg(windows)]
+fn pipe() -> (std::fs::File, std::fs::File) {
+    use std::os::windows::io::{FromRawHandle, OwnedHandle, RawHandle};
+    #[link(name = "kernel32")]
+    extern "system" {
+        fn CreatePipe(read: *mut RawHandle, write: *mut RawHandle, attributes: *mut u8, size: u32) -> i32;
+    }
+    let (mut read, mut write) = (std::ptr::null_mut(), std::ptr::null_mut());
+    assert_ne!(unsafe { CreatePipe(&mut read, &mut write, std::ptr::null_mut(), 0) }, 0, "CreatePipe");
+    unsafe { (OwnedHandle::from_raw_handle(read).into(), OwnedHandle::from_raw_handle(write).into()) }
+}
+
+#[cfg(windows)]
+#[test]
+fn fill_from_and_drain_to_move_a_stream_between_pipes_without_a_copy() {
+    let (input, source) = pipe();
+    let (sink, output) = pipe();
+    move_stream_through_a_ring(source, input, output, sink);
+}
+
+#[cfg(windows)]
+#[test]
+fn handle_io_reports_os_errors() {
+    let (mut tx, mut rx) = Ring::new(4096).unwrap().split();
+    tx.write_all(b"nobody reads this").unwrap();
+    let (reader, output) = pipe();
+    drop(reader);
+    let err = rx.drain_to(&output, vmplace::sys::VMP_RING_ALL).unwrap_err();
+    // ERROR_BROKEN_PIPE or ERROR_NO_DATA: the reader is gone.
+    assert_eq!(err.kind(), ErrorKind::Os, "{}", err);
+    assert!(matches!(err.raw_os_error(), Some(109) | Some(232)), "{}", err);
+    let (input, writer) = pipe();
+    drop(writer);
+    assert_eq!(tx.fill_from(&input, vmplace::sys::VMP_RING_ALL).unwrap(), 0, "a pipe whose writer is gone ends");
     assert_eq!(tx.fill_from(&input, 0).unwrap_err().kind(), ErrorKind::InvalidArgument);
 }
