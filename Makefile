@@ -78,9 +78,12 @@ endef
 # compile vmplace_wake_bench, the benchmark that builds there.
 PLAIN_FLAGS = -DVMP_BUILD_BENCH=ON -DVMP_BUILD_PYTHON=ON
 
-# The plain suite alone: the quick check while working.
+# The plain suite alone, without the bindings' tests (cargo and the Python
+# build take most of its time; make test-rust and make test-python run
+# them, make test runs everything): the quick check while working.
 check: deps
-	$(call run_suite,plain,build-test,RelWithDebInfo,$(PLAIN_FLAGS))
+	@VMP_CTEST_EXCLUDE='^(rust|python_)' $(SUITE) cmake plain build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  $(TEST_CMAKE_FLAGS) $(PLAIN_FLAGS) $(CMAKE_FLAGS)
 
 # Every suite, even after one failed, then the summary (whose exit status
 # says whether anything failed). A suite target that does not record its
