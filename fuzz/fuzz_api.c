@@ -13,7 +13,6 @@
  * leave the model as it was, injected failure or not.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -1036,15 +1035,6 @@ static const operation operations[] = {
 
 /* ---- one input ----------------------------------------------------------------------- */
 
-static int count_fds(void) {
-  DIR *d = opendir("/proc/self/fd");
-  if (!d) fuzz_fail("opendir /proc/self/fd");
-  int n = 0;
-  while (readdir(d)) n++;
-  closedir(d);
-  return n;
-}
-
 static void finish(void) {
   pending.armed = 0;
   inject_disarm();
@@ -1081,7 +1071,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_input in = {data, size, 0};
-  int fds = count_fds();
+  int fds = fuzz_open_fds();
   for (int n = 0; n < MAX_OPS && fuzz_more(&in); n++) {
     operation op = operations[fuzz_below(&in, sizeof operations / sizeof *operations)];
     maybe_arm(&in);
@@ -1090,7 +1080,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check_all();
   }
   finish();
-  int after = count_fds();
+  int after = fuzz_open_fds();
   if (after != fds) fuzz_fail("%d descriptors before the input, %d after", fds, after);
   return 0;
 }

@@ -12,7 +12,6 @@
  * the view as it was and no descriptor open.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -81,15 +80,6 @@ static void write_pattern(int file, uint64_t size) {
     if (pwrite(f->fd_rw, buf, n, (off_t)at) != (ssize_t)n) fuzz_fail("pwrite: %s", strerror(errno));
   }
   f->intact = size;
-}
-
-static int count_fds(void) {
-  DIR *d = opendir("/proc/self/fd");
-  if (!d) fuzz_fail("opendir /proc/self/fd");
-  int n = 0;
-  while (readdir(d)) n++;
-  closedir(d);
-  return n;
 }
 
 static uint64_t draw_size(fuzz_input *in) {
@@ -372,13 +362,13 @@ static void op_open(mview *m, fuzz_input *in) {
     predicted_bad = 0;
     while (model[predicted_bad].start + model[predicted_bad].length <= capacity) predicted_bad++;
   }
-  int fds = count_fds();
+  int fds = fuzz_open_fds();
   vmp_mview *v = NULL;
   size_t bad = 0;
   arm();
   int rc = vmp_mview_open(count ? segs : NULL, count, capacity, flags, &v, &bad);
   if (!judge("vmp_mview_open", rc, predicted, bad, predicted_bad, !arguments_only)) {
-    if (count_fds() != fds) fuzz_fail("a failed vmp_mview_open left a descriptor open");
+    if (fuzz_open_fds() != fds) fuzz_fail("a failed vmp_mview_open left a descriptor open");
     return;
   }
   m->v = v;
@@ -405,11 +395,11 @@ static void op_append(mview *m, fuzz_input *in) {
   if (!predicted) predicted = predict_prepare(&d, m->writing, 1, &len);
   if (!predicted && len > vmp_mview_capacity(m->v) - m->length) predicted = VMP_ERANGE;
   if (!predicted && m->count == MAX_SEGMENTS + 1) return; /* the model is full */
-  int fds = count_fds();
+  int fds = fuzz_open_fds();
   arm();
   int rc = vmp_mview_append(m->v, null_segment ? NULL : &d.s);
   if (!judge("vmp_mview_append", rc, predicted, 0, 0, !arguments_only)) {
-    if (count_fds() != fds) fuzz_fail("a failed vmp_mview_append left a descriptor open");
+    if (fuzz_open_fds() != fds) fuzz_fail("a failed vmp_mview_append left a descriptor open");
     return;
   }
   m->seg[m->count++] = (mseg){d.file, d.s.offset, len, m->length};
@@ -458,7 +448,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!registered) registered = !atexit(remove_files);
   fuzz_input in = {data, size, 0};
   for (int i = 0; i < FILES; i++) write_pattern(i, draw_size(&in));
-  int fds = count_fds();
+  int fds = fuzz_open_fds();
   mview m;
   memset(&m, 0, sizeof m);
   for (int n = 0; n < 200 && fuzz_more(&in); n++) {
@@ -503,6 +493,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   inject_disarm();
   vmp__testing_alloc_disarm();
   if (m.v && vmp_mview_close(m.v) != 0) fuzz_fail("vmp_mview_close at the end");
-  if (count_fds() != fds) fuzz_fail("%d descriptors before, %d after", fds, count_fds());
+  if (fuzz_open_fds() != fds) fuzz_fail("%d descriptors before, %d after", fds, fuzz_open_fds());
   return 0;
 }

@@ -59,4 +59,8 @@ __attribute__((noreturn, format(printf, 1, 2)))
 #endif
 void fuzz_fail(const char *fmt, ...);
 
+/* Entries of /proc/self/fd now (including the one listing it): compared
+ * before and after an input, so a leaked descriptor is a finding. */
+int fuzz_open_fds(void);
+
 #endif
