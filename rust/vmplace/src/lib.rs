@@ -65,6 +65,15 @@ mod region;
 mod ring;
 mod system;
 
+/// `flags` with `flag` set (`on`) or cleared: the options builders' one rule.
+pub(crate) fn with_flag(flags: u32, flag: u32, on: bool) -> u32 {
+    if on {
+        flags | flag
+    } else {
+        flags & !flag
+    }
+}
+
 pub use deque::MirroredDeque;
 pub use error::{Error, ErrorKind, Result};
 pub use mem::{Access, Backing, Mem, MemFlags, MemInfo};

@@ -176,11 +176,7 @@ impl MViewOptions {
     }
 
     fn set(&mut self, flag: u32, on: bool) {
-        if on {
-            self.flags |= flag;
-        } else {
-            self.flags &= !flag;
-        }
+        self.flags = crate::with_flag(self.flags, flag, on);
     }
 }
 

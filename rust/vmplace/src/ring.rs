@@ -55,11 +55,7 @@ impl RingOptions {
     }
 
     fn set(&mut self, flag: u32, on: bool) {
-        if on {
-            self.flags |= flag;
-        } else {
-            self.flags &= !flag;
-        }
+        self.flags = crate::with_flag(self.flags, flag, on);
     }
 }
 
