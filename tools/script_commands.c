@@ -394,31 +394,31 @@ static void cmd_span(vmp_interp *in, char **args, int nargs, interp_check *chk) 
   }
 }
 
-static void cmd_spans(vmp_interp *in, char **args, int nargs, interp_check *chk) {
-  (void)nargs;
+/* `NAME N`: the region's count of `noun`s (spans, or the kernel mappings
+ * vmp_mapping_count() derives from them) must be N. */
+static void check_count(vmp_interp *in, char **args, interp_check *chk, const char *noun,
+                        size_t (*count_of)(vmp_region *)) {
   vmp_region *region = interp_region(in, args[0], chk);
+  char what[64];
+  snprintf(what, sizeof what, "N (a number of %ss)", noun);
   uint64_t want;
-  if (region == NULL || !parse_count(args[1], "N (a number of spans)", &want, chk)) return;
-  size_t count = vmp_span_count(region);
+  if (region == NULL || !parse_count(args[1], what, &want, chk)) return;
+  size_t count = count_of(region);
   if ((uint64_t)count != want) {
     char expected[64];
-    snprintf(expected, sizeof expected, "%" PRIu64 " span%s", want, want == 1 ? "" : "s");
-    interp_mismatch(chk, expected, "%zu span%s", count, count == 1 ? "" : "s");
+    snprintf(expected, sizeof expected, "%" PRIu64 " %s%s", want, noun, want == 1 ? "" : "s");
+    interp_mismatch(chk, expected, "%zu %s%s", count, noun, count == 1 ? "" : "s");
   }
 }
 
-/* The kernel mappings vmp_mapping_count() derives from the spans. */
+static void cmd_spans(vmp_interp *in, char **args, int nargs, interp_check *chk) {
+  (void)nargs;
+  check_count(in, args, chk, "span", vmp_span_count);
+}
+
 static void cmd_mappings(vmp_interp *in, char **args, int nargs, interp_check *chk) {
   (void)nargs;
-  vmp_region *region = interp_region(in, args[0], chk);
-  uint64_t want;
-  if (region == NULL || !parse_count(args[1], "N (a number of mappings)", &want, chk)) return;
-  size_t count = vmp_mapping_count(region);
-  if ((uint64_t)count != want) {
-    char expected[64];
-    snprintf(expected, sizeof expected, "%" PRIu64 " mapping%s", want, want == 1 ? "" : "s");
-    interp_mismatch(chk, expected, "%zu mapping%s", count, count == 1 ? "" : "s");
-  }
+  check_count(in, args, chk, "mapping", vmp_mapping_count);
 }
 
 static void cmd_carve(vmp_interp *in, char **args, int nargs, interp_check *chk) {
