@@ -11,10 +11,11 @@
  * the RW view, calls it through the RX view, rewrites it to return 7 (the
  * RX view sees the change at once: it is the same memory), and shows that
  * the RX view cannot be written: its protection says so, and on POSIX a
- * child process that tries it dies of the fault. (On Windows a view is
- * mapped with the most its object allows and lowered before vmp_map
- * returns, because a view's protection can later be raised only within
- * what it was mapped with: for that one call the RX view is writable.)
+ * child process that tries it dies of the fault. The RX view is mapped
+ * read-execute from the first moment (vmp_map never maps an executable
+ * view with more than it was asked), so it is not writable during
+ * vmp_map either; on Windows, where a view can later be given only what
+ * it was mapped with, it can never be made writable at all.
  *
  * Exit status 0 when it ran the code it wrote and the RX view refused the
  * write; 77 on a processor it has no code for.
@@ -72,12 +73,13 @@ static int fail(const char *what, int rc) {
 }
 
 /* Whether writing to p faults. POSIX: a child tries it and must die of
- * the fault. Windows: the protection the system reports. */
+ * the fault. Windows: the protection the system reports, now and as the
+ * view was mapped (the most it can ever be given). */
 static int write_faults(volatile unsigned char *p) {
 #if defined(_WIN32)
   MEMORY_BASIC_INFORMATION mbi;
   if (VirtualQuery((const void *)p, &mbi, sizeof mbi) != sizeof mbi) return 0;
-  return mbi.Protect == PAGE_EXECUTE_READ;
+  return mbi.Protect == PAGE_EXECUTE_READ && mbi.AllocationProtect == PAGE_EXECUTE_READ;
 #else
   fflush(NULL);
   pid_t pid = fork();
@@ -139,7 +141,7 @@ int main(void) {
   rc = vmp_release(r);
   if (rc) return fail("release", rc);
   puts(
-      "jit_dual_map: no view was writable and executable once mapped; the RX view refused a "
+      "jit_dual_map: no view was ever writable and executable; the RX view refused a "
       "write");
   return 0;
 }

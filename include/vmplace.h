@@ -591,7 +591,16 @@ VMP_API int vmp_commit(vmp_region *region, size_t off, size_t size, int prot);
  * Windows included (a view replacing a placeholder is not held to 64 KiB
  * offsets); only a Windows system found, by a probe at first use, to
  * refuse such offsets returns VMP_ENOTSUP for a mem_off that is not a
- * multiple of vmp_granularity(). */
+ * multiple of vmp_granularity().
+ * An executable view (prot with VMP_PROT_EXEC) is mapped with exactly
+ * prot on every backend: no system call made for it asks for more, so a
+ * JIT's RX view is never writable, not even during this call. On Windows,
+ * where a view's protection can later be changed only within what it was
+ * mapped with, a view without execute of a writable object is mapped
+ * read-write and lowered to prot before the call returns (so that
+ * vmp_protect can raise it to read-write later; for that one call it is
+ * writable, never executable), and an executable one stays within prot
+ * for good (vmp_protect beyond it: VMP_EACCES). */
 VMP_API int vmp_map(vmp_region *region, size_t off, size_t size, vmp_mem *mem, uint64_t mem_off,
                     int prot);
 
@@ -618,9 +627,14 @@ VMP_API int vmp_unmap(vmp_region *region, size_t off, size_t size);
  * its mapping before finding the limit may keep that cut (one more line in
  * /proc/self/maps, same protections): undoing it would need the free slot
  * the kernel just refused. Linux 6.18 (tested) leaves no cut.
+ * Windows keeps a view within the protection it was mapped with (see
+ * vmp_map): there a view of a writable object mapped without execute can
+ * be raised to read-write but never made executable, and an executable
+ * view can never be made writable; either is VMP_EACCES, nothing changed.
  * Errors: VMP_EINVAL, VMP_EALIGN, VMP_ERANGE, VMP_ESTATE, VMP_EEXTENT,
- * VMP_EACCES (write on a view of a read-only object), VMP_ENOMEM, OS
- * errors. */
+ * VMP_EACCES (write on a view of a read-only object, exec on a view of an
+ * object sealed against it; on Windows also more than the view was mapped
+ * with), VMP_ENOMEM, OS errors. */
 VMP_API int vmp_protect(vmp_region *region, size_t off, size_t size, int prot);
 
 /* Gives the memory behind the private pages [off, off+size) back to the

@@ -23,6 +23,7 @@ vmp_interp *vmp_interp_new(FILE *out, vmp_interp_mode mode) {
 void vmp_interp_free(vmp_interp *in) {
   if (in == NULL) return;
   for (size_t i = 0; i < in->region_count; i++) {
+    if (in->regions[i].region == NULL) continue; /* released by the script */
     int rc = vmp_release(in->regions[i].region);
     if (rc != 0)
       fprintf(in->out, "warning: releasing region %s at the end: %s\n", in->regions[i].name,
@@ -66,10 +67,25 @@ void interp_mismatch(interp_check *chk, const char *expected, const char *got_fm
   chk->detail_failed = 1;
 }
 
-static named_region *find_region(vmp_interp *in, const char *name) {
+/* The entry of that name, live or released. */
+static named_region *find_entry(vmp_interp *in, const char *name) {
   for (size_t i = 0; i < in->region_count; i++)
     if (strcmp(in->regions[i].name, name) == 0) return &in->regions[i];
   return NULL;
+}
+
+static named_region *find_region(vmp_interp *in, const char *name) {
+  named_region *r = find_entry(in, name);
+  return r != NULL && r->region != NULL ? r : NULL;
+}
+
+/* A name taken afresh no longer stands for the released region. */
+static void drop_released(vmp_interp *in, const char *name) {
+  named_region *r = find_entry(in, name);
+  if (r == NULL) return;
+  size_t index = (size_t)(r - in->regions);
+  memmove(r, r + 1, (in->region_count - index - 1) * sizeof *r);
+  in->region_count--;
 }
 
 static named_mem *find_mem(vmp_interp *in, const char *name) {
@@ -83,9 +99,25 @@ vmp_region *interp_region(vmp_interp *in, const char *name, interp_check *chk) {
   if (r != NULL) return r->region;
   if (find_mem(in, name) != NULL)
     interp_parse_error(chk, "a region", "'%s', which is a memory object", name);
+  else if (find_entry(in, name) != NULL)
+    interp_parse_error(chk, "a reserved region", "'%s', which was released", name);
   else
     interp_parse_error(chk, "a reserved region", "unknown region '%s'", name);
   return NULL;
+}
+
+int interp_anchor(vmp_interp *in, const char *name, uintptr_t *base, interp_check *chk) {
+  named_region *r = find_entry(in, name);
+  if (r != NULL) {
+    *base = r->base;
+    return 0;
+  }
+  if (find_mem(in, name) != NULL)
+    interp_parse_error(chk, "a region (reserved now or released)", "'%s', which is a memory object",
+                       name);
+  else
+    interp_parse_error(chk, "a region (reserved now or released)", "unknown region '%s'", name);
+  return -1;
 }
 
 vmp_mem *interp_mem(vmp_interp *in, const char *name, interp_check *chk) {
@@ -127,6 +159,7 @@ static int reserve_slot(void **table, size_t count, size_t *cap, size_t elem) {
 }
 
 int interp_bind_region(vmp_interp *in, const char *name, vmp_region *region) {
+  drop_released(in, name);
   void *table = in->regions;
   if (reserve_slot(&table, in->region_count, &in->region_cap, sizeof *in->regions) != 0) {
     vmp_release(region);
@@ -136,10 +169,12 @@ int interp_bind_region(vmp_interp *in, const char *name, vmp_region *region) {
   named_region *slot = &in->regions[in->region_count++];
   snprintf(slot->name, sizeof slot->name, "%s", name);
   slot->region = region;
+  slot->base = (uintptr_t)vmp_base(region);
   return 0;
 }
 
 int interp_bind_mem(vmp_interp *in, const char *name, vmp_mem *mem) {
+  drop_released(in, name);
   void *table = in->mems;
   if (reserve_slot(&table, in->mem_count, &in->mem_cap, sizeof *in->mems) != 0) {
     vmp_mem_close(mem);
@@ -154,10 +189,7 @@ int interp_bind_mem(vmp_interp *in, const char *name, vmp_mem *mem) {
 
 void interp_forget_region(vmp_interp *in, const char *name) {
   named_region *r = find_region(in, name);
-  if (r == NULL) return;
-  size_t index = (size_t)(r - in->regions);
-  memmove(r, r + 1, (in->region_count - index - 1) * sizeof *r);
-  in->region_count--;
+  if (r != NULL) r->region = NULL;
 }
 
 const char *interp_mem_name(const vmp_mem *mem, void *arg) {
@@ -381,14 +413,22 @@ int vmp_interp_run(vmp_interp *in, FILE *stream, const char *where, const char *
 
 void vmp_interp_print_help(FILE *out) {
   fputs("Commands (sizes and offsets in pages; a number ending in b counts bytes):\n", out);
+  int width = 0;
+  for (size_t i = 0; i < interp_command_count; i++) {
+    size_t len = strlen(interp_commands[i].usage);
+    if (len > (size_t)width) width = (int)len;
+  }
   for (size_t i = 0; i < interp_command_count; i++)
-    fprintf(out, "  %-32s %s\n", interp_commands[i].usage, interp_commands[i].summary);
+    fprintf(out, "  %-*s %s\n", width, interp_commands[i].usage, interp_commands[i].summary);
   fputs(
       "Any check may end with '=> RESULT': ok or an error name (EINVAL, EALIGN, ERANGE,\n"
-      "ESTATE, EEXTENT, EBOUNDS, EACCES, ENOMEM); none means '=> ok'. '#' starts a comment.\n"
+      "ESTATE, EEXTENT, EBOUNDS, EACCES, EADDRINUSE, EMAPLIMIT, ENOMEM, ENOTSUP); none\n"
+      "means '=> ok'. '#' starts a comment.\n"
       "A bare name is the library's own code only: '=> EACCES' is a rule violation\n"
       "(VMP_EACCES). An OS error is written with OS: and its native name, or its number\n"
       "if it has none: '=> OS:EACCES', '=> OS:ENOENT', '=> OS:ERROR_ACCESS_DENIED'.\n"
-      "PROT is none, r or rw (rx, rwx add execute; w, x ask for invalid ones).\n",
+      "PROT is none, r or rw (rx, rwx add execute; w, x ask for invalid ones).\n"
+      "A is a region, reserved now or released: placement counts from its base, the one\n"
+      "address a script knows (reserve A, release A, then place regions in its room).\n",
       out);
 }

@@ -142,21 +142,125 @@ static const char *amount_text(const vmp_interp *in, uint64_t bytes, char *buf, 
 
 /* ---- region operations ------------------------------------------------- */
 
-static void cmd_reserve(vmp_interp *in, char **args, int nargs, interp_check *chk) {
-  size_t size, alignment = 0;
-  if (!interp_name_available(in, args[0], chk) ||
-      !parse_size(in, args[1], "SIZE (pages, or bytes ending in b)", &size, chk))
-    return;
-  if (nargs == 3) {
-    if (strncmp(args[2], "align=", 6) != 0) {
-      interp_parse_error(chk, "align=PAGES", "'%s'", args[2]);
-      return;
-    }
-    if (!parse_size(in, args[2] + 6, "align=PAGES", &alignment, chk)) return;
+/* The optional last word align=PAGES (0 when it is not there). */
+static int parse_align(vmp_interp *in, char *word, size_t *alignment, interp_check *chk) {
+  *alignment = 0;
+  if (word == NULL) return 1;
+  if (strncmp(word, "align=", 6) != 0) {
+    interp_parse_error(chk, "align=PAGES", "'%s'", word);
+    return 0;
   }
+  return parse_size(in, word + 6, "align=PAGES", alignment, chk);
+}
+
+static void cmd_reserve(vmp_interp *in, char **args, int nargs, interp_check *chk) {
+  size_t size, alignment;
+  if (!interp_name_available(in, args[0], chk) ||
+      !parse_size(in, args[1], "SIZE (pages, or bytes ending in b)", &size, chk) ||
+      !parse_align(in, nargs == 3 ? args[2] : NULL, &alignment, chk))
+    return;
   vmp_region *region = NULL;
   chk->rc = vmp_reserve(size, alignment, &region);
   if (chk->rc == 0) chk->rc = interp_bind_region(in, args[0], region);
+}
+
+/* ---- placement: addresses counted from a region's base ------------------ */
+
+/* The base of region `anchor` (reserved now or released) plus the amount
+ * in `off_word`. Scripts name addresses this way because no absolute
+ * address is free on every system. A sum past the top of the address
+ * space becomes the highest address with the same remainder modulo the
+ * granularity: the library sees a huge address (ERANGE), never a wrapped
+ * small one, and a misaligned one still gets EALIGN first. */
+static int anchor_address(vmp_interp *in, const char *anchor, const char *off_word,
+                          const char *what, uintptr_t *out, interp_check *chk) {
+  uintptr_t base;
+  uint64_t off;
+  if (interp_anchor(in, anchor, &base, chk) != 0 || !parse_amount(in, off_word, what, &off, chk))
+    return 0;
+  if (off <= (uint64_t)(UINTPTR_MAX - base)) {
+    *out = base + (uintptr_t)off;
+    return 1;
+  }
+  uintptr_t grain = (uintptr_t)vmp_granularity();
+  uintptr_t residue = (uintptr_t)(((uint64_t)(base % grain) + off % grain) % grain);
+  *out = UINTPTR_MAX - grain + 1 + residue;
+  return 1;
+}
+
+/* An address as the scripts write it: the anchor's name and a distance. */
+static const char *relative_text(const vmp_interp *in, const char *anchor, uintptr_t base,
+                                 uintptr_t addr, char *buf, size_t len) {
+  char amount[32];
+  if (addr >= base)
+    snprintf(buf, len, "%s + %s", anchor, amount_text(in, addr - base, amount, sizeof amount));
+  else
+    snprintf(buf, len, "%s - %s", anchor, amount_text(in, base - addr, amount, sizeof amount));
+  return buf;
+}
+
+static void cmd_reserve_at(vmp_interp *in, char **args, int nargs, interp_check *chk) {
+  (void)nargs;
+  uintptr_t addr;
+  size_t size;
+  if (!interp_name_available(in, args[0], chk) ||
+      !anchor_address(in, args[1], args[2], "OFF (pages, or bytes ending in b)", &addr, chk) ||
+      !parse_size(in, args[3], "SIZE (pages, or bytes ending in b)", &size, chk))
+    return;
+  vmp_region *region = NULL;
+  chk->rc = vmp_reserve_at((void *)addr, size, &region);
+  if (chk->rc == 0) chk->rc = interp_bind_region(in, args[0], region);
+}
+
+static void cmd_reserve_in(vmp_interp *in, char **args, int nargs, interp_check *chk) {
+  uintptr_t lowest, highest;
+  size_t size, alignment;
+  if (!interp_name_available(in, args[0], chk) ||
+      !parse_size(in, args[1], "SIZE (pages, or bytes ending in b)", &size, chk) ||
+      !anchor_address(in, args[2], args[3], "LOW (pages, or bytes ending in b)", &lowest, chk) ||
+      !anchor_address(in, args[2], args[4], "HIGH (pages, or bytes ending in b)", &highest, chk) ||
+      !parse_align(in, nargs == 6 ? args[5] : NULL, &alignment, chk))
+    return;
+  vmp_region *region = NULL;
+  chk->rc = vmp_reserve_in(lowest, highest, size, alignment, &region);
+  if (chk->rc == 0) chk->rc = interp_bind_region(in, args[0], region);
+}
+
+static void cmd_at(vmp_interp *in, char **args, int nargs, interp_check *chk) {
+  (void)nargs;
+  uintptr_t want, anchor;
+  vmp_region *region = interp_region(in, args[0], chk);
+  if (region == NULL ||
+      !anchor_address(in, args[1], args[2], "OFF (pages, or bytes ending in b)", &want, chk))
+    return;
+  interp_anchor(in, args[1], &anchor, chk);
+  uintptr_t base = (uintptr_t)vmp_base(region);
+  if (base != want) {
+    char e[64], g[64];
+    interp_mismatch(chk, relative_text(in, args[1], anchor, want, e, sizeof e), "%s",
+                    relative_text(in, args[1], anchor, base, g, sizeof g));
+  }
+}
+
+static void cmd_within(vmp_interp *in, char **args, int nargs, interp_check *chk) {
+  (void)nargs;
+  uintptr_t lowest, highest, anchor;
+  vmp_region *region = interp_region(in, args[0], chk);
+  if (region == NULL ||
+      !anchor_address(in, args[1], args[2], "LOW (pages, or bytes ending in b)", &lowest, chk) ||
+      !anchor_address(in, args[1], args[3], "HIGH (pages, or bytes ending in b)", &highest, chk))
+    return;
+  interp_anchor(in, args[1], &anchor, chk);
+  uintptr_t base = (uintptr_t)vmp_base(region), end = base + vmp_size(region);
+  if (base < lowest || end > highest) {
+    char e1[64], e2[64], g1[64], g2[64], expected[INTERP_TEXT_MAX];
+    snprintf(expected, sizeof expected, "%s inside %s .. %s", args[0],
+             relative_text(in, args[1], anchor, lowest, e1, sizeof e1),
+             relative_text(in, args[1], anchor, highest, e2, sizeof e2));
+    interp_mismatch(chk, expected, "%s .. %s",
+                    relative_text(in, args[1], anchor, base, g1, sizeof g1),
+                    relative_text(in, args[1], anchor, end, g2, sizeof g2));
+  }
 }
 
 typedef int range_op(vmp_region *region, size_t off, size_t size);
@@ -426,6 +530,13 @@ static void cmd_carve(vmp_interp *in, char **args, int nargs, interp_check *chk)
   run_range_op(in, args, chk, vmp_carve);
 }
 
+static void cmd_label(vmp_interp *in, char **args, int nargs, interp_check *chk) {
+  (void)nargs;
+  size_t off, size;
+  vmp_region *region = region_range(in, args, &off, &size, chk);
+  if (region != NULL) chk->rc = vmp_label(region, off, size, args[3]);
+}
+
 static void cmd_extend(vmp_interp *in, char **args, int nargs, interp_check *chk) {
   (void)nargs;
   size_t more;
@@ -483,6 +594,12 @@ const interp_command interp_commands[] = {
     {"coalesce", 3, 3, "coalesce R OFF SIZE", "merge placeholders", 1, 0, cmd_coalesce},
     {"carve", 3, 3, "carve R OFF SIZE", "make the range a placeholder of its own", 1, 0, cmd_carve},
     {"extend", 2, 2, "extend R SIZE", "grow R in place by a placeholder", 1, 0, cmd_extend},
+    {"reserve_at", 4, 4, "reserve_at R A OFF SIZE", "reserve R exactly at A's base + OFF", 1, 0,
+     cmd_reserve_at},
+    {"reserve_in", 5, 6, "reserve_in R SIZE A LOW HIGH [align=PAGES]",
+     "reserve R inside [A's base + LOW, A's base + HIGH)", 1, 0, cmd_reserve_in},
+    {"label", 4, 4, "label R OFF SIZE NAME", "name private pages in the process's map", 1, 0,
+     cmd_label},
     {"commit", 4, 4, "commit R OFF SIZE PROT", "placeholder to private memory", 1, 0, cmd_commit},
     {"mem", 2, 2, "mem M SIZE", "create anonymous shared memory M", 1, 0, cmd_mem},
     {"file", 3, 3, "file F SIZE ro|rw", "create a temporary file, open it as F", 1, 0, cmd_file},
@@ -503,6 +620,9 @@ const interp_command interp_commands[] = {
     {"mappings", 2, 2, "mappings R N", "expect R to cost N kernel mappings", 1, 0, cmd_mappings},
     {"aligned", 2, 2, "aligned R PAGES", "expect R's base to be a multiple of PAGES pages", 1, 0,
      cmd_aligned},
+    {"at", 3, 3, "at R A OFF", "expect R's base to be A's base + OFF", 1, 0, cmd_at},
+    {"within", 4, 4, "within R A LOW HIGH", "expect R inside [A's base + LOW, A's base + HIGH)", 1,
+     0, cmd_within},
     {"show", 1, 1, "show R", "print R's spans (checks nothing)", 0, 0, cmd_show},
     {"help", 0, 0, "help", "this list (shell only)", 0, 1, cmd_help},
     {"quit", 0, 0, "quit", "leave the shell (shell only)", 0, 1, cmd_quit},

@@ -6,6 +6,7 @@
 #define VMPLACE_TOOLS_SCRIPT_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "script.h"
@@ -14,9 +15,13 @@
 #define INTERP_NAME_MAX 32
 #define INTERP_TEXT_MAX 256
 
+/* A region by name. A released one keeps its entry (region NULL) with the
+ * addresses it had, so that a script can place a new region where it
+ * was: the one address a script knows to be free, on every backend. */
 typedef struct named_region {
   char name[INTERP_NAME_MAX];
   vmp_region *region;
+  uintptr_t base;
 } named_region;
 
 typedef struct named_mem {
@@ -95,8 +100,14 @@ int interp_name_available(vmp_interp *in, const char *name, interp_check *chk);
 int interp_bind_region(vmp_interp *in, const char *name, vmp_region *region);
 int interp_bind_mem(vmp_interp *in, const char *name, vmp_mem *mem);
 
-/* Forgets a region's name (after vmp_release). */
+/* Marks a region released (after vmp_release): its name no longer names
+ * a region, but still gives its base to interp_anchor. */
 void interp_forget_region(vmp_interp *in, const char *name);
+
+/* The base of the region called `name`, reserved now or released: the
+ * address that placement commands count from. 0 on success, else a parse
+ * error in chk (and -1). */
+int interp_anchor(vmp_interp *in, const char *name, uintptr_t *base, interp_check *chk);
 
 /* The name an object was created under, or NULL. */
 const char *interp_mem_name(const vmp_mem *mem, void *in);

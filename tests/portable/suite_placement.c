@@ -10,6 +10,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#if defined(_WIN32)
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h>
+#else
+#include <sys/mman.h>
+#include <sys/types.h>
+#endif
+
 #include "support_check.h"
 #include "support_inject.h"
 #include "support_kernel.h"
@@ -547,4 +555,129 @@ CHECK_TEST(objects_say_what_they_are) {
     CHECK(info.huge_pages == 1 || info.huge_pages == 2, "huge pages %d", info.huge_pages);
     CHECK_RC(vmp_mem_close(m), 0);
   }
+}
+
+/* ---- W^X: an executable view is never writable, not even while mapped ---- */
+
+/* Whether anything the library asked of the system during one call could
+ * have made [watch, watch+watch_len) writable. */
+static char *watch;
+static size_t watch_len;
+static int writable_requests;
+
+static int watched(const void *addr, size_t len) {
+  const char *a = addr;
+  return watch != NULL && a < watch + watch_len && watch < a + len;
+}
+
+#if defined(_WIN32)
+typedef PVOID(WINAPI *map_view3_fn)(HANDLE, HANDLE, PVOID, ULONG64, SIZE_T, ULONG, ULONG, void *,
+                                    ULONG);
+typedef BOOL(WINAPI *protect_fn)(LPVOID, SIZE_T, DWORD, PDWORD);
+
+static int page_writable(DWORD prot) {
+  return prot == PAGE_READWRITE || prot == PAGE_EXECUTE_READWRITE || prot == PAGE_WRITECOPY ||
+         prot == PAGE_EXECUTE_WRITECOPY;
+}
+
+static PVOID WINAPI spy_map_view(HANDLE f, HANDLE p, PVOID b, ULONG64 o, SIZE_T s, ULONG t,
+                                 ULONG pr, void *e, ULONG n) {
+  if (page_writable(pr) && watched(b, s)) writable_requests++;
+  map_view3_fn real = (map_view3_fn)vmp__testing_syscall_default("MapViewOfFile3");
+  return real(f, p, b, o, s, t, pr, e, n);
+}
+
+static BOOL WINAPI spy_protect(LPVOID a, SIZE_T s, DWORD pr, PDWORD old) {
+  if (page_writable(pr) && watched(a, s)) writable_requests++;
+  protect_fn real = (protect_fn)vmp__testing_syscall_default("VirtualProtect");
+  return real(a, s, pr, old);
+}
+
+static const char *const spied[] = {"MapViewOfFile3", "VirtualProtect"};
+static const vmp__syscall_fn spies[] = {(vmp__syscall_fn)spy_map_view,
+                                        (vmp__syscall_fn)spy_protect};
+#else
+typedef void *(*mmap_fn)(void *, size_t, int, int, int, off_t);
+typedef int (*mprotect_fn)(void *, size_t, int);
+
+static void *spy_mmap(void *a, size_t len, int prot, int flags, int fd, off_t off) {
+  if ((prot & PROT_WRITE) && watched(a, len)) writable_requests++;
+  mmap_fn real = (mmap_fn)vmp__testing_syscall_default("mmap");
+  return real(a, len, prot, flags, fd, off);
+}
+
+static int spy_mprotect(void *a, size_t len, int prot) {
+  if ((prot & PROT_WRITE) && watched(a, len)) writable_requests++;
+  mprotect_fn real = (mprotect_fn)vmp__testing_syscall_default("mprotect");
+  return real(a, len, prot);
+}
+
+static const char *const spied[] = {"mmap", "mprotect"};
+static const vmp__syscall_fn spies[] = {(vmp__syscall_fn)spy_mmap, (vmp__syscall_fn)spy_mprotect};
+#endif
+
+static void spy(int on) {
+  for (size_t i = 0; i < sizeof spied / sizeof spied[0]; i++)
+    CHECK_RC(vmp__testing_syscall_set(spied[i], on ? spies[i] : NULL), 0);
+}
+
+/* The JIT's double mapping (examples/jit_dual_map.c): an RW view to write
+ * code, an RX view of the same object to run it. No system call made for
+ * the RX view may ask for write, and right after vmp_map the system
+ * reports it read-execute (Windows: also as the protection it was mapped
+ * with, the most it can ever be given). Where the system keeps a view
+ * within its mapped protection (Windows), making the RX view writable
+ * later is VMP_EACCES and changes nothing; elsewhere it is allowed. */
+CHECK_TEST(rx_view_is_never_writable) {
+  vmp_mem *m;
+  vmp_region *r;
+  if (!CHECK_RC(vmp_mem_create_named(G, "jit", VMP_MEM_EXEC, &m), 0)) return;
+  if (!CHECK_RC(vmp_reserve(2 * G, 0, &r), 0)) {
+    vmp_mem_close(m);
+    return;
+  }
+  CHECK_RC(vmp_split(r, 0, G), 0);
+  CHECK_RC(vmp_map(r, 0, G, m, 0, VMP_PROT_RW), 0);
+  const int rx = VMP_PROT_READ | VMP_PROT_EXEC;
+  watch = at(r, G);
+  watch_len = G;
+  writable_requests = 0;
+  spy(1);
+  int rc = vmp_map(r, G, G, m, 0, rx);
+  spy(0);
+  watch = NULL;
+  vmp_mem_info info;
+  CHECK_RC(vmp_mem_query(m, &info), 0);
+  /* Generic POSIX cannot ask for exec: a noexec /dev/shm mount decides. */
+  if (rc != 0 && info.exec == -1 && vmp_err_is_os(rc)) {
+    CHECK_KERNEL_AGREES(r);
+  } else if (CHECK_RC(rc, 0)) {
+    CHECK(writable_requests == 0, "%d system calls asked for write on the RX view",
+          writable_requests);
+    CHECK_SPAN(r, G, VMP_VIEW, G, G);
+    CHECK_KERNEL_AGREES(r);
+#if defined(_WIN32)
+    MEMORY_BASIC_INFORMATION mbi;
+    if (CHECK(VirtualQuery(at(r, G), &mbi, sizeof mbi) == sizeof mbi, "VirtualQuery failed"))
+      CHECK(mbi.Protect == PAGE_EXECUTE_READ && mbi.AllocationProtect == PAGE_EXECUTE_READ,
+            "the RX view: protection 0x%lx, mapped with 0x%lx", (unsigned long)mbi.Protect,
+            (unsigned long)mbi.AllocationProtect);
+    /* Beyond what each view was mapped with: refused, nothing changed. */
+    REFUSED(r, vmp_protect(r, G, G, VMP_PROT_RW), VMP_EACCES);
+    REFUSED(r, vmp_protect(r, G, P, VMP_PROT_RW | VMP_PROT_EXEC), VMP_EACCES);
+    REFUSED(r, vmp_protect(r, 0, G, rx), VMP_EACCES);
+    at(r, 0)[0] = 0x5a; /* the RW view still writes */
+    CHECK(at(r, G)[0] == 0x5a, "the views show different bytes");
+#else
+    CHECK_RC(vmp_protect(r, G, P, VMP_PROT_RW), 0);
+    CHECK_RC(vmp_protect(r, G, P, rx), 0);
+#endif
+    /* Lowering and raising back within it works everywhere. */
+    CHECK_RC(vmp_protect(r, G, G, VMP_PROT_READ), 0);
+    CHECK_RC(vmp_protect(r, G, G, rx), 0);
+    CHECK_SPAN(r, G, VMP_VIEW, G, G);
+    CHECK_KERNEL_AGREES(r);
+  }
+  CHECK_RC(vmp_release(r), 0);
+  CHECK_RC(vmp_mem_close(m), 0);
 }

@@ -717,6 +717,47 @@ static void fact_j(void) {
   cleanup(b, 8);
 }
 
+/* The protections of this fact, with the names the output gives them. */
+static const DWORD k_prots[] = {PAGE_NOACCESS, PAGE_READONLY, PAGE_READWRITE, PAGE_EXECUTE_READ,
+                                PAGE_EXECUTE_READWRITE};
+static const char *const k_names[] = {"NOACCESS", "READONLY", "READWRITE", "EXECUTE_READ",
+                                      "EXECUTE_READWRITE"};
+
+static void fact_k(void) {
+  printf("\n[k] a view's protection later: only within what it was mapped with?\n");
+  HANDLE exec_section = CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, PAGE_EXECUTE_READWRITE, 0,
+                                           (DWORD)PAGES(16), NULL);
+  if (!exec_section) {
+    printf("    CreateFileMappingW(PAGE_EXECUTE_READWRITE) failed, err %lu\n", GetLastError());
+    return;
+  }
+  size_t n = sizeof k_prots / sizeof k_prots[0];
+  for (size_t i = 0; i < n; i++) {
+    char *b = placeholder(16);
+    if (!b) break;
+    char what[96];
+    snprintf(what, sizeof what, "MapViewOfFile3(+0p, 16p, REPLACE_PLACEHOLDER, %s)", k_names[i]);
+    SetLastError(0);
+    void *v = pMapViewOfFile3(exec_section, GetCurrentProcess(), b, 0, PAGES(16),
+                              MEM_REPLACE_PLACEHOLDER, k_prots[i], NULL, 0);
+    show_ptr(what, v, b, GetLastError());
+    if (v) {
+      walk(b, 16);
+      for (size_t j = 0; j < n; j++) {
+        DWORD old;
+        SetLastError(0);
+        BOOL r = VirtualProtect(b, P, k_prots[j], &old);
+        DWORD err = GetLastError();
+        snprintf(what, sizeof what, "VirtualProtect(+0p, 1p, %s)", k_names[j]);
+        show_bool(what, r, err);
+        VirtualProtect(b, P, k_prots[i], &old); /* back to the mapped protection */
+      }
+    }
+    cleanup(b, 16);
+  }
+  CloseHandle(exec_section);
+}
+
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IONBF, 0);
   SYSTEM_INFO si;
@@ -760,7 +801,7 @@ int main(int argc, char **argv) {
   /* Handler first: the other facts use it to check that pages fault. */
   PVOID h = AddVectoredExceptionHandler(1, veh);
 
-  const char *only = argc > 1 ? argv[1] : "abcdefghij";
+  const char *only = argc > 1 ? argv[1] : "abcdefghijk";
   if (strchr(only, 'a')) fact_a();
   if (strchr(only, 'b')) fact_b();
   if (strchr(only, 'c')) fact_c();
@@ -772,6 +813,7 @@ int main(int argc, char **argv) {
   if (strchr(only, 'i')) fact_i();
   RemoveVectoredExceptionHandler(h);
   if (strchr(only, 'j')) fact_j();
+  if (strchr(only, 'k')) fact_k();
   CloseHandle(section);
   printf("\nwine-probe: done\n");
   return 0;
