@@ -14,8 +14,8 @@
  * child process that tries it dies of the fault. The RX view is mapped
  * read-execute from the first moment (vmp_map never maps an executable
  * view with more than it was asked), so it is not writable during
- * vmp_map either; on Windows, where a view can later be given only what
- * it was mapped with, it can never be made writable at all.
+ * vmp_map either, and it can never be made writable (a view keeps within
+ * what it was mapped executable with, on every backend).
  *
  * Exit status 0 when it ran the code it wrote and the RX view refused the
  * write; 77 on a processor it has no code for.

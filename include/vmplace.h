@@ -599,8 +599,11 @@ VMP_API int vmp_commit(vmp_region *region, size_t off, size_t size, int prot);
  * mapped with, a view without execute of a writable object is mapped
  * read-write and lowered to prot before the call returns (so that
  * vmp_protect can raise it to read-write later; for that one call it is
- * writable, never executable), and an executable one stays within prot
- * for good (vmp_protect beyond it: VMP_EACCES). */
+ * writable, never executable).
+ * The view's ceiling, the most vmp_protect may ever give it, is the same
+ * on every backend (Windows allows no more): prot itself when prot has
+ * VMP_PROT_EXEC, else what the object allows (VMP_PROT_RW for an object
+ * opened for writing, VMP_PROT_READ otherwise). */
 VMP_API int vmp_map(vmp_region *region, size_t off, size_t size, vmp_mem *mem, uint64_t mem_off,
                     int prot);
 
@@ -627,14 +630,14 @@ VMP_API int vmp_unmap(vmp_region *region, size_t off, size_t size);
  * its mapping before finding the limit may keep that cut (one more line in
  * /proc/self/maps, same protections): undoing it would need the free slot
  * the kernel just refused. Linux 6.18 (tested) leaves no cut.
- * Windows keeps a view within the protection it was mapped with (see
- * vmp_map): there a view of a writable object mapped without execute can
- * be raised to read-write but never made executable, and an executable
- * view can never be made writable; either is VMP_EACCES, nothing changed.
+ * A view stays within its ceiling (see vmp_map) on every backend: a view
+ * mapped without execute can be raised to what its object allows but
+ * never made executable, and an executable view can never be made
+ * writable; either is VMP_EACCES, nothing changed.
  * Errors: VMP_EINVAL, VMP_EALIGN, VMP_ERANGE, VMP_ESTATE, VMP_EEXTENT,
- * VMP_EACCES (write on a view of a read-only object, exec on a view of an
- * object sealed against it; on Windows also more than the view was mapped
- * with), VMP_ENOMEM, OS errors. */
+ * VMP_EACCES (beyond a view's ceiling: write on a view of a read-only
+ * object, exec on a view mapped without it, write on a view mapped
+ * executable), VMP_ENOMEM, OS errors. */
 VMP_API int vmp_protect(vmp_region *region, size_t off, size_t size, int prot);
 
 /* Gives the memory behind the private pages [off, off+size) back to the

@@ -266,6 +266,7 @@ static void become_placeholder(vmp_region *r, vmp__span *s) {
   s->kind = VMP_PLACEHOLDER;
   s->prot = VMP_PROT_NONE;
   s->mixed = 0;
+  s->ceiling = 0;
   s->mem = NULL;
   s->mem_page = 0;
 }
@@ -490,6 +491,17 @@ int vmp_commit(vmp_region *r, size_t off, size_t size, int prot) {
   return leave(r, err);
 }
 
+/* W^X for views, the same on every backend: an executable view keeps at
+ * most what it was mapped with, and a view mapped without execute never
+ * gains it. Windows holds a view to its mapped protection for good
+ * (VirtualProtect refuses more), and mapping an executable view writable
+ * there, to lower it after, would make it writable and executable for the
+ * length of the call; so no backend offers more than Windows can. */
+static int view_ceiling(const vmp_mem *mem, int prot) {
+  if (prot & VMP_PROT_EXEC) return prot;
+  return (mem->flags & VMP_MEM_WRITE) ? VMP_PROT_RW : VMP_PROT_READ;
+}
+
 int vmp_map(vmp_region *r, size_t off, size_t size, vmp_mem *mem, uint64_t mem_off, int prot) {
   if (!r || !vmp__mem_usable(mem) || size == 0 || !vmp__prot_valid(prot)) return VMP_EINVAL;
   if (mem_off & r->page_mask) return VMP_EALIGN;
@@ -505,6 +517,7 @@ int vmp_map(vmp_region *r, size_t off, size_t size, vmp_mem *mem, uint64_t mem_o
     vmp__mem_ref(mem);
     s->kind = VMP_VIEW;
     s->prot = (uint8_t)prot;
+    s->ceiling = (uint8_t)view_ceiling(mem, prot);
     s->mem = mem;
     s->mem_page = mem_off >> r->page_shift;
   }
@@ -570,10 +583,9 @@ int vmp_protect(vmp_region *r, size_t off, size_t size, int prot) {
   if (err) return err;
   vmp__span *s = NULL;
   err = find_containing_span(r, pr, KIND_BIT(VMP_PRIVATE) | KIND_BIT(VMP_VIEW), &s);
-  if (!err && s->kind == VMP_VIEW && (prot & VMP_PROT_WRITE) && !(s->mem->flags & VMP_MEM_WRITE))
-    err = VMP_EACCES;
-  if (!err && s->kind == VMP_VIEW && (prot & VMP_PROT_EXEC) && (s->mem->traits & VMP__OBJ_NOEXEC))
-    err = VMP_EACCES;
+  /* The ceiling holds the object's write access; exec sealed against
+   * the object (MFD_NOEXEC_SEAL) refused vmp_map already. */
+  if (!err && s->kind == VMP_VIEW && (prot & ~s->ceiling)) err = VMP_EACCES;
   int whole = !err && is_whole(s, pr);
   /* Going from uniform to mixed adds the span's own run, then assigns. */
   if (!err && !whole) err = vmp__spans_reserve(&r->prots, 4);

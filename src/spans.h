@@ -34,6 +34,7 @@ typedef struct vmp__span {
   uint8_t kind;        /* vmp_kind */
   uint8_t prot;        /* protection when uniform */
   uint8_t mixed;       /* protection varies by page: see the region's prot map */
+  uint8_t ceiling;     /* a view: the most vmp_protect may give it (see vmp_map) */
 } vmp__span;
 
 struct vmp__spans_node;

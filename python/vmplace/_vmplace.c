@@ -1002,8 +1002,8 @@ static PyMethodDef Region_methods[] = {
     {"protect", (PyCFunction)Region_protect, METH_VARARGS,
      "protect(offset, size, prot)\n\nChange the protection of pages in one private or view span. "
      "BufferError when it would take read access from an exported buffer, or write access from "
-     "a writable one. On Windows a view keeps within the protection it was mapped with: an "
-     "executable view can never be made writable, nor one mapped without execute executable "
+     "a writable one. A view keeps within its ceiling on every system: a view mapped executable "
+     "can never be made writable, nor one mapped without execute executable "
      "(vmplace.Error EACCES)."},
     {"discard", (PyCFunction)Region_discard, METH_VARARGS,
      "discard(offset, size)\n\nGive private pages' memory back; they read as zero afterwards and "

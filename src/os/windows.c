@@ -804,12 +804,12 @@ int vmp__os_map(void *addr, size_t size, vmp__os_handle h, uint64_t offset, int 
     if (!section) return last_error();
   }
   /* A view's protection can later be changed only within what it was
-   * mapped with (VirtualProtect's rule; Wine keeps it too). A view that
-   * does not execute is mapped with the most the object allows and
-   * lowered, so that it can be raised later. An executable view is
-   * mapped with exactly what was asked: mapped writable and lowered, it
-   * would be writable and executable for the length of this call, which
-   * a W^X program must never see; it can never be made writable later. */
+   * mapped with (VirtualProtect's rule; Wine keeps it too), which is the
+   * view's ceiling in the core (see vmp_map). A view that does not
+   * execute is mapped with the most the object allows and lowered, so
+   * that it can be raised later. An executable view is mapped with
+   * exactly what was asked: mapped writable and lowered, it would be
+   * writable and executable for the length of this call. */
   int most = (prot & VMP_PROT_EXEC) ? prot : o->writable ? VMP_PROT_RW : VMP_PROT_READ;
   cuts made;
   err = exact_placeholder(addr, size, &made);
@@ -843,29 +843,12 @@ int vmp__os_unmap_private(void *span, size_t span_size, void *addr, size_t size)
   return 0;
 }
 
-/* Whether a view mapped with `mapped` (a PAGE_* value) may be given prot. */
-static int within_mapped(DWORD mapped, int prot) {
-  int allowed = mapped == PAGE_EXECUTE_READWRITE ? VMP_PROT_RW | VMP_PROT_EXEC
-                : mapped == PAGE_EXECUTE_READ    ? VMP_PROT_READ | VMP_PROT_EXEC
-                : mapped == PAGE_READWRITE       ? VMP_PROT_RW
-                : mapped == PAGE_READONLY        ? VMP_PROT_READ
-                                                 : 0;
-  return (prot & ~allowed) == 0;
-}
-
+/* The core keeps a view within what it was mapped with (the view's
+ * ceiling, see vmp_map), so VirtualProtect is never asked for more. */
 int vmp__os_protect(void *addr, size_t size, int prot) {
   DWORD old;
-  if (SYS(VirtualProtect)(addr, size, page_protection(prot), &old)) return 0;
-  DWORD code = GetLastError();
-  /* A view asked for more than it was mapped with (an executable view
-   * made writable, a view mapped without execute made executable) is a
-   * rule of the system, said with the library's code for "more than
-   * allowed". AllocationProtect is a view's protection when mapped. */
-  MEMORY_BASIC_INFORMATION mbi;
-  if (code == ERROR_INVALID_PARAMETER && SYS(VirtualQuery)(addr, &mbi, sizeof mbi) == sizeof mbi &&
-      mbi.Type == MEM_MAPPED && !within_mapped(mbi.AllocationProtect, prot))
-    return VMP_EACCES;
-  return win_error(code);
+  if (!SYS(VirtualProtect)(addr, size, page_protection(prot), &old)) return last_error();
+  return 0;
 }
 
 /* Decommitting and committing again is the one way to get zeroed pages

@@ -483,10 +483,9 @@ impl Region {
 
     /// Changes the protection of [off, off+size), inside one private or
     /// view span. Errors: `EINVAL`, `EALIGN`, `ERANGE`, `ESTATE`, `EEXTENT`,
-    /// `EACCES` (write on a view of a read-only object; on Windows also more
-    /// than a view was mapped with: an executable view can never be made
-    /// writable there, nor a view mapped without execute executable),
-    /// `ENOMEM`, OS errors.
+    /// `EACCES` (write on a view of a read-only object; more than a view's
+    /// ceiling: a view mapped executable can never be made writable, nor a
+    /// view mapped without execute executable), `ENOMEM`, OS errors.
     pub fn protect(&mut self, off: usize, size: usize, prot: Prot) -> Result<()> {
         check(unsafe { sys::vmp_protect(self.raw(), off, size, prot.0) })
     }
