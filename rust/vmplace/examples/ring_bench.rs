@@ -20,7 +20,11 @@
 //!
 //! Producer and consumer are pinned to CPUs 0 and 1; the contenders take
 //! turns round by round (the first one rotating), and a line gives the
-//! median of the per-round ratios. Every message's first and last 8 bytes,
+//! median of the per-round ratios. Every contender is timed alike: from
+//! starting the two threads to the consumer's last byte, its halves (for
+//! the binding: the shutdown on drop and the ring's close) dropped after
+//! the clock stopped, as the C ring is closed after it, and the reader's
+//! buffer starting on a cache line. Every message's first and last 8 bytes,
 //! and the whole of every 64th, are checked against the source; a wrong
 //! byte stops the benchmark with exit status 1.
 //!
@@ -103,12 +107,54 @@ impl Workload {
     }
 }
 
+/// One cache line.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([u8; 64]);
+
+/// The reader's buffer, zeroed, starting on a cache line. A `Vec<u8>`
+/// starts wherever the reading thread's malloc arena has a chunk: which
+/// arena a new thread gets varies from run to run, and with it whether 64
+/// bytes lie on one line or straddle two, so each contender got one or the
+/// other by chance.
+struct Buffer {
+    lines: Vec<Line>,
+    len: usize,
+}
+
+impl Buffer {
+    fn new(len: usize) -> Buffer {
+        Buffer { lines: vec![Line([0; 64]); (len + 63) / 64], len }
+    }
+}
+
+impl std::ops::Deref for Buffer {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // The lines are `len` or more initialised bytes, in one allocation.
+        unsafe { std::slice::from_raw_parts(self.lines.as_ptr() as *const u8, self.len) }
+    }
+}
+
+impl std::ops::DerefMut for Buffer {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr() as *mut u8, self.len) }
+    }
+}
+
 /// Runs `produce` on CPU 0 and `consume` on CPU 1, timing from the start
-/// to the consumer's last byte; GB/s.
-fn timed<P, C>(work: &Arc<Workload>, produce: P, consume: C) -> f64
+/// to the consumer's last byte; GB/s. What the two return (their halves of
+/// the queue) is dropped only after the clock stopped: with a Rust half's
+/// drop in the time (a shutdown, and for the last half the ring's close
+/// with its unmapping: 0.2 to 9 ms measured on the loaded 2-CPU test VM,
+/// against runs of 15 to 100 ms) and the C ring's close after it, the Rust
+/// figure paid for a teardown that the C one did not.
+fn timed<P, C, R, S>(work: &Arc<Workload>, produce: P, consume: C) -> f64
 where
-    P: FnOnce(&Workload) + Send + 'static,
-    C: FnOnce(&Workload) + Send + 'static,
+    P: FnOnce(&Workload) -> R + Send + 'static,
+    C: FnOnce(&Workload) -> S + Send + 'static,
+    R: Send + 'static,
+    S: Send + 'static,
 {
     let w = Arc::clone(work);
     let start = Instant::now();
@@ -119,11 +165,12 @@ where
     let w = Arc::clone(work);
     let consumer = std::thread::spawn(move || {
         pin(1);
-        consume(&w);
-        Instant::now()
+        let kept = consume(&w);
+        (Instant::now(), kept)
     });
-    let end = consumer.join().expect("consumer");
-    producer.join().expect("producer");
+    let (end, read_half) = consumer.join().expect("consumer");
+    let write_half = producer.join().expect("producer");
+    drop((write_half, read_half));
     work.bytes() / (end - start).as_secs_f64() / 1e9
 }
 
@@ -135,13 +182,15 @@ fn rust_ring(work: &Arc<Workload>) -> f64 {
             for i in 0..w.messages {
                 tx.write_all(w.message(i)).expect("write");
             }
+            tx
         },
         move |w| {
-            let mut buf = vec![0u8; w.size];
+            let mut buf = Buffer::new(w.size);
             for i in 0..w.messages {
                 rx.read_exact(&mut buf).expect("read");
                 w.check(i, &buf);
             }
+            rx
         },
     )
 }
@@ -172,9 +221,10 @@ fn c_ring(work: &Arc<Workload>) -> f64 {
                     done += n as usize;
                 }
             }
+            a
         },
         move |w| {
-            let mut buf = vec![0u8; w.size];
+            let mut buf = Buffer::new(w.size);
             for i in 0..w.messages {
                 let mut done = 0;
                 while done < buf.len() {
@@ -188,6 +238,7 @@ fn c_ring(work: &Arc<Workload>) -> f64 {
                 }
                 w.check(i, &buf);
             }
+            b
         },
     );
     unsafe { sys::vmp_ring_close(ring.0) };
@@ -202,14 +253,16 @@ fn channel(work: &Arc<Workload>) -> f64 {
             for i in 0..w.messages {
                 tx.send(w.message(i).to_vec()).expect("send");
             }
+            tx
         },
         move |w| {
-            let mut buf = vec![0u8; w.size];
+            let mut buf = Buffer::new(w.size);
             for i in 0..w.messages {
                 let msg = rx.recv().expect("recv");
                 buf.copy_from_slice(&msg);
                 w.check(i, &buf);
             }
+            rx
         },
     )
 }
