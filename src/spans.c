@@ -39,6 +39,7 @@
 #define LEAF_MIN (LEAF_CAP / 4)
 #define APPEND_KEEP (LEAF_CAP * 3 / 4)
 #define INNER_MIN (INNER_CAP / 4)
+#define INNER_APPEND_KEEP (INNER_CAP * 3 / 4)
 /* Non-root inner nodes keep at least INNER_MIN + 1 children, so 64-bit
  * counts cannot need more levels than this. */
 #define MAX_HEIGHT 24
@@ -78,9 +79,17 @@ struct vmp__spans_node {
 
 /* Asks for every cache line of a node at once: on a large tree the node
  * is cold, and one memory latency for all of it beats one per probe of
- * the binary search plus one for the entry or child it finds. */
+ * the binary search plus one for the entry or child it finds. Called with
+ * a constant size and unrolled: as a loop, the 25 lines of a leaf cost 100
+ * instructions a descent, as much as the rest of a height-3 descent. */
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH_UNROLL _Pragma("GCC unroll 32")
+#else
+#define PREFETCH_UNROLL
+#endif
 static inline void prefetch_node(const spans_node *n, size_t bytes) {
   const char *p = (const char *)n;
+  PREFETCH_UNROLL
   for (size_t off = 0; off < bytes; off += 64) PREFETCH(p + off);
 }
 
@@ -203,7 +212,10 @@ static spans_node *descend(vmp__spans *t, size_t key, spans_path *path) {
       path->slot[d] = i;
     }
     n = INNER(n)->child[i];
-    prefetch_node(n, d + 1 < depth ? INNER_BYTES : LEAF_BYTES);
+    if (d + 1 < depth)
+      prefetch_node(n, INNER_BYTES);
+    else
+      prefetch_node(n, LEAF_BYTES);
   }
   if (path) path->depth = depth;
   t->hint = n;
@@ -283,11 +295,14 @@ int vmp__spans_reserve(vmp__spans *t, size_t inserts) {
 }
 
 /* Splits the full inner node n, into which (key, right) should go at pos,
- * moving its upper half to the empty node `upper`. Returns the separator
- * that now goes between them in the parent. */
+ * moving its upper keys to the empty node `upper`, and returns the
+ * separator that now goes between them in the parent. An append past the
+ * tree's end leaves n three quarters full, as leaf_split does for leaves:
+ * a region cut up front to back then has inner levels a third smaller,
+ * and at 10^6 spans one level fewer, one cache miss less per descent. */
 static size_t inner_split(spans_node *n, spans_node *upper, unsigned pos, size_t key,
-                          spans_node *right) {
-  const unsigned m = INNER_CAP / 2; /* keys left in n */
+                          spans_node *right, int appending) {
+  const unsigned m = appending ? INNER_APPEND_KEEP : INNER_CAP / 2; /* keys left in n */
   size_t up;
   if (pos < m) {
     up = INNER(n)->keys[m - 1];
@@ -380,6 +395,7 @@ int vmp__spans_insert(vmp__spans *t, const vmp__span *s) {
   if (ensure_spares(t, need)) return VMP_ENOMEM;
 
   t->hint = NULL;
+  int appending = pos == LEAF_CAP && !LEAF(leaf)->next;
   spans_node *upper = take_spare(t);
   leaf_split(leaf, upper, pos, s);
   size_t up = LEAF(upper)->keys[0];
@@ -392,7 +408,7 @@ int vmp__spans_insert(vmp__spans *t, const vmp__span *s) {
       return 0;
     }
     spans_node *sibling = take_spare(t);
-    up = inner_split(parent, sibling, slot, up, upper);
+    up = inner_split(parent, sibling, slot, up, upper, appending);
     upper = sibling;
   }
   assert(t->height < MAX_HEIGHT);
