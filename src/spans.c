@@ -99,6 +99,8 @@ static inline void prefetch_node(const spans_node *n, size_t bytes) {
  * leaf: 5 compare-and-adds instead of a 40-instruction loop). The clamp to
  * the count covers a search for UNUSED itself. */
 #define UNUSED SIZE_MAX
+/* The keys of one cache line. */
+#define SMALL_KEYS 8
 
 /* Number of keys <= key among keys[0..cap), cap a constant power of two.
  * Branch-free (a mask, not a conditional) so that random positions do not
@@ -115,14 +117,21 @@ static void keys_unused(size_t *keys, unsigned from, unsigned to) {
   for (unsigned i = from; i < to; i++) keys[i] = UNUSED;
 }
 
+/* A node holding few keys is searched over its first cache line or two
+ * only: a full-length search would touch all of its key lines, cold after
+ * each system call, where the small region's one leaf needs one. */
 static inline unsigned leaf_count_le(const spans_node *n, size_t key) {
-  unsigned i = count_le_all(LEAF(n)->keys, LEAF_CAP, key);
-  return i < LEAF(n)->count ? i : LEAF(n)->count;
+  unsigned count = LEAF(n)->count;
+  unsigned i = count <= SMALL_KEYS ? count_le_all(LEAF(n)->keys, SMALL_KEYS, key)
+                                   : count_le_all(LEAF(n)->keys, LEAF_CAP, key);
+  return i < count ? i : count;
 }
 
 static inline unsigned inner_count_le(const spans_node *n, size_t key) {
-  unsigned i = count_le_all(INNER(n)->keys, INNER_CAP, key);
-  return i < INNER(n)->count ? i : INNER(n)->count;
+  unsigned count = INNER(n)->count;
+  unsigned i = count <= 2 * SMALL_KEYS ? count_le_all(INNER(n)->keys, 2 * SMALL_KEYS, key)
+                                       : count_le_all(INNER(n)->keys, INNER_CAP, key);
+  return i < count ? i : count;
 }
 
 /* ---- spare nodes ---------------------------------------------------------- */
