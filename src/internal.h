@@ -26,12 +26,12 @@ struct vmp_mem {
                                   size, so vmp_map need not ask again (see mview.c) */
 };
 
-VMP__HOT void vmp__mem_ref(vmp_mem *mem);
+void vmp__mem_ref(vmp_mem *mem);
 
 /* Whether mem is a handle its caller still holds: not NULL, not freed as
  * far as can be told, not closed. */
-VMP__HOT int vmp__mem_usable(const vmp_mem *mem);
-VMP__HOT void vmp__mem_unref(vmp_mem *mem);
+int vmp__mem_usable(const vmp_mem *mem);
+void vmp__mem_unref(vmp_mem *mem);
 
 /* Anonymous shared memory backed by huge pages, for rings (size a multiple
  * of the huge page size); otherwise as vmp_mem_create. */
@@ -40,13 +40,13 @@ int vmp__mem_create_huge(uint64_t size, vmp_mem **out);
 /* Steps 6 of the argument order for a view of [offset, offset+size) of mem
  * with protection prot: VMP_EBOUNDS, VMP_EACCES, or an OS error while
  * asking the object's size. */
-VMP__HOT int vmp__mem_check_view(vmp_mem *mem, uint64_t offset, uint64_t size, int prot);
+int vmp__mem_check_view(vmp_mem *mem, uint64_t offset, uint64_t size, int prot);
 
 /* Whether name may label an object or private pages (vmp_label). */
 int vmp__name_valid(const char *name);
 
 /* Whether prot is one of the protections the header allows. */
-VMP__HOT int vmp__prot_valid(int prot);
+int vmp__prot_valid(int prot);
 
 /* Every undo step of a failure path goes through here with its result:
  * the caller returns the error that made it undo, not this one, but an

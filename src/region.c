@@ -135,7 +135,7 @@ static int leave(vmp_region *r, int err) {
 }
 
 /* Step 4: every span overlapping the range must be of an allowed kind. */
-VMP__HOT static int scan_kinds(vmp_region *r, page_range pr, unsigned allowed, overlap *o) {
+static int scan_kinds(vmp_region *r, page_range pr, unsigned allowed, overlap *o) {
   vmp__spans_cursor at;
   vmp__span *s = vmp__spans_find(&r->spans, pr.first, &at);
   size_t end = pr.first + pr.count;
@@ -231,7 +231,7 @@ static int for_each_prot_run(vmp_region *r, const vmp__span *s, size_t first, si
 
 /* Makes [first, first+count), inside span s, a span of its own with s's
  * attributes, and returns it. Two inserts. */
-VMP__HOT static vmp__span *isolate(vmp_region *r, vmp__span *s, size_t first, size_t count) {
+static vmp__span *isolate(vmp_region *r, vmp__span *s, size_t first, size_t count) {
   vmp__span proto = *s;
   size_t end = first + count, s_end = span_end(s);
   if (first > s->start) {
@@ -252,7 +252,7 @@ VMP__HOT static vmp__span *isolate(vmp_region *r, vmp__span *s, size_t first, si
 
 /* A mixed span whose pages have come to share one protection is uniform
  * again. */
-VMP__HOT static void settle_protection(vmp_region *r, vmp__span *s) {
+static void settle_protection(vmp_region *r, vmp__span *s) {
   if (!s || !s->mixed) return;
   vmp__span *run = vmp__spans_find(&r->prots, s->start, NULL);
   if (run->start != s->start || span_end(run) != span_end(s)) return;
@@ -261,7 +261,7 @@ VMP__HOT static void settle_protection(vmp_region *r, vmp__span *s) {
   vmp__spans_remove(&r->prots, s->start);
 }
 
-VMP__HOT static void become_placeholder(vmp_region *r, vmp__span *s) {
+static void become_placeholder(vmp_region *r, vmp__span *s) {
   if (s->mixed) prot_clear(r, s->start, s->pages);
   s->kind = VMP_PLACEHOLDER;
   s->prot = VMP_PROT_NONE;
@@ -425,7 +425,7 @@ size_t vmp_size(const vmp_region *r) { return r ? r->size : 0; }
 /* split and carve: [off, off+size) becomes a placeholder of its own. A
  * range that already is a whole placeholder is split's VMP_EEXTENT and
  * carve's nothing to do. */
-VMP__HOT static int cut_out(vmp_region *r, size_t off, size_t size, int whole_is_done) {
+static int cut_out(vmp_region *r, size_t off, size_t size, int whole_is_done) {
   if (!r || size == 0) return VMP_EINVAL;
   page_range pr;
   int err = enter_range(r, off, size, &pr);
@@ -442,11 +442,11 @@ VMP__HOT static int cut_out(vmp_region *r, size_t off, size_t size, int whole_is
   return leave(r, err);
 }
 
-VMP__HOT int vmp_split(vmp_region *r, size_t off, size_t size) { return cut_out(r, off, size, 0); }
+int vmp_split(vmp_region *r, size_t off, size_t size) { return cut_out(r, off, size, 0); }
 
-VMP__HOT int vmp_carve(vmp_region *r, size_t off, size_t size) { return cut_out(r, off, size, 1); }
+int vmp_carve(vmp_region *r, size_t off, size_t size) { return cut_out(r, off, size, 1); }
 
-VMP__HOT int vmp_coalesce(vmp_region *r, size_t off, size_t size) {
+int vmp_coalesce(vmp_region *r, size_t off, size_t size) {
   if (!r || size == 0) return VMP_EINVAL;
   page_range pr;
   int err = enter_range(r, off, size, &pr);
@@ -467,7 +467,7 @@ VMP__HOT int vmp_coalesce(vmp_region *r, size_t off, size_t size) {
 }
 
 /* Steps 4 and 5 for commit and map: exactly one whole placeholder. */
-VMP__HOT static int find_whole_placeholder(vmp_region *r, page_range pr, vmp__span **out) {
+static int find_whole_placeholder(vmp_region *r, page_range pr, vmp__span **out) {
   overlap o;
   int err = scan_kinds(r, pr, KIND_BIT(VMP_PLACEHOLDER), &o);
   if (err) return err;
@@ -476,7 +476,7 @@ VMP__HOT static int find_whole_placeholder(vmp_region *r, page_range pr, vmp__sp
   return 0;
 }
 
-VMP__HOT int vmp_commit(vmp_region *r, size_t off, size_t size, int prot) {
+int vmp_commit(vmp_region *r, size_t off, size_t size, int prot) {
   if (!r || size == 0 || !vmp__prot_valid(prot)) return VMP_EINVAL;
   page_range pr;
   int err = enter_range(r, off, size, &pr);
@@ -526,8 +526,7 @@ int vmp_map(vmp_region *r, size_t off, size_t size, vmp_mem *mem, uint64_t mem_o
 
 /* Steps 4 and 5 for unmap, protect and discard: inside one span of an
  * allowed kind. */
-VMP__HOT static int find_containing_span(vmp_region *r, page_range pr, unsigned allowed,
-                                         vmp__span **out) {
+static int find_containing_span(vmp_region *r, page_range pr, unsigned allowed, vmp__span **out) {
   overlap o;
   int err = scan_kinds(r, pr, allowed, &o);
   if (err) return err;
@@ -540,7 +539,7 @@ static int protect_run(void *addr, size_t size, int prot) {
   return vmp__os_protect(addr, size, prot);
 }
 
-VMP__HOT int vmp_unmap(vmp_region *r, size_t off, size_t size) {
+int vmp_unmap(vmp_region *r, size_t off, size_t size) {
   if (!r || size == 0) return VMP_EINVAL;
   page_range pr;
   int err = enter_range(r, off, size, &pr);
@@ -577,7 +576,7 @@ VMP__HOT int vmp_unmap(vmp_region *r, size_t off, size_t size) {
   return err;
 }
 
-VMP__HOT int vmp_protect(vmp_region *r, size_t off, size_t size, int prot) {
+int vmp_protect(vmp_region *r, size_t off, size_t size, int prot) {
   if (!r || size == 0 || !vmp__prot_valid(prot)) return VMP_EINVAL;
   page_range pr;
   int err = enter_range(r, off, size, &pr);

@@ -154,7 +154,7 @@ static void release_node(vmp__spans *t, spans_node *n) {
   t->spare_count++;
 }
 
-VMP__HOT static int ensure_spares(vmp__spans *t, size_t want) {
+static int ensure_spares(vmp__spans *t, size_t want) {
   while (t->spare_count < want) {
     spans_node *n = vmp__malloc(sizeof *n);
     if (!n) return VMP_ENOMEM;
@@ -228,7 +228,7 @@ static inline spans_node *hinted_leaf(const vmp__spans *t, size_t key) {
 
 /* Descends to the leaf whose range holds key, remembering it as the hint
  * and, when path is not NULL, the inner nodes on the way. */
-VMP__HOT static spans_node *descend(vmp__spans *t, size_t key, spans_path *path) {
+static spans_node *descend(vmp__spans *t, size_t key, spans_path *path) {
   spans_node *n = t->root;
   unsigned depth = t->height - 1;
   size_t first = 0, last = SIZE_MAX; /* the keys child i may hold, narrowed level by level */

@@ -24,8 +24,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hot.h"
-
 struct vmp_mem;
 
 typedef struct vmp__span {
@@ -68,31 +66,31 @@ static inline size_t vmp__spans_count(const vmp__spans *t) { return t->count; }
 
 /* The entry with the greatest start <= page, or NULL if there is none.
  * `at` (may be NULL) receives its position. */
-VMP__HOT vmp__span *vmp__spans_find(vmp__spans *t, size_t page, vmp__spans_cursor *at);
+vmp__span *vmp__spans_find(vmp__spans *t, size_t page, vmp__spans_cursor *at);
 
 /* The first entry (NULL when empty). */
 vmp__span *vmp__spans_first(vmp__spans *t, vmp__spans_cursor *at);
 
 /* Moves `at` to the next (dir > 0) or previous (dir < 0) entry and returns
  * it, or returns NULL (leaving `at` unchanged) at either end. */
-VMP__HOT vmp__span *vmp__spans_step(vmp__spans *t, vmp__spans_cursor *at, int dir);
+vmp__span *vmp__spans_step(vmp__spans *t, vmp__spans_cursor *at, int dir);
 
 /* Makes sure the next `inserts` calls of vmp__spans_insert() cannot fail.
  * Returns 0 or VMP_ENOMEM. Extra nodes are kept for later and freed by
  * destroy. */
-VMP__HOT int vmp__spans_reserve(vmp__spans *t, size_t inserts);
+int vmp__spans_reserve(vmp__spans *t, size_t inserts);
 
 /* Inserts a copy of *s; s->start must not be a key already. Never fails
  * when reserve() covered it; returns VMP_ENOMEM otherwise if memory runs
  * out (tree unchanged). */
-VMP__HOT int vmp__spans_insert(vmp__spans *t, const vmp__span *s);
+int vmp__spans_insert(vmp__spans *t, const vmp__span *s);
 
 /* Removes the entry whose start is exactly `start` (it must exist). Never
  * fails. */
-VMP__HOT void vmp__spans_remove(vmp__spans *t, size_t start);
+void vmp__spans_remove(vmp__spans *t, size_t start);
 
 /* Removes every entry with start in [first, last], in O(log n + k).
  * Never fails. */
-VMP__HOT void vmp__spans_remove_range(vmp__spans *t, size_t first, size_t last);
+void vmp__spans_remove_range(vmp__spans *t, size_t first, size_t last);
 
 #endif

@@ -37,7 +37,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../hot.h"
 #include "vmplace.h"
 
 /* What the backend can do (the public vmp_caps of include/vmplace.h, so
@@ -144,16 +143,16 @@ int vmp__os_release(void *base, size_t size);
 
 /* Splits placeholder [ph, ph+ph_size) so that [addr, addr+size) is a
  * placeholder of its own. No-op where placeholders are bookkeeping only. */
-VMP__HOT int vmp__os_split(void *ph, size_t ph_size, void *addr, size_t size);
+int vmp__os_split(void *ph, size_t ph_size, void *addr, size_t size);
 
 /* Merges the adjacent placeholders covering [addr, addr+size). */
-VMP__HOT int vmp__os_coalesce(void *addr, size_t size);
+int vmp__os_coalesce(void *addr, size_t size);
 
 /* Replaces the placeholder [addr, addr+size) with private zeroed memory. */
-VMP__HOT int vmp__os_commit(void *addr, size_t size, int prot);
+int vmp__os_commit(void *addr, size_t size, int prot);
 
 /* Replaces the placeholder [addr, addr+size) with a shared view of h. */
-VMP__HOT int vmp__os_map(void *addr, size_t size, vmp__os_handle h, uint64_t offset, int prot);
+int vmp__os_map(void *addr, size_t size, vmp__os_handle h, uint64_t offset, int prot);
 
 /* Turns the whole view [addr, addr+size), a view of h at `offset` made
  * with protection prot, back into a placeholder. Returns 0 with the
@@ -162,15 +161,14 @@ VMP__HOT int vmp__os_map(void *addr, size_t size, vmp__os_handle h, uint64_t off
  * offset with prot again (the core then puts back any other protections
  * of a mixed view), or, failing that, completes the unmap and returns 0.
  * Never a hole, short of both steps failing. */
-VMP__HOT int vmp__os_unmap_view(void *addr, size_t size, vmp__os_handle h, uint64_t offset,
-                                int prot);
+int vmp__os_unmap_view(void *addr, size_t size, vmp__os_handle h, uint64_t offset, int prot);
 
 /* Turns [addr, addr+size), inside the private span [span, span+span_size),
  * back into a placeholder. Returns 0 with the placeholder in place, or an
  * error with the pages intact. Where the system may destroy the pages and
  * then fail, their data is lost: the backend completes the unmap and
  * returns 0; only if that fails too is an error returned over a hole. */
-VMP__HOT int vmp__os_unmap_private(void *span, size_t span_size, void *addr, size_t size);
+int vmp__os_unmap_private(void *span, size_t span_size, void *addr, size_t size);
 
 /* Gives every page of [addr, addr+size) protection prot. A system call
  * may fail part-way, having changed some pages first (mprotect out of
@@ -180,7 +178,7 @@ VMP__HOT int vmp__os_unmap_private(void *span, size_t span_size, void *addr, siz
  * bookkeeping records, one call per run of one protection (an undo that
  * fails too is counted, see vmp__undo). So the call need not be atomic;
  * it must only never report success for a range it did not change. */
-VMP__HOT int vmp__os_protect(void *addr, size_t size, int prot);
+int vmp__os_protect(void *addr, size_t size, int prot);
 
 /* Names the private pages [addr, addr+size), inside one private span, in
  * the process's map (Linux [anon:NAME]); 0 without doing anything where
@@ -312,8 +310,8 @@ typedef union vmp__os_lock {
 
 int vmp__os_lock_init(vmp__os_lock *l);
 void vmp__os_lock_destroy(vmp__os_lock *l);
-VMP__HOT void vmp__os_lock_acquire(vmp__os_lock *l);
-VMP__HOT void vmp__os_lock_release(vmp__os_lock *l);
+void vmp__os_lock_acquire(vmp__os_lock *l);
+void vmp__os_lock_release(vmp__os_lock *l);
 
 /* ---- fork ---------------------------------------------------------------------- */
 
