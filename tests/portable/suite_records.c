@@ -458,19 +458,13 @@ CHECK_TEST(producers_see_the_tail_move) {
   CHECK_RC(vmp_ring_close(r), 0);
 }
 
-typedef struct blocked_producer {
-  vmp_ring *ring;
-  uint64_t id;
-  int err;
-} blocked_producer;
-
 static void send_blocked(void *p) {
-  blocked_producer *b = p;
+  producer_arg *b = p;
   b->err = send_record(b->ring, b->id, 40);
 }
 
 static void take_blocked(void *p) {
-  blocked_producer *b = p;
+  producer_arg *b = p;
   vmp_ring_record got;
   b->err = vmp_ring_next(b->ring, -1, &got);
   if (!b->err && !record_is(&got, b->id, 40)) b->err = VMP_EPEER;
@@ -502,7 +496,7 @@ CHECK_TEST(one_wake_for_all_sleepers) {
     fill_record(&rec, sent++);
     CHECK_RC(vmp_ring_submit(r, &rec), 0);
   }
-  blocked_producer b[2] = {{r, 1000, -1}, {r, 1001, -1}};
+  producer_arg b[2] = {{r, 1000, -1}, {r, 1001, -1}};
   util_thread t[2];
   for (int i = 0; i < 2; i++)
     if (!CHECK(util_thread_start(&t[i], send_blocked, &b[i]), "thread")) return;
@@ -528,7 +522,7 @@ CHECK_TEST(one_wake_for_all_sleepers) {
 
   /* The consumer's side: it sleeps on the empty ring, and the submit that
    * wakes it lowers the flag before the consumer runs. */
-  blocked_producer c = {r, 7, -1};
+  producer_arg c = {r, 7, -1};
   if (!CHECK(util_thread_start(&t[0], take_blocked, &c), "thread")) return;
   CHECK(raised(&ctl->consumer_sleeping), "the consumer sleeps");
   util_sleep_ms(20);
