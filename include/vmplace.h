@@ -1139,7 +1139,11 @@ VMP_API int vmp_ring_wait_read(vmp_ring *ring, size_t want, int64_t timeout_ns);
  * abandoned. The timeout must be longer than any live producer takes
  * between reserve and submit: a producer slower than that gets
  * VMP_ETIMEDOUT from submit, and bytes it writes after that may land in
- * space later records reuse.
+ * space later records reuse. A consumer that finds no record ready spins
+ * before it sleeps, and looks again only after about 2 microseconds (then
+ * at the record's header alone, more and more often): every look takes
+ * the producers' cache lines from them, and this way they write a run of
+ * records for each one rather than one record.
  *
  * Everything read from the shared page and the headers is checked: an
  * impossible length, state or index gives VMP_EPEER, never an access

@@ -23,17 +23,21 @@
  *
  * Publishing and sleeping. The producer stores head with release ordering
  * after a commit, the consumer tail after a release, and each then looks at
- * the other side's `sleeping` flag: when it is set, it bumps that side's
- * sequence word and wakes it. A side about to sleep raises its flag and
- * looks at the index once more. The two sides form a store-then-load
- * handshake (Dekker's), which needs a full barrier on both sides or a wake-up
- * can be lost. The sleeper pays for it: before its last look it issues the
- * system's asymmetric barrier (Linux membarrier), which puts a full barrier
- * into every running thread of every process registered for it, so the
- * publisher needs none. Where the system has no such barrier (or this
- * process could not register), both sides make their flag and index
- * operations sequentially consistent instead (a full barrier each); the creator's choice is written
- * in the header, and an attaching process that cannot follow it sleeps in bounded slices (see
+ * the other side's `sleeping` flag: when it is set, it lowers it, bumps
+ * that side's sequence word and wakes it. A side about to sleep reads the
+ * sequence word, raises its flag and looks at the index once more. Only the
+ * publisher that lowers the flag wakes: the others publishing before the
+ * sleeper runs again make no system call (a consumer draining a full ring
+ * would otherwise make one per record until its producer ran). The two
+ * sides form a store-then-load handshake (Dekker's), which needs a full
+ * barrier on both sides or a wake-up can be lost. The sleeper pays for it:
+ * before its last look it issues the system's asymmetric barrier (Linux
+ * membarrier), which puts a full barrier into every running thread of every
+ * process registered for it, so the publisher needs none. Where the system
+ * has no such barrier (or this process could not register), both sides make
+ * their flag and index operations sequentially consistent instead (a full
+ * barrier each); the creator's choice is written in the header, and an
+ * attaching process that cannot follow it sleeps in bounded slices (see
  * choose_publishing()).
  */
 #include <stdatomic.h>
@@ -297,7 +301,11 @@ int vmp_ring_close(vmp_ring *ring) {
   return err;
 }
 
-void vmp__ring_wake(_Atomic uint32_t *seq) {
+void vmp__ring_wake(_Atomic uint32_t *sleeping, _Atomic uint32_t *seq) {
+  /* Whoever lowered it first wakes every sleeper that raised it before:
+   * each read the sequence word before raising it, so the bump below
+   * makes their waits return even if they are not asleep yet. */
+  if (!atomic_exchange_explicit(sleeping, 0, memory_order_seq_cst)) return;
   atomic_fetch_add_explicit(seq, 1, memory_order_release);
   vmp__os_wake_all(seq);
 }
@@ -486,24 +494,25 @@ static int consumer_probe(vmp_ring *ring, size_t want) {
   return err ? err : 1;
 }
 
-/* The sleeper's half of the handshake: its flag is up (a count: several
- * producers of a multi-producer ring may sleep at once), ordered before its
- * last look at the other side's index, and that look is ordered after the
- * publisher's store too (sequentially consistent operations on both sides,
- * or the asymmetric barrier). Returns whether a wake-up is now certain to
- * come (else the sleep must be short). */
+/* The sleeper's half of the handshake: its flag is up (several producers
+ * of a multi-producer ring may raise it at once; the publisher that lowers
+ * it wakes them all), ordered before its last look at the other side's
+ * index, and that look is ordered after the publisher's store too
+ * (sequentially consistent operations on both sides, or the asymmetric
+ * barrier). Returns whether a wake-up is now certain to come (else the
+ * sleep must be short). */
 static int raise_flag(const vmp_ring *ring, _Atomic uint32_t *sleeping) {
   if (ring->fence_publish) {
-    atomic_fetch_add_explicit(sleeping, 1, memory_order_seq_cst);
+    atomic_store_explicit(sleeping, 1, memory_order_seq_cst);
     return !ring->bounded_sleep;
   }
-  atomic_fetch_add_explicit(sleeping, 1, memory_order_relaxed);
+  atomic_store_explicit(sleeping, 1, memory_order_relaxed);
   return vmp__os_remote_barrier() == 0;
 }
 
 int vmp__ring_wait(vmp_ring *ring, vmp__ring_probe probe, size_t want, _Atomic uint32_t *seq,
-                   _Atomic uint32_t *sleeping, int64_t timeout_ns) {
-  for (int spin = 0; timeout_ns != 0 && spin < SPIN_PROBES; spin++) {
+                   _Atomic uint32_t *sleeping, int64_t timeout_ns, int spin) {
+  for (int probes = 0; spin && timeout_ns != 0 && probes < SPIN_PROBES; probes++) {
     int ready = probe(ring, want);
     if (ready) return ready > 0 ? 0 : ready;
     vmp__os_cpu_relax();
@@ -518,8 +527,10 @@ int vmp__ring_wait(vmp_ring *ring, vmp__ring_probe probe, size_t want, _Atomic u
     if (!raise_flag(ring, sleeping) && (left < 0 || left > BOUNDED_SLEEP_NS))
       left = BOUNDED_SLEEP_NS;
     ready = probe(ring, want);
-    if (!ready) vmp__os_wait(seq, seen, left); /* woken, timed out or spurious: look again */
-    atomic_fetch_sub_explicit(sleeping, 1, memory_order_relaxed);
+    /* Woken, timed out or spurious: look again. The flag stays up (other
+     * producers may sleep on it too): the next publisher lowers it, with
+     * one needless wake-up at most. */
+    if (!ready) vmp__os_wait(seq, seen, left);
     if (ready) return ready > 0 ? 0 : ready;
   }
 }
@@ -527,13 +538,13 @@ int vmp__ring_wait(vmp_ring *ring, vmp__ring_probe probe, size_t want, _Atomic u
 int vmp_ring_wait_write(vmp_ring *ring, size_t want, int64_t timeout_ns) {
   if (!ring || want > ring->capacity || carries_records_only(ring)) return VMP_EINVAL;
   return vmp__ring_wait(ring, producer_probe, want, &ring->ctl->space_seq,
-                        &ring->ctl->producer_sleeping, timeout_ns);
+                        &ring->ctl->producer_sleeping, timeout_ns, 1);
 }
 
 int vmp_ring_wait_read(vmp_ring *ring, size_t want, int64_t timeout_ns) {
   if (!ring || want > ring->capacity || carries_records_only(ring)) return VMP_EINVAL;
   return vmp__ring_wait(ring, consumer_probe, want, &ring->ctl->data_seq,
-                        &ring->ctl->consumer_sleeping, timeout_ns);
+                        &ring->ctl->consumer_sleeping, timeout_ns, 1);
 }
 
 void vmp_ring_shutdown(vmp_ring *ring) {

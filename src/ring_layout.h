@@ -25,7 +25,7 @@
 
 #define VMP__RING_MAGIC "vmpring\1"
 #define VMP__RING_MAGIC_BYTES 8
-#define VMP__RING_VERSION 3
+#define VMP__RING_VERSION 4
 #define VMP__RING_LINE 64
 
 /* Header flags. */
@@ -54,9 +54,9 @@ typedef struct vmp__ring_control {
   _Alignas(VMP__RING_LINE) _Atomic uint64_t head;     /* bytes written; the producer's */
   _Alignas(VMP__RING_LINE) _Atomic uint64_t tail;     /* bytes read; the consumer's */
   _Alignas(VMP__RING_LINE) _Atomic uint32_t data_seq; /* bumped for a sleeping consumer */
-  _Atomic uint32_t consumer_sleeping;
+  _Atomic uint32_t consumer_sleeping; /* raised by a sleeper, lowered by its waker */
   _Alignas(VMP__RING_LINE) _Atomic uint32_t space_seq; /* bumped for a sleeping producer */
-  _Atomic uint32_t producer_sleeping;
+  _Atomic uint32_t producer_sleeping;                  /* the same, for the producers */
   _Alignas(VMP__RING_LINE) _Atomic uint32_t shutdown;
   /* Statistics (vmp_ring_stats): counts only, never used to find a byte.
    * The producers' line, then the consumer's. */

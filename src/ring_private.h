@@ -63,6 +63,8 @@ struct vmp_ring {
   unsigned char *data;
   size_t capacity;
   uint64_t modulus;      /* vmp__ring_modulus(capacity) */
+  uint64_t pos_mask;     /* capacity - 1 for a power of two (counter % capacity
+                            without a division), else 0 */
   uint32_t header_flags; /* VMP__RING_LIGHT_PUBLISH, VMP__RING_MULTI_PRODUCER */
   uint64_t record_key;   /* tags the headers of a multi-producer ring's records */
   size_t record_max;     /* vmp_ring_record_max() */
@@ -77,6 +79,14 @@ struct vmp_ring {
    * what only one side writes is in its own side, on its own lines. */
   side producer;
   side consumer;
+  /* The producers of a multi-producer ring in this process: the tail the
+   * last of them to look saw (UINT64_MAX: none yet). The tail only moves
+   * on, so the room it shows is never more than there is: a reservation
+   * it allows needs no look at the consumer's line, which would move it
+   * to this CPU for each record. Its own line, written only when a
+   * producer looks again. */
+  _Atomic uint64_t tail_seen;
+  char pad_after_tail_seen[VMP__RING_LINE];
 };
 
 /* The rare branches of the hot calls, and the other kind of ring's calls,
@@ -163,11 +173,16 @@ static inline int refresh_head(vmp_ring *ring) {
   return 0;
 }
 
+/* Wakes whoever sleeps on `seq` when `sleeping` is still raised, and
+ * lowers it: the first publisher to see it raised makes the one system
+ * call, and those after it, until a sleeper raises it again, make none
+ * (see vmp__ring_wait). */
+void vmp__ring_wake(_Atomic uint32_t *sleeping, _Atomic uint32_t *seq);
+
 /* Moves our counter on by n, stores it for the other side, and wakes the
  * other side if it sleeps. Without a fence here, the store may still sit
  * in this CPU's store buffer when `sleeping` is read; the sleeper's
  * asymmetric barrier flushes it (see the top of the file). */
-void vmp__ring_wake(_Atomic uint32_t *seq);
 
 static inline void publish(vmp_ring *ring, side *s, _Atomic uint64_t *index, size_t n,
                            _Atomic uint32_t *sleeping, _Atomic uint32_t *seq) {
@@ -191,7 +206,7 @@ static inline void publish(vmp_ring *ring, side *s, _Atomic uint64_t *index, siz
     atomic_store_explicit(index, own, memory_order_release);
     atomic_signal_fence(memory_order_seq_cst); /* only the compiler keeps them in order */
   }
-  if (atomic_load_explicit(sleeping, memory_order_seq_cst)) vmp__ring_wake(seq);
+  if (atomic_load_explicit(sleeping, memory_order_seq_cst)) vmp__ring_wake(sleeping, seq);
 }
 
 static inline void publish_head(vmp_ring *ring, size_t n) {
@@ -248,10 +263,10 @@ void vmp__ring_records_init(vmp_ring *ring);
 /* 1 when the side can go on, 0 when it must wait, or an error. */
 typedef int (*vmp__ring_probe)(vmp_ring *ring, size_t want);
 
-/* Spins, then sleeps on `seq` with `sleeping` raised, until probe says go
- * on, the timeout passes (VMP_ETIMEDOUT; < 0 never, 0 looks once) or an
- * error comes. */
+/* Spins (unless the caller spun already: spin 0), then sleeps on `seq`
+ * with `sleeping` raised, until probe says go on, the timeout passes
+ * (VMP_ETIMEDOUT; < 0 never, 0 looks once) or an error comes. */
 int vmp__ring_wait(vmp_ring *ring, vmp__ring_probe probe, size_t want, _Atomic uint32_t *seq,
-                   _Atomic uint32_t *sleeping, int64_t timeout_ns);
+                   _Atomic uint32_t *sleeping, int64_t timeout_ns, int spin);
 
 #endif

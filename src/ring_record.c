@@ -40,6 +40,11 @@
 /* Consecutive inconsistent looks at head and tail (each one a legitimate
  * race is possible) before a producer calls the peer broken. */
 #define MAX_RETRIES 64
+/* The consumer's spin on a record header before it sleeps, the time before
+ * its first look (see mp_watch), and the most CPU pauses between looks. */
+#define WATCH_NS 50000
+#define WATCH_FIRST_NS 2000
+#define WATCH_PAUSES_MAX 32
 
 static inline int is_multi(const vmp_ring *ring) {
   return (ring->header_flags & VMP__RING_MULTI_PRODUCER) != 0;
@@ -55,6 +60,8 @@ static inline size_t record_bytes(const vmp_ring *ring, size_t len) {
 }
 
 void vmp__ring_records_init(vmp_ring *ring) {
+  ring->pos_mask = (ring->capacity & (ring->capacity - 1)) == 0 ? ring->capacity - 1 : 0;
+  atomic_init(&ring->tail_seen, UINT64_MAX);
   ring->record_header = is_multi(ring) ? MP_HEADER : SP_HEADER;
   size_t max = ring->capacity - ring->record_header;
   ring->record_max = max < UINT32_MAX ? max : UINT32_MAX;
@@ -204,12 +211,27 @@ static inline int sp_next(vmp_ring *ring, int64_t timeout_ns, vmp_ring_record *r
 /* ---- many producers ----------------------------------------------------------------- */
 
 static inline vmp__ring_mp_header *mp_header_at(const vmp_ring *ring, uint64_t counter) {
-  return (vmp__ring_mp_header *)(void *)(ring->data + (size_t)(counter % ring->capacity));
+  size_t pos = (size_t)(ring->pos_mask ? counter & ring->pos_mask : counter % ring->capacity);
+  return (vmp__ring_mp_header *)(void *)(ring->data + pos);
+}
+
+/* The free bytes at `head` as far as the tail this process last saw says
+ * (a lower bound), or 0 when that says nothing: no tail seen yet, a head
+ * that is not a counter (the fresh look finds out), or one more than the
+ * capacity ahead of it (the tail has moved on since). Acquire: the
+ * consumer was done with those bytes before it published that tail. */
+static inline int mp_free_seen(vmp_ring *ring, uint64_t head, size_t *space) {
+  uint64_t tail = atomic_load_explicit(&ring->tail_seen, memory_order_acquire);
+  if (tail >= ring->modulus || head >= ring->modulus || (head & (ALIGN - 1))) return 0;
+  uint64_t used = distance(ring, head, tail);
+  if (used > ring->capacity) return 0;
+  *space = ring->capacity - (size_t)used;
+  return 1;
 }
 
 /* The free bytes as of a fresh look at tail and head (tail first: it can
  * only have moved less far than the head read after it), 0 while the
- * looks disagree, or VMP_EPEER. */
+ * looks disagree, or VMP_EPEER. The tail is kept for mp_free_seen. */
 static int mp_free(vmp_ring *ring, uint64_t *head, size_t *space) {
   for (int tries = 0; tries < MAX_RETRIES; tries++) {
     uint64_t tail = atomic_load_explicit(&ring->ctl->tail, memory_order_acquire);
@@ -217,6 +239,9 @@ static int mp_free(vmp_ring *ring, uint64_t *head, size_t *space) {
     if (tail >= ring->modulus || h >= ring->modulus || ((tail | h) & (ALIGN - 1))) return VMP_EPEER;
     uint64_t used = distance(ring, h, tail);
     if (used <= ring->capacity) {
+      /* Another producer may store an older tail over it: that only
+       * shows less room, and the next short look comes back here. */
+      atomic_store_explicit(&ring->tail_seen, tail, memory_order_release);
       *head = h;
       *space = ring->capacity - (size_t)used;
       return 0;
@@ -236,19 +261,25 @@ static int mp_space_probe(vmp_ring *ring, size_t need) {
 static VMP__RING_APART int mp_reserve(vmp_ring *ring, size_t len, size_t need, int64_t timeout_ns,
                                       vmp_ring_record *rec) {
   control *ctl = ring->ctl;
-  uint64_t head;
+  uint64_t head = atomic_load_explicit(&ctl->head, memory_order_relaxed);
   for (;;) {
     if (is_shut_down(ring)) return VMP_ESHUTDOWN;
     size_t space;
-    int err = mp_free(ring, &head, &space);
-    if (err) return err;
-    if (space < need) {
-      err = timeout_ns == 0 ? VMP_EFULL
-                            : vmp__ring_wait(ring, mp_space_probe, need, &ctl->space_seq,
-                                             &ctl->producer_sleeping, timeout_ns);
-      if (err == VMP_EFULL || err == VMP_ETIMEDOUT) count(&ctl->dropped, 1);
+    /* The head we hold (read, or what a failed exchange found) and the
+     * tail seen before are enough while they show the room; only when
+     * they do not are both looked at afresh. */
+    if (!mp_free_seen(ring, head, &space) || space < need) {
+      int err = mp_free(ring, &head, &space);
       if (err) return err;
-      continue;
+      if (space < need) {
+        err = timeout_ns == 0 ? VMP_EFULL
+                              : vmp__ring_wait(ring, mp_space_probe, need, &ctl->space_seq,
+                                               &ctl->producer_sleeping, timeout_ns, 1);
+        if (err == VMP_EFULL || err == VMP_ETIMEDOUT) count(&ctl->dropped, 1);
+        if (err) return err;
+        head = atomic_load_explicit(&ctl->head, memory_order_relaxed);
+        continue;
+      }
     }
     if (atomic_compare_exchange_weak_explicit(&ctl->head, &head, advance(ring, head, need),
                                               memory_order_relaxed, memory_order_relaxed))
@@ -279,7 +310,7 @@ static VMP__RING_APART int mp_finish(vmp_ring *ring, const vmp_ring_record *rec,
     return busy == VMP__RING_REC_ABANDONED ? VMP_ETIMEDOUT : VMP_EINVAL;
   count(submit ? &ring->ctl->records_written : &ring->ctl->discarded, 1);
   if (atomic_load_explicit(&ring->ctl->consumer_sleeping, memory_order_seq_cst))
-    vmp__ring_wake(&ring->ctl->data_seq);
+    vmp__ring_wake(&ring->ctl->consumer_sleeping, &ring->ctl->data_seq);
   return 0;
 }
 
@@ -374,6 +405,35 @@ static int mp_probe_record(vmp_ring *ring, size_t *need) {
   }
 }
 
+/* Waits a while, spinning, for the record at the tail to be there and no
+ * longer busy as its header shows (1), or gives up (0) for the caller's
+ * wait, whose looks at the head tell an empty ring from a dead producer.
+ * Each look takes a line from the producers' CPU that a producer writes
+ * again for the next record (the header line, and the head's once the
+ * record is there), so the first look comes only after WATCH_FIRST_NS:
+ * by then the producers have written a run of records, which the
+ * consumer takes with one look at the head, rather than each record
+ * costing them their lines again. The looks after it are by the header
+ * alone and thin out as the wait goes on. */
+static int mp_watch(const vmp_ring *ring, int64_t left) {
+  const side *c = &ring->consumer;
+  const vmp__ring_mp_header *h = mp_header_at(ring, c->own);
+  uint64_t tag = c->own ^ ring->record_key;
+  int64_t budget = left >= 0 && left < WATCH_NS ? left : WATCH_NS;
+  int64_t first = WATCH_FIRST_NS < budget ? WATCH_FIRST_NS : budget;
+  int64_t start = vmp__os_monotonic_ns(), spent = 0;
+  for (; spent < first; spent = vmp__os_monotonic_ns() - start)
+    for (int i = 0; i < 8; i++) vmp__os_cpu_relax();
+  for (int pauses = 1; spent < budget; spent = vmp__os_monotonic_ns() - start) {
+    if (atomic_load_explicit(&h->tag, memory_order_relaxed) == tag &&
+        atomic_load_explicit(&h->state, memory_order_relaxed) != VMP__RING_REC_BUSY)
+      return 1;
+    for (int i = 0; i < pauses; i++) vmp__os_cpu_relax();
+    if (pauses < WATCH_PAUSES_MAX) pauses *= 2;
+  }
+  return 0;
+}
+
 static int mp_probe(vmp_ring *ring, size_t want) {
   (void)want;
   size_t need;
@@ -397,12 +457,17 @@ static VMP__RING_APART int mp_next(vmp_ring *ring, int64_t timeout_ns, vmp_ring_
     } else if (timeout_ns == 0) {
       return VMP_ETIMEDOUT;
     }
+    if (mp_watch(ring, left)) continue;
+    if (timeout_ns > 0) {
+      left = timeout_ns - (vmp__os_monotonic_ns() - start);
+      if (left <= 0) return VMP_ETIMEDOUT;
+    }
     /* A busy record's producer may be dead and never wake us: sleep no
-     * longer than until it is abandoned. */
+     * longer than until it is abandoned. The spin was mp_watch's. */
     int64_t slice = ring->abandon_ns >= 0 ? ring->abandon_ns : left;
     if (left < 0 || slice < left) left = slice;
     err = vmp__ring_wait(ring, mp_probe, 0, &ring->ctl->data_seq, &ring->ctl->consumer_sleeping,
-                         left);
+                         left, 0);
     if (err && err != VMP_ETIMEDOUT) return err;
   }
   vmp__ring_mp_header *h = mp_header_at(ring, c->own);
@@ -436,7 +501,7 @@ int vmp_ring_wait_room(vmp_ring *ring, size_t len, int64_t timeout_ns) {
   if (need == 0) return VMP_EINVAL;
   if (!is_multi(ring)) return vmp_ring_wait_write(ring, need, timeout_ns);
   return vmp__ring_wait(ring, mp_space_probe, need, &ring->ctl->space_seq,
-                        &ring->ctl->producer_sleeping, timeout_ns);
+                        &ring->ctl->producer_sleeping, timeout_ns, 1);
 }
 
 int vmp_ring_submit(vmp_ring *ring, const vmp_ring_record *rec) {

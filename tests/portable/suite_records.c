@@ -398,6 +398,141 @@ static void run_producers(unsigned flags, unsigned producers) {
 CHECK_TEST(one_producer_thread) { run_producers(0, 1); }
 CHECK_TEST(many_producer_threads) { run_producers(VMP_RING_MULTI_PRODUCER, PRODUCERS); }
 
+/* Takes the next record, which must be record *taken of len bytes. */
+static int take_next(vmp_ring *r, uint64_t *taken, size_t len) {
+  vmp_ring_record got;
+  if (!CHECK_RC(vmp_ring_next(r, 0, &got), 0)) return 0;
+  CHECK(record_is(&got, *taken, len), "record %llu", (unsigned long long)*taken);
+  (*taken)++;
+  return CHECK_RC(vmp_ring_consume(r, &got), 0);
+}
+
+/* Producers look at the consumer's tail only when the tail they saw last
+ * (per process) shows too little room: that must never let them past the
+ * real tail, and must always see the room the consumer made since, on
+ * the handle that saw the tail before as on one that never looked. */
+CHECK_TEST(producers_see_the_tail_move) {
+  vmp_ring *r, *peer;
+  if (!CHECK_RC(vmp_ring_create(1, VMP_RING_MULTI_PRODUCER, &r), 0)) return;
+  if (!CHECK_RC(vmp_ring_attach(vmp_ring_fd(r), 0, &peer), 0)) return;
+  enum { LEN = 40 }; /* 56 ring bytes a record */
+  uint64_t sent = 0, taken = 0;
+  vmp_ring_record rec;
+  while (vmp_ring_reserve(r, LEN, 0, &rec) == 0) {
+    fill_record(&rec, sent++);
+    CHECK_RC(vmp_ring_submit(r, &rec), 0);
+  }
+  uint64_t fits = sent;
+  CHECK(fits == vmp_ring_capacity(r) / 56, "%llu records fit", (unsigned long long)fits);
+  CHECK_RC(vmp_ring_reserve(peer, LEN, 0, &rec), VMP_EFULL);
+  for (int round = 0; round < 3; round++) {
+    /* One record's room, then two: each taken exactly, by either handle. */
+    for (unsigned freed = 1; freed <= 2; freed++) {
+      for (unsigned i = 0; i < freed; i++) {
+        if (!take_next(r, &taken, LEN)) return;
+      }
+      vmp_ring *by = ((unsigned)round + freed) % 2 ? r : peer;
+      for (unsigned i = 0; i < freed; i++) {
+        if (!CHECK_RC(vmp_ring_reserve(by, LEN, 0, &rec), 0)) return;
+        fill_record(&rec, sent++);
+        CHECK_RC(vmp_ring_submit(by, &rec), 0);
+      }
+      CHECK_RC(vmp_ring_reserve(r, LEN, 0, &rec), VMP_EFULL);
+      CHECK_RC(vmp_ring_reserve(peer, LEN, 0, &rec), VMP_EFULL);
+    }
+    /* Drained, then filled again: a whole ring ahead of what was seen. */
+    while (taken < sent) {
+      if (!take_next(r, &taken, LEN)) return;
+    }
+    for (uint64_t i = 0; i < fits; i++) {
+      if (!CHECK_RC(vmp_ring_reserve(i % 2 ? peer : r, LEN, 0, &rec), 0)) return;
+      fill_record(&rec, sent++);
+      CHECK_RC(vmp_ring_submit(i % 2 ? peer : r, &rec), 0);
+    }
+    CHECK_RC(vmp_ring_reserve(r, LEN, 0, &rec), VMP_EFULL);
+  }
+  vmp_ring_stats st = stats_of(r);
+  CHECK(st.records_written == sent && st.dropped == 17, "written %llu dropped %llu",
+        (unsigned long long)st.records_written, (unsigned long long)st.dropped);
+  CHECK_RC(vmp_ring_close(peer), 0);
+  CHECK_RC(vmp_ring_close(r), 0);
+}
+
+static void send_blocked(void *p) {
+  producer_arg *b = p;
+  b->err = send_record(b->ring, b->id, 40);
+}
+
+static void take_blocked(void *p) {
+  producer_arg *b = p;
+  vmp_ring_record got;
+  b->err = vmp_ring_next(b->ring, -1, &got);
+  if (!b->err && !record_is(&got, b->id, 40)) b->err = VMP_EPEER;
+  if (!b->err) b->err = vmp_ring_consume(b->ring, &got);
+}
+
+/* Whether `flag` is raised within about a second. */
+static int raised(_Atomic uint32_t *flag) {
+  for (int i = 0; i < 1000; i++) {
+    if (atomic_load(flag)) return 1;
+    util_sleep_ms(1);
+  }
+  return 0;
+}
+
+/* Sleepers raise a flag; the first publisher to see it lowers it and wakes
+ * every sleeper, so that those publishing after it make no system call.
+ * Two producers asleep on a full ring: one consume wakes both, the one
+ * that finds no room sleeps again, and the next consume wakes it (a woken
+ * producer may raise the flag again at any time, so whether it is down
+ * is checked on the consumer's side, with one sleeper). */
+CHECK_TEST(one_wake_for_all_sleepers) {
+  vmp_ring *r;
+  if (!CHECK_RC(vmp_ring_create(1, VMP_RING_MULTI_PRODUCER, &r), 0)) return;
+  vmp__ring_control *ctl = control_of(r);
+  uint64_t sent = 0;
+  vmp_ring_record rec, got;
+  while (vmp_ring_reserve(r, 40, 0, &rec) == 0) {
+    fill_record(&rec, sent++);
+    CHECK_RC(vmp_ring_submit(r, &rec), 0);
+  }
+  producer_arg b[2] = {{r, 1000, -1}, {r, 1001, -1}};
+  util_thread t[2];
+  for (int i = 0; i < 2; i++)
+    if (!CHECK(util_thread_start(&t[i], send_blocked, &b[i]), "thread")) return;
+  CHECK(raised(&ctl->producer_sleeping), "the producers sleep");
+  util_sleep_ms(20); /* both of them, most likely */
+  uint64_t taken = 0;
+  for (int i = 0; i < 2; i++) {
+    if (!take_next(r, &taken, 40)) break;
+    if (i == 0) CHECK(raised(&ctl->producer_sleeping), "the producer without room sleeps again");
+  }
+  for (int i = 0; i < 2; i++) {
+    util_thread_join(&t[i]);
+    CHECK_RC(b[i].err, 0);
+  }
+  while (taken < sent) {
+    if (!take_next(r, &taken, 40)) break;
+  }
+  for (int i = 0; i < 2; i++) {
+    if (!CHECK_RC(vmp_ring_next(r, 0, &got), 0)) break;
+    CHECK(got.len == 40, "a blocked producer's record");
+    CHECK_RC(vmp_ring_consume(r, &got), 0);
+  }
+
+  /* The consumer's side: it sleeps on the empty ring, and the submit that
+   * wakes it lowers the flag before the consumer runs. */
+  producer_arg c = {r, 7, -1};
+  if (!CHECK(util_thread_start(&t[0], take_blocked, &c), "thread")) return;
+  CHECK(raised(&ctl->consumer_sleeping), "the consumer sleeps");
+  util_sleep_ms(20);
+  CHECK_RC(send_record(r, 7, 40), 0);
+  CHECK(atomic_load(&ctl->consumer_sleeping) == 0, "the submit lowered the flag");
+  util_thread_join(&t[0]);
+  CHECK_RC(c.err, 0);
+  CHECK_RC(vmp_ring_close(r), 0);
+}
+
 /* Producers on an attached handle of the same ring, the consumer on the
  * creator's. */
 CHECK_TEST(producer_on_attached_handle) {

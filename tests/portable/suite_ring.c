@@ -54,15 +54,6 @@ static double now_ms(void) {
 #endif
 }
 
-static void sleep_ms(unsigned ms) {
-#if defined(_WIN32)
-  Sleep(ms);
-#else
-  struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
-  nanosleep(&ts, NULL);
-#endif
-}
-
 /* ---- creating, the mirror ------------------------------------------------------------ */
 
 /* Capacities are whole pages on every backend, Windows included: its
@@ -276,7 +267,7 @@ CHECK_TEST(shutdown_wakes_waiters) {
   blocked b = {r, 1, 1};
   util_thread t;
   if (!CHECK(util_thread_start(&t, block, &b), "cannot start a thread")) goto out;
-  sleep_ms(50);
+  util_sleep_ms(50);
   CHECK(b.rc == 1, "the reader did not block");
   vmp_ring_shutdown(r);
   util_thread_join(&t);
@@ -292,7 +283,7 @@ out:
   CHECK_RC(vmp_ring_write_commit(r, len), 0);
   blocked c = {r, 0, 1};
   if (CHECK(util_thread_start(&t, block, &c), "cannot start a thread")) {
-    sleep_ms(50);
+    util_sleep_ms(50);
     CHECK(c.rc == 1, "the writer did not block");
     vmp_ring_shutdown(r);
     util_thread_join(&t);

@@ -1,3 +1,6 @@
+#if !defined(_WIN32)
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
+#endif
 #if defined(_WIN32)
 #define WIN32_LEAN_AND_MEAN
 #include <windows.h>
@@ -376,6 +379,8 @@ void util_thread_join(util_thread *t) {
   WaitForSingleObject(t->system, INFINITE);
   CloseHandle(t->system);
 }
+
+void util_sleep_ms(unsigned ms) { Sleep(ms); }
 #else
 static void *thread_main(void *p) {
   util_thread *t = p;
@@ -397,5 +402,10 @@ int util_thread_start(util_thread *t, void (*fn)(void *), void *arg) {
 void util_thread_join(util_thread *t) {
   pthread_join(*(pthread_t *)t->system, NULL);
   free(t->system);
+}
+
+void util_sleep_ms(unsigned ms) {
+  struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
+  nanosleep(&ts, NULL);
 }
 #endif

@@ -68,6 +68,9 @@ typedef struct util_thread {
 int util_thread_start(util_thread *t, void (*fn)(void *), void *arg);
 void util_thread_join(util_thread *t);
 
+/* Sleeps for about ms milliseconds. */
+void util_sleep_ms(unsigned ms);
+
 /* Descriptors (POSIX) or handles (Windows) the process holds. */
 long util_open_handles(void);
 
