@@ -109,11 +109,15 @@ fn reserve_in_stays_inside_its_window() {
     // to (the page on Linux).
     let p = granularity();
     // A window known to be free: room reserved and given back (a fixed
-    // one may be taken, by ASan's shadow memory for one).
-    let room = Region::reserve_aligned(64 << 20, 1 << 21).unwrap();
-    let (low, high) = (room.base() as usize, room.base() as usize + (64 << 20));
-    drop(room);
-    let regions: Vec<Region> = (0..4).map(|_| Region::reserve_in(low, high, 8 * p, 1 << 21).unwrap()).collect();
+    // one may be taken, by ASan's shadow memory for one). Another test
+    // thread may map into it before we do: then try a new window.
+    let (low, high, regions) = claim(64 << 20, |low| {
+        let high = low + (64 << 20);
+        let regions = (0..4)
+            .map(|_| Region::reserve_in(low, high, 8 * p, 1 << 21))
+            .collect::<vmplace::Result<Vec<Region>>>()?;
+        Ok((low, high, regions))
+    });
     for region in &regions {
         let base = region.base() as usize;
         assert!(base >= low && base + 8 * p <= high, "{:#x}", base);
