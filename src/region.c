@@ -68,22 +68,42 @@ static int live_list_ready(void) {
   return fork_hooks_error;
 }
 
+/* A few span-tree nodes of released regions, for the next region's first
+ * leaf: a node is larger than glibc's per-thread cache takes, so each
+ * malloc and free of one is a trip through the heap, and reserve/release
+ * pairs (a ring's create and close, a wasm instance's memory) would pay
+ * two. Guarded by the list's lock, which both ends take anyway. */
+#define NODE_POOL_MAX 8
+static struct vmp__spans_node *node_pool[NODE_POOL_MAX];
+static size_t node_pool_count;
+
+/* Lists r and gives it a pooled node for its first leaf. */
 static void live_add(vmp_region *r) {
   vmp__os_lock_acquire(&live_lock);
   r->prev = NULL;
   r->next = live_regions;
   if (live_regions) live_regions->prev = r;
   live_regions = r;
+  if (node_pool_count) vmp__spans_give_spare(&r->spans, node_pool[--node_pool_count]);
   vmp__os_lock_release(&live_lock);
 }
 
+/* Unlists r and empties its span sets, keeping nodes for the pool; the
+ * caller destroys the sets (freeing the nodes the pool had no room for). */
 static void live_remove(vmp_region *r) {
+  vmp__spans_empty(&r->spans, NODE_POOL_MAX);
+  vmp__spans_empty(&r->prots, NODE_POOL_MAX);
   vmp__os_lock_acquire(&live_lock);
   if (r->prev)
     r->prev->next = r->next;
   else
     live_regions = r->next;
   if (r->next) r->next->prev = r->prev;
+  struct vmp__spans_node *n;
+  while (node_pool_count < NODE_POOL_MAX && (n = vmp__spans_take_spare(&r->spans)))
+    node_pool[node_pool_count++] = n;
+  while (node_pool_count < NODE_POOL_MAX && (n = vmp__spans_take_spare(&r->prots)))
+    node_pool[node_pool_count++] = n;
   vmp__os_lock_release(&live_lock);
 }
 
@@ -303,7 +323,9 @@ static int place(const placement *p, size_t size, void **base) {
 }
 
 /* The bookkeeping first (the only part that can fail for lack of memory),
- * then the one system reservation, so a failure has nothing to undo. */
+ * then the one system reservation, so a failure has nothing to undo but
+ * the bookkeeping. The region is listed (for fork) before it has its
+ * range: listing is what hands it a pooled node for the insert. */
 static int region_create(size_t size, const placement *p, vmp_region **out) {
   size_t page = vmp__os_caps_get()->page_size;
   int hooks = live_list_ready();
@@ -318,25 +340,26 @@ static int region_create(size_t size, const placement *p, vmp_region **out) {
   r->page_shift = log2_of(page);
   vmp__spans_init(&r->spans);
   vmp__spans_init(&r->prots);
-  vmp__span whole = {.start = 0, .pages = size >> r->page_shift, .kind = VMP_PLACEHOLDER};
-  int err = vmp__spans_insert(&r->spans, &whole);
-  if (err) goto fail_spans;
-  err = vmp__os_lock_init(&r->lock);
-  if (err) goto fail_spans;
-  void *base;
-  err = place(p, size, &base);
-  if (err) goto fail_lock;
-  r->base = base;
+  int err = vmp__os_lock_init(&r->lock);
+  if (err) {
+    vmp__free(r);
+    return err;
+  }
   live_add(r);
+  vmp__span whole = {.start = 0, .pages = size >> r->page_shift, .kind = VMP_PLACEHOLDER};
+  err = vmp__spans_insert(&r->spans, &whole);
+  void *base;
+  if (!err) err = place(p, size, &base);
+  if (err) {
+    live_remove(r);
+    vmp__spans_destroy(&r->spans);
+    vmp__os_lock_destroy(&r->lock);
+    vmp__free(r);
+    return err;
+  }
+  r->base = base;
   *out = r;
   return 0;
-
-fail_lock:
-  vmp__os_lock_destroy(&r->lock);
-fail_spans:
-  vmp__spans_destroy(&r->spans);
-  vmp__free(r);
-  return err;
 }
 
 static int alignment_valid(size_t alignment, size_t page) {
@@ -408,10 +431,10 @@ int vmp_release(vmp_region *r) {
   if (!r) return 0;
   int err = vmp__os_release(r->base, r->size);
   if (err) return err;
-  live_remove(r);
   vmp__spans_cursor at;
   for (vmp__span *s = vmp__spans_first(&r->spans, &at); s; s = vmp__spans_step(&r->spans, &at, 1))
     if (s->mem) vmp__mem_unref(s->mem);
+  live_remove(r);
   vmp__spans_destroy(&r->spans);
   vmp__spans_destroy(&r->prots);
   vmp__os_lock_destroy(&r->lock);

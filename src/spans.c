@@ -137,30 +137,23 @@ static inline unsigned inner_count_le(const spans_node *n, size_t key) {
 /* ---- spare nodes ---------------------------------------------------------- */
 
 static spans_node *take_spare(vmp__spans *t) {
-  spans_node *n = t->spare;
+  spans_node *n = vmp__spans_take_spare(t);
   assert(n);
-  t->spare = n->u.next_spare;
-  t->spare_count--;
   return n;
 }
 
 static void release_node(vmp__spans *t, spans_node *n) {
-  if (t->spare_count >= SPARE_KEEP) {
+  if (t->spare_count >= SPARE_KEEP)
     vmp__free(n);
-    return;
-  }
-  n->u.next_spare = t->spare;
-  t->spare = n;
-  t->spare_count++;
+  else
+    vmp__spans_give_spare(t, n);
 }
 
 static int ensure_spares(vmp__spans *t, size_t want) {
   while (t->spare_count < want) {
     spans_node *n = vmp__malloc(sizeof *n);
     if (!n) return VMP_ENOMEM;
-    n->u.next_spare = t->spare;
-    t->spare = n;
-    t->spare_count++;
+    vmp__spans_give_spare(t, n);
   }
   return 0;
 }
@@ -647,19 +640,40 @@ void vmp__spans_init(vmp__spans *t) {
   t->hint_first = t->hint_last = 0;
 }
 
-/* Recursion is bounded by the height (at most MAX_HEIGHT). */
-static void free_subtree(spans_node *n, unsigned height) {
+void vmp__spans_destroy(vmp__spans *t) { vmp__spans_empty(t, 0); }
+
+/* The nodes of a subtree move to the spares while fewer than `keep` are
+ * there, and are freed after. Recursion is bounded by the height. */
+static void drop_subtree(vmp__spans *t, spans_node *n, unsigned height, size_t keep) {
   if (height > 1)
-    for (unsigned i = 0; i <= INNER(n)->count; i++) free_subtree(INNER(n)->child[i], height - 1);
-  vmp__free(n);
+    for (unsigned i = 0; i <= INNER(n)->count; i++)
+      drop_subtree(t, INNER(n)->child[i], height - 1, keep);
+  if (t->spare_count < keep)
+    vmp__spans_give_spare(t, n);
+  else
+    vmp__free(n);
 }
 
-void vmp__spans_destroy(vmp__spans *t) {
-  if (t->root) free_subtree(t->root, t->height);
-  while (t->spare) {
-    spans_node *n = t->spare;
-    t->spare = n->u.next_spare;
-    vmp__free(n);
-  }
-  vmp__spans_init(t);
+void vmp__spans_empty(vmp__spans *t, size_t keep) {
+  while (t->spare_count > keep) vmp__free(vmp__spans_take_spare(t));
+  if (t->root) drop_subtree(t, t->root, t->height, keep);
+  t->root = NULL;
+  t->count = 0;
+  t->height = 0;
+  t->hint = NULL;
+  t->hint_first = t->hint_last = 0;
+}
+
+struct vmp__spans_node *vmp__spans_take_spare(vmp__spans *t) {
+  spans_node *n = t->spare;
+  if (!n) return NULL;
+  t->spare = n->u.next_spare;
+  t->spare_count--;
+  return n;
+}
+
+void vmp__spans_give_spare(vmp__spans *t, struct vmp__spans_node *n) {
+  n->u.next_spare = t->spare;
+  t->spare = n;
+  t->spare_count++;
 }

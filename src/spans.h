@@ -62,6 +62,17 @@ void vmp__spans_init(vmp__spans *t);
 /* Frees every node (entries are not looked at). */
 void vmp__spans_destroy(vmp__spans *t);
 
+/* Spare nodes passed between trees, so that a short-lived tree (a region
+ * reserved and released at once) need not allocate its first leaf: the
+ * region code keeps a few in a process-wide pool under its own lock.
+ * vmp__spans_empty() removes every entry and keeps up to `keep` nodes as
+ * spares (freeing the rest); take_spare() hands one spare out (NULL if
+ * there is none); give_spare() adds a node take_spare() gave to a tree's
+ * spares. A node is about 1.6 KB. */
+void vmp__spans_empty(vmp__spans *t, size_t keep);
+struct vmp__spans_node *vmp__spans_take_spare(vmp__spans *t);
+void vmp__spans_give_spare(vmp__spans *t, struct vmp__spans_node *n);
+
 static inline size_t vmp__spans_count(const vmp__spans *t) { return t->count; }
 
 /* The entry with the greatest start <= page, or NULL if there is none.

@@ -312,6 +312,41 @@ Test(spans, reserved_inserts_never_allocate) {
   free(m.keys);
 }
 
+/* Emptying a tree keeps as many nodes as asked as spares and frees the
+ * rest; the spares are handed out one by one, serve another tree's inserts
+ * without allocating, and the emptied tree works as new. */
+Test(spans, emptied_nodes_serve_another_tree) {
+  vmp__spans t, u;
+  model m;
+  start_empty(&t, &m, 777, 5000);
+  for (size_t key = 0; key < 5000; key++) insert_ok(&t, &m, key * 3);
+  cr_assert_geq(t.height, 3);
+  vmp__spans_empty(&t, 3);
+  cr_assert_eq(vmp__spans_count(&t), 0);
+  cr_assert_null(vmp__spans_find(&t, SIZE_MAX, NULL));
+  vmp__spans_init(&u);
+  for (int i = 0; i < 3; i++) {
+    struct vmp__spans_node *n = vmp__spans_take_spare(&t);
+    cr_assert_not_null(n, "spare %d missing", i);
+    vmp__spans_give_spare(&u, n);
+  }
+  cr_assert_null(vmp__spans_take_spare(&t), "more spares kept than asked");
+  vmp__testing_alloc_fail_after(0);
+  vmp__span s = span_for(42);
+  int rc = vmp__spans_insert(&u, &s);
+  int reached = vmp__testing_alloc_disarm();
+  cr_assert_eq(rc, 0);
+  cr_assert(!reached, "an insert into a tree with spares allocated");
+  cr_assert_eq(vmp__spans_find(&u, 50, NULL)->start, 42);
+  free(m.keys);
+  model_init(&m, 16);
+  insert_ok(&t, &m, 7);
+  check_all(&t, &m);
+  vmp__spans_destroy(&u);
+  vmp__spans_destroy(&t);
+  free(m.keys);
+}
+
 /* Without a reservation an insert that needs memory fails with ENOMEM and
  * leaves the tree as it was; retried with memory, it succeeds. */
 Test(spans, unreserved_insert_fails_cleanly) {

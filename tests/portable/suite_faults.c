@@ -454,6 +454,27 @@ CHECK_TEST(split_and_coalesce_make_no_system_call) {
   drop_fixture(&f);
 }
 
+/* A released region's tree nodes are kept for the next region's first
+ * leaf: after one reserve/release pair, a reservation allocates its
+ * region and nothing else, and a second allocation armed to fail is never
+ * reached. A failed reservation gives its node back as well. */
+CHECK_TEST(a_released_region_lends_its_node_to_the_next) {
+  vmp_region *r;
+  if (!CHECK_RC(vmp_reserve(G, 0, &r), 0)) return;
+  CHECK_RC(vmp_release(r), 0);
+  for (int round = 0; round < 3; round++) {
+    vmp__testing_alloc_fail_after(1);
+    int rc = vmp_reserve(G, 0, &r);
+    int reached = vmp__testing_alloc_disarm();
+    if (!CHECK_RC(rc, 0)) return;
+    CHECK(!reached, "round %d: the reservation allocated more than its region", round);
+    /* Taken: the node went back to the pool with the failed region. */
+    vmp_region *taken;
+    CHECK_RC(vmp_reserve_at(vmp_base(r), G, &taken), VMP_EADDRINUSE);
+    CHECK_RC(vmp_release(r), 0);
+  }
+}
+
 /* The undo counter counts: with every system call failing, a protect over
  * two protections fails and so does its repair, which is counted once. */
 CHECK_TEST(a_failed_undo_is_counted) {
