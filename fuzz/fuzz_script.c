@@ -9,7 +9,6 @@
  * scenario files themselves are the seed corpus.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,15 +17,6 @@
 #include "script.h"
 
 static FILE *sink;
-
-static int count_fds(void) {
-  DIR *d = opendir("/proc/self/fd");
-  if (!d) fuzz_fail("opendir /proc/self/fd");
-  int n = 0;
-  while (readdir(d)) n++;
-  closedir(d);
-  return n;
-}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
@@ -45,13 +35,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size == skip) return 0;
   FILE *text = fmemopen((void *)(data + skip), size - skip, "r");
   if (!text) return 0; /* fmemopen refuses an empty buffer on some libcs */
-  int fds = count_fds();
+  int fds = fuzz_open_fds();
   vmp_interp *in = vmp_interp_new(sink, mode);
   if (!in) fuzz_fail("vmp_interp_new");
   vmp_interp_run(in, text, "fuzz", mode == VMP_INTERP_SHELL ? "> " : NULL);
   fuzz_operations += vmp_interp_passed(in) + vmp_interp_failed(in);
   vmp_interp_free(in);
   fclose(text);
-  if (count_fds() != fds) fuzz_fail("a script left descriptors open");
+  if (fuzz_open_fds() != fds) fuzz_fail("a script left descriptors open");
   return 0;
 }
