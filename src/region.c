@@ -16,7 +16,6 @@
  * the region's prot map: runs {start, pages, prot} that cover exactly the
  * pages of mixed spans and never cross a span boundary.
  */
-#include <string.h>
 
 #include "alloc.h"
 #include "internal.h"
@@ -29,6 +28,7 @@ struct vmp_region {
    * checks: a range found inside stays inside, since it never shrinks. */
   _Atomic size_t size;
   size_t page_mask;
+  size_t grain_mask; /* the granularity's, which vmp_extend checks the size against */
   unsigned page_shift;
   vmp__spans spans;
   vmp__spans prots;
@@ -47,6 +47,9 @@ struct vmp_region {
 static vmp__os_lock live_lock;
 static vmp_region *live_regions;
 static int fork_hooks_error;
+/* The page size never changes while the process lives, so its log2 is
+ * worked out with the list, once, not in every region_create. */
+static unsigned system_page_shift;
 
 static void before_fork(void) {
   vmp__os_lock_acquire(&live_lock);
@@ -58,7 +61,14 @@ static void after_fork(void) {
   vmp__os_lock_release(&live_lock);
 }
 
+static unsigned log2_of(size_t power_of_two) {
+  unsigned shift = 0;
+  while (((size_t)1 << shift) < power_of_two) shift++;
+  return shift;
+}
+
 static void init_live_list(void) {
+  system_page_shift = log2_of(vmp__os_caps_get()->page_size);
   fork_hooks_error = vmp__os_lock_init(&live_lock);
   if (!fork_hooks_error) fork_hooks_error = vmp__os_at_fork(before_fork, after_fork, after_fork);
 }
@@ -293,12 +303,6 @@ static void become_placeholder(vmp_region *r, vmp__span *s) {
 
 /* ---- regions ------------------------------------------------------------------------- */
 
-static unsigned log2_of(size_t power_of_two) {
-  unsigned shift = 0;
-  while (((size_t)1 << shift) < power_of_two) shift++;
-  return shift;
-}
-
 /* Where a new region's range comes from. */
 typedef enum placement_kind { PLACE_ANYWHERE, PLACE_AT, PLACE_IN } placement_kind;
 
@@ -326,18 +330,20 @@ static int place(const placement *p, size_t size, void **base) {
  * then the one system reservation, so a failure has nothing to undo but
  * the bookkeeping. The region is listed (for fork) before it has its
  * range: listing is what hands it a pooled node for the insert. */
-static int region_create(size_t size, const placement *p, vmp_region **out) {
-  size_t page = vmp__os_caps_get()->page_size;
+static int region_create(const vmp__os_caps *caps, size_t size, const placement *p,
+                         vmp_region **out) {
   int hooks = live_list_ready();
   if (hooks) return hooks;
-  /* malloc, not calloc: glibc's calloc bypasses the per-thread cache, and
-   * a reserve/release loop would pay a trip through the heap for each. */
+  /* malloc, not calloc, and no memset: glibc's calloc bypasses the
+   * per-thread cache, and every field is set below (the lock by its init,
+   * the links by live_add) before anything reads it. */
   vmp_region *r = vmp__malloc(sizeof *r);
   if (!r) return VMP_ENOMEM;
-  memset(r, 0, sizeof *r);
+  r->base = NULL;
   r->size = size;
-  r->page_mask = page - 1;
-  r->page_shift = log2_of(page);
+  r->page_mask = caps->page_size - 1;
+  r->grain_mask = caps->granularity - 1;
+  r->page_shift = system_page_shift;
   vmp__spans_init(&r->spans);
   vmp__spans_init(&r->prots);
   int err = vmp__os_lock_init(&r->lock);
@@ -375,7 +381,7 @@ int vmp_reserve(size_t size, size_t alignment, vmp_region **out) {
   if (alignment != 0 && size > SIZE_MAX - alignment) return VMP_ERANGE;
   if (alignment < caps->granularity) alignment = caps->granularity;
   placement p = {.kind = PLACE_ANYWHERE, .alignment = alignment};
-  return region_create(size, &p, out);
+  return region_create(caps, size, &p, out);
 }
 
 int vmp_reserve_at(void *addr, size_t size, vmp_region **out) {
@@ -385,7 +391,7 @@ int vmp_reserve_at(void *addr, size_t size, vmp_region **out) {
   if ((a & (caps->granularity - 1)) || (size & (caps->page_size - 1))) return VMP_EALIGN;
   if (size > UINTPTR_MAX - a) return VMP_ERANGE;
   placement p = {.kind = PLACE_AT, .addr = addr};
-  return region_create(size, &p, out);
+  return region_create(caps, size, &p, out);
 }
 
 int vmp_reserve_in(uintptr_t lowest, uintptr_t highest, size_t size, size_t alignment,
@@ -402,7 +408,7 @@ int vmp_reserve_in(uintptr_t lowest, uintptr_t highest, size_t size, size_t alig
   uintptr_t first = (lowest + mask) & ~mask;
   if (first >= highest || size > highest - first) return VMP_ERANGE;
   placement p = {.kind = PLACE_IN, .alignment = alignment, .lowest = lowest, .highest = highest};
-  return region_create(size, &p, out);
+  return region_create(caps, size, &p, out);
 }
 
 /* The new room is a span of its own: neighbouring placeholders are never
@@ -413,7 +419,7 @@ int vmp_extend(vmp_region *r, size_t more) {
   vmp__os_lock_acquire(&r->lock);
   size_t size = r->size;
   int err = 0;
-  if (size & (vmp__os_caps_get()->granularity - 1)) err = VMP_EALIGN;
+  if (size & r->grain_mask) err = VMP_EALIGN;
   uintptr_t end = (uintptr_t)r->base + size;
   if (!err && more > UINTPTR_MAX - end) err = VMP_ERANGE;
   if (!err) err = vmp__spans_reserve(&r->spans, 1);
