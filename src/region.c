@@ -78,43 +78,59 @@ static int live_list_ready(void) {
   return fork_hooks_error;
 }
 
-/* A few span-tree nodes of released regions, for the next region's first
- * leaf: a node is larger than glibc's per-thread cache takes, so each
- * malloc and free of one is a trip through the heap, and reserve/release
- * pairs (a ring's create and close, a wasm instance's memory) would pay
- * two. Guarded by the list's lock, which both ends take anyway. */
-#define NODE_POOL_MAX 8
-static struct vmp__spans_node *node_pool[NODE_POOL_MAX];
-static size_t node_pool_count;
+/* A few released regions, kept whole for the next reservation: the lock
+ * stays initialised and the span set keeps its leaf as a spare, so a
+ * reserve/release pair (a ring's create and close, a wasm instance's
+ * memory) makes no allocation at all, where it would otherwise pay the
+ * region's malloc and free, the lock's init and destroy, and a trip
+ * through the heap for the leaf (larger than glibc's per-thread cache
+ * takes) each way. Guarded by the list's lock, which both ends take
+ * anyway. */
+#define REGION_POOL_MAX 8
+static vmp_region *region_pool[REGION_POOL_MAX];
+static size_t region_pool_count;
 
-/* Lists r and gives it a pooled node for its first leaf. */
-static void live_add(vmp_region *r) {
-  vmp__os_lock_acquire(&live_lock);
+static void link_live(vmp_region *r) {
   r->prev = NULL;
   r->next = live_regions;
   if (live_regions) live_regions->prev = r;
   live_regions = r;
-  if (node_pool_count) vmp__spans_give_spare(&r->spans, node_pool[--node_pool_count]);
+}
+
+/* A pooled region, listed, or NULL when the pool is empty. */
+static vmp_region *live_add_pooled(void) {
+  vmp__os_lock_acquire(&live_lock);
+  vmp_region *r = region_pool_count ? region_pool[--region_pool_count] : NULL;
+  if (r) link_live(r);
+  vmp__os_lock_release(&live_lock);
+  return r;
+}
+
+static void live_add(vmp_region *r) {
+  vmp__os_lock_acquire(&live_lock);
+  link_live(r);
   vmp__os_lock_release(&live_lock);
 }
 
-/* Unlists r and empties its span sets, keeping nodes for the pool; the
- * caller destroys the sets (freeing the nodes the pool had no room for). */
+/* Unlists r, which no call holds any more, and pools it or, with the pool
+ * full, frees it. Its span sets are emptied first, outside the lock: the
+ * leaf stays as a spare for the next region's first span. */
 static void live_remove(vmp_region *r) {
-  vmp__spans_empty(&r->spans, NODE_POOL_MAX);
-  vmp__spans_empty(&r->prots, NODE_POOL_MAX);
+  vmp__spans_empty(&r->spans, 1);
+  vmp__spans_empty(&r->prots, 0);
   vmp__os_lock_acquire(&live_lock);
   if (r->prev)
     r->prev->next = r->next;
   else
     live_regions = r->next;
   if (r->next) r->next->prev = r->prev;
-  struct vmp__spans_node *n;
-  while (node_pool_count < NODE_POOL_MAX && (n = vmp__spans_take_spare(&r->spans)))
-    node_pool[node_pool_count++] = n;
-  while (node_pool_count < NODE_POOL_MAX && (n = vmp__spans_take_spare(&r->prots)))
-    node_pool[node_pool_count++] = n;
+  int pooled = region_pool_count < REGION_POOL_MAX;
+  if (pooled) region_pool[region_pool_count++] = r;
   vmp__os_lock_release(&live_lock);
+  if (pooled) return;
+  vmp__spans_destroy(&r->spans);
+  vmp__os_lock_destroy(&r->lock);
+  vmp__free(r);
 }
 
 /* The pages an operation applies to, after the range check. */
@@ -329,38 +345,38 @@ static int place(const placement *p, size_t size, void **base) {
 /* The bookkeeping first (the only part that can fail for lack of memory),
  * then the one system reservation, so a failure has nothing to undo but
  * the bookkeeping. The region is listed (for fork) before it has its
- * range: listing is what hands it a pooled node for the insert. */
+ * range, and its fields are set after: fork's hooks only take its lock. */
 static int region_create(const vmp__os_caps *caps, size_t size, const placement *p,
                          vmp_region **out) {
   int hooks = live_list_ready();
   if (hooks) return hooks;
-  /* malloc, not calloc, and no memset: glibc's calloc bypasses the
-   * per-thread cache, and every field is set below (the lock by its init,
-   * the links by live_add) before anything reads it. */
-  vmp_region *r = vmp__malloc(sizeof *r);
-  if (!r) return VMP_ENOMEM;
+  vmp_region *r = live_add_pooled();
+  if (!r) {
+    /* malloc, not calloc, and no memset: glibc's calloc bypasses the
+     * per-thread cache, and every field is set before anything reads it. */
+    r = vmp__malloc(sizeof *r);
+    if (!r) return VMP_ENOMEM;
+    vmp__spans_init(&r->spans);
+    vmp__spans_init(&r->prots);
+    int err = vmp__os_lock_init(&r->lock);
+    if (err) {
+      vmp__free(r);
+      return err;
+    }
+    live_add(r);
+  }
   r->base = NULL;
-  r->size = size;
+  /* Not shared yet (fork's hooks only take the lock): no fence needed. */
+  atomic_store_explicit(&r->size, size, memory_order_relaxed);
   r->page_mask = caps->page_size - 1;
   r->grain_mask = caps->granularity - 1;
   r->page_shift = system_page_shift;
-  vmp__spans_init(&r->spans);
-  vmp__spans_init(&r->prots);
-  int err = vmp__os_lock_init(&r->lock);
-  if (err) {
-    vmp__free(r);
-    return err;
-  }
-  live_add(r);
   vmp__span whole = {.start = 0, .pages = size >> r->page_shift, .kind = VMP_PLACEHOLDER};
-  err = vmp__spans_insert(&r->spans, &whole);
+  int err = vmp__spans_insert(&r->spans, &whole);
   void *base;
   if (!err) err = place(p, size, &base);
   if (err) {
     live_remove(r);
-    vmp__spans_destroy(&r->spans);
-    vmp__os_lock_destroy(&r->lock);
-    vmp__free(r);
     return err;
   }
   r->base = base;
@@ -428,7 +444,9 @@ int vmp_extend(vmp_region *r, size_t more) {
     vmp__span room = {
         .start = size >> r->page_shift, .pages = more >> r->page_shift, .kind = VMP_PLACEHOLDER};
     vmp__spans_insert(&r->spans, &room);
-    r->size = size + more;
+    /* Release is all a range check reading the new size without the lock
+     * needs to find the new span too; a seq_cst store would add a fence. */
+    atomic_store_explicit(&r->size, size + more, memory_order_release);
   }
   return leave(r, err);
 }
@@ -441,10 +459,6 @@ int vmp_release(vmp_region *r) {
   for (vmp__span *s = vmp__spans_first(&r->spans, &at); s; s = vmp__spans_step(&r->spans, &at, 1))
     if (s->mem) vmp__mem_unref(s->mem);
   live_remove(r);
-  vmp__spans_destroy(&r->spans);
-  vmp__spans_destroy(&r->prots);
-  vmp__os_lock_destroy(&r->lock);
-  vmp__free(r);
   return 0;
 }
 
