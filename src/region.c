@@ -16,7 +16,6 @@
  * the region's prot map: runs {start, pages, prot} that cover exactly the
  * pages of mixed spans and never cross a span boundary.
  */
-#include <string.h>
 
 #include "alloc.h"
 #include "internal.h"
@@ -29,6 +28,7 @@ struct vmp_region {
    * checks: a range found inside stays inside, since it never shrinks. */
   _Atomic size_t size;
   size_t page_mask;
+  size_t grain_mask; /* the granularity's, which vmp_extend checks the size against */
   unsigned page_shift;
   vmp__spans spans;
   vmp__spans prots;
@@ -47,6 +47,9 @@ struct vmp_region {
 static vmp__os_lock live_lock;
 static vmp_region *live_regions;
 static int fork_hooks_error;
+/* The page size never changes while the process lives, so its log2 is
+ * worked out with the list, once, not in every region_create. */
+static unsigned system_page_shift;
 
 static void before_fork(void) {
   vmp__os_lock_acquire(&live_lock);
@@ -58,7 +61,14 @@ static void after_fork(void) {
   vmp__os_lock_release(&live_lock);
 }
 
+static unsigned log2_of(size_t power_of_two) {
+  unsigned shift = 0;
+  while (((size_t)1 << shift) < power_of_two) shift++;
+  return shift;
+}
+
 static void init_live_list(void) {
+  system_page_shift = log2_of(vmp__os_caps_get()->page_size);
   fork_hooks_error = vmp__os_lock_init(&live_lock);
   if (!fork_hooks_error) fork_hooks_error = vmp__os_at_fork(before_fork, after_fork, after_fork);
 }
@@ -68,43 +78,59 @@ static int live_list_ready(void) {
   return fork_hooks_error;
 }
 
-/* A few span-tree nodes of released regions, for the next region's first
- * leaf: a node is larger than glibc's per-thread cache takes, so each
- * malloc and free of one is a trip through the heap, and reserve/release
- * pairs (a ring's create and close, a wasm instance's memory) would pay
- * two. Guarded by the list's lock, which both ends take anyway. */
-#define NODE_POOL_MAX 8
-static struct vmp__spans_node *node_pool[NODE_POOL_MAX];
-static size_t node_pool_count;
+/* A few released regions, kept whole for the next reservation: the lock
+ * stays initialised and the span set keeps its leaf as a spare, so a
+ * reserve/release pair (a ring's create and close, a wasm instance's
+ * memory) makes no allocation at all, where it would otherwise pay the
+ * region's malloc and free, the lock's init and destroy, and a trip
+ * through the heap for the leaf (larger than glibc's per-thread cache
+ * takes) each way. Guarded by the list's lock, which both ends take
+ * anyway. */
+#define REGION_POOL_MAX 8
+static vmp_region *region_pool[REGION_POOL_MAX];
+static size_t region_pool_count;
 
-/* Lists r and gives it a pooled node for its first leaf. */
-static void live_add(vmp_region *r) {
-  vmp__os_lock_acquire(&live_lock);
+static void link_live(vmp_region *r) {
   r->prev = NULL;
   r->next = live_regions;
   if (live_regions) live_regions->prev = r;
   live_regions = r;
-  if (node_pool_count) vmp__spans_give_spare(&r->spans, node_pool[--node_pool_count]);
+}
+
+/* A pooled region, listed, or NULL when the pool is empty. */
+static vmp_region *live_add_pooled(void) {
+  vmp__os_lock_acquire(&live_lock);
+  vmp_region *r = region_pool_count ? region_pool[--region_pool_count] : NULL;
+  if (r) link_live(r);
+  vmp__os_lock_release(&live_lock);
+  return r;
+}
+
+static void live_add(vmp_region *r) {
+  vmp__os_lock_acquire(&live_lock);
+  link_live(r);
   vmp__os_lock_release(&live_lock);
 }
 
-/* Unlists r and empties its span sets, keeping nodes for the pool; the
- * caller destroys the sets (freeing the nodes the pool had no room for). */
+/* Unlists r, which no call holds any more, and pools it or, with the pool
+ * full, frees it. Its span sets are emptied first, outside the lock: the
+ * leaf stays as a spare for the next region's first span. */
 static void live_remove(vmp_region *r) {
-  vmp__spans_empty(&r->spans, NODE_POOL_MAX);
-  vmp__spans_empty(&r->prots, NODE_POOL_MAX);
+  vmp__spans_empty(&r->spans, 1);
+  vmp__spans_empty(&r->prots, 0);
   vmp__os_lock_acquire(&live_lock);
   if (r->prev)
     r->prev->next = r->next;
   else
     live_regions = r->next;
   if (r->next) r->next->prev = r->prev;
-  struct vmp__spans_node *n;
-  while (node_pool_count < NODE_POOL_MAX && (n = vmp__spans_take_spare(&r->spans)))
-    node_pool[node_pool_count++] = n;
-  while (node_pool_count < NODE_POOL_MAX && (n = vmp__spans_take_spare(&r->prots)))
-    node_pool[node_pool_count++] = n;
+  int pooled = region_pool_count < REGION_POOL_MAX;
+  if (pooled) region_pool[region_pool_count++] = r;
   vmp__os_lock_release(&live_lock);
+  if (pooled) return;
+  vmp__spans_destroy(&r->spans);
+  vmp__os_lock_destroy(&r->lock);
+  vmp__free(r);
 }
 
 /* The pages an operation applies to, after the range check. */
@@ -293,12 +319,6 @@ static void become_placeholder(vmp_region *r, vmp__span *s) {
 
 /* ---- regions ------------------------------------------------------------------------- */
 
-static unsigned log2_of(size_t power_of_two) {
-  unsigned shift = 0;
-  while (((size_t)1 << shift) < power_of_two) shift++;
-  return shift;
-}
-
 /* Where a new region's range comes from. */
 typedef enum placement_kind { PLACE_ANYWHERE, PLACE_AT, PLACE_IN } placement_kind;
 
@@ -325,36 +345,38 @@ static int place(const placement *p, size_t size, void **base) {
 /* The bookkeeping first (the only part that can fail for lack of memory),
  * then the one system reservation, so a failure has nothing to undo but
  * the bookkeeping. The region is listed (for fork) before it has its
- * range: listing is what hands it a pooled node for the insert. */
-static int region_create(size_t size, const placement *p, vmp_region **out) {
-  size_t page = vmp__os_caps_get()->page_size;
+ * range, and its fields are set after: fork's hooks only take its lock. */
+static int region_create(const vmp__os_caps *caps, size_t size, const placement *p,
+                         vmp_region **out) {
   int hooks = live_list_ready();
   if (hooks) return hooks;
-  /* malloc, not calloc: glibc's calloc bypasses the per-thread cache, and
-   * a reserve/release loop would pay a trip through the heap for each. */
-  vmp_region *r = vmp__malloc(sizeof *r);
-  if (!r) return VMP_ENOMEM;
-  memset(r, 0, sizeof *r);
-  r->size = size;
-  r->page_mask = page - 1;
-  r->page_shift = log2_of(page);
-  vmp__spans_init(&r->spans);
-  vmp__spans_init(&r->prots);
-  int err = vmp__os_lock_init(&r->lock);
-  if (err) {
-    vmp__free(r);
-    return err;
+  vmp_region *r = live_add_pooled();
+  if (!r) {
+    /* malloc, not calloc, and no memset: glibc's calloc bypasses the
+     * per-thread cache, and every field is set before anything reads it. */
+    r = vmp__malloc(sizeof *r);
+    if (!r) return VMP_ENOMEM;
+    vmp__spans_init(&r->spans);
+    vmp__spans_init(&r->prots);
+    int err = vmp__os_lock_init(&r->lock);
+    if (err) {
+      vmp__free(r);
+      return err;
+    }
+    live_add(r);
   }
-  live_add(r);
+  r->base = NULL;
+  /* Not shared yet (fork's hooks only take the lock): no fence needed. */
+  atomic_store_explicit(&r->size, size, memory_order_relaxed);
+  r->page_mask = caps->page_size - 1;
+  r->grain_mask = caps->granularity - 1;
+  r->page_shift = system_page_shift;
   vmp__span whole = {.start = 0, .pages = size >> r->page_shift, .kind = VMP_PLACEHOLDER};
-  err = vmp__spans_insert(&r->spans, &whole);
+  int err = vmp__spans_insert(&r->spans, &whole);
   void *base;
   if (!err) err = place(p, size, &base);
   if (err) {
     live_remove(r);
-    vmp__spans_destroy(&r->spans);
-    vmp__os_lock_destroy(&r->lock);
-    vmp__free(r);
     return err;
   }
   r->base = base;
@@ -375,7 +397,7 @@ int vmp_reserve(size_t size, size_t alignment, vmp_region **out) {
   if (alignment != 0 && size > SIZE_MAX - alignment) return VMP_ERANGE;
   if (alignment < caps->granularity) alignment = caps->granularity;
   placement p = {.kind = PLACE_ANYWHERE, .alignment = alignment};
-  return region_create(size, &p, out);
+  return region_create(caps, size, &p, out);
 }
 
 int vmp_reserve_at(void *addr, size_t size, vmp_region **out) {
@@ -385,7 +407,7 @@ int vmp_reserve_at(void *addr, size_t size, vmp_region **out) {
   if ((a & (caps->granularity - 1)) || (size & (caps->page_size - 1))) return VMP_EALIGN;
   if (size > UINTPTR_MAX - a) return VMP_ERANGE;
   placement p = {.kind = PLACE_AT, .addr = addr};
-  return region_create(size, &p, out);
+  return region_create(caps, size, &p, out);
 }
 
 int vmp_reserve_in(uintptr_t lowest, uintptr_t highest, size_t size, size_t alignment,
@@ -402,7 +424,7 @@ int vmp_reserve_in(uintptr_t lowest, uintptr_t highest, size_t size, size_t alig
   uintptr_t first = (lowest + mask) & ~mask;
   if (first >= highest || size > highest - first) return VMP_ERANGE;
   placement p = {.kind = PLACE_IN, .alignment = alignment, .lowest = lowest, .highest = highest};
-  return region_create(size, &p, out);
+  return region_create(caps, size, &p, out);
 }
 
 /* The new room is a span of its own: neighbouring placeholders are never
@@ -413,7 +435,7 @@ int vmp_extend(vmp_region *r, size_t more) {
   vmp__os_lock_acquire(&r->lock);
   size_t size = r->size;
   int err = 0;
-  if (size & (vmp__os_caps_get()->granularity - 1)) err = VMP_EALIGN;
+  if (size & r->grain_mask) err = VMP_EALIGN;
   uintptr_t end = (uintptr_t)r->base + size;
   if (!err && more > UINTPTR_MAX - end) err = VMP_ERANGE;
   if (!err) err = vmp__spans_reserve(&r->spans, 1);
@@ -422,7 +444,9 @@ int vmp_extend(vmp_region *r, size_t more) {
     vmp__span room = {
         .start = size >> r->page_shift, .pages = more >> r->page_shift, .kind = VMP_PLACEHOLDER};
     vmp__spans_insert(&r->spans, &room);
-    r->size = size + more;
+    /* Release is all a range check reading the new size without the lock
+     * needs to find the new span too; a seq_cst store would add a fence. */
+    atomic_store_explicit(&r->size, size + more, memory_order_release);
   }
   return leave(r, err);
 }
@@ -435,10 +459,6 @@ int vmp_release(vmp_region *r) {
   for (vmp__span *s = vmp__spans_first(&r->spans, &at); s; s = vmp__spans_step(&r->spans, &at, 1))
     if (s->mem) vmp__mem_unref(s->mem);
   live_remove(r);
-  vmp__spans_destroy(&r->spans);
-  vmp__spans_destroy(&r->prots);
-  vmp__os_lock_destroy(&r->lock);
-  vmp__free(r);
   return 0;
 }
 

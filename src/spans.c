@@ -127,6 +127,14 @@ static inline unsigned leaf_count_le(const spans_node *n, size_t key) {
   return i < count ? i : count;
 }
 
+/* Where key goes in the leaf n. A key past the last one (each vmp_extend
+ * appends) needs no search, which over a full leaf is most of an insert. */
+static inline unsigned leaf_insert_pos(const spans_node *n, size_t key) {
+  unsigned count = LEAF(n)->count;
+  if (count && key > LEAF(n)->keys[count - 1]) return count;
+  return leaf_count_le(n, key);
+}
+
 static inline unsigned inner_count_le(const spans_node *n, size_t key) {
   unsigned count = INNER(n)->count;
   unsigned i = count <= 2 * SMALL_KEYS ? count_le_all(INNER(n)->keys, 2 * SMALL_KEYS, key)
@@ -162,8 +170,12 @@ static int ensure_spares(vmp__spans *t, size_t want) {
 
 static void leaf_insert_at(spans_node *n, unsigned pos, const vmp__span *s) {
   unsigned tail = LEAF(n)->count - pos;
-  memmove(&LEAF(n)->keys[pos + 1], &LEAF(n)->keys[pos], tail * sizeof(size_t));
-  memmove(&LEAF(n)->entries[pos + 1], &LEAF(n)->entries[pos], tail * sizeof(vmp__span));
+  /* Appends (a region's first span, each vmp_extend) move nothing, and
+   * two library calls for zero bytes are most of such an insert. */
+  if (tail) {
+    memmove(&LEAF(n)->keys[pos + 1], &LEAF(n)->keys[pos], tail * sizeof(size_t));
+    memmove(&LEAF(n)->entries[pos + 1], &LEAF(n)->entries[pos], tail * sizeof(vmp__span));
+  }
   LEAF(n)->keys[pos] = s->start;
   LEAF(n)->entries[pos] = *s;
   LEAF(n)->count++;
@@ -313,7 +325,9 @@ int vmp__spans_reserve(vmp__spans *t, size_t inserts) {
    * at most once per INNER_CAP / 2 inserts, plus once now. */
   size_t height = t->height ? t->height : 1;
   size_t per_insert = height + 2 + inserts / (INNER_CAP / 2);
-  if (inserts > SIZE_MAX / per_insert) return VMP_ENOMEM;
+  /* A handful of inserts (every region operation's) cannot overflow the
+   * product: only a bulk count pays for the division. */
+  if (inserts > INNER_CAP && inserts > SIZE_MAX / per_insert) return VMP_ENOMEM;
   return ensure_spares(t, inserts * per_insert);
 }
 
@@ -399,10 +413,14 @@ int vmp__spans_insert(vmp__spans *t, const vmp__span *s) {
     LEAF(leaf)->prev = LEAF(leaf)->next = NULL;
     t->root = leaf;
     t->height = 1;
+    /* The one leaf holds every key: what a descent would remember. */
+    t->hint = leaf;
+    t->hint_first = 0;
+    t->hint_last = SIZE_MAX;
   }
   spans_node *leaf = hinted_leaf(t, s->start);
   if (leaf && LEAF(leaf)->count < LEAF_CAP) {
-    unsigned pos = leaf_count_le(leaf, s->start);
+    unsigned pos = leaf_insert_pos(leaf, s->start);
     assert(pos == 0 || LEAF(leaf)->keys[pos - 1] != s->start);
     leaf_insert_at(leaf, pos, s);
     t->count++;
@@ -410,7 +428,7 @@ int vmp__spans_insert(vmp__spans *t, const vmp__span *s) {
   }
   spans_path path;
   leaf = descend(t, s->start, &path);
-  unsigned pos = leaf_count_le(leaf, s->start);
+  unsigned pos = leaf_insert_pos(leaf, s->start);
   assert(pos == 0 || LEAF(leaf)->keys[pos - 1] != s->start);
   if (LEAF(leaf)->count < LEAF_CAP) {
     leaf_insert_at(leaf, pos, s);

@@ -62,9 +62,9 @@ void vmp__spans_init(vmp__spans *t);
 /* Frees every node (entries are not looked at). */
 void vmp__spans_destroy(vmp__spans *t);
 
-/* Spare nodes passed between trees, so that a short-lived tree (a region
- * reserved and released at once) need not allocate its first leaf: the
- * region code keeps a few in a process-wide pool under its own lock.
+/* Spare nodes kept or passed between trees, so that a short-lived tree (a
+ * region reserved and released at once) need not allocate its first leaf:
+ * the region code pools released regions with their leaf kept as a spare.
  * vmp__spans_empty() removes every entry and keeps up to `keep` nodes as
  * spares (freeing the rest); take_spare() hands one spare out (NULL if
  * there is none); give_spare() adds a node take_spare() gave to a tree's
