@@ -30,6 +30,8 @@ typedef vmp__ring_control control;
  * _Alignas: the ring comes from malloc, which does not align to 64). */
 typedef struct side {
   char pad_before[VMP__RING_LINE];
+  /* What every byte call reads and writes comes first, together. */
+  int state;      /* SIDE_UNSTARTED, SIDE_RUNNING or an error */
   uint64_t own;   /* our counter: head for the producer, tail for the consumer */
   size_t pos;     /* own % capacity, kept as own moves */
   uint64_t base;  /* own - pos: own moves by pos, and base only when pos wraps */
@@ -46,7 +48,6 @@ typedef struct side {
    * while offered says it is pending (not beside offered: the compiler
    * would pack the two stores into a vector one, which costs more). */
   size_t len;
-  int state; /* SIDE_UNSTARTED, SIDE_RUNNING or an error */
   char pad_after[VMP__RING_LINE];
 } side;
 
@@ -57,22 +58,23 @@ typedef struct side {
 #define HEADER_WRITTEN 2
 
 struct vmp_ring {
-  vmp_region *region;
-  vmp_mem *mem;
+  /* What every byte call reads comes first, together. */
   control *ctl;
   unsigned char *data;
   size_t capacity;
   uint64_t modulus;      /* vmp__ring_modulus(capacity) */
-  uint64_t pos_mask;     /* capacity - 1 for a power of two (counter % capacity
-                            without a division), else 0 */
   uint32_t header_flags; /* VMP__RING_LIGHT_PUBLISH, VMP__RING_MULTI_PRODUCER */
-  uint64_t record_key;   /* tags the headers of a multi-producer ring's records */
-  size_t record_max;     /* vmp_ring_record_max() */
-  size_t record_header;  /* a record header's bytes: 8, or 16 with many producers */
+  int fence_publish;     /* a full fence after each publish */
+  vmp_region *region;
+  vmp_mem *mem;
+  uint64_t pos_mask;    /* capacity - 1 for a power of two (counter % capacity
+                           without a division), else 0 */
+  uint64_t record_key;  /* tags the headers of a multi-producer ring's records */
+  size_t record_max;    /* vmp_ring_record_max() */
+  size_t record_header; /* a record header's bytes: 8, or 16 with many producers */
   /* How long the consumer of a multi-producer ring waits for a busy record
    * before it skips it. */
   int64_t abandon_ns;
-  int fence_publish; /* a full fence after each publish */
   int bounded_sleep; /* a wake-up may be missed: never sleep long */
   _Atomic int header_state;
   /* Nothing above changes while the sides run (the header state once):
