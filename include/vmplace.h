@@ -1103,7 +1103,10 @@ VMP_API ptrdiff_t vmp_ring_drain(vmp_ring *ring, intptr_t fd, size_t max);
  * the shared control page, so it works across processes; Windows waits
  * with WaitOnAddress, which a commit or release in the same process ends
  * at once, and looks again every millisecond (a scheduler tick on an
- * untuned system) for a peer in another process; generic POSIX polls with
+ * untuned system) for a peer in another process (an event handle would
+ * wake it at once, but a ring crosses to the other process as the one
+ * section handle, and a second handle or a named event would have to be
+ * passed or guessed there); generic POSIX polls with
  * a backoff that sleeps (at most ~1 ms between looks).
  * Commits and releases never make a system call unless the other side
  * sleeps, and on Linux they need no fence either: a side about to sleep

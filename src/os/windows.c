@@ -896,8 +896,6 @@ int vmp__os_no_inherit(void *addr, size_t size) {
   return 0;
 }
 
-/* WaitOnAddress only wakes threads of one process; a ring may be shared
- * between processes, so waiting polls with a sleeping backoff. */
 /* WaitOnAddress wakes a waiter of this process as soon as WakeByAddressAll
  * is called on the word, but a waker in another process (a ring shared
  * through its section) cannot reach it: each wait is at most
