@@ -1099,6 +1099,11 @@ VMP_API ptrdiff_t vmp_ring_drain(vmp_ring *ring, intptr_t fd, size_t max);
  * is shut down (VMP_ESHUTDOWN; for wait_read only once it is empty).
  * Once the ring is shut down, wait_read returns 0 while any bytes are left,
  * even fewer than `want`: they are all there will ever be.
+ * wait_write with no time limit, for fewer than 1 KiB, spins first for 1
+ * KiB of room (a producer of small messages that goes on as soon as one
+ * fits takes turns with its consumer on the same cache line), then returns
+ * as soon as `want` bytes are free; with a time limit it returns as soon
+ * as they are.
  * `want` larger than the capacity is VMP_EINVAL. Linux waits on a futex in
  * the shared control page, so it works across processes; Windows waits
  * with WaitOnAddress, which a commit or release in the same process ends

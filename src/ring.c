@@ -54,6 +54,15 @@
  * the other side on another CPU the data usually arrives within that, and
  * a futex wait and wake per message would cost far more than the copy. */
 #define SPIN_PROBES 2000
+/* A producer of small messages that finds the ring full is ahead of its
+ * consumer. Going on as soon as the few bytes it wants are free, it would
+ * write into the cache line the consumer is still reading, message after
+ * message, each write taking the line from the consumer's CPU and each
+ * read taking it back. So while it spins it waits for this much room, to
+ * write in lines the consumer has left; then for what it asked. Only when
+ * it waits with no time limit: a caller with one gets its bytes as soon as
+ * they are free. */
+#define SPACE_BATCH 1024
 /* The longest sleep of a side that cannot rely on being woken. */
 #define BOUNDED_SLEEP_NS 1000000
 
@@ -537,8 +546,19 @@ int vmp__ring_wait(vmp_ring *ring, vmp__ring_probe probe, size_t want, _Atomic u
 
 int vmp_ring_wait_write(vmp_ring *ring, size_t want, int64_t timeout_ns) {
   if (!ring || want > ring->capacity || carries_records_only(ring)) return VMP_EINVAL;
+  int spin = 1;
+  if (timeout_ns < 0 && want < SPACE_BATCH && ring->capacity >= SPACE_BATCH) {
+    int ready = producer_probe(ring, want);
+    if (ready) return ready > 0 ? 0 : ready;
+    for (int probes = 0; probes < SPIN_PROBES; probes++) {
+      vmp__os_cpu_relax();
+      ready = producer_probe(ring, SPACE_BATCH);
+      if (ready) return ready > 0 ? 0 : ready;
+    }
+    spin = 0;
+  }
   return vmp__ring_wait(ring, producer_probe, want, &ring->ctl->space_seq,
-                        &ring->ctl->producer_sleeping, timeout_ns, 1);
+                        &ring->ctl->producer_sleeping, timeout_ns, spin);
 }
 
 int vmp_ring_wait_read(vmp_ring *ring, size_t want, int64_t timeout_ns) {

@@ -447,6 +447,29 @@ Test(ring, a_write_wakes_a_blocked_reader) {
   CHECK_OK(vmp_ring_close(r));
 }
 
+/* A producer waiting on a full ring spins a while for more room than it
+ * asked for: it still goes on with what it asked for, whether that came
+ * while it spun or after it fell asleep. */
+Test(ring, a_blocked_writer_goes_on_when_just_what_it_wants_is_freed) {
+  vmp_ring *r;
+  CHECK_OK(vmp_ring_create(G(), 0, &r));
+  size_t cap = vmp_ring_capacity(r);
+  unsigned char *fill = calloc(1, cap), got[5];
+  cr_assert_eq(vmp_ring_write(r, fill, cap), (ptrdiff_t)cap);
+  for (int sleep_first = 0; sleep_first < 2; sleep_first++) {
+    waiter w = {r, 0, 5, 1};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, waiter_main, &w), 0);
+    if (sleep_first) sleep_ms(30);
+    cr_assert_eq(vmp_ring_read(r, got, 5), 5);
+    pthread_join(t, NULL);
+    CHECK_RC(w.result, 0);
+    cr_assert_eq(vmp_ring_write(r, fill, 5), 5);
+  }
+  free(fill);
+  CHECK_OK(vmp_ring_close(r));
+}
+
 Test(ring, shutdown_wakes_a_blocked_reader_and_writer) {
   vmp_ring *reader_ring, *writer_ring;
   CHECK_OK(vmp_ring_create(G(), 0, &reader_ring));
