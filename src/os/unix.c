@@ -122,17 +122,7 @@ const char *vmp__os_error_message(int native) {
   return strerror(native);
 }
 
-/* ---- locks --------------------------------------------------------------------- */
-
-_Static_assert(sizeof(pthread_mutex_t) <= sizeof(vmp__os_lock), "lock storage too small");
-
-int vmp__os_lock_init(vmp__os_lock *l) {
-  int rc = pthread_mutex_init((pthread_mutex_t *)l, NULL);
-  return rc ? vmp__unix_error(rc) : 0;
-}
-void vmp__os_lock_destroy(vmp__os_lock *l) { pthread_mutex_destroy((pthread_mutex_t *)l); }
-VMP__HOT void vmp__os_lock_acquire(vmp__os_lock *l) { pthread_mutex_lock((pthread_mutex_t *)l); }
-VMP__HOT void vmp__os_lock_release(vmp__os_lock *l) { pthread_mutex_unlock((pthread_mutex_t *)l); }
+/* The locks are the backend file's own (linux.c, posix.c). */
 
 /* ---- fork ---------------------------------------------------------------------- */
 
