@@ -65,19 +65,6 @@ size_t vmp_granularity(void) { return vmp__os_caps_get()->granularity; }
 const char *vmp_backend_name(void) { return vmp__os_caps_get()->backend; }
 const vmp_caps *vmp_capabilities(void) { return vmp__os_caps_get(); }
 
-int vmp__prot_valid(int prot) {
-  switch (prot) {
-    case VMP_PROT_NONE:
-    case VMP_PROT_READ:
-    case VMP_PROT_RW:
-    case VMP_PROT_READ | VMP_PROT_EXEC:
-    case VMP_PROT_RW | VMP_PROT_EXEC:
-      return 1;
-    default:
-      return 0;
-  }
-}
-
 const char *vmp_kind_name(vmp_kind kind) {
   switch (kind) {
     case VMP_PLACEHOLDER:

@@ -8,6 +8,13 @@
 #include "os/os.h"
 #include "vmplace.h"
 
+/* The calls of a region's common operations, and the helpers they reach,
+ * are placed together (gcc and clang gather hot functions in one
+ * section): where every system call empties the TLB, as under page-table
+ * isolation without PCID, each distinct code page the rest of the call
+ * touches afterwards costs a page walk. */
+#define VMP__HOT __attribute__((hot))
+
 /* What a live struct vmp_mem holds in `magic`; cleared when it is freed,
  * so a stale handle whose memory was not reused yet is caught. */
 #define VMP__MEM_MAGIC 0x766d706du /* "vmpm" */
@@ -45,8 +52,20 @@ int vmp__mem_check_view(vmp_mem *mem, uint64_t offset, uint64_t size, int prot);
 /* Whether name may label an object or private pages (vmp_label). */
 int vmp__name_valid(const char *name);
 
-/* Whether prot is one of the protections the header allows. */
-int vmp__prot_valid(int prot);
+/* Whether prot is one of the protections the header allows. Inline: the
+ * hot calls check it, and a call would reach another code page. */
+static inline int vmp__prot_valid(int prot) {
+  switch (prot) {
+    case VMP_PROT_NONE:
+    case VMP_PROT_READ:
+    case VMP_PROT_RW:
+    case VMP_PROT_READ | VMP_PROT_EXEC:
+    case VMP_PROT_RW | VMP_PROT_EXEC:
+      return 1;
+    default:
+      return 0;
+  }
+}
 
 /* Every undo step of a failure path goes through here with its result:
  * the caller returns the error that made it undo, not this one, but an

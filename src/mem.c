@@ -150,7 +150,7 @@ int vmp_mem_adopt(intptr_t fd, unsigned flags, vmp_mem **out) {
   return 0;
 }
 
-int vmp__mem_usable(const vmp_mem *mem) {
+VMP__HOT int vmp__mem_usable(const vmp_mem *mem) {
   return mem && mem->magic == VMP__MEM_MAGIC && !atomic_load(&mem->closed);
 }
 
@@ -194,9 +194,11 @@ int vmp_mem_close(vmp_mem *mem) {
   return err;
 }
 
-void vmp__mem_ref(vmp_mem *mem) { atomic_fetch_add_explicit(&mem->refs, 1, memory_order_relaxed); }
+VMP__HOT void vmp__mem_ref(vmp_mem *mem) {
+  atomic_fetch_add_explicit(&mem->refs, 1, memory_order_relaxed);
+}
 
-void vmp__mem_unref(vmp_mem *mem) {
+VMP__HOT void vmp__mem_unref(vmp_mem *mem) {
   if (atomic_fetch_sub_explicit(&mem->refs, 1, memory_order_acq_rel) == 1) {
     mem->magic = 0;
     vmp__free(mem);
@@ -210,7 +212,7 @@ static uint64_t page_end(uint64_t size) {
   return size > UINT64_MAX - mask ? UINT64_MAX & ~mask : (size + mask) & ~mask;
 }
 
-int vmp__mem_check_view(vmp_mem *mem, uint64_t offset, uint64_t size, int prot) {
+VMP__HOT int vmp__mem_check_view(vmp_mem *mem, uint64_t offset, uint64_t size, int prot) {
   if (offset > UINT64_MAX - size) return VMP_EBOUNDS;
   uint64_t end = offset + size;
   /* An object that can never shrink is at least as large as it ever was:

@@ -181,7 +181,7 @@ static int leave(vmp_region *r, int err) {
 }
 
 /* Step 4: every span overlapping the range must be of an allowed kind. */
-static int scan_kinds(vmp_region *r, page_range pr, unsigned allowed, overlap *o) {
+VMP__HOT static int scan_kinds(vmp_region *r, page_range pr, unsigned allowed, overlap *o) {
   vmp__spans_cursor at;
   vmp__span *s = vmp__spans_find(&r->spans, pr.first, &at);
   size_t end = pr.first + pr.count;
@@ -244,7 +244,7 @@ static void prot_assign(vmp_region *r, vmp__span *s, size_t first, size_t count,
   vmp__spans_insert(&r->prots, &run);
 }
 
-static int prot_of_page(vmp_region *r, const vmp__span *s, size_t page) {
+VMP__HOT static int prot_of_page(vmp_region *r, const vmp__span *s, size_t page) {
   if (!s->mixed) return s->prot;
   return vmp__spans_find(&r->prots, page, NULL)->prot;
 }
@@ -277,7 +277,7 @@ static int for_each_prot_run(vmp_region *r, const vmp__span *s, size_t first, si
 
 /* Makes [first, first+count), inside span s, a span of its own with s's
  * attributes, and returns it. Two inserts. */
-static vmp__span *isolate(vmp_region *r, vmp__span *s, size_t first, size_t count) {
+VMP__HOT static vmp__span *isolate(vmp_region *r, vmp__span *s, size_t first, size_t count) {
   vmp__span proto = *s;
   size_t end = first + count, s_end = span_end(s);
   if (first > s->start) {
@@ -307,7 +307,7 @@ static void settle_protection(vmp_region *r, vmp__span *s) {
   vmp__spans_remove(&r->prots, s->start);
 }
 
-static void become_placeholder(vmp_region *r, vmp__span *s) {
+VMP__HOT static void become_placeholder(vmp_region *r, vmp__span *s) {
   if (s->mixed) prot_clear(r, s->start, s->pages);
   s->kind = VMP_PLACEHOLDER;
   s->prot = VMP_PROT_NONE;
@@ -468,7 +468,7 @@ size_t vmp_size(const vmp_region *r) { return r ? r->size : 0; }
 /* split and carve: [off, off+size) becomes a placeholder of its own. A
  * range that already is a whole placeholder is split's VMP_EEXTENT and
  * carve's nothing to do. */
-static int cut_out(vmp_region *r, size_t off, size_t size, int whole_is_done) {
+VMP__HOT static int cut_out(vmp_region *r, size_t off, size_t size, int whole_is_done) {
   if (!r || size == 0) return VMP_EINVAL;
   page_range pr;
   int err = enter_range(r, off, size, &pr);
@@ -487,9 +487,9 @@ static int cut_out(vmp_region *r, size_t off, size_t size, int whole_is_done) {
 
 int vmp_split(vmp_region *r, size_t off, size_t size) { return cut_out(r, off, size, 0); }
 
-int vmp_carve(vmp_region *r, size_t off, size_t size) { return cut_out(r, off, size, 1); }
+VMP__HOT int vmp_carve(vmp_region *r, size_t off, size_t size) { return cut_out(r, off, size, 1); }
 
-int vmp_coalesce(vmp_region *r, size_t off, size_t size) {
+VMP__HOT int vmp_coalesce(vmp_region *r, size_t off, size_t size) {
   if (!r || size == 0) return VMP_EINVAL;
   page_range pr;
   int err = enter_range(r, off, size, &pr);
@@ -510,7 +510,7 @@ int vmp_coalesce(vmp_region *r, size_t off, size_t size) {
 }
 
 /* Steps 4 and 5 for commit and map: exactly one whole placeholder. */
-static int find_whole_placeholder(vmp_region *r, page_range pr, vmp__span **out) {
+VMP__HOT static int find_whole_placeholder(vmp_region *r, page_range pr, vmp__span **out) {
   overlap o;
   int err = scan_kinds(r, pr, KIND_BIT(VMP_PLACEHOLDER), &o);
   if (err) return err;
@@ -519,7 +519,7 @@ static int find_whole_placeholder(vmp_region *r, page_range pr, vmp__span **out)
   return 0;
 }
 
-int vmp_commit(vmp_region *r, size_t off, size_t size, int prot) {
+VMP__HOT int vmp_commit(vmp_region *r, size_t off, size_t size, int prot) {
   if (!r || size == 0 || !vmp__prot_valid(prot)) return VMP_EINVAL;
   page_range pr;
   int err = enter_range(r, off, size, &pr);
@@ -545,7 +545,8 @@ static int view_ceiling(const vmp_mem *mem, int prot) {
   return (mem->flags & VMP_MEM_WRITE) ? VMP_PROT_RW : VMP_PROT_READ;
 }
 
-int vmp_map(vmp_region *r, size_t off, size_t size, vmp_mem *mem, uint64_t mem_off, int prot) {
+VMP__HOT int vmp_map(vmp_region *r, size_t off, size_t size, vmp_mem *mem, uint64_t mem_off,
+                     int prot) {
   if (!r || !vmp__mem_usable(mem) || size == 0 || !vmp__prot_valid(prot)) return VMP_EINVAL;
   if (mem_off & r->page_mask) return VMP_EALIGN;
   page_range pr;
@@ -569,7 +570,8 @@ int vmp_map(vmp_region *r, size_t off, size_t size, vmp_mem *mem, uint64_t mem_o
 
 /* Steps 4 and 5 for unmap, protect and discard: inside one span of an
  * allowed kind. */
-static int find_containing_span(vmp_region *r, page_range pr, unsigned allowed, vmp__span **out) {
+VMP__HOT static int find_containing_span(vmp_region *r, page_range pr, unsigned allowed,
+                                         vmp__span **out) {
   overlap o;
   int err = scan_kinds(r, pr, allowed, &o);
   if (err) return err;
@@ -582,7 +584,7 @@ static int protect_run(void *addr, size_t size, int prot) {
   return vmp__os_protect(addr, size, prot);
 }
 
-int vmp_unmap(vmp_region *r, size_t off, size_t size) {
+VMP__HOT int vmp_unmap(vmp_region *r, size_t off, size_t size) {
   if (!r || size == 0) return VMP_EINVAL;
   page_range pr;
   int err = enter_range(r, off, size, &pr);

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../internal.h"
 #include "unix.h"
 #include "vmplace.h"
 
@@ -53,6 +54,41 @@ static int vma_anon_name(void *addr, size_t size, const char *name) {
 
 VMP__DEFINE_SYSCALLS(LINUX_SYSCALLS, vmp__unix_backend_syscalls)
 #define SYS(name) VMP__SYSCALL(vmp__unix_backend_syscalls, name)
+
+/* ---- locks --------------------------------------------------------------------- */
+
+/* A lock is one word: 0 free, 1 held, 2 held with a waiter that may be
+ * asleep on a private futex. Not a pthread mutex: where every system call
+ * empties the TLB (page-table isolation without PCID), glibc's lock and
+ * unlock cost two code pages and three data pages of page walks on every
+ * region call, where this touches the word and nothing else. */
+static _Atomic uint32_t *lock_word(vmp__os_lock *l) { return (_Atomic uint32_t *)(void *)l->bytes; }
+
+int vmp__os_lock_init(vmp__os_lock *l) {
+  atomic_init(lock_word(l), 0);
+  return 0;
+}
+void vmp__os_lock_destroy(vmp__os_lock *l) { (void)l; }
+
+/* A failed wait (EAGAIN: the word changed; EINTR) only means looking again. */
+static void lock_wait(_Atomic uint32_t *word) {
+  while (atomic_exchange_explicit(word, 2, memory_order_acquire) != 0)
+    SYS(futex)(word, FUTEX_WAIT_PRIVATE, 2, NULL);
+}
+
+VMP__HOT void vmp__os_lock_acquire(vmp__os_lock *l) {
+  _Atomic uint32_t *word = lock_word(l);
+  uint32_t free_word = 0;
+  if (!atomic_compare_exchange_strong_explicit(word, &free_word, 1, memory_order_acquire,
+                                               memory_order_relaxed))
+    lock_wait(word);
+}
+
+VMP__HOT void vmp__os_lock_release(vmp__os_lock *l) {
+  _Atomic uint32_t *word = lock_word(l);
+  if (atomic_exchange_explicit(word, 0, memory_order_release) == 2)
+    SYS(futex)(word, FUTEX_WAKE_PRIVATE, 1, NULL);
+}
 
 const vmp__os_caps vmp__unix_backend_caps = {
     .backend = "linux",

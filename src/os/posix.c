@@ -19,8 +19,22 @@
 #error "posix.c must be compiled with _POSIX_C_SOURCE=200809L and no _GNU_SOURCE or _DEFAULT_SOURCE"
 #endif
 
+#include <pthread.h>
+
 #include "unix.h"
 #include "vmplace.h"
+
+/* ---- locks --------------------------------------------------------------------- */
+
+_Static_assert(sizeof(pthread_mutex_t) <= sizeof(vmp__os_lock), "lock storage too small");
+
+int vmp__os_lock_init(vmp__os_lock *l) {
+  int rc = pthread_mutex_init((pthread_mutex_t *)l, NULL);
+  return rc ? vmp__unix_error(rc) : 0;
+}
+void vmp__os_lock_destroy(vmp__os_lock *l) { pthread_mutex_destroy((pthread_mutex_t *)l); }
+void vmp__os_lock_acquire(vmp__os_lock *l) { pthread_mutex_lock((pthread_mutex_t *)l); }
+void vmp__os_lock_release(vmp__os_lock *l) { pthread_mutex_unlock((pthread_mutex_t *)l); }
 
 /* What unix.c gives every POSIX system; the views' copy is checked by
  * write() into a pipe, which reports EFAULT (unix.c). */

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../internal.h"
 #include "unix.h"
 #include "vmplace.h"
 
@@ -121,17 +122,7 @@ const char *vmp__os_error_message(int native) {
   return strerror(native);
 }
 
-/* ---- locks --------------------------------------------------------------------- */
-
-_Static_assert(sizeof(pthread_mutex_t) <= sizeof(vmp__os_lock), "lock storage too small");
-
-int vmp__os_lock_init(vmp__os_lock *l) {
-  int rc = pthread_mutex_init((pthread_mutex_t *)l, NULL);
-  return rc ? vmp__unix_error(rc) : 0;
-}
-void vmp__os_lock_destroy(vmp__os_lock *l) { pthread_mutex_destroy((pthread_mutex_t *)l); }
-void vmp__os_lock_acquire(vmp__os_lock *l) { pthread_mutex_lock((pthread_mutex_t *)l); }
-void vmp__os_lock_release(vmp__os_lock *l) { pthread_mutex_unlock((pthread_mutex_t *)l); }
+/* The locks are the backend file's own (linux.c, posix.c). */
 
 /* ---- fork ---------------------------------------------------------------------- */
 
@@ -145,7 +136,7 @@ int vmp__os_at_fork(void (*prepare)(void), void (*parent)(void), void (*child)(v
 
 /* ---- address space ------------------------------------------------------------------ */
 
-int vmp__unix_prot(int prot) {
+VMP__HOT int vmp__unix_prot(int prot) {
   int native = PROT_NONE;
   if (prot & VMP_PROT_READ) native |= PROT_READ;
   if (prot & VMP_PROT_WRITE) native |= PROT_WRITE;
@@ -157,7 +148,7 @@ static int placeholder_mmap_flags(void) {
   return MAP_PRIVATE | vmp__unix_map_anonymous | vmp__unix_placeholder_flags;
 }
 
-int vmp__unix_placeholder(void *addr, size_t size) {
+VMP__HOT int vmp__unix_placeholder(void *addr, size_t size) {
   void *p = SYS(mmap)(addr, size, PROT_NONE, MAP_FIXED | placeholder_mmap_flags(), -1, 0);
   return p == MAP_FAILED ? vmp__unix_error(errno) : 0;
 }
@@ -270,11 +261,11 @@ int vmp__os_release(void *base, size_t size) {
 
 /* Placeholders are bookkeeping here: one kernel mapping serves any number
  * of them. */
-int vmp__os_split(void *ph, size_t ph_size, void *addr, size_t size) {
+VMP__HOT int vmp__os_split(void *ph, size_t ph_size, void *addr, size_t size) {
   (void)ph, (void)ph_size, (void)addr, (void)size;
   return 0;
 }
-int vmp__os_coalesce(void *addr, size_t size) {
+VMP__HOT int vmp__os_coalesce(void *addr, size_t size) {
   (void)addr, (void)size;
   return 0;
 }
@@ -282,7 +273,8 @@ int vmp__os_coalesce(void *addr, size_t size) {
 /* POSIX lets a failed MAP_FIXED leave the old mapping torn down, and some
  * kernels do: that would be a hole anyone could map into. Put the
  * placeholder back; over an intact placeholder this changes nothing. */
-static int replace_placeholder(void *addr, size_t size, int prot, int flags, int fd, off_t offset) {
+VMP__HOT static int replace_placeholder(void *addr, size_t size, int prot, int flags, int fd,
+                                        off_t offset) {
   void *p = SYS(mmap)(addr, size, prot, MAP_FIXED | flags, fd, offset);
   if (p != MAP_FAILED) return 0;
   int err = vmp__unix_error(errno);
@@ -290,12 +282,12 @@ static int replace_placeholder(void *addr, size_t size, int prot, int flags, int
   return err;
 }
 
-int vmp__os_commit(void *addr, size_t size, int prot) {
+VMP__HOT int vmp__os_commit(void *addr, size_t size, int prot) {
   return replace_placeholder(addr, size, vmp__unix_prot(prot),
                              MAP_PRIVATE | vmp__unix_map_anonymous, -1, 0);
 }
 
-int vmp__os_map(void *addr, size_t size, vmp__os_handle h, uint64_t offset, int prot) {
+VMP__HOT int vmp__os_map(void *addr, size_t size, vmp__os_handle h, uint64_t offset, int prot) {
   if (offset > (uint64_t)LLONG_MAX) return VMP_EBOUNDS;
   return replace_placeholder(addr, size, vmp__unix_prot(prot), MAP_SHARED, (int)h, (off_t)offset);
 }
@@ -326,7 +318,8 @@ int vmp__unix_fresh_private(void *addr, size_t size, int prot) {
  * is undone by mapping the same object range again (shared pages: the
  * content is the object's, nothing is lost); if even that fails, the
  * unmap is completed instead so that no hole remains, and it succeeds. */
-int vmp__os_unmap_view(void *addr, size_t size, vmp__os_handle h, uint64_t offset, int prot) {
+VMP__HOT int vmp__os_unmap_view(void *addr, size_t size, vmp__os_handle h, uint64_t offset,
+                                int prot) {
   int err = vmp__unix_placeholder(addr, size);
   if (!err || still_mapped(addr, size)) return err;
   if (SYS(mmap)(addr, size, vmp__unix_prot(prot), MAP_FIXED | MAP_SHARED, (int)h, (off_t)offset) !=
@@ -340,7 +333,7 @@ int vmp__os_unmap_view(void *addr, size_t size, vmp__os_handle h, uint64_t offse
  * only failed after tearing the pages down, and then the call reports
  * what it promised. Only if that fails too does an error come back over a
  * hole (vmp_unmap documents it). */
-int vmp__os_unmap_private(void *span, size_t span_size, void *addr, size_t size) {
+VMP__HOT int vmp__os_unmap_private(void *span, size_t span_size, void *addr, size_t size) {
   (void)span, (void)span_size;
   int err = vmp__unix_placeholder(addr, size);
   if (!err || still_mapped(addr, size)) return err;
