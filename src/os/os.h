@@ -301,7 +301,8 @@ void vmp__os_budget(struct vmp_budget *out);
 
 /* ---- locks --------------------------------------------------------------- */
 
-/* Storage for the backend's mutex (pthread_mutex_t, SRWLOCK). */
+/* Storage for the backend's lock (a futex word on Linux, a pthread_mutex_t on
+ * other POSIX systems, an SRWLOCK on Windows). */
 typedef union vmp__os_lock {
   void *align_pointer;
   long double align_float;
