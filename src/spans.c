@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "internal.h"
 #include "vmplace.h"
 
 /* 32 keys are four cache lines; 32 entries of 40 bytes are 1280 bytes.
@@ -72,6 +73,16 @@ struct vmp__spans_node {
 #define PREFETCH(p) __builtin_prefetch(p)
 #else
 #define PREFETCH(p) ((void)(p))
+#endif
+
+/* Leaf entries are shifted in place by a loop the compiler may not turn
+ * into a memmove call: the shifts are a few entries, and the library
+ * routine is a code page of its own that every insert would walk again
+ * after the system call before it had emptied the TLB. */
+#if defined(__GNUC__) || defined(__clang__)
+#define NO_LIBRARY_CALL() __asm__("")
+#else
+#define NO_LIBRARY_CALL() ((void)0)
 #endif
 
 #define LEAF_BYTES sizeof(spans_node)
@@ -168,23 +179,25 @@ static int ensure_spares(vmp__spans *t, size_t want) {
 
 /* ---- leaf and inner node edits --------------------------------------------- */
 
-static void leaf_insert_at(spans_node *n, unsigned pos, const vmp__span *s) {
+static inline void leaf_insert_at(spans_node *n, unsigned pos, const vmp__span *s) {
   unsigned tail = LEAF(n)->count - pos;
-  /* Appends (a region's first span, each vmp_extend) move nothing, and
-   * two library calls for zero bytes are most of such an insert. */
-  if (tail) {
-    memmove(&LEAF(n)->keys[pos + 1], &LEAF(n)->keys[pos], tail * sizeof(size_t));
-    memmove(&LEAF(n)->entries[pos + 1], &LEAF(n)->entries[pos], tail * sizeof(vmp__span));
+  for (unsigned i = pos + tail; i > pos; i--) {
+    LEAF(n)->keys[i] = LEAF(n)->keys[i - 1];
+    LEAF(n)->entries[i] = LEAF(n)->entries[i - 1];
+    NO_LIBRARY_CALL();
   }
   LEAF(n)->keys[pos] = s->start;
   LEAF(n)->entries[pos] = *s;
   LEAF(n)->count++;
 }
 
-static void leaf_remove_run(spans_node *n, unsigned from, unsigned to) {
+static inline void leaf_remove_run(spans_node *n, unsigned from, unsigned to) {
   unsigned tail = LEAF(n)->count - to;
-  memmove(&LEAF(n)->keys[from], &LEAF(n)->keys[to], tail * sizeof(size_t));
-  memmove(&LEAF(n)->entries[from], &LEAF(n)->entries[to], tail * sizeof(vmp__span));
+  for (unsigned i = 0; i < tail; i++) {
+    LEAF(n)->keys[from + i] = LEAF(n)->keys[to + i];
+    LEAF(n)->entries[from + i] = LEAF(n)->entries[to + i];
+    NO_LIBRARY_CALL();
+  }
   keys_unused(LEAF(n)->keys, LEAF(n)->count - (to - from), LEAF(n)->count);
   LEAF(n)->count -= to - from;
 }
@@ -233,7 +246,7 @@ static inline spans_node *hinted_leaf(const vmp__spans *t, size_t key) {
 
 /* Descends to the leaf whose range holds key, remembering it as the hint
  * and, when path is not NULL, the inner nodes on the way. */
-static spans_node *descend(vmp__spans *t, size_t key, spans_path *path) {
+VMP__HOT static spans_node *descend(vmp__spans *t, size_t key, spans_path *path) {
   spans_node *n = t->root;
   unsigned depth = t->height - 1;
   size_t first = 0, last = SIZE_MAX; /* the keys child i may hold, narrowed level by level */
@@ -259,7 +272,7 @@ static spans_node *descend(vmp__spans *t, size_t key, spans_path *path) {
   return n;
 }
 
-vmp__span *vmp__spans_find(vmp__spans *t, size_t page, vmp__spans_cursor *at) {
+VMP__HOT vmp__span *vmp__spans_find(vmp__spans *t, size_t page, vmp__spans_cursor *at) {
   if (!t->root) return NULL;
   spans_node *n = hinted_leaf(t, page);
   if (!n) n = descend(t, page, NULL);
@@ -288,7 +301,7 @@ vmp__span *vmp__spans_first(vmp__spans *t, vmp__spans_cursor *at) {
   return &LEAF(n)->entries[0];
 }
 
-vmp__span *vmp__spans_step(vmp__spans *t, vmp__spans_cursor *at, int dir) {
+VMP__HOT vmp__span *vmp__spans_step(vmp__spans *t, vmp__spans_cursor *at, int dir) {
   (void)t;
   spans_node *n = at->leaf;
   unsigned i = at->index;
@@ -316,7 +329,7 @@ vmp__span *vmp__spans_step(vmp__spans *t, vmp__spans_cursor *at, int dir) {
 
 /* ---- insert -------------------------------------------------------------------- */
 
-int vmp__spans_reserve(vmp__spans *t, size_t inserts) {
+VMP__HOT int vmp__spans_reserve(vmp__spans *t, size_t inserts) {
   if (inserts == 0) return 0;
   if (t->height <= 1 && t->count + inserts <= LEAF_CAP)
     return ensure_spares(t, t->root ? 0 : 1); /* no split can happen */
@@ -404,7 +417,7 @@ static void leaf_split(spans_node *n, spans_node *upper, unsigned pos, const vmp
   }
 }
 
-int vmp__spans_insert(vmp__spans *t, const vmp__span *s) {
+VMP__HOT int vmp__spans_insert(vmp__spans *t, const vmp__span *s) {
   if (!t->root) {
     if (ensure_spares(t, 1)) return VMP_ENOMEM;
     spans_node *leaf = take_spare(t);
@@ -585,7 +598,7 @@ static void rebalance(vmp__spans *t, const spans_path *path, spans_node *leaf) {
   }
 }
 
-void vmp__spans_remove(vmp__spans *t, size_t start) {
+VMP__HOT void vmp__spans_remove(vmp__spans *t, size_t start) {
   if (!t->root) return;
   spans_node *leaf = hinted_leaf(t, start);
   if (leaf && LEAF(leaf)->count > (t->height == 1 ? 1 : LEAF_MIN)) {
@@ -607,7 +620,7 @@ void vmp__spans_remove(vmp__spans *t, size_t start) {
   rebalance(t, &path, leaf);
 }
 
-void vmp__spans_remove_range(vmp__spans *t, size_t first, size_t last) {
+VMP__HOT void vmp__spans_remove_range(vmp__spans *t, size_t first, size_t last) {
   if (first > last) return;
   /* A coalesce has just looked its range up: when every key of the range
    * belongs to the remembered leaf and enough entries stay in it, the run
