@@ -75,9 +75,9 @@ struct vmp__spans_node {
 #define PREFETCH(p) ((void)(p))
 #endif
 
-/* Leaf entries are shifted in place by a loop the compiler may not turn
- * into a memmove call: the shifts are a few entries, and the library
- * routine is a code page of its own that every insert would walk again
+/* Leaf entries are shifted, and unused keys filled, by loops the compiler
+ * may not turn into memmove or memset calls: they move a few entries, and
+ * each library routine is a code page of its own that every insert would walk again
  * after the system call before it had emptied the TLB. */
 #if defined(__GNUC__) || defined(__clang__)
 #define NO_LIBRARY_CALL() __asm__("")
@@ -125,7 +125,10 @@ static inline unsigned count_le_all(const size_t *keys, unsigned cap, size_t key
 }
 
 static void keys_unused(size_t *keys, unsigned from, unsigned to) {
-  for (unsigned i = from; i < to; i++) keys[i] = UNUSED;
+  for (unsigned i = from; i < to; i++) {
+    keys[i] = UNUSED;
+    NO_LIBRARY_CALL();
+  }
 }
 
 /* A node holding few keys is searched over its first cache line or two
