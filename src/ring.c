@@ -519,12 +519,23 @@ static int raise_flag(const vmp_ring *ring, _Atomic uint32_t *sleeping) {
   return vmp__os_remote_barrier() == 0;
 }
 
+/* The spin before a sleep: SPIN_PROBES looks with a pause between them,
+ * the first for `want` and the rest for `spin_want` (at least as much).
+ * Returns the last look's answer: 0 (not yet), 1 (go on) or an error. */
+static int spin_probes(vmp_ring *ring, vmp__ring_probe probe, size_t want, size_t spin_want) {
+  int ready = probe(ring, want);
+  for (int probes = 1; !ready && probes < SPIN_PROBES; probes++) {
+    vmp__os_cpu_relax();
+    ready = probe(ring, spin_want);
+  }
+  return ready;
+}
+
 int vmp__ring_wait(vmp_ring *ring, vmp__ring_probe probe, size_t want, _Atomic uint32_t *seq,
                    _Atomic uint32_t *sleeping, int64_t timeout_ns, int spin) {
-  for (int probes = 0; spin && timeout_ns != 0 && probes < SPIN_PROBES; probes++) {
-    int ready = probe(ring, want);
+  if (spin && timeout_ns != 0) {
+    int ready = spin_probes(ring, probe, want, want);
     if (ready) return ready > 0 ? 0 : ready;
-    vmp__os_cpu_relax();
   }
   deadline d = deadline_start(timeout_ns);
   for (;;) {
@@ -548,13 +559,8 @@ int vmp_ring_wait_write(vmp_ring *ring, size_t want, int64_t timeout_ns) {
   if (!ring || want > ring->capacity || carries_records_only(ring)) return VMP_EINVAL;
   int spin = 1;
   if (timeout_ns < 0 && want < SPACE_BATCH && ring->capacity >= SPACE_BATCH) {
-    int ready = producer_probe(ring, want);
+    int ready = spin_probes(ring, producer_probe, want, SPACE_BATCH);
     if (ready) return ready > 0 ? 0 : ready;
-    for (int probes = 0; probes < SPIN_PROBES; probes++) {
-      vmp__os_cpu_relax();
-      ready = producer_probe(ring, SPACE_BATCH);
-      if (ready) return ready > 0 ? 0 : ready;
-    }
     spin = 0;
   }
   return vmp__ring_wait(ring, producer_probe, want, &ring->ctl->space_seq,

@@ -77,8 +77,8 @@ struct vmp__spans_node {
 
 /* Leaf entries are shifted, and unused keys filled, by loops the compiler
  * may not turn into memmove or memset calls: they move a few entries, and
- * each library routine is a code page of its own that every insert would walk again
- * after the system call before it had emptied the TLB. */
+ * each library routine is a code page of its own, which every insert or
+ * remove would walk again after the system call before it emptied the TLB. */
 #if defined(__GNUC__) || defined(__clang__)
 #define NO_LIBRARY_CALL() __asm__("")
 #else
