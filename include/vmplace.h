@@ -1230,10 +1230,15 @@ VMP_API int vmp_ring_get_stats(const vmp_ring *ring, vmp_ring_stats *out);
 
 /* Marks the ring shut down (for both sides, in every process) and wakes
  * every waiter. Writing after it gives VMP_ESHUTDOWN; reading drains what
- * is left first. */
+ * is left first. Thread-safe with every call on the ring, and with a
+ * vmp_ring_close that another thread makes once it has seen the ring shut
+ * down (VMP_ESHUTDOWN), even before this call has returned: the close
+ * waits for it to finish. */
 VMP_API void vmp_ring_shutdown(vmp_ring *ring);
 
-/* Unmaps the ring and closes this process's handle. NULL is ignored. */
+/* Unmaps the ring and closes this process's handle. NULL is ignored. No
+ * other call on the handle may run or follow, except a vmp_ring_shutdown
+ * still finishing (see there), which this waits for. */
 VMP_API int vmp_ring_close(vmp_ring *ring);
 
 #ifdef __cplusplus

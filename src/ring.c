@@ -303,6 +303,8 @@ void *vmp_ring_data(const vmp_ring *ring) { return ring ? ring->data : NULL; }
 
 int vmp_ring_close(vmp_ring *ring) {
   if (!ring) return 0;
+  while (atomic_load_explicit(&ring->shutdowns_running, memory_order_acquire) != 0)
+    vmp__os_cpu_relax();
   int err = vmp_release(ring->region);
   if (err) return err; /* the ring stays whole, to be closed again */
   err = vmp_mem_close(ring->mem);
@@ -576,9 +578,14 @@ int vmp_ring_wait_read(vmp_ring *ring, size_t want, int64_t timeout_ns) {
 void vmp_ring_shutdown(vmp_ring *ring) {
   if (!ring) return;
   control *ctl = ring->ctl;
+  /* The flag must come before the bumps (a sleeper that saw no flag sleeps
+   * on a word that has yet to change), so a side that sees it may close
+   * the handle while the bumps are still to come: it waits for this. */
+  atomic_fetch_add_explicit(&ring->shutdowns_running, 1, memory_order_seq_cst);
   atomic_store_explicit(&ctl->shutdown, 1, memory_order_seq_cst);
   atomic_fetch_add_explicit(&ctl->data_seq, 1, memory_order_seq_cst);
   atomic_fetch_add_explicit(&ctl->space_seq, 1, memory_order_seq_cst);
   vmp__os_wake_all(&ctl->data_seq);
   vmp__os_wake_all(&ctl->space_seq);
+  atomic_fetch_sub_explicit(&ring->shutdowns_running, 1, memory_order_release);
 }

@@ -77,6 +77,10 @@ struct vmp_ring {
   int64_t abandon_ns;
   int bounded_sleep; /* a wake-up may be missed: never sleep long */
   _Atomic int header_state;
+  /* vmp_ring_shutdown calls on this handle that may still touch the
+   * control page: once a side sees the ring shut down it may close it while
+   * the call that did so is still waking sleepers, so close waits for 0. */
+  _Atomic uint32_t shutdowns_running;
   /* Nothing above changes while the sides run (the header state once):
    * what only one side writes is in its own side, on its own lines. */
   side producer;

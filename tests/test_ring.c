@@ -13,6 +13,8 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -493,6 +495,53 @@ Test(ring, shutdown_wakes_a_blocked_reader_and_writer) {
   CHECK_RC(ww.result, VMP_ESHUTDOWN);
   CHECK_OK(vmp_ring_close(reader_ring));
   CHECK_OK(vmp_ring_close(writer_ring));
+}
+
+/* A side that sees the ring shut down may close it at once, while the
+ * vmp_ring_shutdown that did so is still waking sleepers. Here the first
+ * wake-up system call of the shutdown is held up long enough for the
+ * closer to close: the close must wait for the shutdown to finish, so the
+ * control page is still mapped when the held call looks at it. */
+typedef long (*futex_fn)(_Atomic uint32_t *, int, uint32_t, const struct timespec *);
+static pthread_t shutting_down_thread;
+static _Atomic int wake_held, closed_while_held, ring_closed;
+
+static long held_futex(_Atomic uint32_t *word, int op, uint32_t value, const struct timespec *t) {
+  futex_fn system_futex = (futex_fn)vmp__testing_syscall_default("futex");
+  if (pthread_equal(pthread_self(), shutting_down_thread) && !atomic_exchange(&wake_held, 1)) {
+    sleep_ms(100);
+    closed_while_held = atomic_load(&ring_closed);
+    (void)atomic_load(word); /* faults if the close went ahead */
+  }
+  return system_futex(word, op, value, t);
+}
+
+static void *close_on_shutdown(void *arg) {
+  vmp_ring *r = arg;
+  /* Polling, not sleeping: a sleeper would wait for the held wake-up. */
+  int rc;
+  while ((rc = vmp_ring_wait_read(r, 1, 0)) == VMP_ETIMEDOUT) sleep_ms(1);
+  if (rc == VMP_ESHUTDOWN && vmp_ring_close(r) == 0) atomic_store(&ring_closed, 1);
+  return NULL;
+}
+
+Test(ring, a_side_may_close_as_soon_as_it_sees_the_shutdown) {
+  vmp_ring *r;
+  CHECK_OK(vmp_ring_create(G(), 0, &r));
+  if (vmp__testing_syscall_set("futex", (vmp__syscall_fn)held_futex) != 0) {
+    CHECK_OK(vmp_ring_close(r));
+    cr_skip_test("this backend's wake-up is no system call, so it cannot be held up");
+  }
+  shutting_down_thread = pthread_self();
+  pthread_t closer;
+  cr_assert_eq(pthread_create(&closer, NULL, close_on_shutdown, r), 0);
+  sleep_ms(20);
+  vmp_ring_shutdown(r);
+  pthread_join(closer, NULL);
+  vmp__testing_syscall_set("futex", NULL);
+  cr_assert(wake_held, "the shutdown made no wake-up call");
+  cr_assert(ring_closed, "the closer did not see the shutdown, or its close failed");
+  cr_assert(!closed_while_held, "the close went ahead of a shutdown still under way");
 }
 
 Test(ring, reading_drains_what_is_left_after_shutdown) {
