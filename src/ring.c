@@ -353,9 +353,15 @@ static inline int carries_records_only(const vmp_ring *ring) {
 
 /* ---- producer ------------------------------------------------------------------- */
 
-int vmp_ring_write_begin(vmp_ring *ring, size_t want, void **ptr, size_t *len) {
-  if (!ring || !ptr || !len || (want > ring->capacity && want != VMP_RING_ALL) ||
-      carries_records_only(ring))
+/* The in-place calls' common case is one unsigned compare: want - 1 <
+ * room holds for 1 <= want <= room only, and room is 0 unless the side
+ * runs and never more than the capacity, so it also says that want is
+ * valid and the side running; n - 1 < offered likewise, offered being 0 on
+ * a broken side and on a multi-producer ring's producer. Everything else,
+ * in the documented order, is out of line. */
+
+static VMP__RING_APART int write_begin_slow(vmp_ring *ring, size_t want, void **ptr, size_t *len) {
+  if (!ptr || !len || (want > ring->capacity && want != VMP_RING_ALL) || carries_records_only(ring))
     return VMP_EINVAL;
   size_t space;
   int err = vmp__ring_producer_space(ring, want ? want : 1, &space);
@@ -366,19 +372,35 @@ int vmp_ring_write_begin(vmp_ring *ring, size_t want, void **ptr, size_t *len) {
   return 0;
 }
 
-int vmp_ring_write_commit(vmp_ring *ring, size_t n) {
-  if (!ring || carries_records_only(ring)) return VMP_EINVAL;
+int vmp_ring_write_begin(vmp_ring *ring, size_t want, void **ptr, size_t *len) {
+  if (!ring) return VMP_EINVAL;
   side *p = &ring->producer;
+  if (want - 1 >= p->room || !ptr || !len || carries_records_only(ring) || is_shut_down(ring))
+    return write_begin_slow(ring, want, ptr, len);
+  p->offered = p->room;
+  *ptr = ring->data + p->pos;
+  *len = p->room;
+  return 0;
+}
+
+static VMP__RING_SLOW int write_commit_slow(vmp_ring *ring, size_t n) {
+  const side *p = &ring->producer;
+  if (carries_records_only(ring)) return VMP_EINVAL;
   if (p->state < 0) return p->state;
-  if (n > p->offered) return VMP_EINVAL;
-  if (n == 0) return 0;
+  return n == 0 ? 0 : VMP_EINVAL;
+}
+
+int vmp_ring_write_commit(vmp_ring *ring, size_t n) {
+  if (!ring) return VMP_EINVAL;
+  side *p = &ring->producer;
+  if (n - 1 >= p->offered) return write_commit_slow(ring, n);
   p->offered -= n;
   publish_head(ring, n);
   return 0;
 }
 
-ptrdiff_t vmp_ring_write(vmp_ring *ring, const void *src, size_t n) {
-  if (!ring || (!src && n) || carries_records_only(ring)) return VMP_EINVAL;
+static VMP__RING_APART ptrdiff_t write_slow(vmp_ring *ring, const void *src, size_t n) {
+  if ((!src && n) || carries_records_only(ring)) return VMP_EINVAL;
   size_t space;
   int err = vmp__ring_producer_space(ring, n, &space);
   if (err) return err;
@@ -390,11 +412,22 @@ ptrdiff_t vmp_ring_write(vmp_ring *ring, const void *src, size_t n) {
   return (ptrdiff_t)count;
 }
 
+ptrdiff_t vmp_ring_write(vmp_ring *ring, const void *src, size_t n) {
+  if (!ring) return VMP_EINVAL;
+  side *p = &ring->producer;
+  if (n - 1 >= p->room || !src || carries_records_only(ring) || is_shut_down(ring))
+    return write_slow(ring, src, n);
+  memcpy(ring->data + p->pos, src, n);
+  p->offered = 0;
+  publish_head(ring, n);
+  return (ptrdiff_t)n;
+}
+
 /* ---- consumer ------------------------------------------------------------------- */
 
-int vmp_ring_read_begin(vmp_ring *ring, size_t want, const void **ptr, size_t *len) {
-  if (!ring || !ptr || !len || (want > ring->capacity && want != VMP_RING_ALL) ||
-      carries_records_only(ring))
+static VMP__RING_APART int read_begin_slow(vmp_ring *ring, size_t want, const void **ptr,
+                                           size_t *len) {
+  if (!ptr || !len || (want > ring->capacity && want != VMP_RING_ALL) || carries_records_only(ring))
     return VMP_EINVAL;
   size_t there;
   int err = vmp__ring_consumer_data(ring, want ? want : 1, &there);
@@ -405,19 +438,37 @@ int vmp_ring_read_begin(vmp_ring *ring, size_t want, const void **ptr, size_t *l
   return 0;
 }
 
-int vmp_ring_read_release(vmp_ring *ring, size_t n) {
-  if (!ring || carries_records_only(ring)) return VMP_EINVAL;
+int vmp_ring_read_begin(vmp_ring *ring, size_t want, const void **ptr, size_t *len) {
+  if (!ring) return VMP_EINVAL;
   side *c = &ring->consumer;
+  if (want - 1 >= c->room || !ptr || !len || carries_records_only(ring))
+    return read_begin_slow(ring, want, ptr, len);
+  c->offered = c->room;
+  *ptr = ring->data + c->pos;
+  *len = c->room;
+  return 0;
+}
+
+/* A multi-producer ring's consumer has records on offer (vmp_ring_next):
+ * the test for that kind comes first here. */
+static VMP__RING_SLOW int read_release_slow(vmp_ring *ring, size_t n) {
+  const side *c = &ring->consumer;
+  if (carries_records_only(ring)) return VMP_EINVAL;
   if (c->state < 0) return c->state;
-  if (n > c->offered) return VMP_EINVAL;
-  if (n == 0) return 0;
+  return n == 0 ? 0 : VMP_EINVAL;
+}
+
+int vmp_ring_read_release(vmp_ring *ring, size_t n) {
+  if (!ring) return VMP_EINVAL;
+  side *c = &ring->consumer;
+  if (n - 1 >= c->offered || carries_records_only(ring)) return read_release_slow(ring, n);
   c->offered -= n;
   publish_tail(ring, n);
   return 0;
 }
 
-ptrdiff_t vmp_ring_read(vmp_ring *ring, void *dst, size_t n) {
-  if (!ring || (!dst && n) || carries_records_only(ring)) return VMP_EINVAL;
+static VMP__RING_APART ptrdiff_t read_slow(vmp_ring *ring, void *dst, size_t n) {
+  if ((!dst && n) || carries_records_only(ring)) return VMP_EINVAL;
   size_t there;
   int err = vmp__ring_consumer_data(ring, n, &there);
   if (err) return err;
@@ -427,6 +478,16 @@ ptrdiff_t vmp_ring_read(vmp_ring *ring, void *dst, size_t n) {
   ring->consumer.offered = 0;
   publish_tail(ring, count);
   return (ptrdiff_t)count;
+}
+
+ptrdiff_t vmp_ring_read(vmp_ring *ring, void *dst, size_t n) {
+  if (!ring) return VMP_EINVAL;
+  side *c = &ring->consumer;
+  if (n - 1 >= c->room || !dst || carries_records_only(ring)) return read_slow(ring, dst, n);
+  memcpy(dst, ring->data + c->pos, n);
+  c->offered = 0;
+  publish_tail(ring, n);
+  return (ptrdiff_t)n;
 }
 
 /* ---- descriptor I/O ------------------------------------------------------------- */

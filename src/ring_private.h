@@ -119,8 +119,11 @@ static inline int is_shut_down(const vmp_ring *ring) {
   return atomic_load_explicit(&ring->ctl->shutdown, memory_order_acquire) != 0;
 }
 
+/* A broken side offers nothing and has no room: the in-place calls' one
+ * compare against room or offered then also says that the side runs. */
 static inline int broken(side *s) {
   s->state = VMP_EPEER;
+  s->room = 0;
   s->offered = 0;
   return VMP_EPEER;
 }

@@ -778,8 +778,10 @@ Test(ring_hostile, impossible_indexes_are_reported) {
   cr_assert_eq(vmp_ring_write(r, "abcd", 4), 4);
   poke64(ctl, CTL_TAIL, 5);
   CHECK_RC(vmp_ring_write_begin(r, VMP_RING_ALL, &w, &len), VMP_EPEER);
-  poke64(ctl, CTL_TAIL, 0); /* and it stays broken */
+  poke64(ctl, CTL_TAIL, 0); /* and it stays broken, though it had room before */
   CHECK_RC(vmp_ring_write_begin(r, VMP_RING_ALL, &w, &len), VMP_EPEER);
+  CHECK_RC(vmp_ring_write_begin(r, 1, &w, &len), VMP_EPEER);
+  cr_assert_eq(vmp_ring_write(r, "x", 1), VMP_EPEER);
   CHECK_RC(vmp_ring_write_commit(r, 0), VMP_EPEER);
   CHECK_OK(vmp_ring_read_begin(r, VMP_RING_ALL, &p, &len)); /* the consumer is fine */
   cr_assert_eq(len, 4);

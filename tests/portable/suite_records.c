@@ -176,6 +176,18 @@ CHECK_TEST(multi_producer_refuses_bytes) {
   CHECK_RC(vmp_ring_read_begin(r, 1, &q, &len), VMP_EINVAL);
   CHECK_RC(vmp_ring_wait_write(r, 1, 0), VMP_EINVAL);
   CHECK_RC(vmp_ring_wait_read(r, 1, 0), VMP_EINVAL);
+  /* Also while a record is reserved or given by next, moving nothing. */
+  vmp_ring_record held, got;
+  CHECK_RC(vmp_ring_reserve(r, 16, 0, &held), 0);
+  CHECK_RC(vmp_ring_write_commit(r, 1), VMP_EINVAL);
+  CHECK_RC(vmp_ring_write_begin(r, 1, &p, &len), VMP_EINVAL);
+  CHECK_RC(vmp_ring_submit(r, &held), 0);
+  CHECK_RC(vmp_ring_next(r, 0, &got), 0);
+  CHECK_RC(vmp_ring_read_release(r, 1), VMP_EINVAL);
+  CHECK_RC(vmp_ring_read_begin(r, 1, &q, &len), VMP_EINVAL);
+  CHECK(vmp_ring_read(r, buf, 8) == VMP_EINVAL, "read with a record on offer");
+  CHECK_RC(vmp_ring_consume(r, &got), 0);
+  CHECK_RC(vmp_ring_next(r, 0, &got), VMP_ETIMEDOUT);
   CHECK(vmp_ring_record_max(r) == vmp_ring_capacity(r) - sizeof(vmp__ring_mp_header), "record max");
   vmp_ring *other;
   CHECK_RC(vmp_ring_attach(vmp_ring_fd(r), VMP_RING_MULTI_PRODUCER, &other), VMP_EINVAL);
