@@ -114,14 +114,15 @@ static inline void prefetch_node(const spans_node *n, size_t bytes) {
 #define SMALL_KEYS 8
 
 /* Number of keys <= key among keys[0..cap), cap a constant power of two.
- * Branch-free (a mask, not a conditional) so that random positions do not
- * pay a mispredict per probe. */
+ * Branch-free (a product, not a conditional, which gcc compiles to a
+ * branch) so that random positions do not pay a mispredict per probe. An
+ * index times a power of two folds into the address of the next probe,
+ * where a masked pointer took a shift and an add a step. */
 static inline unsigned count_le_all(const size_t *keys, unsigned cap, size_t key) {
-  const size_t *base = keys;
+  size_t i = 0;
   UNROLL
-  for (unsigned half = cap / 2; half > 0; half /= 2)
-    base += half & (0u - (unsigned)(base[half] <= key));
-  return (unsigned)(base - keys) + (*base <= key);
+  for (unsigned half = cap / 2; half > 0; half /= 2) i += (size_t)(keys[i + half] <= key) * half;
+  return (unsigned)i + (keys[i] <= key);
 }
 
 static void keys_unused(size_t *keys, unsigned from, unsigned to) {
@@ -182,23 +183,35 @@ static int ensure_spares(vmp__spans *t, size_t want) {
 
 /* ---- leaf and inner node edits --------------------------------------------- */
 
+/* The shifts below step pointers rather than indices: with unsigned
+ * indices gcc worked out every entry's address afresh, almost as many
+ * instructions as the copy. */
+
+/* Inserts *s at pos, moving the entries after it. */
 static inline void leaf_insert_at(spans_node *n, unsigned pos, const vmp__span *s) {
-  unsigned tail = LEAF(n)->count - pos;
-  for (unsigned i = pos + tail; i > pos; i--) {
-    LEAF(n)->keys[i] = LEAF(n)->keys[i - 1];
-    LEAF(n)->entries[i] = LEAF(n)->entries[i - 1];
+  size_t *key = &LEAF(n)->keys[LEAF(n)->count];
+  vmp__span *e = &LEAF(n)->entries[LEAF(n)->count];
+  while (key > &LEAF(n)->keys[pos]) {
+    key--;
+    e--;
+    key[1] = *key;
+    e[1] = *e;
     NO_LIBRARY_CALL();
   }
-  LEAF(n)->keys[pos] = s->start;
-  LEAF(n)->entries[pos] = *s;
+  *key = s->start;
+  *e = *s;
   LEAF(n)->count++;
 }
 
+/* Removes entries [from, to), moving the entries after them once. */
 static inline void leaf_remove_run(spans_node *n, unsigned from, unsigned to) {
-  unsigned tail = LEAF(n)->count - to;
-  for (unsigned i = 0; i < tail; i++) {
-    LEAF(n)->keys[from + i] = LEAF(n)->keys[to + i];
-    LEAF(n)->entries[from + i] = LEAF(n)->entries[to + i];
+  size_t *key = &LEAF(n)->keys[from];
+  vmp__span *e = &LEAF(n)->entries[from];
+  const size_t *end = &LEAF(n)->keys[LEAF(n)->count];
+  size_t gap = to - from;
+  for (; key + gap < end; key++, e++) {
+    *key = key[gap];
+    *e = e[gap];
     NO_LIBRARY_CALL();
   }
   keys_unused(LEAF(n)->keys, LEAF(n)->count - (to - from), LEAF(n)->count);
@@ -247,31 +260,49 @@ static inline spans_node *hinted_leaf(const vmp__spans *t, size_t key) {
   return n && key >= t->hint_first && key <= t->hint_last ? n : NULL;
 }
 
+/* The descent range: the keys the current child may hold, narrowed level
+ * by level. */
+typedef struct key_range {
+  size_t first, last;
+} key_range;
+
+/* One level of a descent: the child of the inner node n at depth d that
+ * routes key. */
+static inline spans_node *route(spans_node *n, unsigned d, size_t key, key_range *range,
+                                spans_path *path) {
+  unsigned count = INNER(n)->count;
+  unsigned i = inner_count_le(n, key);
+  if (i > 0) range->first = INNER(n)->keys[i - 1];
+  if (i < count) range->last = INNER(n)->keys[i] - 1;
+  if (path) {
+    path->node[d] = n;
+    path->slot[d] = i;
+  }
+  return INNER(n)->child[i];
+}
+
 /* Descends to the leaf whose range holds key, remembering it as the hint
- * and, when path is not NULL, the inner nodes on the way. */
+ * and, when path is not NULL, the inner nodes on the way. The last level
+ * is out of the loop: with both node sizes' prefetches behind one branch,
+ * gcc worked out their shared addresses into registers ahead of it,
+ * spilling most, at twice the instructions of the prefetches alone. */
 VMP__HOT static spans_node *descend(vmp__spans *t, size_t key, spans_path *path) {
   spans_node *n = t->root;
   unsigned depth = t->height - 1;
-  size_t first = 0, last = SIZE_MAX; /* the keys child i may hold, narrowed level by level */
-  for (unsigned d = 0; d < depth; d++) {
-    unsigned count = INNER(n)->count;
-    unsigned i = inner_count_le(n, key);
-    if (i > 0) first = INNER(n)->keys[i - 1];
-    if (i < count) last = INNER(n)->keys[i] - 1;
-    if (path) {
-      path->node[d] = n;
-      path->slot[d] = i;
-    }
-    n = INNER(n)->child[i];
-    if (d + 1 < depth)
-      prefetch_node(n, INNER_BYTES);
-    else
-      prefetch_node(n, LEAF_BYTES);
+  key_range range = {0, SIZE_MAX};
+  unsigned d = 0;
+  for (; d + 1 < depth; d++) {
+    n = route(n, d, key, &range, path);
+    prefetch_node(n, INNER_BYTES);
+  }
+  if (depth) {
+    n = route(n, d, key, &range, path);
+    prefetch_node(n, LEAF_BYTES);
   }
   if (path) path->depth = depth;
   t->hint = n;
-  t->hint_first = first;
-  t->hint_last = last;
+  t->hint_first = range.first;
+  t->hint_last = range.last;
   return n;
 }
 
