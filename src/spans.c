@@ -187,20 +187,23 @@ static int ensure_spares(vmp__spans *t, size_t want) {
  * indices gcc worked out every entry's address afresh, almost as many
  * instructions as the copy. */
 
-/* Inserts *s at pos, moving the entries after it. */
-static inline void leaf_insert_at(spans_node *n, unsigned pos, const vmp__span *s) {
+/* Inserts s[0..k) at pos, moving the entries after it once. */
+static inline void leaf_insert_at(spans_node *n, unsigned pos, const vmp__span *s, unsigned k) {
   size_t *key = &LEAF(n)->keys[LEAF(n)->count];
   vmp__span *e = &LEAF(n)->entries[LEAF(n)->count];
   while (key > &LEAF(n)->keys[pos]) {
     key--;
     e--;
-    key[1] = *key;
-    e[1] = *e;
+    key[k] = *key;
+    e[k] = *e;
     NO_LIBRARY_CALL();
   }
-  *key = s->start;
-  *e = *s;
-  LEAF(n)->count++;
+  for (unsigned j = 0; j < k; j++) {
+    key[j] = s[j].start;
+    e[j] = s[j];
+    NO_LIBRARY_CALL();
+  }
+  LEAF(n)->count += k;
 }
 
 /* Removes entries [from, to), moving the entries after them once. */
@@ -439,7 +442,7 @@ static void leaf_split(spans_node *n, spans_node *upper, unsigned pos, const vmp
     LEAF(n)->count = keep - 1;
     keys_unused(LEAF(upper)->keys, moved, LEAF_CAP);
     keys_unused(LEAF(n)->keys, keep - 1, LEAF_CAP);
-    leaf_insert_at(n, pos, s);
+    leaf_insert_at(n, pos, s, 1);
   } else {
     unsigned moved = LEAF_CAP - keep;
     leaf_copy(upper, 0, n, keep, moved);
@@ -447,46 +450,34 @@ static void leaf_split(spans_node *n, spans_node *upper, unsigned pos, const vmp
     LEAF(n)->count = keep;
     keys_unused(LEAF(upper)->keys, moved, LEAF_CAP);
     keys_unused(LEAF(n)->keys, keep, LEAF_CAP);
-    leaf_insert_at(upper, pos - keep, s);
+    leaf_insert_at(upper, pos - keep, s, 1);
   }
 }
 
-VMP__HOT int vmp__spans_insert(vmp__spans *t, const vmp__span *s) {
-  if (!t->root) {
-    if (ensure_spares(t, 1)) return VMP_ENOMEM;
-    spans_node *leaf = take_spare(t);
-    LEAF(leaf)->count = 0;
-    keys_unused(LEAF(leaf)->keys, 0, LEAF_CAP);
-    LEAF(leaf)->prev = LEAF(leaf)->next = NULL;
-    t->root = leaf;
-    t->height = 1;
-    /* The one leaf holds every key: what a descent would remember. */
-    t->hint = leaf;
-    t->hint_first = 0;
-    t->hint_last = SIZE_MAX;
+/* Inserts s[0..n) into the leaf where they go, which has room for them. */
+static void insert_in_leaf(vmp__spans *t, spans_node *leaf, const vmp__span *s, unsigned n,
+                           vmp__spans_cursor *at) {
+  unsigned pos = leaf_insert_pos(leaf, s->start);
+  assert(pos == 0 || LEAF(leaf)->keys[pos - 1] < s->start);
+  assert(pos == LEAF(leaf)->count || LEAF(leaf)->keys[pos] > s[n - 1].start);
+  leaf_insert_at(leaf, pos, s, n);
+  t->count += n;
+  if (at) {
+    at->leaf = leaf;
+    at->index = pos;
   }
-  spans_node *leaf = hinted_leaf(t, s->start);
-  if (leaf && LEAF(leaf)->count < LEAF_CAP) {
-    unsigned pos = leaf_insert_pos(leaf, s->start);
-    assert(pos == 0 || LEAF(leaf)->keys[pos - 1] != s->start);
-    leaf_insert_at(leaf, pos, s);
-    t->count++;
-    return 0;
-  }
-  spans_path path;
-  leaf = descend(t, s->start, &path);
+}
+
+/* Inserts *s into the full leaf found by `path`, splitting it and, as far
+ * up as they are full, its parents. */
+static int insert_splitting(vmp__spans *t, spans_node *leaf, const spans_path *path,
+                            const vmp__span *s) {
   unsigned pos = leaf_insert_pos(leaf, s->start);
   assert(pos == 0 || LEAF(leaf)->keys[pos - 1] != s->start);
-  if (LEAF(leaf)->count < LEAF_CAP) {
-    leaf_insert_at(leaf, pos, s);
-    t->count++;
-    return 0;
-  }
-
   /* Take every node the split needs before changing anything. */
   size_t need = 1;
-  unsigned d = path.depth;
-  while (d > 0 && INNER(path.node[d - 1])->count == INNER_CAP) {
+  unsigned d = path->depth;
+  while (d > 0 && INNER(path->node[d - 1])->count == INNER_CAP) {
     need++;
     d--;
   }
@@ -497,13 +488,13 @@ VMP__HOT int vmp__spans_insert(vmp__spans *t, const vmp__span *s) {
   int appending = pos == LEAF_CAP && !LEAF(leaf)->next;
   spans_node *upper = take_spare(t);
   leaf_split(leaf, upper, pos, s);
+  t->count++;
   size_t up = LEAF(upper)->keys[0];
-  for (d = path.depth; d > 0; d--) {
-    spans_node *parent = path.node[d - 1];
-    unsigned slot = path.slot[d - 1];
+  for (d = path->depth; d > 0; d--) {
+    spans_node *parent = path->node[d - 1];
+    unsigned slot = path->slot[d - 1];
     if (INNER(parent)->count < INNER_CAP) {
       inner_insert_at(parent, slot, up, upper);
-      t->count++;
       return 0;
     }
     spans_node *sibling = take_spare(t);
@@ -519,8 +510,56 @@ VMP__HOT int vmp__spans_insert(vmp__spans *t, const vmp__span *s) {
   INNER(root)->child[1] = upper;
   t->root = root;
   t->height++;
-  t->count++;
   return 0;
+}
+
+VMP__HOT int vmp__spans_insert_run(vmp__spans *t, const vmp__span *s, unsigned n,
+                                   vmp__spans_cursor *at) {
+  assert(n > 0 && n <= LEAF_CAP);
+  if (!t->root) {
+    if (ensure_spares(t, 1)) return VMP_ENOMEM;
+    spans_node *leaf = take_spare(t);
+    LEAF(leaf)->count = 0;
+    keys_unused(LEAF(leaf)->keys, 0, LEAF_CAP);
+    LEAF(leaf)->prev = LEAF(leaf)->next = NULL;
+    t->root = leaf;
+    t->height = 1;
+    /* The one leaf holds every key: what a descent would remember. */
+    t->hint = leaf;
+    t->hint_first = 0;
+    t->hint_last = SIZE_MAX;
+  }
+  /* The whole run goes in one leaf when it has room and its range takes
+   * the last key too: a separator may be a key removed since, which the
+   * run could pass. */
+  size_t last = s[n - 1].start;
+  spans_node *leaf = hinted_leaf(t, s->start);
+  if (leaf && last <= t->hint_last && LEAF(leaf)->count + n <= LEAF_CAP) {
+    insert_in_leaf(t, leaf, s, n, at);
+    return 0;
+  }
+  spans_path path;
+  leaf = descend(t, s->start, &path);
+  if (last <= t->hint_last && LEAF(leaf)->count + n <= LEAF_CAP) {
+    insert_in_leaf(t, leaf, s, n, at);
+    return 0;
+  }
+  /* A run that does not fit goes in one entry at a time, each of which
+   * may split; reserving first keeps a failure from leaving part of it. */
+  if (n > 1 && vmp__spans_reserve(t, n)) return VMP_ENOMEM;
+  for (unsigned i = 0; i < n; i++) {
+    if (i > 0) leaf = descend(t, s[i].start, &path);
+    if (LEAF(leaf)->count < LEAF_CAP)
+      insert_in_leaf(t, leaf, &s[i], 1, NULL);
+    else if (insert_splitting(t, leaf, &path, &s[i]))
+      return VMP_ENOMEM;
+  }
+  if (at) vmp__spans_find(t, s->start, at);
+  return 0;
+}
+
+vmp__span *vmp__spans_at(const vmp__spans_cursor *at) {
+  return &LEAF(at->leaf)->entries[at->index];
 }
 
 /* ---- remove -------------------------------------------------------------------- */
