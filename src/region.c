@@ -143,8 +143,8 @@ typedef struct page_range {
 
 /* The spans overlapping a range, as found by scan_kinds(). */
 typedef struct overlap {
-  vmp__span *span; /* the first (valid until the span set changes) */
-  size_t spans;    /* how many overlap */
+  vmp__span *span, *last; /* the first and the last (valid until the span set changes) */
+  size_t spans;           /* how many overlap */
 } overlap;
 
 static char *page_addr(const vmp_region *r, size_t page) {
@@ -190,9 +190,11 @@ VMP__HOT static int scan_kinds(vmp_region *r, page_range pr, unsigned allowed, o
   for (;;) {
     o->spans++;
     if (!(allowed & KIND_BIT(s->kind))) return VMP_ESTATE;
-    if (span_end(s) >= end) return 0;
+    if (span_end(s) >= end) break;
     s = vmp__spans_step(&r->spans, &at, 1);
   }
+  o->last = s;
+  return 0;
 }
 
 /* ---- the prot map ------------------------------------------------------------------ */
@@ -276,24 +278,30 @@ static int for_each_prot_run(vmp_region *r, const vmp__span *s, size_t first, si
 /* ---- span surgery -------------------------------------------------------------------- */
 
 /* Makes [first, first+count), inside span s, a span of its own with s's
- * attributes, and returns it. Two inserts. */
+ * attributes, and returns it. Up to two inserts, made as one run. */
 VMP__HOT static vmp__span *isolate(vmp_region *r, vmp__span *s, size_t first, size_t count) {
-  vmp__span proto = *s;
   size_t end = first + count, s_end = span_end(s);
-  if (first > s->start) {
-    s->pages = first - s->start;
-    proto.start = first;
-    proto.pages = s_end - first;
-    vmp__spans_insert(&r->spans, &proto);
+  int cut_before = first > s->start;
+  vmp__span pieces[2];
+  unsigned n = 0;
+  if (cut_before) {
+    pieces[n] = *s;
+    pieces[n].start = first;
+    pieces[n].pages = count;
+    n++;
   }
   if (end < s_end) {
-    vmp__span *piece = vmp__spans_find(&r->spans, first, NULL);
-    piece->pages = count;
-    proto.start = end;
-    proto.pages = s_end - end;
-    vmp__spans_insert(&r->spans, &proto);
+    pieces[n] = *s;
+    pieces[n].start = end;
+    pieces[n].pages = s_end - end;
+    n++;
   }
-  return vmp__spans_find(&r->spans, first, NULL);
+  if (n == 0) return s;
+  s->pages = cut_before ? first - s->start : count;
+  vmp__spans_cursor at;
+  vmp__spans_insert_run(&r->spans, pieces, n, &at);
+  /* With nothing cut off before it, the range is s, just before the run. */
+  return cut_before ? vmp__spans_at(&at) : vmp__spans_step(&r->spans, &at, -1);
 }
 
 /* A mixed span whose pages have come to share one protection is uniform
@@ -496,11 +504,8 @@ VMP__HOT int vmp_coalesce(vmp_region *r, size_t off, size_t size) {
   if (err) return err;
   overlap o;
   err = scan_kinds(r, pr, KIND_BIT(VMP_PLACEHOLDER), &o);
-  if (!err) {
-    vmp__span *last = vmp__spans_find(&r->spans, pr.first + pr.count - 1, NULL);
-    if (o.spans < 2 || o.span->start != pr.first || span_end(last) != pr.first + pr.count)
-      err = VMP_EEXTENT;
-  }
+  if (!err && (o.spans < 2 || o.span->start != pr.first || span_end(o.last) != pr.first + pr.count))
+    err = VMP_EEXTENT;
   if (!err) err = vmp__os_coalesce(page_addr(r, pr.first), size);
   if (!err) {
     o.span->pages = pr.count;

@@ -114,14 +114,15 @@ static inline void prefetch_node(const spans_node *n, size_t bytes) {
 #define SMALL_KEYS 8
 
 /* Number of keys <= key among keys[0..cap), cap a constant power of two.
- * Branch-free (a mask, not a conditional) so that random positions do not
- * pay a mispredict per probe. */
+ * Branch-free (a product, not a conditional, which gcc compiles to a
+ * branch) so that random positions do not pay a mispredict per probe. An
+ * index times a power of two folds into the address of the next probe,
+ * where a masked pointer took a shift and an add a step. */
 static inline unsigned count_le_all(const size_t *keys, unsigned cap, size_t key) {
-  const size_t *base = keys;
+  size_t i = 0;
   UNROLL
-  for (unsigned half = cap / 2; half > 0; half /= 2)
-    base += half & (0u - (unsigned)(base[half] <= key));
-  return (unsigned)(base - keys) + (*base <= key);
+  for (unsigned half = cap / 2; half > 0; half /= 2) i += (size_t)(keys[i + half] <= key) * half;
+  return (unsigned)i + (keys[i] <= key);
 }
 
 static void keys_unused(size_t *keys, unsigned from, unsigned to) {
@@ -182,23 +183,38 @@ static int ensure_spares(vmp__spans *t, size_t want) {
 
 /* ---- leaf and inner node edits --------------------------------------------- */
 
-static inline void leaf_insert_at(spans_node *n, unsigned pos, const vmp__span *s) {
-  unsigned tail = LEAF(n)->count - pos;
-  for (unsigned i = pos + tail; i > pos; i--) {
-    LEAF(n)->keys[i] = LEAF(n)->keys[i - 1];
-    LEAF(n)->entries[i] = LEAF(n)->entries[i - 1];
+/* The shifts below step pointers rather than indices: with unsigned
+ * indices gcc worked out every entry's address afresh, almost as many
+ * instructions as the copy. */
+
+/* Inserts s[0..k) at pos, moving the entries after it once. */
+static inline void leaf_insert_at(spans_node *n, unsigned pos, const vmp__span *s, unsigned k) {
+  size_t *key = &LEAF(n)->keys[LEAF(n)->count];
+  vmp__span *e = &LEAF(n)->entries[LEAF(n)->count];
+  while (key > &LEAF(n)->keys[pos]) {
+    key--;
+    e--;
+    key[k] = *key;
+    e[k] = *e;
     NO_LIBRARY_CALL();
   }
-  LEAF(n)->keys[pos] = s->start;
-  LEAF(n)->entries[pos] = *s;
-  LEAF(n)->count++;
+  for (unsigned j = 0; j < k; j++) {
+    key[j] = s[j].start;
+    e[j] = s[j];
+    NO_LIBRARY_CALL();
+  }
+  LEAF(n)->count += k;
 }
 
+/* Removes entries [from, to), moving the entries after them once. */
 static inline void leaf_remove_run(spans_node *n, unsigned from, unsigned to) {
-  unsigned tail = LEAF(n)->count - to;
-  for (unsigned i = 0; i < tail; i++) {
-    LEAF(n)->keys[from + i] = LEAF(n)->keys[to + i];
-    LEAF(n)->entries[from + i] = LEAF(n)->entries[to + i];
+  size_t *key = &LEAF(n)->keys[from];
+  vmp__span *e = &LEAF(n)->entries[from];
+  const size_t *end = &LEAF(n)->keys[LEAF(n)->count];
+  size_t gap = to - from;
+  for (; key + gap < end; key++, e++) {
+    *key = key[gap];
+    *e = e[gap];
     NO_LIBRARY_CALL();
   }
   keys_unused(LEAF(n)->keys, LEAF(n)->count - (to - from), LEAF(n)->count);
@@ -247,31 +263,49 @@ static inline spans_node *hinted_leaf(const vmp__spans *t, size_t key) {
   return n && key >= t->hint_first && key <= t->hint_last ? n : NULL;
 }
 
+/* The descent range: the keys the current child may hold, narrowed level
+ * by level. */
+typedef struct key_range {
+  size_t first, last;
+} key_range;
+
+/* One level of a descent: the child of the inner node n at depth d that
+ * routes key. */
+static inline spans_node *route(spans_node *n, unsigned d, size_t key, key_range *range,
+                                spans_path *path) {
+  unsigned count = INNER(n)->count;
+  unsigned i = inner_count_le(n, key);
+  if (i > 0) range->first = INNER(n)->keys[i - 1];
+  if (i < count) range->last = INNER(n)->keys[i] - 1;
+  if (path) {
+    path->node[d] = n;
+    path->slot[d] = i;
+  }
+  return INNER(n)->child[i];
+}
+
 /* Descends to the leaf whose range holds key, remembering it as the hint
- * and, when path is not NULL, the inner nodes on the way. */
+ * and, when path is not NULL, the inner nodes on the way. The last level
+ * is out of the loop: with both node sizes' prefetches behind one branch,
+ * gcc worked out their shared addresses into registers ahead of it,
+ * spilling most, at twice the instructions of the prefetches alone. */
 VMP__HOT static spans_node *descend(vmp__spans *t, size_t key, spans_path *path) {
   spans_node *n = t->root;
   unsigned depth = t->height - 1;
-  size_t first = 0, last = SIZE_MAX; /* the keys child i may hold, narrowed level by level */
-  for (unsigned d = 0; d < depth; d++) {
-    unsigned count = INNER(n)->count;
-    unsigned i = inner_count_le(n, key);
-    if (i > 0) first = INNER(n)->keys[i - 1];
-    if (i < count) last = INNER(n)->keys[i] - 1;
-    if (path) {
-      path->node[d] = n;
-      path->slot[d] = i;
-    }
-    n = INNER(n)->child[i];
-    if (d + 1 < depth)
-      prefetch_node(n, INNER_BYTES);
-    else
-      prefetch_node(n, LEAF_BYTES);
+  key_range range = {0, SIZE_MAX};
+  unsigned d = 0;
+  for (; d + 1 < depth; d++) {
+    n = route(n, d, key, &range, path);
+    prefetch_node(n, INNER_BYTES);
+  }
+  if (depth) {
+    n = route(n, d, key, &range, path);
+    prefetch_node(n, LEAF_BYTES);
   }
   if (path) path->depth = depth;
   t->hint = n;
-  t->hint_first = first;
-  t->hint_last = last;
+  t->hint_first = range.first;
+  t->hint_last = range.last;
   return n;
 }
 
@@ -408,7 +442,7 @@ static void leaf_split(spans_node *n, spans_node *upper, unsigned pos, const vmp
     LEAF(n)->count = keep - 1;
     keys_unused(LEAF(upper)->keys, moved, LEAF_CAP);
     keys_unused(LEAF(n)->keys, keep - 1, LEAF_CAP);
-    leaf_insert_at(n, pos, s);
+    leaf_insert_at(n, pos, s, 1);
   } else {
     unsigned moved = LEAF_CAP - keep;
     leaf_copy(upper, 0, n, keep, moved);
@@ -416,46 +450,36 @@ static void leaf_split(spans_node *n, spans_node *upper, unsigned pos, const vmp
     LEAF(n)->count = keep;
     keys_unused(LEAF(upper)->keys, moved, LEAF_CAP);
     keys_unused(LEAF(n)->keys, keep, LEAF_CAP);
-    leaf_insert_at(upper, pos - keep, s);
+    leaf_insert_at(upper, pos - keep, s, 1);
   }
 }
 
-VMP__HOT int vmp__spans_insert(vmp__spans *t, const vmp__span *s) {
-  if (!t->root) {
-    if (ensure_spares(t, 1)) return VMP_ENOMEM;
-    spans_node *leaf = take_spare(t);
-    LEAF(leaf)->count = 0;
-    keys_unused(LEAF(leaf)->keys, 0, LEAF_CAP);
-    LEAF(leaf)->prev = LEAF(leaf)->next = NULL;
-    t->root = leaf;
-    t->height = 1;
-    /* The one leaf holds every key: what a descent would remember. */
-    t->hint = leaf;
-    t->hint_first = 0;
-    t->hint_last = SIZE_MAX;
+/* Inserts s[0..n) into the leaf where they go, which has room for them.
+ * Marked hot because gcc does not inline it: unmarked, it sat with the
+ * cold code, one more code page for every carve to walk. */
+VMP__HOT static void insert_in_leaf(vmp__spans *t, spans_node *leaf, const vmp__span *s, unsigned n,
+                                    vmp__spans_cursor *at) {
+  unsigned pos = leaf_insert_pos(leaf, s->start);
+  assert(pos == 0 || LEAF(leaf)->keys[pos - 1] < s->start);
+  assert(pos == LEAF(leaf)->count || LEAF(leaf)->keys[pos] > s[n - 1].start);
+  leaf_insert_at(leaf, pos, s, n);
+  t->count += n;
+  if (at) {
+    at->leaf = leaf;
+    at->index = pos;
   }
-  spans_node *leaf = hinted_leaf(t, s->start);
-  if (leaf && LEAF(leaf)->count < LEAF_CAP) {
-    unsigned pos = leaf_insert_pos(leaf, s->start);
-    assert(pos == 0 || LEAF(leaf)->keys[pos - 1] != s->start);
-    leaf_insert_at(leaf, pos, s);
-    t->count++;
-    return 0;
-  }
-  spans_path path;
-  leaf = descend(t, s->start, &path);
+}
+
+/* Inserts *s into the full leaf found by `path`, splitting it and, as far
+ * up as they are full, its parents. */
+static int insert_splitting(vmp__spans *t, spans_node *leaf, const spans_path *path,
+                            const vmp__span *s) {
   unsigned pos = leaf_insert_pos(leaf, s->start);
   assert(pos == 0 || LEAF(leaf)->keys[pos - 1] != s->start);
-  if (LEAF(leaf)->count < LEAF_CAP) {
-    leaf_insert_at(leaf, pos, s);
-    t->count++;
-    return 0;
-  }
-
   /* Take every node the split needs before changing anything. */
   size_t need = 1;
-  unsigned d = path.depth;
-  while (d > 0 && INNER(path.node[d - 1])->count == INNER_CAP) {
+  unsigned d = path->depth;
+  while (d > 0 && INNER(path->node[d - 1])->count == INNER_CAP) {
     need++;
     d--;
   }
@@ -466,13 +490,13 @@ VMP__HOT int vmp__spans_insert(vmp__spans *t, const vmp__span *s) {
   int appending = pos == LEAF_CAP && !LEAF(leaf)->next;
   spans_node *upper = take_spare(t);
   leaf_split(leaf, upper, pos, s);
+  t->count++;
   size_t up = LEAF(upper)->keys[0];
-  for (d = path.depth; d > 0; d--) {
-    spans_node *parent = path.node[d - 1];
-    unsigned slot = path.slot[d - 1];
+  for (d = path->depth; d > 0; d--) {
+    spans_node *parent = path->node[d - 1];
+    unsigned slot = path->slot[d - 1];
     if (INNER(parent)->count < INNER_CAP) {
       inner_insert_at(parent, slot, up, upper);
-      t->count++;
       return 0;
     }
     spans_node *sibling = take_spare(t);
@@ -488,8 +512,56 @@ VMP__HOT int vmp__spans_insert(vmp__spans *t, const vmp__span *s) {
   INNER(root)->child[1] = upper;
   t->root = root;
   t->height++;
-  t->count++;
   return 0;
+}
+
+VMP__HOT int vmp__spans_insert_run(vmp__spans *t, const vmp__span *s, unsigned n,
+                                   vmp__spans_cursor *at) {
+  assert(n > 0 && n <= LEAF_CAP);
+  if (!t->root) {
+    if (ensure_spares(t, 1)) return VMP_ENOMEM;
+    spans_node *leaf = take_spare(t);
+    LEAF(leaf)->count = 0;
+    keys_unused(LEAF(leaf)->keys, 0, LEAF_CAP);
+    LEAF(leaf)->prev = LEAF(leaf)->next = NULL;
+    t->root = leaf;
+    t->height = 1;
+    /* The one leaf holds every key: what a descent would remember. */
+    t->hint = leaf;
+    t->hint_first = 0;
+    t->hint_last = SIZE_MAX;
+  }
+  /* The whole run goes in one leaf when it has room and its range takes
+   * the last key too: a separator may be a key removed since, which the
+   * run could pass. */
+  size_t last = s[n - 1].start;
+  spans_node *leaf = hinted_leaf(t, s->start);
+  if (leaf && last <= t->hint_last && LEAF(leaf)->count + n <= LEAF_CAP) {
+    insert_in_leaf(t, leaf, s, n, at);
+    return 0;
+  }
+  spans_path path;
+  leaf = descend(t, s->start, &path);
+  if (last <= t->hint_last && LEAF(leaf)->count + n <= LEAF_CAP) {
+    insert_in_leaf(t, leaf, s, n, at);
+    return 0;
+  }
+  /* A run that does not fit goes in one entry at a time, each of which
+   * may split; reserving first keeps a failure from leaving part of it. */
+  if (n > 1 && vmp__spans_reserve(t, n)) return VMP_ENOMEM;
+  for (unsigned i = 0; i < n; i++) {
+    if (i > 0) leaf = descend(t, s[i].start, &path);
+    if (LEAF(leaf)->count < LEAF_CAP)
+      insert_in_leaf(t, leaf, &s[i], 1, NULL);
+    else if (insert_splitting(t, leaf, &path, &s[i]))
+      return VMP_ENOMEM;
+  }
+  if (at) vmp__spans_find(t, s->start, at);
+  return 0;
+}
+
+VMP__HOT vmp__span *vmp__spans_at(const vmp__spans_cursor *at) {
+  return &LEAF(at->leaf)->entries[at->index];
 }
 
 /* ---- remove -------------------------------------------------------------------- */

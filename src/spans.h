@@ -13,9 +13,10 @@
  *     that must leave no trace reserves first, then makes its system
  *     calls, then edits the tree. vmp__spans_reserve(t, k) guarantees that
  *     the next k inserts allocate nothing that could fail.
- *   - Pointers returned by find/first/step stay valid until the next
- *     insert or remove on the same tree; an entry's fields other than
- *     `start` may be edited through them in place.
+ *   - Pointers and positions returned by find/first/step/at and
+ *     insert_run stay valid until the next insert or remove on the same
+ *     tree; an entry's fields other than `start` may be edited through
+ *     them in place.
  *   - Not thread-safe: the region's lock protects it.
  */
 #ifndef VMP_SPANS_H
@@ -91,10 +92,21 @@ vmp__span *vmp__spans_step(vmp__spans *t, vmp__spans_cursor *at, int dir);
  * destroy. */
 int vmp__spans_reserve(vmp__spans *t, size_t inserts);
 
-/* Inserts a copy of *s; s->start must not be a key already. Never fails
- * when reserve() covered it; returns VMP_ENOMEM otherwise if memory runs
- * out (tree unchanged). */
-int vmp__spans_insert(vmp__spans *t, const vmp__span *s);
+/* Inserts copies of s[0..n), 1 <= n <= 32: their starts ascending, none
+ * of them a key already, and no key of the tree between the first and the
+ * last (the pieces of one span cut up go in together, so that the entries
+ * after them move once). `at` (may be NULL) receives the position of the
+ * first. Never fails when reserve() covered n inserts; returns VMP_ENOMEM
+ * otherwise if memory runs out (tree unchanged). */
+int vmp__spans_insert_run(vmp__spans *t, const vmp__span *s, unsigned n, vmp__spans_cursor *at);
+
+/* Inserts a copy of *s, as above. */
+static inline int vmp__spans_insert(vmp__spans *t, const vmp__span *s) {
+  return vmp__spans_insert_run(t, s, 1, NULL);
+}
+
+/* The entry at `at`. */
+vmp__span *vmp__spans_at(const vmp__spans_cursor *at);
 
 /* Removes the entry whose start is exactly `start` (it must exist). Never
  * fails. */

@@ -168,6 +168,27 @@ static void insert_ok(vmp__spans *t, model *m, size_t key) {
   model_insert(m, key);
 }
 
+/* Inserts the n keys from key on as one run (none of them in the tree);
+ * the cursor must land on the first and walk on through the rest. */
+static void insert_run_ok(vmp__spans *t, model *m, size_t key, unsigned n) {
+  vmp__span run[4];
+  cr_assert_leq(n, 4);
+  for (unsigned i = 0; i < n; i++) run[i] = span_for(key + i);
+  vmp__spans_cursor at;
+  cr_assert_eq(vmp__spans_insert_run(t, run, n, &at), 0, "run of %u at %zu failed", n, key);
+  for (unsigned i = 0; i < n; i++) model_insert(m, key + i);
+  expect_span(vmp__spans_at(&at), key);
+  for (unsigned i = 1; i < n; i++) expect_span(vmp__spans_step(t, &at, 1), key + i);
+}
+
+/* How many keys from key on (at most want) are free up to the next key,
+ * or up to SIZE_MAX (a run's keys ascend). */
+static unsigned run_room(const model *m, size_t key, unsigned want) {
+  size_t i = model_lower(m, key);
+  size_t room = i < m->n ? m->keys[i] - key : SIZE_MAX - key;
+  return room < want ? (unsigned)room : want;
+}
+
 /* ---- tests ---------------------------------------------------------------------- */
 
 Test(spans, empty_tree) {
@@ -231,7 +252,11 @@ Test(spans, random_against_model) {
       size_t key = rng_below(KEY_SPACE);
       if (rng_below(8) == 0 && m.n > 0) key = m.keys[m.n - 1] + 1 + rng_below(4); /* append */
       if (rng_below(2) == 0) key = recent + rng_below(64) - 32; /* near the last one */
-      if (!model_has(&m, key)) insert_ok(&t, &m, key);
+      unsigned run = rng_below(4) == 0 ? run_room(&m, key, 1 + (unsigned)rng_below(4)) : 0;
+      if (run > 0)
+        insert_run_ok(&t, &m, key, run); /* the pieces of a span cut up */
+      else if (!model_has(&m, key))
+        insert_ok(&t, &m, key);
       recent = key;
     } else if (choice < 70) {
       if (m.n > 0) {
@@ -291,7 +316,11 @@ Test(spans, reserved_inserts_never_allocate) {
     size_t k = 1 + rng_below(3);
     cr_assert_eq(vmp__spans_reserve(&t, k), 0);
     vmp__testing_alloc_fail_after(0);
-    for (size_t i = 0; i < k; i++) {
+    /* Some reservations serve one run of appends, which a full last leaf
+     * takes an entry at a time. */
+    int as_run = m.n > 0 && rng_below(4) == 0;
+    if (as_run) insert_run_ok(&t, &m, m.keys[m.n - 1] + 1, (unsigned)k);
+    for (size_t i = 0; i < k && !as_run; i++) {
       /* Mostly appends, as cutting a region up front to back does, and
        * some random keys so that middle leaves split too. */
       size_t key = rng_below(4) == 0 ? rng_below(1u << 30) : (m.n ? m.keys[m.n - 1] + 1 : 0);
@@ -353,7 +382,7 @@ Test(spans, unreserved_insert_fails_cleanly) {
   enum { TOTAL = 20000 };
   vmp__spans t;
   model m;
-  start_empty(&t, &m, 777, TOTAL + 8);
+  start_empty(&t, &m, 777, TOTAL + 64);
 
   vmp__span first = span_for(5);
   vmp__testing_alloc_fail_after(0);
@@ -391,6 +420,22 @@ Test(spans, unreserved_insert_fails_cleanly) {
   cr_assert_eq(vmp__spans_reserve(&t, 1000), VMP_ENOMEM);
   vmp__testing_alloc_fail_after(-1);
   check_all(&t, &m);
+
+  /* Nor does a run that needs a split, until the leaf has room. */
+  for (failures = 0; failures == 0;) {
+    size_t key = m.keys[m.n - 1] + 1;
+    vmp__span run[3] = {span_for(key), span_for(key + 1), span_for(key + 2)};
+    vmp__testing_alloc_fail_after(0);
+    int rc = vmp__spans_insert_run(&t, run, 3, NULL);
+    vmp__testing_alloc_fail_after(-1);
+    if (rc == 0) {
+      for (size_t i = 0; i < 3; i++) model_insert(&m, key + i);
+    } else {
+      cr_assert_eq(rc, VMP_ENOMEM, "run failed with %d", rc);
+      failures++;
+    }
+    check_all(&t, &m);
+  }
   vmp__spans_destroy(&t);
   free(m.keys);
 }
