@@ -16,6 +16,11 @@
 /* Moves the calling thread to CPU `cpu` (modulo the CPUs there are); does
  * nothing where that is not possible. */
 void bsys_pin(unsigned cpu);
+/* Lets the calling thread run on every CPU the process could use before
+ * the first bsys_pin() again. A thread that pinned itself must call it
+ * before it goes on to other work: the processes it starts inherit its
+ * CPUs (a pipeline of child processes would share one CPU). */
+void bsys_unpin(void);
 /* How many CPUs are online (at least 1). */
 unsigned bsys_cpus(void);
 

@@ -5,3 +5,5 @@
 unsigned bsys_cpus(void) { return 1; }
 
 void bsys_pin(unsigned cpu) { (void)cpu; }
+
+void bsys_unpin(void) {}

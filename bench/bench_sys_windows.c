@@ -39,6 +39,14 @@ void bsys_pin(unsigned cpu) {
   (void)SetThreadAffinityMask(GetCurrentThread(), (DWORD_PTR)1 << (cpu % n));
 }
 
+/* A thread's affinity on Windows narrows within the process's, which
+ * pinning a thread leaves as it was. */
+void bsys_unpin(void) {
+  DWORD_PTR process, system;
+  if (GetProcessAffinityMask(GetCurrentProcess(), &process, &system))
+    (void)SetThreadAffinityMask(GetCurrentThread(), process);
+}
+
 struct bsys_thread {
   HANDLE handle;
   void *(*fn)(void *);

@@ -150,6 +150,7 @@ static int batch(void *arg, size_t iters, uint64_t *elapsed) {
   if (!err) {
     bsys_pin(PRODUCER_CPU);
     err = trips(c, fwd, back);
+    bsys_unpin();
     /* A consumer that failed has stopped already (a child's pipe may then
      * refuse this); one still waiting stops now. */
     (void)send_message(c, fwd, STOP);
