@@ -361,7 +361,7 @@ static inline int carries_records_only(const vmp_ring *ring) {
  * in the documented order, is out of line. The fast and the slow path end
  * in the same inline tail rather than the slow path returning into the
  * fast one: that would keep values alive across the call and cost the
- * fast path its shrink-wrapped prologue (about 8 instructions a call). */
+ * fast path its shrink-wrapped prologue (3 to 5 instructions a call). */
 
 /* Puts bytes on offer and returns where they start. */
 static inline unsigned char *offer(side *s, unsigned char *data, size_t bytes, size_t *len) {
