@@ -22,13 +22,13 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "baseline_record_ring.h"
+#include "bench_sys.h"
 #include "vmplace.h"
 #include "wake_latency.h"
 #ifdef VMP_BENCH_BOOST
@@ -95,13 +95,6 @@ static void make_rec_workload(rec_workload *w, const unsigned char *src, uint32_
   }
 }
 
-static void pin(unsigned cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  (void)pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-}
-
 static inline void spin(void) {
 #if defined(__x86_64__) || defined(__i386__)
   __asm__ volatile("pause");
@@ -150,7 +143,7 @@ static void boost_receive(void *q, void *p, size_t n) {
 static void *producer(void *arg) {
   producer_arg *a = arg;
   rec_ctx *c = a->c;
-  pin(PRODUCER_CPU);
+  bsys_pin(PRODUCER_CPU);
   const rec_workload *w = c->w;
   for (uint64_t i = 0; i < c->records; i++) {
     size_t k = (size_t)((i * c->producers + a->id) % CYCLE);
@@ -192,7 +185,7 @@ static int next_of_some_producer(const rec_ctx *c, uint64_t *next, size_t len, u
 
 static void *consumer(void *arg) {
   rec_ctx *c = arg;
-  pin(CONSUMER_CPU);
+  bsys_pin(CONSUMER_CPU);
   const rec_workload *w = c->w;
   uint64_t total = c->records * c->producers, next[MAX_PRODUCERS] = {0};
   for (uint64_t i = 0; i < total; i++) {

@@ -22,7 +22,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +29,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "bench_sys.h"
 #include "handwritten_ring.h"
 #include "vmplace.h"
 #ifdef VMP_BENCH_BOOST
@@ -95,15 +95,6 @@ static void fatal(const char *what, int err) {
   exit(1); /* a peer may be blocked forever on the other end */
 }
 
-/* Both sides of every two-thread line on their own CPU, the same two for
- * every contender. Where that is refused (fewer CPUs), they float. */
-static void pin_self(unsigned cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  (void)pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-}
-
 /* What the outside rings' users do when full or empty: spin politely. */
 static inline void relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -123,7 +114,7 @@ typedef struct side {
 
 static void *pinned_start(void *p) {
   side *s = p;
-  pin_self(s->cpu);
+  bsys_pin(s->cpu); /* the same two CPUs for every contender */
   return s->fn(s->arg);
 }
 
