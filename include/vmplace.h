@@ -1130,7 +1130,10 @@ VMP_API int vmp_ring_wait_read(vmp_ring *ring, size_t want, int64_t timeout_ns);
  * consumes it. A ring carries records or bytes, not both: the byte calls
  * would see the record headers (8 bytes before each record on a
  * single-producer ring, 16 on a multi-producer one; every record starts at
- * a multiple of 8 bytes).
+ * a multiple of 8 bytes). Neither kind of call finishes what the other
+ * began: vmp_ring_write_commit and vmp_ring_read_release take only bytes
+ * a begin call offered, never a record held, and submit, discard and
+ * consume take only the record handed out (VMP_EINVAL otherwise).
  *
  * Single producer (the default): one producer and one consumer, as for
  * bytes; a record becomes visible whole when it is submitted. One

@@ -141,7 +141,9 @@ static void init_side(side *s, int state) {
   s->pos = 0;
   s->base = 0;
   s->offered = 0;
-  s->len = 0;
+  s->held_need = 0;
+  s->held_data = NULL;
+  s->held_len = NO_RECORD;
   s->busy_at = UINT64_MAX; /* no counter: they stay below the modulus */
   s->busy_since = 0;
   s->state = state;

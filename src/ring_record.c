@@ -94,9 +94,11 @@ static inline void count(_Atomic uint64_t *counter, int shared) {
  * payload after the header (which submit writes, or next has read). */
 static inline void hand_out(vmp_ring *ring, side *s, size_t len, size_t need,
                             vmp_ring_record *rec) {
-  s->offered = need;
-  s->len = len;
-  rec->data = ring->data + s->pos + SP_HEADER;
+  unsigned char *data = ring->data + s->pos + SP_HEADER;
+  s->held_need = need;
+  s->held_data = data;
+  s->held_len = len;
+  rec->data = data;
   rec->len = len;
   rec->at = s->own;
 }
@@ -124,24 +126,21 @@ static inline int sp_reserve(vmp_ring *ring, size_t len, size_t need, int64_t ti
   return 0;
 }
 
-/* `rec` names the record this side holds (reserved, or given by next):
- * nothing pending (offered 0, as on a broken side) matches, and its length
- * came through record_bytes() when it was handed out, so `need` (from a
- * length that may be anything) cannot wrap into a match without the length
- * matching too. */
-static inline int holds(const vmp_ring *ring, const side *s, const vmp_ring_record *rec,
-                        size_t *need) {
-  *need = (ring->record_header + rec->len + (ALIGN - 1)) & ~(size_t)(ALIGN - 1);
-  return rec->len == s->len && s->offered == *need && rec->at == s->own &&
-         rec->data == ring->data + s->pos + ring->record_header;
+/* `rec` is the record this side holds (reserved, or given by next), as it
+ * was handed out: while none is held (a broken side included) the held
+ * length is NO_RECORD, which no record handed out has. The counter says
+ * which record: one a lap of the ring earlier at the same place, or one
+ * held before a byte call moved the counter, does not match. */
+static inline int holds(const side *s, const vmp_ring_record *rec) {
+  return rec->len == s->held_len && rec->data == s->held_data && rec->at == s->own;
 }
 
 static inline int sp_finish(vmp_ring *ring, const vmp_ring_record *rec, int submit) {
   side *p = &ring->producer;
   control *ctl = ring->ctl;
-  size_t need;
-  if (!holds(ring, p, rec, &need)) return p->state < 0 ? p->state : VMP_EINVAL;
-  p->offered = 0;
+  if (!holds(p, rec)) return p->state < 0 ? p->state : VMP_EINVAL;
+  size_t need = p->held_need;
+  p->held_len = NO_RECORD;
   if (!submit) {
     count(&ctl->discarded, 0);
     return 0;
@@ -474,9 +473,10 @@ static VMP__RING_APART int mp_next(vmp_ring *ring, int64_t timeout_ns, vmp_ring_
   /* The length again: it must still be what the probe checked. */
   size_t len = h->len;
   if (record_bytes(ring, len) != need) return broken(c);
-  c->offered = need;
-  c->len = len;
-  rec->data = (unsigned char *)(h + 1);
+  c->held_need = need;
+  c->held_data = (unsigned char *)(h + 1);
+  c->held_len = len;
+  rec->data = c->held_data;
   rec->len = len;
   rec->at = c->own;
   return 0;
@@ -523,9 +523,9 @@ int vmp_ring_consume(vmp_ring *ring, const vmp_ring_record *rec) {
   if (!ring || !rec) return VMP_EINVAL;
   side *c = &ring->consumer;
   control *ctl = ring->ctl;
-  size_t need;
-  if (!holds(ring, c, rec, &need)) return c->state < 0 ? c->state : VMP_EINVAL;
-  c->offered = 0;
+  if (!holds(c, rec)) return c->state < 0 ? c->state : VMP_EINVAL;
+  size_t need = c->held_need;
+  c->held_len = NO_RECORD;
   c->busy_at = UINT64_MAX;
   publish_tail(ring, need);
   count(&ctl->records_read, 0);

@@ -114,6 +114,25 @@ CHECK_TEST(errors_and_counts) {
   CHECK_RC(vmp_ring_next(r, 20000000, &got), VMP_ETIMEDOUT);
   CHECK_RC(vmp_ring_set_abandon_timeout(r, 0), VMP_EINVAL); /* single producer */
 
+  /* Nothing held: a zeroed record is none of the ring's. */
+  vmp_ring_record zeroed = {0};
+  CHECK_RC(vmp_ring_submit(r, &zeroed), VMP_EINVAL);
+  CHECK_RC(vmp_ring_discard(r, &zeroed), VMP_EINVAL);
+  CHECK_RC(vmp_ring_consume(r, &zeroed), VMP_EINVAL);
+
+  /* The byte calls cannot finish a record, nor the record calls an offer. */
+  CHECK_RC(vmp_ring_reserve(r, 16, 0, &rec), 0);
+  CHECK_RC(vmp_ring_write_commit(r, 8), VMP_EINVAL);
+  vmp_ring_record moved = rec;
+  moved.data = (unsigned char *)moved.data + 8;
+  CHECK_RC(vmp_ring_submit(r, &moved), VMP_EINVAL);
+  CHECK_RC(vmp_ring_discard(r, &rec), 0);
+  void *offer;
+  size_t offered;
+  CHECK_RC(vmp_ring_write_begin(r, 8, &offer, &offered), 0);
+  CHECK_RC(vmp_ring_submit(r, &rec), VMP_EINVAL);
+  CHECK_RC(vmp_ring_write_commit(r, 0), 0);
+
   /* Discarded: never delivered, counted. */
   CHECK_RC(vmp_ring_reserve(r, 100, 0, &rec), 0);
   CHECK_RC(vmp_ring_discard(r, &rec), 0);
@@ -135,14 +154,18 @@ CHECK_TEST(errors_and_counts) {
   CHECK_RC(vmp_ring_wait_room(r, 1, 0), 0);
   CHECK_RC(vmp_ring_wait_room(r, max + 1, 0), VMP_EINVAL);
   vmp_ring_stats s = stats_of(r);
-  CHECK(s.dropped == 2 && s.discarded == 1 && s.records_written == 1,
+  CHECK(s.dropped == 2 && s.discarded == 2 && s.records_written == 1,
         "dropped %llu discarded %llu written %llu", (unsigned long long)s.dropped,
         (unsigned long long)s.discarded, (unsigned long long)s.records_written);
 
   /* Consume wants exactly the record next gave. */
   CHECK_RC(vmp_ring_next(r, 0, &got), 0);
+  CHECK_RC(vmp_ring_read_release(r, 8), VMP_EINVAL);
   vmp_ring_record wrong = got;
   wrong.len++;
+  CHECK_RC(vmp_ring_consume(r, &wrong), VMP_EINVAL);
+  wrong = got;
+  wrong.data = (unsigned char *)wrong.data - 8;
   CHECK_RC(vmp_ring_consume(r, &wrong), VMP_EINVAL);
   wrong = got;
   wrong.at++;
