@@ -43,9 +43,9 @@ typedef struct side {
    * call compares rather than recomputes): its ring bytes, payload and
    * payload length, which is NO_RECORD while none is held. The byte calls'
    * offer is apart, so neither kind of call finishes what the other began.
-   * The three are written together and kept apart, among fields the
-   * record calls do not write: side by side, gcc packs two stores into one
-   * vector store, which costs more. */
+   * The three are written together, so they sit apart, among fields that
+   * the hand-out does not write: side by side, gcc packs two stores into
+   * one vector store, which costs more. */
   size_t held_need;
   /* The consumer of a multi-producer ring: the record it waits for while
    * busy (UINT64_MAX: none), and since when. Here, not beside the fields

@@ -130,7 +130,8 @@ CHECK_TEST(errors_and_counts) {
   void *offer;
   size_t offered;
   CHECK_RC(vmp_ring_write_begin(r, 8, &offer, &offered), 0);
-  CHECK_RC(vmp_ring_submit(r, &rec), VMP_EINVAL);
+  vmp_ring_record like_offer = {(unsigned char *)offer + 8, 0, rec.at};
+  CHECK_RC(vmp_ring_submit(r, &like_offer), VMP_EINVAL);
   CHECK_RC(vmp_ring_write_commit(r, 0), 0);
 
   /* Discarded: never delivered, counted. */
