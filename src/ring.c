@@ -359,7 +359,8 @@ static inline int carries_records_only(const vmp_ring *ring) {
  * room holds for 1 <= want <= room only, and room is 0 unless the side
  * runs and never more than the capacity, so it also says that want is
  * valid and the side running; n - 1 < offered likewise, offered being 0 on
- * a broken side and on a multi-producer ring's producer. Everything else,
+ * a broken side and on both sides of a multi-producer ring (its record
+ * calls hold records, they offer no bytes). Everything else,
  * in the documented order, is out of line. The fast and the slow path end
  * in the same inline tail rather than the slow path returning into the
  * fast one: that would keep values alive across the call and cost the
@@ -460,8 +461,6 @@ int vmp_ring_read_begin(vmp_ring *ring, size_t want, const void **ptr, size_t *l
   return 0;
 }
 
-/* A multi-producer ring's consumer has records on offer (vmp_ring_next):
- * the test for that kind comes first here. */
 static VMP__RING_SLOW int read_release_slow(vmp_ring *ring, size_t n) {
   const side *c = &ring->consumer;
   if (carries_records_only(ring)) return VMP_EINVAL;
@@ -472,7 +471,7 @@ static VMP__RING_SLOW int read_release_slow(vmp_ring *ring, size_t n) {
 int vmp_ring_read_release(vmp_ring *ring, size_t n) {
   if (!ring) return VMP_EINVAL;
   side *c = &ring->consumer;
-  if (n - 1 >= c->offered || carries_records_only(ring)) return read_release_slow(ring, n);
+  if (n - 1 >= c->offered) return read_release_slow(ring, n);
   c->offered -= n;
   publish_tail(ring, n);
   return 0;
