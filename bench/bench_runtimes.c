@@ -66,9 +66,12 @@ static int find_free(size_t size, char **addr) {
  * view, and the free room around it becomes one placeholder again. So the
  * slots fill up to about half, some 2000 views and as many free rooms
  * (about 4000 kernel mappings a side, far from vm.max_map_count with both
- * sides alive). The operations, with the extents of the rooms to merge, are
- * drawn before the clock starts by simulating the slots; both sides walk
- * the same list, batch by batch. No page is touched. */
+ * sides alive). The library side makes one call an operation, as a fastmem
+ * arena would: vmp_carve_map cuts the view out of its room and maps it,
+ * vmp_unmap_coalesce unmaps it and merges the room back (the end check
+ * proves one placeholder a room). The operations are drawn before the
+ * clock starts by simulating the slots; both sides walk the same list,
+ * batch by batch. No page is touched. */
 
 #define FASTMEM_REGION ((uint64_t)4 << 30)
 #define FASTMEM_OBJECT ((uint64_t)1 << 30)
@@ -78,9 +81,8 @@ static int find_free(size_t size, char **addr) {
 #define FASTMEM_OPS_QUICK 2000
 
 typedef struct fastmem_op {
-  size_t first, pages;         /* the view, in pages of the region */
-  size_t mem_page;             /* the view's first page in the object */
-  size_t room_first, room_end; /* unmap: the free room it joins, [first, end) */
+  size_t first, pages; /* the view, in pages of the region */
+  size_t mem_page;     /* the view's first page in the object */
   int map;
 } fastmem_op;
 
@@ -100,21 +102,6 @@ typedef struct fastmem_ctx {
   int fd;    /* baseline: the same object as `mem` */
   size_t at_vmp, at_raw;
 } fastmem_ctx;
-
-/* The free room around slot s's view: from the end of the nearest view
- * below it (or the region's start) to the start of the nearest above it
- * (or the region's end). */
-static size_t room_first(const slot_state *slots, size_t s) {
-  while (s-- > 0)
-    if (slots[s].pages) return slots[s].first + slots[s].pages;
-  return 0;
-}
-
-static size_t room_end(const slot_state *slots, size_t s, size_t slot_pages) {
-  while (++s < FASTMEM_SLOTS)
-    if (slots[s].pages) return slots[s].first;
-  return FASTMEM_SLOTS * slot_pages;
-}
 
 static int draw_fastmem_ops(fastmem_ctx *c, size_t region_pages, size_t mem_pages) {
   c->ops = malloc(c->count * sizeof *c->ops);
@@ -136,26 +123,18 @@ static int draw_fastmem_ops(fastmem_ctx *c, size_t region_pages, size_t mem_page
       op->pages = n;
       op->first = s * slot_pages + (size_t)(bench_rng(&rng) % (slot_pages - n + 1));
       op->mem_page = (size_t)(bench_rng(&rng) % (mem_pages - n + 1));
-      op->room_first = op->room_end = 0;
       slots[s] = (slot_state){op->first, n, op->mem_page};
     } else {
-      op->room_first = room_first(slots, s);
-      op->room_end = room_end(slots, s, slot_pages);
       slots[s].pages = 0;
     }
   }
   return 0;
 }
+
 static int fastmem_vmp_op(fastmem_ctx *c, const fastmem_op *op) {
   size_t page = c->page, off = op->first * page, size = op->pages * page;
-  if (op->map) {
-    int err = vmp_carve(c->region, off, size);
-    return err ? err : vmp_map(c->region, off, size, c->mem, op->mem_page * page, VMP_PROT_RW);
-  }
-  int err = vmp_unmap(c->region, off, size);
-  /* A view with views right next to it on both sides has no room to join. */
-  if (err || (op->room_first == op->first && op->room_end == op->first + op->pages)) return err;
-  return vmp_coalesce(c->region, op->room_first * page, (op->room_end - op->room_first) * page);
+  if (op->map) return vmp_carve_map(c->region, off, size, c->mem, op->mem_page * page, VMP_PROT_RW);
+  return vmp_unmap_coalesce(c->region, off, size);
 }
 
 static int fastmem_raw_op(fastmem_ctx *c, const fastmem_op *op) {

@@ -3,9 +3,10 @@
  * only for what it hands out.
  *
  * The arena reserves 1 GiB once, and commits it 1 MiB at a time as the
- * bump pointer crosses into a new chunk: vmp_carve() cuts the chunk out of
- * the placeholder room ahead (the last chunk needs no special case) and
- * vmp_commit() backs it with zero-filled memory. A guard placeholder stays
+ * bump pointer crosses into a new chunk: vmp_carve_commit() cuts the chunk
+ * out of the placeholder room ahead and backs it with zero-filled memory,
+ * in one call (the last chunk, the whole room by then, needs no special
+ * case). A guard placeholder stays
  * at the end, so running off the arena faults instead of touching a
  * neighbour. A reset gives the memory back with vmp_discard() and keeps
  * the chunks committed, so the next round costs no system call to get
@@ -48,8 +49,7 @@ static int arena_open(arena *a) {
 static int arena_grow(arena *a, size_t end) {
   while (a->committed < end) {
     if (a->committed + CHUNK > ARENA_SIZE - GUARD) return VMP_ENOMEM;
-    int rc = vmp_carve(a->region, a->committed, CHUNK);
-    if (!rc) rc = vmp_commit(a->region, a->committed, CHUNK, VMP_PROT_RW);
+    int rc = vmp_carve_commit(a->region, a->committed, CHUNK, VMP_PROT_RW);
     if (rc) return rc;
     a->committed += CHUNK;
   }

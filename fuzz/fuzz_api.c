@@ -571,6 +571,12 @@ static void op_release(fuzz_input *in) {
   forget_unreferenced();
 }
 
+/* [first, first+count) becomes a span of its own in the model. */
+static void cut_span(mregion *R, size_t first, size_t count) {
+  R->p[first].span_start = 1;
+  if (first + count < R->pages) R->p[first + count].span_start = 1;
+}
+
 static void op_split(fuzz_input *in) {
   int i;
   mregion *R = pick_region(in, &i);
@@ -586,8 +592,7 @@ static void op_split(fuzz_input *in) {
   arm_pending();
   int rc = vmp_split(R ? R->r : NULL, off, size);
   if (!judge("vmp_split", rc, predicted)) return;
-  R->p[first].span_start = 1;
-  if (first + count < R->pages) R->p[first + count].span_start = 1;
+  cut_span(R, first, count);
 }
 
 static void op_coalesce(fuzz_input *in) {
@@ -609,7 +614,8 @@ static void op_coalesce(fuzz_input *in) {
   for (size_t p = first + 1; p < first + count; p++) R->p[p].span_start = 0;
 }
 
-static void op_commit(fuzz_input *in) {
+/* commit, or carve_commit when carving: then inside one placeholder. */
+static void commit_op(fuzz_input *in, int carving) {
   int i;
   mregion *R = pick_region(in, &i);
   size_t off, size, first = 0, count = 0;
@@ -620,11 +626,12 @@ static void op_commit(fuzz_input *in) {
     predicted = VMP_EINVAL;
   else if ((predicted = check_range(R, off, size, &first, &count)) != 0) {
   } else if ((predicted = check_kinds(R, first, count, 1u << K_PLACEHOLDER)) != 0) {
-  } else if (!whole_span(R, first, count))
+  } else if (carving ? !inside_one_span(R, first, count) : !whole_span(R, first, count))
     predicted = VMP_EEXTENT;
   arm_pending();
-  int rc = vmp_commit(R ? R->r : NULL, off, size, prot);
-  if (!judge("vmp_commit", rc, predicted)) return;
+  int rc = (carving ? vmp_carve_commit : vmp_commit)(R ? R->r : NULL, off, size, prot);
+  if (!judge(carving ? "vmp_carve_commit" : "vmp_commit", rc, predicted)) return;
+  cut_span(R, first, count);
   for (size_t p = first; p < first + count; p++) {
     R->p[p].kind = K_PRIVATE;
     R->p[p].prot = (uint8_t)prot;
@@ -632,7 +639,11 @@ static void op_commit(fuzz_input *in) {
   }
 }
 
-static void op_map(fuzz_input *in) {
+static void op_commit(fuzz_input *in) { commit_op(in, 0); }
+static void op_carve_commit(fuzz_input *in) { commit_op(in, 1); }
+
+/* map, or carve_map when carving: then inside one placeholder. */
+static void map_op(fuzz_input *in, int carving) {
   int i;
   mregion *R = pick_region(in, &i);
   size_t off, size, first = 0, count = 0;
@@ -663,7 +674,7 @@ static void op_map(fuzz_input *in) {
     predicted = VMP_EALIGN;
   else if ((predicted = check_range(R, off, size, &first, &count)) != 0) {
   } else if ((predicted = check_kinds(R, first, count, 1u << K_PLACEHOLDER)) != 0) {
-  } else if (!whole_span(R, first, count))
+  } else if (carving ? !inside_one_span(R, first, count) : !whole_span(R, first, count))
     predicted = VMP_EEXTENT;
   else if (mem_off > UINT64_MAX - size || mem_off + size > object_pages(o) * page)
     predicted = VMP_EBOUNDS;
@@ -671,8 +682,9 @@ static void op_map(fuzz_input *in) {
     predicted = VMP_EACCES;
   vmp_mem *m = o ? o->m : NULL;
   arm_pending();
-  int rc = vmp_map(R ? R->r : NULL, off, size, m, mem_off, prot);
-  if (!judge("vmp_map", rc, predicted)) return;
+  int rc = (carving ? vmp_carve_map : vmp_map)(R ? R->r : NULL, off, size, m, mem_off, prot);
+  if (!judge(carving ? "vmp_carve_map" : "vmp_map", rc, predicted)) return;
+  cut_span(R, first, count);
   for (size_t p = first; p < first + count; p++) {
     R->p[p].kind = K_VIEW;
     R->p[p].prot = (uint8_t)prot;
@@ -681,7 +693,12 @@ static void op_map(fuzz_input *in) {
   }
 }
 
-static void op_unmap(fuzz_input *in) {
+static void op_map(fuzz_input *in) { map_op(in, 0); }
+static void op_carve_map(fuzz_input *in) { map_op(in, 1); }
+
+/* unmap, or unmap_coalesce when joining: then the placeholder merges
+ * with a placeholder span right before or after it. */
+static void unmap_op(fuzz_input *in, int joining) {
   int i;
   mregion *R = pick_region(in, &i);
   size_t off, size, first = 0, count = 0;
@@ -695,18 +712,23 @@ static void op_unmap(fuzz_input *in) {
              (R->p[first].kind == K_VIEW && !whole_span(R, first, count)))
     predicted = VMP_EEXTENT;
   arm_pending();
-  int rc = vmp_unmap(R ? R->r : NULL, off, size);
-  if (!judge("vmp_unmap", rc, predicted)) return;
+  int rc = (joining ? vmp_unmap_coalesce : vmp_unmap)(R ? R->r : NULL, off, size);
+  if (!judge(joining ? "vmp_unmap_coalesce" : "vmp_unmap", rc, predicted)) return;
   for (size_t p = first; p < first + count; p++) {
     R->p[p].kind = K_PLACEHOLDER;
     R->p[p].prot = VMP_PROT_NONE;
     R->p[p].obj = 0;
     R->p[p].obj_page = 0;
   }
-  R->p[first].span_start = 1;
-  if (first + count < R->pages) R->p[first + count].span_start = 1;
+  cut_span(R, first, count);
+  if (joining && first > 0 && R->p[first - 1].kind == K_PLACEHOLDER) R->p[first].span_start = 0;
+  if (joining && first + count < R->pages && R->p[first + count].kind == K_PLACEHOLDER)
+    R->p[first + count].span_start = 0;
   forget_unreferenced();
 }
+
+static void op_unmap(fuzz_input *in) { unmap_op(in, 0); }
+static void op_unmap_coalesce(fuzz_input *in) { unmap_op(in, 1); }
 
 static void op_protect(fuzz_input *in) {
   int i;
@@ -1027,10 +1049,10 @@ static void maybe_arm(fuzz_input *in) {
 
 typedef void (*operation)(fuzz_input *in);
 static const operation operations[] = {
-    op_reserve,   op_release,   op_split,    op_split,    op_coalesce, op_commit,
-    op_commit,    op_map,       op_map,      op_unmap,    op_unmap,    op_protect,
-    op_protect,   op_discard,   op_query,    op_poke,     op_poke,     op_mem_create,
-    op_file_open, op_mem_close, op_mem_grow, op_mem_size, op_reserve,  op_mem_adopt,
+    op_reserve,      op_release,   op_split,     op_split,    op_coalesce,       op_commit,
+    op_carve_commit, op_map,       op_carve_map, op_unmap,    op_unmap_coalesce, op_protect,
+    op_protect,      op_discard,   op_query,     op_poke,     op_poke,           op_mem_create,
+    op_file_open,    op_mem_close, op_mem_grow,  op_mem_size, op_reserve,        op_mem_adopt,
 };
 
 /* ---- one input ----------------------------------------------------------------------- */

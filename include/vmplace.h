@@ -579,6 +579,19 @@ VMP_API int vmp_coalesce(vmp_region *region, size_t off, size_t size);
  * VMP_ENOMEM, OS errors. */
 VMP_API int vmp_commit(vmp_region *region, size_t off, size_t size, int prot);
 
+/* vmp_carve and vmp_commit in one call, under one lock: [off, off+size),
+ * inside one placeholder, becomes private memory, the placeholder's rest
+ * staying placeholders on either side. Whether or not the range was a
+ * whole placeholder, it is one span afterwards, as after vmp_commit. For
+ * an arena that commits chunk after chunk out of its room. No other
+ * thread ever sees the carved placeholder. The same system call as
+ * vmp_commit, on every backend; on failure nothing changed (not even the
+ * split). Errors, in this order: VMP_EINVAL, VMP_EALIGN, VMP_ERANGE,
+ * VMP_ESTATE (part of the range is not a placeholder), VMP_EEXTENT (the
+ * range crosses from one placeholder into the next), VMP_ENOMEM
+ * (bookkeeping, or the system), OS errors. Thread-safe. */
+VMP_API int vmp_carve_commit(vmp_region *region, size_t off, size_t size, int prot);
+
 /* Replaces exactly one whole placeholder with a view of `mem` starting at
  * byte `mem_off` (a page multiple). The view takes a reference to `mem`.
  * A view may cover the page that holds the object's last byte; the rest of
@@ -607,6 +620,22 @@ VMP_API int vmp_commit(vmp_region *region, size_t off, size_t size, int prot);
 VMP_API int vmp_map(vmp_region *region, size_t off, size_t size, vmp_mem *mem, uint64_t mem_off,
                     int prot);
 
+/* vmp_carve and vmp_map in one call, under one lock: [off, off+size),
+ * inside one placeholder, becomes a view of `mem` at byte `mem_off`, the
+ * placeholder's rest staying placeholders on either side. Everything
+ * vmp_map says of the view holds (its reference, protection and ceiling).
+ * For a fastmem arena that maps views into its free room and, with
+ * vmp_unmap_coalesce, gives them back: one call each way, and the room
+ * stays one placeholder between views. The same system calls as vmp_map;
+ * on failure nothing changed (not even the split). Errors, in this order:
+ * VMP_EINVAL, VMP_EALIGN (off, size or mem_off), VMP_ERANGE, VMP_ESTATE
+ * (part of the range is not a placeholder), VMP_EEXTENT (the range crosses
+ * from one placeholder into the next), VMP_EBOUNDS, VMP_EACCES, VMP_ENOMEM
+ * (bookkeeping, or the system), OS errors, VMP_ENOTSUP as for vmp_map.
+ * Thread-safe. */
+VMP_API int vmp_carve_map(vmp_region *region, size_t off, size_t size, vmp_mem *mem,
+                          uint64_t mem_off, int prot);
+
 /* Turns [off, off+size) back into a placeholder of the same extent. The
  * range must lie inside one private or view span; a view is unmapped only
  * whole, private memory in any page range (private pieces stay on either
@@ -622,6 +651,18 @@ VMP_API int vmp_map(vmp_region *region, size_t off, size_t size, vmp_mem *mem, u
  * Errors: VMP_EINVAL, VMP_EALIGN, VMP_ERANGE, VMP_ESTATE, VMP_EEXTENT,
  * VMP_ENOMEM, OS errors. */
 VMP_API int vmp_unmap(vmp_region *region, size_t off, size_t size);
+
+/* vmp_unmap, then the placeholder it leaves merges with the span right
+ * before it and the span right after it, each where it is a placeholder
+ * (one span on each side at most: placeholders split on purpose further
+ * away stay as they are). The reverse of vmp_carve_map and
+ * vmp_carve_commit: an arena's free room stays one placeholder. The merge
+ * is bookkeeping on every backend (no system call, as vmp_coalesce), so
+ * the call makes the system calls of vmp_unmap and no more, and its
+ * failures are vmp_unmap's, leaving everything as vmp_unmap does. A
+ * private range cut from the middle of a span has private pieces on both
+ * sides and merges with nothing. Errors: as vmp_unmap. Thread-safe. */
+VMP_API int vmp_unmap_coalesce(vmp_region *region, size_t off, size_t size);
 
 /* Changes the protection of the pages [off, off+size), which must lie in
  * one private or view span. The span stays whole. A failure part-way (out

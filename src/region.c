@@ -325,6 +325,29 @@ VMP__HOT static void become_placeholder(vmp_region *r, vmp__span *s) {
   s->mem_page = 0;
 }
 
+/* The placeholders from s to the one that ends at page `end` become s. */
+VMP__HOT static void merge_spans(vmp_region *r, vmp__span *s, size_t end) {
+  size_t first = s->start;
+  s->pages = end - first;
+  vmp__spans_remove_range(&r->spans, first + 1, end - 1);
+}
+
+/* The placeholder at `page` and the placeholders right before and after
+ * it, where they are placeholders, become one. Bookkeeping only: on every
+ * backend a coalesce makes no system call (os.h), so this cannot fail
+ * after the unmap it follows. */
+VMP__HOT static void join_neighbours(vmp_region *r, size_t page) {
+  vmp__spans_cursor at, side;
+  vmp__span *s = vmp__spans_find(&r->spans, page, &at);
+  side = at;
+  vmp__span *next = vmp__spans_step(&r->spans, &side, 1);
+  size_t end = next && next->kind == VMP_PLACEHOLDER ? span_end(next) : span_end(s);
+  side = at;
+  vmp__span *prev = vmp__spans_step(&r->spans, &side, -1);
+  if (prev && prev->kind == VMP_PLACEHOLDER) s = prev;
+  if (s->start != page || end != span_end(s)) merge_spans(r, s, end);
+}
+
 /* ---- regions ------------------------------------------------------------------------- */
 
 /* Where a new region's range comes from. */
@@ -507,36 +530,52 @@ VMP__HOT int vmp_coalesce(vmp_region *r, size_t off, size_t size) {
   if (!err && (o.spans < 2 || o.span->start != pr.first || span_end(o.last) != pr.first + pr.count))
     err = VMP_EEXTENT;
   if (!err) err = vmp__os_coalesce(page_addr(r, pr.first), size);
-  if (!err) {
-    o.span->pages = pr.count;
-    vmp__spans_remove_range(&r->spans, pr.first + 1, pr.first + pr.count - 1);
-  }
+  if (!err) merge_spans(r, o.span, pr.first + pr.count);
   return leave(r, err);
 }
 
-/* Steps 4 and 5 for commit and map: exactly one whole placeholder. */
-VMP__HOT static int find_whole_placeholder(vmp_region *r, page_range pr, vmp__span **out) {
+/* Steps 4 and 5 for commit and map: exactly one whole placeholder, or,
+ * for the carving calls, inside one placeholder. */
+VMP__HOT static int find_placeholder(vmp_region *r, page_range pr, int carving, vmp__span **out) {
   overlap o;
   int err = scan_kinds(r, pr, KIND_BIT(VMP_PLACEHOLDER), &o);
   if (err) return err;
-  if (o.spans != 1 || !is_whole(o.span, pr)) return VMP_EEXTENT;
+  if (o.spans != 1 || (!carving && !is_whole(o.span, pr))) return VMP_EEXTENT;
   *out = o.span;
   return 0;
 }
 
-VMP__HOT int vmp_commit(vmp_region *r, size_t off, size_t size, int prot) {
+/* What a carving call needs before its system call: room in the span set
+ * for the pieces the range leaves on either side, so that nothing can fail
+ * after the system call. */
+VMP__HOT static int reserve_pieces(vmp_region *r, const vmp__span *s, page_range pr) {
+  return is_whole(s, pr) ? 0 : vmp__spans_reserve(&r->spans, 2);
+}
+
+VMP__HOT static int commit_placeholder(vmp_region *r, size_t off, size_t size, int prot,
+                                       int carving) {
   if (!r || size == 0 || !vmp__prot_valid(prot)) return VMP_EINVAL;
   page_range pr;
   int err = enter_range(r, off, size, &pr);
   if (err) return err;
   vmp__span *s = NULL;
-  err = find_whole_placeholder(r, pr, &s);
+  err = find_placeholder(r, pr, carving, &s);
+  if (!err) err = reserve_pieces(r, s, pr);
   if (!err) err = vmp__os_commit(page_addr(r, pr.first), size, prot);
   if (!err) {
+    s = isolate(r, s, pr.first, pr.count);
     s->kind = VMP_PRIVATE;
     s->prot = (uint8_t)prot;
   }
   return leave(r, err);
+}
+
+VMP__HOT int vmp_commit(vmp_region *r, size_t off, size_t size, int prot) {
+  return commit_placeholder(r, off, size, prot, 0);
+}
+
+VMP__HOT int vmp_carve_commit(vmp_region *r, size_t off, size_t size, int prot) {
+  return commit_placeholder(r, off, size, prot, 1);
 }
 
 /* W^X for views, the same on every backend: an executable view keeps at
@@ -550,19 +589,21 @@ static int view_ceiling(const vmp_mem *mem, int prot) {
   return (mem->flags & VMP_MEM_WRITE) ? VMP_PROT_RW : VMP_PROT_READ;
 }
 
-VMP__HOT int vmp_map(vmp_region *r, size_t off, size_t size, vmp_mem *mem, uint64_t mem_off,
-                     int prot) {
+VMP__HOT static int map_placeholder(vmp_region *r, size_t off, size_t size, vmp_mem *mem,
+                                    uint64_t mem_off, int prot, int carving) {
   if (!r || !vmp__mem_usable(mem) || size == 0 || !vmp__prot_valid(prot)) return VMP_EINVAL;
   if (mem_off & r->page_mask) return VMP_EALIGN;
   page_range pr;
   int err = enter_range(r, off, size, &pr);
   if (err) return err;
   vmp__span *s = NULL;
-  err = find_whole_placeholder(r, pr, &s);
+  err = find_placeholder(r, pr, carving, &s);
   if (!err) err = vmp__mem_check_view(mem, mem_off, size, prot);
+  if (!err) err = reserve_pieces(r, s, pr);
   if (!err) err = vmp__os_map(page_addr(r, pr.first), size, mem->handle, mem_off, prot);
   if (!err && (mem->traits & VMP__OBJ_THP)) vmp__os_advise_huge(page_addr(r, pr.first), size);
   if (!err) {
+    s = isolate(r, s, pr.first, pr.count);
     vmp__mem_ref(mem);
     s->kind = VMP_VIEW;
     s->prot = (uint8_t)prot;
@@ -571,6 +612,16 @@ VMP__HOT int vmp_map(vmp_region *r, size_t off, size_t size, vmp_mem *mem, uint6
     s->mem_page = mem_off >> r->page_shift;
   }
   return leave(r, err);
+}
+
+VMP__HOT int vmp_map(vmp_region *r, size_t off, size_t size, vmp_mem *mem, uint64_t mem_off,
+                     int prot) {
+  return map_placeholder(r, off, size, mem, mem_off, prot, 0);
+}
+
+VMP__HOT int vmp_carve_map(vmp_region *r, size_t off, size_t size, vmp_mem *mem, uint64_t mem_off,
+                           int prot) {
+  return map_placeholder(r, off, size, mem, mem_off, prot, 1);
 }
 
 /* Steps 4 and 5 for unmap, protect and discard: inside one span of an
@@ -589,7 +640,7 @@ static int protect_run(void *addr, size_t size, int prot) {
   return vmp__os_protect(addr, size, prot);
 }
 
-VMP__HOT int vmp_unmap(vmp_region *r, size_t off, size_t size) {
+VMP__HOT static int unmap_span(vmp_region *r, size_t off, size_t size, int joining) {
   if (!r || size == 0) return VMP_EINVAL;
   page_range pr;
   int err = enter_range(r, off, size, &pr);
@@ -620,10 +671,19 @@ VMP__HOT int vmp_unmap(vmp_region *r, size_t off, size_t size) {
       settle_protection(r, vmp__spans_find(&r->spans, start, NULL));
     if (was_mixed && pr.first + pr.count < end)
       settle_protection(r, vmp__spans_find(&r->spans, pr.first + pr.count, NULL));
+    if (joining) join_neighbours(r, pr.first);
   }
   vmp__os_lock_release(&r->lock);
   if (released) vmp__mem_unref(released);
   return err;
+}
+
+VMP__HOT int vmp_unmap(vmp_region *r, size_t off, size_t size) {
+  return unmap_span(r, off, size, 0);
+}
+
+VMP__HOT int vmp_unmap_coalesce(vmp_region *r, size_t off, size_t size) {
+  return unmap_span(r, off, size, 1);
 }
 
 int vmp_protect(vmp_region *r, size_t off, size_t size, int prot) {

@@ -296,31 +296,43 @@ static void cmd_unmap(vmp_interp *in, char **args, int nargs, interp_check *chk)
   run_range_op(in, args, chk, vmp_unmap);
 }
 
+static void cmd_unmap_coalesce(vmp_interp *in, char **args, int nargs, interp_check *chk) {
+  (void)nargs;
+  run_range_op(in, args, chk, vmp_unmap_coalesce);
+}
+
 static void cmd_discard(vmp_interp *in, char **args, int nargs, interp_check *chk) {
   (void)nargs;
   run_range_op(in, args, chk, vmp_discard);
 }
 
-static void cmd_commit(vmp_interp *in, char **args, int nargs, interp_check *chk) {
-  (void)nargs;
+/* `R OFF SIZE PROT` handed to fn. */
+static void run_prot_op(vmp_interp *in, char **args, interp_check *chk,
+                        int (*fn)(vmp_region *, size_t, size_t, int)) {
   size_t off, size;
   int prot;
   vmp_region *region = region_range(in, args, &off, &size, chk);
-  if (region != NULL && parse_prot(args[3], &prot, chk))
-    chk->rc = vmp_commit(region, off, size, prot);
+  if (region != NULL && parse_prot(args[3], &prot, chk)) chk->rc = fn(region, off, size, prot);
+}
+
+static void cmd_commit(vmp_interp *in, char **args, int nargs, interp_check *chk) {
+  (void)nargs;
+  run_prot_op(in, args, chk, vmp_commit);
+}
+
+static void cmd_carve_commit(vmp_interp *in, char **args, int nargs, interp_check *chk) {
+  (void)nargs;
+  run_prot_op(in, args, chk, vmp_carve_commit);
 }
 
 static void cmd_protect(vmp_interp *in, char **args, int nargs, interp_check *chk) {
   (void)nargs;
-  size_t off, size;
-  int prot;
-  vmp_region *region = region_range(in, args, &off, &size, chk);
-  if (region != NULL && parse_prot(args[3], &prot, chk))
-    chk->rc = vmp_protect(region, off, size, prot);
+  run_prot_op(in, args, chk, vmp_protect);
 }
 
-static void cmd_map(vmp_interp *in, char **args, int nargs, interp_check *chk) {
-  (void)nargs;
+/* `R OFF SIZE M MOFF PROT` handed to fn. */
+static void run_map_op(vmp_interp *in, char **args, interp_check *chk,
+                       int (*fn)(vmp_region *, size_t, size_t, vmp_mem *, uint64_t, int)) {
   size_t off, size;
   uint64_t mem_off;
   int prot;
@@ -331,7 +343,17 @@ static void cmd_map(vmp_interp *in, char **args, int nargs, interp_check *chk) {
       !parse_amount(in, args[4], "MOFF (pages, or bytes ending in b)", &mem_off, chk) ||
       !parse_prot(args[5], &prot, chk))
     return;
-  chk->rc = vmp_map(region, off, size, mem, mem_off, prot);
+  chk->rc = fn(region, off, size, mem, mem_off, prot);
+}
+
+static void cmd_map(vmp_interp *in, char **args, int nargs, interp_check *chk) {
+  (void)nargs;
+  run_map_op(in, args, chk, vmp_map);
+}
+
+static void cmd_carve_map(vmp_interp *in, char **args, int nargs, interp_check *chk) {
+  (void)nargs;
+  run_map_op(in, args, chk, vmp_carve_map);
 }
 
 static void cmd_release(vmp_interp *in, char **args, int nargs, interp_check *chk) {
@@ -601,10 +623,16 @@ const interp_command interp_commands[] = {
     {"label", 4, 4, "label R OFF SIZE NAME", "name private pages in the process's map", 1, 0,
      cmd_label},
     {"commit", 4, 4, "commit R OFF SIZE PROT", "placeholder to private memory", 1, 0, cmd_commit},
+    {"carve_commit", 4, 4, "carve_commit R OFF SIZE PROT",
+     "part of a placeholder to private memory", 1, 0, cmd_carve_commit},
     {"mem", 2, 2, "mem M SIZE", "create anonymous shared memory M", 1, 0, cmd_mem},
     {"file", 3, 3, "file F SIZE ro|rw", "create a temporary file, open it as F", 1, 0, cmd_file},
     {"map", 6, 6, "map R OFF SIZE M MOFF PROT", "placeholder to view of M at MOFF", 1, 0, cmd_map},
+    {"carve_map", 6, 6, "carve_map R OFF SIZE M MOFF PROT",
+     "part of a placeholder to view of M at MOFF", 1, 0, cmd_carve_map},
     {"unmap", 3, 3, "unmap R OFF SIZE", "back to placeholder", 1, 0, cmd_unmap},
+    {"unmap_coalesce", 3, 3, "unmap_coalesce R OFF SIZE",
+     "back to placeholder, merged with the placeholders beside it", 1, 0, cmd_unmap_coalesce},
     {"protect", 4, 4, "protect R OFF SIZE PROT", "change protection", 1, 0, cmd_protect},
     {"discard", 3, 3, "discard R OFF SIZE", "discard private pages", 1, 0, cmd_discard},
     {"release", 1, 1, "release R", "release region R", 1, 0, cmd_release},

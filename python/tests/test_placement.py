@@ -274,6 +274,161 @@ class CarveAndLabelTest(unittest.TestCase):
                 r.carve(PAGE + 1, PAGE)
             self.assertEqual(cm.exception.name, "EALIGN")
 
+    def test_carve_commit_splits_or_takes_a_whole_placeholder(self):
+        with vmplace.Region(4 * PAGE) as r:
+            r.carve_commit(PAGE, PAGE)  # inside the one placeholder: split
+            self.assertEqual([(s.offset, s.size, s.kind) for s in r.spans()],
+                             [(0, PAGE, "placeholder"), (PAGE, PAGE, "private"),
+                              (2 * PAGE, 2 * PAGE, "placeholder")])
+            self.assertEqual(r.query(PAGE).prot, vmplace.PROT_RW)
+            with memoryview(r.buffer(PAGE, PAGE)) as view:
+                self.assertEqual(bytes(view), bytes(PAGE))
+                view[:3] = b"abc"
+                view[PAGE - 1] = 7
+                self.assertEqual((bytes(view[:3]), view[PAGE - 1]), (b"abc", 7))
+            r.carve_commit(0, PAGE)  # exactly one placeholder: as commit
+            self.assertEqual(r.span_count, 3)
+            self.assertEqual((r.query(0).kind, r.query(0).size), ("private", PAGE))
+            r.carve_commit(2 * PAGE, 2 * PAGE, prot=vmplace.PROT_READ)
+            self.assertEqual([(s.offset, s.size, s.kind, s.prot) for s in r.spans()],
+                             [(0, PAGE, "private", vmplace.PROT_RW),
+                              (PAGE, PAGE, "private", vmplace.PROT_RW),
+                              (2 * PAGE, 2 * PAGE, "private", vmplace.PROT_READ)])
+            with memoryview(r.buffer(2 * PAGE, 2 * PAGE)) as view:
+                self.assertTrue(view.readonly)
+                self.assertEqual(bytes(view), bytes(2 * PAGE))
+
+    def test_carve_commit_errors_change_nothing(self):
+        with vmplace.Region(4 * PAGE) as r:
+            r.carve(0, PAGE)  # two placeholders: [0, PAGE) and [PAGE, 4 * PAGE)
+            r.carve_commit(3 * PAGE, PAGE)
+            spans = r.spans()
+            for args, name in (((0, 2 * PAGE), "EEXTENT"),  # from one placeholder into the next
+                               ((3 * PAGE, PAGE), "ESTATE"),  # private already
+                               ((2 * PAGE, 2 * PAGE), "ESTATE"),  # reaches into it
+                               ((PAGE + 1, PAGE), "EALIGN"), ((PAGE, 0), "EINVAL"),
+                               ((PAGE, 4 * PAGE), "ERANGE"),
+                               ((PAGE, PAGE, vmplace.PROT_WRITE), "EINVAL")):
+                with self.assertRaises(vmplace.Error) as cm:
+                    r.carve_commit(*args)
+                self.assertEqual(cm.exception.name, name, args)
+                self.assertEqual(r.spans(), spans, args)
+        with self.assertRaises(ValueError):
+            r.carve_commit(0, PAGE)
+
+    def test_carve_map_views_see_the_same_bytes(self):
+        with vmplace.Region(8 * PAGE) as r, vmplace.Mem(2 * PAGE) as mem:
+            r.carve_map(2 * PAGE, PAGE, mem)
+            self.assertEqual([(s.offset, s.size, s.kind) for s in r.spans()],
+                             [(0, 2 * PAGE, "placeholder"), (2 * PAGE, PAGE, "view"),
+                              (3 * PAGE, 5 * PAGE, "placeholder")])
+            self.assertEqual(r.query(2 * PAGE).prot, vmplace.PROT_RW)  # a writable object
+            r.carve_map(5 * PAGE, PAGE, mem)
+            r.carve_map(7 * PAGE, PAGE, mem, mem_offset=PAGE, prot=vmplace.PROT_READ)
+            self.assertEqual(r.span_count, 6)
+            info = r.query(7 * PAGE)
+            self.assertEqual((info.kind, info.mem_offset, info.prot),
+                             ("view", PAGE, vmplace.PROT_READ))
+            a = memoryview(r.buffer(2 * PAGE, PAGE))
+            b = memoryview(r.buffer(5 * PAGE, PAGE))
+            c = memoryview(r.buffer(7 * PAGE, PAGE))
+            self.assertTrue(c.readonly)
+            a[100:103] = b"xyz"
+            self.assertEqual(bytes(b[100:103]), b"xyz")
+            b[PAGE - 1] = 9
+            self.assertEqual(a[PAGE - 1], 9)
+            self.assertEqual(bytes(c), bytes(PAGE))  # the object's second page
+            for v in (a, b, c):
+                v.release()
+            spans = r.spans()
+            for args, name in (((2 * PAGE, PAGE, mem), "ESTATE"),  # a view already
+                               ((0, 3 * PAGE, mem), "ESTATE"),
+                               ((3 * PAGE, PAGE, mem, PAGE + 1), "EALIGN"),
+                               ((3 * PAGE, PAGE, mem, 2 * PAGE), "EBOUNDS"),
+                               ((3 * PAGE, 4 * PAGE, mem), "ESTATE")):
+                with self.assertRaises(vmplace.Error) as cm:
+                    r.carve_map(*args)
+                self.assertEqual(cm.exception.name, name, args)
+                self.assertEqual(r.spans(), spans, args)
+            r.unmap(7 * PAGE, PAGE)
+            r.carve(6 * PAGE, PAGE)  # [6, 7) and [7, 8): two placeholders
+            with self.assertRaises(vmplace.Error) as cm:
+                r.carve_map(6 * PAGE, 2 * PAGE, mem)
+            self.assertEqual(cm.exception.name, "EEXTENT")
+            with self.assertRaises(TypeError):
+                r.carve_map(0, PAGE, b"not a Mem")
+
+    def test_carve_map_keeps_the_object_alive(self):
+        with vmplace.Region(4 * PAGE) as r:
+            mem = vmplace.Mem(PAGE)
+            r.carve_map(PAGE, PAGE, mem)
+            mem.close()
+            with self.assertRaises(ValueError):
+                r.carve_map(3 * PAGE, PAGE, mem)  # a closed object
+            with memoryview(r.buffer(PAGE, PAGE)) as view:
+                view[0] = 5
+                self.assertEqual(view[0], 5)
+
+    def test_unmap_coalesce_gives_back_one_placeholder(self):
+        with vmplace.Region(4 * PAGE) as r, vmplace.Mem(PAGE) as mem:
+            r.carve_map(PAGE, PAGE, mem)
+            self.assertEqual(r.span_count, 3)
+            r.unmap_coalesce(PAGE, PAGE)
+            self.assertEqual(r.span_count, 1)
+            info = r.query(PAGE)
+            self.assertEqual((info.offset, info.size, info.kind), (0, 4 * PAGE, "placeholder"))
+            r.carve_commit(2 * PAGE, PAGE)
+            self.assertEqual(r.span_count, 3)
+            r.unmap_coalesce(2 * PAGE, PAGE)
+            self.assertEqual([(s.offset, s.size, s.kind) for s in r.spans()],
+                             [(0, 4 * PAGE, "placeholder")])
+            # A plain unmap leaves the placeholder on its own: three spans.
+            r.carve_map(PAGE, PAGE, mem)
+            r.unmap(PAGE, PAGE)
+            self.assertEqual([(s.offset, s.size, s.kind) for s in r.spans()],
+                             [(0, PAGE, "placeholder"), (PAGE, PAGE, "placeholder"),
+                              (2 * PAGE, 2 * PAGE, "placeholder")])
+
+    def test_unmap_coalesce_merges_one_span_on_each_side_at_most(self):
+        with vmplace.Region(4 * PAGE) as r, vmplace.Mem(PAGE) as mem:
+            r.carve(0, PAGE)  # split on purpose: stays
+            r.carve_map(2 * PAGE, PAGE, mem)
+            self.assertEqual(r.span_count, 4)
+            r.unmap_coalesce(2 * PAGE, PAGE)
+            self.assertEqual([(s.offset, s.size, s.kind) for s in r.spans()],
+                             [(0, PAGE, "placeholder"), (PAGE, 3 * PAGE, "placeholder")])
+            # Private pieces on both sides: nothing to merge with.
+            r.carve_commit(PAGE, 3 * PAGE)
+            r.unmap_coalesce(2 * PAGE, PAGE)
+            self.assertEqual([(s.offset, s.size, s.kind) for s in r.spans()],
+                             [(0, PAGE, "placeholder"), (PAGE, PAGE, "private"),
+                              (2 * PAGE, PAGE, "placeholder"), (3 * PAGE, PAGE, "private")])
+
+    def test_unmap_coalesce_while_exported_and_errors(self):
+        with vmplace.Region(4 * PAGE) as r:
+            r.carve_commit(PAGE, 2 * PAGE)
+            view = memoryview(r.buffer(2 * PAGE, PAGE))
+            with self.assertRaises(BufferError):
+                r.unmap_coalesce(PAGE, 2 * PAGE)
+            with self.assertRaises(BufferError):
+                r.unmap_coalesce(2 * PAGE, PAGE)
+            self.assertEqual(r.span_count, 3)
+            for args, name in (((PAGE + 1, PAGE), "EALIGN"), ((0, 0), "EINVAL"),
+                               ((0, 8 * PAGE), "ERANGE"),  # bad input: its own error first
+                               ((0, PAGE), "ESTATE"),  # a placeholder
+                               ((0, 2 * PAGE), "ESTATE")):
+                with self.assertRaises(vmplace.Error) as cm:
+                    r.unmap_coalesce(*args)
+                self.assertEqual(cm.exception.name, name, args)
+            r.unmap_coalesce(PAGE, PAGE)  # pages no buffer covers may go
+            self.assertEqual([(s.offset, s.size, s.kind) for s in r.spans()],
+                             [(0, 2 * PAGE, "placeholder"), (2 * PAGE, PAGE, "private"),
+                              (3 * PAGE, PAGE, "placeholder")])
+            view[0] = 1
+            view.release()
+            r.unmap_coalesce(2 * PAGE, PAGE)
+            self.assertEqual(r.span_count, 1)
+
     def test_mapping_count_follows_the_spans(self):
         with vmplace.Region(4 * PAGE) as r:
             r.carve(PAGE, PAGE)

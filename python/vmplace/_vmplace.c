@@ -683,9 +683,11 @@ static int prot_is_valid(int prot) {
          prot == (VMP_PROT_READ | VMP_PROT_EXEC) || prot == (VMP_PROT_RW | VMP_PROT_EXEC);
 }
 
-static PyObject *Region_unmap(Region *self, PyObject *args) {
+/* unmap and unmap_coalesce: nothing exported over the range may go. */
+static PyObject *region_unmap_call(Region *self, PyObject *args, const char *fmt, range_op op,
+                                   const char *what) {
   size_t off, size;
-  if (!PyArg_ParseTuple(args, "O&O&:unmap", conv_size, &off, conv_size, &size)) return NULL;
+  if (!PyArg_ParseTuple(args, fmt, conv_size, &off, conv_size, &size)) return NULL;
   vmp_region *r = region_handle(self);
   if (!r) return NULL;
   Py_ssize_t n =
@@ -694,10 +696,19 @@ static PyObject *Region_unmap(Region *self, PyObject *args) {
     PyErr_Format(PyExc_BufferError, "cannot unmap: %zd exported buffer(s) over the range", n);
     return NULL;
   }
-  int err = vmp_unmap(r, off, size);
+  int err = op(r, off, size);
   self->generation++;
-  if (err) return raise_err(err, "vmp_unmap");
+  if (err) return raise_err(err, what);
   Py_RETURN_NONE;
+}
+
+static PyObject *Region_unmap(Region *self, PyObject *args) {
+  return region_unmap_call(self, args, "O&O&:unmap", vmp_unmap, "vmp_unmap");
+}
+
+static PyObject *Region_unmap_coalesce(Region *self, PyObject *args) {
+  return region_unmap_call(self, args, "O&O&:unmap_coalesce", vmp_unmap_coalesce,
+                           "vmp_unmap_coalesce");
 }
 
 static int parse_prot(PyObject *obj, void *out) {
@@ -737,29 +748,46 @@ static PyObject *Region_protect(Region *self, PyObject *args) {
   Py_RETURN_NONE;
 }
 
-static PyObject *Region_commit(Region *self, PyObject *args, PyObject *kw) {
+typedef int (*commit_op)(vmp_region *, size_t, size_t, int);
+
+/* commit and carve_commit. */
+static PyObject *region_commit_call(Region *self, PyObject *args, PyObject *kw, const char *fmt,
+                                    commit_op op, const char *what) {
   static char *kwlist[] = {"offset", "size", "prot", NULL};
   size_t off, size;
   int prot = VMP_PROT_RW;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&|O&:commit", kwlist, conv_size, &off, conv_size,
-                                   &size, parse_prot, &prot))
+  if (!PyArg_ParseTupleAndKeywords(args, kw, fmt, kwlist, conv_size, &off, conv_size, &size,
+                                   parse_prot, &prot))
     return NULL;
   vmp_region *r = region_handle(self);
   if (!r) return NULL;
-  int err = vmp_commit(r, off, size, prot);
+  int err = op(r, off, size, prot);
   self->generation++;
-  if (err) return raise_err(err, "vmp_commit");
+  if (err) return raise_err(err, what);
   Py_RETURN_NONE;
 }
 
-static PyObject *Region_map(Region *self, PyObject *args, PyObject *kw) {
+static PyObject *Region_commit(Region *self, PyObject *args, PyObject *kw) {
+  return region_commit_call(self, args, kw, "O&O&|O&:commit", vmp_commit, "vmp_commit");
+}
+
+static PyObject *Region_carve_commit(Region *self, PyObject *args, PyObject *kw) {
+  return region_commit_call(self, args, kw, "O&O&|O&:carve_commit", vmp_carve_commit,
+                            "vmp_carve_commit");
+}
+
+typedef int (*map_op)(vmp_region *, size_t, size_t, vmp_mem *, uint64_t, int);
+
+/* map and carve_map. */
+static PyObject *region_map_call(Region *self, PyObject *args, PyObject *kw, const char *fmt,
+                                 map_op op, const char *what) {
   static char *kwlist[] = {"offset", "size", "mem", "mem_offset", "prot", NULL};
   size_t off, size;
   PyObject *mem_obj;
   uint64_t mem_off = 0;
   PyObject *prot_obj = Py_None;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&O!|O&O:map", kwlist, conv_size, &off, conv_size,
-                                   &size, &MemType, &mem_obj, conv_u64, &mem_off, &prot_obj))
+  if (!PyArg_ParseTupleAndKeywords(args, kw, fmt, kwlist, conv_size, &off, conv_size, &size,
+                                   &MemType, &mem_obj, conv_u64, &mem_off, &prot_obj))
     return NULL;
   vmp_region *r = region_handle(self);
   if (!r) return NULL;
@@ -770,10 +798,18 @@ static PyObject *Region_map(Region *self, PyObject *args, PyObject *kw) {
     prot = (vmp_mem_flags(m) & VMP_MEM_WRITE) ? VMP_PROT_RW : VMP_PROT_READ;
   else if (!parse_prot(prot_obj, &prot))
     return NULL;
-  int err = vmp_map(r, off, size, m, mem_off, prot);
+  int err = op(r, off, size, m, mem_off, prot);
   self->generation++;
-  if (err) return raise_err(err, "vmp_map");
+  if (err) return raise_err(err, what);
   Py_RETURN_NONE;
+}
+
+static PyObject *Region_map(Region *self, PyObject *args, PyObject *kw) {
+  return region_map_call(self, args, kw, "O&O&O!|O&O:map", vmp_map, "vmp_map");
+}
+
+static PyObject *Region_carve_map(Region *self, PyObject *args, PyObject *kw) {
+  return region_map_call(self, args, kw, "O&O&O!|O&O:carve_map", vmp_carve_map, "vmp_carve_map");
 }
 
 static PyObject *Region_query(Region *self, PyObject *arg) {
@@ -991,14 +1027,28 @@ static PyMethodDef Region_methods[] = {
     {"commit", (PyCFunction)(void (*)(void))Region_commit, METH_VARARGS | METH_KEYWORDS,
      "commit(offset, size, prot=PROT_RW)\n\nReplace exactly one whole placeholder with private "
      "zero-filled memory."},
+    {"carve_commit", (PyCFunction)(void (*)(void))Region_carve_commit, METH_VARARGS | METH_KEYWORDS,
+     "carve_commit(offset, size, prot=PROT_RW)\n\ncarve() and commit() in one step: "
+     "[offset, offset+size), inside one placeholder, becomes private zero-filled memory, the "
+     "rest of that placeholder staying placeholders on either side. On failure nothing "
+     "changed (not even the split)."},
     {"map", (PyCFunction)(void (*)(void))Region_map, METH_VARARGS | METH_KEYWORDS,
      "map(offset, size, mem, mem_offset=0, prot=None)\n\nReplace exactly one whole placeholder "
      "with "
      "a view of mem from byte mem_offset. prot defaults to PROT_RW for a writable object and "
      "PROT_READ for a read-only one. The view keeps the object alive."},
+    {"carve_map", (PyCFunction)(void (*)(void))Region_carve_map, METH_VARARGS | METH_KEYWORDS,
+     "carve_map(offset, size, mem, mem_offset=0, prot=None)\n\ncarve() and map() in one step: "
+     "[offset, offset+size), inside one placeholder, becomes a view of mem from byte "
+     "mem_offset, the rest of that placeholder staying placeholders on either side. prot as "
+     "for map(). On failure nothing changed (not even the split)."},
     {"unmap", (PyCFunction)Region_unmap, METH_VARARGS,
      "unmap(offset, size)\n\nTurn the range (a whole view, or pages of private memory) back into a "
      "placeholder. BufferError while a buffer over any of it is exported."},
+    {"unmap_coalesce", (PyCFunction)Region_unmap_coalesce, METH_VARARGS,
+     "unmap_coalesce(offset, size)\n\nunmap(), then the placeholder left merges with the span "
+     "right before and the span right after it, each where it is a placeholder: the reverse of "
+     "carve_map() and carve_commit(). BufferError while a buffer over any of it is exported."},
     {"protect", (PyCFunction)Region_protect, METH_VARARGS,
      "protect(offset, size, prot)\n\nChange the protection of pages in one private or view span. "
      "BufferError when it would take read access from an exported buffer, or write access from "

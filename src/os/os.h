@@ -145,7 +145,11 @@ int vmp__os_release(void *base, size_t size);
  * placeholder of its own. No-op where placeholders are bookkeeping only. */
 int vmp__os_split(void *ph, size_t ph_size, void *addr, size_t size);
 
-/* Merges the adjacent placeholders covering [addr, addr+size). */
+/* Merges the adjacent placeholders covering [addr, addr+size). Split and
+ * coalesce are bookkeeping on every backend (Windows cuts and merges its
+ * kernel placeholders only around a span becoming memory, see
+ * exact_placeholder in windows.c): vmp_unmap_coalesce merges without this
+ * call, after its unmap, where a failure could no longer be undone. */
 int vmp__os_coalesce(void *addr, size_t size);
 
 /* Replaces the placeholder [addr, addr+size) with private zeroed memory. */

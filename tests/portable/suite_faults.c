@@ -104,7 +104,14 @@ static int op_commit_wide(fixture *f) { return vmp_commit(f->r, 4 * G, 4 * G, VM
 static int op_map(fixture *f) { return vmp_map(f->r, 2 * G, G, f->anon, 2 * G, VMP_PROT_RW); }
 static int op_map_file(fixture *f) { return vmp_map(f->r, 4 * G, G, f->file, G, VMP_PROT_READ); }
 static int op_map_wide(fixture *f) { return vmp_map(f->r, 4 * G, 4 * G, f->anon, 0, VMP_PROT_RW); }
+static int op_carve_commit(fixture *f) { return vmp_carve_commit(f->r, 6 * G, G, VMP_PROT_RW); }
+static int op_carve_map(fixture *f) {
+  return vmp_carve_map(f->r, 6 * G, G, f->anon, G, VMP_PROT_RW);
+}
 static int op_unmap_view(fixture *f) { return vmp_unmap(f->r, G, G); }
+static int op_unmap_coalesce_view(fixture *f) { return vmp_unmap_coalesce(f->r, G, G); }
+/* The read-only private span between two placeholders. */
+static int op_unmap_coalesce_private(fixture *f) { return vmp_unmap_coalesce(f->r, 3 * G, G); }
 static int op_unmap_private(fixture *f) { return vmp_unmap(f->r, 0, G); }
 static int op_unmap_middle(fixture *f) { return vmp_unmap(f->r, P, 2 * P); }
 static int op_unmap_last_piece(fixture *f) { return vmp_unmap(f->r, P, P); }
@@ -146,6 +153,8 @@ static void prepare_coalesced(fixture *f) {
 
 /* A hole [P,3P) in the private span at [0,G). */
 static void prepare_hole(fixture *f) { CHECK_RC(vmp_unmap(f->r, P, 2 * P), 0); }
+/* A placeholder on both sides of the view at [G, 2G). */
+static void prepare_rooms(fixture *f) { CHECK_RC(vmp_unmap(f->r, 0, G), 0); }
 
 /* Only the page at P is left of the private allocation at [0,G): unmapping
  * it turns the whole allocation back into a placeholder on Windows. */
@@ -178,7 +187,11 @@ static const fault_case cases[] = {
     {"map", NULL, op_map, NULL},
     {"map_file", NULL, op_map_file, NULL},
     {"map_over_coalesced", prepare_coalesced, op_map_wide, NULL},
+    {"carve_commit", NULL, op_carve_commit, NULL},
+    {"carve_map", NULL, op_carve_map, NULL},
     {"unmap_view", NULL, op_unmap_view, NULL},
+    {"unmap_coalesce_view", prepare_rooms, op_unmap_coalesce_view, NULL},
+    {"unmap_coalesce_private", NULL, op_unmap_coalesce_private, NULL},
     {"unmap_private_whole", NULL, op_unmap_private, NULL},
     {"unmap_private_middle", NULL, op_unmap_middle, NULL},
     {"unmap_private_last_piece", prepare_last_piece, op_unmap_last_piece, NULL},
@@ -344,7 +357,11 @@ static void run_case(const char *name, inject_kind kind, int error) {
   X(map) \
   X(map_file) \
   X(map_over_coalesced) \
+  X(carve_commit) \
+  X(carve_map) \
   X(unmap_view) \
+  X(unmap_coalesce_view) \
+  X(unmap_coalesce_private) \
   X(unmap_private_whole) \
   X(unmap_private_middle) \
   X(unmap_private_last_piece) \

@@ -511,6 +511,104 @@ CHECK_TEST(carve) {
   CHECK_RC(vmp_release(r), 0);
 }
 
+/* carve_commit: the chunk becomes private memory in one call, split out of
+ * its placeholder or not; refusals change nothing, not even the split. */
+CHECK_TEST(carve_commit) {
+  vmp_region *r;
+  if (!CHECK_RC(vmp_reserve(16 * P, 0, &r), 0)) return;
+  char *base = vmp_base(r);
+  CHECK_RC(vmp_carve_commit(r, 4 * P, 4 * P, VMP_PROT_RW), 0);
+  CHECK(vmp_span_count(r) == 3, "%zu spans after committing the middle", vmp_span_count(r));
+  CHECK_SPAN(r, 0, VMP_PLACEHOLDER, 0, 4 * P);
+  CHECK_SPAN(r, 4 * P, VMP_PRIVATE, 4 * P, 4 * P);
+  CHECK_SPAN(r, 8 * P, VMP_PLACEHOLDER, 8 * P, 8 * P);
+  CHECK(util_all_bytes(base + 4 * P, 4 * P, 0), "fresh memory is not zero");
+  util_fill(base + 4 * P, 4 * P, 7);
+  CHECK_RC(vmp_carve_commit(r, 0, 4 * P, VMP_PROT_READ), 0); /* a whole placeholder */
+  CHECK(vmp_span_count(r) == 3, "%zu spans", vmp_span_count(r));
+  CHECK_SPAN(r, 0, VMP_PRIVATE, 0, 4 * P);
+  CHECK_RC(vmp_carve_commit(r, 15 * P, P, VMP_PROT_RW), 0); /* the last page */
+  CHECK_SPAN(r, 8 * P, VMP_PLACEHOLDER, 8 * P, 7 * P);
+  CHECK_RC(vmp_carve_commit(NULL, 0, P, VMP_PROT_RW), VMP_EINVAL);
+  REFUSED(r, vmp_carve_commit(r, 8 * P, 0, VMP_PROT_RW), VMP_EINVAL);
+  REFUSED(r, vmp_carve_commit(r, 8 * P, P, 0x40), VMP_EINVAL);
+  REFUSED(r, vmp_carve_commit(r, 8 * P + 1, P, VMP_PROT_RW), VMP_EALIGN);
+  REFUSED(r, vmp_carve_commit(r, 8 * P, 9 * P, VMP_PROT_RW), VMP_ERANGE);
+  REFUSED(r, vmp_carve_commit(r, 5 * P, P, VMP_PROT_RW), VMP_ESTATE);
+  REFUSED(r, vmp_carve_commit(r, 7 * P, 2 * P, VMP_PROT_RW), VMP_ESTATE);
+  CHECK_RC(vmp_split(r, 8 * P, 2 * P), 0);
+  REFUSED(r, vmp_carve_commit(r, 9 * P, 2 * P, VMP_PROT_RW), VMP_EEXTENT);
+  CHECK(util_all_bytes(base, 4 * P, 0), "the read-only chunk is not zero");
+  CHECK_KERNEL_AGREES(r);
+  CHECK_RC(vmp_release(r), 0);
+}
+
+/* carve_map and unmap_coalesce: a fastmem arena's two calls. Views go in
+ * and out of one free room, which stays one placeholder between them;
+ * a placeholder split on purpose further away stays as it is. */
+CHECK_TEST(carve_map_and_unmap_coalesce) {
+  vmp_region *r;
+  vmp_mem *m;
+  if (!CHECK_RC(util_region_and_object(16 * G, 4 * G, &r, &m), 0)) return;
+  char *base = vmp_base(r);
+  CHECK_RC(vmp_split(r, 0, G), 0); /* a guard placeholder of its own */
+  CHECK_RC(vmp_carve_map(r, 4 * G, G, m, 2 * G, VMP_PROT_RW), 0);
+  CHECK_RC(vmp_carve_map(r, 6 * G, 2 * G, m, 0, VMP_PROT_READ), 0);
+  CHECK(vmp_span_count(r) == 6, "%zu spans with two views", vmp_span_count(r));
+  vmp_span_info info;
+  CHECK_RC(vmp_query(r, base + 4 * G, &info), 0);
+  CHECK(info.kind == VMP_VIEW && info.mem == m && info.mem_offset == 2 * G && info.size == G,
+        "the first view: kind %d, offset %llu, size %zu", (int)info.kind,
+        (unsigned long long)info.mem_offset, info.size);
+  util_fill(base + 4 * G, G, 5);
+  /* The second view shows object bytes [0, 2G); map [2G, 3G) there too. */
+  CHECK_RC(vmp_carve_map(r, 10 * G, G, m, 2 * G, VMP_PROT_READ), 0);
+  CHECK(memcmp(base + 4 * G, base + 10 * G, G) == 0, "two views of one range differ");
+  CHECK_RC(vmp_carve_map(NULL, 0, G, m, 0, VMP_PROT_RW), VMP_EINVAL);
+  REFUSED(r, vmp_carve_map(r, 12 * G, G, NULL, 0, VMP_PROT_RW), VMP_EINVAL);
+  REFUSED(r, vmp_carve_map(r, 12 * G, G, m, 1, VMP_PROT_RW), VMP_EALIGN);
+  REFUSED(r, vmp_carve_map(r, 12 * G, 5 * G, m, 0, VMP_PROT_RW), VMP_ERANGE);
+  REFUSED(r, vmp_carve_map(r, 3 * G, 2 * G, m, 0, VMP_PROT_RW), VMP_ESTATE);
+  REFUSED(r, vmp_carve_map(r, 0, 2 * G, m, 0, VMP_PROT_RW), VMP_EEXTENT);
+  REFUSED(r, vmp_carve_map(r, 12 * G, 2 * G, m, 3 * G, VMP_PROT_RW), VMP_EBOUNDS);
+  CHECK_KERNEL_AGREES(r);
+  /* [G,4G) ph | [4G,5G) view | [5G,6G) ph | [6G,8G) view | [8G,10G) ph | view | ph */
+  CHECK_RC(vmp_unmap_coalesce(r, 4 * G, G), 0);
+  CHECK(vmp_span_count(r) == 6, "%zu spans after the first unmap", vmp_span_count(r));
+  CHECK_SPAN(r, 4 * G, VMP_PLACEHOLDER, G, 5 * G);
+  CHECK_SPAN(r, 0, VMP_PLACEHOLDER, 0, G); /* the guard stays */
+  CHECK_RC(vmp_unmap_coalesce(r, 6 * G, 2 * G), 0);
+  CHECK_SPAN(r, 6 * G, VMP_PLACEHOLDER, G, 9 * G);
+  CHECK_RC(vmp_unmap_coalesce(r, 10 * G, G), 0);
+  CHECK(vmp_span_count(r) == 2, "%zu spans with every view gone", vmp_span_count(r));
+  CHECK_SPAN(r, 10 * G, VMP_PLACEHOLDER, G, 15 * G);
+  /* What plain unmap does instead: the placeholder keeps its extent. */
+  CHECK_RC(vmp_carve_map(r, 4 * G, G, m, 0, VMP_PROT_RW), 0);
+  CHECK_RC(vmp_unmap(r, 4 * G, G), 0);
+  CHECK(vmp_span_count(r) == 4, "%zu spans after a plain unmap", vmp_span_count(r));
+  CHECK_RC(vmp_coalesce(r, G, 15 * G), 0);
+  /* A private range cut from the middle of a span merges with nothing. */
+  CHECK_RC(vmp_carve_commit(r, 4 * G, 4 * G, VMP_PROT_RW), 0);
+  CHECK_RC(vmp_unmap_coalesce(r, 5 * G, G), 0);
+  CHECK(vmp_span_count(r) == 6, "%zu spans after a cut from private memory", vmp_span_count(r));
+  CHECK_SPAN(r, 5 * G, VMP_PLACEHOLDER, 5 * G, G);
+  /* Its last piece, between that hole and the room, joins both. */
+  CHECK_RC(vmp_unmap_coalesce(r, 6 * G, 2 * G), 0);
+  CHECK_SPAN(r, 6 * G, VMP_PLACEHOLDER, 5 * G, 11 * G);
+  CHECK(vmp_span_count(r) == 4, "%zu spans", vmp_span_count(r));
+  CHECK_RC(vmp_unmap_coalesce(NULL, 0, G), VMP_EINVAL);
+  REFUSED(r, vmp_unmap_coalesce(r, 4 * G, 0), VMP_EINVAL);
+  REFUSED(r, vmp_unmap_coalesce(r, 4 * G, 1), VMP_EALIGN);
+  REFUSED(r, vmp_unmap_coalesce(r, 15 * G, 2 * G), VMP_ERANGE);
+  REFUSED(r, vmp_unmap_coalesce(r, 6 * G, G), VMP_ESTATE);
+  REFUSED(r, vmp_unmap_coalesce(r, 4 * G, 2 * G), VMP_ESTATE);
+  CHECK_RC(vmp_carve_map(r, 8 * G, 2 * G, m, 0, VMP_PROT_RW), 0);
+  REFUSED(r, vmp_unmap_coalesce(r, 8 * G, G), VMP_EEXTENT); /* a view only whole */
+  CHECK_KERNEL_AGREES(r);
+  CHECK_RC(vmp_release(r), 0);
+  CHECK_RC(vmp_mem_close(m), 0);
+}
+
 /* What each backend's objects are, and the flags that every backend takes. */
 CHECK_TEST(objects_say_what_they_are) {
   vmp_mem *m;

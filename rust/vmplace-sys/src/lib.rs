@@ -413,6 +413,9 @@ extern "C" {
     pub fn vmp_coalesce(region: *mut vmp_region, off: usize, size: usize) -> c_int;
     /// Replaces one whole placeholder with private memory.
     pub fn vmp_commit(region: *mut vmp_region, off: usize, size: usize, prot: c_int) -> c_int;
+    /// vmp_carve and vmp_commit under one lock: [off, off+size), inside one
+    /// placeholder, becomes private memory.
+    pub fn vmp_carve_commit(region: *mut vmp_region, off: usize, size: usize, prot: c_int) -> c_int;
     /// Replaces one whole placeholder with a view of `mem`.
     pub fn vmp_map(
         region: *mut vmp_region,
@@ -422,8 +425,21 @@ extern "C" {
         mem_off: u64,
         prot: c_int,
     ) -> c_int;
+    /// vmp_carve and vmp_map under one lock: [off, off+size), inside one
+    /// placeholder, becomes a view of `mem`.
+    pub fn vmp_carve_map(
+        region: *mut vmp_region,
+        off: usize,
+        size: usize,
+        mem: *mut vmp_mem,
+        mem_off: u64,
+        prot: c_int,
+    ) -> c_int;
     /// Turns [off, off+size) back into a placeholder.
     pub fn vmp_unmap(region: *mut vmp_region, off: usize, size: usize) -> c_int;
+    /// vmp_unmap, then the new placeholder merges with a placeholder right
+    /// before and right after it.
+    pub fn vmp_unmap_coalesce(region: *mut vmp_region, off: usize, size: usize) -> c_int;
     /// Changes the protection of [off, off+size).
     pub fn vmp_protect(region: *mut vmp_region, off: usize, size: usize, prot: c_int) -> c_int;
     /// Gives the memory of private pages back; they read as zero.

@@ -167,15 +167,24 @@ struct ViewRecord {
     mem: Arc<MemShared>,
 }
 
+/// `vmp_map` or `vmp_carve_map`.
+type MapFn = unsafe extern "C" fn(*mut sys::vmp_region, usize, usize, *mut sys::vmp_mem, u64, c_int) -> c_int;
+
+/// `vmp_unmap` or `vmp_unmap_coalesce`.
+type UnmapFn = unsafe extern "C" fn(*mut sys::vmp_region, usize, usize) -> c_int;
+
 /// A reserved range of address space, split into placeholders that are
 /// replaced with private memory or views of memory objects.
 ///
 /// Offsets and sizes of the layout calls are bytes from the base and
 /// multiples of [`page_size`](crate::page_size). The calls that only fill
-/// placeholders ([`split`](Region::split), [`coalesce`](Region::coalesce),
-/// [`commit`](Region::commit), [`map`](Region::map)) take `&self` and may
-/// run from many threads at once; the calls that take away or change bytes
-/// someone may be reading ([`unmap`](Region::unmap),
+/// placeholders ([`split`](Region::split), [`carve`](Region::carve),
+/// [`coalesce`](Region::coalesce), [`commit`](Region::commit),
+/// [`carve_commit`](Region::carve_commit), [`map`](Region::map),
+/// [`carve_map`](Region::carve_map)) take `&self` and may run from many
+/// threads at once; the calls that take away or change bytes someone may
+/// be reading ([`unmap`](Region::unmap),
+/// [`unmap_coalesce`](Region::unmap_coalesce),
 /// [`protect`](Region::protect), [`discard`](Region::discard)) take `&mut
 /// self`, so they cannot run while a [`Bytes`] or [`BytesMut`] borrow
 /// lives. Dropping the region releases the whole range.
@@ -443,6 +452,32 @@ impl Region {
         check(unsafe { sys::vmp_commit(self.raw(), off, size, prot.0) })
     }
 
+    /// [`carve`](Region::carve) and [`commit`](Region::commit) in one call,
+    /// under one lock: [off, off+size), inside one placeholder (or the whole
+    /// of it), becomes private memory, zero-filled, of protection `prot`,
+    /// the placeholder's rest staying placeholders on either side. For an
+    /// arena committing chunk after chunk out of its room; no other thread
+    /// ever sees the carved placeholder. On error nothing changed, not even
+    /// the split. Errors, in this order: `EINVAL`, `EALIGN`, `ERANGE`,
+    /// `ESTATE` (part of the range is not a placeholder), `EEXTENT` (the
+    /// range crosses from one placeholder into the next), `ENOMEM`, OS
+    /// errors.
+    ///
+    /// ```
+    /// use vmplace::{Kind, Prot, Region};
+    /// let page = vmplace::page_size();
+    /// let region = Region::reserve(3 * page)?;
+    /// region.carve_commit(page, page, Prot::READ_WRITE)?; // [0,1) [1,2) private [2,3)
+    /// assert_eq!(region.span_count(), 3);
+    /// assert_eq!(region.query(page)?.kind, Kind::Private);
+    /// region.carve_commit(0, page, Prot::READ)?; // a whole placeholder: as commit
+    /// assert_eq!(region.span_count(), 3);
+    /// # Ok::<(), vmplace::Error>(())
+    /// ```
+    pub fn carve_commit(&self, off: usize, size: usize, prot: Prot) -> Result<()> {
+        check(unsafe { sys::vmp_carve_commit(self.raw(), off, size, prot.0) })
+    }
+
     /// Replaces exactly one whole placeholder with a view of `mem` from
     /// object byte `mem_off` (a page multiple). The view keeps the object
     /// alive. Errors: `EINVAL`, `EALIGN`, `ERANGE`, `ESTATE`, `EEXTENT`,
@@ -460,10 +495,42 @@ impl Region {
     /// # Ok::<(), vmplace::Error>(())
     /// ```
     pub fn map(&self, off: usize, size: usize, mem: &Mem, mem_off: u64, prot: Prot) -> Result<()> {
+        self.map_with(sys::vmp_map, off, size, mem, mem_off, prot)
+    }
+
+    /// [`carve`](Region::carve) and [`map`](Region::map) in one call, under
+    /// one lock: [off, off+size), inside one placeholder (or the whole of
+    /// it), becomes a view of `mem` from object byte `mem_off` (a page
+    /// multiple), the placeholder's rest staying placeholders on either
+    /// side. Everything [`map`](Region::map) says of the view holds: it
+    /// keeps the object alive. With [`unmap_coalesce`](Region::unmap_coalesce)
+    /// an arena maps views into its free room and gives them back, one call
+    /// each way. On error nothing changed, not even the split. Errors, in
+    /// this order: `EINVAL`, `EALIGN`, `ERANGE`, `ESTATE` (part of the range
+    /// is not a placeholder), `EEXTENT` (the range crosses from one
+    /// placeholder into the next), `EBOUNDS` (past the object's end),
+    /// `EACCES` (write on a read-only object), `ENOMEM`, OS errors.
+    ///
+    /// ```
+    /// use vmplace::{Kind, Mem, Prot, Region};
+    /// let page = vmplace::page_size();
+    /// let mem = Mem::create(page as u64)?;
+    /// let region = Region::reserve(3 * page)?;
+    /// region.carve_map(page, page, &mem, 0, Prot::READ)?; // [0,1) [1,2) view [2,3)
+    /// assert_eq!(region.span_count(), 3);
+    /// assert_eq!(region.query(page)?.kind, Kind::View);
+    /// # Ok::<(), vmplace::Error>(())
+    /// ```
+    pub fn carve_map(&self, off: usize, size: usize, mem: &Mem, mem_off: u64, prot: Prot) -> Result<()> {
+        self.map_with(sys::vmp_carve_map, off, size, mem, mem_off, prot)
+    }
+
+    /// `map` and `carve_map`: `call` maps the view, then the view is recorded.
+    fn map_with(&self, call: MapFn, off: usize, size: usize, mem: &Mem, mem_off: u64, prot: Prot) -> Result<()> {
         // The record goes in under the same lock as the mapping, so that a
         // borrow on another thread never sees the view without it.
         let mut views = self.views.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        check(unsafe { sys::vmp_map(self.raw(), off, size, mem.shared.raw(), mem_off, prot.0) })?;
+        check(unsafe { call(self.raw(), off, size, mem.shared.raw(), mem_off, prot.0) })?;
         views.push(ViewRecord { offset: off, mem: Arc::clone(&mem.shared) });
         Ok(())
     }
@@ -472,8 +539,50 @@ impl Region {
     /// page range of private memory. Errors: `EINVAL`, `EALIGN`, `ERANGE`,
     /// `ESTATE`, `EEXTENT`, `ENOMEM`, OS errors; on error nothing changed.
     pub fn unmap(&mut self, off: usize, size: usize) -> Result<()> {
+        self.unmap_with(sys::vmp_unmap, off, size)
+    }
+
+    /// [`unmap`](Region::unmap), then the placeholder it leaves merges with
+    /// the span right before it and the span right after it, each where it
+    /// is a placeholder (placeholders further away stay as they are): the
+    /// reverse of [`carve_map`](Region::carve_map) and
+    /// [`carve_commit`](Region::carve_commit), so that an arena's free room
+    /// stays one placeholder. The merge is bookkeeping (no system call).
+    /// Private memory cut from the middle of a span has private pieces on
+    /// both sides and merges with nothing. Errors: as
+    /// [`unmap`](Region::unmap); on error nothing changed.
+    ///
+    /// ```
+    /// use vmplace::{Prot, Region};
+    /// let page = vmplace::page_size();
+    /// let mut region = Region::reserve(3 * page)?;
+    /// region.carve_commit(page, page, Prot::READ_WRITE)?;
+    /// assert_eq!(region.span_count(), 3);
+    /// region.unmap_coalesce(page, page)?; // one placeholder again
+    /// assert_eq!(region.span_count(), 1);
+    /// # Ok::<(), vmplace::Error>(())
+    /// ```
+    ///
+    /// Like `unmap`, it does not compile while a borrow of the bytes lives:
+    ///
+    /// ```compile_fail,E0502
+    /// use vmplace::{Prot, Region};
+    /// let page = vmplace::page_size();
+    /// let mut region = Region::reserve(2 * page).unwrap();
+    /// region.carve_commit(0, page, Prot::READ_WRITE).unwrap();
+    /// let bytes = region.bytes(0, 16).unwrap();
+    /// region.unmap_coalesce(0, page).unwrap(); // error: `region` is also borrowed as immutable
+    /// assert_eq!(bytes[0], 0);
+    /// ```
+    pub fn unmap_coalesce(&mut self, off: usize, size: usize) -> Result<()> {
+        self.unmap_with(sys::vmp_unmap_coalesce, off, size)
+    }
+
+    /// `unmap` and `unmap_coalesce`: `call` unmaps, then the record of a
+    /// view unmapped goes.
+    fn unmap_with(&mut self, call: UnmapFn, off: usize, size: usize) -> Result<()> {
         let was_view = self.query(off).map(|info| info.kind == Kind::View).unwrap_or(false);
-        check(unsafe { sys::vmp_unmap(self.raw(), off, size) })?;
+        check(unsafe { call(self.raw(), off, size) })?;
         if was_view {
             let views = self.views.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
             views.retain(|view| view.offset != off);

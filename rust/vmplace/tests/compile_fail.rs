@@ -110,6 +110,22 @@ fn region_borrows() {
         &format!("{}\n let b = region.bytes(0, 16).unwrap(); region.unmap(0, page).unwrap(); let x = b[0];", REGION),
     );
     assert_fails_with(
+        "unmap_coalesce_while_borrowed",
+        "E0502",
+        &format!(
+            "{}\n let b = region.bytes(0, 16).unwrap(); region.unmap_coalesce(0, page).unwrap(); let x = b[0];",
+            REGION
+        ),
+    );
+    assert_fails_with(
+        "unmap_coalesce_while_borrowed_mut",
+        "E0499",
+        &format!(
+            "{}\n let mut b = region.bytes_mut(0, 16).unwrap(); region.unmap_coalesce(0, page).unwrap(); b[0] = 1;",
+            REGION
+        ),
+    );
+    assert_fails_with(
         "discard_while_borrowed_mut",
         "E0499",
         &format!("{}\n let mut b = region.bytes_mut(0, 16).unwrap(); region.discard(0, page).unwrap(); b[0] = 1;", REGION),
@@ -122,13 +138,24 @@ fn region_borrows() {
             REGION
         ),
     );
-    // Growing, carving and labelling never move or take away bytes: they
-    // run while a borrow lives.
+    // Growing, carving (and committing or mapping what is carved) and
+    // labelling never move or take away bytes: they run while a borrow
+    // lives.
     assert_compiles(
         "extend_while_borrowed",
         &format!(
-            "{}\n let b = region.bytes(0, 16).unwrap(); region.extend(page).unwrap(); region.carve(page, page).unwrap(); \
+            "{}\n let b = region.bytes(0, 16).unwrap(); region.extend(4 * page).unwrap(); region.carve(page, page).unwrap(); \
+             region.carve_commit(page, page, vmplace::Prot::READ).unwrap(); \
+             let mem = vmplace::Mem::create(page as u64).unwrap(); \
+             region.carve_map(3 * page, page, &mem, 0, vmplace::Prot::READ).unwrap(); \
              region.label(0, page, \"x\").unwrap(); let n = region.mapping_count(); let x = b[0];",
+            REGION
+        ),
+    );
+    assert_compiles(
+        "unmap_coalesce_after_borrow",
+        &format!(
+            "{}\n let b = region.bytes(0, 16).unwrap(); let x = b[0]; drop(b); region.unmap_coalesce(0, page).unwrap();",
             REGION
         ),
     );

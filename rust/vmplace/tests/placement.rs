@@ -1,5 +1,6 @@
 //! Capabilities, the budget, placement (reserve_at, reserve_in, extend),
-//! carve, mapping counts, labels and object info through the safe API.
+//! carve (carve_commit, carve_map, unmap_coalesce), mapping counts, labels
+//! and object info through the safe API.
 
 use vmplace::{Backing, ErrorKind, Kind, Mem, MemFlags, Prot, Region};
 
@@ -182,6 +183,171 @@ fn carve_splits_or_leaves_a_span_and_refuses_what_is_not_placeholder() {
     assert_eq!(region.carve(p, 2 * p).unwrap_err().kind(), ErrorKind::Extent);
     assert_eq!(region.carve(p, 4 * p).unwrap_err().kind(), ErrorKind::Range);
     assert_eq!(region.carve(p, 0).unwrap_err().kind(), ErrorKind::InvalidArgument);
+}
+
+/// (offset, size, kind) of every span.
+fn layout(region: &Region) -> Vec<(usize, usize, Kind)> {
+    region.spans().iter().map(|s| (s.offset, s.size, s.kind)).collect()
+}
+
+#[test]
+fn carve_commit_splits_or_commits_a_whole_placeholder_and_refuses_as_carve_does() {
+    let p = page();
+    let mut region = Region::reserve(4 * p).unwrap();
+    region.carve_commit(p, p, Prot::READ_WRITE).unwrap();
+    assert_eq!(region.span_count(), 3, "carving inside a placeholder splits it");
+    assert_eq!(layout(&region), [(0, p, Kind::Placeholder), (p, p, Kind::Private), (2 * p, 2 * p, Kind::Placeholder)]);
+    assert_eq!(region.query(p).unwrap().prot, Prot::READ_WRITE);
+    assert!(region.bytes(p, p).unwrap().iter().all(|&b| b == 0));
+    region.bytes_mut(p, 3).unwrap().copy_from_slice(b"abc");
+    region.bytes_mut(2 * p - 1, 1).unwrap()[0] = 7;
+    assert_eq!(&region.bytes(p, 3).unwrap()[..], b"abc");
+    assert_eq!(region.bytes(2 * p - 1, 1).unwrap()[0], 7);
+    // The rest is still placeholder: no bytes there.
+    assert_eq!(region.bytes(0, 1).unwrap_err().kind(), ErrorKind::State);
+    assert_eq!(region.bytes(2 * p, 1).unwrap_err().kind(), ErrorKind::State);
+
+    // A whole placeholder: as commit, no split.
+    region.carve_commit(0, p, Prot::READ).unwrap();
+    assert_eq!(region.span_count(), 3);
+    let info = region.query(0).unwrap();
+    assert_eq!((info.offset, info.size, info.kind, info.prot), (0, p, Kind::Private, Prot::READ));
+    assert_eq!(region.bytes(0, p).unwrap().iter().filter(|&&b| b != 0).count(), 0);
+
+    // The errors of carve; on each nothing changed, not even a split.
+    region.carve(2 * p, p).unwrap();
+    let before = layout(&region);
+    assert_eq!(before.len(), 4);
+    assert_eq!(region.carve_commit(0, p, Prot::READ).unwrap_err().kind(), ErrorKind::State);
+    assert_eq!(region.carve_commit(p, 2 * p, Prot::READ).unwrap_err().kind(), ErrorKind::State);
+    assert_eq!(region.carve_commit(2 * p, 2 * p, Prot::READ).unwrap_err().kind(), ErrorKind::Extent);
+    assert_eq!(region.carve_commit(2 * p, 4 * p, Prot::READ).unwrap_err().kind(), ErrorKind::Range);
+    assert_eq!(region.carve_commit(2 * p, 0, Prot::READ).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(region.carve_commit(2 * p + 1, p, Prot::READ).unwrap_err().kind(), ErrorKind::Alignment);
+    assert_eq!(region.carve_commit(2 * p, p, Prot::EXEC).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(layout(&region), before);
+    assert_eq!(&region.bytes(p, 3).unwrap()[..], b"abc", "the private memory kept its bytes");
+}
+
+#[test]
+fn carve_map_maps_a_view_inside_a_placeholder_and_unmap_coalesce_gives_the_room_back() {
+    let p = page();
+    let mem = Mem::create(2 * p as u64).unwrap();
+    let mut region = Region::reserve(5 * p).unwrap();
+    // The object is written through a view elsewhere, and the carved view
+    // shows the same bytes (and the other way round).
+    let mut other = Region::reserve(2 * p).unwrap();
+    other.map(0, 2 * p, &mem, 0, Prot::READ_WRITE).unwrap();
+    other.bytes_mut(p, 5).unwrap().copy_from_slice(b"hello");
+
+    region.carve_map(2 * p, p, &mem, p as u64, Prot::READ_WRITE).unwrap();
+    assert_eq!(region.span_count(), 3);
+    assert_eq!(
+        layout(&region),
+        [(0, 2 * p, Kind::Placeholder), (2 * p, p, Kind::View), (3 * p, 2 * p, Kind::Placeholder)]
+    );
+    assert_eq!(region.query(2 * p).unwrap().mem_offset, Some(p as u64));
+    assert_eq!(&region.bytes(2 * p, 5).unwrap()[..], b"hello");
+    region.bytes_mut(2 * p + 5, 1).unwrap()[0] = b'!';
+    assert_eq!(&other.bytes(p, 6).unwrap()[..], b"hello!");
+    drop(other);
+
+    // The errors of map on a placeholder it carves, leaving the layout.
+    let before = layout(&region);
+    assert_eq!(region.carve_map(2 * p, p, &mem, 0, Prot::READ).unwrap_err().kind(), ErrorKind::State);
+    assert_eq!(region.carve_map(0, 3 * p, &mem, 0, Prot::READ).unwrap_err().kind(), ErrorKind::State);
+    assert_eq!(region.carve_map(4 * p, 2 * p, &mem, 0, Prot::READ).unwrap_err().kind(), ErrorKind::Range);
+    assert_eq!(region.carve_map(0, p, &mem, 1, Prot::READ).unwrap_err().kind(), ErrorKind::Alignment);
+    assert_eq!(region.carve_map(0, 2 * p, &mem, p as u64, Prot::READ).unwrap_err().kind(), ErrorKind::Bounds);
+    assert_eq!(layout(&region), before);
+
+    // unmap_coalesce: the view goes and the room is one placeholder again.
+    region.unmap_coalesce(2 * p, p).unwrap();
+    assert_eq!(layout(&region), [(0, 5 * p, Kind::Placeholder)]);
+    // A plain unmap leaves the three spans that carve_map made.
+    region.carve_map(2 * p, p, &mem, 0, Prot::READ).unwrap();
+    region.unmap(2 * p, p).unwrap();
+    assert_eq!(region.span_count(), 3);
+    assert!(layout(&region).iter().all(|span| span.2 == Kind::Placeholder));
+    // Here too unmap_coalesce merges the placeholders on both sides.
+    region.carve_map(2 * p, p, &mem, 0, Prot::READ).unwrap();
+    assert_eq!(region.span_count(), 3);
+    region.unmap_coalesce(2 * p, p).unwrap();
+    assert_eq!(layout(&region), [(0, 5 * p, Kind::Placeholder)]);
+    // The view's record went with it: a view of another object in the same
+    // place has its bytes borrowed against that object, not the old one.
+    let second = Mem::create(p as u64).unwrap();
+    let mut other = Region::reserve(p).unwrap();
+    other.map(0, p, &second, 0, Prot::READ_WRITE).unwrap();
+    other.bytes_mut(0, 2).unwrap().copy_from_slice(b"ok");
+    region.carve_map(2 * p, p, &second, 0, Prot::READ_WRITE).unwrap();
+    let held = region.bytes_mut(2 * p, 2).unwrap();
+    assert_eq!(&held[..], b"ok");
+    assert_eq!(other.bytes(0, 2).unwrap_err().kind(), ErrorKind::Borrowed);
+    drop(held);
+    assert_eq!(&other.bytes(0, 2).unwrap()[..], b"ok");
+}
+
+#[test]
+fn unmap_coalesce_merges_only_the_placeholders_right_beside_it() {
+    let p = page();
+    let mut region = Region::reserve(8 * p).unwrap();
+    region.carve(0, p).unwrap(); // split on purpose: stays so
+    region.carve_commit(2 * p, p, Prot::READ_WRITE).unwrap();
+    region.carve_commit(4 * p, 3 * p, Prot::READ_WRITE).unwrap();
+    region.bytes_mut(4 * p, 3 * p).unwrap().fill(9);
+    // [0,1) [1,2) placeholders, [2,3) private, [3,4) placeholder,
+    // [4,7) private, [7,8) placeholder
+    assert_eq!(region.span_count(), 6);
+    region.unmap_coalesce(2 * p, p).unwrap();
+    assert_eq!(
+        layout(&region),
+        [
+            (0, p, Kind::Placeholder),
+            (p, 3 * p, Kind::Placeholder),
+            (4 * p, 3 * p, Kind::Private),
+            (7 * p, p, Kind::Placeholder)
+        ]
+    );
+    // Private memory cut from the middle of a span merges with nothing.
+    region.unmap_coalesce(5 * p, p).unwrap();
+    assert_eq!(
+        layout(&region),
+        [
+            (0, p, Kind::Placeholder),
+            (p, 3 * p, Kind::Placeholder),
+            (4 * p, p, Kind::Private),
+            (5 * p, p, Kind::Placeholder),
+            (6 * p, p, Kind::Private),
+            (7 * p, p, Kind::Placeholder)
+        ]
+    );
+    assert!(region.bytes(4 * p, p).unwrap().iter().all(|&b| b == 9));
+    region.unmap_coalesce(6 * p, p).unwrap();
+    assert_eq!(
+        layout(&region),
+        [
+            (0, p, Kind::Placeholder),
+            (p, 3 * p, Kind::Placeholder),
+            (4 * p, p, Kind::Private),
+            (5 * p, 3 * p, Kind::Placeholder)
+        ]
+    );
+    region.unmap_coalesce(4 * p, p).unwrap();
+    assert_eq!(layout(&region), [(0, p, Kind::Placeholder), (p, 7 * p, Kind::Placeholder)]);
+
+    // Refused as unmap refuses, changing nothing.
+    let mem = Mem::create(2 * p as u64).unwrap();
+    region.carve_map(2 * p, 2 * p, &mem, 0, Prot::READ).unwrap();
+    let before = layout(&region);
+    assert_eq!(region.unmap_coalesce(0, p).unwrap_err().kind(), ErrorKind::State);
+    assert_eq!(region.unmap_coalesce(2 * p, p).unwrap_err().kind(), ErrorKind::Extent, "a view goes only whole");
+    assert_eq!(region.unmap_coalesce(2 * p, 7 * p).unwrap_err().kind(), ErrorKind::Range);
+    assert_eq!(region.unmap_coalesce(2 * p, 0).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(region.unmap_coalesce(2 * p + 1, p).unwrap_err().kind(), ErrorKind::Alignment);
+    assert_eq!(layout(&region), before);
+    region.unmap_coalesce(2 * p, 2 * p).unwrap();
+    assert_eq!(layout(&region), [(0, p, Kind::Placeholder), (p, 7 * p, Kind::Placeholder)]);
 }
 
 #[test]
