@@ -15,8 +15,18 @@
 
 #include "vmplace.h"
 
+/* A line runs when no filter is given or when its name contains one of
+ * the filter's comma-separated words. */
 int bench_selected(const bench_opts *opts, const char *name) {
-  return opts->filter == NULL || strstr(name, opts->filter) != NULL;
+  if (opts->filter == NULL) return 1;
+  for (const char *word = opts->filter;;) {
+    const char *comma = strchr(word, ',');
+    size_t len = comma ? (size_t)(comma - word) : strlen(word);
+    for (const char *at = name; len && (at = strchr(at, word[0])) != NULL; at++)
+      if (strncmp(at, word, len) == 0) return 1;
+    if (!comma) return 0;
+    word = comma + 1;
+  }
 }
 
 static void print_header(const bench_opts *opts) {
@@ -31,7 +41,7 @@ static void print_header(const bench_opts *opts) {
 }
 
 static int usage(void) {
-  fprintf(stderr, "usage: vmplace_bench [--quick] [filter]\n");
+  fprintf(stderr, "usage: vmplace_bench [--quick] [word[,word...]]\n");
   return 2;
 }
 
