@@ -10,18 +10,23 @@
  * that only the last segment may end mid-page, every file but the last must
  * have a size that is a multiple of the page (an empty file is one).
  *
+ * Into a regular file, on Linux, the room for the whole output is
+ * allocated first (see reserve_output), so a file system too full for it
+ * is reported before anything is written.
+ *
  * Exit status: 0 all written; 1 a file cannot be used (named on stderr,
  * nothing written), or was truncated while being written out (named on
  * stderr, the output incomplete: the system's copies report the missing
  * pages as an error, never a SIGBUS, and the library's fault-safe read
- * says which file); 2 usage; 3 writing failed. A reader that goes away (a
+ * says which file); 2 usage; 3 writing failed, or no room for the output
+ * (nothing written). A reader that goes away (a
  * closed pipe) is not an error worth a message: as with cat, SIGPIPE keeps
  * its default action and ends the process (status 141 in a shell); when
  * SIGPIPE is ignored, the EPIPE from write() makes the exit status 141 too,
  * without a message, so both cases look the same to a caller.
  */
 #if defined(__linux__) && !defined(_GNU_SOURCE)
-#define _GNU_SOURCE /* vmsplice, F_SETPIPE_SZ */
+#define _GNU_SOURCE /* vmsplice, F_SETPIPE_SZ, fallocate */
 #endif
 #if !defined(_WIN32) && !defined(_FILE_OFFSET_BITS)
 #define _FILE_OFFSET_BITS 64 /* st_size of files past 2 GiB on 32-bit systems */
@@ -82,6 +87,11 @@ static void prepare_output(const void *base, uint64_t length) {
   _setmode(1, _O_BINARY); /* no CR inserted before each LF */
 }
 static void finish_output(void) {}
+static int reserve_output(uint64_t length) {
+  (void)length;
+  return 0;
+}
+static void release_unwritten(void) {}
 static double now_seconds(void) { return (double)GetTickCount64() / 1e3; }
 #else
 typedef struct stat file_status;
@@ -160,9 +170,59 @@ static long write_some(const void *p, size_t n) {
   return (long)write(1, p, n);
 }
 static void finish_output(void) { relay_close(); }
+
+/* Into a regular file, the blocks for the whole output are allocated
+ * before its first byte: one allocation, where writing page by page makes
+ * the file system find room for each (20 % of the copy's time on ext4
+ * here), and a file system without room for the output says so while
+ * nothing is written. Only room past the file's end is asked for, with
+ * FALLOC_FL_KEEP_SIZE: the size still grows only as bytes are written, so
+ * a reader of the file sees what it would see without this. Refused (a
+ * file system without fallocate, an old kernel): the copy goes on without
+ * it. */
+static off_t reserved_end = -1; /* the end of the room asked for */
+
+/* Room asked for but not written (a failed copy; an allocation that ran
+ * out of space half way): given back. Past the file's end it holds no
+ * byte of the file. Punching frees it on most file systems; ext4 punches
+ * nothing past the end but frees it on a truncate to the same size, made
+ * only while blocks past the end remain (it would change the file's
+ * modification time). */
+static void release_unwritten(void) {
+  struct stat st;
+  off_t end = reserved_end;
+  reserved_end = -1;
+  if (end < 0 || fstat(1, &st) != 0 || st.st_size >= end) return;
+  (void)fallocate(1, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, st.st_size, end - st.st_size);
+  off_t block = st.st_blksize > 0 ? st.st_blksize : 4096;
+  off_t whole = (st.st_size + block - 1) / block * block;
+  if (fstat(1, &st) == 0 && (off_t)st.st_blocks * 512 > whole) (void)ftruncate(1, st.st_size);
+}
+
+/* 0, or ENOSPC, EDQUOT or EFBIG when the output cannot fit. */
+static int reserve_output(uint64_t length) {
+  struct stat st;
+  if (length == 0 || fstat(1, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+  int flags = fcntl(1, F_GETFL);
+  off_t at = flags >= 0 && (flags & O_APPEND) ? st.st_size : lseek(1, 0, SEEK_CUR);
+  if (at < 0) return 0;
+  if (length > (uint64_t)(INT64_MAX - at)) return EFBIG;
+  off_t start = at > st.st_size ? at : st.st_size, end = at + (off_t)length;
+  if (end <= start) return 0; /* it all goes over bytes the file has */
+  reserved_end = end;
+  if (fallocate(1, FALLOC_FL_KEEP_SIZE, start, end - start) == 0) return 0;
+  int err = errno;
+  release_unwritten();
+  return err == ENOSPC || err == EDQUOT || err == EFBIG ? err : 0;
+}
 #else
 static long write_some(const void *p, size_t n) { return (long)write(1, p, n); }
 static void finish_output(void) {}
+static int reserve_output(uint64_t length) {
+  (void)length;
+  return 0;
+}
+static void release_unwritten(void) {}
 #endif
 static int is_terminal(int fd) { return isatty(fd); }
 static void prepare_output(const void *base, uint64_t length) {
@@ -501,13 +561,22 @@ int vmp_cli_cat(int argc, char **argv) {
   if (status != CAT_OK) return status;
 
   uint64_t length = vmp_mview_length(view);
+  int err = reserve_output(length);
+  if (err != 0) {
+    vmp_mview_close(view);
+    fprintf(stderr,
+            "vmplace cat: no room for the output (%" PRIu64 " bytes): %s; nothing written\n",
+            length, strerror(err));
+    return CAT_WRITE_FAILED;
+  }
   prepare_output(vmp_mview_base(view), length);
   progress pg;
   progress_start(&pg, length);
   uint64_t failed_at = 0;
-  int err = write_all(view, &pg, &failed_at);
+  err = write_all(view, &pg, &failed_at);
   progress_erase(&pg);
   finish_output();
+  if (err != 0) release_unwritten();
   int truncated = err != 0 && err != EPIPE && report_truncation(view, paths, failed_at);
   vmp_mview_close(view);
 

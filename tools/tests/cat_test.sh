@@ -125,6 +125,43 @@ if [ -w /dev/full ]; then
   grep -q "write error" got.err || fail "write error: no message: $(cat got.err)"
 fi
 
+# Into a regular file the room for the output is allocated before the
+# first byte: appending, writing over a file's bytes through a descriptor
+# opened read-write (no truncation), and past its end still give exactly
+# cat's bytes, and nothing is left allocated past the end.
+printf 'head' >appended
+cp appended appended.expected
+cat p3 odd >>appended.expected
+"$VMPLACE" cat p3 odd >>appended 2>got.err || fail "append: exit status $?: $(cat got.err)"
+cmp -s appended appended.expected || fail "append: output differs from cat"
+cp big1 overwritten
+cp big1 overwritten.expected
+dd if=p3 of=overwritten.expected conv=notrunc status=none
+"$VMPLACE" cat p3 1<>overwritten 2>got.err || fail "overwrite: exit status $?: $(cat got.err)"
+cmp -s overwritten overwritten.expected || fail "overwrite: output differs from cat"
+# The blocks a file holds: none past the end of what was written.
+allocated_kib() { du -k "$1" | cut -f1; }
+for f in appended overwritten; do
+  [ "$(allocated_kib $f)" -le $(($(wc -c <$f) / 1024 + 64)) ] ||
+    fail "$f: $(allocated_kib $f) KiB allocated for $(wc -c <$f) bytes"
+done
+# No room for the output: said before the first byte, exit 3, the output
+# file empty and holding no block. Needs a small file system: a tmpfs of
+# 1 MiB in a mount namespace of its own (root, and a system that allows it).
+if command -v unshare >/dev/null 2>&1 && mkdir -p small &&
+  unshare -m sh -c "mount -t tmpfs -o size=1m vmplace-test small" 2>/dev/null; then
+  unshare -m sh -c "mount -t tmpfs -o size=1m vmplace-test small &&
+    \"$VMPLACE\" cat big1 big2 >small/out 2>got.err; echo \$? >small.status;
+    du -k small/out | cut -f1 >small.kib; wc -c <small/out >small.bytes"
+  [ "$(cat small.status)" = 3 ] || fail "no room: exit status $(cat small.status), expected 3"
+  grep -q "no room for the output.*nothing written" got.err ||
+    fail "no room: unclear message: $(cat got.err)"
+  [ "$(cat small.bytes)" = 0 ] || fail "no room: $(cat small.bytes) bytes written"
+  [ "$(cat small.kib)" = 0 ] || fail "no room: $(cat small.kib) KiB left allocated"
+else
+  echo "note: no tmpfs of our own could be mounted, the no-room case is skipped"
+fi
+
 # A reader that goes away: the default SIGPIPE ends the process (141 in a
 # shell); with SIGPIPE ignored, write's EPIPE gives 141 and no message.
 for mode in default ignored; do
@@ -202,6 +239,9 @@ if command -v truncate >/dev/null 2>&1; then
     [ "$status" = 1 ] || fail "truncated while read (file): exit status '$status', expected 1"
     grep -q "zeros: truncated while being read" trunc.err ||
       fail "truncated while read (file): unclear message: $(cat trunc.err)"
+    # The room allocated for the rest of the 128 MiB is given back.
+    [ "$(allocated_kib trunc.out)" -le $(($(wc -c <trunc.out) / 1024 + 64)) ] ||
+      fail "truncated while read (file): $(allocated_kib trunc.out) KiB allocated for $(wc -c <trunc.out) bytes"
   fi
   rm -f shrinking zeros trunc.out
 fi
