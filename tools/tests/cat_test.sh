@@ -126,9 +126,10 @@ if [ -w /dev/full ]; then
 fi
 
 # Into a regular file the room for the output is allocated before the
-# first byte: appending, writing over a file's bytes through a descriptor
-# opened read-write (no truncation), and past its end still give exactly
-# cat's bytes, and nothing is left allocated past the end.
+# first byte (not when appending, where other writers may share the end):
+# appending, and writing over a file's bytes through a descriptor opened
+# read-write (no truncation) and on past its end, still give exactly cat's
+# bytes, and nothing is left allocated past the end.
 printf 'head' >appended
 cp appended appended.expected
 cat p3 odd >>appended.expected
