@@ -140,9 +140,12 @@ cp big1 overwritten.expected
 dd if=p3 of=overwritten.expected conv=notrunc status=none
 "$VMPLACE" cat p3 1<>overwritten 2>got.err || fail "overwrite: exit status $?: $(cat got.err)"
 cmp -s overwritten overwritten.expected || fail "overwrite: output differs from cat"
+cp p3 grown
+"$VMPLACE" cat big1 1<>grown 2>got.err || fail "over and past the end: exit status $?: $(cat got.err)"
+cmp -s grown big1 || fail "over and past the end: output differs from cat"
 # The blocks a file holds: none past the end of what was written.
 allocated_kib() { du -k "$1" | cut -f1; }
-for f in appended overwritten; do
+for f in appended overwritten grown; do
   [ "$(allocated_kib $f)" -le $(($(wc -c <$f) / 1024 + 64)) ] ||
     fail "$f: $(allocated_kib $f) KiB allocated for $(wc -c <$f) bytes"
 done
