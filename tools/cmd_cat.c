@@ -87,11 +87,6 @@ static void prepare_output(const void *base, uint64_t length) {
   _setmode(1, _O_BINARY); /* no CR inserted before each LF */
 }
 static void finish_output(void) {}
-static int reserve_output(uint64_t length) {
-  (void)length;
-  return 0;
-}
-static void release_unwritten(void) {}
 static double now_seconds(void) { return (double)GetTickCount64() / 1e3; }
 #else
 typedef struct stat file_status;
@@ -223,11 +218,6 @@ static int reserve_output(uint64_t length) {
 #else
 static long write_some(const void *p, size_t n) { return (long)write(1, p, n); }
 static void finish_output(void) {}
-static int reserve_output(uint64_t length) {
-  (void)length;
-  return 0;
-}
-static void release_unwritten(void) {}
 #endif
 static int is_terminal(int fd) { return isatty(fd); }
 static void prepare_output(const void *base, uint64_t length) {
@@ -249,6 +239,16 @@ static double now_seconds(void) {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+#endif
+
+#ifndef __linux__
+/* Elsewhere the output is written as it comes: posix_fallocate() would
+ * grow the file before its bytes are there. */
+static int reserve_output(uint64_t length) {
+  (void)length;
+  return 0;
+}
+static void release_unwritten(void) {}
 #endif
 
 /* ---- checks --------------------------------------------------------------- */
