@@ -474,7 +474,8 @@ VMP_API const char *vmp_kind_name(vmp_kind kind);
 /* Reserves `size` bytes of address space as one placeholder. `alignment`
  * is 0 (any page-aligned base; at least vmp_granularity()) or a power of
  * two that is at least the page size; the base is a multiple of it.
- * Costs no memory; on Linux one kernel mapping (PROT_NONE, MAP_NORESERVE).
+ * Costs no memory (a PROT_NONE mapping is not charged against the
+ * system's commit limit); on POSIX one kernel mapping.
  * Errors: VMP_EINVAL (out NULL, size 0, bad alignment), VMP_EALIGN (size),
  * VMP_ERANGE (size + alignment overflows), VMP_ENOMEM. */
 VMP_API int vmp_reserve(size_t size, size_t alignment, vmp_region **out);
@@ -574,9 +575,15 @@ VMP_API int vmp_carve(vmp_region *region, size_t off, size_t size);
 VMP_API int vmp_coalesce(vmp_region *region, size_t off, size_t size);
 
 /* Replaces exactly one whole placeholder with private anonymous memory,
- * zero-filled, with protection `prot`.
+ * zero-filled, with protection `prot`. The memory is charged against the
+ * system's commit limit here, as a new private writable mapping would be,
+ * so that a strict-overcommit system refuses it now (VMP_ENOMEM) rather
+ * than at a page fault. On POSIX this is one mprotect of the placeholder's
+ * pages (a new mapping when prot has VMP_PROT_EXEC); on Windows
+ * VirtualAlloc2 with MEM_REPLACE_PLACEHOLDER. On failure the placeholder is
+ * as it was.
  * Errors: VMP_EINVAL, VMP_EALIGN, VMP_ERANGE, VMP_ESTATE, VMP_EEXTENT,
- * VMP_ENOMEM, OS errors. */
+ * VMP_ENOMEM, OS errors. Thread-safe. */
 VMP_API int vmp_commit(vmp_region *region, size_t off, size_t size, int prot);
 
 /* vmp_carve and vmp_commit in one call, under one lock: [off, off+size),

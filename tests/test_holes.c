@@ -1,9 +1,12 @@
 /*
- * Destructive MAP_FIXED failures: POSIX lets a failed mmap(MAP_FIXED)
- * tear the old mapping down first. unmap and discard must then leave no
- * hole in the kernel's map inside the region (any thread's mmap could
- * land there), and the bookkeeping must say what the kernel holds. The
- * injector's destructive mode unmaps the range before the failure.
+ * Destructive failures: POSIX lets a failed mmap(MAP_FIXED) tear the old
+ * mapping down first, and a failed mprotect change some of the pages.
+ * commit, unmap and discard must then leave no hole and no accessible
+ * page in the kernel's map inside the region that the bookkeeping does not
+ * know of (any thread's mmap could land in a hole), and the bookkeeping
+ * must say what the kernel holds. The injector's destructive mode unmaps
+ * the range before a failing mmap and changes the first page's protection
+ * before a failing mprotect.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -19,13 +22,13 @@
 static size_t page;
 
 static void arm_destructive(void) {
-  inject_destructive_mmap(1);
+  inject_destructive(1);
   cr_assert_null(inject_arm(INJECT_SYSCALL, 1, 0));
 }
 
 static int disarm(void) {
   int fired = inject_disarm(INJECT_SYSCALL);
-  inject_destructive_mmap(0);
+  inject_destructive(0);
   return fired;
 }
 
@@ -73,6 +76,50 @@ static void view_destroyed(int mixed) {
 
 Test(holes, destroyed_view_is_mapped_again) { view_destroyed(0); }
 Test(holes, destroyed_mixed_view_gets_its_protections_back) { view_destroyed(1); }
+
+/* A commit whose system call failed half-done leaves the placeholder as
+ * it was in the kernel too: no page of it is accessible, whichever call
+ * the backend commits with. The next commit gives zero-filled memory. */
+static void commit_destroyed(int prot) {
+  vmp_region *r = region_of(16);
+  CHECK_OK(vmp_split(r, 4 * page, 8 * page));
+  arm_destructive();
+  int rc = vmp_commit(r, 4 * page, 8 * page, prot);
+  cr_assert(disarm(), "the injected failure was not made");
+  cr_assert_lt(rc, 0, "commit succeeded: %s", vmp_err_name(rc));
+  check_kind(r, 4 * page, VMP_PLACEHOLDER);
+  CHECK_MAPS(r);
+
+  CHECK_OK(vmp_commit(r, 4 * page, 8 * page, prot));
+  const unsigned char *p = (const unsigned char *)vmp_base(r) + 4 * page;
+  for (size_t i = 0; i < 8 * page; i += 512) cr_assert_eq(p[i], 0, "byte %zu is %d", i, p[i]);
+  CHECK_MAPS(r);
+  CHECK_OK(vmp_release(r));
+}
+
+Test(holes, destroyed_commit_is_a_placeholder_again) {
+  commit_destroyed(VMP_PROT_READ | VMP_PROT_WRITE);
+}
+Test(holes, destroyed_read_only_commit_is_a_placeholder_again) { commit_destroyed(VMP_PROT_READ); }
+Test(holes, destroyed_executable_commit_is_a_placeholder_again) {
+  commit_destroyed(VMP_PROT_READ | VMP_PROT_EXEC);
+}
+
+/* The memory a placeholder held before is gone for good: written pages,
+ * unmapped, then committed again at the same place read as zeros. */
+Test(holes, recommitted_memory_is_zero) {
+  vmp_region *r = region_of(16);
+  CHECK_OK(vmp_split(r, 4 * page, 8 * page));
+  for (int round = 0; round < 3; round++) {
+    CHECK_OK(vmp_commit(r, 4 * page, 8 * page, VMP_PROT_READ | VMP_PROT_WRITE));
+    unsigned char *p = (unsigned char *)vmp_base(r) + 4 * page;
+    for (size_t i = 0; i < 8 * page; i++) cr_assert_eq(p[i], 0, "round %d: byte %zu", round, i);
+    memset(p, 0xa5, 8 * page);
+    CHECK_OK(vmp_unmap(r, 4 * page, 8 * page));
+  }
+  CHECK_MAPS(r);
+  CHECK_OK(vmp_release(r));
+}
 
 /* The private pages are gone: the unmap is completed and succeeds. */
 Test(holes, destroyed_private_pages_complete_the_unmap) {

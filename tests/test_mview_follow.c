@@ -632,9 +632,9 @@ FAULT_TEST(padding_with_each_allocation_failing, padding_sc, INJECT_ALLOCATION, 
  * view is put back, never a hole. */
 Test(mview_follow_faults, retire_with_destructive_mmap_failures, .init = setup,
      .fini = files_remove) {
-  inject_destructive_mmap(1);
+  inject_destructive(1);
   fails_cleanly(&retire_sc, INJECT_SYSCALL, 2);
-  inject_destructive_mmap(0);
+  inject_destructive(0);
 }
 
 /* ---- the copy under a cut that races with the size check ---------------------------- */

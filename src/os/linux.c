@@ -1,6 +1,6 @@
 /*
- * The Linux backend: unix.c plus memfd_create with seals, MAP_NORESERVE
- * placeholders, MADV_DONTNEED discard and O_TMPFILE.
+ * The Linux backend: unix.c plus memfd_create with seals, MADV_DONTNEED
+ * discard and O_TMPFILE.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -101,7 +101,6 @@ const vmp__os_caps vmp__unix_backend_caps = {
     .knows_mapping_limit = 1,    /* /proc/sys/vm/max_map_count, /proc/self/maps */
     .labels = 1,                 /* PR_SET_VMA_ANON_NAME, memfd names */
 };
-const int vmp__unix_placeholder_flags = MAP_NORESERVE;
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000 /* Linux 4.17; older headers lack the name */

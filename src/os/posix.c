@@ -39,7 +39,6 @@ void vmp__os_lock_release(vmp__os_lock *l) { pthread_mutex_unlock((pthread_mutex
 /* What unix.c gives every POSIX system; the views' copy is checked by
  * write() into a pipe, which reports EFAULT (unix.c). */
 const vmp__os_caps vmp__unix_backend_caps = {.backend = "posix", .fault_safe_copy = 1};
-const int vmp__unix_placeholder_flags = 0;
 /* POSIX has only the hint: unix.c checks the address it got. */
 const int vmp__unix_noreplace_flag = 0;
 

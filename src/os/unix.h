@@ -19,10 +19,6 @@
 extern const vmp__os_caps vmp__unix_backend_caps;
 /* The backend's own system calls (beyond unix.c's), for the testing hooks. */
 extern const vmp__syscall_table vmp__unix_backend_syscalls;
-/* Extra mmap flags for placeholders (MAP_NORESERVE where it means something).
- * The same flags for every placeholder, so neighbours merge into one kernel
- * mapping. */
-extern const int vmp__unix_placeholder_flags;
 /* The mmap flag that makes the kernel refuse a taken range
  * (MAP_FIXED_NOREPLACE), or 0 where only a hint can be given. Either way
  * unix.c checks the address it got: kernels that do not know the flag

@@ -43,9 +43,10 @@ const char *inject_failed_call(void);
  * the library makes can be made to fail. */
 const char *inject_missing_wrapper(void);
 
-/* POSIX only: while on, a failing mmap with MAP_FIXED first unmaps its
- * range, as POSIX allows a failed MAP_FIXED to do (a destructive failure). */
-void inject_destructive_mmap(int on);
+/* POSIX only: while on, failures are the destructive ones POSIX allows. A
+ * failing mmap with MAP_FIXED first unmaps its range; a failing mprotect
+ * first gives the range's first page the new protection. */
+void inject_destructive(int on);
 
 /* ---- between the common part and the platform wrappers ---- */
 

@@ -23,7 +23,6 @@
  * not EPERM). */
 #define PLAIN_WRAPPERS(X)                                                                         \
   X(munmap, int, (void *a, size_t n), (a, n), -1, ENOMEM)                                         \
-  X(mprotect, int, (void *a, size_t n, int prot), (a, n, prot), -1, ENOMEM)                       \
   X(madvise, int, (void *a, size_t n, int advice), (a, n, advice), -1, ENOMEM)                    \
   X(msync, int, (void *a, size_t n, int flags), (a, n, flags), -1, EIO)                           \
   X(fstat, int, (int fd, struct stat *st), (fd, st), -1, EIO)                                     \
@@ -63,15 +62,16 @@
 PLAIN_WRAPPERS(DEFINE_PLAIN)
 
 typedef void *(*mmap_fn)(void *, size_t, int, int, int, off_t);
+typedef int (*mprotect_fn)(void *, size_t, int);
 typedef int (*open_fn)(const char *, int, ...);
 typedef int (*fcntl_fn)(int, int, ...);
 typedef int (*close_fn)(int);
-static vmp__syscall_fn real_mmap, real_open, real_fcntl, real_close;
+static vmp__syscall_fn real_mmap, real_mprotect, real_open, real_fcntl, real_close;
 typedef int (*fallocate_fn)(int, off_t, off_t);
 static vmp__syscall_fn real_posix_fallocate;
 
 static int destructive;
-void inject_destructive_mmap(int on) { destructive = on; }
+void inject_destructive(int on) { destructive = on; }
 
 static void *w_mmap(void *a, size_t n, int prot, int flags, int fd, off_t off) {
   if (inject_this_call_fails("mmap")) {
@@ -81,6 +81,18 @@ static void *w_mmap(void *a, size_t n, int prot, int flags, int fd, off_t off) {
     return MAP_FAILED;
   }
   return ((mmap_fn)real_mmap)(a, n, prot, flags, fd, off);
+}
+
+/* What POSIX allows a failed mprotect to do: some pages have the new
+ * protection already. Here the first one has. */
+static int w_mprotect(void *a, size_t n, int prot) {
+  if (inject_this_call_fails("mprotect")) {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    if (destructive) ((mprotect_fn)real_mprotect)(a, n < page ? n : page, prot);
+    errno = inject_error(ENOMEM);
+    return -1;
+  }
+  return ((mprotect_fn)real_mprotect)(a, n, prot);
 }
 
 /* posix_fallocate returns the error rather than setting errno. */
@@ -148,7 +160,7 @@ static int w_close(int fd) {
 #define PLAIN_ENTRY(name, ret, params, args, failure, usual) WRAPPER(name)
 
 static const inject_wrapper wrappers[] = {PLAIN_WRAPPERS(PLAIN_ENTRY) WRAPPER(mmap) WRAPPER(
-    open) WRAPPER(fcntl) WRAPPER(close) WRAPPER(posix_fallocate)};
+    mprotect) WRAPPER(open) WRAPPER(fcntl) WRAPPER(close) WRAPPER(posix_fallocate)};
 
 const inject_wrapper *inject_platform_wrappers(size_t *count) {
   *count = sizeof wrappers / sizeof wrappers[0];

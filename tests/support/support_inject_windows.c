@@ -73,7 +73,7 @@ const inject_wrapper *inject_platform_wrappers(size_t *count) {
 }
 
 /* Windows never replaces a mapping destructively. */
-void inject_destructive_mmap(int on) { (void)on; }
+void inject_destructive(int on) { (void)on; }
 
 #else
 typedef int vmpt_inject_windows_unused;
