@@ -40,12 +40,24 @@ typedef struct vmp__span {
 
 struct vmp__spans_node;
 
+/* A block of inner nodes: this header, then the nodes, each on a cache
+ * line of its own. */
+struct vmp__spans_block {
+  struct vmp__spans_block *next;
+};
+
 typedef struct vmp__spans {
   struct vmp__spans_node *root;
   size_t count;                  /* entries */
   unsigned height;               /* 0 when empty, 1 when the root is a leaf */
-  struct vmp__spans_node *spare; /* nodes kept by vmp__spans_reserve() */
+  struct vmp__spans_node *spare; /* leaves kept by vmp__spans_reserve() */
   size_t spare_count;
+  /* Inner nodes live packed in blocks of their own (spans.c says why);
+   * the free ones wait here, and the blocks go back at empty/destroy. */
+  struct vmp__spans_node *inner_spare;
+  size_t inner_spare_count;
+  struct vmp__spans_block *blocks;
+  size_t inner_slots; /* inner nodes the blocks hold, free or not */
   /* The leaf the last descent reached and the keys it may hold, so that an
    * operation next to the previous one (find, then insert) skips the
    * descent. NULL after any change to the tree's shape. */
@@ -63,13 +75,13 @@ void vmp__spans_init(vmp__spans *t);
 /* Frees every node (entries are not looked at). */
 void vmp__spans_destroy(vmp__spans *t);
 
-/* Spare nodes kept or passed between trees, so that a short-lived tree (a
+/* Spare leaves kept or passed between trees, so that a short-lived tree (a
  * region reserved and released at once) need not allocate its first leaf:
  * the region code pools released regions with their leaf kept as a spare.
- * vmp__spans_empty() removes every entry and keeps up to `keep` nodes as
- * spares (freeing the rest); take_spare() hands one spare out (NULL if
- * there is none); give_spare() adds a node take_spare() gave to a tree's
- * spares. A node is about 1.6 KB. */
+ * vmp__spans_empty() removes every entry and keeps up to `keep` leaves as
+ * spares (freeing the rest, and every inner node); take_spare() hands one
+ * spare leaf out (NULL if there is none); give_spare() adds a leaf
+ * take_spare() gave to a tree's spares. A leaf is about 1.6 KB. */
 void vmp__spans_empty(vmp__spans *t, size_t keep);
 struct vmp__spans_node *vmp__spans_take_spare(vmp__spans *t);
 void vmp__spans_give_spare(vmp__spans *t, struct vmp__spans_node *n);

@@ -635,6 +635,15 @@ Test(spans, million_entries) {
   cr_assert_eq(vmp__spans_count(&t), N);
   /* Appends keep leaves full: about 40 bytes of entry and 8 of key each. */
   cr_assert_leq(t.height, 4, "height %u", t.height);
+  /* The inner nodes are packed: blocks of up to 64 after the first few,
+   * not one allocation each, and few of them free. */
+  size_t blocks = 0;
+  for (const struct vmp__spans_block *b = t.blocks; b; b = b->next) blocks++;
+  cr_assert_gt(t.inner_slots, N / (32 * 64), "%zu inner nodes for %d entries", t.inner_slots, N);
+  cr_assert_leq(blocks, 8 + t.inner_slots / 64, "%zu blocks for %zu inner nodes", blocks,
+                t.inner_slots);
+  cr_assert_leq(t.inner_spare_count, 64 + 3 * t.height, "%zu inner nodes idle",
+                t.inner_spare_count);
   for (int i = 0; i < 20000; i++) check_find(&t, &m, rng_below(2 * N + 2));
   for (int i = 0; i < 50000; i++) {
     size_t key = 2 * rng_below(N);
