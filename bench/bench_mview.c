@@ -520,8 +520,11 @@ static int run_follow(const bench_opts *opts, scratch *s) {
   if (!bench_selected(opts, name)) return 0;
   size_t bytes = opts->quick ? FOLLOW_BYTES_QUICK : FOLLOW_BYTES_FULL;
   unsigned char *stream = malloc(bytes);
-  const char *path = scratch_path(s, "follow.log");
-  if (stream == NULL || path == NULL) {
+  /* A file a side: truncating and refilling the other side's file in the
+   * previous batch must not be part of what this side finds. */
+  const char *path = scratch_path(s, "follow-view.log");
+  const char *read_path = scratch_path(s, "follow-read.log");
+  if (stream == NULL || path == NULL || read_path == NULL) {
     free(stream);
     return bench_error("allocating", -ENOMEM);
   }
@@ -540,6 +543,7 @@ static int run_follow(const bench_opts *opts, scratch *s) {
   (void)mvb_parse(stream, at, &view_side.records, &view_side.sum);
   follow_ctx read_side = view_side;
   read_side.use_view = 0;
+  read_side.path = read_path;
   printf("# mview_follow: %llu records (%zu KiB) written %zu KiB at a time\n",
          (unsigned long long)view_side.records, at >> 10, FOLLOW_STEP >> 10);
   fflush(stdout);
