@@ -187,14 +187,15 @@ static int ensure_leaves(vmp__spans *t, size_t want) {
  *
  * Every descent reads one inner node a level, and after a system call
  * those reads are cold. Allocated one by one, the inner nodes of a large
- * tree lie scattered among its leaves (tens of MB at 10^6 spans), so each
- * is a page of its own whose page-table entry is cold too; packed
- * together, the level above the leaves of a 10^6-span tree is about 900 KB
- * of adjacent pages. Measured on the 2-vCPU guest of bench/README.md,
- * an inner-then-leaf read after an mprotect + mmap pair cost 160-380 ns
- * less packed than scattered. Blocks grow from 4 nodes to 64 so that a
- * small tree stays small; a node freed by a merge waits on the tree's
- * inner spares, and the blocks are freed only when the tree is emptied. */
+ * tree lie scattered among its leaves (tens of MB at 10^6 spans), each on
+ * a page of its own; packed together, the level above the leaves of a
+ * 10^6-span tree is about 900 KB of adjacent pages. On the 2-vCPU guest of
+ * bench/README.md a synthetic inner-then-leaf read after an mprotect +
+ * mmap pair cost 160-380 ns less packed than scattered; in the benchmarks
+ * fastmem_ops gained about 2% and commit_unmap_16p_1e6_spans nothing
+ * measurable. Blocks grow from 4 nodes to 64 so that a small tree stays
+ * small; a node freed by a merge waits on the tree's inner spares, and the
+ * blocks are freed only when the tree is emptied. */
 
 #define INNER_SLOT ((INNER_BYTES + 63) / 64 * 64) /* a node starts on a cache line */
 #define BLOCK_FIRST_NODES 4

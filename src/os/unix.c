@@ -286,8 +286,9 @@ VMP__HOT static int replace_placeholder(void *addr, size_t size, int prot, int f
  * protection gives zero-filled private memory, as a new mapping would, and
  * the kernel charges it as it would charge one (placeholders carry no
  * MAP_NORESERVE). mprotect does that without tearing the old mapping down
- * and building another, which makes a commit + unmap pair about a fifth
- * cheaper on Linux (bench/README.md, commit_unmap_16p).
+ * and building another: a commit + unmap pair on Linux measured 3-5%
+ * cheaper in a small region and 10-15% at 10^6 spans (bench/README.md,
+ * the commit_unmap_16p lines).
  *
  * Executable memory still gets a new mapping: hardened kernels (PaX
  * MPROTECT) refuse to make an existing mapping executable where they let
