@@ -27,11 +27,15 @@ typedef struct mapping_ctx {
   int fd;             /* baseline: the same object as `mem` */
 } mapping_ctx;
 
-static int placeholder_back(char *addr, size_t size) {
-  void *p =
-      mmap(addr, size, PROT_NONE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+/* The placeholder mapped back over a slot: as a user writes it
+ * (MAP_NORESERVE, noreserve 1) or as vmplace does (noreserve 0). */
+static int placeholder_back_as(char *addr, size_t size, int noreserve) {
+  int flags = MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | (noreserve ? MAP_NORESERVE : 0);
+  void *p = mmap(addr, size, PROT_NONE, flags, -1, 0);
   return p == MAP_FAILED ? -errno : 0;
 }
+
+static int placeholder_back(char *addr, size_t size) { return placeholder_back_as(addr, size, 1); }
 
 static int commit_unmap_vmp(void *arg, size_t iters, uint64_t *elapsed) {
   mapping_ctx *c = arg;
@@ -66,8 +70,7 @@ static int commit_unmap_raw(void *arg, size_t iters, uint64_t *elapsed) {
  * that the library's own overhead over its system calls stays in view. */
 static int commit_by_mprotect(char *at, size_t size) {
   if (mprotect(at, size, PROT_READ | PROT_WRITE) != 0) return -errno;
-  void *p = mmap(at, size, PROT_NONE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  return p == MAP_FAILED ? -errno : 0;
+  return placeholder_back_as(at, size, 0);
 }
 
 static int commit_unmap_mprotect(void *arg, size_t iters, uint64_t *elapsed) {
