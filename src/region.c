@@ -144,6 +144,7 @@ typedef struct page_range {
 /* The spans overlapping a range, as found by scan_kinds(). */
 typedef struct overlap {
   vmp__span *span, *last; /* the first and the last (valid until the span set changes) */
+  vmp__spans_cursor at;   /* where the first is, likewise */
   size_t spans;           /* how many overlap */
 } overlap;
 
@@ -186,6 +187,7 @@ VMP__HOT static int scan_kinds(vmp_region *r, page_range pr, unsigned allowed, o
   vmp__span *s = vmp__spans_find(&r->spans, pr.first, &at);
   size_t end = pr.first + pr.count;
   o->span = s;
+  o->at = at;
   o->spans = 0;
   for (;;) {
     o->spans++;
@@ -278,8 +280,12 @@ static int for_each_prot_run(vmp_region *r, const vmp__span *s, size_t first, si
 /* ---- span surgery -------------------------------------------------------------------- */
 
 /* Makes [first, first+count), inside span s, a span of its own with s's
- * attributes, and returns it. Up to two inserts, made as one run. */
-VMP__HOT static vmp__span *isolate(vmp_region *r, vmp__span *s, size_t first, size_t count) {
+ * attributes, and returns it, moving `where` (s's position) to it. Up to
+ * two inserts, made as one run right after s: the operations that call
+ * this found s before their system call, and its leaf is not searched
+ * again after it. */
+VMP__HOT static vmp__span *isolate(vmp_region *r, vmp__span *s, vmp__spans_cursor *where,
+                                   size_t first, size_t count) {
   size_t end = first + count, s_end = span_end(s);
   int cut_before = first > s->start;
   vmp__span pieces[2];
@@ -298,10 +304,9 @@ VMP__HOT static vmp__span *isolate(vmp_region *r, vmp__span *s, size_t first, si
   }
   if (n == 0) return s;
   s->pages = cut_before ? first - s->start : count;
-  vmp__spans_cursor at;
-  vmp__spans_insert_run(&r->spans, pieces, n, &at);
+  vmp__spans_insert_after(&r->spans, where, pieces, n, where);
   /* With nothing cut off before it, the range is s, just before the run. */
-  return cut_before ? vmp__spans_at(&at) : vmp__spans_step(&r->spans, &at, -1);
+  return cut_before ? vmp__spans_at(where) : vmp__spans_step(&r->spans, where, -1);
 }
 
 /* A mixed span whose pages have come to share one protection is uniform
@@ -325,27 +330,30 @@ VMP__HOT static void become_placeholder(vmp_region *r, vmp__span *s) {
   s->mem_page = 0;
 }
 
-/* The placeholders from s to the one that ends at page `end` become s. */
-VMP__HOT static void merge_spans(vmp_region *r, vmp__span *s, size_t end) {
-  size_t first = s->start;
-  s->pages = end - first;
-  vmp__spans_remove_range(&r->spans, first + 1, end - 1);
+/* The placeholders from s (at `where`) to the one that ends at page
+ * `end` become s. */
+VMP__HOT static void merge_spans(vmp_region *r, vmp__span *s, const vmp__spans_cursor *where,
+                                 size_t end) {
+  s->pages = end - s->start;
+  vmp__spans_remove_after(&r->spans, where, end - 1);
 }
 
 /* The placeholder at `page` and the placeholders right before and after
  * it, where they are placeholders, become one. Bookkeeping only: on every
  * backend a coalesce makes no system call (os.h), so this cannot fail
  * after the unmap it follows. */
-VMP__HOT static void join_neighbours(vmp_region *r, size_t page) {
-  vmp__spans_cursor at, side;
-  vmp__span *s = vmp__spans_find(&r->spans, page, &at);
-  side = at;
+VMP__HOT static void join_neighbours(vmp_region *r, vmp__span *s, vmp__spans_cursor at) {
+  size_t page = s->start;
+  vmp__spans_cursor side = at;
   vmp__span *next = vmp__spans_step(&r->spans, &side, 1);
   size_t end = next && next->kind == VMP_PLACEHOLDER ? span_end(next) : span_end(s);
   side = at;
   vmp__span *prev = vmp__spans_step(&r->spans, &side, -1);
-  if (prev && prev->kind == VMP_PLACEHOLDER) s = prev;
-  if (s->start != page || end != span_end(s)) merge_spans(r, s, end);
+  if (prev && prev->kind == VMP_PLACEHOLDER) {
+    s = prev;
+    at = side;
+  }
+  if (s->start != page || end != span_end(s)) merge_spans(r, s, &at, end);
 }
 
 /* ---- regions ------------------------------------------------------------------------- */
@@ -512,7 +520,7 @@ VMP__HOT static int cut_out(vmp_region *r, size_t off, size_t size, int whole_is
   if (!err)
     err = vmp__os_split(page_addr(r, o.span->start), page_bytes(r, o.span->pages),
                         page_addr(r, pr.first), size);
-  if (!err) isolate(r, o.span, pr.first, pr.count);
+  if (!err) isolate(r, o.span, &o.at, pr.first, pr.count);
   return leave(r, err);
 }
 
@@ -530,18 +538,20 @@ VMP__HOT int vmp_coalesce(vmp_region *r, size_t off, size_t size) {
   if (!err && (o.spans < 2 || o.span->start != pr.first || span_end(o.last) != pr.first + pr.count))
     err = VMP_EEXTENT;
   if (!err) err = vmp__os_coalesce(page_addr(r, pr.first), size);
-  if (!err) merge_spans(r, o.span, pr.first + pr.count);
+  if (!err) merge_spans(r, o.span, &o.at, pr.first + pr.count);
   return leave(r, err);
 }
 
 /* Steps 4 and 5 for commit and map: exactly one whole placeholder, or,
  * for the carving calls, inside one placeholder. */
-VMP__HOT static int find_placeholder(vmp_region *r, page_range pr, int carving, vmp__span **out) {
+VMP__HOT static int find_placeholder(vmp_region *r, page_range pr, int carving, vmp__span **out,
+                                     vmp__spans_cursor *where) {
   overlap o;
   int err = scan_kinds(r, pr, KIND_BIT(VMP_PLACEHOLDER), &o);
   if (err) return err;
   if (o.spans != 1 || (!carving && !is_whole(o.span, pr))) return VMP_EEXTENT;
   *out = o.span;
+  *where = o.at;
   return 0;
 }
 
@@ -559,11 +569,12 @@ VMP__HOT static int commit_placeholder(vmp_region *r, size_t off, size_t size, i
   int err = enter_range(r, off, size, &pr);
   if (err) return err;
   vmp__span *s = NULL;
-  err = find_placeholder(r, pr, carving, &s);
+  vmp__spans_cursor where;
+  err = find_placeholder(r, pr, carving, &s, &where);
   if (!err) err = reserve_pieces(r, s, pr);
   if (!err) err = vmp__os_commit(page_addr(r, pr.first), size, prot);
   if (!err) {
-    s = isolate(r, s, pr.first, pr.count);
+    s = isolate(r, s, &where, pr.first, pr.count);
     s->kind = VMP_PRIVATE;
     s->prot = (uint8_t)prot;
   }
@@ -597,13 +608,14 @@ VMP__HOT static int map_placeholder(vmp_region *r, size_t off, size_t size, vmp_
   int err = enter_range(r, off, size, &pr);
   if (err) return err;
   vmp__span *s = NULL;
-  err = find_placeholder(r, pr, carving, &s);
+  vmp__spans_cursor where;
+  err = find_placeholder(r, pr, carving, &s, &where);
   if (!err) err = vmp__mem_check_view(mem, mem_off, size, prot);
   if (!err) err = reserve_pieces(r, s, pr);
   if (!err) err = vmp__os_map(page_addr(r, pr.first), size, mem->handle, mem_off, prot);
   if (!err && (mem->traits & VMP__OBJ_THP)) vmp__os_advise_huge(page_addr(r, pr.first), size);
   if (!err) {
-    s = isolate(r, s, pr.first, pr.count);
+    s = isolate(r, s, &where, pr.first, pr.count);
     vmp__mem_ref(mem);
     s->kind = VMP_VIEW;
     s->prot = (uint8_t)prot;
@@ -627,12 +639,13 @@ VMP__HOT int vmp_carve_map(vmp_region *r, size_t off, size_t size, vmp_mem *mem,
 /* Steps 4 and 5 for unmap, protect and discard: inside one span of an
  * allowed kind. */
 VMP__HOT static int find_containing_span(vmp_region *r, page_range pr, unsigned allowed,
-                                         vmp__span **out) {
+                                         vmp__span **out, vmp__spans_cursor *where) {
   overlap o;
   int err = scan_kinds(r, pr, allowed, &o);
   if (err) return err;
   if (o.spans != 1) return VMP_EEXTENT;
   *out = o.span;
+  if (where) *where = o.at;
   return 0;
 }
 
@@ -647,7 +660,8 @@ VMP__HOT static int unmap_span(vmp_region *r, size_t off, size_t size, int joini
   if (err) return err;
   vmp__span *s = NULL;
   vmp_mem *released = NULL;
-  err = find_containing_span(r, pr, KIND_BIT(VMP_PRIVATE) | KIND_BIT(VMP_VIEW), &s);
+  vmp__spans_cursor where;
+  err = find_containing_span(r, pr, KIND_BIT(VMP_PRIVATE) | KIND_BIT(VMP_VIEW), &s, &where);
   if (!err && s->kind == VMP_VIEW && !is_whole(s, pr)) err = VMP_EEXTENT;
   if (!err) err = vmp__spans_reserve(&r->spans, 2);
   if (!err && s->mixed) err = vmp__spans_reserve(&r->prots, 2);
@@ -665,13 +679,14 @@ VMP__HOT static int unmap_span(vmp_region *r, size_t off, size_t size, int joini
     released = s->mem;
     int was_mixed = s->mixed;
     size_t start = s->start, end = span_end(s);
-    become_placeholder(r, isolate(r, s, pr.first, pr.count));
+    s = isolate(r, s, &where, pr.first, pr.count);
+    become_placeholder(r, s);
     /* The private pieces left on either side may each have one protection. */
     if (was_mixed && start < pr.first)
       settle_protection(r, vmp__spans_find(&r->spans, start, NULL));
     if (was_mixed && pr.first + pr.count < end)
       settle_protection(r, vmp__spans_find(&r->spans, pr.first + pr.count, NULL));
-    if (joining) join_neighbours(r, pr.first);
+    if (joining) join_neighbours(r, s, where);
   }
   vmp__os_lock_release(&r->lock);
   if (released) vmp__mem_unref(released);
@@ -692,7 +707,7 @@ int vmp_protect(vmp_region *r, size_t off, size_t size, int prot) {
   int err = enter_range(r, off, size, &pr);
   if (err) return err;
   vmp__span *s = NULL;
-  err = find_containing_span(r, pr, KIND_BIT(VMP_PRIVATE) | KIND_BIT(VMP_VIEW), &s);
+  err = find_containing_span(r, pr, KIND_BIT(VMP_PRIVATE) | KIND_BIT(VMP_VIEW), &s, NULL);
   /* The ceiling holds the object's write access; exec sealed against
    * the object (MFD_NOEXEC_SEAL) refused vmp_map already. */
   if (!err && s->kind == VMP_VIEW && (prot & ~s->ceiling)) err = VMP_EACCES;
@@ -726,7 +741,7 @@ int vmp_discard(vmp_region *r, size_t off, size_t size) {
   int err = enter_range(r, off, size, &pr);
   if (err) return err;
   vmp__span *s = NULL;
-  err = find_containing_span(r, pr, KIND_BIT(VMP_PRIVATE), &s);
+  err = find_containing_span(r, pr, KIND_BIT(VMP_PRIVATE), &s, NULL);
   /* One call for the whole range where the backend can (a failure then
    * zeroes nothing); else one per run of one protection, so that fresh
    * pages get each run's own. A run failing after earlier ones were
@@ -774,7 +789,7 @@ int vmp_label(vmp_region *r, size_t off, size_t size, const char *name) {
   int err = enter_range(r, off, size, &pr);
   if (err) return err;
   vmp__span *s = NULL;
-  err = find_containing_span(r, pr, KIND_BIT(VMP_PRIVATE), &s);
+  err = find_containing_span(r, pr, KIND_BIT(VMP_PRIVATE), &s, NULL);
   if (!err) err = vmp__os_label_private(page_addr(r, pr.first), size, name);
   return leave(r, err);
 }

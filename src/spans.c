@@ -17,7 +17,9 @@
  * blocks" below). The tree remembers the leaf its last
  * descent reached, with the key range that leaf covers; the region's
  * operations come in pairs on one spot (find, then insert or remove), and
- * the second skips the descent while the tree's shape is unchanged.
+ * the second skips the descent while the tree's shape is unchanged; and
+ * insert_after/remove_after start from a position a find gave, so an edit
+ * after a system call does not search the leaf again.
  */
 #include "spans.h"
 
@@ -530,9 +532,8 @@ static void leaf_split(spans_node *n, spans_node *upper, unsigned pos, const vmp
 /* Inserts s[0..n) into the leaf where they go, which has room for them.
  * Marked hot because gcc does not inline it: unmarked, it sat with the
  * cold code, one more code page for every carve to walk. */
-VMP__HOT static void insert_in_leaf(vmp__spans *t, spans_node *leaf, const vmp__span *s, unsigned n,
-                                    vmp__spans_cursor *at) {
-  unsigned pos = leaf_insert_pos(leaf, s->start);
+VMP__HOT static void insert_in_leaf_at(vmp__spans *t, spans_node *leaf, unsigned pos,
+                                       const vmp__span *s, unsigned n, vmp__spans_cursor *at) {
   assert(pos == 0 || LEAF(leaf)->keys[pos - 1] < s->start);
   assert(pos == LEAF(leaf)->count || LEAF(leaf)->keys[pos] > s[n - 1].start);
   leaf_insert_at(leaf, pos, s, n);
@@ -541,6 +542,11 @@ VMP__HOT static void insert_in_leaf(vmp__spans *t, spans_node *leaf, const vmp__
     at->leaf = leaf;
     at->index = pos;
   }
+}
+
+VMP__HOT static void insert_in_leaf(vmp__spans *t, spans_node *leaf, const vmp__span *s, unsigned n,
+                                    vmp__spans_cursor *at) {
+  insert_in_leaf_at(t, leaf, leaf_insert_pos(leaf, s->start), s, n, at);
 }
 
 /* Inserts *s into the full leaf found by `path`, splitting it and, as far
@@ -631,6 +637,20 @@ VMP__HOT int vmp__spans_insert_run(vmp__spans *t, const vmp__span *s, unsigned n
       return VMP_ENOMEM;
   }
   if (at) vmp__spans_find(t, s->start, at);
+  return 0;
+}
+
+/* The run fits after the entry when the entry's leaf is the one the last
+ * descent reached (so its key range is known: an entry's leaf is not
+ * always the leaf a key routes to, see find) and holds the run's last
+ * key, and has room. */
+VMP__HOT int vmp__spans_insert_after(vmp__spans *t, const vmp__spans_cursor *after,
+                                     const vmp__span *s, unsigned n, vmp__spans_cursor *at) {
+  assert(n > 0 && n <= LEAF_CAP);
+  spans_node *leaf = after->leaf;
+  if (leaf != t->hint || s[n - 1].start > t->hint_last || LEAF(leaf)->count + n > LEAF_CAP)
+    return vmp__spans_insert_run(t, s, n, at);
+  insert_in_leaf_at(t, leaf, after->index + 1, s, n, at);
   return 0;
 }
 
@@ -806,6 +826,23 @@ VMP__HOT void vmp__spans_remove_range(vmp__spans *t, size_t first, size_t last) 
     rebalance(t, &path, leaf);
     if (!reached_end) return;
   }
+}
+
+/* The entries to remove follow the one at `after` in its leaf; they are
+ * all there when one past them is still in the leaf, or when the leaf is
+ * the remembered one and its range ends at or past `last`. */
+VMP__HOT void vmp__spans_remove_after(vmp__spans *t, const vmp__spans_cursor *after, size_t last) {
+  spans_node *leaf = after->leaf;
+  unsigned count = LEAF(leaf)->count, from = after->index + 1, to = from;
+  while (to < count && LEAF(leaf)->keys[to] <= last) to++;
+  int all_here = to < count || (leaf == t->hint && last <= t->hint_last);
+  if (all_here && to == from) return;
+  if (all_here && count - (to - from) >= (t->height == 1 ? 1 : LEAF_MIN)) {
+    leaf_remove_run(leaf, from, to);
+    t->count -= to - from;
+    return;
+  }
+  vmp__spans_remove_range(t, LEAF(leaf)->keys[after->index] + 1, last);
 }
 
 /* ---- life cycle ----------------------------------------------------------------- */

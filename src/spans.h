@@ -112,6 +112,16 @@ int vmp__spans_reserve(vmp__spans *t, size_t inserts);
  * otherwise if memory runs out (tree unchanged). */
 int vmp__spans_insert_run(vmp__spans *t, const vmp__span *s, unsigned n, vmp__spans_cursor *at);
 
+/* vmp__spans_insert_run() for a run that goes right after the entry at
+ * `after`: a position that find, first, step or an insert gave since the
+ * tree last changed (vmp__spans_reserve changes nothing). The same
+ * conditions on s, the same result and errors; but when the run fits in
+ * that entry's leaf, the leaf is not searched again. A caller that looked
+ * the entry up before a system call edits the tree after it without
+ * reading the keys a second time, cold by then. */
+int vmp__spans_insert_after(vmp__spans *t, const vmp__spans_cursor *after, const vmp__span *s,
+                            unsigned n, vmp__spans_cursor *at);
+
 /* Inserts a copy of *s, as above. */
 static inline int vmp__spans_insert(vmp__spans *t, const vmp__span *s) {
   return vmp__spans_insert_run(t, s, 1, NULL);
@@ -127,5 +137,11 @@ void vmp__spans_remove(vmp__spans *t, size_t start);
 /* Removes every entry with start in [first, last], in O(log n + k).
  * Never fails. */
 void vmp__spans_remove_range(vmp__spans *t, size_t first, size_t last);
+
+/* Removes the entries after the one at `after` (a position as for
+ * insert_after) whose start is <= last: vmp__spans_remove_range(t, that
+ * entry's start + 1, last), without searching its leaf again when they
+ * all lie in it. Never fails. */
+void vmp__spans_remove_after(vmp__spans *t, const vmp__spans_cursor *after, size_t last);
 
 #endif

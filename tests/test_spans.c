@@ -181,6 +181,39 @@ static void insert_run_ok(vmp__spans *t, model *m, size_t key, unsigned n) {
   for (unsigned i = 1; i < n; i++) expect_span(vmp__spans_step(t, &at, 1), key + i);
 }
 
+/* The same run put in as the region puts the pieces of a span it cut:
+ * the span the run follows is found first, and the run goes in after it
+ * (vmp__spans_insert_after), whether or not that span's leaf was the one
+ * the find descended to. */
+static void insert_after_ok(vmp__spans *t, model *m, size_t key, unsigned n) {
+  vmp__spans_cursor after, at;
+  if (key == 0 || !vmp__spans_find(t, key - 1, &after)) {
+    insert_run_ok(t, m, key, n);
+    return;
+  }
+  vmp__span run[4];
+  cr_assert_leq(n, 4);
+  for (unsigned i = 0; i < n; i++) run[i] = span_for(key + i);
+  cr_assert_eq(vmp__spans_insert_after(t, &after, run, n, &at), 0, "run of %u after %zu failed", n,
+               key);
+  for (unsigned i = 0; i < n; i++) model_insert(m, key + i);
+  expect_span(vmp__spans_at(&at), key);
+  for (unsigned i = 1; i < n; i++) expect_span(vmp__spans_step(t, &at, 1), key + i);
+}
+
+/* The entries after the one that holds `page`, up to `len` keys past its
+ * start, removed as a coalesce removes them (vmp__spans_remove_after). */
+static void remove_after_ok(vmp__spans *t, model *m, size_t page, size_t len) {
+  vmp__spans_cursor after;
+  const vmp__span *e = vmp__spans_find(t, page, &after);
+  if (!e) return;
+  size_t first = e->start;
+  size_t last = len > SIZE_MAX - first ? SIZE_MAX : first + len;
+  vmp__spans_remove_after(t, &after, last);
+  if (last > first) model_remove_range(m, first + 1, last);
+  check_find(t, m, first);
+}
+
 /* How many keys from key on (at most want) are free up to the next key,
  * or up to SIZE_MAX (a run's keys ascend). */
 static unsigned run_room(const model *m, size_t key, unsigned want) {
@@ -253,8 +286,10 @@ Test(spans, random_against_model) {
       if (rng_below(8) == 0 && m.n > 0) key = m.keys[m.n - 1] + 1 + rng_below(4); /* append */
       if (rng_below(2) == 0) key = recent + rng_below(64) - 32; /* near the last one */
       unsigned run = rng_below(4) == 0 ? run_room(&m, key, 1 + (unsigned)rng_below(4)) : 0;
-      if (run > 0)
+      if (run > 0 && rng_below(2) == 0)
         insert_run_ok(&t, &m, key, run); /* the pieces of a span cut up */
+      else if (run > 0)
+        insert_after_ok(&t, &m, key, run);
       else if (!model_has(&m, key))
         insert_ok(&t, &m, key);
       recent = key;
@@ -270,6 +305,13 @@ Test(spans, random_against_model) {
         vmp__spans_remove(&t, key);
         model_remove_range(&m, key, key);
       }
+    } else if (choice < 71) {
+      /* A merge with the spans after one: usually one or two entries,
+       * now and then a stretch that reaches into the next leaves. */
+      size_t page = rng_below(2) == 0 ? recent + rng_below(64) - 32 : rng_below(KEY_SPACE);
+      size_t len = rng_below(8) == 0 ? rng_below(KEY_SPACE / 64) : rng_below(KEY_SPACE / 4096);
+      remove_after_ok(&t, &m, page, len);
+      recent = page;
     } else if (choice < 73) {
       size_t first = rng_below(KEY_SPACE);
       size_t len = rng_below(4) == 0 ? rng_below(KEY_SPACE / 8) : rng_below(KEY_SPACE / 512);
