@@ -573,6 +573,7 @@ VMP__HOT static int commit_placeholder(vmp_region *r, size_t off, size_t size, i
   err = find_placeholder(r, pr, carving, &s, &where);
   if (!err) err = reserve_pieces(r, s, pr);
   if (!err) err = vmp__os_commit(page_addr(r, pr.first), size, prot);
+  if (!err) vmp__spans_prefetch(&where);
   if (!err) {
     s = isolate(r, s, &where, pr.first, pr.count);
     s->kind = VMP_PRIVATE;
@@ -612,8 +613,10 @@ VMP__HOT static int map_placeholder(vmp_region *r, size_t off, size_t size, vmp_
   err = find_placeholder(r, pr, carving, &s, &where);
   if (!err) err = vmp__mem_check_view(mem, mem_off, size, prot);
   if (!err) err = reserve_pieces(r, s, pr);
+  int huge = !err && (mem->traits & VMP__OBJ_THP);
   if (!err) err = vmp__os_map(page_addr(r, pr.first), size, mem->handle, mem_off, prot);
-  if (!err && (mem->traits & VMP__OBJ_THP)) vmp__os_advise_huge(page_addr(r, pr.first), size);
+  if (!err) vmp__spans_prefetch(&where);
+  if (!err && huge) vmp__os_advise_huge(page_addr(r, pr.first), size);
   if (!err) {
     s = isolate(r, s, &where, pr.first, pr.count);
     vmp__mem_ref(mem);
@@ -675,6 +678,7 @@ VMP__HOT static int unmap_span(vmp_region *r, size_t off, size_t size, int joini
     } else
       err = vmp__os_unmap_private(page_addr(r, s->start), page_bytes(r, s->pages), addr, size);
   }
+  if (!err) vmp__spans_prefetch(&where);
   if (!err) {
     released = s->mem;
     int was_mixed = s->mixed;

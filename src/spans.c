@@ -654,6 +654,15 @@ VMP__HOT int vmp__spans_insert_after(vmp__spans *t, const vmp__spans_cursor *aft
   return 0;
 }
 
+VMP__HOT void vmp__spans_prefetch(const vmp__spans_cursor *at) {
+  const spans_node *n = at->leaf;
+  const vmp__span *e = &LEAF(n)->entries[at->index];
+  PREFETCH(&LEAF(n)->count);
+  PREFETCH(&LEAF(n)->keys[at->index]);
+  PREFETCH(e);
+  PREFETCH((const char *)(e + 2) - 1);
+}
+
 VMP__HOT vmp__span *vmp__spans_at(const vmp__spans_cursor *at) {
   return &LEAF(at->leaf)->entries[at->index];
 }

@@ -127,6 +127,13 @@ static inline int vmp__spans_insert(vmp__spans *t, const vmp__span *s) {
   return vmp__spans_insert_run(t, s, 1, NULL);
 }
 
+/* Asks the cache for what an edit at `at` reads first (the leaf's count,
+ * the key and the entry there, the entry after it), all at once. A caller
+ * that found `at` before a system call calls this right after it: the
+ * call empties the first-level cache, and the edit would otherwise miss
+ * on each of these lines in turn. */
+void vmp__spans_prefetch(const vmp__spans_cursor *at);
+
 /* The entry at `at`. */
 vmp__span *vmp__spans_at(const vmp__spans_cursor *at);
 
