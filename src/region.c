@@ -478,11 +478,16 @@ int vmp_extend(vmp_region *r, size_t more) {
   uintptr_t end = (uintptr_t)r->base + size;
   if (!err && more > UINTPTR_MAX - end) err = VMP_ERANGE;
   if (!err) err = vmp__spans_reserve(&r->spans, 1);
+  /* The room goes after the last span, found before the call as the
+   * other operations find theirs. */
+  vmp__spans_cursor last;
+  if (!err) vmp__spans_find(&r->spans, (size >> r->page_shift) - 1, &last);
   if (!err) err = vmp__os_reserve_at((void *)end, more);
   if (!err) {
+    vmp__spans_prefetch(&last);
     vmp__span room = {
         .start = size >> r->page_shift, .pages = more >> r->page_shift, .kind = VMP_PLACEHOLDER};
-    vmp__spans_insert(&r->spans, &room);
+    vmp__spans_insert_after(&r->spans, &last, &room, 1, NULL);
     /* Release is all a range check reading the new size without the lock
      * needs to find the new span too; a seq_cst store would add a fence. */
     atomic_store_explicit(&r->size, size + more, memory_order_release);
