@@ -662,10 +662,13 @@ VMP__HOT int vmp__spans_insert_after(vmp__spans *t, const vmp__spans_cursor *aft
 VMP__HOT void vmp__spans_prefetch(const vmp__spans_cursor *at) {
   const spans_node *n = at->leaf;
   const vmp__span *e = &LEAF(n)->entries[at->index];
+  const vmp__span *next = at->index + 1 < LEAF_CAP ? e + 1 : e;
   PREFETCH(&LEAF(n)->count);
   PREFETCH(&LEAF(n)->keys[at->index]);
+  /* An entry may straddle two lines: its first field and its last. */
   PREFETCH(e);
-  PREFETCH((const char *)(e + 2) - 1);
+  PREFETCH(&e->ceiling);
+  PREFETCH(&next->ceiling);
 }
 
 VMP__HOT vmp__span *vmp__spans_at(const vmp__spans_cursor *at) {
