@@ -335,6 +335,17 @@ static inline spans_node *hinted_leaf(const vmp__spans *t, size_t key) {
   return n && key >= t->hint_first && key <= t->hint_last ? n : NULL;
 }
 
+/* Whether n more entries up to key `last` go in `leaf` (NULL: no) without
+ * a split: it is the remembered leaf, its range takes `last` (a separator
+ * may be a key removed since, which the run could pass) and it has room. */
+static inline int run_fits(const vmp__spans *t, const spans_node *leaf, size_t last, unsigned n) {
+  return leaf && leaf == t->hint && last <= t->hint_last && LEAF(leaf)->count + n <= LEAF_CAP;
+}
+
+/* The fewest entries a leaf may be left with by a remove that does not
+ * rebalance: LEAF_MIN, or one for a root leaf. */
+static inline unsigned leaf_floor(const vmp__spans *t) { return t->height == 1 ? 1 : LEAF_MIN; }
+
 /* The descent range: the keys the current child may hold, narrowed level
  * by level. */
 typedef struct key_range {
@@ -616,18 +627,16 @@ VMP__HOT int vmp__spans_insert_run(vmp__spans *t, const vmp__span *s, unsigned n
     t->hint_first = 0;
     t->hint_last = SIZE_MAX;
   }
-  /* The whole run goes in one leaf when it has room and its range takes
-   * the last key too: a separator may be a key removed since, which the
-   * run could pass. */
+  /* The whole run goes in one leaf when it fits there. */
   size_t last = s[n - 1].start;
   spans_node *leaf = hinted_leaf(t, s->start);
-  if (leaf && last <= t->hint_last && LEAF(leaf)->count + n <= LEAF_CAP) {
+  if (run_fits(t, leaf, last, n)) {
     insert_in_leaf(t, leaf, s, n, at);
     return 0;
   }
   spans_path path;
   leaf = descend(t, s->start, &path);
-  if (last <= t->hint_last && LEAF(leaf)->count + n <= LEAF_CAP) {
+  if (run_fits(t, leaf, last, n)) {
     insert_in_leaf(t, leaf, s, n, at);
     return 0;
   }
@@ -645,16 +654,15 @@ VMP__HOT int vmp__spans_insert_run(vmp__spans *t, const vmp__span *s, unsigned n
   return 0;
 }
 
-/* The run fits after the entry when the entry's leaf is the one the last
- * descent reached (so its key range is known: an entry's leaf is not
- * always the leaf a key routes to, see find) and holds the run's last
- * key, and has room. */
+/* The run goes right after the entry when it fits in the entry's leaf,
+ * which must be the one the last descent reached: only that leaf's key
+ * range is known, and an entry's leaf is not always the leaf a key routes
+ * to (see find). */
 VMP__HOT int vmp__spans_insert_after(vmp__spans *t, const vmp__spans_cursor *after,
                                      const vmp__span *s, unsigned n, vmp__spans_cursor *at) {
   assert(n > 0 && n <= LEAF_CAP);
   spans_node *leaf = after->leaf;
-  if (leaf != t->hint || s[n - 1].start > t->hint_last || LEAF(leaf)->count + n > LEAF_CAP)
-    return vmp__spans_insert_run(t, s, n, at);
+  if (!run_fits(t, leaf, s[n - 1].start, n)) return vmp__spans_insert_run(t, s, n, at);
   insert_in_leaf_at(t, leaf, after->index + 1, s, n, at);
   return 0;
 }
@@ -787,7 +795,7 @@ static void rebalance(vmp__spans *t, const spans_path *path, spans_node *leaf) {
 VMP__HOT void vmp__spans_remove(vmp__spans *t, size_t start) {
   if (!t->root) return;
   spans_node *leaf = hinted_leaf(t, start);
-  if (leaf && LEAF(leaf)->count > (t->height == 1 ? 1 : LEAF_MIN)) {
+  if (leaf && LEAF(leaf)->count > leaf_floor(t)) {
     /* Stays above the minimum: nothing to rebalance. */
     unsigned pos = leaf_count_le(leaf, start);
     assert(pos > 0 && LEAF(leaf)->keys[pos - 1] == start);
@@ -817,7 +825,7 @@ VMP__HOT void vmp__spans_remove_range(vmp__spans *t, size_t first, size_t last) 
     unsigned from = first == 0 ? 0 : leaf_count_le(hinted, first - 1);
     unsigned to = leaf_count_le(hinted, last);
     if (to <= from) return;
-    if (count - (to - from) >= (t->height == 1 ? 1 : LEAF_MIN)) {
+    if (count - (to - from) >= leaf_floor(t)) {
       leaf_remove_run(hinted, from, to);
       t->count -= to - from;
       return;
@@ -854,7 +862,7 @@ VMP__HOT void vmp__spans_remove_after(vmp__spans *t, const vmp__spans_cursor *af
   while (to < count && LEAF(leaf)->keys[to] <= last) to++;
   int all_here = to < count || (leaf == t->hint && last <= t->hint_last);
   if (all_here && to == from) return;
-  if (all_here && count - (to - from) >= (t->height == 1 ? 1 : LEAF_MIN)) {
+  if (all_here && count - (to - from) >= leaf_floor(t)) {
     leaf_remove_run(leaf, from, to);
     t->count -= to - from;
     return;
